@@ -1,0 +1,29 @@
+import { performance } from 'node:perf_hooks';
+import { type Config, loadConfig } from '../config.js';
+import type { Database } from '../db/database.js';
+import { openDatabase } from '../db/open.js';
+import { createLogger, type Logger, round, step } from '../log.js';
+
+/** What every command starts from: validated settings and the process logger. */
+export interface CommandContext {
+  readonly config: Config;
+  readonly log: Logger;
+}
+
+export function commandContext(): CommandContext {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  // performance.now() counts from process start: Node's boot, tsx and every module import.
+  log.info({ step: 'load code', ms: round(performance.now()) }, 'load code done');
+  return { config, log };
+}
+
+/** Opens the configured database for fn and closes it afterwards, whatever happens. */
+export async function withDatabase<T>(ctx: CommandContext, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await step(ctx.log, 'open database', () => openDatabase(ctx.config, ctx.log));
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,28 @@
+import { projectKeys, userToken } from '../auth/keys.js';
+import { resolveJwtSecret } from '../auth/secret.js';
+import { loadConfig } from '../config.js';
+
+/*
+ * These two print their result on stdout and nothing else, so they neither log nor open the
+ * database: `loconomy keys | jq .anon` just works.
+ */
+
+/** `loconomy keys`: {"anon": jwt, "service_role": jwt}. */
+export async function keys(): Promise<void> {
+  const secret = await resolveJwtSecret(loadConfig());
+  process.stdout.write(`${JSON.stringify(await projectKeys(secret), null, 2)}\n`);
+}
+
+export interface TokenOptions {
+  sub: string;
+  role: string;
+  ttl: number;
+}
+
+/** `loconomy token --sub <clerk_user_id>`: a user JWT on stdout. */
+export async function token(options: TokenOptions): Promise<void> {
+  const secret = await resolveJwtSecret(loadConfig());
+  process.stdout.write(
+    `${await userToken(secret, { sub: options.sub, role: options.role, ttlSeconds: options.ttl })}\n`,
+  );
+}

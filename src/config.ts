@@ -1,0 +1,262 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { LoconomyError } from './errors.js';
+
+/**
+ * Every setting Loconomy reads, from the environment only. This table is the single source:
+ * `docs/env.md` lists the same names, types and defaults and a test keeps the two in step.
+ * The REST knobs mirror PostgREST's own names with a LOCONOMY_ prefix so a PostgREST
+ * configuration carries over.
+ */
+interface Setting {
+  /** The type as docs/env.md shows it. */
+  readonly type: string;
+  /** The default as docs/env.md shows it; undefined means "unset". */
+  readonly default?: string;
+  readonly description: string;
+  /** Validates the raw string (after the default is applied); absent values are undefined. */
+  readonly schema: z.ZodType;
+}
+
+const port = z.coerce
+  .number({ error: 'must be an integer between 1 and 65535' })
+  .int('must be an integer between 1 and 65535')
+  .min(1, 'must be an integer between 1 and 65535')
+  .max(65535, 'must be an integer between 1 and 65535');
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { error: 'must be true or false' }))
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+
+const postgresUrl = z.string().refine(
+  (v) => {
+    try {
+      const url = new URL(v);
+      return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  },
+  { error: 'is not a valid postgres:// URL' },
+);
+
+const httpUrl = z.string().refine(
+  (v) => {
+    try {
+      const url = new URL(v);
+      return url.protocol === 'https:' || url.protocol === 'http:';
+    } catch {
+      return false;
+    }
+  },
+  { error: 'is not a valid http(s) URL' },
+);
+
+/** A comma-separated list of names, e.g. "public, extensions". */
+const nameList = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  )
+  .pipe(z.array(z.string()).min(1, 'must name at least one schema'));
+
+export const SETTINGS = {
+  PORT: { type: 'integer', default: '54321', description: 'TCP port of the HTTP API.', schema: port },
+  HOST: { type: 'string', default: '127.0.0.1', description: 'Address the HTTP API binds to.', schema: nonEmpty },
+  DATABASE_URL: {
+    type: 'postgres URL',
+    description: 'Use this PostgreSQL server (13+ with PostGIS) instead of the embedded database, for every command.',
+    schema: postgresUrl,
+  },
+  LOCONOMY_DATA_DIR: {
+    type: 'path',
+    default: './.loconomy',
+    description: 'Where the embedded database (pgdata/) and the generated JWT secret live.',
+    schema: nonEmpty,
+  },
+  LOCONOMY_JWT_SECRET: {
+    type: 'string (32+ characters)',
+    description:
+      'HS256 secret for project JWTs (anon/service_role keys, user tokens). Generated and kept in <data dir>/jwt-secret for the embedded database when unset; required with DATABASE_URL.',
+    schema: z.string().min(32, 'must be at least 32 characters long'),
+  },
+  CLERK_JWKS_URL: {
+    type: 'URL',
+    description: "Clerk's JWKS endpoint, to verify Clerk session tokens (RS256).",
+    schema: httpUrl,
+  },
+  CLERK_JWT_KEY: {
+    type: 'PEM',
+    description: "Clerk's JWT public key (PEM), to verify Clerk session tokens without fetching JWKS.",
+    schema: nonEmpty,
+  },
+  CLERK_WEBHOOK_SECRET: {
+    type: 'string',
+    description: 'Signing secret (whsec_…) of the Clerk webhook endpoint.',
+    schema: nonEmpty,
+  },
+  STRIPE_SECRET_KEY: { type: 'string', description: 'Stripe API secret key (sk_…).', schema: nonEmpty },
+  STRIPE_WEBHOOK_SECRET: {
+    type: 'string',
+    description: 'Signing secret (whsec_…) of the Stripe webhook endpoint.',
+    schema: nonEmpty,
+  },
+  LOCONOMY_DB_SCHEMAS: {
+    type: 'comma-separated list',
+    default: 'public',
+    description: 'Schemas exposed by the REST and GraphQL APIs (PostgREST db-schemas); the first is the default.',
+    schema: nameList,
+  },
+  LOCONOMY_DB_ANON_ROLE: {
+    type: 'string',
+    default: 'anon',
+    description: 'Database role for requests without a user token (PostgREST db-anon-role).',
+    schema: nonEmpty,
+  },
+  LOCONOMY_DB_EXTRA_SEARCH_PATH: {
+    type: 'comma-separated list',
+    default: 'public, extensions',
+    description: 'search_path set for every request (PostgREST db-extra-search-path).',
+    schema: nameList,
+  },
+  LOCONOMY_DB_MAX_ROWS: {
+    type: 'positive integer',
+    description: 'Upper bound on rows a REST read returns (PostgREST db-max-rows); unlimited when unset.',
+    schema: z.coerce
+      .number({ error: 'must be a positive integer' })
+      .int('must be a positive integer')
+      .positive('must be a positive integer'),
+  },
+  LOCONOMY_DB_PLAN_ENABLED: {
+    type: 'boolean',
+    default: 'false',
+    description: 'Allow `Accept: application/vnd.pgrst.plan` to return the query plan (PostgREST db-plan-enabled).',
+    schema: bool,
+  },
+  LOCONOMY_DB_TX_END: {
+    type: 'commit | commit-allow-override | rollback | rollback-allow-override',
+    default: 'commit',
+    description: 'How REST transactions end (PostgREST db-tx-end).',
+    schema: z.enum(['commit', 'commit-allow-override', 'rollback', 'rollback-allow-override'], {
+      error: 'must be one of commit, commit-allow-override, rollback, rollback-allow-override',
+    }),
+  },
+  LOCONOMY_DB_AGGREGATES_ENABLED: {
+    type: 'boolean',
+    default: 'false',
+    description: 'Allow aggregate functions in REST select (PostgREST db-aggregates-enabled).',
+    schema: bool,
+  },
+  LOG_LEVEL: {
+    type: 'fatal | error | warn | info | debug | trace | silent',
+    default: 'info',
+    description: 'Least severe log level written (JSON lines on stdout).',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    }),
+  },
+} as const satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+export type TxEnd = 'commit' | 'commit-allow-override' | 'rollback' | 'rollback-allow-override';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Set: PostgreSQL; unset: embedded PGlite under dataDir. */
+  readonly databaseUrl: string | undefined;
+  /** Absolute. */
+  readonly dataDir: string;
+  /** As configured; see src/auth/secret.ts for the generated one. */
+  readonly jwtSecret: string | undefined;
+  readonly clerk: {
+    readonly jwksUrl: string | undefined;
+    readonly jwtKey: string | undefined;
+    readonly webhookSecret: string | undefined;
+  };
+  readonly stripe: { readonly secretKey: string | undefined; readonly webhookSecret: string | undefined };
+  readonly db: {
+    readonly schemas: readonly string[];
+    readonly anonRole: string;
+    readonly extraSearchPath: readonly string[];
+    readonly maxRows: number | undefined;
+    readonly planEnabled: boolean;
+    readonly txEnd: TxEnd;
+    readonly aggregatesEnabled: boolean;
+  };
+  readonly logLevel: LogLevel;
+}
+
+/** Reads and validates every setting; the first invalid one is reported as a LoconomyError. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const values = {} as Record<SettingName, unknown>;
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const setting: Setting = SETTINGS[name];
+    const given = env[name];
+    // An empty variable counts as unset, as shells make `FOO= cmd` easy to write by accident.
+    const raw = given === undefined || given === '' ? setting.default : given;
+    if (raw === undefined) {
+      values[name] = undefined;
+      continue;
+    }
+    const parsed = setting.schema.safeParse(raw);
+    if (!parsed.success) {
+      const problem = parsed.error.issues[0]?.message ?? 'is invalid';
+      throw new LoconomyError(
+        'LOCO_CONFIG_INVALID',
+        `${name} ${problem} (got ${JSON.stringify(redact(name, raw))})`,
+        hintFor(name),
+      );
+    }
+    values[name] = parsed.data;
+  }
+  const v = values as {
+    [K in SettingName]: z.output<(typeof SETTINGS)[K]['schema']> | undefined;
+  };
+  return {
+    port: v.PORT as number,
+    host: v.HOST as string,
+    databaseUrl: v.DATABASE_URL,
+    dataDir: resolve(cwd, v.LOCONOMY_DATA_DIR as string),
+    jwtSecret: v.LOCONOMY_JWT_SECRET,
+    clerk: { jwksUrl: v.CLERK_JWKS_URL, jwtKey: v.CLERK_JWT_KEY, webhookSecret: v.CLERK_WEBHOOK_SECRET },
+    stripe: { secretKey: v.STRIPE_SECRET_KEY, webhookSecret: v.STRIPE_WEBHOOK_SECRET },
+    db: {
+      schemas: v.LOCONOMY_DB_SCHEMAS as string[],
+      anonRole: v.LOCONOMY_DB_ANON_ROLE as string,
+      extraSearchPath: v.LOCONOMY_DB_EXTRA_SEARCH_PATH as string[],
+      maxRows: v.LOCONOMY_DB_MAX_ROWS,
+      planEnabled: v.LOCONOMY_DB_PLAN_ENABLED as boolean,
+      txEnd: v.LOCONOMY_DB_TX_END as TxEnd,
+      aggregatesEnabled: v.LOCONOMY_DB_AGGREGATES_ENABLED as boolean,
+    },
+    logLevel: v.LOG_LEVEL as LogLevel,
+  };
+}
+
+/** Secrets never appear in error output, and neither does a password inside a URL. */
+function redact(name: SettingName, raw: string): string {
+  if (/SECRET|KEY/.test(name)) return '<redacted>';
+  if (name === 'DATABASE_URL') return raw.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  return raw;
+}
+
+function hintFor(name: SettingName): string {
+  switch (name) {
+    case 'DATABASE_URL':
+      return 'set it like postgres://user:password@host:5432/dbname, or unset it to use the embedded database';
+    case 'LOCONOMY_JWT_SECRET':
+      return 'use a random string, e.g. the output of `openssl rand -base64 48`';
+    default:
+      return `fix the environment variable ${name} (see docs/env.md)`;
+  }
+}

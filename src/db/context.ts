@@ -1,0 +1,29 @@
+import type { DatabaseRole, RequestInfo, Transaction } from './database.js';
+import { sql } from './sql.js';
+
+/**
+ * The PostgREST request context, set at the start of a transaction so that RLS policies and
+ * functions see the caller: the role (quoted through sql.ident, never interpolated), the JWT
+ * claims in request.jwt.claims, the request line and headers, and the search_path. All
+ * settings are transaction-local, so nothing leaks to the next request on the connection.
+ */
+export async function enterRequestContext(
+  tx: Transaction,
+  role: DatabaseRole,
+  claims: object,
+  request: RequestInfo | undefined,
+  searchPath: string,
+): Promise<void> {
+  await tx.query(sql`set local role ${sql.ident(role)}`);
+  await tx.query(sql`select
+    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+    set_config('request.method', ${request?.method ?? ''}, true),
+    set_config('request.path', ${request?.path ?? ''}, true),
+    set_config('request.headers', ${JSON.stringify(request?.headers ?? {})}, true),
+    set_config('search_path', ${searchPath}, true)`);
+}
+
+/** The search_path value for a list of schema names, each quoted: "public", "extensions". */
+export function searchPathValue(schemas: readonly string[]): string {
+  return schemas.map((name) => sql.ident(name).text).join(', ');
+}

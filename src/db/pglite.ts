@@ -1,0 +1,173 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Extensions, PGlite, Transaction as PGliteTransaction } from '@electric-sql/pglite';
+import { ensureDataDir, lockDataDir } from '../data-dir.js';
+import { LoconomyError, oneLine } from '../errors.js';
+import { type Logger, step } from '../log.js';
+import { Channels } from './channels.js';
+import { enterRequestContext } from './context.js';
+import { copyData, copyStatement } from './copy.js';
+import type { CopyOptions, CopySource, CopyTarget, Database, Queryable, QueryResult, Row } from './database.js';
+import type { Query } from './sql.js';
+import { parseValue, toParam } from './values.js';
+
+export interface PgliteOptions {
+  /** The Loconomy data directory; the cluster lives in its pgdata/ subdirectory. */
+  readonly dataDir: string;
+  /** The search_path value asRole sets (already quoted). */
+  readonly searchPath: string;
+  readonly log: Logger;
+  /**
+   * Register PostGIS and the contrib extensions (default true). Only a database that never
+   * had them created may skip them: opening takes ~0.4 s instead of ~2 s (used by migrator tests).
+   */
+  readonly extensions?: boolean;
+}
+
+/**
+ * Embedded PostgreSQL (PGlite, WASM) in this process, persisted under dataDir/pgdata.
+ *
+ * PGlite is a single connection: it serializes every query and holds a mutex for the whole
+ * of db.transaction(). A db.query() issued inside a transaction callback would wait for that
+ * mutex forever, so it is refused with an error instead (use the `tx` argument).
+ */
+export async function openPglite(options: PgliteOptions): Promise<PgliteDatabase> {
+  const { dataDir, log } = options;
+  await ensureDataDir(dataDir);
+  const release = lockDataDir(dataDir);
+  try {
+    // A new directory also runs initdb, which is most of a first start's open time.
+    const fresh = !existsSync(join(dataDir, 'pgdata', 'PG_VERSION'));
+    const pg = await step(
+      log,
+      fresh ? 'pglite: initdb + start (incl. extensions)' : 'pglite: start (incl. extensions)',
+      () => create(options),
+    );
+    return wrap(pg, options, release);
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+async function create(options: PgliteOptions): Promise<PGlite> {
+  // Imported here, not at the top: these modules are large and only this backend needs them.
+  const { PGlite } = await import('@electric-sql/pglite');
+  const extensions: Extensions =
+    options.extensions === false
+      ? {}
+      : {
+          postgis: (await import('@electric-sql/pglite-postgis')).postgis,
+          pg_trgm: (await import('@electric-sql/pglite/contrib/pg_trgm')).pg_trgm,
+          btree_gin: (await import('@electric-sql/pglite/contrib/btree_gin')).btree_gin,
+          btree_gist: (await import('@electric-sql/pglite/contrib/btree_gist')).btree_gist,
+        };
+  const pgdata = join(options.dataDir, 'pgdata');
+  try {
+    return await PGlite.create({ dataDir: pgdata, extensions });
+  } catch (error) {
+    throw new LoconomyError(
+      'LOCO_DB_OPEN_FAILED',
+      `cannot open the embedded database in ${pgdata}: ${oneLine(error)}`,
+      'if it was written by a newer Loconomy, upgrade; otherwise move the directory away to start afresh',
+      { cause: error },
+    );
+  }
+}
+
+/** The Database, plus the PGlite instance for what only PGlite does (the wire-protocol server). */
+export interface PgliteDatabase extends Database {
+  readonly pglite: PGlite;
+}
+
+function wrap(pg: PGlite, options: PgliteOptions, release: () => void): PgliteDatabase {
+  // Results come back as text and are parsed here the node-postgres way (src/db/values.ts),
+  // so every PGlite parser, including the array parsers it builds at start, is switched off.
+  // Parameters arrive already as text, so its serializers are switched off too.
+  const identity = (value: string) => value;
+  const queryOptions = {
+    rowMode: 'array' as const,
+    parsers: Object.fromEntries(Object.keys(pg.parsers).map((oid) => [oid, identity])),
+    serializers: Object.fromEntries(Object.keys(pg.serializers).map((oid) => [oid, identity])),
+  };
+  const inTransaction = new AsyncLocalStorage<boolean>();
+
+  async function run<T>(
+    target: PGlite | PGliteTransaction,
+    query: Query | string,
+    params?: readonly unknown[],
+    blob?: Blob,
+  ): Promise<QueryResult<T>> {
+    const { text, values } = typeof query === 'string' ? { text: query, values: params ?? [] } : query;
+    const result = await target.query<unknown[]>(text, values.map(toParam), { ...queryOptions, blob });
+    const fields = result.fields;
+    const rows = result.rows.map((cells) => {
+      const row: Row = {};
+      fields.forEach((field, i) => {
+        row[field.name] = parseValue(cells[i] as string | null, field.dataTypeID);
+      });
+      return row as T;
+    });
+    return { rows, rowCount: result.rowCount ?? result.affectedRows ?? 0 };
+  }
+
+  function outside(): PGlite {
+    if (inTransaction.getStore()) {
+      throw new Error('db.query() inside db.transaction() would deadlock on PGlite; use the transaction argument');
+    }
+    return pg;
+  }
+
+  function queryable(target: () => PGlite | PGliteTransaction): Queryable {
+    return {
+      query: (query, params) => run(target(), query, params),
+      async exec(script) {
+        await target().exec(script);
+      },
+      async copyFrom(table: CopyTarget, columns: readonly string[], source: CopySource, copyOptions?: CopyOptions) {
+        // COPY reads its input from a Blob that PGlite exposes as the file /dev/blob.
+        const chunks: (Buffer | string)[] = [];
+        for await (const chunk of copyData(source)) chunks.push(chunk);
+        const statement = copyStatement(table, columns, 'blob', source, copyOptions);
+        const result = await run(target(), statement, [], new Blob(chunks));
+        return result.rowCount;
+      },
+    };
+  }
+
+  const channels = new Channels(
+    async (statement) => {
+      await outside().exec(statement.text);
+    },
+    (error, channel) => options.log.error({ err: error, channel }, 'LISTEN callback threw'),
+  );
+  pg.onNotification((channel, payload) => channels.dispatch(channel, payload));
+
+  const db: PgliteDatabase = {
+    kind: 'pglite',
+    pglite: pg,
+    ...queryable(outside),
+    transaction(fn) {
+      return outside().transaction((tx) => inTransaction.run(true, () => fn(queryable(() => tx))));
+    },
+    asRole(role, claims, fn, request) {
+      return db.transaction(async (tx) => {
+        await enterRequestContext(tx, role, claims, request, options.searchPath);
+        return fn(tx);
+      });
+    },
+    listen: (channel, callback) => channels.add(channel, callback),
+    async notify(channel, payload = '') {
+      await run(outside(), 'select pg_notify($1, $2)', [channel, payload]);
+    },
+    async close() {
+      try {
+        if (!pg.closed) await pg.close();
+      } finally {
+        release();
+      }
+    },
+  };
+  return db;
+}

@@ -1,0 +1,123 @@
+/**
+ * The only door into SQL (STYLE.md 2). Values enter as $n parameters, identifiers only
+ * through `sql.ident`, and fixed text only as template literals or `sql.raw` of a string
+ * literal. Nothing else in the code base builds SQL from strings.
+ *
+ *   const q = sql`select * from ${sql.ident('public', 'users')} where id = ${id}`;
+ *   q.text   // select * from "public"."users" where id = $1
+ *   q.values // [id]
+ */
+
+/** What a Database runs: text with $1..$n placeholders and their values. */
+export interface Query {
+  readonly text: string;
+  readonly values: readonly unknown[];
+}
+
+type Part = { readonly sql: string } | { readonly value: unknown };
+
+/** A piece of SQL; fragments nest, and compile to one Query when `text`/`values` is read. */
+export class SqlFragment implements Query {
+  readonly #parts: readonly Part[];
+  #compiled: Query | undefined;
+
+  /** @internal Use the `sql` tag and its helpers. */
+  constructor(parts: readonly Part[]) {
+    this.#parts = parts;
+  }
+
+  get text(): string {
+    this.#compiled ??= compile(this.#parts);
+    return this.#compiled.text;
+  }
+
+  get values(): readonly unknown[] {
+    this.#compiled ??= compile(this.#parts);
+    return this.#compiled.values;
+  }
+
+  /** @internal Lets nesting splice parts without compiling. */
+  get parts(): readonly Part[] {
+    return this.#parts;
+  }
+}
+
+function compile(parts: readonly Part[]): Query {
+  let text = '';
+  const values: unknown[] = [];
+  for (const part of parts) {
+    if ('sql' in part) text += part.sql;
+    else {
+      values.push(part.value);
+      text += `$${values.length}`;
+    }
+  }
+  return { text, values };
+}
+
+function fragment(strings: TemplateStringsArray, ...args: unknown[]): SqlFragment {
+  const parts: Part[] = [];
+  strings.forEach((chunk, i) => {
+    if (chunk !== '') parts.push({ sql: chunk });
+    if (i < args.length) {
+      const arg = args[i];
+      if (arg instanceof SqlFragment) parts.push(...arg.parts);
+      else parts.push({ value: arg });
+    }
+  });
+  return new SqlFragment(parts);
+}
+
+/** PostgreSQL truncates longer names silently; refusing them keeps two names from colliding. */
+const MAX_IDENTIFIER_BYTES = 63;
+
+/**
+ * Quotes one or more identifiers, joined with dots: ident('auth', 'users') is "auth"."users".
+ * Double quotes inside are doubled; NUL, empty and over-long names are refused, because
+ * PostgreSQL would reject or silently truncate them. This is the audited identifier path:
+ * roles, schemas, tables, columns and channels from anywhere outside this file go through it.
+ */
+function ident(...names: string[]): SqlFragment {
+  if (names.length === 0) throw new TypeError('sql.ident needs at least one name');
+  const quoted = names.map((name) => {
+    if (typeof name !== 'string') throw new TypeError(`sql.ident expects strings, got ${typeof name}`);
+    if (name === '') throw new TypeError('sql.ident: an identifier cannot be empty');
+    if (name.includes('\0')) throw new TypeError('sql.ident: an identifier cannot contain NUL');
+    if (Buffer.byteLength(name, 'utf8') > MAX_IDENTIFIER_BYTES) {
+      throw new TypeError(`sql.ident: identifier longer than ${MAX_IDENTIFIER_BYTES} bytes: ${name.slice(0, 20)}…`);
+    }
+    return `"${name.replaceAll('"', '""')}"`;
+  });
+  return new SqlFragment([{ sql: quoted.join('.') }]);
+}
+
+/** Joins fragments (or values, which become parameters) with a separator, default ", ". */
+function join(items: readonly unknown[], separator: SqlFragment = new SqlFragment([{ sql: ', ' }])): SqlFragment {
+  const parts: Part[] = [];
+  items.forEach((item, i) => {
+    if (i > 0) parts.push(...separator.parts);
+    if (item instanceof SqlFragment) parts.push(...item.parts);
+    else parts.push({ value: item });
+  });
+  return new SqlFragment(parts);
+}
+
+/**
+ * Verbatim SQL, for compile-time constants only. The parameter type accepts string literals
+ * and rejects `string`, so a runtime value cannot reach it without a cast a reviewer will see.
+ */
+function raw<T extends string>(text: string extends T ? never : T): SqlFragment {
+  return new SqlFragment([{ sql: text }]);
+}
+
+/** An empty fragment, for optional clauses. */
+const empty = new SqlFragment([]);
+
+export const sql = Object.assign(fragment, { ident, join, raw, empty });
+
+export function isQuery(value: unknown): value is Query {
+  return (
+    value instanceof SqlFragment ||
+    (typeof value === 'object' && value !== null && 'text' in value && 'values' in value)
+  );
+}

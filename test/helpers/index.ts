@@ -1,0 +1,4 @@
+// Test files import from here: one place to find the database, CLI and HTTP helpers.
+export * from './cli.js';
+export * from './db.js';
+export { ROOT } from './template.js';
