@@ -178,7 +178,7 @@ revoke execute on function app.set_updated_at(), app.random_code(integer), app.i
 -- to its sensitive tables. Rows are history: they carry no foreign keys (a
 -- deleted user or tenant must not rewrite or erase the record of what they did)
 -- and no API role may insert, change or delete them; only the trigger writes.
--- Partition-ready: the key includes created_at (see docs/decisions/0004-retention.md).
+-- Partition-ready: the key includes created_at (see docs/decisions/0006-retention.md).
 -- -----------------------------------------------------------------------------
 create type public.audit_action as enum (
   'create', 'read', 'update', 'delete', 'login', 'logout', 'admin_action', 'payment', 'booking'
@@ -234,7 +234,8 @@ declare
   new_row jsonb := case when tg_op in ('INSERT', 'UPDATE') then to_jsonb(new) end;
   redacted text[] := coalesce(tg_argv::text[], '{}');
   changed text[];
-  forwarded text := split_part(app.request_header('x-forwarded-for'), ',', 1);
+  forwarded text := trim(split_part(app.request_header('x-forwarded-for'), ',', 1));
+  client_ip inet;
 begin
   if tg_op = 'UPDATE' then
     select array_agg(key order by key) into changed
@@ -245,20 +246,32 @@ begin
     end if;
   end if;
 
+  -- The header is client-supplied: a malformed address is dropped, never allowed to fail the write.
+  if forwarded ~ '^[0-9a-fA-F:.]+$' then
+    begin
+      client_ip := forwarded::inet;
+    exception when invalid_text_representation then
+      client_ip := null;
+    end;
+  end if;
+
   insert into public.audit_logs (
-    tenant_id, actor_id, actor_subject, action, resource_type, resource_id,
+    tenant_id, actor_id, actor_subject, actor_role, action, resource_type, resource_id,
     old_values, new_values, changed_columns, ip_address, user_agent, request_id, metadata)
   values (
-    (coalesce(new_row, old_row) ->> 'tenant_id')::uuid,
+    -- A tenant's own row belongs to that tenant, so its auditors see changes to it.
+    (coalesce(new_row, old_row) ->> case when tg_table_name = 'tenants' then 'id' else 'tenant_id' end)::uuid,
     app.current_user_id(),
     app.current_subject(),
+    -- current_user is this function's owner here; the `role` setting is the caller's API role.
+    coalesce(nullif(current_setting('role'), 'none'), session_user),
     case tg_op when 'INSERT' then 'create' when 'UPDATE' then 'update' else 'delete' end::public.audit_action,
     tg_table_name,
     (coalesce(new_row, old_row) ->> 'id')::uuid,
     old_row - redacted,
     new_row - redacted,
     changed,
-    case when trim(forwarded) ~ '^[0-9a-fA-F:.]+$' then trim(forwarded)::inet end,
+    client_ip,
     app.request_header('user-agent'),
     app.request_header('x-request-id'),
     jsonb_strip_nulls(jsonb_build_object(

@@ -91,10 +91,10 @@ language sql stable strict
 set search_path = pg_catalog, public, extensions
 as $$
   select r.* from public.regions r
-  where st_covers(r.boundary, public.geo_point(lon, lat))
+  where r.is_active and st_covers(r.boundary, public.geo_point(lon, lat))
   limit 1
 $$;
-comment on function public.region_at(double precision, double precision) is 'The market whose boundary covers a point (polygon containment on the GIST index).';
+comment on function public.region_at(double precision, double precision) is 'The active market whose boundary covers a point (polygon containment on the GIST index).';
 
 create function public.nearest_cities(lon double precision, lat double precision, max_results integer default 5)
 returns setof public.cities

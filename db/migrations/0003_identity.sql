@@ -190,9 +190,11 @@ grant insert (tenant_id, clerk_id, email, phone, role, first_name, last_name, ti
 grant update (first_name, last_name, time_zone, locale, preferences, notification_settings, privacy_settings)
   on public.users to authenticated;
 
+-- Tests the row itself, as app.current_user_id() does, so that a sign-up can return
+-- its new row (the function's snapshot does not see a row inserted by the same statement).
 create policy "Users can read their own account" on public.users
   for select to authenticated
-  using (id = (select app.current_user_id()));
+  using (clerk_id = (select app.current_subject()) and deleted_at is null and status not in ('suspended', 'banned'));
 create policy "Signed-in people can create their own account" on public.users
   for insert to authenticated
   with check (clerk_id = (select app.current_subject())
@@ -352,7 +354,7 @@ create table public.user_sessions (
   ip_address          inet,
   user_agent          text,
   device_info         jsonb not null default '{}',
-  location            jsonb not null default '{}',
+  geoip               jsonb not null default '{}',
   started_at          timestamptz not null default now(),
   last_seen_at        timestamptz,
   expires_at          timestamptz,
@@ -361,6 +363,7 @@ create table public.user_sessions (
   check (ended_at >= started_at)
 );
 comment on table public.user_sessions is 'Sign-in sessions (from Clerk session events). session_token_hash is never readable by API roles.';
+comment on column public.user_sessions.geoip is 'Approximate place of the sign-in from an IP lookup (country, city); not a precise location.';
 
 create index user_sessions_user_started_idx on public.user_sessions (user_id, started_at desc);
 create index user_sessions_open_idx on public.user_sessions (expires_at) where ended_at is null;
@@ -370,7 +373,7 @@ create trigger user_sessions_inherit_tenant before insert on public.user_session
   for each row execute function app.inherit_tenant('users', 'user_id');
 
 alter table public.user_sessions enable row level security;
-grant select (id, user_id, tenant_id, clerk_session_id, ip_address, user_agent, device_info, location,
+grant select (id, user_id, tenant_id, clerk_session_id, ip_address, user_agent, device_info, geoip,
               started_at, last_seen_at, expires_at, ended_at)
   on public.user_sessions to authenticated;
 grant update (ended_at) on public.user_sessions to authenticated;

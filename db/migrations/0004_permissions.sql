@@ -168,11 +168,19 @@ set search_path = pg_catalog, public
 as $$
 declare
   target public.users;
+  role_permission text;
 begin
   perform app.require_permission('users.manage_roles');
   if new_role in ('admin', 'super_admin') then
     perform app.require_permission('users.manage_admins');
   end if;
+  -- Nobody hands out a power they do not hold themselves, a role's powers included.
+  for role_permission in
+    select p.name from public.role_permissions rp join public.permissions p on p.id = rp.permission_id
+    where rp.role = new_role and rp.granted order by p.name
+  loop
+    perform app.require_permission(role_permission);
+  end loop;
   target := app.tenant_user(target_user_id);
   if target.id = app.current_user_id() then
     raise insufficient_privilege using message = 'you cannot change your own role';
@@ -184,7 +192,7 @@ begin
   update public.user_profiles set is_public = true where user_id = target.id and new_role = 'provider';
   return target;
 end $$;
-comment on function public.admin_set_user_role(uuid, public.user_role) is 'Changes another user''s role. Needs users.manage_roles, and users.manage_admins to grant or take away admin roles.';
+comment on function public.admin_set_user_role(uuid, public.user_role) is 'Changes another user''s role. Needs users.manage_roles, every permission of the new role, and users.manage_admins to grant or take away admin roles.';
 
 create function public.admin_set_user_status(target_user_id uuid, new_status public.user_status, reason text default null)
 returns public.users
@@ -193,6 +201,7 @@ set search_path = pg_catalog, public
 as $$
 declare
   target public.users;
+  previous_reason text := current_setting('loconomy.reason', true);
 begin
   perform app.require_permission('users.moderate');
   target := app.tenant_user(target_user_id);
@@ -205,6 +214,8 @@ begin
   -- The audit trigger records the reason with the change.
   perform set_config('loconomy.reason', coalesce(reason, ''), true);
   update public.users set status = new_status where id = target.id returning * into target;
+  -- Only this change carries the reason, not later ones in the same transaction.
+  perform set_config('loconomy.reason', coalesce(previous_reason, ''), true);
   return target;
 end $$;
 comment on function public.admin_set_user_status(uuid, public.user_status, text) is 'Suspends, bans or re-activates another user. Needs users.moderate.';
@@ -256,6 +267,9 @@ begin
   target := app.tenant_user(target_user_id);
   if target.id = app.current_user_id() then
     raise insufficient_privilege using message = 'you cannot change your own permissions';
+  end if;
+  if target.role in ('admin', 'super_admin') then
+    perform app.require_permission('users.manage_admins');
   end if;
   select * into perm from public.permissions where name = permission_name;
   insert into public.user_permissions (user_id, permission_id, granted, granted_by, expires_at, reason)

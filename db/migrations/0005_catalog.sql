@@ -62,16 +62,28 @@ begin
     new.depth := parent.depth + 1;
     new.path := parent.path || '/' || new.slug;
   end if;
-  if tg_op = 'UPDATE' and new.path is distinct from old.path then
-    -- Rewrite the descendants' paths; their own trigger fires for each.
-    update public.categories set path = path where parent_id = new.id;
-  end if;
   return new;
 end $$;
 revoke execute on function app.categories_maintain_tree() from public;
 
+-- Rewrites the children's paths after a category's path changed; their own
+-- triggers recompute depth and path and carry on down the subtree. AFTER, so
+-- the children read the parent's new row; SECURITY DEFINER, because path is not
+-- client-writable and the caller was already allowed to change the parent.
+create function app.categories_rewrite_descendants() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  update public.categories set path = path where parent_id = new.id;
+  return null;
+end $$;
+revoke execute on function app.categories_rewrite_descendants() from public;
+
 create trigger categories_maintain_tree before insert or update of parent_id, slug, path on public.categories
   for each row execute function app.categories_maintain_tree();
+create trigger categories_rewrite_descendants after update of parent_id, slug, path on public.categories
+  for each row when (new.path is distinct from old.path) execute function app.categories_rewrite_descendants();
 create trigger categories_set_updated_at before update on public.categories
   for each row execute function app.set_updated_at();
 
@@ -253,7 +265,9 @@ begin
   if app.is_trusted() then
     return new;
   end if;
-  if (new.status = 'suspended' or (tg_op = 'UPDATE' and old.status = 'suspended' and new.status <> 'suspended'))
+  -- Entering or leaving 'suspended' only: the provider may still edit (or delete) a suspended listing.
+  if (new.status = 'suspended' and (tg_op = 'INSERT' or old.status <> 'suspended')
+      or tg_op = 'UPDATE' and old.status = 'suspended' and new.status <> 'suspended')
      and not app.has_permission('listings.moderate') then
     raise insufficient_privilege using
       message = 'only a moderator can suspend a listing or lift a suspension',
@@ -355,6 +369,8 @@ as $$
              where lt.listing_id = l.id))), 'C')
 $$;
 revoke execute on function app.listing_search_vector(public.listings) from public;
+-- The listings trigger calls it as the writing client (under the caller's RLS).
+grant execute on function app.listing_search_vector(public.listings) to authenticated, service_role;
 
 create function app.listing_tags_after_change() returns trigger
 language plpgsql security definer
@@ -462,7 +478,7 @@ as $$
     and (q.point is null or st_dwithin(l.location, q.point, radius_m))
     and (category is null or l.category_id in (
           select c.id from public.categories c
-          where c.slug = category or c.path like '%' || category || '/%'))
+          where category = any (string_to_array(c.path, '/'))))
   order by case when q.ts is not null then ts_rank_cd(l.search_vector, q.ts) end desc nulls last,
            case when q.point is not null then l.location <-> q.point end,
            l.rating_average desc nulls last, l.id

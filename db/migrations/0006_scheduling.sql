@@ -45,13 +45,18 @@ begin
   if new.time_zone is null then
     select u.time_zone into new.time_zone from public.users u where u.id = new.provider_id;
   end if;
+  -- One zone per provider: availability checks read the schedule in that zone.
+  if exists (select 1 from public.provider_availability pa
+             where pa.provider_id = new.provider_id and pa.id <> new.id and pa.time_zone <> new.time_zone) then
+    raise check_violation using message = 'all of a provider''s weekly windows must use the same time zone';
+  end if;
   return new;
 end $$;
 revoke execute on function app.default_provider_time_zone() from public;
 
 create trigger provider_availability_inherit_tenant before insert on public.provider_availability
   for each row execute function app.inherit_tenant('users', 'provider_id');
-create trigger provider_availability_default_time_zone before insert on public.provider_availability
+create trigger provider_availability_default_time_zone before insert or update of time_zone on public.provider_availability
   for each row execute function app.default_provider_time_zone();
 create trigger provider_availability_set_updated_at before update on public.provider_availability
   for each row execute function app.set_updated_at();
@@ -292,6 +297,13 @@ language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
 begin
+  if tg_op = 'DELETE' then
+    update public.listings set booking_count = greatest(booking_count - 1, 0) where id = old.listing_id;
+    if old.status = 'completed' then
+      update public.user_profiles set total_jobs_completed = greatest(total_jobs_completed - 1, 0) where user_id = old.provider_id;
+    end if;
+    return null;
+  end if;
   if tg_op = 'INSERT' or new.status is distinct from old.status then
     insert into public.booking_status_history (booking_id, tenant_id, from_status, to_status, changed_by, reason)
     values (new.id, new.tenant_id, case when tg_op = 'UPDATE' then old.status end, new.status,
@@ -316,7 +328,7 @@ create trigger bookings_before_update before update on public.bookings
   for each row execute function app.bookings_before_update();
 create trigger bookings_set_updated_at before update on public.bookings
   for each row execute function app.set_updated_at();
-create trigger bookings_after_write after insert or update of status on public.bookings
+create trigger bookings_after_write after insert or update of status or delete on public.bookings
   for each row execute function app.bookings_after_write();
 create trigger bookings_audit after insert or update or delete on public.bookings
   for each row execute function app.audit_row('service_address');
@@ -397,7 +409,8 @@ begin
 end $$;
 comment on function app.provider_is_available(uuid, timestamptz, timestamptz) is 'True when [starts, ends) lies inside the provider''s schedule in their time zone and no blocking override covers it.';
 revoke execute on function app.provider_is_available(uuid, timestamptz, timestamptz) from public;
-grant execute on function app.provider_is_available(uuid, timestamptz, timestamptz) to authenticated, service_role;
+-- Only create_booking() (SECURITY DEFINER) asks: overrides are private to the provider.
+grant execute on function app.provider_is_available(uuid, timestamptz, timestamptz) to service_role;
 
 create function public.create_booking(
   listing_id uuid,
@@ -508,7 +521,7 @@ declare
   allowed boolean;
 begin
   select * into b from public.bookings x where x.id = transition_booking.booking_id for update;
-  if b.id is null or not (b.customer_id = me or b.provider_id = me
+  if b.id is null or me is null or not (b.customer_id = me or b.provider_id = me
                           or (app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id())) then
     raise no_data_found using message = format('booking %s not found', transition_booking.booking_id);
   end if;
@@ -521,6 +534,10 @@ begin
   if not allowed then
     raise insufficient_privilege using
       message = format('you cannot mark this booking %s', new_status);
+  end if;
+  -- Not a move at all: the trigger would let it through and the parties be notified again.
+  if b.status = new_status then
+    raise check_violation using message = format('a booking cannot move from %s to %s', b.status, new_status);
   end if;
   perform set_config('loconomy.reason', coalesce(reason, ''), true);
   update public.bookings x

@@ -51,15 +51,16 @@ begin
   if b.id is null then
     raise foreign_key_violation using message = format('booking %s does not exist', new.booking_id);
   end if;
-  if b.status <> 'completed' then
-    raise check_violation using message = 'only a completed booking can be reviewed';
-  end if;
+  -- Parties first: an outsider learns nothing about the booking's status.
   if new.reviewer_id = b.customer_id then
     new.reviewee_id := b.provider_id;
   elsif new.reviewer_id = b.provider_id then
     new.reviewee_id := b.customer_id;
   else
     raise check_violation using message = 'only the booking''s customer or provider can review it';
+  end if;
+  if b.status <> 'completed' then
+    raise check_violation using message = 'only a completed booking can be reviewed';
   end if;
   new.listing_id := b.listing_id;
   new.tenant_id := b.tenant_id;

@@ -234,7 +234,9 @@ revoke execute on function app.invoices_before_insert() from public;
 
 create trigger invoices_inherit_tenant before insert on public.invoices
   for each row execute function app.inherit_tenant('users', 'user_id');
-create trigger invoices_before_insert before insert on public.invoices
+-- Triggers on one event fire in name order: numbering needs the tenant that
+-- invoices_inherit_tenant sets, so its name sorts after it.
+create trigger invoices_number before insert on public.invoices
   for each row execute function app.invoices_before_insert();
 create trigger invoices_set_updated_at before update on public.invoices
   for each row execute function app.set_updated_at();
@@ -291,22 +293,23 @@ language plpgsql security definer
 set search_path = pg_catalog, public
 as $$
 declare
-  target uuid := coalesce(new.invoice_id, old.invoice_id);
+  target uuid;
   inv public.invoices;
 begin
-  select * into inv from public.invoices where id = target for update;
-  if inv.id is null then
-    return null;  -- the invoice itself is being deleted
-  end if;
-  if inv.status not in ('draft', 'open') then
-    raise check_violation using message = format('invoice %s is %s: its lines cannot change', inv.invoice_number, inv.status);
-  end if;
-  update public.invoices i
-     set subtotal_cents = s.subtotal,
-         total_cents = s.subtotal + i.tax_cents - least(i.discount_cents, s.subtotal + i.tax_cents),
-         discount_cents = least(i.discount_cents, s.subtotal + i.tax_cents)
-    from (select coalesce(sum(it.total_cents), 0) as subtotal from public.invoice_items it where it.invoice_id = target) s
-   where i.id = target;
+  -- A line moved to another invoice changes both.
+  foreach target in array array(select distinct x from unnest(array[old.invoice_id, new.invoice_id]) x where x is not null) loop
+    select * into inv from public.invoices where id = target for update;
+    continue when inv.id is null;  -- the invoice itself is being deleted
+    if inv.status not in ('draft', 'open') then
+      raise check_violation using message = format('invoice %s is %s: its lines cannot change', inv.invoice_number, inv.status);
+    end if;
+    update public.invoices i
+       set subtotal_cents = s.subtotal,
+           total_cents = s.subtotal + i.tax_cents - least(i.discount_cents, s.subtotal + i.tax_cents),
+           discount_cents = least(i.discount_cents, s.subtotal + i.tax_cents)
+      from (select coalesce(sum(it.total_cents), 0) as subtotal from public.invoice_items it where it.invoice_id = target) s
+     where i.id = target;
+  end loop;
   return null;
 end $$;
 revoke execute on function app.invoice_items_after_change() from public;

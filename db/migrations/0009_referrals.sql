@@ -88,7 +88,9 @@ revoke execute on function app.referral_codes_before_insert() from public;
 
 create trigger referral_codes_inherit_tenant before insert on public.referral_codes
   for each row execute function app.inherit_tenant('users', 'user_id');
-create trigger referral_codes_before_insert before insert on public.referral_codes
+-- Triggers on one event fire in name order: the program check needs the tenant
+-- that referral_codes_inherit_tenant sets, so its name sorts after it.
+create trigger referral_codes_prepare before insert on public.referral_codes
   for each row execute function app.referral_codes_before_insert();
 create trigger referral_codes_set_updated_at before update on public.referral_codes
   for each row execute function app.set_updated_at();
@@ -129,6 +131,10 @@ begin
   if c.id is null or not c.is_active or (c.expires_at is not null and c.expires_at <= now())
      or (c.max_uses is not null and c.uses_count >= c.max_uses) then
     raise check_violation using message = 'the referral code is not valid';
+  end if;
+  if not exists (select 1 from public.referral_programs p where p.id = c.program_id and p.is_active
+                   and current_date between coalesce(p.starts_on, current_date) and coalesce(p.ends_on, current_date)) then
+    raise check_violation using message = 'the referral program is not open';
   end if;
   new.referrer_id := c.user_id;
   new.program_id := c.program_id;
@@ -262,6 +268,9 @@ grant insert (tenant_id, name, description, reward_type, referrer_reward_cents, 
               minimum_spend_cents, max_uses_per_code, code_validity_days, reward_validity_days, is_active,
               starts_on, ends_on, terms_and_conditions, metadata)
   on public.referral_programs to authenticated;
+create policy "Marketing managers can read every program of their tenant" on public.referral_programs
+  for select to authenticated
+  using ((select app.has_permission('referrals.manage')) and tenant_id = (select app.current_tenant_id()));
 create policy "Marketing managers can create programs in their tenant" on public.referral_programs
   for insert to authenticated
   with check ((select app.has_permission('referrals.manage')) and tenant_id = (select app.current_tenant_id()));

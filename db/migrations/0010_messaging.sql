@@ -65,7 +65,7 @@ create table public.messages (
   metadata         jsonb not null default '{}',
   created_at       timestamptz not null default now(),
   updated_at       timestamptz not null default now(),
-  check (type <> 'text' or deleted_at is not null or length(trim(content)) > 0)
+  check (type <> 'text' or deleted_at is not null or length(trim(coalesce(content, ''))) > 0)
 );
 comment on table public.messages is 'Chat messages. Editing stamps edited_at; a client delete blanks the content and stamps deleted_at (soft delete).';
 comment on column public.messages.sender_id is 'NULL for system messages and for senders whose account was removed.';
@@ -146,6 +146,21 @@ begin
 end $$;
 revoke execute on function app.messages_after_insert() from public;
 
+-- Editing or deleting the latest message keeps the conversation's preview in
+-- step, so a deleted message's text does not live on there.
+create function app.messages_after_update() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+begin
+  update public.conversations
+     set last_message_preview = case when new.deleted_at is not null then '[deleted]'
+                                     else left(coalesce(new.content, '[' || new.type || ']'), 140) end
+   where id = new.conversation_id and last_message_id = new.id;
+  return null;
+end $$;
+revoke execute on function app.messages_after_update() from public;
+
 create trigger messages_inherit_tenant before insert on public.messages
   for each row execute function app.inherit_tenant('conversations', 'conversation_id');
 create trigger messages_before_write before insert or update on public.messages
@@ -154,6 +169,9 @@ create trigger messages_set_updated_at before update on public.messages
   for each row execute function app.set_updated_at();
 create trigger messages_after_insert after insert on public.messages
   for each row execute function app.messages_after_insert();
+create trigger messages_after_update after update on public.messages
+  for each row when (new.content is distinct from old.content or new.deleted_at is distinct from old.deleted_at)
+  execute function app.messages_after_update();
 create trigger messages_soft_delete before delete on public.messages
   for each row execute function app.soft_delete();
 
@@ -304,6 +322,9 @@ declare
   kind public.notification_type;
   recipients uuid[];
 begin
+  if tg_op = 'UPDATE' and new.status is not distinct from old.status then
+    return null;  -- a trusted writer re-set the same status: nothing happened
+  end if;
   if tg_op = 'INSERT' then
     kind := 'booking_received';
     recipients := array[new.provider_id];
