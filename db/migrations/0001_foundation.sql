@@ -213,7 +213,7 @@ create index audit_logs_actor_idx on public.audit_logs (actor_id, created_at des
 create index audit_logs_tenant_idx on public.audit_logs (tenant_id, created_at desc);
 
 alter table public.audit_logs enable row level security;
-grant select on public.audit_logs to authenticated;
+grant select on public.audit_logs to authenticated, service_role;
 -- Policies for admins are created in 0004_permissions.sql, next to has_permission().
 
 create function app.request_header(name text) returns text

@@ -182,7 +182,7 @@ create policy "Callers can read their own tenant" on public.tenants
 alter table public.users enable row level security;
 grant select (id, tenant_id, clerk_id, email, email_verified_at, phone, phone_verified_at, role, status,
               verification_status, first_name, last_name, time_zone, locale, preferences,
-              notification_settings, privacy_settings, last_active_at, created_at, updated_at, deleted_at)
+              notification_settings, privacy_settings, last_active_at, login_count, created_at, updated_at, deleted_at)
   on public.users to authenticated;
 grant insert (tenant_id, clerk_id, email, phone, role, first_name, last_name, time_zone, locale,
               preferences, notification_settings, privacy_settings)

@@ -35,4 +35,4 @@ export function nonEmpty(option: string) {
 }
 
 /** Demo size when --demo is given without --listings. */
-export const DEFAULT_DEMO_LISTINGS = 1000;
+export const DEFAULT_DEMO_LISTINGS = 10_000;

@@ -22,7 +22,8 @@ export async function seed(options: SeedOptions): Promise<void> {
 }
 
 /**
- * The demo options from --demo/--listings, with a progress bar on an interactive terminal.
+ * The demo options from --demo/--listings, with a progress bar on an interactive terminal
+ * (the generator then logs its steps at debug instead of info).
  * --listings without --demo is refused by the CLI before this runs.
  */
 export function demoOptions(options: SeedOptions): DemoOptions | undefined {
@@ -30,20 +31,27 @@ export function demoOptions(options: SeedOptions): DemoOptions | undefined {
   const listings = options.listings ?? DEFAULT_DEMO_LISTINGS;
   if (!process.stderr.isTTY) return { listings };
   const bar = new cliProgress.SingleBar(
-    { format: 'demo data [{bar}] {percentage}% {value}/{total}' },
+    { format: 'demo data [{bar}] {percentage}% | {duration_formatted} | {step}', hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
+  let stopped = false;
   return {
     listings,
-    onProgress(done, total) {
+    onProgress(done, total, step = '') {
+      if (stopped) return;
+      const value = Math.round(done);
+      const max = Math.max(1, Math.round(total));
       if (!started) {
-        bar.start(total, 0);
+        bar.start(max, value, { step });
         started = true;
       }
-      bar.setTotal(total);
-      bar.update(done);
-      if (done >= total) bar.stop();
+      bar.setTotal(max);
+      bar.update(value, { step });
+      if (value >= max) {
+        bar.stop();
+        stopped = true;
+      }
     },
   };
 }

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import { round, step } from '../log.js';
 import { type DemoOptions, seedDemo } from '../seed/demo.js';
-import type { Database } from './database.js';
+import type { Database, Queryable } from './database.js';
 import {
   type AppliedStep,
   fileFailed,
@@ -81,20 +81,37 @@ export async function seed(db: Database, options: SeedOptions): Promise<{ seeded
   return { seeded, demo };
 }
 
-/** Generates the demo data set unless it is recorded as present; true when it ran. */
+/**
+ * Generates the demo data set unless it is recorded as present; true when it ran. The check,
+ * the data and the marker row share one transaction (holding the migration lock), so two
+ * processes starting with --demo at once generate it once, and a failure records nothing.
+ */
 export async function seedDemoOnce(db: Database, demo: DemoOptions, log: Logger): Promise<boolean> {
-  const { rowCount } = await db.query(sql`select 1 from loconomy_migrations.seeds where name = ${DEMO_MARKER}`);
-  if (rowCount > 0) {
+  const present = async (q: Queryable) =>
+    (await q.query(sql`select 1 from loconomy_migrations.seeds where name = ${DEMO_MARKER}`)).rowCount > 0;
+  if (await present(db)) {
     log.info('demo data is already present; nothing to do');
     return false;
   }
-  await step(log, 'seed demo data', () => seedDemo(db, demo));
-  await markDemoData(db, demo.listings);
-  return true;
+  const summary = await step(log, 'seed demo data', () =>
+    seedDemo(
+      db,
+      { ...demo, log: demo.log ?? log },
+      {
+        async shouldRun(tx) {
+          await lockAndBootstrap(tx);
+          return !(await present(tx));
+        },
+        finish: (tx) => markDemoData(tx, demo.listings),
+      },
+    ),
+  );
+  if (!summary) log.info('demo data is already present; nothing to do');
+  return summary !== undefined;
 }
 
 /** Records that the demo data set is in place, with how it was made. */
-async function markDemoData(db: Database, listings: number): Promise<void> {
+async function markDemoData(db: Queryable, listings: number): Promise<void> {
   await db.query(sql`
     insert into loconomy_migrations.seeds (name, checksum) values (${DEMO_MARKER}, ${`listings=${listings}`})
     on conflict (name) do update set checksum = excluded.checksum, applied_at = now()`);

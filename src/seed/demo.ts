@@ -1,27 +1,531 @@
-import type { Database } from '../db/database.js';
-import { LoconomyError } from '../errors.js';
+import { performance } from 'node:perf_hooks';
+import type { Database, Transaction } from '../db/database.js';
+import { sql } from '../db/sql.js';
+import { type Logger, round, silentLogger } from '../log.js';
+import {
+  CONVERSATION_COLUMNS,
+  conversationRows,
+  generateConversations,
+  generateReviews,
+  MESSAGE_COLUMNS,
+  messageRows,
+  PARTICIPANT_COLUMNS,
+  participantRows,
+  REVIEW_COLUMNS,
+  reviewRows,
+  VOTE_COLUMNS,
+  voteRows,
+} from './activity.js';
+import {
+  generatePaymentMethods,
+  generateReferrals,
+  generateSubscriptions,
+  INVOICE_COLUMNS,
+  INVOICE_ITEM_COLUMNS,
+  invoiceCounters,
+  invoiceItemRows,
+  invoiceRows,
+  PAYMENT_METHOD_COLUMNS,
+  paymentMethodRows,
+  REFERRAL_CODE_COLUMNS,
+  REFERRAL_COLUMNS,
+  REWARD_COLUMNS,
+  referralCodeRows,
+  referralRows,
+  rewardRows,
+  SUBSCRIPTION_COLUMNS,
+  subscriptionRows,
+  TRANSACTION_COLUMNS,
+  transactionRows,
+} from './billing.js';
+import {
+  BOOKING_COLUMNS,
+  bookingRows,
+  COMPLETED,
+  finalStatus,
+  generateBookings,
+  HISTORY_COLUMNS,
+  historyRows,
+  OVERRIDE_COLUMNS,
+  overrideRows,
+} from './bookings.js';
+import {
+  generateCatalog,
+  LISTING_STAGE_COLUMNS,
+  listingStageRows,
+  listingTagRows,
+  serviceAreaRows,
+  textRows,
+} from './catalog.js';
+import { type Context, createContext } from './context.js';
+import { copyLines } from './copy.js';
+import { stripeId } from './ids.js';
+import {
+  ADDRESS_COLUMNS,
+  AVAILABILITY_COLUMNS,
+  addressRows,
+  availabilityRows,
+  generatePeople,
+  PROFILE_COLUMNS,
+  profileRows,
+  USER_COLUMNS,
+  userRows,
+} from './people.js';
+import { readReference } from './reference.js';
+import { PHASES, restoreStep, suspendTables } from './suspend.js';
+import { DAY } from './time.js';
 
 /**
- * The demo data generator: a believable marketplace (tenants, providers, listings around a
- * city, availability, bookings, reviews) for `loconomy seed --demo --listings N` and
- * `loconomy serve --demo`. The CLI validates `listings`, shows progress from `onProgress`,
- * and records completion (src/db/seed.ts markDemoData), so this function only writes data.
+ * The demo data generator: a believable marketplace in the default tenant for
+ * `loconomy seed --demo --listings N` and `loconomy serve --demo`. See
+ * docs/decisions/0007-demo-data.md for the design; in short:
  *
- * Contract for the implementation:
- * - runs after the migrations and the reference seeds;
- * - bulk-loads with db.copyFrom, in as few transactions as is safe;
- * - calls onProgress(done, total) as rows land (total may be an estimate);
- * - is deterministic for a given `listings` (a seeded PRNG), so test runs are reproducible.
+ * - Deterministic: every value comes from seeded PRNG streams (src/seed/random.ts) and every id
+ *   from (table, row number) (src/seed/ids.ts). The same N on the same day gives the same data;
+ *   timestamps are relative to the start of the current UTC day (or `now`).
+ * - All or nothing: one transaction. A failure leaves nothing behind, schema changes included.
+ * - Bulk: the demo's tables go into bulk-load mode (src/seed/suspend.ts: user triggers off,
+ *   secondary indexes and foreign keys dropped), rows stream in with COPY, and what the
+ *   triggers would have written — tenant ids, confirmation codes, status history, counters,
+ *   rating aggregates, search vectors, last-message summaries, notifications — is written by
+ *   the generator or computed set-based in SQL afterwards. Then every index, constraint and
+ *   trigger is restored (re-validating the foreign keys), and the tables are analyzed.
  */
 export interface DemoOptions {
   readonly listings: number;
-  readonly onProgress?: (done: number, total: number) => void;
+  /** Rows (and equivalent work) done so far of an estimated total, and the current step. */
+  readonly onProgress?: (done: number, total: number, step?: string) => void;
+  /** Step timings are logged at info, or at debug when onProgress draws a progress bar. */
+  readonly log?: Logger;
+  /** The demo's "now"; default: the current time. Timestamps are anchored to the start of its UTC day. */
+  readonly now?: Date;
 }
 
-export async function seedDemo(_db: Database, _options: DemoOptions): Promise<void> {
-  throw new LoconomyError(
-    'LOCO_NOT_IMPLEMENTED',
-    'the demo data generator is not implemented yet',
-    'run without --demo for now',
-  );
+/** Hooks that run inside the demo transaction (used for the marker row in loconomy_migrations.seeds). */
+export interface DemoHooks {
+  /** Runs first; return false to generate nothing. */
+  readonly shouldRun?: (tx: Transaction) => Promise<boolean>;
+  /** Runs last, before the commit. */
+  readonly finish?: (tx: Transaction) => Promise<void>;
+}
+
+export interface DemoSummary {
+  /** Rows written per table. */
+  readonly rows: Record<string, number>;
+  /** Duration per step, in ms. */
+  readonly steps: Record<string, number>;
+}
+
+/** The tables the demo writes in bulk (put in bulk-load mode for the duration). */
+export const DEMO_TABLES = [
+  'users',
+  'user_profiles',
+  'user_addresses',
+  'provider_availability',
+  'availability_overrides',
+  'listings',
+  'listing_tags',
+  'listing_service_areas',
+  'bookings',
+  'booking_status_history',
+  'reviews',
+  'review_votes',
+  'conversations',
+  'conversation_participants',
+  'messages',
+  'notifications',
+  'payment_methods',
+  'transactions',
+  'subscriptions',
+  'invoices',
+  'invoice_items',
+  'referral_codes',
+  'referrals',
+  'referral_rewards',
+] as const;
+
+/** Notifications are written for the activity of the last two weeks (older ones are assumed purged). */
+const NOTIFICATION_DAYS = 14;
+
+export async function seedDemo(
+  db: Database,
+  options: DemoOptions,
+  hooks: DemoHooks = {},
+): Promise<DemoSummary | undefined> {
+  const log = options.log ?? silentLogger();
+  const level = options.onProgress ? 'debug' : 'info';
+  const steps: Record<string, number> = {};
+  const rows: Record<string, number> = {};
+  let done = 0;
+  let total = 1;
+  let current = 'start';
+  let lastReport = 0;
+  const report = (force = false) => {
+    const now = performance.now();
+    if (!force && now - lastReport < 100) return;
+    lastReport = now;
+    options.onProgress?.(Math.min(done, total), total, current);
+  };
+  const timed = async <T>(name: string, fn: () => Promise<T> | T, fields: Record<string, unknown> = {}): Promise<T> => {
+    current = name;
+    report(true);
+    const started = performance.now();
+    const result = await fn();
+    const ms = round(performance.now() - started);
+    steps[name] = ms;
+    log[level]({ step: `demo: ${name}`, ms, ...fields }, `demo: ${name} done`);
+    return result;
+  };
+
+  return db
+    .transaction(async (tx) => {
+      if (hooks.shouldRun && !(await hooks.shouldRun(tx))) return undefined;
+      await tx.exec('set local search_path = public, extensions');
+      if (db.kind === 'postgres') {
+        // Index builds and the aggregate joins: memory for this transaction only.
+        await tx.exec(
+          options.listings >= 100_000
+            ? `set local maintenance_work_mem = '1GB'; set local work_mem = '256MB'`
+            : `set local maintenance_work_mem = '256MB'; set local work_mem = '64MB'`,
+        );
+      }
+
+      const ref = await timed('read reference data', () => readReference(tx));
+      const ctx = createContext(ref, options.listings, options.now ?? new Date());
+      const world = await timed('generate', () => generate(ctx));
+      const { people, catalog, bookings, reviews, conversations, payments, subscriptions, referrals } = world;
+
+      // The work ahead, in rows (restoring indexes and constraints counted as a share of them).
+      const plan = tablePlan(ctx, world);
+      const loadRows = plan.reduce((sum, t) => sum + t.estimate, 0);
+      total = Math.max(1, loadRows * 1.6 + catalog.count);
+
+      const restore = await timed('suspend triggers, constraints and indexes', () => suspendTables(tx, DEMO_TABLES));
+      const progress = {
+        add(n: number) {
+          done += n;
+          report();
+        },
+      };
+      const copy = async (table: string, columns: readonly string[], lines: Iterable<string>) => {
+        const n = await timed(
+          `copy ${table}`,
+          () => copyLines(tx, db.kind, ['public', table], columns, lines, progress),
+          {},
+        );
+        rows[table] = (rows[table] ?? 0) + n;
+        log[level]({ table, rows: n }, `demo: ${n} rows into ${table}`);
+      };
+
+      const stripe = (prefix: string, u: number) => stripeId(prefix, u);
+      await copy('users', USER_COLUMNS, userRows(ctx, people, stripe));
+      await copy('user_profiles', PROFILE_COLUMNS, profileRows(ctx, people));
+      await copy('user_addresses', ADDRESS_COLUMNS, addressRows(ctx, people));
+      await copy('provider_availability', AVAILABILITY_COLUMNS, availabilityRows(ctx, people));
+      await copy('availability_overrides', OVERRIDE_COLUMNS, overrideRows(ctx, people, bookings));
+
+      // Listings go through a staging table: their search vectors and counters are computed in
+      // the INSERT that moves them into place.
+      await tx.exec(`
+      create temp table loconomy_demo_listings (like public.listings including defaults) on commit drop;
+      alter table loconomy_demo_listings add column title_key integer, add column description_key integer,
+        add column keywords_key integer;
+      create temp table loconomy_demo_text (kind "char" not null, key integer not null, language text not null,
+        body text not null) on commit drop;`);
+      await timed('copy listings (staging)', () =>
+        copyLines(
+          tx,
+          db.kind,
+          ['pg_temp', 'loconomy_demo_listings'],
+          LISTING_STAGE_COLUMNS,
+          listingStageRows(ctx, people, catalog),
+          progress,
+        ),
+      );
+      await timed('copy listing texts', async () => {
+        await copyLines(
+          tx,
+          db.kind,
+          ['pg_temp', 'loconomy_demo_text'],
+          ['kind', 'key', 'language', 'body'],
+          textRows(catalog.titles, 'A'),
+          progress,
+        );
+        await copyLines(
+          tx,
+          db.kind,
+          ['pg_temp', 'loconomy_demo_text'],
+          ['kind', 'key', 'language', 'body'],
+          textRows(catalog.descriptions, 'B'),
+          progress,
+        );
+        await copyLines(
+          tx,
+          db.kind,
+          ['pg_temp', 'loconomy_demo_text'],
+          ['kind', 'key', 'language', 'body'],
+          textRows(catalog.keywordTexts, 'C'),
+          progress,
+        );
+      });
+      await copy('listing_tags', ['listing_id', 'tag_id', 'created_at'], listingTagRows(ctx, catalog));
+      await copy(
+        'listing_service_areas',
+        ['id', 'listing_id', 'tenant_id', 'name', 'area', 'created_at', 'updated_at'],
+        serviceAreaRows(ctx, people, catalog),
+      );
+      await copy('bookings', BOOKING_COLUMNS, bookingRows(ctx, people, catalog, bookings));
+      await copy('booking_status_history', HISTORY_COLUMNS, historyRows(ctx, people, bookings));
+      await copy('reviews', REVIEW_COLUMNS, reviewRows(ctx, people, catalog, bookings, reviews));
+      await copy('review_votes', VOTE_COLUMNS, voteRows(people, reviews));
+      await copy(
+        'conversations',
+        CONVERSATION_COLUMNS,
+        conversationRows(ctx, people, catalog, bookings, conversations),
+      );
+      await copy('conversation_participants', PARTICIPANT_COLUMNS, participantRows(people, bookings, conversations));
+      await copy('messages', MESSAGE_COLUMNS, messageRows(ctx, people, catalog, bookings, conversations));
+      await copy('payment_methods', PAYMENT_METHOD_COLUMNS, paymentMethodRows(ctx, people, payments));
+      await copy('subscriptions', SUBSCRIPTION_COLUMNS, subscriptionRows(ctx, people, subscriptions));
+      await copy('invoices', INVOICE_COLUMNS, invoiceRows(ctx, people, subscriptions));
+      await copy('invoice_items', INVOICE_ITEM_COLUMNS, invoiceItemRows(subscriptions));
+      await copy('transactions', TRANSACTION_COLUMNS, transactionRows(ctx, people, catalog, bookings, subscriptions));
+      await copy('referral_codes', REFERRAL_CODE_COLUMNS, referralCodeRows(ctx, people, referrals));
+      await copy('referrals', REFERRAL_COLUMNS, referralRows(ctx, people, bookings, referrals));
+      await copy('referral_rewards', REWARD_COLUMNS, rewardRows(ctx, people, referrals));
+
+      await timed('search vectors of distinct texts', () =>
+        tx.exec(`
+        create temp table loconomy_demo_tsv on commit drop as
+        select kind, key, setweight(to_tsvector(app.text_search_config(language), body), kind) as vector
+          from pg_temp.loconomy_demo_text;
+        create unique index on pg_temp.loconomy_demo_tsv (kind, key);
+        analyze pg_temp.loconomy_demo_tsv;
+        analyze pg_temp.loconomy_demo_listings;`),
+      );
+      const listingRows = await timed('insert listings with search vectors and counters', () => insertListings(tx));
+      rows.listings = listingRows;
+      done += catalog.count;
+      report(true);
+
+      await timed('tag usage counts', () => updateTagCounts(tx, ctx));
+      await timed('invoice counters', () => updateInvoiceCounters(tx, ctx, invoiceCounters(subscriptions)));
+      rows.notifications = await timed('notifications of the last two weeks', () =>
+        insertNotifications(tx, ctx, world),
+      );
+      await tx.query(sql`
+      insert into public.audit_logs (tenant_id, action, resource_type, new_values, metadata)
+      values (${ctx.ref.tenant.id}, 'admin_action', 'demo_data', ${JSON.stringify({ listings: options.listings })}::jsonb,
+              ${JSON.stringify({ reason: 'demo data generated in bulk (row triggers suspended)', rows })}::jsonb)`);
+
+      // Put back every index, constraint and trigger; each counts for a share of its table's rows.
+      const restoreTotal = loadRows * 0.6;
+      const weights = restore.map((s) => (s.phase === 5 ? 0 : (rows[s.table.replace(/^public\./, '')] ?? 1)));
+      const weightSum = weights.reduce((a, b) => a + b, 0) || 1;
+      const byPhase: Record<string, number> = {};
+      for (const [n, s] of restore.entries()) {
+        current = `restore ${s.kind} ${s.name}`;
+        const started = performance.now();
+        await restoreStep(tx, s);
+        const ms = performance.now() - started;
+        const phase = `restore ${PHASES[s.phase]}s`;
+        byPhase[phase] = (byPhase[phase] ?? 0) + ms;
+        log.debug(
+          { step: `demo: restore ${s.kind}`, name: s.name, table: s.table, ms: round(ms) },
+          `demo: restored ${s.name}`,
+        );
+        done += (restoreTotal * (weights[n] ?? 0)) / weightSum;
+        report();
+      }
+      for (const [phase, ms] of Object.entries(byPhase)) {
+        steps[phase] = round(ms);
+        log[level]({ step: `demo: ${phase}`, ms: round(ms) }, `demo: ${phase} done`);
+      }
+
+      if (hooks.finish) await hooks.finish(tx);
+      done = total;
+      current = 'commit';
+      report(true);
+      return { rows, steps };
+    })
+    .then(async (summary) => {
+      if (!summary) return undefined;
+      // Fresh statistics, so the planner sees a million listings as a million listings.
+      const started = performance.now();
+      for (const table of DEMO_TABLES) await db.query(sql`analyze ${sql.ident('public', table)}`);
+      summary.steps.analyze = round(performance.now() - started);
+      log[level]({ step: 'demo: analyze', ms: summary.steps.analyze }, 'demo: analyze done');
+      return summary;
+    });
+}
+
+type World = ReturnType<typeof generate>;
+
+function generate(ctx: Context) {
+  const people = generatePeople(ctx);
+  const catalog = generateCatalog(ctx, people);
+  const bookings = generateBookings(ctx, people, catalog);
+  for (let b = 0; b < bookings.count; b++) {
+    if (finalStatus(bookings, b) === COMPLETED) {
+      const u = people.providers[bookings.provider[b] as number] as number;
+      people.jobsCompleted[u] = (people.jobsCompleted[u] as number) + 1;
+    }
+  }
+  const reviews = generateReviews(ctx, people, bookings);
+  const conversations = generateConversations(ctx, bookings);
+  const payments = generatePaymentMethods(ctx, people);
+  const subscriptions = generateSubscriptions(ctx, people);
+  const referrals = generateReferrals(ctx, people, bookings);
+  return { people, catalog, bookings, reviews, conversations, payments, subscriptions, referrals };
+}
+
+function tablePlan(_ctx: Context, world: World): { table: string; estimate: number }[] {
+  const { people, catalog, bookings, reviews, conversations, payments, subscriptions, referrals } = world;
+  return [
+    { table: 'users', estimate: people.count },
+    { table: 'user_profiles', estimate: people.count },
+    { table: 'user_addresses', estimate: people.addresses.count },
+    { table: 'provider_availability', estimate: people.providers.length * 5 },
+    { table: 'listings', estimate: catalog.count * 2 },
+    { table: 'listing_tags', estimate: catalog.count * 1.2 },
+    { table: 'bookings', estimate: bookings.count },
+    { table: 'booking_status_history', estimate: bookings.count * 2.6 },
+    { table: 'reviews', estimate: reviews.count },
+    { table: 'review_votes', estimate: reviews.votes.count },
+    { table: 'conversations', estimate: conversations.count * 3 },
+    { table: 'messages', estimate: conversations.messageAt.length },
+    { table: 'payment_methods', estimate: payments.count },
+    { table: 'transactions', estimate: bookings.count * 1.3 + subscriptions.invoices.count },
+    { table: 'referrals', estimate: referrals.codes.count + referrals.referrals.count * 3 },
+  ];
+}
+
+const LISTING_COLUMNS = LISTING_STAGE_COLUMNS.filter((c) => !c.endsWith('_key'));
+
+/**
+ * Moves the staged listings into public.listings, with what the triggers would have kept:
+ * search_vector exactly as app.listing_search_vector builds it (title A || description B ||
+ * keywords and tag names C, each part computed once per distinct text), booking_count (every
+ * booking ever made) and rating_average / review_count (public reviews of the provider for
+ * this listing, as app.refresh_rating_aggregates computes them).
+ */
+async function insertListings(tx: Transaction): Promise<number> {
+  const columns = sql.join(LISTING_COLUMNS.map((c) => sql.ident(c)));
+  const staged = sql.join(LISTING_COLUMNS.map((c) => sql`s.${sql.ident(c)}`));
+  const { rowCount } = await tx.query(sql`
+    insert into public.listings (${columns}, search_vector, booking_count, review_count, rating_average)
+    select ${staged}, a.vector || b.vector || c.vector, coalesce(bk.n, 0), coalesce(rv.n, 0), rv.average
+      from pg_temp.loconomy_demo_listings s
+      join pg_temp.loconomy_demo_tsv a on a.kind = 'A' and a.key = s.title_key
+      join pg_temp.loconomy_demo_tsv b on b.kind = 'B' and b.key = s.description_key
+      join pg_temp.loconomy_demo_tsv c on c.kind = 'C' and c.key = s.keywords_key
+      left join (select x.listing_id, count(*)::integer as n
+                   from public.bookings x group by x.listing_id) bk on bk.listing_id = s.id
+      left join (select r.listing_id, count(*)::integer as n, round(avg(r.rating), 2) as average
+                   from public.reviews r join pg_temp.loconomy_demo_listings l on l.id = r.listing_id
+                  where r.is_public and r.reviewee_id = l.provider_id
+                  group by r.listing_id) rv on rv.listing_id = s.id`);
+  return rowCount;
+}
+
+/**
+ * tags.usage_count, as listing_tags_after_change counts. One UPDATE per tag in physical order,
+ * every tag included, so the tags keep their relative heap order (see tagSetIsOrderFree).
+ */
+async function updateTagCounts(tx: Transaction, ctx: Context): Promise<void> {
+  const tags = [...ctx.ref.tags].sort((a, b) => a.heapRank - b.heapRank);
+  const { rows } = await tx.query<{ tag_id: string; n: number }>(sql`
+    select lt.tag_id, count(*)::integer as n
+      from public.listing_tags lt join pg_temp.loconomy_demo_listings l on l.id = lt.listing_id
+     group by lt.tag_id`);
+  const counts = new Map(rows.map((r) => [r.tag_id, r.n]));
+  for (const tag of tags) {
+    await tx.query(
+      sql`update public.tags set usage_count = usage_count + ${counts.get(tag.id) ?? 0}::integer where id = ${tag.id}`,
+    );
+  }
+}
+
+async function updateInvoiceCounters(tx: Transaction, ctx: Context, counters: Map<number, number>): Promise<void> {
+  for (const [year, last] of counters) {
+    await tx.query(sql`
+      insert into app.invoice_counters as c (tenant_id, year, last_number) values (${ctx.ref.tenant.id}, ${year}, ${last})
+      on conflict (tenant_id, year) do update set last_number = greatest(c.last_number, excluded.last_number)`);
+  }
+}
+
+/**
+ * The notifications the booking, review and message triggers raise (app.bookings_notify,
+ * app.reviews_notify, app.messages_after_insert), with their exact titles, bodies and data,
+ * for the last NOTIFICATION_DAYS days of activity. Older ones are read; ids derive from what
+ * they notify about.
+ */
+async function insertNotifications(tx: Transaction, ctx: Context, world: World): Promise<number> {
+  const since = new Date(ctx.anchor - NOTIFICATION_DAYS * DAY);
+  const readBefore = new Date(ctx.anchor - 2 * DAY);
+  const { bookings, reviews, conversations } = world;
+  const range = <T>(n: number, id: (i: number) => T) => (n === 0 ? [null, null] : [id(0), id(n - 1)]);
+  const [firstBooking, lastBooking] = range(bookings.count, bookings.id);
+  const [firstReview, lastReview] = range(reviews.count, reviews.id);
+  const [firstMessage, lastMessage] = range(conversations.messageAt.length, conversations.messageId);
+  let total = 0;
+  const booking = await tx.query(sql`
+    insert into public.notifications (id, user_id, tenant_id, sender_id, type, title, body, data, action_url, read_at,
+                                      created_at, updated_at)
+    select md5('loconomy-demo:notification:' || h.id || ':' || r.user_id)::uuid, r.user_id, b.tenant_id, h.changed_by, k.kind,
+           initcap(replace(k.kind::text, '_', ' ')),
+           format('%s on %s (%s)', b.service_title,
+                  to_char(b.starts_at at time zone b.time_zone, 'Dy DD Mon YYYY HH24:MI'), b.confirmation_code),
+           jsonb_build_object('booking_id', b.id, 'status', h.to_status),
+           '/bookings/' || b.id,
+           x.read_at, h.created_at, coalesce(x.read_at, h.created_at)
+      from public.booking_status_history h
+      join public.bookings b on b.id = h.booking_id
+      cross join lateral (
+        select case when h.from_status is null then 'booking_received'
+                    else case h.to_status when 'confirmed' then 'booking_confirmed' when 'in_progress' then 'booking_started'
+                      when 'completed' then 'booking_completed' when 'cancelled' then 'booking_cancelled'
+                      when 'disputed' then 'booking_disputed' when 'refunded' then 'booking_refunded' end
+               end::public.notification_type as kind) k
+      cross join lateral unnest(case when h.from_status is null then array[b.provider_id]
+                                     else array(select p from unnest(array[b.customer_id, b.provider_id]) p
+                                                 where p is distinct from h.changed_by) end) r(user_id)
+      cross join lateral (
+        select case when h.created_at < ${readBefore}
+                     and get_byte(decode(md5(h.id::text || r.user_id::text), 'hex'), 0) < 205
+                    then h.created_at + interval '3 hours' end as read_at) x
+     where h.created_at >= ${since} and k.kind is not null
+       and b.id between ${firstBooking}::uuid and ${lastBooking}::uuid`);
+  total += booking.rowCount;
+  const review = await tx.query(sql`
+    insert into public.notifications (id, user_id, tenant_id, sender_id, type, title, body, data, action_url, read_at,
+                                      created_at, updated_at)
+    select md5('loconomy-demo:notification:' || r.id)::uuid, r.reviewee_id, r.tenant_id, r.reviewer_id, 'review_received',
+           format('New %s-star review', r.rating), coalesce(left(r.comment, 200), ''),
+           jsonb_build_object('review_id', r.id, 'booking_id', r.booking_id), '/reviews/' || r.id,
+           x.read_at, r.created_at, coalesce(x.read_at, r.created_at)
+      from public.reviews r
+      cross join lateral (
+        select case when r.created_at < ${readBefore} and get_byte(decode(md5(r.id::text), 'hex'), 0) < 205
+                    then r.created_at + interval '5 hours' end as read_at) x
+     where r.created_at >= ${since} and r.id between ${firstReview}::uuid and ${lastReview}::uuid`);
+  total += review.rowCount;
+  const message = await tx.query(sql`
+    insert into public.notifications (id, user_id, tenant_id, sender_id, type, title, body, data, action_url, read_at,
+                                      created_at, updated_at)
+    select md5('loconomy-demo:notification:' || m.id || ':' || p.user_id)::uuid, p.user_id, m.tenant_id, m.sender_id,
+           'message_received',
+           coalesce((select up.display_name from public.user_profiles up where up.user_id = m.sender_id), 'New message'),
+           left(coalesce(m.content, 'sent an attachment'), 200),
+           jsonb_build_object('conversation_id', m.conversation_id, 'message_id', m.id),
+           '/conversations/' || m.conversation_id,
+           x.read_at, m.created_at, coalesce(x.read_at, m.created_at)
+      from public.messages m
+      join public.conversation_participants p
+        on p.conversation_id = m.conversation_id and p.user_id is distinct from m.sender_id
+       and (p.muted_until is null or p.muted_until < m.created_at)
+      cross join lateral (select case when p.last_read_at >= m.created_at then p.last_read_at end as read_at) x
+     where m.created_at >= ${since} and m.id between ${firstMessage}::uuid and ${lastMessage}::uuid`);
+  total += message.rowCount;
+  return total;
 }

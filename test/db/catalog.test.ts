@@ -13,17 +13,54 @@ import { getTestDatabase, type TestDatabase, testBackend, testLogger } from '../
  */
 
 const SPEC_TABLES = [
-  'tenants', 'users', 'user_profiles', 'user_sessions', 'permissions', 'role_permissions', 'user_permissions',
-  'categories', 'tags', 'listings', 'listing_tags', 'provider_availability', 'availability_overrides', 'bookings',
-  'reviews', 'review_votes', 'subscriptions', 'payment_methods', 'transactions', 'invoices', 'invoice_items',
-  'usage_logs', 'referral_programs', 'referral_codes', 'referrals', 'referral_rewards', 'conversations', 'messages',
-  'notifications', 'regions', 'cities', 'events', 'audit_logs', 'system_logs', 'file_uploads', 'api_keys',
-  'webhook_endpoints', 'webhook_deliveries', 'feature_flags', 'user_feature_flags',
+  'tenants',
+  'users',
+  'user_profiles',
+  'user_sessions',
+  'permissions',
+  'role_permissions',
+  'user_permissions',
+  'categories',
+  'tags',
+  'listings',
+  'listing_tags',
+  'provider_availability',
+  'availability_overrides',
+  'bookings',
+  'reviews',
+  'review_votes',
+  'subscriptions',
+  'payment_methods',
+  'transactions',
+  'invoices',
+  'invoice_items',
+  'usage_logs',
+  'referral_programs',
+  'referral_codes',
+  'referrals',
+  'referral_rewards',
+  'conversations',
+  'messages',
+  'notifications',
+  'regions',
+  'cities',
+  'events',
+  'audit_logs',
+  'system_logs',
+  'file_uploads',
+  'api_keys',
+  'webhook_endpoints',
+  'webhook_deliveries',
+  'feature_flags',
+  'user_feature_flags',
 ];
 
 /** Tables the specification forgot but a real marketplace needs. */
 const ADDED_TABLES = [
-  'listing_service_areas', 'conversation_participants', 'inbound_webhook_events', 'booking_status_history',
+  'listing_service_areas',
+  'conversation_participants',
+  'inbound_webhook_events',
+  'booking_status_history',
   'user_addresses',
 ];
 
@@ -44,9 +81,19 @@ const SPEC_ENUMS: Record<string, string[]> = {
 
 /** Enums the domain needs beyond the specification's twelve. */
 const ADDED_ENUMS = [
-  'subscription_tier', 'availability_override_kind', 'notification_type', 'notification_channel', 'message_type',
-  'file_type', 'file_status', 'referral_status', 'reward_type', 'reward_status', 'invoice_status',
-  'delivery_status', 'billing_interval',
+  'subscription_tier',
+  'availability_override_kind',
+  'notification_type',
+  'notification_channel',
+  'message_type',
+  'file_type',
+  'file_status',
+  'referral_status',
+  'reward_type',
+  'reward_status',
+  'invoice_status',
+  'delivery_status',
+  'billing_interval',
 ];
 
 let db: TestDatabase;
@@ -116,7 +163,8 @@ describe(`schema catalog (${testBackend()})`, () => {
       where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'
         and a.attname in ('location', 'center', 'boundary', 'area', 'service_location') and not a.attisdropped`);
     assert.ok(rows.length >= 8);
-    for (const row of rows) assert.match(row.type, /^(extensions\.)?geography\((Point|MultiPolygon),4326\)$/, `${row.tbl}.${row.col}`);
+    for (const row of rows)
+      assert.match(row.type, /^(extensions\.)?geography\((Point|MultiPolygon),4326\)$/, `${row.tbl}.${row.col}`);
   });
 
   test('every foreign key column leads an index', async () => {
@@ -137,8 +185,13 @@ describe(`schema catalog (${testBackend()})`, () => {
     // NO ACTION is chosen on purpose for ledger-like references (bookings, transactions,
     // invoices keep their parties and listing); each is documented in the migration.
     const expected = new Set([
-      'bookings_listing_id_fkey', 'bookings_provider_id_fkey', 'bookings_customer_id_fkey',
-      'transactions_user_id_fkey', 'transactions_booking_id_fkey', 'invoices_user_id_fkey', 'invoices_booking_id_fkey',
+      'bookings_listing_id_fkey',
+      'bookings_provider_id_fkey',
+      'bookings_customer_id_fkey',
+      'transactions_user_id_fkey',
+      'transactions_booking_id_fkey',
+      'invoices_user_id_fkey',
+      'invoices_booking_id_fkey',
     ]);
     assert.deepEqual(new Set(rows.map((r) => r.fk)), expected);
   });

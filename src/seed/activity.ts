@@ -1,0 +1,428 @@
+import { type Bookings, COMPLETED, CONFIRMED, enteredAt, finalStatus, PENDING } from './bookings.js';
+import { type Catalog, listingService } from './catalog.js';
+import { fill, LANGUAGES, type Language, MESSAGES, REVIEWS } from './content.js';
+import type { Context } from './context.js';
+import { bool, NULL, text } from './copy.js';
+import { uuidFactory } from './ids.js';
+import { firstName, type People } from './people.js';
+import { Random } from './random.js';
+import { DAY, HOUR, iso, MINUTE } from './time.js';
+
+/**
+ * What people do around bookings: two-way reviews of completed bookings (with the rating
+ * aggregates the review triggers keep), helpfulness votes, and conversations between a
+ * booking's customer and provider.
+ */
+
+export interface Reviews {
+  readonly count: number;
+  readonly id: (review: number) => string;
+  readonly booking: Int32Array;
+  /** 1 when the provider reviews the customer. */
+  readonly byProvider: Uint8Array;
+  readonly rating: Uint8Array;
+  readonly subRatings: Uint8Array;
+  readonly isPublic: Uint8Array;
+  readonly createdAt: Float64Array;
+  /** When the reviewee replied, or NaN. */
+  readonly respondedAt: Float64Array;
+  readonly variant: Uint8Array;
+  readonly helpful: Int32Array;
+  readonly notHelpful: Int32Array;
+  readonly votes: Votes;
+}
+
+export interface Votes {
+  readonly count: number;
+  readonly review: Int32Array;
+  /** Customer index of the voter. */
+  readonly voter: Int32Array;
+  readonly helpful: Uint8Array;
+  readonly createdAt: Float64Array;
+}
+
+const CUSTOMER_RATINGS = [4, 4, 9, 28, 55];
+const PROVIDER_RATINGS = [1, 1, 8, 22, 68];
+
+export function generateReviews(ctx: Context, people: People, bookings: Bookings): Reviews {
+  const random = ctx.random('reviews');
+  const latest = ctx.anchor - 10 * MINUTE;
+  const booking: number[] = [];
+  const byProvider: number[] = [];
+  const rating: number[] = [];
+  const subRatings: number[] = [];
+  const isPublic: number[] = [];
+  const createdAt: number[] = [];
+  const respondedAt: number[] = [];
+  const variant: number[] = [];
+  for (let b = 0; b < bookings.count; b++) {
+    if (finalStatus(bookings, b) !== COMPLETED) continue;
+    const completed = enteredAt(bookings, b, COMPLETED);
+    for (const provider of [0, 1]) {
+      if (!random.chance(provider ? 0.35 : b === 0 ? 1 : 0.72)) continue;
+      const created = Math.round((completed + 2 * HOUR + random.next() * 5 * DAY) / 1000) * 1000;
+      if (created > latest) continue;
+      const stars = 1 + random.weighted(provider ? PROVIDER_RATINGS : CUSTOMER_RATINGS);
+      const visible = random.chance(0.97);
+      booking.push(b);
+      byProvider.push(provider);
+      rating.push(stars);
+      subRatings.push(random.chance(0.7) ? random.int(1, 255) : 0);
+      isPublic.push(visible ? 1 : 0);
+      createdAt.push(created);
+      const replies = !provider && random.chance(stars <= 2 ? 0.6 : 0.25);
+      const reply = created + HOUR + random.next() * 3 * DAY;
+      respondedAt.push(replies && reply < latest ? Math.round(reply / 1000) * 1000 : Number.NaN);
+      variant.push(random.int(0, 255));
+      if (visible) {
+        const reviewee = provider
+          ? (people.customers[bookings.customer[b] as number] as number)
+          : (people.providers[bookings.provider[b] as number] as number);
+        people.reviewSum[reviewee] = (people.reviewSum[reviewee] as number) + stars;
+        people.reviewCount[reviewee] = (people.reviewCount[reviewee] as number) + 1;
+      }
+    }
+  }
+  const count = booking.length;
+  const helpful = new Int32Array(count);
+  const notHelpful = new Int32Array(count);
+
+  // Votes on public reviews of providers, by other customers of the same city.
+  const votes = { review: [] as number[], voter: [] as number[], helpful: [] as number[], createdAt: [] as number[] };
+  const voting = ctx.random('review-votes');
+  for (let r = 0; r < count; r++) {
+    if (byProvider[r] || !isPublic[r]) continue;
+    const want = [0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3, 4][voting.int(0, 12)] as number;
+    if (want === 0) continue;
+    const b = booking[r] as number;
+    const reviewer = bookings.customer[b] as number;
+    const city = people.city[people.providers[bookings.provider[b] as number] as number] as number;
+    const pool = people.customersByCity[city];
+    if (!pool || pool.length < 2) continue;
+    const chosen = new Set<number>();
+    for (let attempt = 0; attempt < want * 3 && chosen.size < want; attempt++) {
+      const j = voting.pick(pool);
+      if (j !== reviewer) chosen.add(j);
+    }
+    for (const j of [...chosen].sort((x, y) => x - y)) {
+      const when = (createdAt[r] as number) + HOUR + voting.next() * 20 * DAY;
+      if (when > latest) continue;
+      const yes = voting.chance(0.85);
+      votes.review.push(r);
+      votes.voter.push(j);
+      votes.helpful.push(yes ? 1 : 0);
+      votes.createdAt.push(Math.round(when / 1000) * 1000);
+      if (yes) helpful[r] = (helpful[r] as number) + 1;
+      else notHelpful[r] = (notHelpful[r] as number) + 1;
+    }
+  }
+
+  return {
+    count,
+    id: uuidFactory('reviews'),
+    booking: Int32Array.from(booking),
+    byProvider: Uint8Array.from(byProvider),
+    rating: Uint8Array.from(rating),
+    subRatings: Uint8Array.from(subRatings),
+    isPublic: Uint8Array.from(isPublic),
+    createdAt: Float64Array.from(createdAt),
+    respondedAt: Float64Array.from(respondedAt),
+    variant: Uint8Array.from(variant),
+    helpful,
+    notHelpful,
+    votes: {
+      count: votes.review.length,
+      review: Int32Array.from(votes.review),
+      voter: Int32Array.from(votes.voter),
+      helpful: Uint8Array.from(votes.helpful),
+      createdAt: Float64Array.from(votes.createdAt),
+    },
+  };
+}
+
+export const REVIEW_COLUMNS = [
+  'id',
+  'tenant_id',
+  'booking_id',
+  'listing_id',
+  'reviewer_id',
+  'reviewee_id',
+  'rating',
+  'quality_rating',
+  'communication_rating',
+  'timeliness_rating',
+  'value_rating',
+  'title',
+  'comment',
+  'is_public',
+  'is_verified',
+  'response',
+  'responded_at',
+  'helpful_count',
+  'not_helpful_count',
+  'created_at',
+  'updated_at',
+] as const;
+
+function near(rating: number, bits: number): number {
+  return Math.max(1, Math.min(5, rating + ((bits & 3) === 0 ? -1 : (bits & 3) === 3 ? 1 : 0)));
+}
+
+export function* reviewRows(
+  ctx: Context,
+  people: People,
+  catalog: Catalog,
+  bookings: Bookings,
+  reviews: Reviews,
+): Generator<string> {
+  const tenant = ctx.ref.tenant.id;
+  for (let r = 0; r < reviews.count; r++) {
+    const b = reviews.booking[r] as number;
+    const i = bookings.listing[b] as number;
+    const pu = people.providers[bookings.provider[b] as number] as number;
+    const cu = people.customers[bookings.customer[b] as number] as number;
+    const byProvider = reviews.byProvider[r] === 1;
+    const stars = reviews.rating[r] as number;
+    const lang = LANGUAGES[catalog.language[i] as number] as Language;
+    const texts = REVIEWS[lang];
+    const v = reviews.variant[r] as number;
+    const bucket = stars <= 2 ? 0 : stars === 3 ? 1 : stars === 4 ? 2 : 3;
+    const titles = texts.titles[bucket];
+    const comments: readonly string[] = byProvider
+      ? (texts.customerComments[Math.max(0, bucket - 1)] ?? [])
+      : texts.comments[bucket];
+    const title = byProvider || v % 5 === 0 ? null : (titles[v % titles.length] as string);
+    const comment = v % 10 === 9 ? null : (comments[(v >> 3) % comments.length] as string);
+    const responded = reviews.respondedAt[r] as number;
+    const replies = texts.responses[stars <= 3 ? 0 : 1];
+    const response = Number.isNaN(responded) ? null : (replies[(v >> 2) % replies.length] as string);
+    const bits = reviews.subRatings[r] as number;
+    const subs =
+      bits === 0
+        ? `${NULL}\t${NULL}\t${NULL}\t${NULL}`
+        : `${near(stars, bits)}\t${near(stars, bits >> 2)}\t${near(stars, bits >> 4)}\t${near(stars, bits >> 6)}`;
+    const created = reviews.createdAt[r] as number;
+    yield `${reviews.id(r)}\t${tenant}\t${bookings.id(b)}\t${catalog.id(i)}\t${people.id(byProvider ? pu : cu)}\t${people.id(
+      byProvider ? cu : pu,
+    )}\t${stars}\t${byProvider ? `${NULL}\t${NULL}\t${NULL}\t${NULL}` : subs}\t${text(title)}\t${text(comment)}\t${bool(
+      reviews.isPublic[r] === 1,
+    )}\tt\t${text(response)}\t${response === null ? NULL : iso(responded)}\t${reviews.helpful[r]}\t${
+      reviews.notHelpful[r]
+    }\t${iso(created)}\t${iso(response === null ? created : responded)}\n`;
+  }
+}
+
+export const VOTE_COLUMNS = ['review_id', 'user_id', 'is_helpful', 'created_at'] as const;
+
+export function* voteRows(people: People, reviews: Reviews): Generator<string> {
+  const { votes } = reviews;
+  for (let v = 0; v < votes.count; v++) {
+    yield `${reviews.id(votes.review[v] as number)}\t${people.id(people.customers[votes.voter[v] as number] as number)}\t${bool(
+      votes.helpful[v] === 1,
+    )}\t${iso(votes.createdAt[v] as number)}\n`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversations
+// ---------------------------------------------------------------------------------------------
+
+export interface Conversations {
+  readonly count: number;
+  readonly id: (conversation: number) => string;
+  readonly messageId: (message: number) => string;
+  readonly booking: Int32Array;
+  readonly createdAt: Float64Array;
+  readonly firstMessage: Int32Array;
+  readonly messageCount: Uint8Array;
+  readonly variant: Uint8Array;
+  /** Per participant ([c * 2] customer, [c * 2 + 1] provider). */
+  readonly lastReadAt: Float64Array;
+  readonly archivedAt: Float64Array;
+  /** Per message. */
+  readonly messageAt: Float64Array;
+}
+
+export function generateConversations(ctx: Context, bookings: Bookings): Conversations {
+  const random = ctx.random('conversations');
+  const latest = ctx.anchor - MINUTE;
+  const booking: number[] = [];
+  const createdAt: number[] = [];
+  const firstMessage: number[] = [];
+  const messageCount: number[] = [];
+  const variant: number[] = [];
+  const lastRead: number[] = [];
+  const archived: number[] = [];
+  const messageAt: number[] = [];
+  for (let b = 0; b < bookings.count; b++) {
+    const status = finalStatus(bookings, b);
+    const early = status === PENDING || status === CONFIRMED;
+    if (!random.chance(b === 0 ? 1 : early ? 0.4 : 0.25)) continue;
+    // start_conversation needs the booking to exist: the customer writes once it is booked.
+    const created = Math.round(((bookings.createdAt[b] as number) + random.int(2, 60) * MINUTE) / 1000) * 1000;
+    const wanted = random.int(2, 5);
+    const first = messageAt.length;
+    let t = created;
+    let n = 0;
+    const lastSent = [Number.NaN, Number.NaN];
+    for (; n < wanted; n++) {
+      if (n > 0) t += random.int(3, 240) * MINUTE;
+      if (t > latest) break;
+      messageAt.push(t);
+      lastSent[n % 2] = t;
+    }
+    if (n === 0) continue;
+    const last = messageAt[messageAt.length - 1] as number;
+    booking.push(b);
+    createdAt.push(created);
+    firstMessage.push(first);
+    messageCount.push(n);
+    variant.push(random.int(0, 255));
+    for (const side of [0, 1]) {
+      // Sending marks a conversation read (messages_after_insert); reading it later is the client's.
+      const own = lastSent[side] as number;
+      const readLater = last + random.int(5, 60) * MINUTE;
+      lastRead.push(own === last ? own : random.chance(0.75) && readLater < latest ? readLater : own);
+      const old = last < ctx.anchor - 60 * DAY;
+      archived.push(side === 0 && old && status === COMPLETED && random.chance(0.3) ? last + 7 * DAY : Number.NaN);
+    }
+  }
+  return {
+    count: booking.length,
+    id: uuidFactory('conversations'),
+    messageId: uuidFactory('messages'),
+    booking: Int32Array.from(booking),
+    createdAt: Float64Array.from(createdAt),
+    firstMessage: Int32Array.from(firstMessage),
+    messageCount: Uint8Array.from(messageCount),
+    variant: Uint8Array.from(variant),
+    lastReadAt: Float64Array.from(lastRead),
+    archivedAt: Float64Array.from(archived),
+    messageAt: Float64Array.from(messageAt),
+  };
+}
+
+/** The text of message n (0-based) of conversation c: the customer opens, then they take turns. */
+export function messageText(
+  ctx: Context,
+  people: People,
+  catalog: Catalog,
+  bookings: Bookings,
+  conversations: Conversations,
+  c: number,
+  n: number,
+): string {
+  const b = conversations.booking[c] as number;
+  const i = bookings.listing[b] as number;
+  const lang = LANGUAGES[catalog.language[i] as number] as Language;
+  const texts = MESSAGES[lang];
+  const v = conversations.variant[c] as number;
+  const open = v % texts.open.length;
+  const steps = [texts.open, texts.reply, texts.follow, texts.confirm, texts.close];
+  const step = steps[n] as readonly string[];
+  const choice = n <= 1 ? open : (v >> 2) % step.length;
+  return fill(step[choice % step.length] as string, {
+    pname: firstName(people, people.providers[bookings.provider[b] as number] as number),
+    cname: firstName(people, people.customers[bookings.customer[b] as number] as number),
+    svc: listingService(ctx, catalog, i, new Random('message', c)),
+  });
+}
+
+export const CONVERSATION_COLUMNS = [
+  'id',
+  'tenant_id',
+  'booking_id',
+  'created_by',
+  'is_group',
+  'is_active',
+  'last_message_id',
+  'last_message_at',
+  'last_message_preview',
+  'created_at',
+  'updated_at',
+] as const;
+
+export function* conversationRows(
+  ctx: Context,
+  people: People,
+  catalog: Catalog,
+  bookings: Bookings,
+  conversations: Conversations,
+): Generator<string> {
+  const tenant = ctx.ref.tenant.id;
+  for (let c = 0; c < conversations.count; c++) {
+    const b = conversations.booking[c] as number;
+    const n = conversations.messageCount[c] as number;
+    const lastIndex = (conversations.firstMessage[c] as number) + n - 1;
+    const last = conversations.messageAt[lastIndex] as number;
+    const preview = [...messageText(ctx, people, catalog, bookings, conversations, c, n - 1)].slice(0, 140).join('');
+    yield `${conversations.id(c)}\t${tenant}\t${bookings.id(b)}\t${people.id(
+      people.customers[bookings.customer[b] as number] as number,
+    )}\tf\tt\t${conversations.messageId(lastIndex)}\t${iso(last)}\t${text(preview)}\t${iso(
+      conversations.createdAt[c] as number,
+    )}\t${iso(last)}\n`;
+  }
+}
+
+export const PARTICIPANT_COLUMNS = [
+  'conversation_id',
+  'user_id',
+  'role',
+  'joined_at',
+  'last_read_at',
+  'archived_at',
+] as const;
+
+export function* participantRows(people: People, bookings: Bookings, conversations: Conversations): Generator<string> {
+  for (let c = 0; c < conversations.count; c++) {
+    const b = conversations.booking[c] as number;
+    const joined = iso(conversations.createdAt[c] as number);
+    const users = [
+      people.customers[bookings.customer[b] as number] as number,
+      people.providers[bookings.provider[b] as number] as number,
+    ];
+    for (const side of [0, 1]) {
+      const read = conversations.lastReadAt[c * 2 + side] as number;
+      const archived = conversations.archivedAt[c * 2 + side] as number;
+      yield `${conversations.id(c)}\t${people.id(users[side] as number)}\t${side === 0 ? 'owner' : 'member'}\t${joined}\t${
+        Number.isNaN(read) ? NULL : iso(read)
+      }\t${Number.isNaN(archived) ? NULL : iso(archived)}\n`;
+    }
+  }
+}
+
+export const MESSAGE_COLUMNS = [
+  'id',
+  'conversation_id',
+  'tenant_id',
+  'sender_id',
+  'type',
+  'content',
+  'created_at',
+  'updated_at',
+] as const;
+
+export function* messageRows(
+  ctx: Context,
+  people: People,
+  catalog: Catalog,
+  bookings: Bookings,
+  conversations: Conversations,
+): Generator<string> {
+  const tenant = ctx.ref.tenant.id;
+  for (let c = 0; c < conversations.count; c++) {
+    const b = conversations.booking[c] as number;
+    const conversation = conversations.id(c);
+    const senders = [
+      people.id(people.customers[bookings.customer[b] as number] as number),
+      people.id(people.providers[bookings.provider[b] as number] as number),
+    ];
+    const first = conversations.firstMessage[c] as number;
+    for (let n = 0; n < (conversations.messageCount[c] as number); n++) {
+      const when = iso(conversations.messageAt[first + n] as number);
+      yield `${conversations.messageId(first + n)}\t${conversation}\t${tenant}\t${senders[n % 2]}\ttext\t${text(
+        messageText(ctx, people, catalog, bookings, conversations, c, n),
+      )}\t${when}\t${when}\n`;
+    }
+  }
+}
