@@ -1966,6 +1966,58 @@ begin
 end $$;
 
 --
+-- Name: use_api_key(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.use_api_key(presented text) RETURNS TABLE(id uuid, prefix text, user_id uuid, tenant_id uuid, clerk_id text, scopes text[], rate_limit integer, remaining integer, reset_seconds integer, allowed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+#variable_conflict use_column
+declare
+  k record;
+  window_begins timestamptz := date_trunc('hour', now(), 'UTC');
+  used integer;
+  key_prefix_found text;
+begin
+  select a.id, a.user_id, a.tenant_id, a.clerk_id, a.scopes, a.rate_limit_per_hour
+    into k from app.authenticate_api_key(presented) a;
+  if k.id is null then
+    return; -- unknown, revoked or expired, or the owner cannot sign in
+  end if;
+
+  -- Count this request unless the window is full. The row lock taken here
+  -- serialises concurrent requests of one key, so the count is exact.
+  insert into app.api_key_rate_windows as w (api_key_id, window_start, request_count)
+  values (k.id, window_begins, 1)
+  on conflict (api_key_id) do update
+    set window_start = excluded.window_start,
+        request_count = case when w.window_start = excluded.window_start then w.request_count + 1 else 1 end
+    where w.window_start <> excluded.window_start or w.request_count < k.rate_limit_per_hour
+  returning w.request_count into used;
+
+  if used is not null then
+    update public.api_keys a set usage_count = a.usage_count + 1, last_used_at = now()
+    where a.id = k.id
+    returning a.key_prefix into key_prefix_found;
+  else
+    select a.key_prefix into key_prefix_found from public.api_keys a where a.id = k.id;
+  end if;
+
+  return query select
+    k.id, key_prefix_found, k.user_id, k.tenant_id, k.clerk_id, k.scopes, k.rate_limit_per_hour,
+    greatest(k.rate_limit_per_hour - coalesce(used, k.rate_limit_per_hour), 0),
+    greatest(ceil(extract(epoch from window_begins + interval '1 hour' - now()))::integer, 1),
+    used is not null;
+end $$;
+
+--
+-- Name: FUNCTION use_api_key(presented text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.use_api_key(presented text) IS 'For the server, once per request with an API key: the live key and its owner (no row for unknown, revoked or expired keys or owners who cannot sign in), whether this request fits in the key''s hourly limit (counted and recorded in usage_count and last_used_at if so), the requests left in the window and the seconds until it resets.';
+
+--
 -- Name: user_feature_flags_stamp(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -3235,6 +3287,30 @@ end $$;
 COMMENT ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) IS 'Moves a booking along its state machine. Providers confirm/start/complete/cancel, customers cancel/dispute, refunds need payments.refund.';
 
 --
+-- Name: api_key_rate_windows; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.api_key_rate_windows (
+    api_key_id uuid NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    request_count integer NOT NULL,
+    CONSTRAINT api_key_rate_windows_request_count_check CHECK ((request_count >= 0)),
+    CONSTRAINT api_key_rate_windows_window_start_check CHECK ((date_trunc('hour'::text, (window_start AT TIME ZONE 'UTC'::text)) = (window_start AT TIME ZONE 'UTC'::text)))
+);
+
+--
+-- Name: TABLE api_key_rate_windows; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.api_key_rate_windows IS 'Requests each API key made in its current window, the UTC hour starting at window_start. Only app.use_api_key() touches it.';
+
+--
+-- Name: COLUMN api_key_rate_windows.request_count; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.api_key_rate_windows.request_count IS 'Requests accepted in the window; never more than the key''s rate_limit_per_hour (refused requests are not counted).';
+
+--
 -- Name: invoice_counters; Type: TABLE; Schema: app; Owner: -
 --
 
@@ -4331,6 +4407,13 @@ CREATE TABLE public.webhook_deliveries (
 --
 
 COMMENT ON TABLE public.webhook_deliveries IS 'One event to one endpoint, with its attempts. message_id is the Standard Webhooks webhook-id (stable across retries).';
+
+--
+-- Name: api_key_rate_windows api_key_rate_windows_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.api_key_rate_windows
+    ADD CONSTRAINT api_key_rate_windows_pkey PRIMARY KEY (api_key_id);
 
 --
 -- Name: invoice_counters invoice_counters_pkey; Type: CONSTRAINT; Schema: app; Owner: -
@@ -5801,7 +5884,7 @@ CREATE TRIGGER api_keys_inherit_tenant BEFORE INSERT ON public.api_keys FOR EACH
 -- Name: api_keys api_keys_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER api_keys_set_updated_at BEFORE UPDATE ON public.api_keys FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+CREATE TRIGGER api_keys_set_updated_at BEFORE UPDATE OF name, scopes, rate_limit_per_hour, expires_at, revoked_at, metadata ON public.api_keys FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
 
 --
 -- Name: availability_overrides availability_overrides_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
@@ -6366,6 +6449,13 @@ CREATE TRIGGER webhook_endpoints_inherit_tenant BEFORE INSERT ON public.webhook_
 --
 
 CREATE TRIGGER webhook_endpoints_set_updated_at BEFORE UPDATE ON public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+
+--
+-- Name: api_key_rate_windows api_key_rate_windows_api_key_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.api_key_rate_windows
+    ADD CONSTRAINT api_key_rate_windows_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
 
 --
 -- Name: invoice_counters invoice_counters_tenant_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
@@ -7150,6 +7240,12 @@ ALTER TABLE ONLY public.webhook_endpoints
 
 ALTER TABLE ONLY public.webhook_endpoints
     ADD CONSTRAINT webhook_endpoints_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: api_key_rate_windows; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.api_key_rate_windows ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: invoice_counters; Type: ROW SECURITY; Schema: app; Owner: -
@@ -8962,6 +9058,13 @@ GRANT ALL ON FUNCTION app.text_search_config(language text) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION app.transactions_before_write() FROM PUBLIC;
+
+--
+-- Name: FUNCTION use_api_key(presented text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.use_api_key(presented text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.use_api_key(presented text) TO service_role;
 
 --
 -- Name: FUNCTION user_feature_flags_stamp(); Type: ACL; Schema: app; Owner: -

@@ -62,9 +62,10 @@ function program(): Command {
   cli
     .command('keys')
     .description('print the anon and service_role API keys (JWTs signed with the project secret) as JSON')
-    .action(async () => {
+    .option('--opaque', 'print the opaque keys instead: {"publishable": "sb_publishable_…", "secret": "sb_secret_…"}')
+    .action(async (options) => {
       const { keys } = await import('./commands/keys.js');
-      await keys();
+      await keys(options);
     });
 
   cli

@@ -44,3 +44,110 @@ export function oneLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.replace(/\s*\n\s*/g, ' ').trim();
 }
+
+/**
+ * The HTTP API's errors, shaped as PostgREST shapes them: `{code, message, details, hint}`.
+ * PostgREST's own PGRST… numbers where PostgREST has the error; PostgreSQL's SQLSTATE for
+ * errors raised by the database (src/rest/errors.ts maps them to a status); LOCO_… for ours.
+ * docs/errors.md lists this table and a test keeps the two in step.
+ */
+export const API_ERRORS = {
+  // Request (PGRST1xx): the URL, headers or body are out of grammar.
+  PGRST100: { status: 400, message: 'Could not parse the request' },
+  PGRST101: { status: 405, message: 'Only GET, HEAD and POST are allowed on a function' },
+  PGRST102: { status: 400, message: 'The request body is not valid' },
+  PGRST103: { status: 416, message: 'The requested range cannot be satisfied' },
+  PGRST105: { status: 405, message: 'PUT needs a filter on every primary-key column with eq' },
+  PGRST106: { status: 406, message: 'The schema is not exposed' },
+  PGRST107: { status: 415, message: 'The Content-Type is not supported' },
+  PGRST108: { status: 400, message: 'A filter, order or limit names a resource that is not embedded' },
+  PGRST114: { status: 400, message: 'PUT does not take limit or offset' },
+  PGRST115: { status: 400, message: 'The primary key in the body does not match the filter' },
+  PGRST116: { status: 406, message: 'The result is not exactly one row' },
+  PGRST117: { status: 405, message: 'The HTTP method is not supported' },
+  PGRST118: { status: 400, message: 'Cannot order by a resource that is not a to-one embedding' },
+  PGRST119: { status: 400, message: 'Only a to-one embedding can be spread' },
+  PGRST120: { status: 400, message: 'An embedded resource can only be filtered with is.null or not.is.null' },
+  PGRST122: { status: 400, message: 'A preference is not valid (Prefer: handling=strict)' },
+  PGRST123: { status: 400, message: 'Aggregate functions are not allowed' },
+  PGRST124: { status: 400, message: 'More rows would be affected than max-affected allows' },
+  PGRST125: { status: 404, message: 'The path is not valid' },
+  PGRST127: { status: 400, message: 'The feature is not implemented' },
+  // Schema cache (PGRST2xx): the request names something the exposed schema does not have.
+  PGRST200: { status: 400, message: 'No relationship was found between the resources' },
+  PGRST201: { status: 300, message: 'More than one relationship was found for the embedding' },
+  PGRST202: { status: 404, message: 'The function was not found' },
+  PGRST203: { status: 300, message: 'More than one function matches the call' },
+  PGRST204: { status: 400, message: 'A column was not found' },
+  PGRST205: { status: 404, message: 'The table was not found' },
+  // Credentials (PGRST3xx).
+  PGRST301: { status: 401, message: 'The token could not be verified' },
+  PGRST303: { status: 401, message: 'The token claims are not valid' },
+  // Loconomy's own.
+  LOCO_AUTH_SCOPE: { status: 403, message: 'The API key does not have the scope this request needs' },
+  LOCO_AUTH_RATE_LIMITED: { status: 429, message: 'Too many requests for this API key' },
+  LOCO_AUTH_UNAVAILABLE: { status: 503, message: 'The identity provider cannot be reached' },
+  LOCO_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large' },
+  LOCO_INTERNAL: { status: 500, message: 'Something went wrong on the server' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+export interface ApiErrorBody {
+  readonly code: string;
+  readonly message: string;
+  readonly details: string | null;
+  readonly hint: string | null;
+}
+
+/**
+ * An error the HTTP API answers with. `code` is a catalogue code above or, for errors raised
+ * by PostgreSQL, the SQLSTATE (then `status` comes from src/rest/errors.ts).
+ */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: string | null;
+  readonly hint: string | null;
+  /** Extra response headers (WWW-Authenticate, Retry-After, RateLimit-*). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    code: ApiErrorCode,
+    options: {
+      message?: string;
+      details?: string | null;
+      hint?: string | null;
+      headers?: Record<string, string>;
+      /** Where PostgREST answers one code with two statuses (PGRST107: 415 or 406). */
+      status?: number;
+    } = {},
+  ) {
+    super(options.message ?? API_ERRORS[code].message);
+    this.name = 'ApiError';
+    this.status = options.status ?? API_ERRORS[code].status;
+    this.code = code;
+    this.details = options.details ?? null;
+    this.hint = options.hint ?? null;
+    this.headers = options.headers ?? {};
+  }
+
+  /** An error from PostgreSQL, with the status its SQLSTATE maps to. */
+  static fromDatabase(
+    status: number,
+    fields: { code: string; message: string; details?: string | null; hint?: string | null },
+    headers: Record<string, string> = {},
+  ): ApiError {
+    const error = new ApiError('LOCO_INTERNAL', { ...fields, headers, status });
+    Object.assign(error, { code: fields.code });
+    return error;
+  }
+
+  toJSON(): ApiErrorBody {
+    return { code: this.code, message: this.message, details: this.details, hint: this.hint };
+  }
+}
+
+export function isApiError(error: unknown): error is ApiError {
+  return error instanceof ApiError;
+}

@@ -1,27 +1,65 @@
 import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createAuthenticator } from './auth/authenticate.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { healthPlugin } from './health/plugin.js';
 import type { Logger } from './log.js';
+import { restPlugin } from './rest/plugin.js';
 
 export interface ServerDeps {
   readonly db: Database;
   readonly config: Config;
   readonly log: Logger;
+  /** The project JWT secret (src/auth/secret.ts resolves it). */
+  readonly jwtSecret: string;
 }
 
 /** A caller's X-Request-Id is kept when it is short and plain; otherwise one is made. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Largest request body accepted (bulk inserts included); larger ones get 413. */
+export const BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+
+/** Headers supabase-js and PostgREST clients send and read, for CORS as Supabase answers it. */
+const CORS_ALLOWED = [
+  'authorization',
+  'apikey',
+  'content-type',
+  'accept',
+  'accept-profile',
+  'content-profile',
+  'prefer',
+  'range',
+  'range-unit',
+  'x-client-info',
+  'x-request-id',
+  'x-supabase-api-version',
+];
+const CORS_EXPOSED = [
+  'content-range',
+  'content-location',
+  'location',
+  'preference-applied',
+  'retry-after',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'x-request-id',
+];
+
 /**
  * The HTTP server: only composes capability plugins (STYLE.md 10). Each request logs with its
  * request id, which is echoed in the X-Request-Id response header.
  */
-export async function buildServer({ db, log }: ServerDeps): Promise<FastifyInstance> {
+export async function buildServer({ db, config, log, jwtSecret }: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     requestIdHeader: false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // A request that has not been fully received after this long is answered 408.
+    requestTimeout: 60_000,
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -30,6 +68,21 @@ export async function buildServer({ db, log }: ServerDeps): Promise<FastifyInsta
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  await app.register(cors, {
+    origin: true,
+    methods: ['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
+    allowedHeaders: CORS_ALLOWED,
+    exposedHeaders: CORS_EXPOSED,
+    maxAge: 86_400,
+  });
   await app.register(healthPlugin, { db });
+  const authenticator = createAuthenticator({
+    db,
+    jwtSecret,
+    anonRole: config.db.anonRole,
+    clerk: { jwksUrl: config.clerk.jwksUrl, jwtKey: config.clerk.jwtKey },
+    log,
+  });
+  await app.register(restPlugin, { prefix: '/rest/v1', db, config, authenticator, log });
   return app;
 }

@@ -1,9 +1,16 @@
-import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { type JWTPayload, SignJWT } from 'jose';
+import { type Claims, checkTimeClaims, verifySignature } from './jwt.js';
 
 /**
  * Project JWTs, signed HS256 with the project secret, shaped like Supabase's: the anon and
  * service_role API keys (long-lived, no subject) and user tokens (a Clerk user id as `sub`).
+ * Tokens are signed with `iss: loconomy` but verified whatever their issuer, so tokens minted
+ * for the same secret elsewhere (Supabase's carry `iss: supabase`) keep working, as they do
+ * with PostgREST: the signature is what makes a token ours (decision 0008).
  */
+
+/** Seconds of clock difference tolerated on exp, nbf and iat, as PostgREST allows. */
+export const PROJECT_CLOCK_SKEW_S = 30;
 
 export const ISSUER = 'loconomy';
 const TEN_YEARS_S = 10 * 365 * 24 * 60 * 60;
@@ -40,8 +47,16 @@ export function userToken(
   return sign(secret, { sub: options.sub, role: options.role ?? 'authenticated' }, options.ttlSeconds ?? 3600, now);
 }
 
-/** Verifies signature, algorithm, issuer and expiry; returns the claims. */
-export async function verifyProjectJwt(secret: string, token: string): Promise<JWTPayload> {
-  const { payload } = await jwtVerify(token, key(secret), { algorithms: ['HS256'], issuer: ISSUER });
-  return payload;
+/**
+ * Verifies an HS256 signature with the project secret and exp/nbf/iat (30 s of skew); returns
+ * the claims, any issuer. Throws a 401 ApiError (PGRST301/PGRST303) otherwise.
+ */
+export async function verifyProjectJwt(
+  secret: string | Uint8Array,
+  token: string,
+  now = Math.floor(Date.now() / 1000),
+): Promise<Claims> {
+  const claims = await verifySignature(token, typeof secret === 'string' ? key(secret) : secret, 'HS256');
+  checkTimeClaims(claims, now, PROJECT_CLOCK_SKEW_S);
+  return claims;
 }

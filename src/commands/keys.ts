@@ -1,4 +1,5 @@
 import { projectKeys, userToken } from '../auth/keys.js';
+import { opaqueKeys } from '../auth/opaque-keys.js';
 import { resolveJwtSecret } from '../auth/secret.js';
 import { loadConfig } from '../config.js';
 
@@ -7,10 +8,18 @@ import { loadConfig } from '../config.js';
  * database: `loconomy keys | jq .anon` just works.
  */
 
-/** `loconomy keys`: {"anon": jwt, "service_role": jwt}. */
-export async function keys(): Promise<void> {
+export interface KeysOptions {
+  opaque?: boolean;
+}
+
+/**
+ * `loconomy keys`: {"anon": jwt, "service_role": jwt}; with --opaque, Supabase's newer key
+ * format instead: {"publishable": "sb_publishable_…", "secret": "sb_secret_…"}.
+ */
+export async function keys(options: KeysOptions = {}): Promise<void> {
   const secret = await resolveJwtSecret(loadConfig());
-  process.stdout.write(`${JSON.stringify(await projectKeys(secret), null, 2)}\n`);
+  const printed = options.opaque ? opaqueKeys(secret) : await projectKeys(secret);
+  process.stdout.write(`${JSON.stringify(printed, null, 2)}\n`);
 }
 
 export interface TokenOptions {

@@ -22,12 +22,12 @@ export interface ServeOptions {
  */
 export async function serve(options: ServeOptions): Promise<void> {
   const { config, log } = commandContext();
-  await resolveJwtSecret(config); // fail now, not at the first request, if it is missing
+  const jwtSecret = await resolveJwtSecret(config); // fail now, not at the first request, if it is missing
   const db = await step(log, 'open database', () => openDatabase(config, log));
   let app: Awaited<ReturnType<typeof buildServer>> | undefined;
   try {
     const prepared = await prepareDatabase(db, { log, demo: demoOptions(options) });
-    app = await buildServer({ db, config, log });
+    app = await buildServer({ db, config, log, jwtSecret });
     const host = options.host ?? config.host;
     const port = options.port ?? config.port;
     const server = app;

@@ -3,7 +3,7 @@ import { sql } from './sql.js';
 
 /**
  * The PostgREST request context, set at the start of a transaction so that RLS policies and
- * functions see the caller: the role (quoted through sql.ident, never interpolated), the JWT
+ * functions see the caller: the role (a parameter of set_config, never interpolated), the JWT
  * claims in request.jwt.claims, the request line and headers, and the search_path. All
  * settings are transaction-local, so nothing leaks to the next request on the connection.
  */
@@ -14,13 +14,17 @@ export async function enterRequestContext(
   request: RequestInfo | undefined,
   searchPath: string,
 ): Promise<void> {
-  await tx.query(sql`set local role ${sql.ident(role)}`);
+  // One round trip: set_config('role', …, true) is SET LOCAL ROLE, as PostgREST does it.
+  const extra = Object.entries(request?.settings ?? {}).map(
+    ([name, value]) => sql`, set_config(${name}, ${value}, true)`,
+  );
   await tx.query(sql`select
+    set_config('role', ${role}, true),
     set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
     set_config('request.method', ${request?.method ?? ''}, true),
     set_config('request.path', ${request?.path ?? ''}, true),
     set_config('request.headers', ${JSON.stringify(request?.headers ?? {})}, true),
-    set_config('search_path', ${searchPath}, true)`);
+    set_config('search_path', ${searchPath}, true)${sql.join(extra, sql``)}`);
 }
 
 /** The search_path value for a list of schema names, each quoted: "public", "extensions". */

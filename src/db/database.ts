@@ -47,6 +47,8 @@ export interface RequestInfo {
   readonly method?: string;
   readonly path?: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Further transaction-local settings (timezone, transaction_read_only…), names fixed by the caller's code. */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
 export type DatabaseRole = 'anon' | 'authenticated' | 'service_role' | (string & {});

@@ -110,10 +110,19 @@ function raw<T extends string>(text: string extends T ? never : T): SqlFragment 
   return new SqlFragment([{ sql: text }]);
 }
 
+/**
+ * An integer literal, for the few places SQL needs a constant rather than a parameter
+ * (GROUP BY positions). Anything but a safe integer is refused, so nothing else can pass.
+ */
+function int(value: number): SqlFragment {
+  if (!Number.isSafeInteger(value)) throw new TypeError(`sql.int expects a safe integer, got ${String(value)}`);
+  return new SqlFragment([{ sql: String(value) }]);
+}
+
 /** An empty fragment, for optional clauses. */
 const empty = new SqlFragment([]);
 
-export const sql = Object.assign(fragment, { ident, join, raw, empty });
+export const sql = Object.assign(fragment, { ident, join, raw, int, empty });
 
 export function isQuery(value: unknown): value is Query {
   return (

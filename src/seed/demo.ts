@@ -328,7 +328,7 @@ export async function seedDemo(
         const started = performance.now();
         await restoreStep(tx, s);
         const ms = performance.now() - started;
-        const phase = `restore ${PHASES[s.phase]}s`;
+        const phase = `restore ${PHASES[s.phase] === 'index' ? 'indexe' : PHASES[s.phase]}s`;
         byPhase[phase] = (byPhase[phase] ?? 0) + ms;
         log.debug(
           { step: `demo: restore ${s.kind}`, name: s.name, table: s.table, ms: round(ms) },

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { jwtVerify } from 'jose';
+import { opaqueKeys } from '../../src/auth/opaque-keys.js';
 import { runCli } from '../helpers/index.js';
 
 let dataDir: string;
@@ -54,6 +55,32 @@ describe('loconomy keys', () => {
     const keys = JSON.parse(result.stdout) as Record<string, string>;
     const { payload } = await jwtVerify(keys.service_role as string, key(secret));
     assert.equal(payload.role, 'service_role');
+  });
+});
+
+describe('loconomy keys --opaque', () => {
+  test('prints the publishable and secret opaque keys derived from the project secret', async () => {
+    const result = await runCli(['keys', '--opaque'], { LOCONOMY_DATA_DIR: dataDir });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    const keys = JSON.parse(result.stdout) as Record<string, string>;
+    assert.deepEqual(Object.keys(keys), ['publishable', 'secret']);
+    assert.match(keys.publishable as string, /^sb_publishable_[A-Za-z0-9_-]{32}$/);
+    assert.match(keys.secret as string, /^sb_secret_[A-Za-z0-9_-]{32}$/);
+    const secret = (await readFile(join(dataDir, 'jwt-secret'), 'utf8')).trim();
+    assert.deepEqual(keys, { ...opaqueKeys(secret) });
+  });
+
+  test('prints the same keys on every run, and others for another secret', async () => {
+    const env = {
+      LOCONOMY_JWT_SECRET: 'a-configured-secret-of-at-least-32-chars',
+      DATABASE_URL: 'postgres://u@127.0.0.1:1/db',
+    };
+    const first = JSON.parse((await runCli(['keys', '--opaque'], env)).stdout);
+    const again = JSON.parse((await runCli(['keys', '--opaque'], env)).stdout);
+    assert.deepEqual(again, first);
+    const other = JSON.parse((await runCli(['keys', '--opaque'], { LOCONOMY_DATA_DIR: dataDir })).stdout);
+    assert.notEqual(other.secret, first.secret);
   });
 });
 

@@ -3,13 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/server.js';
-import { getTestDatabase, type TestDatabase, testBackend, testLogger } from '../helpers/index.js';
+import { getTestDatabase, TEST_JWT_SECRET, type TestDatabase, testBackend, testLogger } from '../helpers/index.js';
 
 let db: TestDatabase;
 let app: FastifyInstance;
 before(async () => {
   db = await getTestDatabase();
-  app = await buildServer({ db, config: loadConfig({}), log: testLogger() });
+  app = await buildServer({ db, config: loadConfig({}), log: testLogger(), jwtSecret: TEST_JWT_SECRET });
 });
 after(async () => {
   await app?.close();
@@ -35,7 +35,12 @@ describe(`GET /health (${testBackend()})`, () => {
 
   test('answers 503 "unavailable" when the database query fails', async () => {
     const broken = await getTestDatabase('empty');
-    const brokenApp = await buildServer({ db: broken, config: loadConfig({}), log: testLogger() });
+    const brokenApp = await buildServer({
+      db: broken,
+      config: loadConfig({}),
+      log: testLogger(),
+      jwtSecret: TEST_JWT_SECRET,
+    });
     try {
       await broken.dispose(); // a real database, closed under the server
       const response = await brokenApp.inject({ url: '/health' });

@@ -1,0 +1,367 @@
+import type { ScopeNeed } from '../../auth/caller.js';
+import { ApiError } from '../../errors.js';
+import { defaultName, type Field } from '../parse/field.js';
+import type { FilterNode } from '../parse/filter.js';
+import type { OrderTerm } from '../parse/order.js';
+import type { ParsedQuery, PathFilter } from '../parse/query.js';
+import type { EmbedItem, SelectItem } from '../parse/select.js';
+import type { Relation, Relationship, SchemaCache, TypeName } from '../schema/cache.js';
+import type { EmbedPlan, FilterPlan, OrderPlan, OutputItem, SelectPlan } from './types.js';
+
+/**
+ * Resolves a select list, its embeddings and the filters, orders and limits aimed at each
+ * level against the schema cache. Every column, relationship and cast is checked here, so the
+ * SQL stage only ever sees names that exist.
+ */
+
+export interface SelectContext {
+  readonly cache: SchemaCache;
+  /** The caller's database role: `*` expands to the columns it may read. */
+  readonly role: string;
+  readonly aggregatesEnabled: boolean;
+  /** Collects `resource:read` for every relation touched (API-key scopes). */
+  readonly needs: ScopeNeed[];
+}
+
+interface Level {
+  readonly relation: Relation;
+  readonly items: readonly OutputItem[];
+  readonly grouped: boolean;
+  readonly embeds: readonly LevelEmbed[];
+}
+
+type LevelEmbed = Omit<EmbedPlan, 'select'> & { readonly level: Level };
+
+export function planSelect(
+  ctx: SelectContext,
+  relation: Relation,
+  query: Pick<ParsedQuery, 'select' | 'order' | 'limit' | 'offset'>,
+  filters: readonly PathFilter[],
+  rootLimit?: { limit?: number; offset?: number },
+): SelectPlan {
+  const levels = new Map<string, Level>();
+  const root = buildLevel(ctx, relation, query.select, '', levels);
+  const where = new Map<string, FilterPlan[]>();
+  for (const filter of filters) {
+    const level = levelAt(levels, filter.path);
+    where.set(filter.path, [...(where.get(filter.path) ?? []), resolveFilter(level, filter.node)]);
+  }
+  for (const path of [...query.order.keys(), ...query.limit.keys(), ...query.offset.keys()]) levelAt(levels, path);
+
+  const finish = (level: Level, path: string): SelectPlan => ({
+    items: level.items,
+    grouped: level.grouped,
+    embeds: level.embeds.map(({ level: child, ...embed }) => ({
+      ...embed,
+      select: finish(child, path === '' ? embed.name : `${path}.${embed.name}`),
+    })),
+    where: where.get(path) ?? [],
+    order: (query.order.get(path) ?? []).map((t) => resolveOrder(ctx, level.relation, t)),
+    limit: path === '' && rootLimit?.limit !== undefined ? rootLimit.limit : query.limit.get(path),
+    offset: path === '' && rootLimit?.offset !== undefined ? rootLimit.offset : query.offset.get(path),
+  });
+  return finish(root, '');
+}
+
+function levelAt(levels: Map<string, Level>, path: string): Level {
+  const level = levels.get(path);
+  if (!level) {
+    throw new ApiError('PGRST108', {
+      message: `'${path}' is not an embedded resource in this request`,
+      hint: `Verify that '${path}' is included in the 'select' query parameter.`,
+    });
+  }
+  return level;
+}
+
+function buildLevel(
+  ctx: SelectContext,
+  relation: Relation,
+  items: readonly SelectItem[],
+  path: string,
+  levels: Map<string, Level>,
+): Level {
+  const out: OutputItem[] = [];
+  const embeds: LevelEmbed[] = [];
+  let grouped = false;
+  for (const item of items) {
+    switch (item.kind) {
+      case 'star':
+        for (const column of relation.columns.values()) {
+          if (isRoutineRelation(relation) || column.readers.has(ctx.role)) {
+            out.push({ kind: 'column', field: { name: column.name, path: [] }, name: column.name });
+          }
+        }
+        break;
+      case 'field': {
+        checkColumn(relation, item.field);
+        if (item.aggregate) {
+          requireAggregates(ctx);
+          grouped = true;
+        }
+        out.push({
+          kind: 'column',
+          field: item.field,
+          name: item.alias ?? (item.aggregate ? item.aggregate.fn : defaultName(item.field)),
+          cast: item.cast ? castType(item.cast) : undefined,
+          aggregate: item.aggregate
+            ? { fn: item.aggregate.fn, cast: item.aggregate.cast ? castType(item.aggregate.cast) : undefined }
+            : undefined,
+        });
+        break;
+      }
+      case 'count':
+        requireAggregates(ctx);
+        grouped = true;
+        out.push({ kind: 'count', name: item.alias ?? 'count', cast: item.cast ? castType(item.cast) : undefined });
+        break;
+      case 'embed': {
+        const name = item.alias ?? item.relation;
+        const { relationship, target } = resolveRelationship(ctx.cache, relation, item);
+        ctx.needs.push({ resource: target.name, action: 'read' });
+        const toOne = relationship.cardinality === 'many-to-one' || relationship.cardinality === 'one-to-one';
+        if (item.spread && !toOne) {
+          throw new ApiError('PGRST119', {
+            message: `A spread operation on '${item.relation}' is not possible`,
+            details: `'${relation.name}' and '${item.relation}' do not form a many-to-one or one-to-one relationship`,
+          });
+        }
+        const child = buildLevel(ctx, target, item.select, path === '' ? name : `${path}.${name}`, levels);
+        const index = embeds.length;
+        embeds.push({
+          name,
+          relationship,
+          target,
+          toOne,
+          inner: item.join === 'inner',
+          spread: item.spread,
+          level: child,
+        });
+        if (item.spread) {
+          for (const childItem of child.items) {
+            out.push({ kind: 'spread', name: childItem.name, embed: index, column: childItem.name });
+          }
+        } else out.push({ kind: 'embed', name, embed: index });
+        break;
+      }
+    }
+  }
+  if (grouped && embeds.length > 0) {
+    throw new ApiError('PGRST127', {
+      message: 'Aggregates together with embedded resources at the same level are not supported',
+      hint: 'Aggregate in a separate request, or move the aggregate into the embedded resource.',
+    });
+  }
+  const level: Level = { relation, items: out, grouped, embeds };
+  levels.set(path, level);
+  return level;
+}
+
+/** The columns of a `returns table (…)` function carry no column privileges. */
+function isRoutineRelation(relation: Relation): boolean {
+  return relation.kind === 'function result';
+}
+
+function requireAggregates(ctx: SelectContext): void {
+  if (!ctx.aggregatesEnabled) {
+    throw new ApiError('PGRST123', {
+      message: 'Use of aggregate functions is not allowed',
+      hint: 'Set LOCONOMY_DB_AGGREGATES_ENABLED=true to allow them.',
+    });
+  }
+}
+
+export function checkColumn(relation: Relation, field: Field): void {
+  if (!relation.columns.has(field.name)) throw unknownColumn(relation, field.name);
+}
+
+export function unknownColumn(relation: Relation, name: string): ApiError {
+  const near = closest(name, [...relation.columns.keys()]);
+  return ApiError.fromDatabase(400, {
+    code: '42703',
+    message: `column ${relation.name}.${name} does not exist`,
+    hint: near ? `Perhaps you meant to reference the column "${relation.name}.${near}".` : null,
+  });
+}
+
+/** The candidate nearest to `name` by edit distance, if it is close. */
+export function closest(name: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of candidates) {
+    const d = distance(name.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] as number;
+      row[j] = Math.min((row[j] as number) + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length] as number;
+}
+
+/** SQL type names a cast may use, to their pg_catalog names; anything else is a type name as written. */
+const CAST_ALIASES: Record<string, string> = {
+  int: 'int4',
+  integer: 'int4',
+  int4: 'int4',
+  bigint: 'int8',
+  int8: 'int8',
+  smallint: 'int2',
+  int2: 'int2',
+  text: 'text',
+  varchar: 'varchar',
+  'character varying': 'varchar',
+  char: 'bpchar',
+  numeric: 'numeric',
+  decimal: 'numeric',
+  real: 'float4',
+  float4: 'float4',
+  float: 'float8',
+  float8: 'float8',
+  'double precision': 'float8',
+  bool: 'bool',
+  boolean: 'bool',
+  json: 'json',
+  jsonb: 'jsonb',
+  uuid: 'uuid',
+  date: 'date',
+  time: 'time',
+  timestamp: 'timestamp',
+  timestamptz: 'timestamptz',
+  'timestamp with time zone': 'timestamptz',
+  interval: 'interval',
+  money: 'money',
+  bytea: 'bytea',
+};
+
+export function castType(text: string): TypeName {
+  const lower = text.toLowerCase().replace(/\s+/g, ' ');
+  const array = lower.endsWith('[]');
+  const base = array ? lower.replace(/(\[\])+$/, '') : lower;
+  const known = CAST_ALIASES[base];
+  if (known) return { schema: 'pg_catalog', name: array ? `_${known}` : known };
+  if (!/^[a-z_][a-z0-9_]*$/.test(base)) {
+    throw new ApiError('PGRST100', { message: `"failed to parse cast (${text})"`, details: 'expecting a type name' });
+  }
+  // An unqualified type: resolved by the search_path (public, extensions), as PostgREST does.
+  return { schema: '', name: array ? `_${base}` : base };
+}
+
+function resolveRelationship(
+  cache: SchemaCache,
+  source: Relation,
+  item: EmbedItem,
+): { relationship: Relationship; target: Relation } {
+  const from = { schema: source.schema, name: source.name };
+  let candidates = cache.relationships(from, item.relation);
+  if (candidates.length === 0) {
+    // PostgREST also embeds by a foreign-key column name or constraint name: listings?select=provider_id(*)
+    candidates = cache.foreignKeys
+      .filter(
+        (fk) =>
+          fk.schema === source.schema &&
+          fk.table === source.name &&
+          ((fk.columns.length === 1 && fk.columns[0] === item.relation) || fk.name === item.relation),
+      )
+      .flatMap((fk) => cache.relationships(from, fk.refTable).filter((r) => r.constraint === fk.name && !r.junction));
+  }
+  if (item.hint !== undefined) {
+    const hint = item.hint;
+    candidates = candidates.filter(
+      (r) =>
+        r.constraint === hint ||
+        r.junction?.relation.name === hint ||
+        r.junction?.sourceConstraint === hint ||
+        (r.sourceColumns.length === 1 && r.sourceColumns[0] === hint) ||
+        (r.targetColumns.length === 1 && r.targetColumns[0] === hint),
+    );
+  }
+  if (candidates.length === 0) {
+    throw new ApiError('PGRST200', {
+      message: `Could not find a relationship between '${source.name}' and '${item.relation}' in the schema cache`,
+      details: `Searched for a foreign key relationship between '${source.name}' and '${item.relation}'${item.hint ? ` using the hint '${item.hint}'` : ''} in the schema '${source.schema}', but no matches were found.`,
+      hint: 'Check the foreign keys between the two, or reload the schema cache (NOTIFY pgrst).',
+    });
+  }
+  if (candidates.length > 1) {
+    throw new ApiError('PGRST201', {
+      message: `Could not embed because more than one relationship was found for '${source.name}' and '${item.relation}'`,
+      details: JSON.stringify(
+        candidates.map((r) => ({
+          cardinality: r.cardinality,
+          embedding: `${source.name} with ${item.relation}`,
+          relationship: r.junction
+            ? `${r.junction.sourceConstraint} and ${r.junction.targetConstraint} using ${r.junction.relation.name}`
+            : r.constraint,
+        })),
+      ),
+      hint: `Try changing '${item.relation}' to one of the following: ${candidates
+        .map((r) => `'${item.relation}!${r.junction ? r.junction.relation.name : r.constraint}'`)
+        .join(', ')}. Find the desired relationship in the 'details' key.`,
+    });
+  }
+  const relationship = candidates[0] as Relationship;
+  const target = cache.relation(relationship.target.schema, relationship.target.name);
+  if (!target) throw new ApiError('PGRST200', { message: `'${item.relation}' is not in the schema cache` });
+  return { relationship, target };
+}
+
+function resolveFilter(level: Level, node: FilterNode): FilterPlan {
+  if (node.kind === 'logic') {
+    return {
+      kind: 'logic',
+      op: node.op,
+      negate: node.negate,
+      children: node.children.map((c) => resolveFilter(level, c)),
+    };
+  }
+  const embedIndex = level.embeds.findIndex((e) => e.name === node.field.name);
+  if (embedIndex >= 0 && node.field.path.length === 0 && !level.relation.columns.has(node.field.name)) {
+    const value = typeof node.value === 'string' ? node.value : '';
+    if (node.op !== 'is' || (value !== 'null' && value !== 'not_null')) {
+      throw new ApiError('PGRST120', {
+        message: `Bad operator on the '${node.field.name}' embedded resource`,
+        details: 'Only is null or not is null filters are allowed on embedded resources',
+      });
+    }
+    const present = (value === 'not_null') !== node.negate;
+    return { kind: 'embedded', embed: embedIndex, present };
+  }
+  checkColumn(level.relation, node.field);
+  return { kind: 'condition', condition: node };
+}
+
+function resolveOrder(ctx: SelectContext, relation: Relation, term: OrderTerm): OrderPlan {
+  if (term.relation === undefined) {
+    checkColumn(relation, term.field);
+    return { field: term.field, direction: term.direction, nulls: term.nulls };
+  }
+  const { relationship, target } = resolveRelationship(ctx.cache, relation, {
+    kind: 'embed',
+    relation: term.relation,
+    spread: false,
+    select: [],
+  });
+  if (relationship.cardinality !== 'many-to-one' && relationship.cardinality !== 'one-to-one') {
+    throw new ApiError('PGRST118', {
+      message: `A related order on '${term.relation}' is not possible`,
+      details: `'${relation.name}' and '${term.relation}' do not form a many-to-one or one-to-one relationship`,
+    });
+  }
+  checkColumn(target, term.field);
+  ctx.needs.push({ resource: target.name, action: 'read' });
+  return { field: term.field, direction: term.direction, nulls: term.nulls, via: { relationship, target } };
+}

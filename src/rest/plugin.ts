@@ -1,0 +1,144 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Authenticator } from '../auth/caller.js';
+import type { Config } from '../config.js';
+import type { Database } from '../db/database.js';
+import { ApiError, isApiError } from '../errors.js';
+import { type Logger, step } from '../log.js';
+import { handleRest, type RestMethod, type RestResponse } from './handler.js';
+import { openApi } from './respond/openapi.js';
+import { loadSchemaCache, type SchemaCache } from './schema/cache.js';
+
+export interface RestPluginOptions {
+  readonly db: Database;
+  readonly config: Config;
+  readonly authenticator: Authenticator;
+  readonly log: Logger;
+}
+
+/** The API roles whose column privileges the schema cache records (for `select=*`). */
+function apiRoles(config: Config): string[] {
+  return [...new Set([config.db.anonRole, 'anon', 'authenticated', 'service_role'])];
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE'];
+const JSON_TYPES = ['application/json', 'application/vnd.pgrst.object+json', 'application/vnd.pgrst.object'];
+
+/**
+ * `/rest/v1/*`: the PostgREST-compatible API. The schema cache is built at registration and
+ * rebuilt on `NOTIFY pgrst, 'reload schema'` (as PostgREST does), so DDL shows up without a
+ * restart. Every error leaves as PostgREST-shaped JSON; nothing escapes as a stack trace.
+ */
+export async function restPlugin(app: FastifyInstance, options: RestPluginOptions): Promise<void> {
+  const { db, config, authenticator, log } = options;
+  const roles = apiRoles(config);
+  let cache: SchemaCache = await step(log, 'load schema cache', () => loadSchemaCache(db, config.db.schemas, roles));
+  const unlisten = await db.listen('pgrst', (payload) => {
+    if (payload !== '' && payload !== 'reload schema') return;
+    loadSchemaCache(db, config.db.schemas, roles)
+      .then((fresh) => {
+        cache = fresh;
+        log.info({ relations: fresh.relations.length, functions: fresh.allRoutines.length }, 'schema cache reloaded');
+      })
+      .catch((error) => log.error({ err: error }, 'schema cache reload failed; keeping the previous one'));
+  });
+  app.addHook('onClose', async () => {
+    // The database may already be closed (shutdown order, tests); its LISTEN went with it.
+    await unlisten().catch((error) => log.debug({ err: error }, 'schema cache listener already gone'));
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(
+        new ApiError('PGRST102', { message: 'Empty or invalid json', details: (error as Error).message }),
+        undefined,
+      );
+    }
+  });
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, _body, done) => {
+    done(
+      new ApiError('PGRST107', {
+        message: `Content-Type not acceptable: ${request.headers['content-type'] ?? ''}`,
+        hint: 'Send the body as application/json.',
+      }),
+      undefined,
+    );
+  });
+
+  app.setErrorHandler((error, request, reply) => sendError(reply, request, toApiError(error, request, log)));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      reply,
+      request,
+      METHODS.includes(request.method)
+        ? new ApiError('PGRST125', { message: 'Invalid path specified in request URL' })
+        : new ApiError('PGRST117', { message: `Unsupported HTTP method: ${request.method}` }),
+    ),
+  );
+
+  app.get('/', async (request, reply) => {
+    const caller = await authenticator.authenticate(request.headers);
+    return send(reply, {
+      status: 200,
+      headers: { 'content-type': 'application/openapi+json; charset=utf-8' },
+      body: JSON.stringify(openApi(cache, config, caller.role)),
+    });
+  });
+
+  app.route({
+    method: METHODS,
+    url: '/*',
+    handler: async (request, reply) => {
+      const caller = await authenticator.authenticate(request.headers);
+      const url = new URL(request.url, 'http://loconomy.invalid');
+      const path = decodeURIComponent(url.pathname.replace(/^\/rest\/v1\//, '')).replace(/\/+$/, '');
+      const response = await handleRest({ db, config, schemaCache: () => cache }, caller, {
+        method: request.method as RestMethod,
+        path,
+        search: url.searchParams,
+        headers: request.headers,
+        body: request.body,
+      });
+      return send(reply, { ...response, headers: { ...caller.responseHeaders, ...response.headers } });
+    },
+  });
+}
+
+function send(reply: FastifyReply, response: RestResponse) {
+  reply.status(response.status).headers(response.headers);
+  return reply.send(response.body ?? null);
+}
+
+function sendError(reply: FastifyReply, _request: FastifyRequest, error: ApiError) {
+  return reply
+    .status(error.status)
+    .headers(error.headers)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify(error.toJSON()));
+}
+
+/** Fastify's own errors (body too large, bad URL…) and anything unexpected, as ApiErrors. */
+function toApiError(error: unknown, request: FastifyRequest, log: Logger): ApiError {
+  if (isApiError(error)) return error;
+  const code = (error as { code?: string }).code;
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('LOCO_BODY_TOO_LARGE', { hint: 'Send fewer rows per request.' });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ApiError('PGRST107', { message: 'The Content-Type sent in the request is invalid' });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError('PGRST102', { message: 'Empty or invalid json' });
+  }
+  const status = (error as { statusCode?: number }).statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new ApiError('PGRST100', { message: (error as Error).message, status });
+  }
+  log.error({ err: error, reqId: request.id }, 'unexpected error in the REST API');
+  return new ApiError('LOCO_INTERNAL', { details: `request id ${request.id}` });
+}

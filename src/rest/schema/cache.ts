@@ -1,0 +1,406 @@
+import type { Queryable } from '../../db/database.js';
+import { INTROSPECTION_QUERY } from './introspect.sql.js';
+
+/**
+ * The schema cache: what the REST layer knows of the exposed schemas, built from one catalog
+ * query (introspect.sql.ts) at start and rebuilt on `NOTIFY pgrst, 'reload schema'`. Parse
+ * and plan stages read it and nothing else, so they stay pure functions of request + cache.
+ */
+
+/** A type as (schema, name) from pg_type, for casts through sql.ident. */
+export interface TypeName {
+  readonly schema: string;
+  readonly name: string;
+}
+
+export interface Column {
+  readonly name: string;
+  /** format_type(): `integer`, `timestamp with time zone`, `public.listing_status`… */
+  readonly type: string;
+  readonly pgType: TypeName;
+  /** pg_type.typcategory of the (base) type: N numeric, S string, B boolean, A array, U user… */
+  readonly category: string;
+  readonly nullable: boolean;
+  readonly hasDefault: boolean;
+  readonly generated: boolean;
+  readonly comment: string | null;
+  readonly enumValues: readonly string[] | null;
+  /** The API roles that may select it (column privileges). */
+  readonly readers: ReadonlySet<string>;
+}
+
+export type RelationKind =
+  | 'table'
+  | 'view'
+  | 'materialized view'
+  | 'foreign table'
+  | 'partitioned table'
+  /** The columns of a `returns table (…)` function (see routineRelation). */
+  | 'function result';
+
+export interface Relation {
+  readonly schema: string;
+  readonly name: string;
+  readonly kind: RelationKind;
+  readonly comment: string | null;
+  readonly columns: ReadonlyMap<string, Column>;
+  readonly primaryKey: readonly string[];
+  /** Unique constraints (and the primary key), each a column list. */
+  readonly uniqueKeys: readonly (readonly string[])[];
+  readonly insertable: boolean;
+  readonly updatable: boolean;
+  readonly deletable: boolean;
+}
+
+export interface ForeignKey {
+  readonly name: string;
+  readonly schema: string;
+  readonly table: string;
+  readonly columns: readonly string[];
+  readonly refSchema: string;
+  readonly refTable: string;
+  readonly refColumns: readonly string[];
+}
+
+/**
+ * A way to embed `target` in `source`. Many-to-one and one-to-one follow a foreign key either
+ * way; many-to-many goes through a junction table with foreign keys to both.
+ */
+export interface Relationship {
+  readonly cardinality: 'many-to-one' | 'one-to-many' | 'one-to-one' | 'many-to-many';
+  readonly source: RelationRef;
+  readonly target: RelationRef;
+  /** The foreign key's name (for many-to-many, the one from the junction to the target). */
+  readonly constraint: string;
+  /** Columns of source joined to targetColumns of target (direct relationships). */
+  readonly sourceColumns: readonly string[];
+  readonly targetColumns: readonly string[];
+  readonly junction?: {
+    readonly relation: RelationRef;
+    /** The junction's foreign key to the source, and its columns (→ sourceColumns). */
+    readonly sourceConstraint: string;
+    readonly sourceColumns: readonly string[];
+    /** The junction's foreign key to the target, and its columns (→ targetColumns). */
+    readonly targetConstraint: string;
+    readonly targetColumns: readonly string[];
+  };
+}
+
+export interface RelationRef {
+  readonly schema: string;
+  readonly name: string;
+}
+
+export interface RoutineArg {
+  readonly name: string;
+  /** i in, o out, b inout, v variadic, t table column. */
+  readonly mode: 'i' | 'o' | 'b' | 'v' | 't';
+  readonly type: string;
+  readonly pgType: TypeName;
+  readonly hasDefault: boolean;
+}
+
+export interface Routine {
+  readonly schema: string;
+  readonly name: string;
+  readonly comment: string | null;
+  readonly volatility: 'immutable' | 'stable' | 'volatile';
+  readonly returnsSet: boolean;
+  readonly returnType: TypeName;
+  /** The table or view whose rows it returns (a composite return type of a relation). */
+  readonly returnsRelation: RelationRef | null;
+  /** Returns a scalar (not a row type or `table (...)`): the body is the value itself. */
+  readonly returnsScalar: boolean;
+  /** Input arguments, in order. */
+  readonly params: readonly RoutineArg[];
+  /** OUT / INOUT / TABLE columns (a `returns table (...)` function's columns). */
+  readonly outputs: readonly RoutineArg[];
+  readonly variadic: boolean;
+}
+
+export interface SchemaCache {
+  readonly schemas: readonly string[];
+  relation(schema: string, name: string): Relation | undefined;
+  readonly relations: readonly Relation[];
+  routines(schema: string, name: string): readonly Routine[];
+  readonly allRoutines: readonly Routine[];
+  /** Every relationship from `source` (by schema and name) to `target`. */
+  relationships(source: RelationRef, targetName: string): readonly Relationship[];
+  readonly foreignKeys: readonly ForeignKey[];
+}
+
+interface RawColumn {
+  name: string;
+  type: string;
+  type_schema: string;
+  type_name: string;
+  category: string;
+  nullable: boolean;
+  has_default: boolean;
+  generated: boolean;
+  comment: string | null;
+  enum_values: string[] | null;
+  readers: string[];
+}
+interface RawRelation {
+  schema: string;
+  name: string;
+  kind: string;
+  comment: string | null;
+  insertable: boolean;
+  updatable: boolean;
+  deletable: boolean;
+  columns: RawColumn[];
+  keys: { type: 'p' | 'u'; name: string; columns: string[] }[];
+}
+interface RawForeignKey {
+  name: string;
+  schema: string;
+  table: string;
+  columns: string[];
+  ref_schema: string;
+  ref_table: string;
+  ref_columns: string[];
+}
+interface RawFunction {
+  schema: string;
+  name: string;
+  comment: string | null;
+  volatility: 'i' | 's' | 'v';
+  returns_set: boolean;
+  return_type_schema: string;
+  return_type_name: string;
+  return_type_kind: string;
+  return_relation: string | null;
+  return_relation_schema: string | null;
+  nargs: number;
+  ndefaults: number;
+  variadic: boolean;
+  args: { name: string; mode: RoutineArg['mode']; type: string; type_schema: string; type_name: string }[];
+}
+interface RawCache {
+  relations: RawRelation[];
+  foreign_keys: RawForeignKey[];
+  functions: RawFunction[];
+}
+
+const KINDS: Record<string, RelationKind> = {
+  r: 'table',
+  p: 'partitioned table',
+  v: 'view',
+  m: 'materialized view',
+  f: 'foreign table',
+};
+const VOLATILITY = { i: 'immutable', s: 'stable', v: 'volatile' } as const;
+
+export async function loadSchemaCache(
+  db: Queryable,
+  schemas: readonly string[],
+  roles: readonly string[],
+): Promise<SchemaCache> {
+  const { rows } = await db.query<{ cache: string }>(INTROSPECTION_QUERY, [schemas, roles]);
+  return buildSchemaCache(JSON.parse(rows[0]?.cache ?? '{}') as RawCache, schemas);
+}
+
+const key = (schema: string, name: string) => `${schema}\u0000${name}`;
+
+export function buildSchemaCache(raw: RawCache, schemas: readonly string[]): SchemaCache {
+  const relations = raw.relations.map(toRelation);
+  const byName = new Map(relations.map((r) => [key(r.schema, r.name), r]));
+  const foreignKeys: ForeignKey[] = raw.foreign_keys.map((f) => ({
+    name: f.name,
+    schema: f.schema,
+    table: f.table,
+    columns: f.columns,
+    refSchema: f.ref_schema,
+    refTable: f.ref_table,
+    refColumns: f.ref_columns,
+  }));
+  const relationships = deriveRelationships(foreignKeys, byName);
+  const routines = raw.functions.map(toRoutine);
+  const routinesByName = new Map<string, Routine[]>();
+  for (const routine of routines) {
+    const k = key(routine.schema, routine.name);
+    routinesByName.set(k, [...(routinesByName.get(k) ?? []), routine]);
+  }
+  return {
+    schemas,
+    relations,
+    relation: (schema, name) => byName.get(key(schema, name)),
+    allRoutines: routines,
+    routines: (schema, name) => routinesByName.get(key(schema, name)) ?? [],
+    relationships: (source, targetName) =>
+      (relationships.get(key(source.schema, source.name)) ?? []).filter((r) => r.target.name === targetName),
+    foreignKeys,
+  };
+}
+
+function toRelation(r: RawRelation): Relation {
+  const columns = new Map<string, Column>(
+    r.columns.map((c) => [
+      c.name,
+      {
+        name: c.name,
+        type: c.type,
+        pgType: { schema: c.type_schema, name: c.type_name },
+        category: c.category,
+        nullable: c.nullable,
+        hasDefault: c.has_default,
+        generated: c.generated,
+        comment: c.comment,
+        enumValues: c.enum_values,
+        readers: new Set(c.readers),
+      },
+    ]),
+  );
+  return {
+    schema: r.schema,
+    name: r.name,
+    kind: KINDS[r.kind] ?? 'table',
+    comment: r.comment,
+    columns,
+    primaryKey: r.keys.find((k) => k.type === 'p')?.columns ?? [],
+    uniqueKeys: r.keys.map((k) => k.columns),
+    insertable: r.insertable,
+    updatable: r.updatable,
+    deletable: r.deletable,
+  };
+}
+
+function toRoutine(f: RawFunction): Routine {
+  const inputs = f.args.filter((a) => a.mode === 'i' || a.mode === 'b' || a.mode === 'v');
+  const firstDefault = inputs.length - f.ndefaults;
+  const tableColumns = f.args.some((a) => a.mode === 't' || a.mode === 'o' || a.mode === 'b');
+  return {
+    schema: f.schema,
+    name: f.name,
+    comment: f.comment,
+    volatility: VOLATILITY[f.volatility],
+    returnsSet: f.returns_set,
+    returnType: { schema: f.return_type_schema, name: f.return_type_name },
+    returnsRelation:
+      f.return_relation && f.return_relation_schema
+        ? { schema: f.return_relation_schema, name: f.return_relation }
+        : null,
+    returnsScalar: f.return_type_kind !== 'c' && !(f.return_type_name === 'record' && tableColumns),
+    params: inputs.map((a, i) => ({
+      name: a.name,
+      mode: a.mode,
+      type: a.type,
+      pgType: { schema: a.type_schema, name: a.type_name },
+      hasDefault: i >= firstDefault,
+    })),
+    outputs: f.args
+      .filter((a) => a.mode === 'o' || a.mode === 'b' || a.mode === 't')
+      .map((a) => ({
+        name: a.name,
+        mode: a.mode,
+        type: a.type,
+        pgType: { schema: a.type_schema, name: a.type_name },
+        hasDefault: false,
+      })),
+    variadic: f.variadic,
+  };
+}
+
+/** True when `columns` are exactly covered by a unique key (or the primary key) of the relation. */
+function isUnique(relation: Relation | undefined, columns: readonly string[]): boolean {
+  if (!relation) return false;
+  return relation.uniqueKeys.some((k) => k.length === columns.length && k.every((c) => columns.includes(c)));
+}
+
+/** Junction detection as PostgREST does it: the foreign-key columns are part of a key of the junction. */
+function partOfKey(relation: Relation | undefined, columns: readonly string[]): boolean {
+  if (!relation) return false;
+  return relation.uniqueKeys.some((k) => columns.every((c) => k.includes(c)));
+}
+
+function deriveRelationships(fks: readonly ForeignKey[], byName: Map<string, Relation>): Map<string, Relationship[]> {
+  const out = new Map<string, Relationship[]>();
+  const add = (r: Relationship) => {
+    const k = key(r.source.schema, r.source.name);
+    out.set(k, [...(out.get(k) ?? []), r]);
+  };
+  for (const fk of fks) {
+    const child = { schema: fk.schema, name: fk.table };
+    const parent = { schema: fk.refSchema, name: fk.refTable };
+    const oneToOne = isUnique(byName.get(key(fk.schema, fk.table)), fk.columns);
+    add({
+      cardinality: oneToOne ? 'one-to-one' : 'many-to-one',
+      source: child,
+      target: parent,
+      constraint: fk.name,
+      sourceColumns: fk.columns,
+      targetColumns: fk.refColumns,
+    });
+    add({
+      cardinality: oneToOne ? 'one-to-one' : 'one-to-many',
+      source: parent,
+      target: child,
+      constraint: fk.name,
+      sourceColumns: fk.refColumns,
+      targetColumns: fk.columns,
+    });
+  }
+  // Many-to-many: a junction with two foreign keys whose columns are part of its keys.
+  const byTable = new Map<string, ForeignKey[]>();
+  for (const fk of fks) byTable.set(key(fk.schema, fk.table), [...(byTable.get(key(fk.schema, fk.table)) ?? []), fk]);
+  for (const [junctionKey, list] of byTable) {
+    const junction = byName.get(junctionKey);
+    for (const a of list) {
+      for (const b of list) {
+        if (a === b || !partOfKey(junction, a.columns) || !partOfKey(junction, b.columns)) continue;
+        add({
+          cardinality: 'many-to-many',
+          source: { schema: a.refSchema, name: a.refTable },
+          target: { schema: b.refSchema, name: b.refTable },
+          constraint: b.name,
+          sourceColumns: a.refColumns,
+          targetColumns: b.refColumns,
+          junction: {
+            relation: { schema: a.schema, name: a.table },
+            sourceConstraint: a.name,
+            sourceColumns: a.columns,
+            targetConstraint: b.name,
+            targetColumns: b.columns,
+          },
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** The relation a function's rows have: its return table or view, or its OUT/TABLE columns. */
+export function routineRelation(cache: SchemaCache, routine: Routine): Relation | undefined {
+  if (routine.returnsRelation) return cache.relation(routine.returnsRelation.schema, routine.returnsRelation.name);
+  if (routine.outputs.length === 0) return undefined;
+  return {
+    schema: routine.schema,
+    name: routine.name,
+    kind: 'function result',
+    comment: routine.comment,
+    columns: new Map(
+      routine.outputs.map((o) => [
+        o.name,
+        {
+          name: o.name,
+          type: o.type,
+          pgType: o.pgType,
+          category: '',
+          nullable: true,
+          hasDefault: false,
+          generated: false,
+          comment: null,
+          enumValues: null,
+          readers: new Set<string>(),
+        },
+      ]),
+    ),
+    primaryKey: [],
+    uniqueKeys: [],
+    insertable: false,
+    updatable: false,
+    deletable: false,
+  };
+}

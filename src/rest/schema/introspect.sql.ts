@@ -1,0 +1,106 @@
+/**
+ * The one catalog query behind the schema cache (STYLE.md 3): every relation, column, foreign
+ * key and function of the exposed schemas, as one JSON document. $1 is the schema names.
+ * Types are named by (schema, name) from pg_type so that casts go through sql.ident.
+ * $2 is the API roles: for each column, the ones that may select it, so that `select=*`
+ * expands to what the caller may read (column grants are common: secrets, privileged flags).
+ */
+export const INTROSPECTION_QUERY = `
+with schemas as (
+  select n.oid, n.nspname from pg_namespace n where n.nspname = any ($1::text[])
+),
+rels as (
+  select c.oid, s.nspname as schema, c.relname as name, c.relkind::text as kind,
+         obj_description(c.oid, 'pg_class') as comment,
+         (c.relkind in ('r', 'p', 'f') or (c.relkind = 'v' and pg_relation_is_updatable(c.oid, true) & 8 = 8)) as insertable,
+         (c.relkind in ('r', 'p', 'f') or (c.relkind = 'v' and pg_relation_is_updatable(c.oid, true) & 4 = 4)) as updatable,
+         (c.relkind in ('r', 'p', 'f') or (c.relkind = 'v' and pg_relation_is_updatable(c.oid, true) & 16 = 16)) as deletable
+    from pg_class c join schemas s on s.oid = c.relnamespace
+   where c.relkind in ('r', 'p', 'v', 'm', 'f')
+),
+cols as (
+  select a.attrelid, a.attnum, a.attname as name,
+         format_type(a.atttypid, a.atttypmod) as type,
+         tn.nspname as type_schema, t.typname as type_name,
+         coalesce(bt.typcategory, t.typcategory)::text as category,
+         not a.attnotnull as nullable,
+         a.atthasdef or a.attidentity <> '' as has_default,
+         a.attgenerated <> '' as generated,
+         col_description(a.attrelid, a.attnum) as comment,
+         (select coalesce(json_agg(r.rolname), '[]') from pg_roles r
+           where r.rolname = any ($2::text[]) and has_column_privilege(r.oid, a.attrelid, a.attnum, 'SELECT')) as readers,
+         case when coalesce(bt.typtype, t.typtype) = 'e'
+              then (select json_agg(e.enumlabel order by e.enumsortorder) from pg_enum e
+                     where e.enumtypid = coalesce(bt.oid, t.oid)) end as enum_values
+    from pg_attribute a
+    join rels r on r.oid = a.attrelid
+    join pg_type t on t.oid = a.atttypid
+    join pg_namespace tn on tn.oid = t.typnamespace
+    left join pg_type bt on t.typtype = 'd' and bt.oid = t.typbasetype
+   where a.attnum > 0 and not a.attisdropped
+),
+keys as (
+  select con.conrelid, con.contype::text as type, con.conname as name,
+         (select json_agg(a.attname order by k.ord) from unnest(con.conkey) with ordinality k(attnum, ord)
+            join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum) as columns
+    from pg_constraint con join rels r on r.oid = con.conrelid
+   where con.contype in ('p', 'u')
+),
+fks as (
+  select con.conname as name, fs.nspname as schema, fc.relname as "table",
+         ts.nspname as ref_schema, tc.relname as ref_table,
+         (select json_agg(a.attname order by k.ord) from unnest(con.conkey) with ordinality k(attnum, ord)
+            join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum) as columns,
+         (select json_agg(a.attname order by k.ord) from unnest(con.confkey) with ordinality k(attnum, ord)
+            join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.attnum) as ref_columns
+    from pg_constraint con
+    join pg_class fc on fc.oid = con.conrelid join pg_namespace fs on fs.oid = fc.relnamespace
+    join pg_class tc on tc.oid = con.confrelid join pg_namespace ts on ts.oid = tc.relnamespace
+   where con.contype = 'f' and fs.nspname = any ($1::text[]) and ts.nspname = any ($1::text[])
+),
+funcs as (
+  select p.oid, s.nspname as schema, p.proname as name, obj_description(p.oid, 'pg_proc') as comment,
+         p.provolatile::text as volatility, p.proretset as returns_set,
+         rtn.nspname as return_type_schema, rt.typname as return_type_name,
+         rt.typtype::text as return_type_kind,
+         rr.relname as return_relation, rrn.nspname as return_relation_schema,
+         p.pronargs as nargs, p.pronargdefaults as ndefaults, p.provariadic <> 0 as variadic,
+         coalesce((
+           select json_agg(json_build_object(
+                    'name', coalesce(p.proargnames[k.ord], ''),
+                    'mode', coalesce(p.proargmodes[k.ord], 'i'),
+                    'type', format_type(k.oid, null),
+                    'type_schema', an.nspname, 'type_name', at.typname) order by k.ord)
+             from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality k(oid, ord)
+             join pg_type at on at.oid = k.oid join pg_namespace an on an.oid = at.typnamespace), '[]') as args
+    from pg_proc p
+    join schemas s on s.oid = p.pronamespace
+    join pg_type rt on rt.oid = p.prorettype
+    join pg_namespace rtn on rtn.oid = rt.typnamespace
+    left join pg_class rr on rr.oid = rt.typrelid and rt.typtype = 'c'
+    left join pg_namespace rrn on rrn.oid = rr.relnamespace
+   where p.prokind = 'f' and rt.typname not in ('trigger', 'event_trigger')
+     and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+)
+select json_build_object(
+  'relations', coalesce((select json_agg(json_build_object(
+      'schema', r.schema, 'name', r.name, 'kind', r.kind, 'comment', r.comment,
+      'insertable', r.insertable, 'updatable', r.updatable, 'deletable', r.deletable,
+      'columns', coalesce((select json_agg(json_build_object(
+          'name', c.name, 'type', c.type, 'type_schema', c.type_schema, 'type_name', c.type_name,
+          'category', c.category, 'nullable', c.nullable, 'has_default', c.has_default,
+          'generated', c.generated, 'comment', c.comment, 'enum_values', c.enum_values, 'readers', c.readers) order by c.attnum)
+          from cols c where c.attrelid = r.oid), '[]'),
+      'keys', coalesce((select json_agg(json_build_object('type', k.type, 'name', k.name, 'columns', k.columns))
+          from keys k where k.conrelid = r.oid), '[]')) order by r.schema, r.name)
+    from rels r), '[]'),
+  'foreign_keys', coalesce((select json_agg(f order by f.schema, f."table", f.name) from fks f), '[]'),
+  'functions', coalesce((select json_agg(json_build_object(
+      'schema', f.schema, 'name', f.name, 'comment', f.comment, 'volatility', f.volatility,
+      'returns_set', f.returns_set, 'return_type_schema', f.return_type_schema,
+      'return_type_name', f.return_type_name, 'return_type_kind', f.return_type_kind,
+      'return_relation', f.return_relation, 'return_relation_schema', f.return_relation_schema,
+      'nargs', f.nargs, 'ndefaults', f.ndefaults, 'variadic', f.variadic, 'args', f.args) order by f.schema, f.name)
+    from funcs f), '[]')
+)::text as cache
+`;

@@ -1,0 +1,45 @@
+import type { AddressInfo } from 'node:net';
+import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import type { FastifyInstance } from 'fastify';
+import ws from 'ws';
+import { projectKeys, userToken } from '../../src/auth/keys.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import type { Database } from '../../src/db/database.js';
+import { buildServer } from '../../src/server.js';
+import { TEST_JWT_SECRET, testLogger } from './db.js';
+
+export interface TestServer {
+  readonly app: FastifyInstance;
+  /** http://127.0.0.1:<port> */
+  readonly url: string;
+  readonly keys: { anon: string; service_role: string };
+  /** A supabase-js client with the anon key, or acting as a user token / another key. */
+  client(options?: { token?: string; apikey?: string }): SupabaseClient;
+  /** A project-signed user token for a Clerk id (users.clerk_id). */
+  tokenFor(sub: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** A real server on a random port over the test database, with settings from `env`. */
+export async function startTestServer(db: Database, env: Record<string, string> = {}): Promise<TestServer> {
+  const config: Config = loadConfig(env);
+  const app = await buildServer({ db, config, log: testLogger(), jwtSecret: TEST_JWT_SECRET });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const keys = await projectKeys(TEST_JWT_SECRET);
+  return {
+    app,
+    url,
+    keys,
+    client(options = {}) {
+      const apikey = options.apikey ?? keys.anon;
+      return createClient(url, apikey, {
+        auth: { persistSession: false, autoRefreshToken: false },
+        realtime: { transport: ws as never },
+        global: options.token ? { headers: { Authorization: `Bearer ${options.token}` } } : {},
+      });
+    },
+    tokenFor: (sub) => userToken(TEST_JWT_SECRET, { sub }),
+    close: () => app.close(),
+  };
+}

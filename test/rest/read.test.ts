@@ -1,0 +1,325 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from '../../src/db/sql.js';
+import { createListing, createUser, type UserFixture } from '../helpers/fixtures.js';
+import { getTestDatabase, startTestServer, type TestDatabase, type TestServer, testBackend } from '../helpers/index.js';
+
+/*
+ * Reads through /rest/v1 with @supabase/supabase-js (raw fetch where the client cannot say
+ * it): select lists, filters, ordering, ranges and counts, embedding through the Loconomy
+ * schema's relationships, and the errors PostgREST gives for bad requests.
+ */
+
+let db: TestDatabase;
+let server: TestServer;
+let provider: UserFixture;
+let other: UserFixture;
+const tag = `rt${Date.now().toString(36)}`;
+const titles = [`${tag} alpha drain cleaning`, `${tag} bravo pipe fitting`, `${tag} charlie boiler service`];
+const prices = [5000, 7000, 9000];
+
+before(async () => {
+  db = await getTestDatabase();
+  provider = await createUser(db, { role: 'provider' });
+  other = await createUser(db, { role: 'provider' });
+  for (const [i, title] of titles.entries()) {
+    await createListing(db, provider, { title, hourlyRateCents: prices[i], keywords: ['plumbing', `k${i}`] });
+  }
+  await createListing(db, provider, { title: `${tag} delta draft`, status: 'draft' });
+  await createListing(db, other, { title: `${tag} echo other`, hourlyRateCents: 100 });
+  const { rows } = await db.query<{ id: string }>(sql`select id from public.tags order by slug limit 2`);
+  const listings = await db.query<{ id: string }>(
+    sql`select id from public.listings where title like ${`${tag}%`} and provider_id = ${provider.id} order by title`,
+  );
+  for (const t of rows)
+    await db.query(sql`insert into public.listing_tags (listing_id, tag_id) values (${listings.rows[0]?.id}, ${t.id})`);
+  server = await startTestServer(db, { LOCONOMY_DB_AGGREGATES_ENABLED: 'true' });
+});
+after(async () => {
+  await server?.close();
+  await db?.dispose();
+});
+
+async function raw(path: string, init: RequestInit & { headers?: Record<string, string> } = {}) {
+  const response = await fetch(`${server.url}/rest/v1/${path}`, {
+    ...init,
+    headers: { apikey: server.keys.anon, ...(init.headers ?? {}) },
+  });
+  const text = await response.text();
+  const isJson = /json/.test(response.headers.get('content-type') ?? '');
+  return {
+    status: response.status,
+    headers: response.headers,
+    text,
+    json: text && isJson ? JSON.parse(text) : undefined,
+  };
+}
+
+describe(`REST reads (${testBackend()})`, () => {
+  test('anon sees active listings only, with the columns asked for', async () => {
+    const { data, error, status } = await server
+      .client()
+      .from('listings')
+      .select('title, hourly_rate_cents')
+      .like('title', `${tag}%`)
+      .order('title');
+    assert.equal(error, null);
+    assert.equal(status, 200);
+    assert.deepEqual(
+      data?.map((r) => r.title),
+      [...titles, `${tag} echo other`],
+    );
+    assert.deepEqual(Object.keys(data?.[0] ?? {}), ['title', 'hourly_rate_cents']);
+  });
+
+  test('the owner also sees their draft', async () => {
+    const client = server.client({ token: await server.tokenFor(provider.clerkId) });
+    const { data, error } = await client
+      .from('listings')
+      .select('title')
+      .like('title', `${tag}%`)
+      .eq('status', 'draft');
+    assert.equal(error, null);
+    assert.deepEqual(data, [{ title: `${tag} delta draft` }]);
+  });
+
+  test('aliases, casts and filters combine', async () => {
+    const { data, error } = await server
+      .client()
+      .from('listings')
+      .select('name:title, price:hourly_rate_cents::text')
+      .like('title', `${tag}%`)
+      .gte('hourly_rate_cents', 6000)
+      .lt('hourly_rate_cents', 9500)
+      .order('hourly_rate_cents', { ascending: false });
+    assert.equal(error, null);
+    assert.deepEqual(data, [
+      { name: titles[2], price: '9000' },
+      { name: titles[1], price: '7000' },
+    ]);
+  });
+
+  test('in, or, not, ilike and is', async () => {
+    const c = server.client().from('listings').select('title').like('title', `${tag}%`).order('title');
+    const inList = await c.in('hourly_rate_cents', [5000, 9000]);
+    assert.deepEqual(
+      inList.data?.map((r) => r.title),
+      [titles[0], titles[2]],
+    );
+    const either = await server
+      .client()
+      .from('listings')
+      .select('title')
+      .like('title', `${tag}%`)
+      .or(`hourly_rate_cents.eq.100,title.ilike.*BRAVO*`)
+      .order('title');
+    assert.deepEqual(
+      either.data?.map((r) => r.title),
+      [titles[1], `${tag} echo other`],
+    );
+    const not = await server
+      .client()
+      .from('listings')
+      .select('title')
+      .like('title', `${tag}%`)
+      .not('hourly_rate_cents', 'in', '(5000,7000,100)');
+    assert.deepEqual(
+      not.data?.map((r) => r.title),
+      [titles[2]],
+    );
+    const isNull = await server
+      .client()
+      .from('listings')
+      .select('title')
+      .like('title', `${tag}%`)
+      .is('deleted_at', null);
+    assert.equal(isNull.data?.length, 4);
+  });
+
+  test('full-text search on the search vector', async () => {
+    const { data, error } = await server
+      .client()
+      .from('listings')
+      .select('title')
+      .like('title', `${tag}%`)
+      .textSearch('search_vector', 'boiler', { config: 'english', type: 'plain' });
+    assert.equal(error, null);
+    assert.deepEqual(data, [{ title: titles[2] }]);
+  });
+
+  test('range with an exact count answers 206 and Content-Range', async () => {
+    const { data, count, status, error } = await server
+      .client()
+      .from('listings')
+      .select('title', { count: 'exact' })
+      .like('title', `${tag}%`)
+      .order('title')
+      .range(1, 2);
+    assert.equal(error, null);
+    assert.equal(status, 206);
+    assert.equal(count, 4);
+    assert.deepEqual(
+      data?.map((r) => r.title),
+      [titles[1], titles[2]],
+    );
+    const head = await raw(`listings?select=title&title=like.${encodeURIComponent(`${tag}*`)}&order=title`, {
+      headers: { Range: '0-1', Prefer: 'count=exact' },
+    });
+    assert.equal(head.headers.get('content-range'), '0-1/4');
+  });
+
+  test('embeds many-to-one, one-to-many and many-to-many', async () => {
+    const { data, error } = await server
+      .client()
+      .from('listings')
+      .select('title, category:categories(slug), provider:user_profiles(user_id), tags(slug)')
+      .eq('title', titles[0] as string)
+      .single();
+    assert.equal(error, null);
+    // Without generated types supabase-js cannot tell to-one from to-many; the body can.
+    const row = data as unknown as { category: { slug: string }; provider: { user_id: string }; tags: unknown[] };
+    assert.equal(row.category.slug, 'plumbing');
+    assert.equal(row.provider.user_id, provider.id);
+    assert.equal(row.tags.length, 2);
+    const profile = await server
+      .client()
+      .from('user_profiles')
+      .select('user_id, listings(title)')
+      .eq('user_id', provider.id)
+      .eq('listings.status', 'active')
+      .order('title', { referencedTable: 'listings' })
+      .single();
+    assert.equal(profile.error, null);
+    assert.deepEqual(
+      profile.data?.listings.map((l: { title: string }) => l.title),
+      titles,
+    );
+  });
+
+  test('!inner embedding filters the parent; spread hoists columns', async () => {
+    const { data, error } = await server
+      .client()
+      .from('listings')
+      .select('title, tags!inner(slug)')
+      .like('title', `${tag}%`);
+    assert.equal(error, null);
+    assert.deepEqual(
+      data?.map((r) => r.title),
+      [titles[0]],
+    );
+    const spread = await server
+      .client()
+      .from('listings')
+      .select('title, ...categories(category_slug:slug)')
+      .eq('title', titles[1] as string);
+    assert.equal(spread.error, null);
+    assert.deepEqual(spread.data, [{ title: titles[1], category_slug: 'plumbing' }]);
+  });
+
+  test('aggregates group by the other columns', async () => {
+    const { data, error } = await server
+      .client()
+      .from('listings')
+      .select('provider_id, hourly_rate_cents.sum(), count()')
+      .like('title', `${tag}%`)
+      .eq('provider_id', provider.id);
+    assert.equal(error, null);
+    assert.deepEqual(data, [{ provider_id: provider.id, sum: 21000, count: 3 }]);
+  });
+
+  test('maybeSingle/single: 406 PGRST116 when not exactly one row', async () => {
+    const { error, status } = await server.client().from('listings').select('title').like('title', `${tag}%`).single();
+    assert.equal(status, 406);
+    assert.equal(error?.code, 'PGRST116');
+  });
+
+  test('CSV when asked for', async () => {
+    const csv = await raw(`listings?select=title,hourly_rate_cents&title=like.${encodeURIComponent(`${tag} a*`)}`, {
+      headers: { Accept: 'text/csv' },
+    });
+    assert.equal(csv.status, 200);
+    assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
+    assert.equal(csv.text, `title,hourly_rate_cents\n${titles[0]},5000\n`);
+  });
+
+  test('RPC: a set-returning function filtered and ordered like a table', async () => {
+    const { data, error } = await server
+      .client()
+      .rpc('search_listings', { query: 'pipe fitting' })
+      .like('title', `${tag}%`)
+      .select('title');
+    assert.equal(error, null);
+    assert.deepEqual(data, [{ title: titles[1] }]);
+  });
+});
+
+describe(`REST read errors (${testBackend()})`, () => {
+  test('an unknown table is 404 PGRST205 with a suggestion', async () => {
+    const { error, status } = await server.client().from('listing').select('*');
+    assert.equal(status, 404);
+    assert.equal(error?.code, 'PGRST205');
+    assert.match(error?.hint ?? '', /public\.listings/);
+  });
+
+  test('an unknown column is 400 42703', async () => {
+    const { error, status } = await server.client().from('listings').select('titel');
+    assert.equal(status, 400);
+    assert.equal(error?.code, '42703');
+    assert.match(error?.hint ?? '', /listings\.title/);
+  });
+
+  test('a filter out of grammar is 400 PGRST100', async () => {
+    for (const query of [
+      'title=nope.x',
+      'title=eq',
+      'or=(title.eq.1',
+      'select=title,,id',
+      'order=title.sideways',
+      'limit=-1',
+    ]) {
+      const r = await raw(`listings?${query}`);
+      assert.equal(r.status, 400, query);
+      assert.equal(r.json.code, 'PGRST100', query);
+      assert.deepEqual(Object.keys(r.json).sort(), ['code', 'details', 'hint', 'message'], query);
+    }
+  });
+
+  test('a value of the wrong type is 400 22P02 from PostgreSQL', async () => {
+    const r = await raw('listings?hourly_rate_cents=eq.lots');
+    assert.equal(r.status, 400);
+    assert.equal(r.json.code, '22P02');
+  });
+
+  test('no relationship is 400 PGRST200; a filter on a non-embedded resource is 400 PGRST108', async () => {
+    const none = await raw('listings?select=title,regions(name)');
+    assert.equal(none.status, 400);
+    assert.equal(none.json.code, 'PGRST200');
+    const notEmbedded = await raw('listings?select=title&tags.slug=eq.x');
+    assert.equal(notEmbedded.status, 400);
+    assert.equal(notEmbedded.json.code, 'PGRST108');
+  });
+
+  test('a schema that is not exposed is 406 PGRST106', async () => {
+    const r = await raw('listings', { headers: { 'Accept-Profile': 'app' } });
+    assert.equal(r.status, 406);
+    assert.equal(r.json.code, 'PGRST106');
+  });
+
+  test('an unknown function is 404 PGRST202', async () => {
+    const { error, status } = await server.client().rpc('no_such_function', {});
+    assert.equal(status, 404);
+    assert.equal(error?.code, 'PGRST202');
+  });
+
+  test('an unsupported method is 405 PGRST117', async () => {
+    const r = await raw('listings', { method: 'PROPFIND' });
+    assert.equal(r.status, 405);
+    assert.equal(r.json.code, 'PGRST117');
+  });
+
+  test('a table anon may not read is 401 42501', async () => {
+    const r = await raw('api_keys?select=id');
+    assert.equal(r.status, 401);
+    assert.equal(r.json.code, '42501');
+  });
+});
