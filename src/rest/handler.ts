@@ -310,7 +310,7 @@ async function mutate(ctx: Context, relation: Relation): Promise<RestResponse> {
       }
       const columns = Object.keys(values ?? {});
       checkBodyColumns(relation, columns);
-      if (columns.length === 0) return respondEmptyWrite(ctx, media, returning);
+      if (columns.length === 0) return respondEmptyWrite(media, returning);
       plan = { kind: 'update', relation, columns, groups: [], values, where: whereFilters, returning, select };
       break;
     }
@@ -356,7 +356,7 @@ function checkMaxAffected(ctx: Context, affected: number): void {
   }
 }
 
-async function respondEmptyWrite(ctx: Context, media: MediaType, returning: string): Promise<RestResponse> {
+function respondEmptyWrite(media: MediaType, returning: string): RestResponse {
   if (returning === 'representation') {
     return { status: 200, headers: { 'content-type': CONTENT_TYPES[media], 'content-range': '*/0' }, body: '[]' };
   }

@@ -1,4 +1,3 @@
-import type { ScopeNeed } from '../../auth/caller.js';
 import type { Field } from '../parse/field.js';
 import type { Condition } from '../parse/filter.js';
 import type { AggregateFunction } from '../parse/select.js';
@@ -73,12 +72,3 @@ export type Source =
       readonly args: ReadonlyMap<string, unknown>;
       readonly singleObject: boolean;
     };
-
-export interface ReadPlan {
-  readonly kind: 'read';
-  readonly source: Source;
-  /** The relation whose columns the select names (a function's row type), if any. */
-  readonly relation?: Relation;
-  readonly select: SelectPlan;
-  readonly needs: readonly ScopeNeed[];
-}
