@@ -8,7 +8,7 @@ import { ROOT } from '../helpers/index.js';
 test('docs/errors.md lists exactly the codes and statuses of API_ERRORS', async () => {
   const text = await readFile(join(ROOT, 'docs', 'errors.md'), 'utf8');
   const documented = new Map(
-    [...text.matchAll(/^\| ([A-Z0-9_]+) \| (\d{3}) \|/gm)].map((m) => [m[1] as string, Number(m[2])]),
+    [...text.matchAll(/^\|\s*([A-Z0-9_]+)\s*\|\s*(\d{3})\s*\|/gm)].map((m) => [m[1] as string, Number(m[2])]),
   );
   const catalogue = new Map(Object.entries(API_ERRORS).map(([code, e]) => [code, e.status]));
   assert.deepEqual([...documented].sort(), [...catalogue].sort());
