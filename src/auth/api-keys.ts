@@ -6,8 +6,8 @@ import { invalidApiKey } from './failures.js';
 
 /**
  * Loconomy API keys (`lk_<8 hex>_<64 hex>`, made by create_api_key()), presented in `apikey`
- * or as a Bearer token. One call of app.use_api_key() (db/migrations/0015) per request, as
- * service_role, finds the live key and its owner, counts the request against the key's
+ * or as a Bearer token. One call of app.use_api_key() (db/migrations/0015) per request — one
+ * statement on the server's own connection role, outside any request transaction — finds the live key and its owner, counts the request against the key's
  * hourly limit and records its use. The count is in the database, so every server process
  * shares it. The key acts as its owner (role authenticated, `sub` = the owner's clerk_id,
  * which app.current_user_id() reads) within its scopes (src/auth/scopes.ts).
@@ -37,9 +37,8 @@ interface UseRow {
 export async function apiKeyCaller(db: Database, presented: string): Promise<Caller> {
   // Not the shape create_api_key() makes: no key can match, so spare the database.
   if (!SHAPE.test(presented)) throw invalidApiKey('not a Loconomy API key (lk_…)');
-  const { rows } = await db.asRole('service_role', { role: 'service_role' }, (tx) =>
-    tx.query<UseRow>(sql`select * from app.use_api_key(${presented})`),
-  );
+  // A single autocommitted statement: a begin/context/commit around it would triple its cost.
+  const { rows } = await db.query<UseRow>(sql`select * from app.use_api_key(${presented})`);
   const key = rows[0];
   if (key === undefined) {
     throw invalidApiKey('the API key is unknown, revoked or expired, or its owner cannot sign in');

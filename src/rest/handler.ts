@@ -10,7 +10,7 @@ import { type Preferences, parsePrefer } from './parse/prefer.js';
 import { type ParsedQuery, type PathFilter, parseFilter, parseQuery, parseRange } from './parse/query.js';
 import { bodyRows, checkBodyColumns, insertGroups, type MutatePlan } from './plan/mutate.js';
 import { CONTENT_TYPES, type MediaType, negotiate } from './plan/negotiate.js';
-import { closest, planSelect } from './plan/select.js';
+import { closest, planFilters, planSelect } from './plan/select.js';
 import type { SelectPlan, Source } from './plan/types.js';
 import { toCsv } from './respond/csv.js';
 import { contentRange } from './respond/range.js';
@@ -278,12 +278,7 @@ async function mutate(ctx: Context, relation: Relation): Promise<RestResponse> {
   const select =
     returning === 'representation' ? planSelect(selectContext(ctx, needs), relation, query, [], undefined) : undefined;
   if (returning === 'representation') needs.push({ resource: relation.name, action: 'read' });
-  const whereFilters = planSelect(
-    selectContext(ctx, []),
-    relation,
-    { select: [], order: new Map(), limit: new Map(), offset: new Map() },
-    filters,
-  ).where;
+  const whereFilters = planFilters(relation, filters);
 
   let plan: MutatePlan;
   switch (request.method) {

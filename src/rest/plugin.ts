@@ -69,11 +69,10 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
     );
   });
 
-  app.setErrorHandler((error, request, reply) => sendError(reply, request, toApiError(error, request, log)));
+  app.setErrorHandler((error, request, reply) => sendError(reply, toApiError(error, request, log)));
   app.setNotFoundHandler((request, reply) =>
     sendError(
       reply,
-      request,
       METHODS.includes(request.method)
         ? new ApiError('PGRST125', { message: 'Invalid path specified in request URL' })
         : new ApiError('PGRST117', { message: `Unsupported HTTP method: ${request.method}` }),
@@ -113,7 +112,7 @@ function send(reply: FastifyReply, response: RestResponse) {
   return reply.send(response.body ?? null);
 }
 
-function sendError(reply: FastifyReply, _request: FastifyRequest, error: ApiError) {
+function sendError(reply: FastifyReply, error: ApiError) {
   return reply
     .status(error.status)
     .headers(error.headers)

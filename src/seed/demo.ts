@@ -72,7 +72,7 @@ import {
   userRows,
 } from './people.js';
 import { readReference } from './reference.js';
-import { PHASES, restoreStep, suspendTables } from './suspend.js';
+import { PHASE_PLURALS, restoreStep, suspendTables } from './suspend.js';
 import { DAY } from './time.js';
 
 /**
@@ -328,7 +328,7 @@ export async function seedDemo(
         const started = performance.now();
         await restoreStep(tx, s);
         const ms = performance.now() - started;
-        const phase = `restore ${PHASES[s.phase] === 'index' ? 'indexe' : PHASES[s.phase]}s`;
+        const phase = `restore ${PHASE_PLURALS[s.phase]}`;
         byPhase[phase] = (byPhase[phase] ?? 0) + ms;
         log.debug(
           { step: `demo: restore ${s.kind}`, name: s.name, table: s.table, ms: round(ms) },

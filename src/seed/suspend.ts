@@ -24,6 +24,15 @@ export interface RestoreStep {
 }
 
 export const PHASES = ['', 'index', 'unique constraint', 'exclusion constraint', 'foreign key', 'trigger'] as const;
+/** The same, plural, for the step names in the log. */
+export const PHASE_PLURALS = [
+  '',
+  'indexes',
+  'unique constraints',
+  'exclusion constraints',
+  'foreign keys',
+  'triggers',
+] as const;
 
 const SETUP = `
 create temp table if not exists loconomy_demo_ddl (

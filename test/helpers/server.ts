@@ -15,9 +15,25 @@ export interface TestServer {
   readonly keys: { anon: string; service_role: string };
   /** A supabase-js client with the anon key, or acting as a user token / another key. */
   client(options?: { token?: string; apikey?: string }): SupabaseClient;
+  /**
+   * A raw HTTP request to /rest/v1/<path> (for what supabase-js cannot express), with the anon
+   * key unless headers give another; the body parsed when the response is JSON.
+   */
+  request(
+    path: string,
+    init?: Omit<RequestInit, 'headers'> & { headers?: Record<string, string> },
+  ): Promise<RawResponse>;
   /** A project-signed user token for a Clerk id (users.clerk_id). */
   tokenFor(sub: string): Promise<string>;
   close(): Promise<void>;
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON came back
+  readonly json: any;
 }
 
 /** A real server on a random port over the test database, with settings from `env`. */
@@ -38,6 +54,20 @@ export async function startTestServer(db: Database, env: Record<string, string> 
         realtime: { transport: ws as never },
         global: options.token ? { headers: { Authorization: `Bearer ${options.token}` } } : {},
       });
+    },
+    async request(path, init = {}) {
+      const response = await fetch(`${url}/rest/v1/${path}`, {
+        ...init,
+        headers: { apikey: keys.anon, ...(init.headers ?? {}) },
+      });
+      const text = await response.text();
+      const isJson = /json/.test(response.headers.get('content-type') ?? '');
+      return {
+        status: response.status,
+        headers: response.headers,
+        text,
+        json: text && isJson ? JSON.parse(text) : undefined,
+      };
     },
     tokenFor: (sub) => userToken(TEST_JWT_SECRET, { sub }),
     close: () => app.close(),

@@ -40,19 +40,8 @@ after(async () => {
   await db?.dispose();
 });
 
-async function raw(path: string, init: RequestInit & { headers?: Record<string, string> } = {}) {
-  const response = await fetch(`${server.url}/rest/v1/${path}`, {
-    ...init,
-    headers: { apikey: server.keys.anon, ...(init.headers ?? {}) },
-  });
-  const text = await response.text();
-  const isJson = /json/.test(response.headers.get('content-type') ?? '');
-  return {
-    status: response.status,
-    headers: response.headers,
-    text,
-    json: text && isJson ? JSON.parse(text) : undefined,
-  };
+function raw(path: string, init: Omit<RequestInit, 'headers'> & { headers?: Record<string, string> } = {}) {
+  return server.request(path, init);
 }
 
 describe(`REST reads (${testBackend()})`, () => {

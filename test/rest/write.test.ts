@@ -57,18 +57,9 @@ async function countTitles(prefix: string): Promise<number> {
   return rows[0]?.n ?? -1;
 }
 
-async function raw(path: string, init: RequestInit & { headers?: Record<string, string> } = {}) {
-  const response = await fetch(`${server.url}/rest/v1/${path}`, {
-    ...init,
-    headers: {
-      apikey: server.keys.anon,
-      Authorization: `Bearer ${await server.tokenFor(provider.clerkId)}`,
-      ...(init.headers ?? {}),
-    },
-  });
-  const text = await response.text();
-  const isJson = /json/.test(response.headers.get('content-type') ?? '');
-  return { status: response.status, headers: response.headers, json: text && isJson ? JSON.parse(text) : undefined };
+async function raw(path: string, init: Omit<RequestInit, 'headers'> & { headers?: Record<string, string> } = {}) {
+  const auth = { Authorization: `Bearer ${await server.tokenFor(provider.clerkId)}` };
+  return server.request(path, { ...init, headers: { ...auth, ...init.headers } });
 }
 
 describe(`REST writes (${testBackend()})`, () => {

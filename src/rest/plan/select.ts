@@ -63,6 +63,12 @@ export function planSelect(
   return finish(root, '');
 }
 
+/** The filters of a write: on the target's own columns (embedded paths are refused before). */
+export function planFilters(relation: Relation, filters: readonly PathFilter[]): FilterPlan[] {
+  const level: Level = { relation, items: [], grouped: false, embeds: [] };
+  return filters.map((f) => resolveFilter(level, f.node));
+}
+
 function levelAt(levels: Map<string, Level>, path: string): Level {
   const level = levels.get(path);
   if (!level) {
