@@ -5191,6 +5191,12 @@ CREATE INDEX file_uploads_tenant_id_idx ON public.file_uploads USING btree (tena
 CREATE INDEX file_uploads_user_created_idx ON public.file_uploads USING btree (user_id, created_at DESC) WHERE (deleted_at IS NULL);
 
 --
+-- Name: file_uploads_user_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_uploads_user_id_idx ON public.file_uploads USING btree (user_id);
+
+--
 -- Name: inbound_webhook_events_received_brin; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -5281,6 +5287,12 @@ CREATE INDEX listings_active_location_gist ON public.listings USING gist (locati
 CREATE INDEX listings_category_active_idx ON public.listings USING btree (category_id, created_at DESC) WHERE ((status = 'active'::public.listing_status) AND (deleted_at IS NULL));
 
 --
+-- Name: listings_category_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX listings_category_id_idx ON public.listings USING btree (category_id);
+
+--
 -- Name: listings_city_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -5327,6 +5339,12 @@ CREATE INDEX listings_search_gin ON public.listings USING gin (search_vector);
 --
 
 CREATE INDEX listings_tenant_active_idx ON public.listings USING btree (tenant_id, created_at DESC) WHERE ((status = 'active'::public.listing_status) AND (deleted_at IS NULL));
+
+--
+-- Name: listings_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX listings_tenant_id_idx ON public.listings USING btree (tenant_id);
 
 --
 -- Name: listings_tenant_slug_key; Type: INDEX; Schema: public; Owner: -
@@ -5437,10 +5455,10 @@ CREATE INDEX referral_codes_program_id_idx ON public.referral_codes USING btree 
 CREATE INDEX referral_codes_tenant_id_idx ON public.referral_codes USING btree (tenant_id);
 
 --
--- Name: referral_programs_tenant_active_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: referral_programs_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX referral_programs_tenant_active_idx ON public.referral_programs USING btree (tenant_id) WHERE is_active;
+CREATE INDEX referral_programs_tenant_id_idx ON public.referral_programs USING btree (tenant_id);
 
 --
 -- Name: referral_rewards_pending_idx; Type: INDEX; Schema: public; Owner: -
@@ -5501,6 +5519,12 @@ CREATE INDEX regions_boundary_gist ON public.regions USING gist (boundary);
 --
 
 CREATE INDEX review_votes_user_id_idx ON public.review_votes USING btree (user_id);
+
+--
+-- Name: reviews_listing_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX reviews_listing_id_idx ON public.reviews USING btree (listing_id);
 
 --
 -- Name: reviews_listing_public_idx; Type: INDEX; Schema: public; Owner: -
@@ -5665,6 +5689,12 @@ CREATE INDEX transactions_user_created_idx ON public.transactions USING btree (u
 CREATE INDEX usage_logs_subscription_billable_idx ON public.usage_logs USING btree (subscription_id, created_at) WHERE billable;
 
 --
+-- Name: usage_logs_subscription_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX usage_logs_subscription_id_idx ON public.usage_logs USING btree (subscription_id);
+
+--
 -- Name: usage_logs_tenant_created_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -5753,6 +5783,12 @@ CREATE INDEX user_profiles_location_gist ON public.user_profiles USING gist (loc
 --
 
 CREATE INDEX user_profiles_skills_gin ON public.user_profiles USING gin (skills);
+
+--
+-- Name: user_profiles_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX user_profiles_tenant_id_idx ON public.user_profiles USING btree (tenant_id);
 
 --
 -- Name: user_profiles_tenant_public_idx; Type: INDEX; Schema: public; Owner: -
@@ -5857,10 +5893,10 @@ CREATE INDEX webhook_deliveries_tenant_id_idx ON public.webhook_deliveries USING
 CREATE INDEX webhook_endpoints_events_gin ON public.webhook_endpoints USING gin (events);
 
 --
--- Name: webhook_endpoints_tenant_active_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: webhook_endpoints_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX webhook_endpoints_tenant_active_idx ON public.webhook_endpoints USING btree (tenant_id) WHERE is_active;
+CREATE INDEX webhook_endpoints_tenant_id_idx ON public.webhook_endpoints USING btree (tenant_id);
 
 --
 -- Name: webhook_endpoints_user_id_idx; Type: INDEX; Schema: public; Owner: -

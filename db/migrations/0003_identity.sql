@@ -247,6 +247,8 @@ comment on column public.user_profiles.tax_id is 'Write-only for clients: no API
 comment on column public.user_profiles.average_rating is 'Maintained by triggers from public reviews of this user; NULL until the first review.';
 
 create index user_profiles_tenant_public_idx on public.user_profiles (tenant_id, average_rating desc nulls last) where is_public;
+-- Foreign-key actions (cascades, checks when a parent row goes) cannot use a partial index.
+create index user_profiles_tenant_id_idx on public.user_profiles (tenant_id);
 create index user_profiles_city_id_idx on public.user_profiles (city_id);
 create index user_profiles_location_gist on public.user_profiles using gist (location);
 create index user_profiles_skills_gin on public.user_profiles using gin (skills);

@@ -223,6 +223,9 @@ create index listings_category_active_idx on public.listings (category_id, creat
 create index listings_city_id_idx on public.listings (city_id);
 create index listings_tenant_active_idx on public.listings (tenant_id, created_at desc) where status = 'active' and deleted_at is null;
 create index listings_featured_idx on public.listings (tenant_id, rating_average desc nulls last) where is_featured and status = 'active' and deleted_at is null;
+-- Foreign-key actions (cascades, checks when a parent row goes) cannot use a partial index.
+create index listings_category_id_idx on public.listings (category_id);
+create index listings_tenant_id_idx on public.listings (tenant_id);
 create index listings_location_gist on public.listings using gist (location);
 create index listings_active_location_gist on public.listings using gist (location) where status = 'active' and deleted_at is null;
 create index listings_search_gin on public.listings using gin (search_vector);

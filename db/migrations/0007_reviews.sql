@@ -35,6 +35,8 @@ comment on column public.reviews.is_verified is 'Always true here: a review can 
 comment on column public.reviews.response is 'The reviewee''s public reply.';
 
 create index reviews_listing_public_idx on public.reviews (listing_id, created_at desc) where is_public;
+-- Foreign-key actions (cascades, checks when a parent row goes) cannot use a partial index.
+create index reviews_listing_id_idx on public.reviews (listing_id);
 create index reviews_reviewee_idx on public.reviews (reviewee_id, created_at desc);
 create index reviews_reviewer_idx on public.reviews (reviewer_id, created_at desc);
 create index reviews_tenant_rating_idx on public.reviews (tenant_id, rating);

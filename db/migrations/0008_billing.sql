@@ -264,6 +264,8 @@ comment on table public.usage_logs is 'Metered usage for billing (e.g. api.reque
 
 create index usage_logs_user_feature_idx on public.usage_logs (user_id, feature, created_at desc);
 create index usage_logs_subscription_billable_idx on public.usage_logs (subscription_id, created_at) where billable;
+-- Foreign-key actions (cascades, checks when a parent row goes) cannot use a partial index.
+create index usage_logs_subscription_id_idx on public.usage_logs (subscription_id);
 create index usage_logs_tenant_created_idx on public.usage_logs (tenant_id, created_at desc);
 
 create trigger usage_logs_inherit_tenant before insert on public.usage_logs

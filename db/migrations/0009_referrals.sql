@@ -32,7 +32,7 @@ create table public.referral_programs (
 comment on table public.referral_programs is 'Referral campaigns. tenant_id NULL: offered in every tenant.';
 comment on column public.referral_programs.minimum_spend_cents is 'The referee''s first completed booking must total at least this for the referral to complete.';
 
-create index referral_programs_tenant_active_idx on public.referral_programs (tenant_id) where is_active;
+create index referral_programs_tenant_id_idx on public.referral_programs (tenant_id);
 
 create trigger referral_programs_set_updated_at before update on public.referral_programs
   for each row execute function app.set_updated_at();

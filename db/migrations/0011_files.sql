@@ -38,6 +38,8 @@ comment on table public.file_uploads is 'Uploaded files. Belongs to at most one 
 comment on column public.file_uploads.is_public is 'Public files of active listings and profiles are readable by anyone in the tenant.';
 
 create index file_uploads_user_created_idx on public.file_uploads (user_id, created_at desc) where deleted_at is null;
+-- Foreign-key actions (cascades, checks when a parent row goes) cannot use a partial index.
+create index file_uploads_user_id_idx on public.file_uploads (user_id);
 create index file_uploads_listing_id_idx on public.file_uploads (listing_id) where listing_id is not null;
 create index file_uploads_booking_id_idx on public.file_uploads (booking_id) where booking_id is not null;
 create index file_uploads_message_id_idx on public.file_uploads (message_id) where message_id is not null;

@@ -145,7 +145,7 @@ comment on table public.webhook_endpoints is 'Where to deliver which events (e.g
 comment on column public.webhook_endpoints.consecutive_failures is 'Endpoint health: the delivery job disables an endpoint after too many failures in a row.';
 
 create index webhook_endpoints_user_id_idx on public.webhook_endpoints (user_id);
-create index webhook_endpoints_tenant_active_idx on public.webhook_endpoints (tenant_id) where is_active;
+create index webhook_endpoints_tenant_id_idx on public.webhook_endpoints (tenant_id);
 create index webhook_endpoints_events_gin on public.webhook_endpoints using gin (events);
 
 create trigger webhook_endpoints_inherit_tenant before insert on public.webhook_endpoints
