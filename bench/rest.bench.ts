@@ -15,13 +15,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { projectKeys, userToken } from '../src/auth/keys.js';
 import type { Caller } from '../src/auth/caller.js';
+import { projectKeys, userToken } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
 import { enterRequestContext, searchPathValue } from '../src/db/context.js';
 import type { Database, Queryable, Transaction } from '../src/db/database.js';
@@ -53,7 +53,14 @@ const say = (line: string) => console.log(line);
 /** `loconomy <args>` against the bench database; resolves when it exits 0. */
 function loconomy(args: string[]): ChildProcess {
   return spawn(process.execPath, [join(ROOT, 'bin/loconomy.mjs'), ...args], {
-    env: { ...process.env, DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
+    // As many database connections as pgbench gets, so both sides have the same concurrency.
+    env: {
+      ...process.env,
+      DATABASE_URL: URL_,
+      LOCONOMY_JWT_SECRET: SECRET,
+      LOCONOMY_DB_POOL: String(CONNECTIONS),
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
 }
@@ -115,11 +122,16 @@ function literal(value: unknown, vary: (v: unknown) => string | undefined): stri
   if (varied) return varied;
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'number') return String(value);
-  const text = Array.isArray(value) ? `{${value.map((v) => `"${String(v).replaceAll('"', '\\"')}"`).join(',')}}` : String(value);
+  const text = Array.isArray(value)
+    ? `{${value.map((v) => `"${String(v).replaceAll('"', '\\"')}"`).join(',')}}`
+    : String(value);
   return `'${text.replaceAll("'", "''")}'`;
 }
 
-function pgbenchScript(statements: { text: string; values: readonly unknown[] }[], vary: (v: unknown) => string | undefined) {
+function pgbenchScript(
+  statements: { text: string; values: readonly unknown[] }[],
+  vary: (v: unknown) => string | undefined,
+) {
   const body = statements.map(
     (s) => `${s.text.replace(/\$(\d+)/g, (_, n) => literal(s.values[Number(n) - 1], vary)).replace(/\s*\n\s*/g, ' ')};`,
   );
@@ -136,7 +148,23 @@ async function runPgbench(script: string, setup: string, mode: 'extended' | 'pre
   const dir = await mkdtemp(join(tmpdir(), 'loconomy-pgbench-'));
   try {
     await writeFile(join(dir, 'bench.sql'), `${setup}${script}`);
-    const args = ['-n', '-M', mode, '-c', String(CONNECTIONS), '-j', '2', '-T', String(SECONDS), '-f', 'bench.sql', '-l', '--log-prefix', 'tx', URL_ as string];
+    const args = [
+      '-n',
+      '-M',
+      mode,
+      '-c',
+      String(CONNECTIONS),
+      '-j',
+      '2',
+      '-T',
+      String(SECONDS),
+      '-f',
+      'bench.sql',
+      '-l',
+      '--log-prefix',
+      'tx',
+      URL_ as string,
+    ];
     const child = spawn('pgbench', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -165,18 +193,23 @@ async function runHttp(requests: autocannon.Request[], headers: Record<string, s
     autocannon({ url: `http://127.0.0.1:${PORT}`, connections: CONNECTIONS, duration, headers, requests });
   await run(2); // warm-up: connections, plan caches, JIT
   const result = await run(SECONDS);
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`HTTP run had ${result.non2xx} non-2xx and ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`HTTP run had ${result.non2xx} non-2xx and ${result.errors} errors`);
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-const fmt = (f: Figures) => `${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99.toFixed(2).padStart(6)} ms`;
+const fmt = (f: Figures) =>
+  `${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99.toFixed(2).padStart(6)} ms`;
 
 async function main(): Promise<void> {
   say(`rest.bench: ${URL_?.replace(/\/\/[^@]*@/, '//…@')}, ${CONNECTIONS} connections, ${SECONDS} s per run`);
   say('preparing the database (migrations; demo data if there is none)…');
   await exited(loconomy(['migrate']));
   const log = createLogger('warn');
-  const db = await openDatabase(loadConfig({ DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' }), log);
+  const db = await openDatabase(
+    loadConfig({ DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' }),
+    log,
+  );
   try {
     const { rows: marker } = await db.query(sql`select 1 from loconomy_migrations.seeds where name = 'demo'`);
     if (marker.length === 0) await exited(loconomy(['seed', '--demo', '--listings', String(LISTINGS)]));
@@ -200,7 +233,11 @@ async function main(): Promise<void> {
     const token = await userToken(SECRET, { sub: provider.clerk_id, ttlSeconds: 3600 });
     const anon: Caller = { role: 'anon', claims: { role: 'anon' } };
     const user: Caller = { role: 'authenticated', claims: { sub: provider.clerk_id, role: 'authenticated' } };
-    const headers = (extra: Record<string, string> = {}) => ({ 'user-agent': 'loconomy-bench', accept: '*/*', ...extra });
+    const headers = (extra: Record<string, string> = {}) => ({
+      'user-agent': 'loconomy-bench',
+      accept: '*/*',
+      ...extra,
+    });
     const body = (slug: string) =>
       JSON.stringify({
         provider_id: provider.id,
@@ -219,11 +256,20 @@ async function main(): Promise<void> {
     const cases = [
       {
         name: '(a) one listing by id',
-        http: ids.slice(0, 100).map((r) => ({ method: 'GET' as const, path: `/rest/v1/listings?id=eq.${r.id}&select=*` })),
+        http: ids
+          .slice(0, 100)
+          .map((r) => ({ method: 'GET' as const, path: `/rest/v1/listings?id=eq.${r.id}&select=*` })),
         httpHeaders: { apikey: keys.anon },
         record: () =>
-          recordRequest(db, anon, { method: 'GET', path: 'listings', search: new URLSearchParams(`id=eq.${ids[0]?.id}&select=*`), headers: headers(), body: undefined }),
-        vary: (v: unknown) => (v === ids[0]?.id ? '(select id from public.loconomy_bench_ids where n = :n)' : undefined),
+          recordRequest(db, anon, {
+            method: 'GET',
+            path: 'listings',
+            search: new URLSearchParams(`id=eq.${ids[0]?.id}&select=*`),
+            headers: headers(),
+            body: undefined,
+          }),
+        vary: (v: unknown) =>
+          v === ids[0]?.id ? '(select id from public.loconomy_bench_ids where n = :n)' : undefined,
         setup: `\\set n random(1, ${ids.length})\n`,
       },
       {
@@ -231,7 +277,13 @@ async function main(): Promise<void> {
         http: [{ method: 'GET' as const, path: `/rest/v1/listings?${embedQuery}` }],
         httpHeaders: { apikey: keys.anon },
         record: () =>
-          recordRequest(db, anon, { method: 'GET', path: 'listings', search: new URLSearchParams(embedQuery), headers: headers(), body: undefined }),
+          recordRequest(db, anon, {
+            method: 'GET',
+            path: 'listings',
+            search: new URLSearchParams(embedQuery),
+            headers: headers(),
+            body: undefined,
+          }),
         vary: () => undefined,
         setup: '',
       },
@@ -286,7 +338,9 @@ async function main(): Promise<void> {
           `| ${c.name} | ${rest.rps.toFixed(0)} | ${rest.p50.toFixed(1)} / ${rest.p99.toFixed(1)} | ${extended.rps.toFixed(0)} | ${extended.p50.toFixed(1)} / ${extended.p99.toFixed(1)} | ${prepared.rps.toFixed(0)} | ${ratio(extended)} | ${ratio(prepared)} |`,
         );
       }
-      say('\n| case | REST req/s | REST p50 / p99 ms | pgbench extended tps | its p50 / p99 ms | pgbench prepared tps | REST/extended | REST/prepared |');
+      say(
+        '\n| case | REST req/s | REST p50 / p99 ms | pgbench extended tps | its p50 / p99 ms | pgbench prepared tps | REST/extended | REST/prepared |',
+      );
       say('| --- | --- | --- | --- | --- | --- | --- | --- |');
       for (const row of rows) say(row);
     } finally {

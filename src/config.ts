@@ -135,6 +135,17 @@ export const SETTINGS = {
       .int('must be a positive integer')
       .positive('must be a positive integer'),
   },
+  LOCONOMY_DB_POOL: {
+    type: 'positive integer',
+    default: '10',
+    description:
+      'Connections each server process keeps to PostgreSQL (PostgREST db-pool); unused with the embedded database.',
+    schema: z.coerce
+      .number({ error: 'must be an integer between 1 and 1000' })
+      .int('must be an integer between 1 and 1000')
+      .min(1, 'must be an integer between 1 and 1000')
+      .max(1000, 'must be an integer between 1 and 1000'),
+  },
   LOCONOMY_DB_PLAN_ENABLED: {
     type: 'boolean',
     default: 'false',
@@ -189,6 +200,7 @@ export interface Config {
     readonly anonRole: string;
     readonly extraSearchPath: readonly string[];
     readonly maxRows: number | undefined;
+    readonly pool: number;
     readonly planEnabled: boolean;
     readonly txEnd: TxEnd;
     readonly aggregatesEnabled: boolean;
@@ -235,6 +247,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       anonRole: v.LOCONOMY_DB_ANON_ROLE as string,
       extraSearchPath: v.LOCONOMY_DB_EXTRA_SEARCH_PATH as string[],
       maxRows: v.LOCONOMY_DB_MAX_ROWS,
+      pool: v.LOCONOMY_DB_POOL as number,
       planEnabled: v.LOCONOMY_DB_PLAN_ENABLED as boolean,
       txEnd: v.LOCONOMY_DB_TX_END as TxEnd,
       aggregatesEnabled: v.LOCONOMY_DB_AGGREGATES_ENABLED as boolean,

@@ -28,6 +28,7 @@ describe('configuration', () => {
       anonRole: 'anon',
       extraSearchPath: ['public', 'extensions'],
       maxRows: undefined,
+      pool: 10,
       planEnabled: false,
       txEnd: 'commit',
       aggregatesEnabled: false,
@@ -52,6 +53,7 @@ describe('configuration', () => {
         LOCONOMY_DB_ANON_ROLE: 'web_anon',
         LOCONOMY_DB_EXTRA_SEARCH_PATH: 'public,extensions, postgis',
         LOCONOMY_DB_MAX_ROWS: '1000',
+        LOCONOMY_DB_POOL: '32',
         LOCONOMY_DB_PLAN_ENABLED: 'true',
         LOCONOMY_DB_TX_END: 'rollback-allow-override',
         LOCONOMY_DB_AGGREGATES_ENABLED: 'yes',
@@ -75,6 +77,7 @@ describe('configuration', () => {
       anonRole: 'web_anon',
       extraSearchPath: ['public', 'extensions', 'postgis'],
       maxRows: 1000,
+      pool: 32,
       planEnabled: true,
       txEnd: 'rollback-allow-override',
       aggregatesEnabled: true,
@@ -132,6 +135,10 @@ describe('configuration', () => {
   test('refuses a max-rows that is not a positive integer', () => {
     for (const bad of ['0', '-5', 'ten', '1.5']) {
       assert.match(failure({ LOCONOMY_DB_MAX_ROWS: bad }).message, /LOCONOMY_DB_MAX_ROWS must be a positive integer/);
+      assert.match(
+        failure({ LOCONOMY_DB_POOL: bad }).message,
+        /LOCONOMY_DB_POOL must be an integer between 1 and 1000/,
+      );
     }
   });
 
