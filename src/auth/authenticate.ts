@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../log.js';
@@ -36,7 +37,8 @@ export interface AuthenticatorOptions {
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
   const { db, anonRole, log } = options;
   const now = options.now ?? Date.now;
-  const secret = new TextEncoder().encode(options.jwtSecret);
+  // Imported once: jose would import raw bytes again on every verification.
+  const secret = createSecretKey(Buffer.from(options.jwtSecret, 'utf8'));
   const opaque = opaqueKeys(options.jwtSecret);
   const clerk = createClerkVerifier(options.clerk, log);
   const anon: Caller = { role: anonRole, claims: { role: anonRole } };

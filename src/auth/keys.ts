@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { type JWTPayload, SignJWT } from 'jose';
 import { type Claims, checkTimeClaims, verifySignature } from './jwt.js';
 
@@ -52,7 +53,7 @@ export function userToken(
  * the claims, any issuer. Throws a 401 ApiError (PGRST301/PGRST303) otherwise.
  */
 export async function verifyProjectJwt(
-  secret: string | Uint8Array,
+  secret: string | Uint8Array | KeyObject,
   token: string,
   now = Math.floor(Date.now() / 1000),
 ): Promise<Claims> {
