@@ -92,6 +92,12 @@ function newYork(date: string, time: string): string {
 
 const pad = (n: number) => String(n).padStart(2, '0');
 const inHours = (hours: number) => new Date(Date.now() + hours * HOUR).toISOString();
+/**
+ * `hours` after 07:00 New York time tomorrow: far enough ahead, and never a slot that runs over
+ * local midnight (which no schedule allows), whatever the hour the suite runs at.
+ */
+const tomorrowMorning = Date.parse(newYork(new Date(Date.now() + 24 * HOUR).toISOString().slice(0, 10), '07:00'));
+const later = (hours: number) => new Date(tomorrowMorning + hours * HOUR).toISOString();
 
 /** A provider (New York unless told) with an active hourly listing that needs no notice. */
 async function newProvider(
@@ -649,7 +655,7 @@ describe(`create_booking prices and rules (${testBackend()})`, () => {
     const provider = await createUser(db, { role: 'provider', tenantId: tenant, timeZone: 'Europe/London' });
     const listing = await createListing(db, provider, { hourlyRateCents: 7999 });
     const buyer = await createUser(db, { tenantId: tenant });
-    const booked = await asUser(db, buyer.clerkId, (tx) => book(tx, listing.id, inHours(72), 90));
+    const booked = await asUser(db, buyer.clerkId, (tx) => book(tx, listing.id, later(72), 90));
     // base round(7999 × 90 / 60 = 11998.5) = 11999; fee round(11999 × 7.5%) = 900;
     // UK tax round((11999 + 900) × 20%) = 2580; commission round(11999 × 12%) = 1440.
     assert.deepEqual(
@@ -674,7 +680,7 @@ describe(`create_booking prices and rules (${testBackend()})`, () => {
 
   test("the default tenant adds its 5% fee and no US tax; the duration defaults to the listing's minimum", async () => {
     const { listing } = await newProvider();
-    const booked = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, inHours(72)));
+    const booked = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, later(72)));
     assert.deepEqual(
       [booked.minutes, booked.base, booked.fee, booked.tax, booked.total, booked.platform_fee],
       [60, 8000, 400, 0, 8400, 800],
@@ -685,7 +691,7 @@ describe(`create_booking prices and rules (${testBackend()})`, () => {
     const { listing } = await newProvider();
     await db.query(sql`update public.listings set pricing_type = 'fixed', base_price_cents = 12345, duration_minutes = 120
                        where id = ${listing.id}`);
-    const booked = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, inHours(72)));
+    const booked = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, later(72)));
     assert.deepEqual([booked.minutes, booked.base, booked.fee, booked.total], [120, 12345, 617, 12962]);
   });
 
@@ -693,7 +699,7 @@ describe(`create_booking prices and rules (${testBackend()})`, () => {
     const { listing } = await newProvider();
     for (const minutes of [30, 1441]) {
       await assert.rejects(
-        asUser(db, customer.clerkId, (tx) => book(tx, listing.id, inHours(72), minutes)),
+        asUser(db, customer.clerkId, (tx) => book(tx, listing.id, later(72), minutes)),
         { code: '23514', message: 'duration must be between 60 and 1440 minutes' },
       );
     }
@@ -702,7 +708,7 @@ describe(`create_booking prices and rules (${testBackend()})`, () => {
   test('a customer cannot book their own listing', async () => {
     const { provider, listing } = await newProvider();
     await assert.rejects(
-      asUser(db, provider.clerkId, (tx) => book(tx, listing.id, inHours(72))),
+      asUser(db, provider.clerkId, (tx) => book(tx, listing.id, later(72))),
       { code: '23514', message: 'you cannot book your own listing' },
     );
   });
@@ -731,7 +737,7 @@ describe(`create_booking prices and rules (${testBackend()})`, () => {
     const { provider, listing } = await newProvider();
     const other = await newProvider();
     const second = await createUser(db);
-    const start = Date.parse(inHours(100));
+    const start = Date.parse(later(100));
     const at = (minutes: number) => new Date(start + minutes * 60_000).toISOString();
     const first = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, at(0)), { commit: true });
     for (const minutes of [0, 30, -30]) {
@@ -793,7 +799,7 @@ describe(`create_booking prices and rules (${testBackend()})`, () => {
       one(
         tx,
         sql`select service_address, round(st_x(service_location::geometry)::numeric, 2)::float as lon
-            from public.create_booking(${listing.id}::uuid, ${inHours(72)}::timestamptz, null, 'Gate code 1234',
+            from public.create_booking(${listing.id}::uuid, ${later(72)}::timestamptz, null, 'Gate code 1234',
                                        ${addressId}::uuid)`,
       );
     assert.deepEqual(await asUser(db, customer.clerkId, bookWith(mine)), {
@@ -821,7 +827,7 @@ describe(`create_booking prices and rules (${testBackend()})`, () => {
     const { listing: foreign } = await newProvider({ tenantId: otherTenantId });
     for (const listing of [draft, deleted, foreign]) {
       await assert.rejects(
-        asUser(db, customer.clerkId, (tx) => book(tx, listing.id, inHours(72))),
+        asUser(db, customer.clerkId, (tx) => book(tx, listing.id, later(72))),
         { code: 'P0002', message: `listing ${listing.id} is not available for booking` },
       );
     }
@@ -830,12 +836,12 @@ describe(`create_booking prices and rules (${testBackend()})`, () => {
   test('anonymous callers cannot book, and neither can suspended users', async () => {
     const { listing } = await newProvider();
     await assert.rejects(
-      asUser(db, null, (tx) => book(tx, listing.id, inHours(72))),
+      asUser(db, null, (tx) => book(tx, listing.id, later(72))),
       { code: '42501' },
     );
     const suspended = await createUser(db, { status: 'suspended' });
     await assert.rejects(
-      asUser(db, suspended.clerkId, (tx) => book(tx, listing.id, inHours(72))),
+      asUser(db, suspended.clerkId, (tx) => book(tx, listing.id, later(72))),
       { code: '42501', message: 'sign in to book' },
     );
   });
@@ -1154,7 +1160,7 @@ describe(`booking state machine (${testBackend()})`, () => {
 
   test('the history records every status with who moved it and why', async () => {
     const { provider: p, listing: l } = await newProvider();
-    const created = await asUser(db, customer.clerkId, (tx) => book(tx, l.id, inHours(300)), { commit: true });
+    const created = await asUser(db, customer.clerkId, (tx) => book(tx, l.id, later(300)), { commit: true });
     await asUser(
       db,
       p.clerkId,
@@ -1285,9 +1291,9 @@ describe(`bookings integrity and counters (${testBackend()})`, () => {
     const bookingCount = async () =>
       (await one<{ n: number }>(db, sql`select booking_count as n from public.listings where id = ${listing.id}`)).n;
     assert.equal(await bookingCount(), 0);
-    const first = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, inHours(80)), { commit: true });
+    const first = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, later(80)), { commit: true });
     assert.equal(await bookingCount(), 1);
-    await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, inHours(90)), { commit: true });
+    await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, later(90)), { commit: true });
     assert.equal(await bookingCount(), 2);
     await asUser(
       db,
@@ -1297,7 +1303,7 @@ describe(`bookings integrity and counters (${testBackend()})`, () => {
     );
     assert.equal(await bookingCount(), 2);
     // A rolled-back booking leaves no trace.
-    await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, inHours(110)));
+    await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, later(110)));
     assert.equal(await bookingCount(), 2);
   });
 
