@@ -146,6 +146,13 @@ export const SETTINGS = {
       .min(1, 'must be an integer between 1 and 1000')
       .max(1000, 'must be an integer between 1 and 1000'),
   },
+  LOCONOMY_DB_PREPARED_STATEMENTS: {
+    type: 'boolean',
+    default: 'true',
+    description:
+      'Run REST statements as named prepared statements, planned once per connection (PostgREST db-prepared-statements); set false behind PgBouncer in transaction mode. Unused with the embedded database.',
+    schema: bool,
+  },
   LOCONOMY_DB_PLAN_ENABLED: {
     type: 'boolean',
     default: 'false',
@@ -201,6 +208,7 @@ export interface Config {
     readonly extraSearchPath: readonly string[];
     readonly maxRows: number | undefined;
     readonly pool: number;
+    readonly preparedStatements: boolean;
     readonly planEnabled: boolean;
     readonly txEnd: TxEnd;
     readonly aggregatesEnabled: boolean;
@@ -248,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       extraSearchPath: v.LOCONOMY_DB_EXTRA_SEARCH_PATH as string[],
       maxRows: v.LOCONOMY_DB_MAX_ROWS,
       pool: v.LOCONOMY_DB_POOL as number,
+      preparedStatements: v.LOCONOMY_DB_PREPARED_STATEMENTS as boolean,
       planEnabled: v.LOCONOMY_DB_PLAN_ENABLED as boolean,
       txEnd: v.LOCONOMY_DB_TX_END as TxEnd,
       aggregatesEnabled: v.LOCONOMY_DB_AGGREGATES_ENABLED as boolean,

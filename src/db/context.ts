@@ -1,4 +1,5 @@
 import type { DatabaseRole, RequestInfo, Transaction } from './database.js';
+import { prepared } from './prepared.js';
 import { sql } from './sql.js';
 
 /**
@@ -14,17 +15,20 @@ export async function enterRequestContext(
   request: RequestInfo | undefined,
   searchPath: string,
 ): Promise<void> {
-  // One round trip: set_config('role', …, true) is SET LOCAL ROLE, as PostgREST does it.
+  // One round trip: set_config('role', …, true) is SET LOCAL ROLE, as PostgREST does it. Every
+  // value is a parameter, so its text varies only with the number of settings: prepared.
   const extra = Object.entries(request?.settings ?? {}).map(
     ([name, value]) => sql`, set_config(${name}, ${value}, true)`,
   );
-  await tx.query(sql`select
+  await tx.query(
+    prepared(sql`select
     set_config('role', ${role}, true),
     set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
     set_config('request.method', ${request?.method ?? ''}, true),
     set_config('request.path', ${request?.path ?? ''}, true),
     set_config('request.headers', ${JSON.stringify(request?.headers ?? {})}, true),
-    set_config('search_path', ${searchPath}, true)${sql.join(extra, sql``)}`);
+    set_config('search_path', ${searchPath}, true)${sql.join(extra, sql``)}`),
+  );
 }
 
 /** The search_path value for a list of schema names, each quoted: "public", "extensions". */

@@ -67,5 +67,11 @@ export interface Database extends Queryable {
   /** LISTEN; the callback gets each payload. Resolves once the LISTEN is in place. */
   listen(channel: string, callback: (payload: string) => void): Promise<Unsubscribe>;
   notify(channel: string, payload?: string): Promise<void>;
+  /**
+   * The schema changed: statements prepared so far (`Query.prepare`) are not used again, and
+   * each connection holding some is replaced before its next use, as PostgREST flushes its
+   * pool on a schema reload. A no-op where nothing is prepared (PGlite, or prepared statements off).
+   */
+  discardPreparedStatements(): void;
   close(): Promise<void>;
 }

@@ -18,7 +18,13 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     return openPglite({ dataDir: config.dataDir, searchPath, log });
   }
   const { openPostgres } = await import('./postgres.js');
-  const db = openPostgres({ url: config.databaseUrl, searchPath, log, poolSize: config.db.pool });
+  const db = openPostgres({
+    url: config.databaseUrl,
+    searchPath,
+    log,
+    poolSize: config.db.pool,
+    preparedStatements: config.db.preparedStatements,
+  });
   try {
     await step(log, 'connect to PostgreSQL', () => checkPostgres(db, config.databaseUrl as string));
     return db;

@@ -161,6 +161,8 @@ function wrap(pg: PGlite, options: PgliteOptions, release: () => void): PgliteDa
     async notify(channel, payload = '') {
       await run(outside(), 'select pg_notify($1, $2)', [channel, payload]);
     },
+    // One in-process session: statements are not prepared here (Query.prepare is ignored).
+    discardPreparedStatements() {},
     async close() {
       try {
         if (!pg.closed) await pg.close();

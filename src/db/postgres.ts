@@ -6,7 +6,8 @@ import type { Logger } from '../log.js';
 import { Channels, listenStatement } from './channels.js';
 import { enterRequestContext } from './context.js';
 import { copyData, copyStatement } from './copy.js';
-import type { CopyOptions, CopySource, CopyTarget, Database, Queryable, QueryResult, Row } from './database.js';
+import type { CopyOptions, CopySource, CopyTarget, Database, QueryResult, Row } from './database.js';
+import { PreparedStatements } from './prepared.js';
 import type { Query } from './sql.js';
 
 export interface PostgresOptions {
@@ -15,6 +16,14 @@ export interface PostgresOptions {
   readonly searchPath: string;
   readonly log: Logger;
   readonly poolSize?: number;
+  /**
+   * Run statements marked `prepare` as named prepared statements (default true;
+   * LOCONOMY_DB_PREPARED_STATEMENTS). Off, everything is unnamed, as PgBouncer in transaction
+   * mode needs.
+   */
+  readonly preparedStatements?: boolean;
+  /** Named statements one connection may hold before it is replaced (default 100; decision 0010). */
+  readonly maxPreparedPerConnection?: number;
 }
 
 /** A PostgreSQL server through a pg.Pool; LISTEN uses one dedicated connection. */
@@ -29,10 +38,38 @@ export function openPostgres(options: PostgresOptions): Database {
   // An idle client losing its connection emits here; without a listener the process dies.
   pool.on('error', (error) => options.log.warn({ err: error }, 'idle PostgreSQL connection failed'));
   const listener = new Listener(options.url, options.log);
+  const statements =
+    options.preparedStatements === false
+      ? undefined
+      : new PreparedStatements<pg.PoolClient>(options.maxPreparedPerConnection);
+
+  /** A pooled connection whose prepared statements may be used; retired ones are closed first. */
+  async function checkout(): Promise<pg.PoolClient> {
+    for (;;) {
+      const client = await pool.connect();
+      if (!statements?.retired(client)) return client;
+      // release(true) closes it, and the pool opens a fresh connection in its place.
+      client.release(true);
+    }
+  }
 
   const db: Database = {
     kind: 'postgres',
-    ...queryable(pool),
+    async query<T = Row>(query: Query | string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+      const q = toQuery(query, params);
+      if (!(q.prepare && statements))
+        return resultOf<T>(await pool.query({ text: q.text, values: q.values as unknown[] }));
+      const client = await checkout();
+      try {
+        return await runOn<T>(client, statements, q);
+      } finally {
+        client.release();
+      }
+    },
+    async exec(script: string): Promise<void> {
+      // Without values node-postgres uses the simple protocol, which runs several statements.
+      await pool.query(script);
+    },
     async copyFrom(target, columns, source, copyOptions) {
       const client = await pool.connect();
       try {
@@ -42,11 +79,17 @@ export function openPostgres(options: PostgresOptions): Database {
       }
     },
     async transaction(fn) {
-      const client = await pool.connect();
+      const client = await checkout();
       let broken: Error | undefined;
       try {
         await client.query('begin');
-        const result = await fn({ ...queryable(client), copyFrom: (...args) => copyWith(client, ...args) });
+        const result = await fn({
+          query: (query, params) => runOn(client, statements, toQuery(query, params)),
+          exec: async (script) => {
+            await client.query(script);
+          },
+          copyFrom: (...args) => copyWith(client, ...args),
+        });
         await client.query('commit');
         return result;
       } catch (error) {
@@ -71,6 +114,9 @@ export function openPostgres(options: PostgresOptions): Database {
     async notify(channel, payload = '') {
       await pool.query('select pg_notify($1, $2)', [channel, payload]);
     },
+    discardPreparedStatements() {
+      statements?.discard();
+    },
     async close() {
       await listener.close();
       await pool.end();
@@ -79,18 +125,31 @@ export function openPostgres(options: PostgresOptions): Database {
   return db;
 }
 
-function queryable(runner: pg.Pool | pg.PoolClient): Omit<Queryable, 'copyFrom'> {
-  return {
-    async query<T = Row>(query: Query | string, params?: readonly unknown[]): Promise<QueryResult<T>> {
-      const { text, values } = typeof query === 'string' ? { text: query, values: params ?? [] } : query;
-      const result = await runner.query({ text, values: values as unknown[] });
-      return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
-    },
-    async exec(script: string): Promise<void> {
-      // Without values node-postgres uses the simple protocol, which runs several statements.
-      await runner.query(script);
-    },
-  };
+function toQuery(query: Query | string, params?: readonly unknown[]): Query {
+  return typeof query === 'string' ? { text: query, values: params ?? [] } : query;
+}
+
+function resultOf<T>(result: pg.QueryResult): QueryResult<T> {
+  return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+}
+
+/**
+ * One statement on a connection: named when it is marked `prepare` and the connection may
+ * hold another name, so node-postgres parses it once on this connection and binds it after.
+ */
+async function runOn<T>(
+  client: pg.PoolClient,
+  statements: PreparedStatements<pg.PoolClient> | undefined,
+  query: Query,
+): Promise<QueryResult<T>> {
+  const name = query.prepare ? statements?.nameFor(client, query.text) : undefined;
+  try {
+    return resultOf<T>(await client.query({ text: query.text, values: query.values as unknown[], name }));
+  } catch (error) {
+    // 26000: SQL on this connection deallocated the statement node-postgres believes it has.
+    if (name !== undefined && (error as { code?: string }).code === '26000') statements?.lost(client);
+    throw error;
+  }
 }
 
 async function copyWith(

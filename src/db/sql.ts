@@ -12,6 +12,11 @@
 export interface Query {
   readonly text: string;
   readonly values: readonly unknown[];
+  /**
+   * The text is a request shape run again and again with other values: PostgreSQL runs it as a
+   * named prepared statement, planned once per connection (src/db/prepared.ts); PGlite ignores it.
+   */
+  readonly prepare?: boolean;
 }
 
 type Part = { readonly sql: string } | { readonly value: unknown };

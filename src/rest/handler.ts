@@ -3,6 +3,7 @@ import type { Caller, ScopeNeed } from '../auth/caller.js';
 import { checkScopes } from '../auth/scopes.js';
 import type { Config } from '../config.js';
 import type { Database, Transaction } from '../db/database.js';
+import { preparing } from '../db/prepared.js';
 import type { SqlFragment } from '../db/sql.js';
 import { ApiError, isApiError } from '../errors.js';
 import { fromDatabaseError, isDatabaseError } from './errors.js';
@@ -226,7 +227,8 @@ async function run<T>(
       caller.role,
       caller.claims,
       async (tx) => {
-        const result = await fn(tx);
+        // The request's statements are shapes: prepared on PostgreSQL (decision 0010).
+        const result = await fn(preparing(tx));
         if (rollback) {
           sentinel.result = result;
           throw ROLLBACK;

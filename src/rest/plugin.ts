@@ -34,6 +34,8 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
   let cache: SchemaCache = await step(log, 'load schema cache', () => loadSchemaCache(db, config.db.schemas, roles));
   const unlisten = await db.listen('pgrst', (payload) => {
     if (payload !== '' && payload !== 'reload schema') return;
+    // DDL may have changed what prepared statements were planned against (decision 0010).
+    db.discardPreparedStatements();
     loadSchemaCache(db, config.db.schemas, roles)
       .then((fresh) => {
         cache = fresh;

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ROOT } from './template.js';
@@ -59,4 +59,54 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+/** A running `loconomy serve`. */
+export interface ServeProcess {
+  /** http://127.0.0.1:<port> */
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** What it wrote to stderr so far. */
+  stderr(): string;
+  /** SIGTERM, then its exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Spawns `loconomy serve` on a free port with `env` and waits until GET /health answers
+ * (asking up to `attempts` times, 100 ms apart); fails if it exits first.
+ */
+export async function startServe(env: Record<string, string>, attempts = 900): Promise<ServeProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
+    cwd: ROOT,
+    env: cleanEnv(env),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const serve: ServeProcess = {
+    url,
+    child,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (child.exitCode !== null) throw new Error(`serve exited with code ${child.exitCode}: ${stderr}`);
+    try {
+      await fetch(`${url}/health`);
+      return serve;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  child.kill('SIGKILL');
+  throw new Error(`serve did not answer on ${url} after ${attempts} attempts: ${stderr}`);
 }
