@@ -61,13 +61,13 @@ export const API_ERRORS = {
   PGRST106: { status: 406, message: 'The schema is not exposed' },
   PGRST107: { status: 415, message: 'The Content-Type is not supported' },
   PGRST108: { status: 400, message: 'A filter, order or limit names a resource that is not embedded' },
+  PGRST109: { status: 400, message: 'A limited update or delete needs an explicit order' },
   PGRST114: { status: 400, message: 'PUT does not take limit or offset' },
   PGRST115: { status: 400, message: 'The primary key in the body does not match the filter' },
   PGRST116: { status: 406, message: 'The result is not exactly one row' },
   PGRST117: { status: 405, message: 'The HTTP method is not supported' },
   PGRST118: { status: 400, message: 'Cannot order by a resource that is not a to-one embedding' },
   PGRST119: { status: 400, message: 'Only a to-one embedding can be spread' },
-  PGRST120: { status: 400, message: 'An embedded resource can only be filtered with is.null or not.is.null' },
   PGRST122: { status: 400, message: 'A preference is not valid (Prefer: handling=strict)' },
   PGRST123: { status: 400, message: 'Aggregate functions are not allowed' },
   PGRST124: { status: 400, message: 'More rows would be affected than max-affected allows' },
@@ -93,10 +93,13 @@ export const API_ERRORS = {
 
 export type ApiErrorCode = keyof typeof API_ERRORS;
 
+/** Details are text, or (PGRST201) the list of candidate relationships, as PostgREST sends them. */
+export type ApiErrorDetails = string | readonly Readonly<Record<string, string>>[] | null;
+
 export interface ApiErrorBody {
   readonly code: string;
   readonly message: string;
-  readonly details: string | null;
+  readonly details: ApiErrorDetails;
   readonly hint: string | null;
 }
 
@@ -107,7 +110,7 @@ export interface ApiErrorBody {
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
-  readonly details: string | null;
+  readonly details: ApiErrorDetails;
   readonly hint: string | null;
   /** Extra response headers (WWW-Authenticate, Retry-After, RateLimit-*). */
   readonly headers: Readonly<Record<string, string>>;
@@ -116,7 +119,7 @@ export class ApiError extends Error {
     code: ApiErrorCode,
     options: {
       message?: string;
-      details?: string | null;
+      details?: ApiErrorDetails;
       hint?: string | null;
       headers?: Record<string, string>;
       /** Where PostgREST answers one code with two statuses (PGRST107: 415 or 406). */

@@ -5,6 +5,7 @@ import type { Database } from '../db/database.js';
 import { ApiError, isApiError } from '../errors.js';
 import { type Logger, step } from '../log.js';
 import { handleRest, type RestMethod, type RestResponse } from './handler.js';
+import { parseCsvBody } from './parse/csv.js';
 import { openApi } from './respond/openapi.js';
 import { loadSchemaCache, type SchemaCache } from './schema/cache.js';
 
@@ -54,18 +55,22 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
     if (text.trim() === '') return done(null, undefined);
     try {
       done(null, JSON.parse(text));
+    } catch {
+      done(new ApiError('PGRST102', { message: 'Empty or invalid json' }), undefined);
+    }
+  });
+  app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseCsvBody(String(body)));
     } catch (error) {
-      done(
-        new ApiError('PGRST102', { message: 'Empty or invalid json', details: (error as Error).message }),
-        undefined,
-      );
+      done(error as Error, undefined);
     }
   });
   app.addContentTypeParser('*', { parseAs: 'string' }, (request, _body, done) => {
     done(
       new ApiError('PGRST107', {
         message: `Content-Type not acceptable: ${request.headers['content-type'] ?? ''}`,
-        hint: 'Send the body as application/json.',
+        hint: 'Send the body as application/json (or text/csv).',
       }),
       undefined,
     );
@@ -111,7 +116,8 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
 
 function send(reply: FastifyReply, response: RestResponse) {
   reply.status(response.status).headers(response.headers);
-  return reply.send(response.body ?? null);
+  // No body means none at all (Fastify would otherwise answer `null` as JSON).
+  return response.body === undefined ? reply.send() : reply.send(response.body);
 }
 
 function sendError(reply: FastifyReply, error: ApiError) {

@@ -320,7 +320,7 @@ describe(`checkScopes (${testBackend()})`, () => {
         error instanceof ApiError &&
         error.status === 403 &&
         error.code === 'LOCO_AUTH_SCOPE' &&
-        /lacks the scopes listings:read, bookings:write$/.test(error.details ?? ''),
+        /lacks the scopes listings:read, bookings:write$/.test(String(error.details)),
     );
   });
 });
@@ -330,5 +330,5 @@ function scopeError(scope: string) {
     error instanceof ApiError &&
     error.status === 403 &&
     error.code === 'LOCO_AUTH_SCOPE' &&
-    (error.details ?? '').endsWith(`the scope ${scope}`);
+    String(error.details).endsWith(`the scope ${scope}`);
 }

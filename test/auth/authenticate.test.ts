@@ -215,7 +215,7 @@ describe(`authentication: headers and project credentials (${testBackend()})`, (
       code: 'PGRST301',
       message: 'Wrong or unsupported encoding algorithm',
     });
-    assert.match(error.details ?? '', /Clerk is not configured/);
+    assert.match(String(error.details), /Clerk is not configured/);
   });
 
   test('garbage is refused as undecodable, and claims that are not an object as unparsable', async () => {

@@ -61,7 +61,7 @@ export async function startTestServer(db: Database, env: Record<string, string> 
         headers: { apikey: keys.anon, ...(init.headers ?? {}) },
       });
       const text = await response.text();
-      const isJson = /json/.test(response.headers.get('content-type') ?? '');
+      const isJson = /json/.test((response.headers.get('content-type') ?? '').split(';')[0] as string);
       return {
         status: response.status,
         headers: response.headers,

@@ -157,7 +157,25 @@ describe(`REST reads (${testBackend()})`, () => {
     assert.equal(head.headers.get('content-range'), '0-1/4');
   });
 
-  test('embeds many-to-one, one-to-many and many-to-many', async () => {
+  test('count=planned answers the planner estimate; count=estimated counts up to the row limit', async () => {
+    const planned = await raw(`listings?select=title&title=like.${encodeURIComponent(`${tag}*`)}&limit=1`, {
+      headers: { Prefer: 'count=planned' },
+    });
+    assert.equal(planned.json.length, 1);
+    const estimate = Number(planned.headers.get('content-range')?.split('/')[1]);
+    assert.ok(
+      Number.isInteger(estimate) && estimate >= 1,
+      `a whole estimate, got ${planned.headers.get('content-range')}`,
+    );
+    const estimated = await raw(`listings?select=title&title=like.${encodeURIComponent(`${tag}*`)}&limit=1`, {
+      headers: { Prefer: 'count=estimated' },
+    });
+    // No LOCONOMY_DB_MAX_ROWS here: estimated is the exact count.
+    assert.equal(estimated.status, 206);
+    assert.equal(estimated.headers.get('content-range'), '0-0/4');
+  });
+
+  test('embeds many-to-one, one-to-many, many-to-many and one-to-one', async () => {
     const { data, error } = await server
       .client()
       .from('listings')
@@ -183,6 +201,19 @@ describe(`REST reads (${testBackend()})`, () => {
       profile.data?.listings.map((l: { title: string }) => l.title),
       titles,
     );
+    // One-to-one both ways: users.id ↔ user_profiles.user_id (a primary key and a foreign key).
+    const asProvider = server.client({ token: await server.tokenFor(provider.clerkId) });
+    const own = await asProvider
+      .from('users')
+      .select('id, user_profiles(user_id), profile:user_profiles(users(id))')
+      .eq('id', provider.id)
+      .single();
+    assert.equal(own.error, null);
+    assert.deepEqual(own.data, {
+      id: provider.id,
+      user_profiles: { user_id: provider.id },
+      profile: { users: { id: provider.id } },
+    });
   });
 
   test('!inner embedding filters the parent; spread hoists columns', async () => {
@@ -228,7 +259,8 @@ describe(`REST reads (${testBackend()})`, () => {
     });
     assert.equal(csv.status, 200);
     assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
-    assert.equal(csv.text, `title,hourly_rate_cents\n${titles[0]},5000\n`);
+    // PostgreSQL's record text, as PostgREST sends it: text with spaces quoted, no final newline.
+    assert.equal(csv.text, `title,hourly_rate_cents\n"${titles[0]}",5000`);
   });
 
   test('RPC: a set-returning function filtered and ordered like a table', async () => {
@@ -310,5 +342,54 @@ describe(`REST read errors (${testBackend()})`, () => {
     const r = await raw('api_keys?select=id');
     assert.equal(r.status, 401);
     assert.equal(r.json.code, '42501');
+  });
+});
+
+describe(`REST query plans (${testBackend()})`, () => {
+  let planServer: TestServer;
+  before(async () => {
+    planServer = await startTestServer(db, { LOCONOMY_DB_PLAN_ENABLED: 'true' });
+  });
+  after(() => planServer?.close());
+
+  test('Accept: application/vnd.pgrst.plan+json answers the plan of the statement instead of its rows', async () => {
+    const r = await planServer.request(
+      `listings?select=title,categories(slug)&title=like.${encodeURIComponent(`${tag}*`)}`,
+      {
+        headers: { Accept: 'application/vnd.pgrst.plan+json' },
+      },
+    );
+    assert.equal(r.status, 200);
+    assert.equal(
+      r.headers.get('content-type'),
+      'application/vnd.pgrst.plan+json; for="application/json"; charset=utf-8',
+    );
+    assert.equal(typeof r.json[0].Plan['Node Type'], 'string');
+    assert.equal(r.json[0].Plan['Actual Rows'], undefined, 'no analyze unless asked for');
+  });
+
+  test('options=analyze runs a write for its plan and keeps nothing', async () => {
+    const listing = await createListing(db, provider, { title: `${tag} planned update` });
+    const r = await planServer.request(`listings?id=eq.${listing.id}`, {
+      method: 'PATCH',
+      headers: {
+        Authorization: `Bearer ${await planServer.tokenFor(provider.clerkId)}`,
+        'Content-Type': 'application/json',
+        Accept: 'application/vnd.pgrst.plan+text; options=analyze',
+      },
+      body: JSON.stringify({ title: `${tag} changed by a plan` }),
+    });
+    assert.equal(r.status, 200);
+    assert.match(r.text, /actual time=/);
+    const { rows } = await db.query<{ title: string }>(sql`select title from public.listings where id = ${listing.id}`);
+    assert.deepEqual(rows, [{ title: `${tag} planned update` }]);
+  });
+
+  test('an unknown plan option is 406 PGRST107', async () => {
+    const r = await planServer.request('listings', {
+      headers: { Accept: 'application/vnd.pgrst.plan+json; options=analyze|drop' },
+    });
+    assert.equal(r.status, 406);
+    assert.equal(r.json.code, 'PGRST107');
   });
 });

@@ -179,6 +179,50 @@ describe(`REST writes (${testBackend()})`, () => {
     assert.equal(rows[0]?.n, 0);
   });
 
+  test('PATCH and DELETE with limit change only the first rows by order', async () => {
+    await asProvider
+      .from('listings')
+      .insert([listing('w11 limited a'), listing('w11 limited b'), listing('w11 limited c')]);
+    const like = `title=like.${encodeURIComponent('w11 limited*')}`;
+    const patched = await raw(`listings?${like}&order=title.desc&limit=2&select=title`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json', Prefer: 'return=representation' },
+      body: JSON.stringify({ hourly_rate_cents: 4242 }),
+    });
+    assert.equal(patched.status, 200);
+    assert.deepEqual(patched.json.map((r: { title: string }) => r.title).sort(), ['w11 limited b', 'w11 limited c']);
+    const { rows } = await db.query<{ title: string; hourly_rate_cents: string }>(
+      sql`select title, hourly_rate_cents from public.listings where title like 'w11 limited%' order by title`,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.hourly_rate_cents),
+      ['6500', '4242', '4242'], // bigint: node-postgres returns text,
+    );
+    // listings soft-delete; a junction table really deletes.
+    const l = await createListing(db, provider, { title: 'w11 limited tags' });
+    const tags = await db.query<{ id: string }>(sql`select id from public.tags order by id limit 2`);
+    await asProvider.from('listing_tags').insert(tags.rows.map((t) => ({ listing_id: l.id, tag_id: t.id })));
+    const deleted = await asProvider
+      .from('listing_tags')
+      .delete()
+      .eq('listing_id', l.id)
+      .order('tag_id', { ascending: false })
+      .limit(1)
+      .select('tag_id');
+    assert.equal(deleted.error, null);
+    assert.deepEqual(deleted.data, [{ tag_id: tags.rows[1]?.id }]);
+    const left = await db.query(sql`select tag_id from public.listing_tags where listing_id = ${l.id}`);
+    assert.deepEqual(left.rows, [{ tag_id: tags.rows[0]?.id }]);
+  });
+
+  test('a limit on a write without an order is 400 PGRST109 and changes nothing', async () => {
+    await asProvider.from('listings').insert(listing('w12 unordered'));
+    const r = await raw(`listings?title=eq.${encodeURIComponent('w12 unordered')}&limit=1`, { method: 'DELETE' });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.code, 'PGRST109');
+    assert.equal(await countTitles('w12 unordered'), 1);
+  });
+
   test('PUT upserts one row by its primary key', async () => {
     const id = randomUUID();
     const row = { id, ...listing('w10 put') };
@@ -188,8 +232,15 @@ describe(`REST writes (${testBackend()})`, () => {
       headers: { ...service, 'Content-Type': 'application/json', Prefer: 'return=representation' },
       body: JSON.stringify(row),
     });
-    assert.equal(r.status, 200);
+    assert.equal(r.status, 201, 'a PUT that creates the row is 201');
     assert.deepEqual(r.json, [{ title: 'w10 put' }]);
+    const again = await raw(`listings?id=eq.${id}&select=title`, {
+      method: 'PUT',
+      headers: { ...service, 'Content-Type': 'application/json', Prefer: 'return=representation' },
+      body: JSON.stringify({ ...row, title: 'w10 put again' }),
+    });
+    assert.equal(again.status, 200, 'a PUT that replaces the row is 200');
+    assert.deepEqual(again.json, [{ title: 'w10 put again' }]);
     const mismatch = await raw(`listings?id=eq.${randomUUID()}`, {
       method: 'PUT',
       headers: { ...service, 'Content-Type': 'application/json' },

@@ -16,6 +16,8 @@ export interface JsonStep {
 export interface Field {
   readonly name: string;
   readonly path: readonly JsonStep[];
+  /** Set by the plan stage when the name is a computed field: the function to call with the row. */
+  readonly computed?: { readonly schema: string; readonly name: string };
 }
 
 export class Cursor {

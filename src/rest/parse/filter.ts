@@ -74,7 +74,13 @@ export function parseCondition(field: Field, text: string, where: string): Condi
   const match = /^([a-z]+)(?:\((any|all)\)|\(([^)]*)\))?\./.exec(rest);
   if (!match) throw invalidFilter(where, text, 'an operator such as eq., in. or is. (see docs/api.md)');
   const [head, name, quantifier, config] = match as unknown as [string, string, string?, string?];
-  if (!(name in OPERATORS)) throw invalidFilter(where, text, `a known operator (got "${name}")`);
+  if (!(name in OPERATORS)) {
+    // PostgREST's parser wording, so clients matching on it keep working.
+    throw new ApiError('PGRST100', {
+      message: `"failed to parse filter (${text})" (line 1, column ${text.length - rest.length + 1})`,
+      details: `unexpected "${name[0]}" expecting "not" or operator (eq, gt, ...)`,
+    });
+  }
   const op = name as Operator;
   const valueText = rest.slice(head.length);
   if (quantifier && !QUANTIFIABLE.has(op)) throw invalidFilter(where, text, `an operator that takes (${quantifier})`);
@@ -141,7 +147,14 @@ function parseLogicItem(text: string, where: string): FilterNode {
   const cursor = new Cursor(text, `logic tree (${where})`);
   const field = cursor.field('.');
   if (!cursor.eat('.')) cursor.fail('"." and an operator after the column');
-  return parseCondition(field, text.slice(cursor.pos), where);
+  const condition = parseCondition(field, text.slice(cursor.pos), where);
+  return typeof condition.value === 'string' ? { ...condition, value: unquote(condition.value) } : condition;
+}
+
+/** Inside or=()/and=(), a value may be double-quoted to hold `,` `.` `(` `)`: `"[15,16)"`. */
+function unquote(value: string): string {
+  if (value.length < 2 || !value.startsWith('"') || !value.endsWith('"')) return value;
+  return value.slice(1, -1).replace(/\\(.)/g, '$1');
 }
 
 /** Splits on commas outside quotes, parentheses and braces. */

@@ -14,8 +14,49 @@ export interface Preferences {
   readonly maxAffected?: number;
   readonly timezone?: string;
   readonly params?: 'single-object';
-  /** The preferences honoured, for the Preference-Applied response header. */
-  readonly applied: readonly string[];
+}
+
+/** The preferences a response may echo in Preference-Applied, in the order PostgREST lists them. */
+export type PreferenceName =
+  | 'resolution'
+  | 'missing'
+  | 'return'
+  | 'params'
+  | 'count'
+  | 'tx'
+  | 'handling'
+  | 'timezone'
+  | 'max-affected';
+const APPLIED_ORDER: readonly PreferenceName[] = [
+  'resolution',
+  'missing',
+  'return',
+  'params',
+  'count',
+  'tx',
+  'handling',
+  'timezone',
+  'max-affected',
+];
+
+/**
+ * The Preference-Applied value for a response that honours `echo`. `tx` only counts when the
+ * server lets Prefer: tx override its default; max-affected only under handling=strict.
+ */
+export function preferenceApplied(
+  prefer: Preferences,
+  echo: readonly PreferenceName[],
+  txAllowed: boolean,
+): string | undefined {
+  const values: string[] = [];
+  for (const name of APPLIED_ORDER) {
+    if (!echo.includes(name)) continue;
+    if (name === 'tx' && !txAllowed) continue;
+    if (name === 'max-affected' && prefer.handling !== 'strict') continue;
+    const value = name === 'max-affected' ? prefer.maxAffected : prefer[name];
+    if (value !== undefined) values.push(`${name}=${value}`);
+  }
+  return values.length > 0 ? values.join(', ') : undefined;
 }
 
 const CHOICES: Record<string, readonly string[]> = {
@@ -32,7 +73,6 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
   const text = Array.isArray(header) ? header.join(',') : (header ?? '');
   const found: Record<string, string> = {};
   const invalid: string[] = [];
-  const applied: string[] = [];
   for (const raw of text.split(',')) {
     const item = raw.trim();
     if (item === '') continue;
@@ -53,7 +93,6 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
       continue;
     }
     found[name] = value;
-    applied.push(`${name}=${value}`);
   }
   if (found.handling === 'strict' && invalid.length > 0) {
     throw new ApiError('PGRST122', {
@@ -71,6 +110,5 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
     maxAffected: found['max-affected'] === undefined ? undefined : Number(found['max-affected']),
     timezone: found.timezone,
     params: found.params as Preferences['params'],
-    applied,
   };
 }

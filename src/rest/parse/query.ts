@@ -111,7 +111,7 @@ export function parseRange(header: string | undefined): { offset: number; limit?
   if (to < from) {
     throw new ApiError('PGRST103', {
       message: 'Requested range not satisfiable',
-      details: `The range end (${to}) is before its start (${from})`,
+      details: 'The lower boundary must be lower than or equal to the upper boundary in the Range header.',
     });
   }
   return { offset: from, limit: to - from + 1 };

@@ -1,7 +1,7 @@
 import { ApiError } from '../../errors.js';
 import type { Preferences } from '../parse/prefer.js';
 import type { Relation } from '../schema/cache.js';
-import type { FilterPlan, SelectPlan } from './types.js';
+import type { FilterPlan, OrderPlan, SelectPlan } from './types.js';
 
 /**
  * Writes: INSERT (bulk, upsert), UPDATE, DELETE and PUT, checked against the schema cache.
@@ -18,6 +18,8 @@ export interface MutatePlan {
   readonly values?: Record<string, unknown>;
   readonly onConflict?: { readonly columns: readonly string[]; readonly action: 'update' | 'nothing' };
   readonly where: readonly FilterPlan[];
+  /** PATCH/DELETE with `limit` (and `offset`): only the first rows by `order` are written. */
+  readonly limited?: { readonly order: readonly OrderPlan[]; readonly limit: number; readonly offset?: number };
   /** What to return: rows (return=representation), primary keys (headers-only), or nothing. */
   readonly returning: 'representation' | 'headers-only' | 'minimal';
   readonly select?: SelectPlan;
@@ -71,10 +73,7 @@ export function insertGroups(
   for (const row of rows) {
     const keys = Object.keys(row);
     if (keys.length !== first.length || keys.some((k) => !first.includes(k))) {
-      throw new ApiError('PGRST102', {
-        message: 'All object keys must match',
-        hint: 'Give every object the same keys, or name the columns with the columns= parameter.',
-      });
+      throw new ApiError('PGRST102', { message: 'All object keys must match' });
     }
   }
   checkBodyColumns(relation, first);

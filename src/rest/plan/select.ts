@@ -44,7 +44,7 @@ export function planSelect(
   const where = new Map<string, FilterPlan[]>();
   for (const filter of filters) {
     const level = levelAt(levels, filter.path);
-    where.set(filter.path, [...(where.get(filter.path) ?? []), resolveFilter(level, filter.node)]);
+    where.set(filter.path, [...(where.get(filter.path) ?? []), resolveFilter(ctx.cache, level, filter.node)]);
   }
   for (const path of [...query.order.keys(), ...query.limit.keys(), ...query.offset.keys()]) levelAt(levels, path);
 
@@ -64,9 +64,20 @@ export function planSelect(
 }
 
 /** The filters of a write: on the target's own columns (embedded paths are refused before). */
-export function planFilters(relation: Relation, filters: readonly PathFilter[]): FilterPlan[] {
+export function planFilters(cache: SchemaCache, relation: Relation, filters: readonly PathFilter[]): FilterPlan[] {
   const level: Level = { relation, items: [], grouped: false, embeds: [] };
-  return filters.map((f) => resolveFilter(level, f.node));
+  return filters.map((f) => resolveFilter(cache, level, f.node));
+}
+
+/** An order on the relation's own columns (a limited write picks its rows by it). */
+export function planOrder(cache: SchemaCache, relation: Relation, term: OrderTerm): OrderPlan {
+  if (term.relation !== undefined) {
+    throw new ApiError('PGRST118', {
+      message: `A related order on '${term.relation}' is not possible here`,
+      details: 'A limited write orders by the columns of the table it changes',
+    });
+  }
+  return { field: resolveField(cache, relation, term.field), direction: term.direction, nulls: term.nulls };
 }
 
 function levelAt(levels: Map<string, Level>, path: string): Level {
@@ -100,14 +111,14 @@ function buildLevel(
         }
         break;
       case 'field': {
-        checkColumn(relation, item.field);
+        const field = resolveField(ctx.cache, relation, item.field);
         if (item.aggregate) {
           requireAggregates(ctx);
           grouped = true;
         }
         out.push({
           kind: 'column',
-          field: item.field,
+          field,
           name: item.alias ?? (item.aggregate ? item.aggregate.fn : defaultName(item.field)),
           cast: item.cast ? castType(item.cast) : undefined,
           aggregate: item.aggregate
@@ -152,15 +163,21 @@ function buildLevel(
       }
     }
   }
-  if (grouped && embeds.length > 0) {
-    throw new ApiError('PGRST127', {
-      message: 'Aggregates together with embedded resources at the same level are not supported',
-      hint: 'Aggregate in a separate request, or move the aggregate into the embedded resource.',
-    });
-  }
   const level: Level = { relation, items: out, grouped, embeds };
   levels.set(path, level);
   return level;
+}
+
+/** Whether a plan calls a function of the row (a computed field or relationship) anywhere. */
+export function usesComputed(plan: SelectPlan): boolean {
+  const fields = [
+    ...plan.items.flatMap((i) => (i.kind === 'column' ? [i.field] : [])),
+    ...plan.order.map((o) => o.field),
+  ];
+  return (
+    fields.some((f) => f.computed !== undefined) ||
+    plan.embeds.some((e) => e.relationship.computed !== undefined || usesComputed(e.select))
+  );
 }
 
 /** The columns of a `returns table (…)` function carry no column privileges. */
@@ -177,8 +194,12 @@ function requireAggregates(ctx: SelectContext): void {
   }
 }
 
-export function checkColumn(relation: Relation, field: Field): void {
-  if (!relation.columns.has(field.name)) throw unknownColumn(relation, field.name);
+/** A column of the relation, or one of its computed fields (a function of its row). */
+function resolveField(cache: SchemaCache, relation: Relation, field: Field): Field {
+  if (relation.columns.has(field.name)) return field;
+  const computed = cache.computedField(relation, field.name);
+  if (computed) return { ...field, computed: { schema: computed.schema, name: computed.name } };
+  throw unknownColumn(relation, field.name);
 }
 
 export function unknownColumn(relation: Relation, name: string): ApiError {
@@ -272,50 +293,27 @@ function resolveRelationship(
   item: EmbedItem,
 ): { relationship: Relationship; target: Relation } {
   const from = { schema: source.schema, name: source.name };
-  let candidates = cache.relationships(from, item.relation);
-  if (candidates.length === 0) {
-    // PostgREST also embeds by a foreign-key column name or constraint name: listings?select=provider_id(*)
-    candidates = cache.foreignKeys
-      .filter(
-        (fk) =>
-          fk.schema === source.schema &&
-          fk.table === source.name &&
-          ((fk.columns.length === 1 && fk.columns[0] === item.relation) || fk.name === item.relation),
-      )
-      .flatMap((fk) => cache.relationships(from, fk.refTable).filter((r) => r.constraint === fk.name && !r.junction));
-  }
-  if (item.hint !== undefined) {
-    const hint = item.hint;
-    candidates = candidates.filter(
-      (r) =>
-        r.constraint === hint ||
-        r.junction?.relation.name === hint ||
-        r.junction?.sourceConstraint === hint ||
-        (r.sourceColumns.length === 1 && r.sourceColumns[0] === hint) ||
-        (r.targetColumns.length === 1 && r.targetColumns[0] === hint),
-    );
-  }
+  const all = cache.relationshipsFrom(from);
+  const computed = all.filter((r) => r.computed?.name === item.relation);
+  const candidates = computed.length > 0 ? computed : all.filter((r) => !r.computed && matches(cache, r, item));
   if (candidates.length === 0) {
     throw new ApiError('PGRST200', {
       message: `Could not find a relationship between '${source.name}' and '${item.relation}' in the schema cache`,
       details: `Searched for a foreign key relationship between '${source.name}' and '${item.relation}'${item.hint ? ` using the hint '${item.hint}'` : ''} in the schema '${source.schema}', but no matches were found.`,
-      hint: 'Check the foreign keys between the two, or reload the schema cache (NOTIFY pgrst).',
     });
   }
   if (candidates.length > 1) {
     throw new ApiError('PGRST201', {
       message: `Could not embed because more than one relationship was found for '${source.name}' and '${item.relation}'`,
-      details: JSON.stringify(
-        candidates.map((r) => ({
-          cardinality: r.cardinality,
-          embedding: `${source.name} with ${item.relation}`,
-          relationship: r.junction
-            ? `${r.junction.sourceConstraint} and ${r.junction.targetConstraint} using ${r.junction.relation.name}`
-            : r.constraint,
-        })),
-      ),
+      details: candidates.map((r) => ({
+        cardinality: r.cardinality,
+        embedding: `${source.name} with ${r.target.name}`,
+        relationship: r.junction
+          ? `${r.junction.relation.name} using ${r.junction.sourceConstraint}(${r.junction.sourceColumns.join(', ')}) and ${r.junction.targetConstraint}(${r.junction.targetColumns.join(', ')})`
+          : `${r.constraint} using ${source.name}(${r.sourceColumns.join(', ')}) and ${r.target.name}(${r.targetColumns.join(', ')})`,
+      })),
       hint: `Try changing '${item.relation}' to one of the following: ${candidates
-        .map((r) => `'${item.relation}!${r.junction ? r.junction.relation.name : r.constraint}'`)
+        .map((r) => `'${r.target.name}!${r.junction ? r.junction.relation.name : r.constraint}'`)
         .join(', ')}. Find the desired relationship in the 'details' key.`,
     });
   }
@@ -325,35 +323,63 @@ function resolveRelationship(
   return { relationship, target };
 }
 
-function resolveFilter(level: Level, node: FilterNode): FilterPlan {
+/**
+ * Whether `relation!hint` names this relationship, by PostgREST's rules: the target's name,
+ * or (tables only) a foreign key's name or single column; a hint narrows by constraint,
+ * column or junction. A self-reference has two directions under one key: the table name
+ * means its children, the column name its parent, and a hint picks children by their column.
+ */
+function matches(cache: SchemaCache, r: Relationship, item: EmbedItem): boolean {
+  const { relation: name, hint } = item;
+  const single = (columns: readonly string[]) => (columns.length === 1 ? columns[0] : undefined);
+  const toMany = r.cardinality === 'one-to-many';
+  if (!r.junction && r.source.schema === r.target.schema && r.source.name === r.target.name) {
+    if (hint === undefined) {
+      return (
+        (r.target.name === name && toMany) || (single(r.sourceColumns) === name && r.cardinality === 'many-to-one')
+      );
+    }
+    return r.target.name === name && toMany && single(r.targetColumns) === hint;
+  }
+  if (hint === undefined) {
+    const targetIsView = cache.relation(r.target.schema, r.target.name)?.kind === 'view';
+    return (
+      r.target.name === name ||
+      (!targetIsView && !r.junction && (r.constraint === name || single(r.sourceColumns) === name))
+    );
+  }
+  return (
+    r.target.name === name &&
+    (r.constraint === hint ||
+      r.junction?.relation.name === hint ||
+      r.junction?.sourceConstraint === hint ||
+      single(r.sourceColumns) === hint ||
+      single(r.targetColumns) === hint)
+  );
+}
+
+function resolveFilter(cache: SchemaCache, level: Level, node: FilterNode): FilterPlan {
   if (node.kind === 'logic') {
     return {
       kind: 'logic',
       op: node.op,
       negate: node.negate,
-      children: node.children.map((c) => resolveFilter(level, c)),
+      children: node.children.map((c) => resolveFilter(cache, level, c)),
     };
   }
   const embedIndex = level.embeds.findIndex((e) => e.name === node.field.name);
-  if (embedIndex >= 0 && node.field.path.length === 0 && !level.relation.columns.has(node.field.name)) {
-    const value = typeof node.value === 'string' ? node.value : '';
-    if (node.op !== 'is' || (value !== 'null' && value !== 'not_null')) {
-      throw new ApiError('PGRST120', {
-        message: `Bad operator on the '${node.field.name}' embedded resource`,
-        details: 'Only is null or not is null filters are allowed on embedded resources',
-      });
-    }
-    const present = (value === 'not_null') !== node.negate;
-    return { kind: 'embedded', embed: embedIndex, present };
+  const value = typeof node.value === 'string' ? node.value : '';
+  const nullTest = node.op === 'is' && (value === 'null' || value === 'not_null');
+  // `embedding=is.null` tests the embedding; any other filter on that name is a column filter.
+  if (embedIndex >= 0 && nullTest && node.field.path.length === 0 && !level.relation.columns.has(node.field.name)) {
+    return { kind: 'embedded', embed: embedIndex, present: (value === 'not_null') !== node.negate };
   }
-  checkColumn(level.relation, node.field);
-  return { kind: 'condition', condition: node };
+  return { kind: 'condition', condition: { ...node, field: resolveField(cache, level.relation, node.field) } };
 }
 
 function resolveOrder(ctx: SelectContext, relation: Relation, term: OrderTerm): OrderPlan {
   if (term.relation === undefined) {
-    checkColumn(relation, term.field);
-    return { field: term.field, direction: term.direction, nulls: term.nulls };
+    return { field: resolveField(ctx.cache, relation, term.field), direction: term.direction, nulls: term.nulls };
   }
   const { relationship, target } = resolveRelationship(ctx.cache, relation, {
     kind: 'embed',
@@ -367,7 +393,7 @@ function resolveOrder(ctx: SelectContext, relation: Relation, term: OrderTerm): 
       details: `'${relation.name}' and '${term.relation}' do not form a many-to-one or one-to-one relationship`,
     });
   }
-  checkColumn(target, term.field);
+  const field = resolveField(ctx.cache, target, term.field);
   ctx.needs.push({ resource: target.name, action: 'read' });
-  return { field: term.field, direction: term.direction, nulls: term.nulls, via: { relationship, target } };
+  return { field, direction: term.direction, nulls: term.nulls, via: { relationship, target } };
 }

@@ -75,6 +75,8 @@ export interface Relationship {
   /** Columns of source joined to targetColumns of target (direct relationships). */
   readonly sourceColumns: readonly string[];
   readonly targetColumns: readonly string[];
+  /** A computed relationship: the function (taking a row of source) that returns the target rows. */
+  readonly computed?: RelationRef;
   readonly junction?: {
     readonly relation: RelationRef;
     /** The junction's foreign key to the source, and its columns (→ sourceColumns). */
@@ -116,6 +118,8 @@ export interface Routine {
   /** OUT / INOUT / TABLE columns (a `returns table (...)` function's columns). */
   readonly outputs: readonly RoutineArg[];
   readonly variadic: boolean;
+  /** The planner's row estimate (`rows N`); 1 on a set-returning function marks it to-one. */
+  readonly rows: number;
 }
 
 export interface SchemaCache {
@@ -124,8 +128,15 @@ export interface SchemaCache {
   readonly relations: readonly Relation[];
   routines(schema: string, name: string): readonly Routine[];
   readonly allRoutines: readonly Routine[];
-  /** Every relationship from `source` (by schema and name) to `target`. */
-  relationships(source: RelationRef, targetName: string): readonly Relationship[];
+  /**
+   * Every relationship from `source` (by schema and name) embeddable as `name`: the target's
+   * name, or a computed relationship's function name (which then hides the others).
+   */
+  relationships(source: RelationRef, name: string): readonly Relationship[];
+  /** Every relationship from `source`, computed ones included. */
+  relationshipsFrom(source: RelationRef): readonly Relationship[];
+  /** A computed field of a relation: a function of one row of it returning a scalar. */
+  computedField(source: RelationRef, name: string): Routine | undefined;
   readonly foreignKeys: readonly ForeignKey[];
 }
 
@@ -152,6 +163,8 @@ interface RawRelation {
   deletable: boolean;
   columns: RawColumn[];
   keys: { type: 'p' | 'u'; name: string; columns: string[] }[];
+  /** Views: the base table column each view column reads, where it is a plain reference. */
+  origins: { column: string; schema: string; table: string; source: string }[];
 }
 interface RawForeignKey {
   name: string;
@@ -173,6 +186,7 @@ interface RawFunction {
   return_type_kind: string;
   return_relation: string | null;
   return_relation_schema: string | null;
+  rows: number;
   nargs: number;
   ndefaults: number;
   variadic: boolean;
@@ -207,7 +221,7 @@ const key = (schema: string, name: string) => `${schema}\u0000${name}`;
 export function buildSchemaCache(raw: RawCache, schemas: readonly string[]): SchemaCache {
   const relations = raw.relations.map(toRelation);
   const byName = new Map(relations.map((r) => [key(r.schema, r.name), r]));
-  const foreignKeys: ForeignKey[] = raw.foreign_keys.map((f) => ({
+  const tableKeys: ForeignKey[] = raw.foreign_keys.map((f) => ({
     name: f.name,
     schema: f.schema,
     table: f.table,
@@ -216,6 +230,7 @@ export function buildSchemaCache(raw: RawCache, schemas: readonly string[]): Sch
     refTable: f.ref_table,
     refColumns: f.ref_columns,
   }));
+  const foreignKeys = withViews(tableKeys, raw.relations);
   const relationships = deriveRelationships(foreignKeys, byName);
   const routines = raw.functions.map(toRoutine);
   const routinesByName = new Map<string, Routine[]>();
@@ -223,14 +238,36 @@ export function buildSchemaCache(raw: RawCache, schemas: readonly string[]): Sch
     const k = key(routine.schema, routine.name);
     routinesByName.set(k, [...(routinesByName.get(k) ?? []), routine]);
   }
+  const computedFields = new Map<string, Routine>();
+  for (const { routine, source } of rowFunctions(routines, byName)) {
+    if (routine.returnsRelation) {
+      const toOne = !routine.returnsSet || routine.rows === 1;
+      addTo(relationships, key(source.schema, source.name), {
+        cardinality: toOne ? 'many-to-one' : 'one-to-many',
+        source: { schema: source.schema, name: source.name },
+        target: routine.returnsRelation,
+        constraint: routine.name,
+        sourceColumns: [],
+        targetColumns: [],
+        computed: { schema: routine.schema, name: routine.name },
+      });
+    } else if (routine.returnsScalar && !routine.returnsSet) {
+      computedFields.set(`${key(source.schema, source.name)}\u0000${routine.name}`, routine);
+    }
+  }
   return {
     schemas,
     relations,
     relation: (schema, name) => byName.get(key(schema, name)),
     allRoutines: routines,
     routines: (schema, name) => routinesByName.get(key(schema, name)) ?? [],
-    relationships: (source, targetName) =>
-      (relationships.get(key(source.schema, source.name)) ?? []).filter((r) => r.target.name === targetName),
+    relationships: (source, name) => {
+      const all = relationships.get(key(source.schema, source.name)) ?? [];
+      const computed = all.filter((r) => r.computed?.name === name);
+      return computed.length > 0 ? computed : all.filter((r) => !r.computed && r.target.name === name);
+    },
+    relationshipsFrom: (source) => relationships.get(key(source.schema, source.name)) ?? [],
+    computedField: (source, name) => computedFields.get(`${key(source.schema, source.name)}\u0000${name}`),
     foreignKeys,
   };
 }
@@ -276,6 +313,7 @@ function toRoutine(f: RawFunction): Routine {
     name: f.name,
     comment: f.comment,
     volatility: VOLATILITY[f.volatility],
+    rows: f.rows,
     returnsSet: f.returns_set,
     returnType: { schema: f.return_type_schema, name: f.return_type_name },
     returnsRelation:
@@ -315,16 +353,67 @@ function partOfKey(relation: Relation | undefined, columns: readonly string[]): 
   return relation.uniqueKeys.some((k) => columns.every((c) => k.includes(c)));
 }
 
-function deriveRelationships(fks: readonly ForeignKey[], byName: Map<string, Relation>): Map<string, Relationship[]> {
-  const out = new Map<string, Relationship[]>();
-  const add = (r: Relationship) => {
-    const k = key(r.source.schema, r.source.name);
-    out.set(k, [...(out.get(k) ?? []), r]);
+function addTo<T>(map: Map<string, T[]>, k: string, value: T): void {
+  map.set(k, [...(map.get(k) ?? []), value]);
+}
+
+/**
+ * The foreign keys of the tables, and the same keys seen through views: a view that reads a
+ * key's columns (or the referenced columns) unchanged from the table takes part in the
+ * relationship, under the key's name, as PostgREST does. `base` keeps the table's own key,
+ * whose uniqueness decides one-to-one.
+ */
+function withViews(fks: readonly ForeignKey[], relations: readonly RawRelation[]): ViewedKey[] {
+  const views = relations.filter((r) => r.origins.length > 0);
+  const through = (schema: string, table: string, columns: readonly string[]) => {
+    const out = [{ schema, name: table, columns }];
+    for (const view of views) {
+      const mapped = columns.map(
+        (c) => view.origins.find((o) => o.schema === schema && o.table === table && o.source === c)?.column,
+      );
+      if (mapped.every((c) => c !== undefined)) out.push({ schema: view.schema, name: view.name, columns: mapped });
+    }
+    return out;
   };
+  const out: ViewedKey[] = [];
+  for (const fk of fks) {
+    for (const child of through(fk.schema, fk.table, fk.columns)) {
+      for (const parent of through(fk.refSchema, fk.refTable, fk.refColumns)) {
+        out.push({
+          name: fk.name,
+          schema: child.schema,
+          table: child.name,
+          columns: child.columns,
+          refSchema: parent.schema,
+          refTable: parent.name,
+          refColumns: parent.columns,
+          base: fk,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+type ViewedKey = ForeignKey & { readonly base: ForeignKey };
+
+/** Functions of one row of a relation (computed fields and relationships), with that relation. */
+function rowFunctions(routines: readonly Routine[], byName: Map<string, Relation>) {
+  return routines.flatMap((routine) => {
+    const [param] = routine.params;
+    if (routine.params.length !== 1 || !param) return [];
+    const source = byName.get(key(param.pgType.schema, param.pgType.name));
+    return source ? [{ routine, source }] : [];
+  });
+}
+
+function deriveRelationships(fks: readonly ViewedKey[], byName: Map<string, Relation>): Map<string, Relationship[]> {
+  const out = new Map<string, Relationship[]>();
+  const add = (r: Relationship) => addTo(out, key(r.source.schema, r.source.name), r);
   for (const fk of fks) {
     const child = { schema: fk.schema, name: fk.table };
     const parent = { schema: fk.refSchema, name: fk.refTable };
-    const oneToOne = isUnique(byName.get(key(fk.schema, fk.table)), fk.columns);
+    const oneToOne = isUnique(byName.get(key(fk.base.schema, fk.base.table)), fk.base.columns);
     add({
       cardinality: oneToOne ? 'one-to-one' : 'many-to-one',
       source: child,
@@ -343,13 +432,13 @@ function deriveRelationships(fks: readonly ForeignKey[], byName: Map<string, Rel
     });
   }
   // Many-to-many: a junction with two foreign keys whose columns are part of its keys.
-  const byTable = new Map<string, ForeignKey[]>();
-  for (const fk of fks) byTable.set(key(fk.schema, fk.table), [...(byTable.get(key(fk.schema, fk.table)) ?? []), fk]);
+  const byTable = new Map<string, ViewedKey[]>();
+  for (const fk of fks) addTo(byTable, key(fk.schema, fk.table), fk);
   for (const [junctionKey, list] of byTable) {
     const junction = byName.get(junctionKey);
     for (const a of list) {
       for (const b of list) {
-        if (a === b || !partOfKey(junction, a.columns) || !partOfKey(junction, b.columns)) continue;
+        if (a.base === b.base || !partOfKey(junction, a.columns) || !partOfKey(junction, b.columns)) continue;
         add({
           cardinality: 'many-to-many',
           source: { schema: a.refSchema, name: a.refTable },

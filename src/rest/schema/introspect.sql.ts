@@ -58,13 +58,34 @@ fks as (
     join pg_class tc on tc.oid = con.confrelid join pg_namespace ts on ts.oid = tc.relnamespace
    where con.contype = 'f' and fs.nspname = any ($1::text[]) and ts.nspname = any ($1::text[])
 ),
+-- Where each view column comes from: the parser records the base table and column of every
+-- plain column reference (resorigtbl/resorigcol in the stored rule), which lets foreign keys
+-- of the base tables apply to views, as PostgREST does. A column with two different origins
+-- (e.g. from nested subqueries) is left out.
+view_columns as (
+  select r.oid as view_oid, va.attname as name, ss.nspname as src_schema, sc.relname as src_table, sa.attname as src_column
+    from rels r
+    join pg_rewrite rw on rw.ev_class = r.oid and rw.rulename = '_RETURN'
+    cross join lateral regexp_matches(rw.ev_action::text,
+      ':resno (\\d+) :resname \\S+ :ressortgroupref \\d+ :resorigtbl (\\d+) :resorigcol (\\d+)', 'g') m
+    join pg_attribute va on va.attrelid = r.oid and va.attnum = m[1]::int
+    join pg_class sc on sc.oid = m[2]::oid
+    join pg_namespace ss on ss.oid = sc.relnamespace
+    join pg_attribute sa on sa.attrelid = sc.oid and sa.attnum = m[3]::int
+   where r.kind in ('v', 'm')
+   group by r.oid, va.attname, ss.nspname, sc.relname, sa.attname
+),
+view_origins as (
+  select v.* from view_columns v
+   where (select count(*) from view_columns w where w.view_oid = v.view_oid and w.name = v.name) = 1
+),
 funcs as (
   select p.oid, s.nspname as schema, p.proname as name, obj_description(p.oid, 'pg_proc') as comment,
          p.provolatile::text as volatility, p.proretset as returns_set,
          rtn.nspname as return_type_schema, rt.typname as return_type_name,
          rt.typtype::text as return_type_kind,
          rr.relname as return_relation, rrn.nspname as return_relation_schema,
-         p.pronargs as nargs, p.pronargdefaults as ndefaults, p.provariadic <> 0 as variadic,
+         p.prorows as rows, p.pronargs as nargs, p.pronargdefaults as ndefaults, p.provariadic <> 0 as variadic,
          coalesce((
            select json_agg(json_build_object(
                     'name', coalesce(p.proargnames[k.ord], ''),
@@ -92,7 +113,9 @@ select json_build_object(
           'generated', c.generated, 'comment', c.comment, 'enum_values', c.enum_values, 'readers', c.readers) order by c.attnum)
           from cols c where c.attrelid = r.oid), '[]'),
       'keys', coalesce((select json_agg(json_build_object('type', k.type, 'name', k.name, 'columns', k.columns))
-          from keys k where k.conrelid = r.oid), '[]')) order by r.schema, r.name)
+          from keys k where k.conrelid = r.oid), '[]'),
+      'origins', coalesce((select json_agg(json_build_object('column', v.name, 'schema', v.src_schema,
+          'table', v.src_table, 'source', v.src_column)) from view_origins v where v.view_oid = r.oid), '[]')) order by r.schema, r.name)
     from rels r), '[]'),
   'foreign_keys', coalesce((select json_agg(f order by f.schema, f."table", f.name) from fks f), '[]'),
   'functions', coalesce((select json_agg(json_build_object(
@@ -100,7 +123,7 @@ select json_build_object(
       'returns_set', f.returns_set, 'return_type_schema', f.return_type_schema,
       'return_type_name', f.return_type_name, 'return_type_kind', f.return_type_kind,
       'return_relation', f.return_relation, 'return_relation_schema', f.return_relation_schema,
-      'nargs', f.nargs, 'ndefaults', f.ndefaults, 'variadic', f.variadic, 'args', f.args) order by f.schema, f.name)
+      'rows', f.rows, 'nargs', f.nargs, 'ndefaults', f.ndefaults, 'variadic', f.variadic, 'args', f.args) order by f.schema, f.name)
     from funcs f), '[]')
 )::text as cache
 `;

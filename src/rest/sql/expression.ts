@@ -15,7 +15,9 @@ export function typeRef(type: TypeName): SqlFragment {
 
 /** `"t0"."data"->'a'->>'b'` with the keys as parameters (digits as array indexes). */
 export function fieldRef(alias: string, field: Field): SqlFragment {
-  let expr = sql`${sql.ident(alias, field.name)}`;
+  let expr = field.computed
+    ? sql`${sql.ident(field.computed.schema, field.computed.name)}(${sql.ident(alias)})`
+    : sql`${sql.ident(alias, field.name)}`;
   for (const step of field.path) {
     const key = /^-?\d+$/.test(step.key) ? sql`${Number(step.key)}::int` : sql`${step.key}::text`;
     expr = step.arrow === '->' ? sql`${expr}->${key}` : sql`${expr}->>${key}`;

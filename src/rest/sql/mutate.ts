@@ -1,7 +1,8 @@
 import { type SqlFragment, sql } from '../../db/sql.js';
 import type { MutatePlan } from '../plan/mutate.js';
-import type { SelectPlan } from '../plan/types.js';
-import { Aliases, filterSql, relationRef, selectSql } from './select.js';
+import type { FilterPlan, SelectPlan } from '../plan/types.js';
+import { type BodyFormat, bodySql } from './body.js';
+import { Aliases, filterSql, orderSql, relationRef, selectSql } from './select.js';
 
 /**
  * A write as one statement. Rows enter as one JSON parameter read by
@@ -12,7 +13,7 @@ import { Aliases, filterSql, relationRef, selectSql } from './select.js';
 
 const TARGET = '_m';
 
-export function mutateSql(plan: MutatePlan): SqlFragment[] {
+export function mutateSql(plan: MutatePlan, format: BodyFormat = 'json'): SqlFragment[] {
   const returning = returningList(plan);
   const writes = writeStatements(plan, returning);
   if (plan.returning === 'minimal') return writes;
@@ -23,21 +24,18 @@ export function mutateSql(plan: MutatePlan): SqlFragment[] {
     sql` union all `,
   );
   const page = selectSql(select, { from: sql`"t0"`, alias: 't0' }, new Aliases());
+  const inserted = plan.onConflict
+    ? sql`, (select pg_catalog.count(*) from "t0" where "t0"."_inserted")::int as "inserted"`
+    : sql.empty;
   return [
-    sql`with ${sql.join(ctes)}, "t0" as (${union}) select pg_catalog.count(*)::int as "page_total", coalesce(pg_catalog.json_agg("_t"), '[]')::text as "body" from (${page}) as "_t"`,
+    sql`with ${sql.join(ctes)}, "t0" as (${union}) select pg_catalog.count(*)::int as "page_total", ${bodySql(format, select)} as "body"${inserted} from (${page}) as "_t"`,
   ];
 }
 
 function writeStatements(plan: MutatePlan, returning: SqlFragment): SqlFragment[] {
   const table = sql`${relationRef(plan.relation)} as ${sql.ident(TARGET)}`;
   const type = relationRef(plan.relation);
-  const where =
-    plan.where.length > 0
-      ? sql` where ${sql.join(
-          plan.where.map((f) => filterSql(f, TARGET, [])),
-          sql` and `,
-        )}`
-      : sql.empty;
+  const where = plan.limited ? limitedWhere(plan) : whereClause(plan.where, TARGET);
   switch (plan.kind) {
     case 'insert':
       return plan.groups.map((group) => {
@@ -68,13 +66,37 @@ function writeStatements(plan: MutatePlan, returning: SqlFragment): SqlFragment[
   }
 }
 
-/** The columns the response needs of the written rows (RETURNING needs SELECT on each). */
+function whereClause(filters: readonly FilterPlan[], alias: string): SqlFragment {
+  if (filters.length === 0) return sql.empty;
+  return sql` where ${sql.join(
+    filters.map((f) => filterSql(f, alias, [])),
+    sql` and `,
+  )}`;
+}
+
+/** The rows of a limited write: the first `limit` by `order`, picked by ctid in one subquery. */
+function limitedWhere(plan: MutatePlan): SqlFragment {
+  const { order, limit, offset } = plan.limited as NonNullable<MutatePlan['limited']>;
+  const pick = '_l';
+  let rows = sql`select ${sql.ident(pick)}.ctid from ${relationRef(plan.relation)} as ${sql.ident(pick)}${whereClause(plan.where, pick)}`;
+  rows = sql`${rows} order by ${sql.join(order.map((o) => orderSql(o, pick, new Aliases())))} limit ${limit}`;
+  if (offset !== undefined && offset > 0) rows = sql`${rows} offset ${offset}`;
+  return sql` where ${sql.ident(TARGET)}.ctid = any (array(${rows}))`;
+}
+
+/**
+ * The columns the response needs of the written rows (RETURNING needs SELECT on each). An
+ * upsert also returns whether each row was inserted (xmax is 0 on a new row version that no
+ * update wrote), for its 201-or-200 status.
+ */
 function returningList(plan: MutatePlan): SqlFragment {
-  if (plan.returning === 'minimal') return sql.empty;
+  const inserted = plan.onConflict ? [sql`(${sql.ident(TARGET)}.xmax = 0) as "_inserted"`] : [];
+  if (plan.returning === 'minimal') return inserted.length > 0 ? sql` returning ${sql.join(inserted)}` : sql.empty;
   const needed = new Set<string>(plan.returning === 'headers-only' ? plan.relation.primaryKey : []);
   if (plan.returning === 'representation' && plan.select) collectColumns(plan.select, needed);
-  if (needed.size === 0) return sql` returning 1 as "_one"`;
-  return sql` returning ${sql.join([...needed].map((c) => sql.ident(TARGET, c)))}`;
+  const columns = [...[...needed].map((c) => sql.ident(TARGET, c)), ...inserted];
+  if (columns.length === 0) return sql` returning 1 as "_one"`;
+  return sql` returning ${sql.join(columns)}`;
 }
 
 function collectColumns(select: SelectPlan, into: Set<string>): void {

@@ -1,5 +1,6 @@
 import { type SqlFragment, sql } from '../../db/sql.js';
 import type { SelectPlan, Source } from '../plan/types.js';
+import { type BodyFormat, bodySql } from './body.js';
 import { typeRef } from './expression.js';
 import { Aliases, relationRef, selectSql } from './select.js';
 
@@ -8,15 +9,38 @@ import { Aliases, relationRef, selectSql } from './select.js';
  * text, passed to the client unchanged), how many rows it has, and — for Prefer: count=exact —
  * the total without limit and offset.
  */
-export function readSql(source: Source, select: SelectPlan, options: { count: boolean }): SqlFragment {
+export interface ReadCount {
+  /** Count every row (exact), or at most `upTo` + 1 of them (Prefer: count=estimated). */
+  readonly upTo?: number;
+}
+
+export function readSql(
+  source: Source,
+  select: SelectPlan,
+  options: { count?: ReadCount; format?: BodyFormat },
+): SqlFragment {
   const aliases = new Aliases();
   const root = 't0';
   const from = sourceSql(source, root);
   const page = selectSql(select, { from, alias: root }, aliases);
-  const total = options.count
-    ? sql`, (select pg_catalog.count(*) from (${selectSql(select, { from: sourceSql(source, root), alias: root, countOnly: true }, new Aliases())}) as "_c") as "total"`
-    : sql.empty;
-  return sql`select pg_catalog.count(*)::int as "page_total", coalesce(pg_catalog.json_agg("_t"), '[]')::text as "body"${total} from (${page}) as "_t"`;
+  let total = sql.empty;
+  if (options.count) {
+    let rows = countRowsSql(source, select);
+    if (options.count.upTo !== undefined) rows = sql`${rows} limit ${options.count.upTo + 1}`;
+    total = sql`, (select pg_catalog.count(*) from (${rows}) as "_c") as "total"`;
+  }
+  const body = bodySql(options.format ?? 'json', select);
+  return sql`select pg_catalog.count(*)::int as "page_total", ${body} as "body"${total} from (${page}) as "_t"`;
+}
+
+/** Every row of the read without limit and offset (`select 1 …`): what a count counts. */
+function countRowsSql(source: Source, select: SelectPlan): SqlFragment {
+  return selectSql(select, { from: sourceSql(source, 't0'), alias: 't0', countOnly: true }, new Aliases());
+}
+
+/** Prefer: count=planned: the planner's row estimate for the count query, read from EXPLAIN. */
+export function plannedCountSql(source: Source, select: SelectPlan): SqlFragment {
+  return sql`explain (format json) ${countRowsSql(source, select)}`;
 }
 
 /** `"public"."listings" as "t0"`, or a function call with its arguments read from one JSON parameter. */
@@ -58,6 +82,6 @@ export function scalarCallSql(source: Extract<Source, { kind: 'call' }>, mode: '
     case 'one':
       return sql`select pg_catalog.to_json("_v")::text as "body" from ${from}${fn} as "_v"`;
     case 'set':
-      return sql`select coalesce(pg_catalog.json_agg("_v"), '[]')::text as "body" from ${from}${fn} as "_v"`;
+      return sql`select pg_catalog.count(*)::int as "page_total", coalesce(pg_catalog.json_agg("_v"), '[]')::text as "body" from ${from}${fn} as "_v"`;
   }
 }

@@ -44,7 +44,7 @@ export function selectSql(plan: SelectPlan, target: SelectSql, aliases: Aliases)
   const items =
     target.countOnly && !grouped
       ? sql`1`
-      : sql.join(plan.items.map((item) => outputSql(item, alias, plan.embeds, embedAliases)));
+      : sql.join(plan.items.map((item) => outputSql(item, alias, plan.embeds, embedAliases, grouped)));
   const laterals = plan.embeds
     .map((embed, i) =>
       target.countOnly && !grouped && !neededByWhere.has(i)
@@ -63,7 +63,12 @@ export function selectSql(plan: SelectPlan, target: SelectSql, aliases: Aliases)
   if (laterals.length > 0) query = sql`${query} ${sql.join(laterals, sql` `)}`;
   if (conditions.length > 0) query = sql`${query} where ${sql.join(conditions, sql` and `)}`;
   if (grouped) {
-    const keys = plan.items.flatMap((item, i) => (isAggregate(item) ? [] : [sql.int(i + 1)]));
+    // json has no equality, so an embedding is grouped by its text (and output through min()).
+    const keys = plan.items.flatMap((item, i) => {
+      if (isAggregate(item)) return [];
+      if (item.kind === 'embed') return [sql`(${sql.ident(embedAliases[item.embed] as string, BODY)})::text`];
+      return [sql.int(i + 1)];
+    });
     if (keys.length > 0) query = sql`${query} group by ${sql.join(keys)}`;
   }
   if (target.countOnly) return query;
@@ -91,6 +96,7 @@ function outputSql(
   alias: string,
   embeds: readonly EmbedPlan[],
   embedAliases: readonly string[],
+  grouped: boolean,
 ): SqlFragment {
   const name = sql.ident(item.name);
   switch (item.kind) {
@@ -108,7 +114,8 @@ function outputSql(
         ? sql`(pg_catalog.count(*))::${typeRef(item.cast)} as ${name}`
         : sql`pg_catalog.count(*) as ${name}`;
     case 'embed': {
-      const body = sql.ident(embedAliases[item.embed] as string, BODY);
+      let body = sql.ident(embedAliases[item.embed] as string, BODY);
+      if (grouped) body = sql`(pg_catalog.min((${body})::text))::json`;
       return (embeds[item.embed] as EmbedPlan).toOne
         ? sql`${body} as ${name}`
         : sql`coalesce(${body}, '[]'::json) as ${name}`;
@@ -154,16 +161,30 @@ export function joinConditions(
   ];
 }
 
+/** The rows of a relationship for one parent row: the target joined to it, or a computed relationship's call. */
+function relatedRows(
+  relationship: Relationship,
+  target: Relation,
+  parentAlias: string,
+  child: string,
+  aliases: Aliases,
+) {
+  const { computed } = relationship;
+  if (computed) {
+    return { from: sql`${relationRef(computed)}(${sql.ident(parentAlias)}) as ${sql.ident(child)}`, join: [] };
+  }
+  return {
+    from: sql`${relationRef(target)} as ${sql.ident(child)}`,
+    join: joinConditions(relationship, parentAlias, child, aliases),
+  };
+}
+
 function lateralSql(embed: EmbedPlan, parentAlias: string, embedAlias: string, aliases: Aliases): SqlFragment {
   const child = aliases.next('t');
   const rows = aliases.next('_r');
   const inner = selectSql(
     embed.select,
-    {
-      from: sql`${relationRef(embed.target)} as ${sql.ident(child)}`,
-      alias: child,
-      join: joinConditions(embed.relationship, parentAlias, child, aliases),
-    },
+    { alias: child, ...relatedRows(embed.relationship, embed.target, parentAlias, child, aliases) },
     aliases,
   );
   const body = embed.toOne
@@ -192,12 +213,13 @@ export function filterSql(filter: FilterPlan, alias: string, embedAliases: reado
   }
 }
 
-function orderSql(order: OrderPlan, alias: string, aliases: Aliases): SqlFragment {
+export function orderSql(order: OrderPlan, alias: string, aliases: Aliases): SqlFragment {
   let expr: SqlFragment;
   if (order.via) {
     const o = aliases.next('o');
-    const join = joinConditions(order.via.relationship, alias, o, aliases);
-    expr = sql`(select ${fieldRef(o, order.field)} from ${relationRef(order.via.target)} as ${sql.ident(o)} where ${sql.join(join, sql` and `)})`;
+    const { from, join } = relatedRows(order.via.relationship, order.via.target, alias, o, aliases);
+    const where = join.length > 0 ? sql` where ${sql.join(join, sql` and `)}` : sql.empty;
+    expr = sql`(select ${fieldRef(o, order.field)} from ${from}${where} limit 1)`;
   } else expr = fieldRef(alias, order.field);
   const direction = order.direction === 'desc' ? sql` desc` : order.direction === 'asc' ? sql` asc` : sql.empty;
   const nulls = order.nulls === 'first' ? sql` nulls first` : order.nulls === 'last' ? sql` nulls last` : sql.empty;

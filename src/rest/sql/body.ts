@@ -1,0 +1,17 @@
+import { type SqlFragment, sql } from '../../db/sql.js';
+import type { SelectPlan } from '../plan/types.js';
+
+/**
+ * The response body, aggregated in the database over the rows `"_t"`: a JSON array, or for
+ * `Accept: text/csv` what PostgREST sends — a header line of the column names, then each row
+ * in PostgreSQL's own record text (quoted where needed, arrays as `{a,b}`, numerics as
+ * stored), no newline at the end; an empty result is a lone newline.
+ */
+export type BodyFormat = 'json' | 'csv';
+
+export function bodySql(format: BodyFormat, select: SelectPlan): SqlFragment {
+  if (format === 'json') return sql`coalesce(pg_catalog.json_agg("_t"), '[]')::text`;
+  const header = select.items.map((item) => item.name).join(',');
+  const row = sql`pg_catalog.substr("_t"::text, 2, pg_catalog.length("_t"::text) - 2)`;
+  return sql`(case when pg_catalog.count(*) = 0 then '' else ${header}::text end) || E'\\n' || coalesce(pg_catalog.string_agg(${row}, E'\\n'), '')`;
+}
