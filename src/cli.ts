@@ -95,6 +95,19 @@ function program(): Command {
       await db(options);
     });
 
+  const gen = cli.command('gen').description('generate code from the database schema');
+  gen
+    .command('types')
+    .description(
+      'print the TypeScript `Database` type of the exposed schemas, as `supabase gen types typescript` does (for createClient<Database>)',
+    )
+    .option('--schema <name...>', 'schemas to include (default: LOCONOMY_DB_SCHEMAS, else public)')
+    .option('--output <file>', 'write the types to this file instead of stdout', nonEmpty('--output'))
+    .action(async (options) => {
+      const { genTypes } = await import('./commands/gen.js');
+      await genTypes(options);
+    });
+
   return cli;
 }
 

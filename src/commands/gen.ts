@@ -1,0 +1,73 @@
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config.js';
+import type { Queryable } from '../db/database.js';
+import { readMigrations, readState, schemaVersion, verify } from '../db/migrator.js';
+import { LoconomyError } from '../errors.js';
+import { loadTypeCatalog } from '../gen/catalog.js';
+import { renderTypes } from '../gen/types.js';
+import { createLogger, silentLogger, step } from '../log.js';
+import { withDatabase } from './context.js';
+
+export interface GenTypesOptions {
+  /** Schema names (each may also be a comma-separated list); default LOCONOMY_DB_SCHEMAS. */
+  schema?: string[];
+  /** Write here instead of stdout. */
+  output?: string;
+}
+
+/**
+ * `loconomy gen types [--schema <name...>] [--output <file>]`: the Supabase-style `Database`
+ * type of the exposed schemas (src/gen/types.ts). On stdout it prints the types and nothing
+ * else, like `keys`, so `loconomy gen types > database.types.ts` works; with --output it logs
+ * what it wrote. It reads the database and never changes it: a database with pending
+ * migrations is refused, as its types would not be those of the schema the server serves.
+ */
+export async function genTypes(options: GenTypesOptions): Promise<void> {
+  const config = loadConfig();
+  const log = options.output === undefined ? silentLogger() : createLogger(config.logLevel);
+  const given = options.schema?.flatMap((s) => s.split(',')).map((s) => s.trim());
+  if (given?.some((s) => s === '')) {
+    throw new LoconomyError('LOCO_CLI_USAGE', '--schema names must not be empty', 'run `loconomy gen types --help`');
+  }
+  const schemas = [...new Set(given ?? config.db.schemas)];
+  const text = await withDatabase({ config, log }, async (db) => {
+    await requireMigrated(db);
+    const catalog = await step(log, 'read catalog', () => loadTypeCatalog(db, schemas));
+    const missing = schemas.filter((s) => !catalog.existing.has(s));
+    if (missing.length > 0) {
+      throw new LoconomyError(
+        'LOCO_CLI_USAGE',
+        `${missing.length === 1 ? 'schema' : 'schemas'} ${missing.map((s) => JSON.stringify(s)).join(', ')} ${
+          missing.length === 1 ? 'does' : 'do'
+        } not exist in the database`,
+        given ? 'check the names given to --schema' : 'check LOCONOMY_DB_SCHEMAS',
+      );
+    }
+    return renderTypes(catalog);
+  });
+  if (options.output === undefined) {
+    process.stdout.write(text);
+    return;
+  }
+  const file = resolve(options.output);
+  await writeFile(file, text);
+  log.info({ file, schemas, bytes: Buffer.byteLength(text) }, `wrote the types of ${schemas.join(', ')} to ${file}`);
+}
+
+/** Refuses a database whose schema is not the one this Loconomy's migrations make. */
+async function requireMigrated(db: Queryable): Promise<void> {
+  const files = await readMigrations();
+  const state = await readState(db);
+  verify(files, state);
+  const pending = files.filter((f) => !state?.migrations.has(f.version));
+  if (pending.length === 0) return;
+  const at = state ? `schema version ${schemaVersion(state) ?? 'none'}` : 'never migrated';
+  throw new LoconomyError(
+    'LOCO_CLI_USAGE',
+    `the database has ${pending.length} pending migration${pending.length === 1 ? '' : 's'} (${at}, latest ${
+      files.at(-1)?.version
+    })`,
+    'run `loconomy migrate` first, so the types describe the schema the server serves',
+  );
+}
