@@ -9,6 +9,8 @@
  *
  * The database is migrated and given demo data (LOCONOMY_BENCH_LISTINGS, default 100000) if it
  * has none. Settings: LOCONOMY_BENCH_SECONDS (default 10 per run), LOCONOMY_BENCH_CONNECTIONS (32).
+ * A third side runs the REST handler in this process (no HTTP, no load generator) over a pool
+ * of the same size: what the REST layer itself costs beyond the database.
  * The SQL for pgbench is recorded by running each request once through the REST handler in
  * this process, so both sides run the same statements; values become literals (bench tooling,
  * trusted values) and the varying ones pgbench variables.
@@ -198,6 +200,32 @@ async function runHttp(requests: autocannon.Request[], headers: Record<string, s
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
+/** The handler alone: CONNECTIONS loops calling handleRest back to back for SECONDS. */
+async function runInProcess(db: Database, caller: Caller, next: () => RestRequest): Promise<Figures> {
+  const config = loadConfig({ DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET });
+  const cache = await loadSchemaCache(db, config.db.schemas, ['anon', 'authenticated', 'service_role']);
+  const deps = { db, config, schemaCache: () => cache };
+  const once = async () => {
+    const response = await handleRest(deps, caller, next());
+    if (response.status >= 300) throw new Error(`in-process run got ${response.status}: ${response.body}`);
+  };
+  for (let i = 0; i < CONNECTIONS * 5; i++) await once(); // warm: every connection prepares
+  const latencies: number[] = [];
+  const end = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < end) {
+        const start = performance.now();
+        await once();
+        latencies.push(performance.now() - start);
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return { rps: latencies.length / SECONDS, p50: at(0.5), p99: at(0.99) };
+}
+
 const fmt = (f: Figures) =>
   `${f.rps.toFixed(0).padStart(6)} req/s  p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99.toFixed(2).padStart(6)} ms`;
 
@@ -268,6 +296,14 @@ async function main(): Promise<void> {
             headers: headers(),
             body: undefined,
           }),
+        caller: anon,
+        request: (): RestRequest => ({
+          method: 'GET',
+          path: 'listings',
+          search: new URLSearchParams(`id=eq.${ids[Math.floor(Math.random() * ids.length)]?.id}&select=*`),
+          headers: headers(),
+          body: undefined,
+        }),
         vary: (v: unknown) =>
           v === ids[0]?.id ? '(select id from public.loconomy_bench_ids where n = :n)' : undefined,
         setup: `\\set n random(1, ${ids.length})\n`,
@@ -284,6 +320,14 @@ async function main(): Promise<void> {
             headers: headers(),
             body: undefined,
           }),
+        caller: anon,
+        request: (): RestRequest => ({
+          method: 'GET',
+          path: 'listings',
+          search: new URLSearchParams(embedQuery),
+          headers: headers(),
+          body: undefined,
+        }),
         vary: () => undefined,
         setup: '',
       },
@@ -305,6 +349,14 @@ async function main(): Promise<void> {
             headers: headers({ 'content-type': 'application/json' }),
             body: JSON.parse(body(SLUG)),
           }),
+        caller: user,
+        request: (): RestRequest => ({
+          method: 'POST',
+          path: 'listings',
+          search: new URLSearchParams(),
+          headers: headers({ 'content-type': 'application/json' }),
+          body: JSON.parse(body(`bench-${randomUUID()}`)),
+        }),
         vary: (v: unknown) =>
           typeof v === 'string' && v.includes(SLUG)
             ? `replace('${v.replaceAll("'", "''")}', '${SLUG}', 'pgbench-' || md5(random()::text))`
@@ -315,6 +367,10 @@ async function main(): Promise<void> {
 
     const scripts = [];
     for (const c of cases) scripts.push(pgbenchScript(await c.record(), c.vary));
+    const pooled = await openDatabase(
+      loadConfig({ DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOCONOMY_DB_POOL: String(CONNECTIONS) }),
+      log,
+    );
 
     say('starting loconomy serve…');
     const server = loconomy(['serve', '--port', String(PORT)]);
@@ -326,26 +382,30 @@ async function main(): Promise<void> {
         say(`▶ ${c.name}`);
         const rest = await runHttp(c.http as autocannon.Request[], c.httpHeaders as Record<string, string>);
         say(`  REST     ${fmt(rest)}`);
+        const handler = await runInProcess(pooled, c.caller, c.request);
+        say(`  handler  ${fmt(handler)}  (in process, no HTTP)`);
         // extended: unnamed statements, parsed and planned each time, as node-postgres sends
         // them; prepared: plans cached per connection, PostgreSQL's best case.
         const extended = await runPgbench(scripts[i] as string, c.setup, 'extended');
         say(`  pgbench -M extended  ${fmt(extended)}`);
         const prepared = await runPgbench(scripts[i] as string, c.setup, 'prepared');
         say(`  pgbench -M prepared  ${fmt(prepared)}`);
-        const ratio = (f: Figures) => (rest.rps / f.rps).toFixed(2);
-        say(`  REST/pgbench throughput: ${ratio(extended)} (extended), ${ratio(prepared)} (prepared)`);
+        const ratio = (a: Figures, b: Figures) => (a.rps / b.rps).toFixed(2);
+        say(`  REST/pgbench throughput: ${ratio(rest, extended)} (extended), ${ratio(rest, prepared)} (prepared)`);
+        say(`  handler/pgbench prepared: ${ratio(handler, prepared)}`);
         rows.push(
-          `| ${c.name} | ${rest.rps.toFixed(0)} | ${rest.p50.toFixed(1)} / ${rest.p99.toFixed(1)} | ${extended.rps.toFixed(0)} | ${extended.p50.toFixed(1)} / ${extended.p99.toFixed(1)} | ${prepared.rps.toFixed(0)} | ${ratio(extended)} | ${ratio(prepared)} |`,
+          `| ${c.name} | ${rest.rps.toFixed(0)} | ${rest.p50.toFixed(1)} / ${rest.p99.toFixed(1)} | ${handler.rps.toFixed(0)} | ${extended.rps.toFixed(0)} | ${extended.p50.toFixed(1)} / ${extended.p99.toFixed(1)} | ${prepared.rps.toFixed(0)} | ${ratio(rest, extended)} | ${ratio(rest, prepared)} | ${ratio(handler, prepared)} |`,
         );
       }
       say(
-        '\n| case | REST req/s | REST p50 / p99 ms | pgbench extended tps | its p50 / p99 ms | pgbench prepared tps | REST/extended | REST/prepared |',
+        '\n| case | REST req/s | REST p50 / p99 ms | handler req/s | pgbench extended tps | its p50 / p99 ms | pgbench prepared tps | REST/extended | REST/prepared | handler/prepared |',
       );
-      say('| --- | --- | --- | --- | --- | --- | --- | --- |');
+      say('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
       for (const row of rows) say(row);
     } finally {
       server.kill('SIGTERM');
       await new Promise((r) => server.once('close', r));
+      await pooled.close();
     }
     await db.exec(`delete from public.listings where slug like 'bench-%' or slug like 'pgbench-%';
       drop table if exists public.loconomy_bench_ids;`);

@@ -405,7 +405,8 @@ async function mutate(ctx: Context, relation: Relation): Promise<RestResponse> {
       }
       const columns = Object.keys(values ?? {});
       checkBodyColumns(relation, columns);
-      if (columns.length === 0) return respondEmptyWrite(media, returning);
+      if (columns.length === 0)
+        return writeResponse(ctx, relation, media, returning, { pageTotal: 0, body: '[]', inserted: 0 });
       write = {
         kind: 'update',
         relation,
@@ -561,13 +562,6 @@ function checkMaxAffected(ctx: Context, affected: number): void {
       details: `The query affects ${affected} rows`,
     });
   }
-}
-
-function respondEmptyWrite(media: MediaType, returning: string): RestResponse {
-  if (returning === 'representation') {
-    return { status: 200, headers: { 'content-type': CONTENT_TYPES[media], 'content-range': '*/0' }, body: '[]' };
-  }
-  return { status: 204, headers: { 'content-range': '*/0' } };
 }
 
 /** `Location: /listings?id=eq.…` for a created row, from its primary key. */
