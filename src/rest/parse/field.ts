@@ -101,7 +101,8 @@ export class Cursor {
   jsonPath(delimiters: string): JsonStep[] {
     const path: JsonStep[] = [];
     while (this.atArrow()) {
-      const arrow = this.eat('->>') ? '->>' : (this.eat('->'), '->');
+      const arrow = this.eat('->>') ? '->>' : '->';
+      if (arrow === '->') this.eat('->');
       path.push({ arrow, key: this.name(delimiters, 'a JSON key') });
     }
     return path;

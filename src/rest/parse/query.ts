@@ -28,7 +28,7 @@ export interface PathFilter {
   readonly node: FilterNode;
 }
 
-const RESERVED = new Set(['select', 'order', 'limit', 'offset', 'on_conflict', 'columns']);
+const _RESERVED = new Set(['select', 'order', 'limit', 'offset', 'on_conflict', 'columns']);
 
 export function parseQuery(search: URLSearchParams): ParsedQuery {
   let select: SelectItem[] | undefined;

@@ -57,14 +57,14 @@ export function openApi(cache: SchemaCache, config: Config, role: string): objec
     };
     paths[`/rpc/${routine.name}`] = {
       post: {
-        tags: ['(rpc) ' + routine.name],
+        tags: [`(rpc) ${routine.name}`],
         summary: routine.comment ?? undefined,
         parameters: [{ name: 'args', in: 'body', required: true, schema: args }],
         responses: ok,
       },
       ...(routine.volatility === 'volatile'
         ? {}
-        : { get: { tags: ['(rpc) ' + routine.name], summary: routine.comment ?? undefined, responses: ok } }),
+        : { get: { tags: [`(rpc) ${routine.name}`], summary: routine.comment ?? undefined, responses: ok } }),
     };
   }
   return {

@@ -1,0 +1,189 @@
+import type { ScopeNeed } from '../../auth/caller.js';
+import { checkScopes } from '../../auth/scopes.js';
+import { ApiError } from '../../errors.js';
+import {
+  type Context,
+  filtersOf,
+  formatOf,
+  header,
+  pageOf,
+  type RestResponse,
+  selectContext,
+  txOverridable,
+} from '../context.js';
+import { preferenceApplied } from '../parse/prefer.js';
+import { parseQuery } from '../parse/query.js';
+import { CONTENT_TYPES, negotiate } from '../plan/negotiate.js';
+import { closest, planSelect } from '../plan/select.js';
+import type { Source } from '../plan/types.js';
+import { contentRange } from '../respond/range.js';
+import { CALL_ECHO, respondRows } from '../respond/rows.js';
+import { type Routine, routineRelation } from '../schema/cache.js';
+import { readSql, scalarCallSql } from '../sql/read.js';
+import { explain, planOf, run } from '../transaction.js';
+import { countOf, pageResult } from './read.js';
+
+/** /rpc/<function>: GET (read-only, arguments in the query string) or POST (in the body). */
+
+/** RPC: GET (arguments in the query string, read-only) or POST (arguments in the body). */
+export async function call(ctx: Context, name: string): Promise<RestResponse> {
+  const { request, cache, schema } = ctx;
+  if (request.method !== 'GET' && request.method !== 'HEAD' && request.method !== 'POST') {
+    throw new ApiError('PGRST101', { message: `Cannot use the ${request.method} method on RPC` });
+  }
+  const query = parseQuery(request.search);
+  const candidates = cache.routines(schema, name);
+  const readOnly = request.method !== 'POST';
+  const singleObject = ctx.prefer.params === 'single-object';
+  const given = new Map<string, unknown>();
+  let argKeys: Set<string>;
+  if (readOnly) {
+    const names = new Set(candidates.flatMap((r) => r.params.map((p) => p.name)));
+    argKeys = new Set(query.rest.map(([k]) => k).filter((k) => names.has(k)));
+    for (const [k, v] of query.rest) {
+      if (!argKeys.has(k)) continue;
+      const previous = given.get(k);
+      given.set(k, previous === undefined ? v : Array.isArray(previous) ? [...previous, v] : [previous, v]);
+    }
+  } else {
+    argKeys = new Set();
+    const body = request.body ?? {};
+    if (!singleObject) {
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        throw new ApiError('PGRST102', {
+          message: 'The body of a function call must be a JSON object of its arguments',
+        });
+      }
+      for (const [k, v] of Object.entries(body)) given.set(k, v);
+    }
+  }
+  const routine = pickRoutine(ctx, name, candidates, given, {
+    singleObject: singleObject || (!readOnly && isSingleJsonParam(candidates)),
+    // For the error: a GET's arguments are all its non-reserved parameters, as PostgREST reads them.
+    argNames: readOnly ? [...new Set(query.rest.map(([k]) => k))] : [...given.keys()],
+  });
+  const single = singleObject || (routine.params.length === 1 && routine.params[0]?.name === '' && !readOnly);
+  const args = single ? new Map<string, unknown>([['', request.body ?? {}]]) : given;
+  const action = readOnly || routine.volatility !== 'volatile' ? 'read' : 'write';
+  const needs: ScopeNeed[] = [{ resource: name, action }];
+  const source: Source = { kind: 'call', routine, args, singleObject: single };
+  const plan = planOf(ctx);
+  const media = plan?.for ?? negotiate(header(ctx, 'accept'), ['json', 'object', 'csv']);
+  const settings: Record<string, string> = readOnly ? { transaction_read_only: 'on' } : {};
+
+  const relation = routineRelation(cache, routine);
+  if (routine.returnsScalar || !relation) {
+    checkScopes(ctx.caller, needs);
+    if (plan) {
+      const mode = routine.returnType.name === 'void' ? 'void' : routine.returnsSet ? 'set' : 'one';
+      return explain(ctx, plan, [scalarCallSql(source, mode)], settings);
+    }
+    return run(
+      ctx,
+      async (tx): Promise<RestResponse> => {
+        const headers: Record<string, string> = { 'content-range': '0-0/*' };
+        const applied = preferenceApplied(ctx.prefer, CALL_ECHO, txOverridable(ctx));
+        if (applied) headers['preference-applied'] = applied;
+        if (routine.returnType.name === 'void') {
+          await tx.query(scalarCallSql(source, 'void'));
+          return { status: 204, headers };
+        }
+        const { rows } = await tx.query<{ body: string; page_total?: number }>(
+          scalarCallSql(source, routine.returnsSet ? 'set' : 'one'),
+        );
+        const n = rows[0]?.page_total;
+        if (n !== undefined) headers['content-range'] = contentRange(0, n, undefined);
+        return {
+          status: 200,
+          headers: { ...headers, 'content-type': CONTENT_TYPES.json },
+          body: request.method === 'HEAD' ? undefined : (rows[0]?.body ?? 'null'),
+        };
+      },
+      settings,
+    );
+  }
+  const page = pageOf(ctx, query);
+  const select = planSelect(selectContext(ctx, needs), relation, query, filtersOf(query, argKeys), page);
+  checkScopes(ctx.caller, needs);
+  const count = countOf(ctx);
+  const statement = readSql(source, select, { count: count.read, format: formatOf(media) });
+  if (plan) return explain(ctx, plan, [statement], settings);
+  return run(
+    ctx,
+    async (tx) => {
+      const result = await pageResult(tx, statement, count, source, select);
+      const response = respondRows(ctx, media, result, page.offset ?? 0, 200, CALL_ECHO);
+      if (routine.returnsSet || media !== 'json') return response;
+      // A function returning one row answers with that row, as PostgREST does.
+      const body = result.pageTotal === 1 ? result.body.slice(1, -1).trim() : 'null';
+      return { ...response, body: request.method === 'HEAD' ? undefined : body };
+    },
+    settings,
+  );
+}
+
+/** PGRST202 worded as PostgREST words it, with the nearest function (or signature) as hint. */
+function noFunction(
+  ctx: Context,
+  name: string,
+  overloads: readonly Routine[],
+  options: { singleObject: boolean; argNames: readonly string[] },
+): ApiError {
+  const fn = `${ctx.schema}.${name}`;
+  const args = options.argNames;
+  const list = args.join(', ');
+  const post = ctx.request.method === 'POST';
+  const withArgs = args.length === 0 ? ' without parameters' : ` with parameter${args.length > 1 ? 's' : ''} ${list}`;
+  const searched = options.singleObject
+    ? ' with a single json/jsonb parameter'
+    : `${withArgs}${post ? ' or with a single unnamed json/jsonb parameter' : ''}`;
+  const sortedList = (names: readonly string[]) => `(${[...names].sort().join(', ')})`;
+  let near: string | undefined;
+  if (overloads.length === 0) {
+    near = closest(
+      name,
+      ctx.cache.allRoutines.filter((r) => r.schema === ctx.schema).map((r) => r.name),
+    );
+  } else {
+    const signatures = overloads.map((r) => sortedList(r.params.map((p) => p.name)));
+    const signature = closest(sortedList(args), signatures);
+    near = signature === undefined ? undefined : `${name}${signature}`;
+  }
+  return new ApiError('PGRST202', {
+    message: `Could not find the function ${fn}${options.singleObject ? '' : `(${list})`} in the schema cache`,
+    details: `Searched for the function ${fn}${searched}, but no matches were found in the schema cache.`,
+    hint: !options.singleObject && near ? `Perhaps you meant to call the function ${ctx.schema}.${near}` : null,
+  });
+}
+
+function isSingleJsonParam(candidates: readonly Routine[]): boolean {
+  return (
+    candidates.length === 1 &&
+    candidates[0]?.params.length === 1 &&
+    candidates[0].params[0]?.name === '' &&
+    ['json', 'jsonb'].includes(candidates[0].params[0].pgType.name)
+  );
+}
+
+function pickRoutine(
+  ctx: Context,
+  name: string,
+  candidates: readonly Routine[],
+  given: ReadonlyMap<string, unknown>,
+  options: { singleObject: boolean; argNames: readonly string[] },
+): Routine {
+  const { schema } = ctx;
+  const matches = candidates.filter((r) => {
+    if (options.singleObject) return r.params.length === 1;
+    const names = new Set(r.params.map((p) => p.name));
+    return [...given.keys()].every((k) => names.has(k)) && r.params.every((p) => p.hasDefault || given.has(p.name));
+  });
+  if (matches.length === 1) return matches[0] as Routine;
+  if (matches.length === 0) throw noFunction(ctx, name, candidates, options);
+  throw new ApiError('PGRST203', {
+    message: `Could not choose the best candidate function between: ${matches
+      .map((r) => `${schema}.${name}(${r.params.map((p) => `${p.name} => ${p.type}`).join(', ')})`)
+      .join(', ')}`,
+    hint: 'Try renaming the parameters or the function itself in the database so function overloading can be resolved',
+  });
+}

@@ -1,0 +1,81 @@
+import type { ScopeNeed } from '../../auth/caller.js';
+import { checkScopes } from '../../auth/scopes.js';
+import type { Transaction } from '../../db/database.js';
+import type { SqlFragment } from '../../db/sql.js';
+import { type Context, filtersOf, formatOf, header, pageOf, type RestResponse, selectContext } from '../context.js';
+import { parseQuery } from '../parse/query.js';
+import { negotiate } from '../plan/negotiate.js';
+import { planSelect } from '../plan/select.js';
+import type { SelectPlan, Source } from '../plan/types.js';
+import { type PageResult, respondRows } from '../respond/rows.js';
+import type { Relation } from '../schema/cache.js';
+import { plannedCountSql, type ReadCount, readSql } from '../sql/read.js';
+import { explain, planOf, run } from '../transaction.js';
+
+/** GET/HEAD on a table or view: one statement that builds the page, and Prefer: count. */
+
+export async function read(ctx: Context, relation: Relation): Promise<RestResponse> {
+  const plan = planOf(ctx);
+  const media = plan?.for ?? negotiate(header(ctx, 'accept'), ['json', 'object', 'csv']);
+  const query = parseQuery(ctx.request.search);
+  const needs: ScopeNeed[] = [{ resource: relation.name, action: 'read' }];
+  const page = pageOf(ctx, query);
+  const select = planSelect(selectContext(ctx, needs), relation, query, filtersOf(query), page);
+  checkScopes(ctx.caller, needs);
+  const source: Source = { kind: 'relation', relation };
+  const count = countOf(ctx);
+  const statement = readSql(source, select, { count: count.read, format: formatOf(media) });
+  if (plan) return explain(ctx, plan, [statement]);
+  return run(ctx, async (tx) => {
+    const result = await pageResult(tx, statement, count, source, select);
+    return respondRows(ctx, media, result, page.offset ?? 0, 200);
+  });
+}
+
+/**
+ * How Prefer: count is answered. exact: counted in the read's statement. planned: the
+ * planner's estimate (EXPLAIN), no counting. estimated: counted up to LOCONOMY_DB_MAX_ROWS,
+ * the planner's estimate beyond that (exact when no maximum is set), as PostgREST does.
+ */
+export interface CountMode {
+  readonly read?: ReadCount;
+  readonly planned: boolean;
+}
+
+export function countOf(ctx: Context): CountMode {
+  const max = ctx.deps.config.db.maxRows;
+  switch (ctx.prefer.count) {
+    case 'exact':
+      return { read: {}, planned: false };
+    case 'planned':
+      return { planned: true };
+    case 'estimated':
+      return max === undefined ? { read: {}, planned: false } : { read: { upTo: max }, planned: true };
+    default:
+      return { planned: false };
+  }
+}
+
+export async function pageResult(
+  tx: Transaction,
+  statement: SqlFragment,
+  count: CountMode,
+  source?: Source,
+  select?: SelectPlan,
+): Promise<PageResult> {
+  const { rows } = await tx.query<{ page_total: number; body: string; total?: string | number }>(statement);
+  const row = rows[0] ?? { page_total: 0, body: '[]' };
+  let total = count.read && row.total !== undefined ? Number(row.total) : undefined;
+  const upTo = count.read?.upTo;
+  const overMax = upTo !== undefined && total !== undefined && total > upTo;
+  const estimated = count.planned && source !== undefined && select !== undefined && (total === undefined || overMax);
+  if (estimated) total = await plannedCount(tx, source, select);
+  return { pageTotal: row.page_total, body: row.body, total, estimated };
+}
+
+async function plannedCount(tx: Transaction, source: Source, select: SelectPlan): Promise<number> {
+  const { rows } = await tx.query<{ 'QUERY PLAN': unknown }>(plannedCountSql(source, select));
+  const plan = rows[0]?.['QUERY PLAN'];
+  const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as { Plan?: { 'Plan Rows'?: number } }[];
+  return Math.round(parsed[0]?.Plan?.['Plan Rows'] ?? 0);
+}

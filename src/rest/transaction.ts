@@ -1,0 +1,103 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Transaction } from '../db/database.js';
+import { preparing } from '../db/prepared.js';
+import type { SqlFragment } from '../db/sql.js';
+import { isApiError } from '../errors.js';
+import { type Context, header, type RestResponse, txOverridable } from './context.js';
+import { fromDatabaseError, isDatabaseError } from './errors.js';
+import { type PlanRequest, planContentType, planRequest } from './plan/negotiate.js';
+import { explainSql } from './sql/explain.js';
+
+/**
+ * The one place a REST request opens its transaction: as the caller's role, with the request
+ * context set, ended by LOCONOMY_DB_TX_END and Prefer: tx; and EXPLAIN of a request's
+ * statements for Accept: application/vnd.pgrst.plan.
+ */
+
+/** Runs fn in one transaction as the caller; the end follows LOCONOMY_DB_TX_END and Prefer: tx. */
+export async function run<T>(
+  ctx: Context,
+  fn: (tx: Transaction) => Promise<T>,
+  settings: Record<string, string> = {},
+  forceRollback = false,
+): Promise<T> {
+  const { caller, request, deps } = ctx;
+  const txEnd = deps.config.db.txEnd;
+  const rollback =
+    forceRollback ||
+    (txOverridable(ctx) && ctx.prefer.tx ? ctx.prefer.tx === 'rollback' : txEnd.startsWith('rollback'));
+  if (ctx.prefer.timezone) settings.timezone = ctx.prefer.timezone;
+  const info = {
+    method: request.method,
+    path: `/${request.path}`,
+    headers: plainHeaders(request.headers),
+    settings,
+  };
+  const sentinel = { result: undefined as T | undefined };
+  try {
+    return await deps.db.asRole(
+      caller.role,
+      caller.claims,
+      async (tx) => {
+        // The request's statements are shapes: prepared on PostgreSQL (decision 0010).
+        const result = await fn(preparing(tx));
+        if (rollback) {
+          sentinel.result = result;
+          throw ROLLBACK;
+        }
+        return result;
+      },
+      info,
+    );
+  } catch (error) {
+    if (error === ROLLBACK) return sentinel.result as T;
+    if (isApiError(error)) throw error;
+    if (isDatabaseError(error)) throw fromDatabaseError(error, caller.role !== deps.config.db.anonRole);
+    throw error;
+  }
+}
+
+const ROLLBACK = Symbol('rollback');
+
+export function planOf(ctx: Context): PlanRequest | undefined {
+  return planRequest(header(ctx, 'accept'), ctx.deps.config.db.planEnabled);
+}
+
+/**
+ * The plan of the statements instead of their rows. The transaction always rolls back, so
+ * `options=analyze` on a write runs it but keeps nothing.
+ */
+export function explain(
+  ctx: Context,
+  plan: PlanRequest,
+  statements: readonly SqlFragment[],
+  settings: Record<string, string> = {},
+): Promise<RestResponse> {
+  return run(
+    ctx,
+    async (tx) => {
+      const plans: unknown[] = [];
+      for (const statement of statements) {
+        const { rows } = await tx.query<{ 'QUERY PLAN': unknown }>(explainSql(statement, plan));
+        for (const row of rows) plans.push(row['QUERY PLAN']);
+      }
+      const body =
+        plan.format === 'json'
+          ? JSON.stringify(plans.flatMap((p) => (typeof p === 'string' ? JSON.parse(p) : p)))
+          : plans.join('\n');
+      return { status: 200, headers: { 'content-type': planContentType(plan) }, body };
+    },
+    settings,
+    true,
+  );
+}
+
+/** Headers as request.headers shows them (lower-case names; credentials left out). */
+function plainHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || name === 'authorization' || name === 'apikey' || name === 'cookie') continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
