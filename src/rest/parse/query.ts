@@ -28,8 +28,6 @@ export interface PathFilter {
   readonly node: FilterNode;
 }
 
-const _RESERVED = new Set(['select', 'order', 'limit', 'offset', 'on_conflict', 'columns']);
-
 export function parseQuery(search: URLSearchParams): ParsedQuery {
   let select: SelectItem[] | undefined;
   const order = new Map<string, OrderTerm[]>();
