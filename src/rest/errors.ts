@@ -23,6 +23,8 @@ export function statusForSqlState(code: string, authenticated: boolean): number 
       return authenticated ? 403 : 401;
     case '53400':
       return 500;
+    case '57P01':
+      return 503;
   }
   const cls = code.slice(0, 2);
   if (cls === '08' || cls === '53') return 503;

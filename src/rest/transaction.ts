@@ -26,6 +26,8 @@ export async function run<T>(
   const rollback =
     forceRollback ||
     (txOverridable(ctx) && ctx.prefer.tx ? ctx.prefer.tx === 'rollback' : txEnd.startsWith('rollback'));
+  // The role's own settings first (statement_timeout…), then the request's (timezone…).
+  settings = { ...ctx.cache.roleSettings(caller.role), ...settings };
   if (ctx.prefer.timezone) settings.timezone = ctx.prefer.timezone;
   const info = {
     method: request.method,

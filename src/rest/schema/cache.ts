@@ -135,6 +135,8 @@ export interface SchemaCache {
   relationships(source: RelationRef, name: string): readonly Relationship[];
   /** Every relationship from `source`, computed ones included. */
   relationshipsFrom(source: RelationRef): readonly Relationship[];
+  /** The role's own settings (ALTER ROLE … SET: statement_timeout…), to set in each request. */
+  roleSettings(role: string): Readonly<Record<string, string>>;
   /** A computed field of a relation: a function of one row of it returning a scalar. */
   computedField(source: RelationRef, name: string): Routine | undefined;
   readonly foreignKeys: readonly ForeignKey[];
@@ -193,6 +195,7 @@ interface RawFunction {
   args: { name: string; mode: RoutineArg['mode']; type: string; type_schema: string; type_name: string }[];
 }
 interface RawCache {
+  role_settings: Record<string, Record<string, string>>;
   relations: RawRelation[];
   foreign_keys: RawForeignKey[];
   functions: RawFunction[];
@@ -266,6 +269,7 @@ export function buildSchemaCache(raw: RawCache, schemas: readonly string[]): Sch
       const computed = all.filter((r) => r.computed?.name === name);
       return computed.length > 0 ? computed : all.filter((r) => !r.computed && r.target.name === name);
     },
+    roleSettings: (role) => raw.role_settings?.[role] ?? {},
     relationshipsFrom: (source) => relationships.get(key(source.schema, source.name)) ?? [],
     computedField: (source, name) => computedFields.get(`${key(source.schema, source.name)}\u0000${name}`),
     foreignKeys,

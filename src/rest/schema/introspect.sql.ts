@@ -102,8 +102,26 @@ funcs as (
     left join pg_namespace rrn on rrn.oid = rr.relnamespace
    where p.prokind = 'f' and rt.typname not in ('trigger', 'event_trigger')
      and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+),
+-- Settings of the API roles (ALTER ROLE … SET, e.g. statement_timeout): a request switches role
+-- inside its transaction, which does not apply them, so each request sets them itself. Only
+-- settings any user may change; a setting for this database wins over one for all databases.
+role_settings as (
+  select r.rolname as role,
+         json_object_agg(kv.name, kv.value order by kv.setdatabase) as settings
+    from pg_roles r
+    join pg_db_role_setting d on d.setrole = r.oid
+     and d.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+    cross join lateral (
+      select split_part(c, '=', 1) as name, substr(c, strpos(c, '=') + 1) as value, d.setdatabase
+        from unnest(d.setconfig) c
+    ) kv
+    join pg_settings ps on ps.name = kv.name and ps.context = 'user'
+   where r.rolname = any ($2::text[]) and kv.name not in ('search_path', 'default_transaction_isolation')
+   group by r.rolname
 )
 select json_build_object(
+  'role_settings', coalesce((select json_object_agg(rs.role, rs.settings) from role_settings rs), '{}'),
   'relations', coalesce((select json_agg(json_build_object(
       'schema', r.schema, 'name', r.name, 'kind', r.kind, 'comment', r.comment,
       'insertable', r.insertable, 'updatable', r.updatable, 'deletable', r.deletable,
