@@ -97,7 +97,7 @@ export function renderTypes(catalog: TypeCatalog, options: RenderOptions = {}): 
 
 function schemaType(catalog: TypeCatalog, schema: string): TsType {
   const relations = catalog.cache.relations.filter((r) => r.schema === schema);
-  const routines = catalog.cache.allRoutines.filter((r) => r.schema === schema && callable(r));
+  const routines = catalog.cache.allRoutines.filter((r) => r.schema === schema && (callable(r) || ofRow(catalog, r)));
   const functions = new Map<string, Routine[]>();
   for (const routine of routines) functions.set(routine.name, [...(functions.get(routine.name) ?? []), routine]);
   const t = new Types(catalog);
@@ -149,7 +149,7 @@ function enumsOf(catalog: TypeCatalog, schema: string): PgType[] {
 }
 
 /**
- * What the REST layer can call (see pickRoutine in src/rest/handler.ts): named parameters, or
+ * What the REST layer can call (see pickRoutine in src/rest/actions/call.ts): named parameters, or
  * one unnamed json/jsonb parameter that receives the whole body.
  */
 function callable(routine: Routine): boolean {
@@ -157,6 +157,16 @@ function callable(routine: Routine): boolean {
   const [only] = routine.params;
   return (
     routine.params.length === 1 && only?.pgType.schema === 'pg_catalog' && ['json', 'jsonb'].includes(only.pgType.name)
+  );
+}
+
+/** A function of one row of a relation: a computed field or relationship (postgrest-js reads them from Functions). */
+function ofRow(catalog: TypeCatalog, routine: Routine): boolean {
+  const [only] = routine.params;
+  return (
+    routine.params.length === 1 &&
+    only !== undefined &&
+    catalog.cache.relation(only.pgType.schema, only.pgType.name) !== undefined
   );
 }
 
@@ -206,8 +216,32 @@ class Types {
     return nullable && !(type.kind === 'raw' && type.text === 'unknown') ? union([type, NULL]) : type;
   }
 
-  #row(relation: Relation): TsType {
-    return object(byName(relation.columns.values()).map((c) => ({ key: c.name, type: this.#value(c) })));
+  /**
+   * A relation's row; for its Row type also its computed fields (functions of the row returning
+   * a scalar), which postgrest-js types in select lists and leaves out of `*`, as Supabase's do.
+   */
+  #row(relation: Relation, computed = false): TsType {
+    const columns = byName(relation.columns.values()).map((c) => ({ key: c.name, type: this.#value(c) }));
+    const fields = computed
+      ? byName(this.#computedFields(relation)).map((r) => ({
+          key: r.name,
+          type: this.nullable(this.of(r.returnType), true),
+        }))
+      : [];
+    return object([...columns, ...fields]);
+  }
+
+  #computedFields(relation: Relation): Routine[] {
+    return this.#catalog.cache.allRoutines.filter(
+      (r) =>
+        r.schema === relation.schema &&
+        r.params.length === 1 &&
+        r.params[0]?.pgType.schema === relation.schema &&
+        r.params[0].pgType.name === relation.name &&
+        r.returnsScalar &&
+        !r.returnsSet &&
+        this.#catalog.cache.computedField(relation, r.name) === r,
+    );
   }
 
   #value(column: Column): TsType {
@@ -220,7 +254,7 @@ class Types {
     const fixed = (c: Column) =>
       c.generated || this.#catalog.column(relation.schema, relation.name, c.name)?.identity === 'a';
     return object([
-      { key: 'Row', type: this.#row(relation) },
+      { key: 'Row', type: this.#row(relation, true) },
       {
         key: 'Insert',
         type: object(
@@ -252,7 +286,7 @@ class Types {
               : this.nullable(this.of(c.pgType), true),
         })),
       );
-    const members: TsMember[] = [{ key: 'Row', type: this.#row(relation) }];
+    const members: TsMember[] = [{ key: 'Row', type: this.#row(relation, true) }];
     if (relation.insertable) members.push({ key: 'Insert', type: write() });
     if (relation.updatable) members.push({ key: 'Update', type: write() });
     members.push({ key: 'Relationships', type: this.#relationships(relation) });
@@ -290,16 +324,23 @@ class Types {
     );
   }
 
+  #isRowOfRelation(type: { schema: string; name: string }): boolean {
+    return this.#catalog.cache.relation(type.schema, type.name) !== undefined;
+  }
+
   routine(routine: Routine): TsType {
     const [only] = routine.params;
     const args =
       routine.params.length === 0
         ? NEVER
-        : only?.name === ''
-          ? JSON_OBJECT
-          : object(
-              byName(routine.params).map((p) => ({ key: p.name, optional: p.hasDefault, type: this.of(p.pgType) })),
-            );
+        : only?.name === '' && this.#isRowOfRelation(only.pgType)
+          ? // A function of a row (computed field or relationship): postgrest-js matches `{ '': Row }`.
+            object([{ key: '', type: this.of(only.pgType) }])
+          : only?.name === ''
+            ? JSON_OBJECT
+            : object(
+                byName(routine.params).map((p) => ({ key: p.name, optional: p.hasDefault, type: this.of(p.pgType) })),
+              );
     const members: TsMember[] = [{ key: 'Args', type: args }];
     const set = (type: TsType) => (routine.returnsSet ? array(type) : type);
     const relation = routine.returnsRelation

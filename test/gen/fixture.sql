@@ -81,3 +81,7 @@ create function shop.echo(json) returns json
 
 create function shop.double(int4) returns int4
   language sql immutable as $$ select $1 * 2 $$;
+
+-- A computed field (a function of the row returning a scalar): in Row, not in `*`.
+create function shop.greeting(shop.customers) returns text
+  language sql stable as $$ select 'Hello, ' || $1.name $$;

@@ -38,6 +38,23 @@ describe(`gen types on the fixture schema (${testBackend()})`, () => {
     assert.equal(renderTypes(await loadTypeCatalog(db, ['shop'])), text);
   });
 
+  test('a computed field is typed when selected by name and left out of *', async () => {
+    const probe = `import { createClient } from '@supabase/supabase-js';
+import type { Database } from './database.types.js';
+const shop = createClient<Database, 'shop'>('http://localhost', 'key', { db: { schema: 'shop' } });
+export async function probe() {
+  const named = await shop.from('customers').select('id, greeting').single();
+  const greeting: string | null | undefined = named.data?.greeting;
+  const all = await shop.from('customers').select('*').single();
+  // @ts-expect-error a computed field is not part of *
+  const missing = all.data?.greeting;
+  return [greeting, missing];
+}
+`;
+    const diagnostics = await typecheck({ 'database.types.ts': text, 'probe.ts': probe });
+    assert.equal(diagnostics.length, 0, formatDiagnostics(diagnostics));
+  });
+
   test('the fixture types compile on their own', async () => {
     const diagnostics = await typecheck({ 'database.types.ts': text });
     assert.equal(diagnostics.length, 0, formatDiagnostics(diagnostics));

@@ -23,6 +23,7 @@ export type Database = {
           nickname: string | null;
           profile: Json | null;
           tags: string[];
+          greeting: string | null;
         };
         Insert: {
           address?: Database['shop']['CompositeTypes']['address'] | null;
@@ -149,6 +150,12 @@ export type Database = {
       echo: {
         Args: { [key: string]: Json | undefined };
         Returns: Json;
+      };
+      greeting: {
+        Args: {
+          '': Database['shop']['Tables']['customers']['Row'];
+        };
+        Returns: string;
       };
       label:
         | {
