@@ -155,6 +155,11 @@ describe(`REST reads (${testBackend()})`, () => {
       headers: { Range: '0-1', Prefer: 'count=exact' },
     });
     assert.equal(head.headers.get('content-range'), '0-1/4');
+    // Content-Location: the request, its parameters sorted by name (PostgREST's canonical form).
+    assert.equal(
+      head.headers.get('content-location'),
+      `/listings?order=title&select=title&title=${encodeURIComponent(`like.${tag}*`)}`,
+    );
   });
 
   test('count=planned answers the planner estimate; count=estimated counts up to the row limit', async () => {

@@ -28,7 +28,8 @@ export async function read(ctx: Context, relation: Relation): Promise<RestRespon
   if (plan) return explain(ctx, plan, [statement]);
   return run(ctx, async (tx) => {
     const result = await pageResult(tx, statement, count, source, select);
-    return respondRows(ctx, media, result, page.offset ?? 0, 200);
+    const response = respondRows(ctx, media, result, page.offset ?? 0, 200);
+    return { ...response, headers: { ...response.headers, 'content-location': contentLocation(relation, ctx) } };
   });
 }
 
@@ -78,4 +79,11 @@ async function plannedCount(tx: Transaction, source: Source, select: SelectPlan)
   const plan = rows[0]?.['QUERY PLAN'];
   const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as { Plan?: { 'Plan Rows'?: number } }[];
   return Math.round(parsed[0]?.Plan?.['Plan Rows'] ?? 0);
+}
+
+/** `Content-Location: /listings?select=…` with the parameters sorted by name, as PostgREST sends it. */
+function contentLocation(relation: Relation, ctx: Context): string {
+  const params = [...ctx.request.search].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const query = params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+  return `/${relation.name}${query === '' ? '' : `?${query}`}`;
 }
