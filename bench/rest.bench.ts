@@ -288,22 +288,18 @@ async function main(): Promise<void> {
           .slice(0, 100)
           .map((r) => ({ method: 'GET' as const, path: `/rest/v1/listings?id=eq.${r.id}&select=*` })),
         httpHeaders: { apikey: keys.anon },
-        record: () =>
-          recordRequest(db, anon, {
+        caller: anon,
+        // Recorded once with the first sample id, which pgbench then varies; run with random ones.
+        request: (recording = false): RestRequest => {
+          const id = recording ? ids[0]?.id : ids[Math.floor(Math.random() * ids.length)]?.id;
+          return {
             method: 'GET',
             path: 'listings',
-            search: new URLSearchParams(`id=eq.${ids[0]?.id}&select=*`),
+            search: new URLSearchParams(`id=eq.${id}&select=*`),
             headers: headers(),
             body: undefined,
-          }),
-        caller: anon,
-        request: (): RestRequest => ({
-          method: 'GET',
-          path: 'listings',
-          search: new URLSearchParams(`id=eq.${ids[Math.floor(Math.random() * ids.length)]?.id}&select=*`),
-          headers: headers(),
-          body: undefined,
-        }),
+          };
+        },
         vary: (v: unknown) =>
           v === ids[0]?.id ? '(select id from public.loconomy_bench_ids where n = :n)' : undefined,
         setup: `\\set n random(1, ${ids.length})\n`,
@@ -312,14 +308,6 @@ async function main(): Promise<void> {
         name: '(b) 20 active listings + provider + category',
         http: [{ method: 'GET' as const, path: `/rest/v1/listings?${embedQuery}` }],
         httpHeaders: { apikey: keys.anon },
-        record: () =>
-          recordRequest(db, anon, {
-            method: 'GET',
-            path: 'listings',
-            search: new URLSearchParams(embedQuery),
-            headers: headers(),
-            body: undefined,
-          }),
         caller: anon,
         request: (): RestRequest => ({
           method: 'GET',
@@ -341,21 +329,14 @@ async function main(): Promise<void> {
           },
         ],
         httpHeaders: { apikey: keys.anon, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        record: () =>
-          recordRequest(db, user, {
-            method: 'POST',
-            path: 'listings',
-            search: new URLSearchParams(),
-            headers: headers({ 'content-type': 'application/json' }),
-            body: JSON.parse(body(SLUG)),
-          }),
         caller: user,
-        request: (): RestRequest => ({
+        // Recorded with a marker slug, which pgbench replaces; run with a fresh one each time.
+        request: (recording = false): RestRequest => ({
           method: 'POST',
           path: 'listings',
           search: new URLSearchParams(),
           headers: headers({ 'content-type': 'application/json' }),
-          body: JSON.parse(body(`bench-${randomUUID()}`)),
+          body: JSON.parse(body(recording ? SLUG : `bench-${randomUUID()}`)),
         }),
         vary: (v: unknown) =>
           typeof v === 'string' && v.includes(SLUG)
@@ -366,7 +347,7 @@ async function main(): Promise<void> {
     ];
 
     const scripts = [];
-    for (const c of cases) scripts.push(pgbenchScript(await c.record(), c.vary));
+    for (const c of cases) scripts.push(pgbenchScript(await recordRequest(db, c.caller, c.request(true)), c.vary));
     const pooled = await openDatabase(
       loadConfig({ DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOCONOMY_DB_POOL: String(CONNECTIONS) }),
       log,
@@ -382,7 +363,7 @@ async function main(): Promise<void> {
         say(`▶ ${c.name}`);
         const rest = await runHttp(c.http as autocannon.Request[], c.httpHeaders as Record<string, string>);
         say(`  REST     ${fmt(rest)}`);
-        const handler = await runInProcess(pooled, c.caller, c.request);
+        const handler = await runInProcess(pooled, c.caller, () => c.request());
         say(`  handler  ${fmt(handler)}  (in process, no HTTP)`);
         // extended: unnamed statements, parsed and planned each time, as node-postgres sends
         // them; prepared: plans cached per connection, PostgreSQL's best case.

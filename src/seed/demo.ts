@@ -243,30 +243,21 @@ export async function seedDemo(
         ),
       );
       await timed('copy listing texts', async () => {
-        await copyLines(
-          tx,
-          db.kind,
-          ['pg_temp', 'loconomy_demo_text'],
-          ['kind', 'key', 'language', 'body'],
-          textRows(catalog.titles, 'A'),
-          progress,
-        );
-        await copyLines(
-          tx,
-          db.kind,
-          ['pg_temp', 'loconomy_demo_text'],
-          ['kind', 'key', 'language', 'body'],
-          textRows(catalog.descriptions, 'B'),
-          progress,
-        );
-        await copyLines(
-          tx,
-          db.kind,
-          ['pg_temp', 'loconomy_demo_text'],
-          ['kind', 'key', 'language', 'body'],
-          textRows(catalog.keywordTexts, 'C'),
-          progress,
-        );
+        const texts = [
+          [catalog.titles, 'A'],
+          [catalog.descriptions, 'B'],
+          [catalog.keywordTexts, 'C'],
+        ] as const;
+        for (const [rows, kind] of texts) {
+          await copyLines(
+            tx,
+            db.kind,
+            ['pg_temp', 'loconomy_demo_text'],
+            ['kind', 'key', 'language', 'body'],
+            textRows(rows, kind),
+            progress,
+          );
+        }
       });
       await copy('listing_tags', ['listing_id', 'tag_id', 'created_at'], listingTagRows(ctx, catalog));
       await copy(

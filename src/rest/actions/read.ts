@@ -61,15 +61,15 @@ export async function pageResult(
   tx: Transaction,
   statement: SqlFragment,
   count: CountMode,
-  source?: Source,
-  select?: SelectPlan,
+  source: Source,
+  select: SelectPlan,
 ): Promise<PageResult> {
   const { rows } = await tx.query<{ page_total: number; body: string; total?: string | number }>(statement);
   const row = rows[0] ?? { page_total: 0, body: '[]' };
   let total = count.read && row.total !== undefined ? Number(row.total) : undefined;
   const upTo = count.read?.upTo;
   const overMax = upTo !== undefined && total !== undefined && total > upTo;
-  const estimated = count.planned && source !== undefined && select !== undefined && (total === undefined || overMax);
+  const estimated = count.planned && (total === undefined || overMax);
   if (estimated) total = await plannedCount(tx, source, select);
   return { pageTotal: row.page_total, body: row.body, total, estimated };
 }
