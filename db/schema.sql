@@ -268,9 +268,14 @@ CREATE TYPE public.notification_channel AS ENUM (
 CREATE TYPE public.notification_type AS ENUM (
     'booking_received',
     'booking_confirmed',
+    'booking_declined',
     'booking_started',
     'booking_completed',
     'booking_cancelled',
+    'booking_expired',
+    'booking_no_show',
+    'booking_rescheduled',
+    'booking_reminder',
     'booking_disputed',
     'booking_refunded',
     'review_received',
@@ -884,6 +889,29 @@ $$;
 COMMENT ON FUNCTION app.current_user_role() IS 'The caller''s application role; guest when not signed in.';
 
 --
+-- Name: default_notification_channel(public.notification_type, public.notification_channel); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.default_notification_channel(kind public.notification_type, channel public.notification_channel) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+begin
+  return case channel::text
+    when 'in_app' then true
+    when 'push' then true
+    when 'sms' then false
+    else kind::text not in ('message_received', 'booking_started', 'system_alert')
+  end;
+end $$;
+
+--
+-- Name: FUNCTION default_notification_channel(kind public.notification_type, channel public.notification_channel); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.default_notification_channel(kind public.notification_type, channel public.notification_channel) IS 'Whether a kind goes out on a channel when the user has not said: in_app and push always, SMS never, email for all but message_received, booking_started and system_alert.';
+
+--
 -- Name: default_provider_time_zone(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1166,6 +1194,76 @@ $$;
 COMMENT ON FUNCTION app.is_trusted() IS 'True for service_role, the schema owner and SECURITY DEFINER functions; false for the anon and authenticated API roles.';
 
 --
+-- Name: is_valid_channel_switches(jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.is_valid_channel_switches(switches jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select jsonb_typeof(switches) = 'object'
+     and not exists (select 1 from jsonb_each(switches) e
+                      where e.key not in ('in_app', 'email', 'sms', 'push') or jsonb_typeof(e.value) <> 'boolean')
+$$;
+
+--
+-- Name: FUNCTION is_valid_channel_switches(switches jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.is_valid_channel_switches(switches jsonb) IS 'True for an object mapping channel names (in_app, email, sms, push) to booleans.';
+
+--
+-- Name: is_valid_notification_settings(jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.is_valid_notification_settings(settings jsonb) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $_$
+declare
+  channel_keys constant text[] := array['in_app', 'email', 'sms', 'push'];
+  kind_keys text[];
+  item record;
+begin
+  if settings is null then
+    return false;
+  end if;
+  if jsonb_typeof(settings) <> 'object' or exists (
+      select 1 from jsonb_object_keys(settings) k where k not in ('channels', 'types', 'quiet_hours')) then
+    return false;
+  end if;
+  if settings ? 'channels' and not app.is_valid_channel_switches(settings -> 'channels') then
+    return false;
+  end if;
+  if settings ? 'types' then
+    if jsonb_typeof(settings -> 'types') <> 'object' then
+      return false;
+    end if;
+    kind_keys := array(select e::text from unnest(enum_range(null::public.notification_type)) e);
+    for item in select key, value from jsonb_each(settings -> 'types') loop
+      if not (item.key = any (kind_keys)) or not app.is_valid_channel_switches(item.value) then
+        return false;
+      end if;
+    end loop;
+  end if;
+  if settings ? 'quiet_hours' and jsonb_typeof(settings -> 'quiet_hours') <> 'null' then
+    if jsonb_typeof(settings -> 'quiet_hours') <> 'object'
+       or exists (select 1 from jsonb_object_keys(settings -> 'quiet_hours') k where k not in ('start', 'end'))
+       or coalesce(settings -> 'quiet_hours' ->> 'start', '') !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'
+       or coalesce(settings -> 'quiet_hours' ->> 'end', '') !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$' then
+      return false;
+    end if;
+  end if;
+  return true;
+end $_$;
+
+--
+-- Name: FUNCTION is_valid_notification_settings(settings jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.is_valid_notification_settings(settings jsonb) IS 'True when users.notification_settings has the documented shape: channels, types (per notification kind) and quiet_hours (HH:MM start and end).';
+
+--
 -- Name: jwt_claims(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1426,6 +1524,109 @@ CREATE FUNCTION app.new_webhook_secret() RETURNS text
     AS $$
   select 'whsec_' || encode(decode(app.random_hex(2), 'hex'), 'base64')
 $$;
+
+--
+-- Name: notification_delivery(uuid, public.notification_type, boolean, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.notification_delivery(recipient uuid, kind public.notification_type, urgent boolean DEFAULT false, at timestamp with time zone DEFAULT now(), OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone) RETURNS record
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  u public.users;
+  settings jsonb;
+  c public.notification_channel;
+  wanted boolean;
+  local_now timestamp;
+  quiet_start time;
+  quiet_end time;
+  quiet_ends_at timestamp;
+begin
+  channels := '{}';
+  deliver_after := at;
+  select * into u from public.users where id = recipient and deleted_at is null and status not in ('banned');
+  if u.id is null then
+    return;
+  end if;
+  settings := coalesce(u.notification_settings, '{}');
+  foreach c in array enum_range(null::public.notification_channel) loop
+    if (settings -> 'channels' ->> c::text)::boolean is false then
+      continue;
+    end if;
+    wanted := coalesce((settings -> 'types' -> kind::text ->> c::text)::boolean,
+                       app.default_notification_channel(kind, c));
+    if wanted and (c <> 'sms' or u.phone is not null) then
+      channels := channels || c;
+    end if;
+  end loop;
+
+  -- Quiet hours, on the user's wall clock; start = end means none.
+  quiet_start := (settings -> 'quiet_hours' ->> 'start')::time;
+  quiet_end := (settings -> 'quiet_hours' ->> 'end')::time;
+  if urgent or kind::text = 'system_alert' or quiet_start is null or quiet_end is null or quiet_start = quiet_end
+     or not (channels && array['sms', 'push']::public.notification_channel[]) then
+    return;
+  end if;
+  local_now := at at time zone u.time_zone;
+  if quiet_start < quiet_end then
+    if local_now::time >= quiet_start and local_now::time < quiet_end then
+      quiet_ends_at := local_now::date + quiet_end;
+    end if;
+  elsif local_now::time >= quiet_start then
+    quiet_ends_at := local_now::date + 1 + quiet_end;   -- quiet across midnight, evening part
+  elsif local_now::time < quiet_end then
+    quiet_ends_at := local_now::date + quiet_end;       -- quiet across midnight, morning part
+  end if;
+  if quiet_ends_at is not null then
+    deliver_after := quiet_ends_at at time zone u.time_zone;
+  end if;
+end $$;
+
+--
+-- Name: FUNCTION notification_delivery(recipient uuid, kind public.notification_type, urgent boolean, at timestamp with time zone, OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.notification_delivery(recipient uuid, kind public.notification_type, urgent boolean, at timestamp with time zone, OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone) IS 'The channels a notification of this kind is due on for the recipient (preferences, defaults, a phone for SMS) and when push/SMS may be sent (the end of quiet hours in the recipient''s time zone unless urgent). No channels for a missing or banned recipient.';
+
+--
+-- Name: notify(uuid, public.notification_type, text, text, jsonb, text, uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.notify(recipient uuid, kind public.notification_type, title text, body text DEFAULT NULL::text, data jsonb DEFAULT '{}'::jsonb, action_url text DEFAULT NULL::text, sender uuid DEFAULT NULL::uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  delivery record;
+  actor uuid := coalesce(sender, app.current_user_id());
+  result uuid;
+begin
+  if recipient is null or kind is null then
+    return null;
+  end if;
+  if length(trim(coalesce(title, ''))) = 0 then
+    raise invalid_parameter_value using message = 'a notification needs a title',
+      hint = 'pass a short title such as "Booking confirmed"';
+  end if;
+  data := coalesce(data, '{}');
+  select * into delivery
+    from app.notification_delivery(recipient, kind, coalesce((data ->> 'urgent')::boolean, false), now());
+  if cardinality(delivery.channels) = 0 then
+    return null;
+  end if;
+  insert into public.notifications (user_id, sender_id, type, title, body, data, action_url, channels, deliver_after)
+  values (recipient, nullif(actor, recipient), kind, left(trim(title), 255), coalesce(body, ''), data, action_url,
+          delivery.channels, delivery.deliver_after)
+  returning id into result;
+  return result;
+end $$;
+
+--
+-- Name: FUNCTION notify(recipient uuid, kind public.notification_type, title text, body text, data jsonb, action_url text, sender uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.notify(recipient uuid, kind public.notification_type, title text, body text, data jsonb, action_url text, sender uuid) IS 'Notifies a user: one notifications row carrying the channels due (per the user''s notification_settings and defaults) and deliver_after (end of quiet hours for push/SMS unless urgent). Returns its id, or NULL when the user gets nothing (no channel due, no such user). sender defaults to the caller.';
 
 --
 -- Name: payment_methods_single_default(); Type: FUNCTION; Schema: app; Owner: -
@@ -1862,6 +2063,7 @@ CREATE TABLE public.users (
     CONSTRAINT users_last_name_check CHECK ((length(last_name) <= 100)),
     CONSTRAINT users_locale_check CHECK ((locale ~ '^[a-z]{2}(-[A-Z]{2})?$'::text)),
     CONSTRAINT users_login_count_check CHECK ((login_count >= 0)),
+    CONSTRAINT users_notification_settings_shape CHECK (app.is_valid_notification_settings(notification_settings)),
     CONSTRAINT users_phone_check CHECK ((phone ~ '^\+?[0-9 ()-]{6,20}$'::text))
 );
 
@@ -1888,6 +2090,12 @@ COMMENT ON COLUMN public.users.role IS 'Application role; changed only through a
 --
 
 COMMENT ON COLUMN public.users.status IS 'Suspended and banned users are treated as anonymous by every policy.';
+
+--
+-- Name: COLUMN users.notification_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.users.notification_settings IS 'Notification preferences: {"channels": {"email": false}, "types": {"message_received": {"push": false}}, "quiet_hours": {"start": "22:00", "end": "07:00"}} (quiet hours in time_zone). Written by update_notification_preferences().';
 
 --
 -- Name: COLUMN users.stripe_customer_id; Type: COMMENT; Schema: public; Owner: -
@@ -2831,6 +3039,44 @@ end $$;
 COMMENT ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status public.listing_status, featured boolean, reason text) IS 'Suspends, reinstates or features a listing. Needs listings.moderate.';
 
 --
+-- Name: my_notification_preferences(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.my_notification_preferences() RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.current_user_id();
+  u public.users;
+begin
+  if me is null then
+    raise insufficient_privilege using message = 'sign in first', hint = 'send the user''s access token';
+  end if;
+  select * into u from public.users where id = me;
+  return jsonb_build_object(
+    'time_zone', u.time_zone,
+    'quiet_hours', u.notification_settings -> 'quiet_hours',
+    'channels', jsonb_build_object(
+      'in_app', coalesce((u.notification_settings -> 'channels' ->> 'in_app')::boolean, true),
+      'email', coalesce((u.notification_settings -> 'channels' ->> 'email')::boolean, true),
+      'sms', coalesce((u.notification_settings -> 'channels' ->> 'sms')::boolean, true),
+      'push', coalesce((u.notification_settings -> 'channels' ->> 'push')::boolean, true)),
+    'types', (select jsonb_object_agg(k::text, (
+                select jsonb_object_agg(c::text,
+                         coalesce((u.notification_settings -> 'types' -> k::text ->> c::text)::boolean,
+                                  app.default_notification_channel(k, c)))
+                  from unnest(enum_range(null::public.notification_channel)) c))
+                from unnest(enum_range(null::public.notification_type)) k));
+end $$;
+
+--
+-- Name: FUNCTION my_notification_preferences(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.my_notification_preferences() IS 'The caller''s notification preferences: time_zone, quiet_hours ({start, end} or null), channels (master switches) and types (each kind''s setting per channel, defaults filled in).';
+
+--
 -- Name: my_permissions(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3285,6 +3531,62 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) IS 'Moves a booking along its state machine. Providers confirm/start/complete/cancel, customers cancel/dispute, refunds need payments.refund.';
+
+--
+-- Name: update_notification_preferences(jsonb, jsonb, jsonb, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.update_notification_preferences(channels jsonb DEFAULT NULL::jsonb, types jsonb DEFAULT NULL::jsonb, quiet_hours jsonb DEFAULT NULL::jsonb, clear_quiet_hours boolean DEFAULT false) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.current_user_id();
+  current_settings jsonb;
+  next_settings jsonb;
+  kind text;
+begin
+  if me is null then
+    raise insufficient_privilege using message = 'sign in first', hint = 'send the user''s access token';
+  end if;
+  if channels is not null and not app.is_valid_channel_switches(channels) then
+    raise invalid_parameter_value using message = 'channels must map in_app, email, sms or push to true or false',
+      hint = 'e.g. {"sms": false}';
+  end if;
+  if types is not null and (jsonb_typeof(types) <> 'object' or not app.is_valid_notification_settings(jsonb_build_object('types', types))) then
+    raise invalid_parameter_value using message = 'types must map notification kinds to channel switches',
+      hint = 'e.g. {"message_received": {"push": false}}; kinds are the values of notification_type';
+  end if;
+  if quiet_hours is not null and not app.is_valid_notification_settings(jsonb_build_object('quiet_hours', quiet_hours)) then
+    raise invalid_parameter_value using message = 'quiet_hours must be {"start": "HH:MM", "end": "HH:MM"} (24-hour clock)',
+      hint = 'e.g. {"start": "22:00", "end": "07:00"}, in your account''s time_zone; clear_quiet_hours => true removes them';
+  end if;
+  select u.notification_settings into current_settings from public.users u where u.id = me for update;
+  next_settings := coalesce(current_settings, '{}');
+  if channels is not null then
+    next_settings := jsonb_set(next_settings, '{channels}', coalesce(next_settings -> 'channels', '{}') || channels);
+  end if;
+  if types is not null then
+    for kind in select jsonb_object_keys(types) loop
+      next_settings := jsonb_set(next_settings, '{types}', coalesce(next_settings -> 'types', '{}'));
+      next_settings := jsonb_set(next_settings, array['types', kind],
+                                 coalesce(next_settings -> 'types' -> kind, '{}') || (types -> kind));
+    end loop;
+  end if;
+  if clear_quiet_hours then
+    next_settings := next_settings - 'quiet_hours';
+  elsif quiet_hours is not null then
+    next_settings := jsonb_set(next_settings, '{quiet_hours}', quiet_hours);
+  end if;
+  update public.users set notification_settings = next_settings where id = me;
+  return public.my_notification_preferences();
+end $$;
+
+--
+-- Name: FUNCTION update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) IS 'Changes the caller''s notification preferences and returns them (as my_notification_preferences). channels: master switches, e.g. {"sms": false}; types: per kind, e.g. {"message_received": {"push": false}}; quiet_hours: {"start": "22:00", "end": "07:00"} in the account''s time_zone (clear_quiet_hours => true removes them). Omitted parts stay as they are.';
 
 --
 -- Name: api_key_rate_windows; Type: TABLE; Schema: app; Owner: -
@@ -3779,6 +4081,9 @@ CREATE TABLE public.notifications (
     push_sent_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    channels public.notification_channel[] DEFAULT '{in_app}'::public.notification_channel[] NOT NULL,
+    deliver_after timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notifications_channels_nonempty CHECK (((cardinality(channels) >= 1) AND (cardinality(channels) <= 4))),
     CONSTRAINT notifications_title_check CHECK (((length(title) >= 1) AND (length(title) <= 255)))
 );
 
@@ -3787,6 +4092,24 @@ CREATE TABLE public.notifications (
 --
 
 COMMENT ON TABLE public.notifications IS 'Notifications to a user; the delivery job stamps *_sent_at per channel. is_read is derived from read_at.';
+
+--
+-- Name: COLUMN notifications.channel; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notifications.channel IS 'Legacy single channel (always in_app); see channels.';
+
+--
+-- Name: COLUMN notifications.channels; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notifications.channels IS 'The channels this notification is due on, decided by app.notify() from the recipient''s preferences. Shown in the in-app list only when it holds in_app.';
+
+--
+-- Name: COLUMN notifications.deliver_after; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notifications.deliver_after IS 'When the delivery job may send push and SMS (the end of the recipient''s quiet hours, or creation time).';
 
 --
 -- Name: payment_methods; Type: TABLE; Schema: public; Owner: -
@@ -5381,6 +5704,12 @@ CREATE INDEX messages_sender_id_idx ON public.messages USING btree (sender_id);
 --
 
 CREATE INDEX messages_tenant_id_idx ON public.messages USING btree (tenant_id);
+
+--
+-- Name: notifications_pending_delivery_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notifications_pending_delivery_idx ON public.notifications USING btree (deliver_after) WHERE ((('email'::public.notification_channel = ANY (channels)) AND (email_sent_at IS NULL)) OR (('sms'::public.notification_channel = ANY (channels)) AND (sms_sent_at IS NULL)) OR (('push'::public.notification_channel = ANY (channels)) AND (push_sent_at IS NULL)));
 
 --
 -- Name: notifications_sender_id_idx; Type: INDEX; Schema: public; Owner: -
@@ -7990,16 +8319,16 @@ CREATE POLICY "Users can read their own codes" ON public.referral_codes FOR SELE
 CREATE POLICY "Users can read their own flag overrides" ON public.user_feature_flags FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
+-- Name: notifications Users can read their own in-app notifications; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Users can read their own in-app notifications" ON public.notifications FOR SELECT TO authenticated USING (((user_id = ( SELECT app.current_user_id() AS current_user_id)) AND ('in_app'::public.notification_channel = ANY (channels))));
+
+--
 -- Name: invoices Users can read their own invoices; Type: POLICY; Schema: public; Owner: -
 --
 
 CREATE POLICY "Users can read their own invoices" ON public.invoices FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
-
---
--- Name: notifications Users can read their own notifications; Type: POLICY; Schema: public; Owner: -
---
-
-CREATE POLICY "Users can read their own notifications" ON public.notifications FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
 -- Name: payment_methods Users can read their own payment methods; Type: POLICY; Schema: public; Owner: -
@@ -8609,6 +8938,22 @@ GRANT ALL ON FUNCTION app.is_trusted() TO authenticated;
 GRANT ALL ON FUNCTION app.is_trusted() TO service_role;
 
 --
+-- Name: FUNCTION is_valid_channel_switches(switches jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.is_valid_channel_switches(switches jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.is_valid_channel_switches(switches jsonb) TO authenticated;
+GRANT ALL ON FUNCTION app.is_valid_channel_switches(switches jsonb) TO service_role;
+
+--
+-- Name: FUNCTION is_valid_notification_settings(settings jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.is_valid_notification_settings(settings jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.is_valid_notification_settings(settings jsonb) TO authenticated;
+GRANT ALL ON FUNCTION app.is_valid_notification_settings(settings jsonb) TO service_role;
+
+--
 -- Name: FUNCTION jwt_claims(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -8829,6 +9174,20 @@ REVOKE ALL ON FUNCTION app.messages_before_write() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.new_webhook_secret() FROM PUBLIC;
+
+--
+-- Name: FUNCTION notification_delivery(recipient uuid, kind public.notification_type, urgent boolean, at timestamp with time zone, OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.notification_delivery(recipient uuid, kind public.notification_type, urgent boolean, at timestamp with time zone, OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.notification_delivery(recipient uuid, kind public.notification_type, urgent boolean, at timestamp with time zone, OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION notify(recipient uuid, kind public.notification_type, title text, body text, data jsonb, action_url text, sender uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.notify(recipient uuid, kind public.notification_type, title text, body text, data jsonb, action_url text, sender uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.notify(recipient uuid, kind public.notification_type, title text, body text, data jsonb, action_url text, sender uuid) TO service_role;
 
 --
 -- Name: FUNCTION payment_methods_single_default(); Type: ACL; Schema: app; Owner: -
@@ -9666,6 +10025,13 @@ GRANT ALL ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status
 GRANT ALL ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status public.listing_status, featured boolean, reason text) TO service_role;
 
 --
+-- Name: FUNCTION my_notification_preferences(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.my_notification_preferences() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_notification_preferences() TO authenticated;
+
+--
 -- Name: FUNCTION my_permissions(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -9789,6 +10155,13 @@ GRANT ALL ON FUNCTION public.start_conversation(participant_ids uuid[], title te
 REVOKE ALL ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) TO authenticated;
 GRANT ALL ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) TO service_role;
+
+--
+-- Name: FUNCTION update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) TO authenticated;
 
 --
 -- Name: TABLE api_keys; Type: ACL; Schema: public; Owner: -

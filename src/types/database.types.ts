@@ -1418,8 +1418,10 @@ export type Database = {
           action_url: string | null;
           body: string;
           channel: Database['public']['Enums']['notification_channel'];
+          channels: Database['public']['Enums']['notification_channel'][];
           created_at: string;
           data: Json;
+          deliver_after: string;
           email_sent_at: string | null;
           id: string;
           is_read: boolean | null;
@@ -1437,8 +1439,10 @@ export type Database = {
           action_url?: string | null;
           body?: string;
           channel?: Database['public']['Enums']['notification_channel'];
+          channels?: Database['public']['Enums']['notification_channel'][];
           created_at?: string;
           data?: Json;
+          deliver_after?: string;
           email_sent_at?: string | null;
           id?: string;
           is_read?: never;
@@ -1456,8 +1460,10 @@ export type Database = {
           action_url?: string | null;
           body?: string;
           channel?: Database['public']['Enums']['notification_channel'];
+          channels?: Database['public']['Enums']['notification_channel'][];
           created_at?: string;
           data?: Json;
+          deliver_after?: string;
           email_sent_at?: string | null;
           id?: string;
           is_read?: never;
@@ -3678,6 +3684,10 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      my_notification_preferences: {
+        Args: never;
+        Returns: Json;
+      };
       my_permissions: {
         Args: never;
         Returns: string[];
@@ -3996,6 +4006,15 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      update_notification_preferences: {
+        Args: {
+          channels?: Json;
+          clear_quiet_hours?: boolean;
+          quiet_hours?: Json;
+          types?: Json;
+        };
+        Returns: Json;
+      };
     };
     Enums: {
       audit_action:
@@ -4023,9 +4042,14 @@ export type Database = {
       notification_type:
         | 'booking_received'
         | 'booking_confirmed'
+        | 'booking_declined'
         | 'booking_started'
         | 'booking_completed'
         | 'booking_cancelled'
+        | 'booking_expired'
+        | 'booking_no_show'
+        | 'booking_rescheduled'
+        | 'booking_reminder'
         | 'booking_disputed'
         | 'booking_refunded'
         | 'review_received'
@@ -4159,9 +4183,14 @@ export const Constants = {
       notification_type: [
         'booking_received',
         'booking_confirmed',
+        'booking_declined',
         'booking_started',
         'booking_completed',
         'booking_cancelled',
+        'booking_expired',
+        'booking_no_show',
+        'booking_rescheduled',
+        'booking_reminder',
         'booking_disputed',
         'booking_refunded',
         'review_received',
