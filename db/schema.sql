@@ -1829,7 +1829,7 @@ CREATE FUNCTION app.refresh_rating_aggregates(listing uuid, reviewee uuid) RETUR
            where r.listing_id = listing and r.is_public and r.reviewee_id = x.provider_id) s
    where l.id = listing;
   update public.user_profiles p
-     set average_rating = s.avg, total_reviews = s.n
+     set rating_average = s.avg, review_count = s.n
     from (select round(avg(r.rating), 2) as avg, count(*)::int as n
             from public.reviews r where r.reviewee_id = reviewee and r.is_public) s
    where p.user_id = reviewee;
@@ -1861,6 +1861,47 @@ begin
       hint = 'Ask an administrator to grant the permission to your role or account.';
   end if;
 end $$;
+
+--
+-- Name: require_user(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.require_user() RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.current_user_id();
+  subject text;
+  account public.users;
+begin
+  if me is not null then
+    return me;
+  end if;
+  subject := app.current_subject();
+  if subject is null then
+    raise insufficient_privilege using
+      message = 'sign in first: this needs a signed-in user',
+      hint = 'Send the user''s token in the Authorization header (Authorization: Bearer <jwt>).';
+  end if;
+  select * into account from public.users u where u.clerk_id = subject;
+  if account.id is null then
+    raise sqlstate 'PT403' using
+      message = format('your token is valid, but no account exists for user %s', subject),
+      detail = 'users has no row whose clerk_id is the token''s sub claim.',
+      hint = 'Create the account first: Clerk''s user.created webhook does it, or insert into users (clerk_id, email, …) with the service_role key.';
+  end if;
+  raise sqlstate 'PT403' using
+    message = case when account.deleted_at is not null then 'this account has been deleted'
+                   else format('this account is %s', account.status) end,
+    hint = 'Contact the marketplace''s support to restore access.';
+end $$;
+
+--
+-- Name: FUNCTION require_user(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.require_user() IS 'users.id of the caller; raises a clear error when signed out (42501), when the token has no account (PT403) or the account is suspended, banned or deleted (PT403).';
 
 --
 -- Name: review_votes_after_change(); Type: FUNCTION; Schema: app; Owner: -
@@ -2441,8 +2482,8 @@ CREATE TABLE public.user_profiles (
     website_url text,
     social_links jsonb DEFAULT '{}'::jsonb NOT NULL,
     is_public boolean DEFAULT false NOT NULL,
-    average_rating numeric(3,2),
-    total_reviews integer DEFAULT 0 NOT NULL,
+    rating_average numeric(3,2),
+    review_count integer DEFAULT 0 NOT NULL,
     total_jobs_completed integer DEFAULT 0 NOT NULL,
     identity_verified boolean DEFAULT false NOT NULL,
     background_check_verified boolean DEFAULT false NOT NULL,
@@ -2450,7 +2491,7 @@ CREATE TABLE public.user_profiles (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT user_profiles_average_rating_check CHECK (((average_rating >= (1)::numeric) AND (average_rating <= (5)::numeric))),
+    CONSTRAINT user_profiles_average_rating_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
     CONSTRAINT user_profiles_bio_check CHECK ((length(bio) <= 10000)),
     CONSTRAINT user_profiles_business_name_check CHECK ((length(business_name) <= 255)),
     CONSTRAINT user_profiles_display_name_check CHECK ((length(display_name) <= 200)),
@@ -2458,7 +2499,7 @@ CREATE TABLE public.user_profiles (
     CONSTRAINT user_profiles_headline_check CHECK ((length(headline) <= 200)),
     CONSTRAINT user_profiles_service_radius_m_check CHECK ((service_radius_m > 0)),
     CONSTRAINT user_profiles_total_jobs_completed_check CHECK ((total_jobs_completed >= 0)),
-    CONSTRAINT user_profiles_total_reviews_check CHECK ((total_reviews >= 0)),
+    CONSTRAINT user_profiles_total_reviews_check CHECK ((review_count >= 0)),
     CONSTRAINT user_profiles_website_url_check CHECK ((website_url ~ '^https?://'::text))
 );
 
@@ -2481,10 +2522,16 @@ COMMENT ON COLUMN public.user_profiles.location IS 'Where a provider works from 
 COMMENT ON COLUMN public.user_profiles.tax_id IS 'Write-only for clients: no API role can read it back.';
 
 --
--- Name: COLUMN user_profiles.average_rating; Type: COMMENT; Schema: public; Owner: -
+-- Name: COLUMN user_profiles.rating_average; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.user_profiles.average_rating IS 'Maintained by triggers from public reviews of this user; NULL until the first review.';
+COMMENT ON COLUMN public.user_profiles.rating_average IS 'Maintained by triggers from public reviews of this user; NULL until the first review.';
+
+--
+-- Name: COLUMN user_profiles.review_count; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_profiles.review_count IS 'Public reviews of this user (same naming as listings.review_count).';
 
 --
 -- Name: admin_set_verification(uuid, public.verification_status, boolean, boolean, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -6120,10 +6167,10 @@ CREATE INDEX user_profiles_skills_gin ON public.user_profiles USING gin (skills)
 CREATE INDEX user_profiles_tenant_id_idx ON public.user_profiles USING btree (tenant_id);
 
 --
--- Name: user_profiles_tenant_public_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: user_profiles_tenant_public_rating_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX user_profiles_tenant_public_idx ON public.user_profiles USING btree (tenant_id, average_rating DESC NULLS LAST) WHERE is_public;
+CREATE INDEX user_profiles_tenant_public_rating_idx ON public.user_profiles USING btree (tenant_id, rating_average DESC NULLS LAST) WHERE is_public;
 
 --
 -- Name: user_sessions_open_idx; Type: INDEX; Schema: public; Owner: -
@@ -9255,6 +9302,15 @@ GRANT ALL ON FUNCTION app.require_permission(permission_name text) TO authentica
 GRANT ALL ON FUNCTION app.require_permission(permission_name text) TO service_role;
 
 --
+-- Name: FUNCTION require_user(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.require_user() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.require_user() TO anon;
+GRANT ALL ON FUNCTION app.require_user() TO authenticated;
+GRANT ALL ON FUNCTION app.require_user() TO service_role;
+
+--
 -- Name: FUNCTION review_votes_after_change(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -9673,18 +9729,18 @@ GRANT SELECT(is_public) ON TABLE public.user_profiles TO anon;
 GRANT SELECT(is_public),UPDATE(is_public) ON TABLE public.user_profiles TO authenticated;
 
 --
--- Name: COLUMN user_profiles.average_rating; Type: ACL; Schema: public; Owner: -
+-- Name: COLUMN user_profiles.rating_average; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT SELECT(average_rating) ON TABLE public.user_profiles TO anon;
-GRANT SELECT(average_rating) ON TABLE public.user_profiles TO authenticated;
+GRANT SELECT(rating_average) ON TABLE public.user_profiles TO anon;
+GRANT SELECT(rating_average) ON TABLE public.user_profiles TO authenticated;
 
 --
--- Name: COLUMN user_profiles.total_reviews; Type: ACL; Schema: public; Owner: -
+-- Name: COLUMN user_profiles.review_count; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT SELECT(total_reviews) ON TABLE public.user_profiles TO anon;
-GRANT SELECT(total_reviews) ON TABLE public.user_profiles TO authenticated;
+GRANT SELECT(review_count) ON TABLE public.user_profiles TO anon;
+GRANT SELECT(review_count) ON TABLE public.user_profiles TO authenticated;
 
 --
 -- Name: COLUMN user_profiles.total_jobs_completed; Type: ACL; Schema: public; Owner: -

@@ -2822,7 +2822,6 @@ export type Database = {
       user_profiles: {
         Row: {
           avatar_url: string | null;
-          average_rating: number | null;
           background_check_verified: boolean;
           bio: string | null;
           business_name: string | null;
@@ -2842,20 +2841,20 @@ export type Database = {
           license_number: string | null;
           location: string | null;
           metadata: Json;
+          rating_average: number | null;
+          review_count: number;
           service_radius_m: number | null;
           skills: string[];
           social_links: Json;
           tax_id: string | null;
           tenant_id: string;
           total_jobs_completed: number;
-          total_reviews: number;
           updated_at: string;
           user_id: string;
           website_url: string | null;
         };
         Insert: {
           avatar_url?: string | null;
-          average_rating?: number | null;
           background_check_verified?: boolean;
           bio?: string | null;
           business_name?: string | null;
@@ -2875,20 +2874,20 @@ export type Database = {
           license_number?: string | null;
           location?: string | null;
           metadata?: Json;
+          rating_average?: number | null;
+          review_count?: number;
           service_radius_m?: number | null;
           skills?: string[];
           social_links?: Json;
           tax_id?: string | null;
           tenant_id: string;
           total_jobs_completed?: number;
-          total_reviews?: number;
           updated_at?: string;
           user_id: string;
           website_url?: string | null;
         };
         Update: {
           avatar_url?: string | null;
-          average_rating?: number | null;
           background_check_verified?: boolean;
           bio?: string | null;
           business_name?: string | null;
@@ -2908,13 +2907,14 @@ export type Database = {
           license_number?: string | null;
           location?: string | null;
           metadata?: Json;
+          rating_average?: number | null;
+          review_count?: number;
           service_radius_m?: number | null;
           skills?: string[];
           social_links?: Json;
           tax_id?: string | null;
           tenant_id?: string;
           total_jobs_completed?: number;
-          total_reviews?: number;
           updated_at?: string;
           user_id?: string;
           website_url?: string | null;
@@ -3355,7 +3355,6 @@ export type Database = {
         };
         Returns: {
           avatar_url: string | null;
-          average_rating: number | null;
           background_check_verified: boolean;
           bio: string | null;
           business_name: string | null;
@@ -3375,13 +3374,14 @@ export type Database = {
           license_number: string | null;
           location: string | null;
           metadata: Json;
+          rating_average: number | null;
+          review_count: number;
           service_radius_m: number | null;
           skills: string[];
           social_links: Json;
           tax_id: string | null;
           tenant_id: string;
           total_jobs_completed: number;
-          total_reviews: number;
           updated_at: string;
           user_id: string;
           website_url: string | null;

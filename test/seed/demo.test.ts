@@ -244,11 +244,11 @@ describe(`demo data (${testBackend()})`, () => {
                        from public.reviews r join public.listings x on x.id = r.listing_id
                       where r.is_public and r.reviewee_id = x.provider_id group by 1) s on s.listing_id = l.id
          where l.review_count <> coalesce(s.c, 0) or l.rating_average is distinct from s.a`,
-      'user_profiles.average_rating, total_reviews': sql`
+      'user_profiles.rating_average, review_count': sql`
         select count(*) as n from public.user_profiles p
           left join (select reviewee_id, count(*) as c, round(avg(rating), 2) as a
                        from public.reviews where is_public group by 1) s on s.reviewee_id = p.user_id
-         where p.total_reviews <> coalesce(s.c, 0) or p.average_rating is distinct from s.a`,
+         where p.review_count <> coalesce(s.c, 0) or p.rating_average is distinct from s.a`,
       'user_profiles.total_jobs_completed': sql`
         select count(*) as n from public.user_profiles p
          where p.total_jobs_completed <> (select count(*) from public.bookings b

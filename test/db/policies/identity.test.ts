@@ -487,12 +487,12 @@ describe(`user_profiles (${testBackend()})`, () => {
       returning id`);
     const profiles = await rows(
       db,
-      sql`select u.clerk_id, p.tenant_id, p.display_name, p.is_public, p.total_reviews, p.average_rating,
+      sql`select u.clerk_id, p.tenant_id, p.display_name, p.is_public, p.review_count, p.rating_average,
                  p.identity_verified
             from public.user_profiles p join public.users u on u.id = p.user_id
            where p.user_id = any(${created.map((r) => r.id)}::uuid[]) order by u.clerk_id`,
     );
-    const base = { total_reviews: 0, average_rating: null, identity_verified: false };
+    const base = { review_count: 0, rating_average: null, identity_verified: false };
     assert.deepEqual(profiles, [
       { clerk_id: 'user_prof_1', tenant_id: other, display_name: 'Maria L.', is_public: true, ...base },
       { clerk_id: 'user_prof_2', tenant_id: tenant, display_name: 'Sam', is_public: false, ...base },
@@ -581,8 +581,8 @@ describe(`user_profiles (${testBackend()})`, () => {
 
   test('the owner cannot change ratings, counters, verification flags, tenant or owner of their profile', async () => {
     for (const change of [
-      sql`average_rating = 5`,
-      sql`total_reviews = 100`,
+      sql`rating_average = 5`,
+      sql`review_count = 100`,
       sql`total_jobs_completed = 100`,
       sql`identity_verified = true`,
       sql`background_check_verified = true`,

@@ -506,7 +506,7 @@ describe(`rating aggregates (${testBackend()})`, () => {
   const profileStats = async (user: UserFixture) =>
     one(
       db,
-      sql`select average_rating::text as avg, total_reviews as n from public.user_profiles where user_id = ${user.id}`,
+      sql`select rating_average::text as avg, review_count as n from public.user_profiles where user_id = ${user.id}`,
     );
   const stats = (avg: string | null, n: number) => ({ avg, n });
 
@@ -610,8 +610,8 @@ describe(`rating aggregates (${testBackend()})`, () => {
     for (const statement of [
       sql`update public.listings set rating_average = 5 where id = ${listing.id}`,
       sql`update public.listings set review_count = 100 where id = ${listing.id}`,
-      sql`update public.user_profiles set average_rating = 5 where user_id = ${provider.id}`,
-      sql`update public.user_profiles set total_reviews = 100 where user_id = ${provider.id}`,
+      sql`update public.user_profiles set rating_average = 5 where user_id = ${provider.id}`,
+      sql`update public.user_profiles set review_count = 100 where user_id = ${provider.id}`,
     ]) {
       await assert.rejects(
         asUser(db, provider.clerkId, (tx) => tx.query(statement)),
