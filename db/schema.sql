@@ -143,6 +143,24 @@ CREATE DOMAIN public.cents AS bigint
 COMMENT ON DOMAIN public.cents IS 'A non-negative amount of money in the currency''s minor unit (cents).';
 
 --
+-- Name: credit_reason; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.credit_reason AS ENUM (
+    'referral_reward',
+    'booking_spend',
+    'booking_return',
+    'expiry',
+    'adjustment'
+);
+
+--
+-- Name: TYPE credit_reason; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TYPE public.credit_reason IS 'Why a credit_ledger row exists: referral_reward (a grant), booking_spend (credit applied to a booking), booking_return (given back when it was cancelled), expiry (unused credit lapsed), adjustment (an operator''s grant or debit).';
+
+--
 -- Name: currency_code; Type: DOMAIN; Schema: public; Owner: -
 --
 
@@ -804,6 +822,60 @@ begin
 end $$;
 
 --
+-- Name: credit_balance(uuid, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.credit_balance(user_id uuid, currency text) RETURNS bigint
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select coalesce(sum(remaining_cents), 0)::bigint
+    from app.credit_lots(user_id, currency)
+   where expires_at is null or expires_at > now()
+$$;
+
+--
+-- Name: FUNCTION credit_balance(user_id uuid, currency text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.credit_balance(user_id uuid, currency text) IS 'Usable credit of a user in one currency, in minor units: what is left of unexpired grants.';
+
+--
+-- Name: credit_ledger_append_only(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.credit_ledger_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog'
+    AS $$
+begin
+  raise sqlstate 'PT405' using
+    message = 'credit_ledger rows are never changed',
+    hint = 'Write a correcting row instead (an adjustment).';
+end $$;
+
+--
+-- Name: credit_lots(uuid, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.credit_lots(user_id uuid, currency text) RETURNS TABLE(id uuid, expires_at timestamp with time zone, created_at timestamp with time zone, remaining_cents bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select g.id, g.expires_at, g.created_at, (g.amount_cents + coalesce(sum(m.amount_cents), 0))::bigint
+    from public.credit_ledger g
+    left join public.credit_ledger m on m.credit_id = g.id
+   where g.user_id = credit_lots.user_id and g.currency = credit_lots.currency and g.credit_id is null
+   group by g.id
+$$;
+
+--
+-- Name: FUNCTION credit_lots(user_id uuid, currency text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.credit_lots(user_id uuid, currency text) IS 'A user''s grants in one currency with what is left of each (expired ones included).';
+
+--
 -- Name: current_subject(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -958,6 +1030,44 @@ begin
 end $_$;
 
 --
+-- Name: expire_credit(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.expire_credit() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  lot record;
+  left_cents bigint;
+  written integer := 0;
+begin
+  for lot in
+    select g.id, g.user_id, g.currency from public.credit_ledger g
+     where g.expires_at is not null and g.expires_at <= now()
+       and g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m where m.credit_id = g.id), 0) > 0
+     order by g.expires_at, g.id
+  loop
+    perform app.lock_credit(lot.user_id);
+    -- Re-read under the lock: a concurrent run may have expired it already.
+    select g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m where m.credit_id = g.id), 0)
+      into left_cents from public.credit_ledger g where g.id = lot.id;
+    if left_cents > 0 then
+      insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id)
+      values (lot.user_id, lot.currency, -left_cents, 'expiry', lot.id);
+      written := written + 1;
+    end if;
+  end loop;
+  return written;
+end $$;
+
+--
+-- Name: FUNCTION expire_credit(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.expire_credit() IS 'Writes an expiry row for what is left of each grant past its expires_at; returns how many. Idempotent (a second run finds nothing left).';
+
+--
 -- Name: file_uploads_check_target(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -986,6 +1096,45 @@ begin
   end if;
   return new;
 end $$;
+
+--
+-- Name: grant_credit(uuid, text, bigint, public.credit_reason, timestamp with time zone, uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason DEFAULT 'adjustment'::public.credit_reason, expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, referral_reward_id uuid DEFAULT NULL::uuid, note text DEFAULT NULL::text, idempotency_key text DEFAULT NULL::text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  result uuid;
+begin
+  if amount_cents is null or amount_cents <= 0 then
+    raise invalid_parameter_value using
+      message = format('a credit grant must be a positive amount, not %s', coalesce(amount_cents::text, 'null')),
+      hint = 'Give amount_cents in minor units, greater than 0.';
+  end if;
+  perform app.lock_credit(user_id);
+  select l.id into result from public.credit_ledger l
+   where (grant_credit.referral_reward_id is not null and l.reason = 'referral_reward'
+          and l.referral_reward_id = grant_credit.referral_reward_id)
+      or (grant_credit.idempotency_key is not null and l.user_id = grant_credit.user_id
+          and l.idempotency_key = grant_credit.idempotency_key);
+  if result is not null then
+    return result;
+  end if;
+  insert into public.credit_ledger (user_id, currency, amount_cents, reason, expires_at, referral_reward_id, note,
+                                    idempotency_key, created_by)
+  values (user_id, upper(currency), amount_cents, reason, expires_at, referral_reward_id, note, idempotency_key,
+          case when reason = 'adjustment' then app.current_user_id() end)
+  returning id into result;
+  return result;
+end $$;
+
+--
+-- Name: FUNCTION grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) IS 'Grants credit (a new lot). Idempotent: a referral reward, or an idempotency key of the user, grants once; a replay returns the first row''s id.';
 
 --
 -- Name: guard_listings(); Type: FUNCTION; Schema: app; Owner: -
@@ -1437,6 +1586,23 @@ begin
   end if;
   return new;
 end $$;
+
+--
+-- Name: lock_credit(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.lock_credit(user_id uuid) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select pg_advisory_xact_lock(19, hashtext(user_id::text))
+$$;
+
+--
+-- Name: FUNCTION lock_credit(user_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.lock_credit(user_id uuid) IS 'Serialises credit ledger writes of one user until the transaction ends.';
 
 --
 -- Name: messages_after_insert(); Type: FUNCTION; Schema: app; Owner: -
@@ -1904,6 +2070,45 @@ end $$;
 COMMENT ON FUNCTION app.require_user() IS 'users.id of the caller; raises a clear error when signed out (42501), when the token has no account (PT403) or the account is suspended, banned or deleted (PT403).';
 
 --
+-- Name: return_credit(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.return_credit(booking_id uuid) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  spender uuid;
+  returned bigint;
+begin
+  select l.user_id into spender from public.credit_ledger l
+   where l.booking_id = return_credit.booking_id and l.reason = 'booking_spend' limit 1;
+  if spender is null then
+    return 0;  -- the booking used no credit
+  end if;
+  perform app.lock_credit(spender);
+  select sum(l.amount_cents) into returned from public.credit_ledger l
+   where l.booking_id = return_credit.booking_id and l.reason = 'booking_return';
+  if returned is not null then
+    return returned;  -- already given back: a replay writes nothing
+  end if;
+  -- Each spent slice goes back to its own lot and keeps that lot's expiry.
+  insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id, booking_id)
+  select l.user_id, l.currency, -l.amount_cents, 'booking_return', l.credit_id, l.booking_id
+    from public.credit_ledger l
+   where l.booking_id = return_credit.booking_id and l.reason = 'booking_spend';
+  select sum(l.amount_cents) into returned from public.credit_ledger l
+   where l.booking_id = return_credit.booking_id and l.reason = 'booking_return';
+  return returned;
+end $$;
+
+--
+-- Name: FUNCTION return_credit(booking_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.return_credit(booking_id uuid) IS 'Gives back the credit a booking spent (to the lots it came from, which keep their expiry) and returns that amount; 0 when it spent none. Idempotent: a replay writes nothing and returns the same amount.';
+
+--
 -- Name: review_votes_after_change(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2068,6 +2273,57 @@ end $_$;
 --
 
 COMMENT ON FUNCTION app.soft_delete() IS 'BEFORE DELETE: turns a client''s delete into a soft delete (deleted_at = now()).';
+
+--
+-- Name: spend_credit(uuid, uuid, text, bigint); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  lot record;
+  spent bigint;
+  spender uuid;
+  left_cents bigint := max_cents;
+  take bigint;
+begin
+  if max_cents is null or max_cents < 0 then
+    raise invalid_parameter_value using
+      message = format('max_cents must be 0 or more, not %s', coalesce(max_cents::text, 'null')),
+      hint = 'Pass the most credit the booking may use, in minor units.';
+  end if;
+  perform app.lock_credit(user_id);
+  select -sum(l.amount_cents), min(l.user_id::text)::uuid into spent, spender
+    from public.credit_ledger l
+   where l.booking_id = spend_credit.booking_id and l.reason = 'booking_spend';
+  if spender is not null then
+    if spender <> user_id then
+      raise invalid_parameter_value using
+        message = format('booking %s already spent another user''s credit', booking_id);
+    end if;
+    return spent;  -- a booking spends once: a replay answers what was applied
+  end if;
+  for lot in
+    select c.id, c.remaining_cents from app.credit_lots(user_id, upper(currency)) c
+     where c.remaining_cents > 0 and (c.expires_at is null or c.expires_at > now())
+     order by c.expires_at nulls last, c.created_at, c.id
+  loop
+    exit when left_cents = 0;
+    take := least(left_cents, lot.remaining_cents);
+    insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id, booking_id)
+    values (user_id, upper(currency), -take, 'booking_spend', lot.id, booking_id);
+    left_cents := left_cents - take;
+  end loop;
+  return max_cents - left_cents;
+end $$;
+
+--
+-- Name: FUNCTION spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) IS 'Applies up to max_cents of the user''s unexpired credit in this currency to a booking (soonest-expiring first) and returns the amount applied. Idempotent per booking: a second call writes nothing and returns the first amount.';
 
 --
 -- Name: users; Type: TABLE; Schema: public; Owner: -
@@ -3086,6 +3342,42 @@ end $$;
 COMMENT ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status public.listing_status, featured boolean, reason text) IS 'Suspends, reinstates or features a listing. Needs listings.moderate.';
 
 --
+-- Name: my_credit_balance(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.my_credit_balance() RETURNS TABLE(currency text, balance_cents bigint, next_expires_at timestamp with time zone, expiring_cents bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+begin
+  return query
+  with currencies as (
+    select distinct l.currency::text as currency from public.credit_ledger l where l.user_id = me
+  ), lots as (
+    select c.currency, x.expires_at, x.remaining_cents
+      from currencies c, app.credit_lots(me, c.currency) x
+     where x.remaining_cents > 0 and (x.expires_at is null or x.expires_at > now())
+  ), soonest as (
+    select lots.currency, min(lots.expires_at) as expires_at from lots group by lots.currency
+  )
+  select c.currency,
+         coalesce((select sum(l.remaining_cents) from lots l where l.currency = c.currency), 0)::bigint,
+         s.expires_at,
+         (select sum(l.remaining_cents) from lots l where l.currency = c.currency and l.expires_at = s.expires_at)::bigint
+    from currencies c
+    left join soonest s on s.currency = c.currency
+   order by c.currency;
+end $$;
+
+--
+-- Name: FUNCTION my_credit_balance(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.my_credit_balance() IS 'The caller''s credit, one row per currency they ever had credit in: balance_cents (usable now, in minor units), next_expires_at (when the soonest credit lapses, NULL if none will) and expiring_cents (how much lapses then).';
+
+--
 -- Name: my_notification_preferences(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3868,6 +4160,85 @@ COMMENT ON TABLE public.conversation_participants IS 'Who is in a conversation, 
 --
 
 COMMENT ON COLUMN public.conversation_participants.last_read_at IS 'Messages created after this are unread for this participant.';
+
+--
+-- Name: credit_ledger; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.credit_ledger (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    currency public.currency_code NOT NULL,
+    amount_cents bigint NOT NULL,
+    reason public.credit_reason NOT NULL,
+    credit_id uuid,
+    referral_reward_id uuid,
+    booking_id uuid,
+    expires_at timestamp with time zone,
+    note text,
+    idempotency_key text,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_ledger_amount_cents_check CHECK ((amount_cents <> 0)),
+    CONSTRAINT credit_ledger_check CHECK (((credit_id IS NULL) = ((amount_cents > 0) AND (reason = ANY (ARRAY['referral_reward'::public.credit_reason, 'adjustment'::public.credit_reason]))))),
+    CONSTRAINT credit_ledger_check1 CHECK (((expires_at IS NULL) OR (credit_id IS NULL))),
+    CONSTRAINT credit_ledger_check2 CHECK (((credit_id IS NULL) OR (credit_id <> id))),
+    CONSTRAINT credit_ledger_check3 CHECK (((reason = 'referral_reward'::public.credit_reason) = (referral_reward_id IS NOT NULL))),
+    CONSTRAINT credit_ledger_check4 CHECK (((reason <> ALL (ARRAY['booking_spend'::public.credit_reason, 'booking_return'::public.credit_reason])) OR (booking_id IS NOT NULL))),
+    CONSTRAINT credit_ledger_check5 CHECK (((reason <> ALL (ARRAY['booking_spend'::public.credit_reason, 'expiry'::public.credit_reason])) OR (amount_cents < 0))),
+    CONSTRAINT credit_ledger_check6 CHECK (((reason <> 'booking_return'::public.credit_reason) OR (amount_cents > 0))),
+    CONSTRAINT credit_ledger_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200))),
+    CONSTRAINT credit_ledger_note_check CHECK ((length(note) <= 500))
+);
+
+--
+-- Name: TABLE credit_ledger; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.credit_ledger IS 'Append-only credit balance ledger in minor units. A positive row without credit_id is a grant (a lot with its own expiry); spends, returns and expiries point at their lot. Balance: app.credit_balance() / my_credit_balance(). Written only by trusted functions.';
+
+--
+-- Name: COLUMN credit_ledger.amount_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.amount_cents IS 'Signed amount in the currency''s minor unit: positive adds credit, negative takes it away.';
+
+--
+-- Name: COLUMN credit_ledger.credit_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.credit_id IS 'The grant (lot) this row spends, returns to or expires; NULL on a grant itself.';
+
+--
+-- Name: COLUMN credit_ledger.referral_reward_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.referral_reward_id IS 'For referral_reward grants: the reward credited (each reward is credited once).';
+
+--
+-- Name: COLUMN credit_ledger.booking_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.booking_id IS 'For booking_spend and booking_return: the booking (each booking spends once and is returned once). Checked at commit, so a workflow may spend before inserting the booking.';
+
+--
+-- Name: COLUMN credit_ledger.expires_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.expires_at IS 'For grants: when what is left of the lot expires (NULL: never).';
+
+--
+-- Name: COLUMN credit_ledger.idempotency_key; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.idempotency_key IS 'For adjustments: a caller-chosen key; the same key for one user grants or debits once.';
+
+--
+-- Name: COLUMN credit_ledger.created_by; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.created_by IS 'The operator who made an adjustment; NULL for rows written by workflows.';
 
 --
 -- Name: events; Type: TABLE; Schema: public; Owner: -
@@ -4891,6 +5262,13 @@ ALTER TABLE ONLY public.conversations
     ADD CONSTRAINT conversations_pkey PRIMARY KEY (id);
 
 --
+-- Name: credit_ledger credit_ledger_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_pkey PRIMARY KEY (id);
+
+--
 -- Name: events events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -5475,6 +5853,66 @@ CREATE INDEX conversations_last_message_id_idx ON public.conversations USING btr
 --
 
 CREATE INDEX conversations_tenant_recent_idx ON public.conversations USING btree (tenant_id, last_message_at DESC NULLS LAST);
+
+--
+-- Name: credit_ledger_booking_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_booking_id_idx ON public.credit_ledger USING btree (booking_id);
+
+--
+-- Name: credit_ledger_booking_return_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX credit_ledger_booking_return_key ON public.credit_ledger USING btree (booking_id, credit_id) WHERE (reason = 'booking_return'::public.credit_reason);
+
+--
+-- Name: credit_ledger_booking_spend_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX credit_ledger_booking_spend_key ON public.credit_ledger USING btree (booking_id, credit_id) WHERE (reason = 'booking_spend'::public.credit_reason);
+
+--
+-- Name: credit_ledger_created_by_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_created_by_idx ON public.credit_ledger USING btree (created_by);
+
+--
+-- Name: credit_ledger_credit_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_credit_id_idx ON public.credit_ledger USING btree (credit_id);
+
+--
+-- Name: credit_ledger_expiring_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_expiring_idx ON public.credit_ledger USING btree (expires_at) WHERE (expires_at IS NOT NULL);
+
+--
+-- Name: credit_ledger_idempotency_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX credit_ledger_idempotency_key ON public.credit_ledger USING btree (user_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+--
+-- Name: credit_ledger_referral_reward_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX credit_ledger_referral_reward_key ON public.credit_ledger USING btree (referral_reward_id);
+
+--
+-- Name: credit_ledger_tenant_created_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_tenant_created_idx ON public.credit_ledger USING btree (tenant_id, created_at DESC);
+
+--
+-- Name: credit_ledger_user_currency_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_user_currency_idx ON public.credit_ledger USING btree (user_id, currency, created_at);
 
 --
 -- Name: events_created_at_brin; Type: INDEX; Schema: public; Owner: -
@@ -6383,6 +6821,18 @@ CREATE TRIGGER cities_set_updated_at BEFORE UPDATE ON public.cities FOR EACH ROW
 CREATE TRIGGER conversations_set_updated_at BEFORE UPDATE ON public.conversations FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
 
 --
+-- Name: credit_ledger credit_ledger_append_only; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER credit_ledger_append_only BEFORE UPDATE ON public.credit_ledger FOR EACH ROW EXECUTE FUNCTION app.credit_ledger_append_only();
+
+--
+-- Name: credit_ledger credit_ledger_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER credit_ledger_inherit_tenant BEFORE INSERT ON public.credit_ledger FOR EACH ROW EXECUTE FUNCTION app.inherit_tenant('users', 'user_id');
+
+--
 -- Name: events events_before_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -7022,6 +7472,48 @@ ALTER TABLE ONLY public.conversations
 
 ALTER TABLE ONLY public.conversations
     ADD CONSTRAINT conversations_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+--
+-- Name: credit_ledger credit_ledger_booking_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
+
+--
+-- Name: credit_ledger credit_ledger_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+--
+-- Name: credit_ledger credit_ledger_credit_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_credit_id_fkey FOREIGN KEY (credit_id) REFERENCES public.credit_ledger(id) ON DELETE CASCADE;
+
+--
+-- Name: credit_ledger credit_ledger_referral_reward_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_referral_reward_id_fkey FOREIGN KEY (referral_reward_id) REFERENCES public.referral_rewards(id) ON DELETE CASCADE;
+
+--
+-- Name: credit_ledger credit_ledger_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+--
+-- Name: credit_ledger credit_ledger_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 --
 -- Name: events events_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -8062,6 +8554,12 @@ CREATE POLICY "Parties can edit or respond to their reviews" ON public.reviews F
 CREATE POLICY "Parties can read reviews they wrote or received" ON public.reviews FOR SELECT TO authenticated USING (((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)) OR (reviewee_id = ( SELECT app.current_user_id() AS current_user_id))));
 
 --
+-- Name: credit_ledger Payment staff can read credit rows of their tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Payment staff can read credit rows of their tenant" ON public.credit_ledger FOR SELECT TO authenticated USING ((( SELECT app.has_permission('payments.read'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
 -- Name: user_permissions Permission managers can read overrides in their tenant; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -8360,6 +8858,12 @@ CREATE POLICY "Users can read their own addresses" ON public.user_addresses FOR 
 CREATE POLICY "Users can read their own codes" ON public.referral_codes FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
+-- Name: credit_ledger Users can read their own credit rows; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Users can read their own credit rows" ON public.credit_ledger FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+--
 -- Name: user_feature_flags Users can read their own flag overrides; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -8558,6 +9062,12 @@ ALTER TABLE public.conversation_participants ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.conversations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: credit_ledger; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.credit_ledger ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: events; Type: ROW SECURITY; Schema: public; Owner: -
@@ -8877,6 +9387,25 @@ REVOKE ALL ON FUNCTION app.categories_rewrite_descendants() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.create_user_profile() FROM PUBLIC;
 
 --
+-- Name: FUNCTION credit_balance(user_id uuid, currency text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.credit_balance(user_id uuid, currency text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.credit_balance(user_id uuid, currency text) TO service_role;
+
+--
+-- Name: FUNCTION credit_ledger_append_only(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.credit_ledger_append_only() FROM PUBLIC;
+
+--
+-- Name: FUNCTION credit_lots(user_id uuid, currency text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.credit_lots(user_id uuid, currency text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION current_subject(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -8924,10 +9453,24 @@ REVOKE ALL ON FUNCTION app.default_provider_time_zone() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.events_before_insert() FROM PUBLIC;
 
 --
+-- Name: FUNCTION expire_credit(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.expire_credit() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.expire_credit() TO service_role;
+
+--
 -- Name: FUNCTION file_uploads_check_target(); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.file_uploads_check_target() FROM PUBLIC;
+
+--
+-- Name: FUNCTION grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) TO service_role;
 
 --
 -- Name: FUNCTION guard_listings(); Type: ACL; Schema: app; Owner: -
@@ -9199,6 +9742,12 @@ REVOKE ALL ON FUNCTION app.listing_tags_after_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.listings_before_write() FROM PUBLIC;
 
 --
+-- Name: FUNCTION lock_credit(user_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.lock_credit(user_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION messages_after_insert(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -9311,6 +9860,13 @@ GRANT ALL ON FUNCTION app.require_user() TO authenticated;
 GRANT ALL ON FUNCTION app.require_user() TO service_role;
 
 --
+-- Name: FUNCTION return_credit(booking_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.return_credit(booking_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.return_credit(booking_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION review_votes_after_change(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -9351,6 +9907,13 @@ REVOKE ALL ON FUNCTION app.set_updated_at() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.soft_delete() FROM PUBLIC;
+
+--
+-- Name: FUNCTION spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) TO service_role;
 
 --
 -- Name: TABLE users; Type: ACL; Schema: public; Owner: -
@@ -10081,6 +10644,14 @@ GRANT ALL ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status
 GRANT ALL ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status public.listing_status, featured boolean, reason text) TO service_role;
 
 --
+-- Name: FUNCTION my_credit_balance(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.my_credit_balance() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_credit_balance() TO authenticated;
+GRANT ALL ON FUNCTION public.my_credit_balance() TO service_role;
+
+--
 -- Name: FUNCTION my_notification_preferences(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -10465,6 +11036,13 @@ GRANT UPDATE(archived_at) ON TABLE public.conversation_participants TO authentic
 --
 
 GRANT UPDATE(muted_until) ON TABLE public.conversation_participants TO authenticated;
+
+--
+-- Name: TABLE credit_ledger; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.credit_ledger TO authenticated;
+GRANT SELECT ON TABLE public.credit_ledger TO service_role;
 
 --
 -- Name: TABLE events; Type: ACL; Schema: public; Owner: -

@@ -659,6 +659,100 @@ export type Database = {
           },
         ];
       };
+      credit_ledger: {
+        Row: {
+          amount_cents: number;
+          booking_id: string | null;
+          created_at: string;
+          created_by: string | null;
+          credit_id: string | null;
+          currency: string;
+          expires_at: string | null;
+          id: string;
+          idempotency_key: string | null;
+          note: string | null;
+          reason: Database['public']['Enums']['credit_reason'];
+          referral_reward_id: string | null;
+          tenant_id: string;
+          user_id: string;
+        };
+        Insert: {
+          amount_cents: number;
+          booking_id?: string | null;
+          created_at?: string;
+          created_by?: string | null;
+          credit_id?: string | null;
+          currency: string;
+          expires_at?: string | null;
+          id?: string;
+          idempotency_key?: string | null;
+          note?: string | null;
+          reason: Database['public']['Enums']['credit_reason'];
+          referral_reward_id?: string | null;
+          tenant_id: string;
+          user_id: string;
+        };
+        Update: {
+          amount_cents?: number;
+          booking_id?: string | null;
+          created_at?: string;
+          created_by?: string | null;
+          credit_id?: string | null;
+          currency?: string;
+          expires_at?: string | null;
+          id?: string;
+          idempotency_key?: string | null;
+          note?: string | null;
+          reason?: Database['public']['Enums']['credit_reason'];
+          referral_reward_id?: string | null;
+          tenant_id?: string;
+          user_id?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: 'credit_ledger_booking_id_fkey';
+            columns: ['booking_id'];
+            isOneToOne: false;
+            referencedRelation: 'bookings';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'credit_ledger_created_by_fkey';
+            columns: ['created_by'];
+            isOneToOne: false;
+            referencedRelation: 'users';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'credit_ledger_credit_id_fkey';
+            columns: ['credit_id'];
+            isOneToOne: false;
+            referencedRelation: 'credit_ledger';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'credit_ledger_referral_reward_id_fkey';
+            columns: ['referral_reward_id'];
+            isOneToOne: false;
+            referencedRelation: 'referral_rewards';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'credit_ledger_tenant_id_fkey';
+            columns: ['tenant_id'];
+            isOneToOne: false;
+            referencedRelation: 'tenants';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'credit_ledger_user_id_fkey';
+            columns: ['user_id'];
+            isOneToOne: false;
+            referencedRelation: 'users';
+            referencedColumns: ['id'];
+          },
+        ];
+      };
       events: {
         Row: {
           anonymous_id: string | null;
@@ -3684,6 +3778,15 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      my_credit_balance: {
+        Args: never;
+        Returns: {
+          balance_cents: number;
+          currency: string;
+          expiring_cents: number;
+          next_expires_at: string;
+        }[];
+      };
       my_notification_preferences: {
         Args: never;
         Returns: Json;
@@ -4030,6 +4133,7 @@ export type Database = {
       availability_override_kind: 'blocked' | 'available';
       billing_interval: 'month' | 'year';
       booking_status: 'pending' | 'confirmed' | 'in_progress' | 'completed' | 'cancelled' | 'disputed' | 'refunded';
+      credit_reason: 'referral_reward' | 'booking_spend' | 'booking_return' | 'expiry' | 'adjustment';
       delivery_status: 'pending' | 'delivering' | 'succeeded' | 'failed' | 'dead';
       file_status: 'uploading' | 'processing' | 'active' | 'failed' | 'deleted';
       file_type: 'avatar' | 'service_image' | 'document' | 'certificate' | 'identity' | 'attachment' | 'other';
@@ -4171,6 +4275,7 @@ export const Constants = {
       availability_override_kind: ['blocked', 'available'],
       billing_interval: ['month', 'year'],
       booking_status: ['pending', 'confirmed', 'in_progress', 'completed', 'cancelled', 'disputed', 'refunded'],
+      credit_reason: ['referral_reward', 'booking_spend', 'booking_return', 'expiry', 'adjustment'],
       delivery_status: ['pending', 'delivering', 'succeeded', 'failed', 'dead'],
       file_status: ['uploading', 'processing', 'active', 'failed', 'deleted'],
       file_type: ['avatar', 'service_image', 'document', 'certificate', 'identity', 'attachment', 'other'],
