@@ -1283,6 +1283,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
           cancellation_policy: string | null;
           cancellation_window_hours: number;
           category_id: string;
@@ -1312,6 +1314,7 @@ export type Database = {
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
+          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -1323,6 +1326,8 @@ export type Database = {
           advance_booking_days?: number;
           base_price_cents?: number | null;
           booking_count?: number;
+          buffer_after_minutes?: number;
+          buffer_before_minutes?: number;
           cancellation_policy?: string | null;
           cancellation_window_hours?: number;
           category_id: string;
@@ -1352,6 +1357,7 @@ export type Database = {
           review_count?: number;
           search_vector?: string | null;
           service_radius_m?: number | null;
+          slot_step_minutes?: number;
           slug: string;
           status?: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -1363,6 +1369,8 @@ export type Database = {
           advance_booking_days?: number;
           base_price_cents?: number | null;
           booking_count?: number;
+          buffer_after_minutes?: number;
+          buffer_before_minutes?: number;
           cancellation_policy?: string | null;
           cancellation_window_hours?: number;
           category_id?: string;
@@ -1392,6 +1400,7 @@ export type Database = {
           review_count?: number;
           search_vector?: string | null;
           service_radius_m?: number | null;
+          slot_step_minutes?: number;
           slug?: string;
           status?: Database['public']['Enums']['listing_status'];
           tenant_id?: string;
@@ -3336,6 +3345,33 @@ export type Database = {
     };
     Views: { [_ in never]: never };
     Functions: {
+      add_availability_override: {
+        Args: {
+          date: string;
+          end_time?: string;
+          kind: Database['public']['Enums']['availability_override_kind'];
+          reason?: string;
+          start_time?: string;
+        };
+        Returns: {
+          created_at: string;
+          date: string;
+          end_time: string | null;
+          id: string;
+          kind: Database['public']['Enums']['availability_override_kind'];
+          provider_id: string;
+          reason: string | null;
+          start_time: string | null;
+          tenant_id: string;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'availability_overrides';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       admin_set_user_permission: {
         Args: {
           expires?: string;
@@ -3635,6 +3671,22 @@ export type Database = {
         };
         Returns: string;
       };
+      listing_slots: {
+        Args: {
+          duration_minutes?: number;
+          from_at: string;
+          listing_id: string;
+          time_zone?: string;
+          to_at: string;
+        };
+        Returns: {
+          display_time_zone: string;
+          ends_at: string;
+          local_ends_at: string;
+          local_starts_at: string;
+          starts_at: string;
+        }[];
+      };
       listings_serving: {
         Args: {
           lat: number;
@@ -3645,6 +3697,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
           cancellation_policy: string | null;
           cancellation_window_hours: number;
           category_id: string;
@@ -3674,6 +3728,7 @@ export type Database = {
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
+          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -3735,6 +3790,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
           cancellation_policy: string | null;
           cancellation_window_hours: number;
           category_id: string;
@@ -3764,6 +3821,7 @@ export type Database = {
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
+          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -3795,6 +3853,13 @@ export type Database = {
         Args: never;
         Returns: string[];
       };
+      my_schedule: {
+        Args: {
+          from_date?: string;
+          to_date?: string;
+        };
+        Returns: Json;
+      };
       nearby_listings: {
         Args: {
           lat: number;
@@ -3806,6 +3871,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
           cancellation_policy: string | null;
           cancellation_window_hours: number;
           category_id: string;
@@ -3835,6 +3902,7 @@ export type Database = {
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
+          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -3943,6 +4011,29 @@ export type Database = {
           isSetofReturn: true;
         };
       };
+      remove_availability_override: {
+        Args: {
+          override_id: string;
+        };
+        Returns: {
+          created_at: string;
+          date: string;
+          end_time: string | null;
+          id: string;
+          kind: Database['public']['Enums']['availability_override_kind'];
+          provider_id: string;
+          reason: string | null;
+          start_time: string | null;
+          tenant_id: string;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'availability_overrides';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       rotate_webhook_secret: {
         Args: {
           endpoint_id: string;
@@ -3986,6 +4077,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
           cancellation_policy: string | null;
           cancellation_window_hours: number;
           category_id: string;
@@ -4015,6 +4108,7 @@ export type Database = {
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
+          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -4025,6 +4119,31 @@ export type Database = {
         SetofOptions: {
           from: '*';
           to: 'listings';
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
+      set_weekly_schedule: {
+        Args: {
+          time_zone: string;
+          windows: Json;
+        };
+        Returns: {
+          created_at: string;
+          day_of_week: number;
+          end_time: string;
+          id: string;
+          provider_id: string;
+          start_time: string;
+          tenant_id: string;
+          time_zone: string;
+          updated_at: string;
+          valid_from: string | null;
+          valid_until: string | null;
+        }[];
+        SetofOptions: {
+          from: '*';
+          to: 'provider_availability';
           isOneToOne: false;
           isSetofReturn: true;
         };
