@@ -1311,6 +1311,7 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
@@ -1354,6 +1355,7 @@ export type Database = {
           provider_id: string;
           published_at?: string | null;
           rating_average?: number | null;
+          rating_bayesian?: number;
           review_count?: number;
           search_vector?: string | null;
           service_radius_m?: number | null;
@@ -1397,6 +1399,7 @@ export type Database = {
           provider_id?: string;
           published_at?: string | null;
           rating_average?: number | null;
+          rating_bayesian?: number;
           review_count?: number;
           search_vector?: string | null;
           service_radius_m?: number | null;
@@ -2162,12 +2165,17 @@ export type Database = {
           communication_rating: number | null;
           created_at: string;
           helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
           id: string;
           is_public: boolean;
           is_verified: boolean;
           listing_id: string;
           metadata: Json;
           not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
           quality_rating: number | null;
           rating: number;
           responded_at: string | null;
@@ -2186,12 +2194,17 @@ export type Database = {
           communication_rating?: number | null;
           created_at?: string;
           helpful_count?: number;
+          hidden_at?: string | null;
+          hidden_by?: string | null;
+          hidden_reason?: string | null;
           id?: string;
           is_public?: boolean;
           is_verified?: boolean;
           listing_id: string;
           metadata?: Json;
           not_helpful_count?: number;
+          publish_due_at?: string | null;
+          published_at?: string | null;
           quality_rating?: number | null;
           rating: number;
           responded_at?: string | null;
@@ -2210,12 +2223,17 @@ export type Database = {
           communication_rating?: number | null;
           created_at?: string;
           helpful_count?: number;
+          hidden_at?: string | null;
+          hidden_by?: string | null;
+          hidden_reason?: string | null;
           id?: string;
           is_public?: boolean;
           is_verified?: boolean;
           listing_id?: string;
           metadata?: Json;
           not_helpful_count?: number;
+          publish_due_at?: string | null;
+          published_at?: string | null;
           quality_rating?: number | null;
           rating?: number;
           responded_at?: string | null;
@@ -2234,6 +2252,13 @@ export type Database = {
             columns: ['booking_id'];
             isOneToOne: false;
             referencedRelation: 'bookings';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'reviews_hidden_by_fkey';
+            columns: ['hidden_by'];
+            isOneToOne: false;
+            referencedRelation: 'users';
             referencedColumns: ['id'];
           },
           {
@@ -2945,6 +2970,7 @@ export type Database = {
           location: string | null;
           metadata: Json;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           service_radius_m: number | null;
           skills: string[];
@@ -2978,6 +3004,7 @@ export type Database = {
           location?: string | null;
           metadata?: Json;
           rating_average?: number | null;
+          rating_bayesian?: number;
           review_count?: number;
           service_radius_m?: number | null;
           skills?: string[];
@@ -3011,6 +3038,7 @@ export type Database = {
           location?: string | null;
           metadata?: Json;
           rating_average?: number | null;
+          rating_bayesian?: number;
           review_count?: number;
           service_radius_m?: number | null;
           skills?: string[];
@@ -3505,6 +3533,7 @@ export type Database = {
           location: string | null;
           metadata: Json;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           service_radius_m: number | null;
           skills: string[];
@@ -3658,6 +3687,58 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      delete_review: {
+        Args: {
+          review_id: string;
+        };
+        Returns: undefined;
+      };
+      edit_review: {
+        Args: {
+          comment?: string;
+          communication_rating?: number;
+          quality_rating?: number;
+          rating: number;
+          review_id: string;
+          timeliness_rating?: number;
+          title?: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       evaluate_feature_flag: {
         Args: {
           flag_key: string;
@@ -3670,6 +3751,47 @@ export type Database = {
           lon: number;
         };
         Returns: string;
+      };
+      hide_review: {
+        Args: {
+          reason: string;
+          review_id: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       listing_slots: {
         Args: {
@@ -3725,6 +3847,7 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
@@ -3818,6 +3941,7 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
@@ -3899,6 +4023,7 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
@@ -3946,6 +4071,10 @@ export type Database = {
           isOneToOne: false;
           isSetofReturn: true;
         };
+      };
+      publish_due_reviews: {
+        Args: never;
+        Returns: number;
       };
       record_listing_view: {
         Args: {
@@ -4034,6 +4163,59 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      respond_to_review: {
+        Args: {
+          response: string;
+          review_id: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      reviews_to_write: {
+        Args: never;
+        Returns: {
+          booking_id: string;
+          completed_at: string;
+          listing_id: string;
+          reviewee_has_reviewed: boolean;
+          reviewee_id: string;
+          service_title: string;
+          window_closes_at: string;
+        }[];
+      };
       rotate_webhook_secret: {
         Args: {
           endpoint_id: string;
@@ -4105,6 +4287,7 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
@@ -4176,6 +4359,52 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      submit_review: {
+        Args: {
+          booking_id: string;
+          comment?: string;
+          communication_rating?: number;
+          quality_rating?: number;
+          rating: number;
+          timeliness_rating?: number;
+          title?: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       transition_booking: {
         Args: {
           booking_id: string;
@@ -4228,6 +4457,46 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      unhide_review: {
+        Args: {
+          review_id: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       update_notification_preferences: {
         Args: {
           channels?: Json;
@@ -4236,6 +4505,47 @@ export type Database = {
           types?: Json;
         };
         Returns: Json;
+      };
+      vote_review: {
+        Args: {
+          helpful: boolean;
+          review_id: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
     };
     Enums: {
