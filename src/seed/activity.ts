@@ -22,8 +22,15 @@ export interface Reviews {
   readonly byProvider: Uint8Array;
   readonly rating: Uint8Array;
   readonly subRatings: Uint8Array;
+  /** Published and not hidden: what counts in the ratings. */
   readonly isPublic: Uint8Array;
   readonly createdAt: Float64Array;
+  /** When the review window closes: completion + 14 days. */
+  readonly publishDueAt: Float64Array;
+  /** When both reviews were in or the window closed, or NaN while double-blind. */
+  readonly publishedAt: Float64Array;
+  /** When a moderator hid it, or NaN. */
+  readonly hiddenAt: Float64Array;
   /** When the reviewee replied, or NaN. */
   readonly respondedAt: Float64Array;
   readonly variant: Uint8Array;
@@ -42,6 +49,8 @@ export interface Votes {
 }
 
 const CUSTOMER_RATINGS = [4, 4, 9, 28, 55];
+/** The default review window (app.review_window). */
+const REVIEW_WINDOW = 14 * DAY;
 const PROVIDER_RATINGS = [1, 1, 8, 22, 68];
 
 export function generateReviews(ctx: Context, people: People, bookings: Bookings): Reviews {
@@ -55,30 +64,53 @@ export function generateReviews(ctx: Context, people: People, bookings: Bookings
   const createdAt: number[] = [];
   const respondedAt: number[] = [];
   const variant: number[] = [];
+  const publishDueAt: number[] = [];
+  const publishedAt: number[] = [];
+  const hiddenAt: number[] = [];
   for (let b = 0; b < bookings.count; b++) {
     if (finalStatus(bookings, b) !== COMPLETED) continue;
     const completed = enteredAt(bookings, b, COMPLETED);
+    const due = completed + REVIEW_WINDOW;
+    const first = booking.length;
+    const replyAfter: number[] = [];
+    const visibility: boolean[] = [];
     for (const provider of [0, 1]) {
       if (!random.chance(provider ? 0.35 : b === 0 ? 1 : 0.72)) continue;
       const created = Math.round((completed + 2 * HOUR + random.next() * 5 * DAY) / 1000) * 1000;
       if (created > latest) continue;
       const stars = 1 + random.weighted(provider ? PROVIDER_RATINGS : CUSTOMER_RATINGS);
-      const visible = random.chance(0.97);
+      visibility.push(random.chance(0.97));
       booking.push(b);
       byProvider.push(provider);
       rating.push(stars);
       subRatings.push(random.chance(0.7) ? random.int(1, 255) : 0);
-      isPublic.push(visible ? 1 : 0);
       createdAt.push(created);
       const replies = !provider && random.chance(stars <= 2 ? 0.6 : 0.25);
-      const reply = created + HOUR + random.next() * 3 * DAY;
-      respondedAt.push(replies && reply < latest ? Math.round(reply / 1000) * 1000 : Number.NaN);
+      replyAfter.push(replies ? HOUR + random.next() * 3 * DAY : Number.NaN);
       variant.push(random.int(0, 255));
+    }
+    // Double-blind: both publish when the second arrives, a lone one when the window closes.
+    const both = booking.length - first === 2;
+    const published = both
+      ? Math.max(createdAt[first] as number, createdAt[first + 1] as number)
+      : due <= latest
+        ? due
+        : Number.NaN;
+    for (let r = first; r < booking.length; r++) {
+      const hidden = published + 6 * HOUR;
+      const isHidden = !visibility[r - first] && hidden <= latest;
+      const visible = !Number.isNaN(published) && !isHidden;
+      const reply = published + (replyAfter[r - first] as number);
+      publishDueAt.push(due);
+      publishedAt.push(published);
+      hiddenAt.push(isHidden ? hidden : Number.NaN);
+      isPublic.push(visible ? 1 : 0);
+      respondedAt.push(visible && reply < latest ? Math.round(reply / 1000) * 1000 : Number.NaN);
       if (visible) {
-        const reviewee = provider
+        const reviewee = byProvider[r]
           ? (people.customers[bookings.customer[b] as number] as number)
           : (people.providers[bookings.provider[b] as number] as number);
-        people.reviewSum[reviewee] = (people.reviewSum[reviewee] as number) + stars;
+        people.reviewSum[reviewee] = (people.reviewSum[reviewee] as number) + (rating[r] as number);
         people.reviewCount[reviewee] = (people.reviewCount[reviewee] as number) + 1;
       }
     }
@@ -105,7 +137,7 @@ export function generateReviews(ctx: Context, people: People, bookings: Bookings
       if (j !== reviewer) chosen.add(j);
     }
     for (const j of [...chosen].sort((x, y) => x - y)) {
-      const when = (createdAt[r] as number) + HOUR + voting.next() * 20 * DAY;
+      const when = (publishedAt[r] as number) + HOUR + voting.next() * 20 * DAY;
       if (when > latest) continue;
       const yes = voting.chance(0.85);
       votes.review.push(r);
@@ -126,6 +158,9 @@ export function generateReviews(ctx: Context, people: People, bookings: Bookings
     subRatings: Uint8Array.from(subRatings),
     isPublic: Uint8Array.from(isPublic),
     createdAt: Float64Array.from(createdAt),
+    publishDueAt: Float64Array.from(publishDueAt),
+    publishedAt: Float64Array.from(publishedAt),
+    hiddenAt: Float64Array.from(hiddenAt),
     respondedAt: Float64Array.from(respondedAt),
     variant: Uint8Array.from(variant),
     helpful,
@@ -156,6 +191,10 @@ export const REVIEW_COLUMNS = [
   'comment',
   'is_public',
   'is_verified',
+  'published_at',
+  'publish_due_at',
+  'hidden_at',
+  'hidden_reason',
   'response',
   'responded_at',
   'helpful_count',
@@ -167,6 +206,11 @@ export const REVIEW_COLUMNS = [
 function near(rating: number, bits: number): number {
   return Math.max(1, Math.min(5, rating + ((bits & 3) === 0 ? -1 : (bits & 3) === 3 ? 1 : 0)));
 }
+
+const HIDDEN_REASON = 'Hidden by a moderator: personal details in the text';
+
+/** An instant, or NULL for NaN. */
+const at = (ms: number) => (Number.isNaN(ms) ? NULL : iso(ms));
 
 export function* reviewRows(
   ctx: Context,
@@ -202,13 +246,16 @@ export function* reviewRows(
         ? `${NULL}\t${NULL}\t${NULL}\t${NULL}`
         : `${near(stars, bits)}\t${near(stars, bits >> 2)}\t${near(stars, bits >> 4)}\t${near(stars, bits >> 6)}`;
     const created = reviews.createdAt[r] as number;
+    const hidden = reviews.hiddenAt[r] as number;
     yield `${reviews.id(r)}\t${tenant}\t${bookings.id(b)}\t${catalog.id(i)}\t${people.id(byProvider ? pu : cu)}\t${people.id(
       byProvider ? cu : pu,
     )}\t${stars}\t${byProvider ? `${NULL}\t${NULL}\t${NULL}\t${NULL}` : subs}\t${text(title)}\t${text(comment)}\t${bool(
       reviews.isPublic[r] === 1,
-    )}\tt\t${text(response)}\t${response === null ? NULL : iso(responded)}\t${reviews.helpful[r]}\t${
+    )}\tt\t${at(reviews.publishedAt[r] as number)}\t${iso(reviews.publishDueAt[r] as number)}\t${at(hidden)}\t${
+      Number.isNaN(hidden) ? NULL : text(HIDDEN_REASON)
+    }\t${text(response)}\t${response === null ? NULL : iso(responded)}\t${reviews.helpful[r]}\t${
       reviews.notHelpful[r]
-    }\t${iso(created)}\t${iso(response === null ? created : responded)}\n`;
+    }\t${iso(created)}\t${iso(Math.max(...[created, reviews.publishedAt[r] as number, hidden, responded].filter((t) => !Number.isNaN(t))))}\n`;
   }
 }
 

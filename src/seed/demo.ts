@@ -397,22 +397,23 @@ const LISTING_COLUMNS = LISTING_STAGE_COLUMNS.filter((c) => !c.endsWith('_key'))
  * Moves the staged listings into public.listings, with what the triggers would have kept:
  * search_vector exactly as app.listing_search_vector builds it (title A || description B ||
  * keywords and tag names C, each part computed once per distinct text), booking_count (every
- * booking ever made) and rating_average / review_count (public reviews of the provider for
- * this listing, as app.refresh_rating_aggregates computes them).
+ * booking ever made) and rating_average / review_count / rating_bayesian (public reviews of the
+ * provider for this listing, as app.refresh_rating_aggregates computes them).
  */
 async function insertListings(tx: Transaction): Promise<number> {
   const columns = sql.join(LISTING_COLUMNS.map((c) => sql.ident(c)));
   const staged = sql.join(LISTING_COLUMNS.map((c) => sql`s.${sql.ident(c)}`));
   const { rowCount } = await tx.query(sql`
-    insert into public.listings (${columns}, search_vector, booking_count, review_count, rating_average)
-    select ${staged}, a.vector || b.vector || c.vector, coalesce(bk.n, 0), coalesce(rv.n, 0), rv.average
+    insert into public.listings (${columns}, search_vector, booking_count, review_count, rating_average, rating_bayesian)
+    select ${staged}, a.vector || b.vector || c.vector, coalesce(bk.n, 0), coalesce(rv.n, 0), rv.average,
+           app.rating_bayesian(rv.total, coalesce(rv.n, 0))
       from pg_temp.loconomy_demo_listings s
       join pg_temp.loconomy_demo_tsv a on a.kind = 'A' and a.key = s.title_key
       join pg_temp.loconomy_demo_tsv b on b.kind = 'B' and b.key = s.description_key
       join pg_temp.loconomy_demo_tsv c on c.kind = 'C' and c.key = s.keywords_key
       left join (select x.listing_id, count(*)::integer as n
                    from public.bookings x group by x.listing_id) bk on bk.listing_id = s.id
-      left join (select r.listing_id, count(*)::integer as n, round(avg(r.rating), 2) as average
+      left join (select r.listing_id, count(*)::integer as n, round(avg(r.rating), 2) as average, sum(r.rating) as total
                    from public.reviews r join pg_temp.loconomy_demo_listings l on l.id = r.listing_id
                   where r.is_public and r.reviewee_id = l.provider_id
                   group by r.listing_id) rv on rv.listing_id = s.id`);
@@ -492,10 +493,18 @@ async function insertNotifications(tx: Transaction, ctx: Context, world: World):
     insert into public.notifications (id, user_id, tenant_id, sender_id, type, title, body, data, action_url, read_at,
                                       created_at, updated_at)
     select md5('loconomy-demo:notification:' || r.id)::uuid, r.reviewee_id, r.tenant_id, r.reviewer_id, 'review_received',
-           format('New %s-star review', r.rating), coalesce(left(r.comment, 200), ''),
-           jsonb_build_object('review_id', r.id, 'booking_id', r.booking_id), '/reviews/' || r.id,
+           'You received a review',
+           case when p.both_in then format('Both reviews of %s are now published.', b.service_title)
+                else format('Review %s too to read it: both reviews are published together, or on %s at the latest.',
+                            b.service_title, to_char(r.publish_due_at at time zone b.time_zone, 'DD Mon YYYY')) end,
+           jsonb_build_object('review_id', r.id, 'booking_id', r.booking_id, 'published', p.both_in),
+           '/bookings/' || r.booking_id || '/review',
            x.read_at, r.created_at, coalesce(x.read_at, r.created_at)
       from public.reviews r
+      join public.bookings b on b.id = r.booking_id
+      cross join lateral (
+        select exists (select 1 from public.reviews o where o.booking_id = r.booking_id and o.reviewer_id = r.reviewee_id
+                          and (o.created_at, o.id) < (r.created_at, r.id)) as both_in) p
       cross join lateral (
         select case when r.created_at < ${readBefore} and get_byte(decode(md5(r.id::text), 'hex'), 0) < 205
                     then r.created_at + interval '5 hours' end as read_at) x

@@ -437,6 +437,7 @@ export const PROFILE_COLUMNS = [
   'is_public',
   'rating_average',
   'review_count',
+  'rating_bayesian',
   'total_jobs_completed',
   'identity_verified',
   'background_check_verified',
@@ -444,6 +445,12 @@ export const PROFILE_COLUMNS = [
   'created_at',
   'updated_at',
 ] as const;
+
+/** numeric(5,4) text of app.rating_bayesian(sum, n): round((5 × 3.0 + sum) / (5 + n), 4). */
+export function ratingBayesian(sum: number, n: number): string {
+  const tenThousandths = Math.floor((2 * (15 + sum) * 10000 + (5 + n)) / (2 * (5 + n)));
+  return `${Math.floor(tenThousandths / 10000)}.${String(tenThousandths % 10000).padStart(4, '0')}`;
+}
 
 /** numeric(3,2) text of round(sum / n, 2), as round(avg(rating), 2) gives it. */
 export function ratingAverage(sum: number, n: number): string {
@@ -474,6 +481,7 @@ export function* profileRows(ctx: Context, people: People): Generator<string> {
     const languages = lang === 'en' ? ['en'] : random.chance(0.5) ? [lang, 'en'] : [lang];
     const n = people.reviewCount[u] as number;
     const rating = n > 0 ? ratingAverage(people.reviewSum[u] as number, n) : NULL;
+    const bayesian = ratingBayesian(people.reviewSum[u] as number, n);
     const created = people.createdAt[u] as number;
     const avatar = random.chance(kind === ROLE_CUSTOMER ? 0.4 : 0.8)
       ? `https://i.pravatar.cc/300?u=${clerkId(people, u)}`
@@ -483,7 +491,7 @@ export function* profileRows(ctx: Context, people: People): Generator<string> {
     if (k < 0) {
       yield `${people.id(u)}\t${tenant}\t${text(display)}\t${text(avatar)}\t${NULL}\t${NULL}\t{}\t${NULL}\t{}\t${textArray(
         languages,
-      )}\t${home.id}\t${NULL}\t${NULL}\t${NULL}\t${NULL}\t${NULL}\t${NULL}\t{}\t${bool(kind === ROLE_ADMIN)}\t${rating}\t${n}\t${
+      )}\t${home.id}\t${NULL}\t${NULL}\t${NULL}\t${NULL}\t${NULL}\t${NULL}\t{}\t${bool(kind === ROLE_ADMIN)}\t${rating}\t${n}\t${bayesian}\t${
         people.jobsCompleted[u]
       }\tf\tf\tf\t${iso(created)}\t${iso(created)}\n`;
       continue;
@@ -521,7 +529,7 @@ export function* profileRows(ctx: Context, people: People): Generator<string> {
       people.lat[k] as number,
     )}\t${random.int(5, 40) * 1000}\t${text(business)}\t${business ? (random.chance(0.5) ? 'llc' : 'sole_proprietor') : NULL}\t${
       licensed && random.chance(0.6) ? `LIC-${home.country}-${random.int(100000, 999999)}` : NULL
-    }\t${text(website)}\t${json(social)}\tt\t${rating}\t${n}\t${people.jobsCompleted[u]}\t${bool(verified)}\t${bool(
+    }\t${text(website)}\t${json(social)}\tt\t${rating}\t${n}\t${bayesian}\t${people.jobsCompleted[u]}\t${bool(verified)}\t${bool(
       verified && random.chance(0.7),
     )}\t${bool(verified && business !== null)}\t${iso(created)}\t${iso(created + random.int(1, 30) * DAY)}\n`;
   }

@@ -238,17 +238,30 @@ describe(`demo data (${testBackend()})`, () => {
       'listings.booking_count': sql`
         select count(*) as n from public.listings l
          where l.booking_count <> (select count(*) from public.bookings b where b.listing_id = l.id)`,
-      'listings.rating_average, review_count': sql`
+      'listings.rating_average, review_count, rating_bayesian': sql`
         select count(*) as n from public.listings l
-          left join (select r.listing_id, count(*) as c, round(avg(r.rating), 2) as a
+          left join (select r.listing_id, count(*) as c, round(avg(r.rating), 2) as a, sum(r.rating) as t
                        from public.reviews r join public.listings x on x.id = r.listing_id
                       where r.is_public and r.reviewee_id = x.provider_id group by 1) s on s.listing_id = l.id
-         where l.review_count <> coalesce(s.c, 0) or l.rating_average is distinct from s.a`,
-      'user_profiles.rating_average, review_count': sql`
+         where l.review_count <> coalesce(s.c, 0) or l.rating_average is distinct from s.a
+            or l.rating_bayesian <> app.rating_bayesian(s.t, coalesce(s.c, 0)::int)`,
+      'user_profiles.rating_average, review_count, rating_bayesian': sql`
         select count(*) as n from public.user_profiles p
-          left join (select reviewee_id, count(*) as c, round(avg(rating), 2) as a
+          left join (select reviewee_id, count(*) as c, round(avg(rating), 2) as a, sum(rating) as t
                        from public.reviews where is_public group by 1) s on s.reviewee_id = p.user_id
-         where p.review_count <> coalesce(s.c, 0) or p.rating_average is distinct from s.a`,
+         where p.review_count <> coalesce(s.c, 0) or p.rating_average is distinct from s.a
+            or p.rating_bayesian <> app.rating_bayesian(s.t, coalesce(s.c, 0)::int)`,
+      'reviews published as the double-blind rules say, verified when paid': sql`
+        select count(*) as n from public.reviews r
+          join public.bookings b on b.id = r.booking_id
+          left join public.reviews o on o.booking_id = r.booking_id and o.reviewer_id = r.reviewee_id
+         where r.publish_due_at <> b.completed_at + app.review_window(r.tenant_id)
+            or (o.id is not null and r.published_at is distinct from greatest(r.created_at, o.created_at))
+            or (o.id is null and r.published_at <> r.publish_due_at)
+            or (o.id is null and r.published_at is null and r.publish_due_at < ${NOW}::timestamptz - interval '1 hour')
+            or r.is_public <> (r.published_at is not null and r.hidden_at is null)
+            or r.is_verified <> app.booking_is_paid(r.booking_id)
+            or (r.response is not null and not r.is_public)`,
       'user_profiles.total_jobs_completed': sql`
         select count(*) as n from public.user_profiles p
          where p.total_jobs_completed <> (select count(*) from public.bookings b
