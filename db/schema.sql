@@ -1684,11 +1684,12 @@ COMMENT ON COLUMN public.listings.rating_bayesian IS 'Bayesian average of the pu
 --
 
 CREATE FUNCTION app.listing_duration(listing public.listings, requested integer) RETURNS integer
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-  select coalesce(requested, listing.duration_minutes, listing.minimum_duration_minutes)
-$$;
+begin
+  return coalesce(requested, listing.duration_minutes, listing.minimum_duration_minutes);
+end $$;
 
 --
 -- Name: listing_search_vector(public.listings); Type: FUNCTION; Schema: app; Owner: -
@@ -1712,9 +1713,13 @@ $$;
 --
 
 CREATE FUNCTION app.listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer) RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
+#variable_conflict use_column
+begin
+  return query
   with bounds as (
     select greatest(from_at, now() + make_interval(mins => listing.min_notice_minutes)) as lo,
            least(to_at, now() + make_interval(days => listing.advance_booking_days)) as hi,
@@ -1791,8 +1796,8 @@ CREATE FUNCTION app.listing_slot_times(listing public.listings, tz text, from_at
     and (listing.max_bookings_per_day is null
          or coalesce((select p.n from per_day p where p.day = (c.starts_at at time zone tz)::date), 0)
             < listing.max_bookings_per_day)
-  order by c.starts_at
-$$;
+  order by c.starts_at;
+end $$;
 
 --
 -- Name: FUNCTION listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer); Type: COMMENT; Schema: app; Owner: -
@@ -2178,13 +2183,14 @@ COMMENT ON FUNCTION app.provider_is_available(provider uuid, starts timestamp wi
 --
 
 CREATE FUNCTION app.provider_time_zone(provider uuid) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-  select coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = provider limit 1),
+begin
+  return coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = provider limit 1),
                   (select u.time_zone from public.users u where u.id = provider),
-                  'UTC')
-$$;
+                  'UTC');
+end $$;
 
 --
 -- Name: FUNCTION provider_time_zone(provider uuid); Type: COMMENT; Schema: app; Owner: -
