@@ -3745,6 +3745,10 @@ export type Database = {
         };
         Returns: Json;
       };
+      expire_referral_rewards: {
+        Args: never;
+        Returns: Json;
+      };
       geo_point: {
         Args: {
           lat: number;
@@ -3976,6 +3980,29 @@ export type Database = {
       my_permissions: {
         Args: never;
         Returns: string[];
+      };
+      my_referral_code: {
+        Args: never;
+        Returns: {
+          code: string;
+          created_at: string;
+          expires_at: string | null;
+          id: string;
+          is_active: boolean;
+          max_uses: number | null;
+          metadata: Json;
+          program_id: string;
+          tenant_id: string;
+          updated_at: string;
+          user_id: string;
+          uses_count: number;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'referral_codes';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       my_schedule: {
         Args: {

@@ -453,7 +453,7 @@ describe(`redeem_referral_code() (${testBackend()})`, () => {
     await assert.rejects(
       asUser(db, user.clerkId, (tx) => redeem(tx, code.code)),
       {
-        code: '23514',
+        code: 'PT403',
         message: 'you cannot redeem your own referral code',
       },
     );
@@ -468,7 +468,7 @@ describe(`redeem_referral_code() (${testBackend()})`, () => {
       await assert.rejects(
         asUser(db, referee.clerkId, (tx) => redeem(tx, again.code)),
         {
-          code: '23505',
+          code: 'PT409',
           message: 'you have already been referred',
         },
       );
@@ -483,13 +483,14 @@ describe(`redeem_referral_code() (${testBackend()})`, () => {
     const limited = await addCode(await createUser(db), w.program, { maxUses: 1 });
     await refer(await createUser(db), limited);
     const referee = await createUser(db);
-    for (const code of [expired, off, limited]) {
+    for (const [code, detail] of [
+      [expired, 'code_expired'],
+      [off, 'code_inactive'],
+      [limited, 'code_used_up'],
+    ] as const) {
       await assert.rejects(
         asUser(db, referee.clerkId, (tx) => redeem(tx, code.code)),
-        {
-          code: '23514',
-          message: 'the referral code is not valid',
-        },
+        { code: 'PT409', detail },
       );
     }
     assert.equal(await usesOf(limited), 1);
@@ -502,13 +503,13 @@ describe(`redeem_referral_code() (${testBackend()})`, () => {
     const endedCode = await addCode(await createUser(db), ended);
     await db.query(sql`update public.referral_programs set is_active = false where id = ${stopped}`);
     const referee = await createUser(db);
-    for (const code of [stoppedCode, endedCode]) {
+    for (const [code, detail] of [
+      [stoppedCode, 'program_inactive'],
+      [endedCode, 'program_ended'],
+    ] as const) {
       await assert.rejects(
         asUser(db, referee.clerkId, (tx) => redeem(tx, code.code)),
-        {
-          code: '23514',
-          message: 'the referral program is not open',
-        },
+        { code: 'PT409', detail },
       );
     }
   });
@@ -521,8 +522,8 @@ describe(`redeem_referral_code() (${testBackend()})`, () => {
       await assert.rejects(
         asUser(db, referee.clerkId, (tx) => redeem(tx, code)),
         {
-          code: 'P0002',
-          message: 'unknown referral code',
+          code: 'PT404',
+          detail: 'code_unknown',
         },
       );
     }
@@ -619,7 +620,7 @@ describe(`referral completion and rewards (${testBackend()})`, () => {
         reward_type: 'credit',
         amount_cents: '2000',
         currency: 'USD',
-        status: 'pending',
+        status: 'credited',
         tenant_id: w.tenantId,
         valid_days: 30,
       },
@@ -628,7 +629,7 @@ describe(`referral completion and rewards (${testBackend()})`, () => {
         reward_type: 'credit',
         amount_cents: '1000',
         currency: 'USD',
-        status: 'pending',
+        status: 'credited',
         tenant_id: w.tenantId,
         valid_days: 30,
       },
@@ -692,7 +693,10 @@ describe(`referral completion and rewards (${testBackend()})`, () => {
   });
 
   test('cancelling a referral cancels its pending rewards but not credited ones', async () => {
-    const r = await referral();
+    // Cash rewards stay pending for the payments integration (credit ones are credited at once).
+    const program = await addProgram();
+    await db.query(sql`update public.referral_programs set reward_type = 'cash' where id = ${program}`);
+    const r = await referral(program);
     await complete((await createBooking(db, r.listing, r.referee, { status: 'confirmed' })).id);
     await db.query(sql`update public.referral_rewards set status = 'credited', credited_at = now()
                        where referral_id = ${r.id} and user_id = ${r.referrer.id}`);
