@@ -7,6 +7,7 @@ import type { SupabaseClient } from '@supabase/supabase-js';
 import { sql } from '../../src/db/sql.js';
 import { categoryId, createUser, type UserFixture } from '../helpers/fixtures.js';
 import {
+  asUser,
   getTestDatabase,
   ROOT,
   startTestServer,
@@ -385,6 +386,37 @@ describe(`listing_slots (${testBackend()})`, () => {
     assert.equal(status, 404);
     assert.match(error?.message ?? '', /not found/);
     assert.equal(await bookable(draft, '2027-02-20T09:00:00Z'), false);
+  });
+
+  test('app.is_bookable_slot says yes exactly at the starts listing_slots lists', async () => {
+    const p = await provider('Europe/Berlin');
+    await schedule(p, 'Europe/Berlin', [
+      { day_of_week: 1, start_time: '22:00', end_time: '24:00' },
+      { day_of_week: 2, start_time: '00:00', end_time: '02:00' },
+      { day_of_week: 2, start_time: '09:00', end_time: '17:00' },
+    ]);
+    const id = await listing(p, { duration: 50, step: 25, before: 10, after: 20 });
+    const { error } = await p.client.rpc('add_availability_override', {
+      date: '2027-01-12',
+      kind: 'blocked',
+      start_time: '12:00',
+      end_time: '12:40',
+    });
+    assert.equal(error, null);
+    await book(id, '2027-01-12T10:00:00+01:00', '2027-01-12T11:00:00+01:00');
+    const from = '2027-01-11T20:00:00+01:00'; // Monday evening in Berlin
+    const to = '2027-01-13T00:00:00+01:00';
+    const listed = utc(await listSlots(id, from, to));
+    assert.ok(listed.length > 10);
+    const { rows } = await asUser(db, null, (tx) =>
+      tx.query<{ at: string }>(sql`
+        select t as at from generate_series(${from}::timestamptz, ${to}::timestamptz - interval '5 minutes', interval '5 minutes') t
+        where app.is_bookable_slot(${id}::uuid, t, null)`),
+    );
+    assert.deepEqual(
+      rows.map((r) => new Date(r.at).toISOString()),
+      listed,
+    );
   });
 
   test('a provider without any schedule has no bookable slots', async () => {
