@@ -187,6 +187,19 @@ describe(`listing_slots (${testBackend()})`, () => {
     );
   });
 
+  test('a window across the fall-back hour holds one more slot: 01:00 local comes twice', async () => {
+    const p = await provider('America/New_York');
+    await schedule(p, 'America/New_York', [{ day_of_week: 7, start_time: '00:00', end_time: '03:00' }]);
+    const id = await listing(p);
+    const list = await listSlots(id, '2027-11-07T00:00:00-04:00', '2027-11-08T00:00:00-05:00');
+    // 00:00 EDT … 03:00 EST is four real hours.
+    assert.deepEqual(local(list), hours('2027-11-07', [0, 1, 1, 2]));
+    assert.deepEqual(
+      utc(list),
+      [4, 5, 6, 7].map((h) => `2027-11-07T0${h}:00:00.000Z`),
+    );
+  });
+
   test('windows that meet at local midnight form one stretch a slot can span', async () => {
     const p = await provider('Europe/Berlin');
     // Monday 22:00–24:00 and Tuesday 00:00–02:00.
