@@ -195,6 +195,9 @@ describe(`reviews: double-blind reveal (${testBackend()})`, () => {
     assert.equal(first.is_public, false);
     assert.equal(await sees(d.asCustomer, first.id), true);
     for (const other of [d.asProvider, anon, asStranger]) assert.equal(await sees(other, first.id), false);
+    // Not through an embedding either.
+    const embedded = await d.asProvider.from('bookings').select('id, reviews(id, rating)').eq('id', d.bookingId);
+    assert.deepEqual(embedded.data, [{ id: d.bookingId, reviews: [] }]);
     // Nothing counts yet.
     assert.deepEqual(await assertConsistent(d.listing.id, d.provider.id), {
       listing_average: null,
