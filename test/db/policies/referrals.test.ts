@@ -638,7 +638,8 @@ describe(`referral completion and rewards (${testBackend()})`, () => {
 
   test('completing through transition_booking() as the provider completes the referral too', async () => {
     const r = await referral();
-    const booking = await createBooking(db, r.listing, r.referee, { status: 'confirmed' });
+    // It began an hour ago: a provider cannot complete a booking before it starts.
+    const booking = await createBooking(db, r.listing, r.referee, { status: 'confirmed', startsInHours: -1 });
     await asUser(
       db,
       r.provider.clerkId,
