@@ -712,5 +712,5 @@ grant execute on function public.create_booking(uuid, timestamptz, integer, text
   public.confirm_booking(uuid), public.decline_booking(uuid, text), public.start_booking(uuid),
   public.complete_booking(uuid), public.mark_booking_no_show(uuid, text), public.cancel_booking(uuid, text),
   public.dispute_booking(uuid, text), public.reschedule_booking(uuid, timestamptz)
-  to authenticated, service_role;
+  to anon, authenticated, service_role;  -- anon is told to sign in (app.require_user())
 grant execute on function public.expire_pending_bookings() to service_role;
