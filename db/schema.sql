@@ -126,7 +126,20 @@ CREATE TYPE public.booking_status AS ENUM (
     'completed',
     'cancelled',
     'disputed',
-    'refunded'
+    'refunded',
+    'declined',
+    'expired',
+    'no_show'
+);
+
+--
+-- Name: cancellation_policy_kind; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.cancellation_policy_kind AS ENUM (
+    'flexible',
+    'moderate',
+    'strict'
 );
 
 --
@@ -141,24 +154,6 @@ CREATE DOMAIN public.cents AS bigint
 --
 
 COMMENT ON DOMAIN public.cents IS 'A non-negative amount of money in the currency''s minor unit (cents).';
-
---
--- Name: credit_reason; Type: TYPE; Schema: public; Owner: -
---
-
-CREATE TYPE public.credit_reason AS ENUM (
-    'referral_reward',
-    'booking_spend',
-    'booking_return',
-    'expiry',
-    'adjustment'
-);
-
---
--- Name: TYPE credit_reason; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TYPE public.credit_reason IS 'Why a credit_ledger row exists: referral_reward (a grant), booking_spend (credit applied to a booking), booking_return (given back when it was cancelled), expiry (unused credit lapsed), adjustment (an operator''s grant or debit).';
 
 --
 -- Name: currency_code; Type: DOMAIN; Schema: public; Owner: -
@@ -485,6 +480,243 @@ CREATE TYPE public.verification_status AS ENUM (
     'rejected'
 );
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: bookings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.bookings (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid NOT NULL,
+    listing_id uuid NOT NULL,
+    provider_id uuid NOT NULL,
+    customer_id uuid NOT NULL,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    period tstzrange GENERATED ALWAYS AS (tstzrange(starts_at, ends_at, '[)'::text)) STORED,
+    time_zone public.time_zone NOT NULL,
+    service_title text NOT NULL,
+    service_description text,
+    special_requests text,
+    currency public.currency_code NOT NULL,
+    base_price_cents public.cents NOT NULL,
+    service_fee_cents public.cents DEFAULT 0 NOT NULL,
+    tax_cents public.cents DEFAULT 0 NOT NULL,
+    discount_cents public.cents DEFAULT 0 NOT NULL,
+    total_cents public.cents NOT NULL,
+    platform_fee_cents public.cents DEFAULT 0 NOT NULL,
+    status public.booking_status DEFAULT 'pending'::public.booking_status NOT NULL,
+    confirmation_code text NOT NULL,
+    cancellation_reason text,
+    cancelled_by uuid,
+    customer_notes text,
+    provider_notes text,
+    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
+    service_address jsonb,
+    service_location extensions.geography(Point,4326),
+    confirmed_at timestamp with time zone,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    cancelled_at timestamp with time zone,
+    disputed_at timestamp with time zone,
+    refunded_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cancellation_policy public.cancellation_policy_kind DEFAULT 'moderate'::public.cancellation_policy_kind NOT NULL,
+    expires_at timestamp with time zone,
+    refund_cents public.cents,
+    price_breakdown jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT bookings_check CHECK ((ends_at > starts_at)),
+    CONSTRAINT bookings_check1 CHECK ((customer_id <> provider_id)),
+    CONSTRAINT bookings_check2 CHECK (((total_cents)::bigint = ((((base_price_cents)::bigint + (service_fee_cents)::bigint) + (tax_cents)::bigint) - (discount_cents)::bigint))),
+    CONSTRAINT bookings_check3 CHECK (((platform_fee_cents)::bigint <= (base_price_cents)::bigint)),
+    CONSTRAINT bookings_customer_notes_check CHECK ((length(customer_notes) <= 5000)),
+    CONSTRAINT bookings_provider_notes_check CHECK ((length(provider_notes) <= 5000)),
+    CONSTRAINT bookings_special_requests_check CHECK ((length(special_requests) <= 5000))
+);
+
+--
+-- Name: TABLE bookings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.bookings IS 'A customer''s booking of a listing for an absolute time range. Created by create_booking(), moved by transition_booking().';
+
+--
+-- Name: COLUMN bookings.listing_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.listing_id IS 'Bookings keep their listing: listings are soft-deleted, and a hard delete with bookings is refused.';
+
+--
+-- Name: COLUMN bookings.period; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.period IS '[starts_at, ends_at): no two active bookings of one provider overlap (bookings_no_double_booking).';
+
+--
+-- Name: COLUMN bookings.time_zone; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.time_zone IS 'The provider''s IANA zone when booked; local times are starts_at at time zone time_zone.';
+
+--
+-- Name: COLUMN bookings.total_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.total_cents IS 'What the customer pays: base + service fee + tax - discount (checked).';
+
+--
+-- Name: COLUMN bookings.platform_fee_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.platform_fee_cents IS 'Commission the marketplace keeps from the provider''s base price; not added to the total.';
+
+--
+-- Name: COLUMN bookings.cancellation_policy; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.cancellation_policy IS 'The listing''s policy when the booking was made; it decides the refund if the customer cancels.';
+
+--
+-- Name: COLUMN bookings.expires_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.expires_at IS 'A pending request not confirmed by then expires (expire_pending_bookings()): 24 hours after the request, or its start if sooner.';
+
+--
+-- Name: COLUMN bookings.refund_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.refund_cents IS 'What a cancellation refunds to the customer (set when the booking is cancelled).';
+
+--
+-- Name: COLUMN bookings.price_breakdown; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.price_breakdown IS 'How create_booking() priced the booking: minutes, rate, fees with their basis points, tax, credit, total, provider payout.';
+
+--
+-- Name: act_on_booking(uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.act_on_booking(booking_id uuid, action text, reason text DEFAULT NULL::text) RETURNS public.bookings
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  b public.bookings;
+  manager boolean;
+  target text;
+  done text;
+  parties text[];
+  sources text[];
+  permitted boolean;
+  pct integer;
+  refund bigint;
+  hours numeric;
+begin
+  b := app.booking_for_caller(act_on_booking.booking_id, me);
+  manager := app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id();
+
+  -- Who may act, from which statuses.
+  case action
+    when 'confirm' then target := 'confirmed'; done := 'confirm'; parties := '{provider}'; sources := '{pending}';
+    when 'decline' then target := 'declined'; done := 'decline'; parties := '{provider}'; sources := '{pending}';
+    when 'start' then target := 'in_progress'; done := 'start'; parties := '{provider}'; sources := '{confirmed}';
+    when 'complete' then target := 'completed'; done := 'complete'; parties := '{provider}'; sources := '{confirmed,in_progress}';
+    when 'cancel' then target := 'cancelled'; done := 'cancel'; parties := '{customer,provider}'; sources := '{pending,confirmed,in_progress}';
+    when 'no_show' then target := 'no_show'; done := 'mark as a no-show'; parties := '{provider}'; sources := '{confirmed}';
+    when 'dispute' then target := 'disputed'; done := 'dispute'; parties := '{customer}'; sources := '{in_progress,completed,no_show}';
+    when 'refund' then target := 'refunded'; done := 'refund'; parties := '{}'; sources := '{completed,disputed,cancelled}';
+    else raise invalid_parameter_value using message = format('unknown booking action %s', action);
+  end case;
+  -- Booking managers settle disputes: complete or cancel a disputed booking.
+  if manager and action in ('complete', 'cancel') then
+    sources := sources || '{disputed}';
+  end if;
+  permitted := case
+    when action = 'refund' then app.has_permission('payments.refund') and b.tenant_id = app.current_tenant_id()
+    else (b.customer_id = me and 'customer' = any(parties)) or (b.provider_id = me and 'provider' = any(parties)) or manager end;
+  if not permitted then
+    raise insufficient_privilege using
+      message = format('you cannot %s this booking', done),
+      hint = case action
+        when 'refund' then 'Refunds need the payments.refund permission.'
+        when 'dispute' then 'Only the customer can dispute a booking.'
+        when 'cancel' then 'Only the booking''s customer or provider can cancel it.'
+        else format('Only the provider can %s a booking.', done) end;
+  end if;
+  if not (b.status::text = any(sources)) then
+    raise sqlstate 'PT409' using
+      message = format('a booking cannot move from %s to %s', b.status, target),
+      hint = format('A booking can %s only when it is %s.', done, array_to_string(sources, ' or '));
+  end if;
+
+  -- When.
+  if action = 'confirm' and (now() >= b.starts_at or now() >= b.expires_at) then
+    raise sqlstate 'PT409' using message = format('this request expired at %s', least(b.starts_at, b.expires_at)),
+      hint = 'Unanswered requests expire 24 hours after they are made, or at their start if sooner.';
+  end if;
+  if action = 'start' and now() < b.starts_at - interval '30 minutes' then
+    raise sqlstate 'PT409' using message = format('a booking cannot start more than 30 minutes before its start (%s)', b.starts_at),
+      hint = 'Start it at most 30 minutes early.';
+  end if;
+  if action in ('complete', 'no_show') and b.status::text in ('confirmed', 'in_progress') and now() < b.starts_at then
+    raise sqlstate 'PT409' using
+      message = format('a booking cannot be %s before it starts (%s)',
+                       case action when 'complete' then 'completed' else 'marked a no-show' end, b.starts_at),
+      hint = 'Wait until its start time.';
+  end if;
+  if action = 'dispute' and not manager and b.status::text in ('completed', 'no_show')
+     and now() > coalesce(b.completed_at, b.ends_at) + interval '72 hours' then
+    raise sqlstate 'PT409' using
+      message = format('the dispute window closed at %s', coalesce(b.completed_at, b.ends_at) + interval '72 hours'),
+      hint = 'A booking can be disputed up to 72 hours after it ended; contact support after that.';
+  end if;
+
+  perform set_config('loconomy.reason', coalesce(reason, ''), true);
+  if target = 'cancelled' then
+    -- A customer's cancellation of a confirmed booking follows its policy;
+    -- the provider's, a manager's or an unconfirmed request's refunds it all.
+    hours := extract(epoch from b.starts_at - now()) / 3600;
+    pct := case when b.customer_id = me and b.status::text <> 'pending'
+                then app.refund_percent(b.cancellation_policy, hours) else 100 end;
+    refund := (b.total_cents * pct + 50) / 100;
+    update public.bookings x
+       set status = 'cancelled', cancellation_reason = reason, cancelled_by = me, refund_cents = refund
+     where x.id = b.id
+    returning * into b;
+    -- Money was taken at confirmation: a confirmed booking's refund is a ledger row
+    -- the payment integration settles.
+    if refund > 0 and b.confirmed_at is not null then
+      insert into public.transactions (user_id, tenant_id, booking_id, type, status, amount_cents, currency, description, metadata)
+      values (b.customer_id, b.tenant_id, b.id, 'refund', 'pending', refund, b.currency,
+              format('Refund of %s%% for cancelled booking %s', pct, b.confirmation_code),
+              jsonb_build_object('policy', b.cancellation_policy, 'refund_percent', pct,
+                                 'hours_before_start', round(hours, 2), 'cancelled_by', me));
+    end if;
+  else
+    update public.bookings x set status = target::public.booking_status where x.id = b.id
+    returning * into b;
+  end if;
+  -- Credit spent on a booking that will not happen goes back.
+  if target in ('cancelled', 'declined') and to_regprocedure('app.return_credit(uuid)') is not null then
+    perform app.return_credit(b.id);
+  end if;
+  return b;
+end $$;
+
+--
+-- Name: FUNCTION act_on_booking(booking_id uuid, action text, reason text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.act_on_booking(booking_id uuid, action text, reason text) IS 'The booking workflows'' one mover: finds the booking (404 unless a party or a booking manager), checks who may take the action, from which status and when, moves it, and for cancellations records the refund.';
+
 --
 -- Name: audit_row(); Type: FUNCTION; Schema: app; Owner: -
 --
@@ -574,22 +806,30 @@ $$;
 COMMENT ON FUNCTION app.authenticate_api_key(presented text) IS 'The live key matching a presented API key, with its owner; nothing for unknown, revoked or expired keys.';
 
 --
--- Name: booking_is_paid(uuid); Type: FUNCTION; Schema: app; Owner: -
+-- Name: booking_for_caller(uuid, uuid); Type: FUNCTION; Schema: app; Owner: -
 --
 
-CREATE FUNCTION app.booking_is_paid(booking uuid) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+CREATE FUNCTION app.booking_for_caller(booking_id uuid, me uuid) RETURNS public.bookings
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-  select exists (select 1 from public.transactions t
-                  where t.booking_id = booking and t.type = 'payment' and t.status = 'completed')
-$$;
+declare
+  b public.bookings;
+begin
+  select * into b from public.bookings x where x.id = booking_for_caller.booking_id for update;
+  if b.id is null or not (me in (b.customer_id, b.provider_id)
+                          or (app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id())) then
+    raise sqlstate 'PT404' using message = format('booking %s not found', booking_for_caller.booking_id),
+      hint = 'Only the booking''s customer, its provider and the marketplace''s booking managers can see it.';
+  end if;
+  return b;
+end $$;
 
 --
--- Name: FUNCTION booking_is_paid(booking uuid); Type: COMMENT; Schema: app; Owner: -
+-- Name: FUNCTION booking_for_caller(booking_id uuid, me uuid); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.booking_is_paid(booking uuid) IS 'True when a completed payment transaction exists for the booking.';
+COMMENT ON FUNCTION app.booking_for_caller(booking_id uuid, me uuid) IS 'The booking locked FOR UPDATE if `me` is a party or a booking manager of its tenant; PT404 otherwise.';
 
 --
 -- Name: booking_transition_allowed(public.booking_status, public.booking_status); Type: FUNCTION; Schema: app; Owner: -
@@ -599,11 +839,12 @@ CREATE FUNCTION app.booking_transition_allowed(from_status public.booking_status
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-  select (from_status, to_status) in (
-    ('pending', 'confirmed'), ('pending', 'cancelled'),
-    ('confirmed', 'in_progress'), ('confirmed', 'completed'), ('confirmed', 'cancelled'),
+  select (from_status::text, to_status::text) in (
+    ('pending', 'confirmed'), ('pending', 'declined'), ('pending', 'cancelled'), ('pending', 'expired'),
+    ('confirmed', 'in_progress'), ('confirmed', 'completed'), ('confirmed', 'cancelled'), ('confirmed', 'no_show'),
     ('in_progress', 'completed'), ('in_progress', 'cancelled'), ('in_progress', 'disputed'),
     ('completed', 'disputed'), ('completed', 'refunded'),
+    ('no_show', 'disputed'),
     ('disputed', 'completed'), ('disputed', 'refunded'), ('disputed', 'cancelled'),
     ('cancelled', 'refunded'))
 $$;
@@ -612,7 +853,7 @@ $$;
 -- Name: FUNCTION booking_transition_allowed(from_status public.booking_status, to_status public.booking_status); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) IS 'True for a legal booking status move; refunded is final.';
+COMMENT ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) IS 'True for a legal booking status move; declined, expired and refunded are final.';
 
 --
 -- Name: bookings_after_write(); Type: FUNCTION; Schema: app; Owner: -
@@ -697,9 +938,9 @@ begin
     if not app.booking_transition_allowed(old.status, new.status) then
       raise check_violation using
         message = format('a booking cannot move from %s to %s', old.status, new.status),
-        hint = 'Allowed: pending→confirmed|cancelled, confirmed→in_progress|completed|cancelled, in_progress→completed|cancelled|disputed, completed→disputed|refunded, disputed→completed|refunded|cancelled, cancelled→refunded.';
+        hint = 'Allowed: pending→confirmed|declined|cancelled|expired, confirmed→in_progress|completed|cancelled|no_show, in_progress→completed|cancelled|disputed, completed→disputed|refunded, no_show→disputed, disputed→completed|refunded|cancelled, cancelled→refunded.';
     end if;
-    case new.status
+    case new.status::text
       when 'confirmed' then new.confirmed_at := now();
       when 'in_progress' then new.started_at := now();
       when 'completed' then new.completed_at := now();
@@ -734,7 +975,7 @@ begin
      set status = 'completed', completed_at = now(), first_booking_id = new.id
     from public.referral_programs p
    where r.referee_id = new.customer_id and r.status = 'pending'
-     and p.id = r.program_id and new.currency = p.currency and new.total_cents >= p.minimum_spend_cents;
+     and p.id = r.program_id and new.total_cents >= p.minimum_spend_cents;
   return null;
 end $$;
 
@@ -823,38 +1064,180 @@ begin
 end $$;
 
 --
--- Name: check_review_input(integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: app; Owner: -
+-- Name: listings; Type: TABLE; Schema: public; Owner: -
 --
 
-CREATE FUNCTION app.check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE
-    SET search_path TO 'pg_catalog'
+CREATE TABLE public.listings (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid NOT NULL,
+    provider_id uuid NOT NULL,
+    category_id uuid NOT NULL,
+    city_id uuid,
+    title text NOT NULL,
+    description text NOT NULL,
+    slug public.slug NOT NULL,
+    language text DEFAULT 'en'::text NOT NULL,
+    pricing_type public.pricing_type DEFAULT 'hourly'::public.pricing_type NOT NULL,
+    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
+    base_price_cents public.cents,
+    hourly_rate_cents public.cents,
+    minimum_duration_minutes integer DEFAULT 60 NOT NULL,
+    duration_minutes integer,
+    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
+    location extensions.geography(Point,4326),
+    service_radius_m integer,
+    featured_image_url text,
+    images text[] DEFAULT '{}'::text[] NOT NULL,
+    keywords text[] DEFAULT '{}'::text[] NOT NULL,
+    max_bookings_per_day integer,
+    advance_booking_days integer DEFAULT 60 NOT NULL,
+    min_notice_minutes integer DEFAULT 120 NOT NULL,
+    cancellation_policy text,
+    cancellation_window_hours integer DEFAULT 24 NOT NULL,
+    search_vector tsvector,
+    status public.listing_status DEFAULT 'draft'::public.listing_status NOT NULL,
+    is_featured boolean DEFAULT false NOT NULL,
+    view_count bigint DEFAULT 0 NOT NULL,
+    booking_count integer DEFAULT 0 NOT NULL,
+    review_count integer DEFAULT 0 NOT NULL,
+    rating_average numeric(3,2),
+    published_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    instant_book boolean DEFAULT false NOT NULL,
+    cancellation_policy_kind public.cancellation_policy_kind DEFAULT 'moderate'::public.cancellation_policy_kind NOT NULL,
+    CONSTRAINT listings_advance_booking_days_check CHECK (((advance_booking_days >= 0) AND (advance_booking_days <= 730))),
+    CONSTRAINT listings_booking_count_check CHECK ((booking_count >= 0)),
+    CONSTRAINT listings_cancellation_window_hours_check CHECK ((cancellation_window_hours >= 0)),
+    CONSTRAINT listings_check CHECK (((pricing_type <> 'hourly'::public.pricing_type) OR (hourly_rate_cents IS NOT NULL))),
+    CONSTRAINT listings_check1 CHECK (((pricing_type <> 'fixed'::public.pricing_type) OR (base_price_cents IS NOT NULL))),
+    CONSTRAINT listings_check2 CHECK (((location_type = 'remote'::public.location_type) OR (location IS NOT NULL))),
+    CONSTRAINT listings_description_check CHECK ((length(description) <= 20000)),
+    CONSTRAINT listings_duration_minutes_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 1440))),
+    CONSTRAINT listings_language_check CHECK ((language ~ '^[a-z]{2}$'::text)),
+    CONSTRAINT listings_max_bookings_per_day_check CHECK ((max_bookings_per_day > 0)),
+    CONSTRAINT listings_min_notice_minutes_check CHECK ((min_notice_minutes >= 0)),
+    CONSTRAINT listings_minimum_duration_minutes_check CHECK (((minimum_duration_minutes >= 5) AND (minimum_duration_minutes <= 1440))),
+    CONSTRAINT listings_rating_average_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
+    CONSTRAINT listings_review_count_check CHECK ((review_count >= 0)),
+    CONSTRAINT listings_service_radius_m_check CHECK (((service_radius_m >= 1) AND (service_radius_m <= 500000))),
+    CONSTRAINT listings_title_check CHECK (((length(title) >= 3) AND (length(title) <= 200))),
+    CONSTRAINT listings_view_count_check CHECK ((view_count >= 0))
+);
+
+--
+-- Name: TABLE listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.listings IS 'A service a provider offers. Public when active and not deleted; the provider sees and edits their own.';
+
+--
+-- Name: COLUMN listings.provider_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.provider_id IS 'The provider (references the public profile, so a listing embeds its provider''s public face).';
+
+--
+-- Name: COLUMN listings.language; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.language IS 'ISO 639-1 code; picks the text-search configuration of search_vector.';
+
+--
+-- Name: COLUMN listings.service_radius_m; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.service_radius_m IS 'How far from location the provider travels, unless listing_service_areas draws the area.';
+
+--
+-- Name: COLUMN listings.cancellation_policy; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.cancellation_policy IS 'Free text shown to customers beside the policy; refunds follow cancellation_policy_kind.';
+
+--
+-- Name: COLUMN listings.cancellation_window_hours; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.cancellation_window_hours IS 'Informational; refunds follow cancellation_policy_kind (cancellation_policy_tiers).';
+
+--
+-- Name: COLUMN listings.search_vector; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.search_vector IS 'Weighted document: title (A), description (B), keywords and tag names (C). Maintained by trigger.';
+
+--
+-- Name: COLUMN listings.deleted_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.deleted_at IS 'Soft delete: a client DELETE sets this instead of removing the row.';
+
+--
+-- Name: COLUMN listings.instant_book; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.instant_book IS 'True: create_booking() confirms at once. False: the provider confirms or declines each request.';
+
+--
+-- Name: COLUMN listings.cancellation_policy_kind; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.cancellation_policy_kind IS 'Refund schedule for customer cancellations (cancellation_policy_tiers). Copied onto each booking when it is made.';
+
+--
+-- Name: check_booking_time(public.listings, timestamp with time zone, integer, uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid DEFAULT NULL::uuid) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
     AS $$
+declare
+  ends timestamptz := starts + make_interval(mins => minutes);
+  tz text;
 begin
-  if rating is null or rating not between 1 and 5 then
-    raise invalid_parameter_value using
-      message = format('rating must be a whole number of stars from 1 to 5, not %s', coalesce(rating::text, 'null')),
-      hint = 'Send rating 1–5; quality_rating, communication_rating and timeliness_rating are optional, 1–5 each.';
+  if starts < now() + make_interval(mins => l.min_notice_minutes) then
+    raise check_violation using message = format('bookings need at least %s minutes'' notice', l.min_notice_minutes),
+      hint = 'Pick a later start.';
   end if;
-  if quality_rating not between 1 and 5 or communication_rating not between 1 and 5
-     or timeliness_rating not between 1 and 5 then
-    raise invalid_parameter_value using
-      message = 'quality_rating, communication_rating and timeliness_rating must be from 1 to 5 when given',
-      hint = 'Leave a detailed rating out (null) rather than sending 0.';
+  if starts > now() + make_interval(days => l.advance_booking_days) then
+    raise check_violation using message = format('bookings open at most %s days ahead', l.advance_booking_days),
+      hint = 'Pick an earlier start.';
   end if;
-  if length(title) > 200 then
-    raise invalid_parameter_value using message = format('title is %s characters; the limit is 200', length(title));
+  if exists (select 1 from public.bookings b
+              where b.provider_id = l.provider_id and b.id is distinct from ignore
+                and b.period && tstzrange(starts, ends, '[)')
+                and b.status in ('pending', 'confirmed', 'in_progress')) then
+    raise sqlstate 'PT409' using
+      message = 'slot taken: the provider is already booked at that time',
+      detail = format('another booking of this provider overlaps %s – %s', starts, ends),
+      hint = 'Pick another time (listing_slots() lists the free ones).';
   end if;
-  if length(comment) > 10000 then
-    raise invalid_parameter_value using message = format('comment is %s characters; the limit is 10000', length(comment));
+  if l.max_bookings_per_day is not null then
+    tz := coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = l.provider_id limit 1),
+                   (select u.time_zone from public.users u where u.id = l.provider_id));
+    if (select count(*) from public.bookings b
+         where b.listing_id = l.id and b.id is distinct from ignore
+           and b.status in ('pending', 'confirmed', 'in_progress', 'completed')
+           and (b.starts_at at time zone b.time_zone)::date = (starts at time zone tz)::date) >= l.max_bookings_per_day then
+      raise check_violation using message = 'this listing is fully booked that day', hint = 'Pick another day.';
+    end if;
+  end if;
+  if not app.provider_is_available(l.provider_id, starts, ends) then
+    raise check_violation using
+      message = 'the provider is not available at that time',
+      hint = 'Pick a time inside the provider''s schedule (provider_availability) that no override blocks.';
   end if;
 end $$;
 
 --
--- Name: FUNCTION check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: COMMENT; Schema: app; Owner: -
+-- Name: FUNCTION check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Raises 22023 (HTTP 400) naming the limit when a review''s stars or texts are out of range.';
+COMMENT ON FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid) IS 'Raises unless [starts, starts + minutes) is bookable on the listing: notice, horizon, overlap (PT409 slot taken), daily capacity, schedule and overrides.';
 
 --
 -- Name: create_user_profile(); Type: FUNCTION; Schema: app; Owner: -
@@ -872,60 +1255,6 @@ begin
   on conflict (user_id) do nothing;
   return null;
 end $$;
-
---
--- Name: credit_balance(uuid, text); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.credit_balance(user_id uuid, currency text) RETURNS bigint
-    LANGUAGE sql STABLE
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-  select coalesce(sum(remaining_cents), 0)::bigint
-    from app.credit_lots(user_id, currency)
-   where expires_at is null or expires_at > now()
-$$;
-
---
--- Name: FUNCTION credit_balance(user_id uuid, currency text); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.credit_balance(user_id uuid, currency text) IS 'Usable credit of a user in one currency, in minor units: what is left of unexpired grants.';
-
---
--- Name: credit_ledger_append_only(); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.credit_ledger_append_only() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog'
-    AS $$
-begin
-  raise sqlstate 'PT405' using
-    message = 'credit_ledger rows are never changed',
-    hint = 'Write a correcting row instead (an adjustment).';
-end $$;
-
---
--- Name: credit_lots(uuid, text); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.credit_lots(user_id uuid, currency text) RETURNS TABLE(id uuid, expires_at timestamp with time zone, created_at timestamp with time zone, remaining_cents bigint)
-    LANGUAGE sql STABLE
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-  select g.id, g.expires_at, g.created_at, (g.amount_cents + coalesce(sum(m.amount_cents), 0))::bigint
-    from public.credit_ledger g
-    left join public.credit_ledger m on m.credit_id = g.id
-   where g.user_id = credit_lots.user_id and g.currency = credit_lots.currency and g.credit_id is null
-   group by g.id
-$$;
-
---
--- Name: FUNCTION credit_lots(user_id uuid, currency text); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.credit_lots(user_id uuid, currency text) IS 'A user''s grants in one currency with what is left of each (expired ones included).';
 
 --
 -- Name: current_subject(); Type: FUNCTION; Schema: app; Owner: -
@@ -1082,44 +1411,6 @@ begin
 end $_$;
 
 --
--- Name: expire_credit(); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.expire_credit() RETURNS integer
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  lot record;
-  left_cents bigint;
-  written integer := 0;
-begin
-  for lot in
-    select g.id, g.user_id, g.currency from public.credit_ledger g
-     where g.expires_at is not null and g.expires_at <= now()
-       and g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m where m.credit_id = g.id), 0) > 0
-     order by g.expires_at, g.id
-  loop
-    perform app.lock_credit(lot.user_id);
-    -- Re-read under the lock: a concurrent run may have expired it already.
-    select g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m where m.credit_id = g.id), 0)
-      into left_cents from public.credit_ledger g where g.id = lot.id;
-    if left_cents > 0 then
-      insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id)
-      values (lot.user_id, lot.currency, -left_cents, 'expiry', lot.id);
-      written := written + 1;
-    end if;
-  end loop;
-  return written;
-end $$;
-
---
--- Name: FUNCTION expire_credit(); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.expire_credit() IS 'Writes an expiry row for what is left of each grant past its expires_at; returns how many. Idempotent (a second run finds nothing left).';
-
---
 -- Name: file_uploads_check_target(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1148,45 +1439,6 @@ begin
   end if;
   return new;
 end $$;
-
---
--- Name: grant_credit(uuid, text, bigint, public.credit_reason, timestamp with time zone, uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason DEFAULT 'adjustment'::public.credit_reason, expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, referral_reward_id uuid DEFAULT NULL::uuid, note text DEFAULT NULL::text, idempotency_key text DEFAULT NULL::text) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  result uuid;
-begin
-  if amount_cents is null or amount_cents <= 0 then
-    raise invalid_parameter_value using
-      message = format('a credit grant must be a positive amount, not %s', coalesce(amount_cents::text, 'null')),
-      hint = 'Give amount_cents in minor units, greater than 0.';
-  end if;
-  perform app.lock_credit(user_id);
-  select l.id into result from public.credit_ledger l
-   where (grant_credit.referral_reward_id is not null and l.reason = 'referral_reward'
-          and l.referral_reward_id = grant_credit.referral_reward_id)
-      or (grant_credit.idempotency_key is not null and l.user_id = grant_credit.user_id
-          and l.idempotency_key = grant_credit.idempotency_key);
-  if result is not null then
-    return result;
-  end if;
-  insert into public.credit_ledger (user_id, currency, amount_cents, reason, expires_at, referral_reward_id, note,
-                                    idempotency_key, created_by)
-  values (user_id, upper(currency), amount_cents, reason, expires_at, referral_reward_id, note, idempotency_key,
-          case when reason = 'adjustment' then app.current_user_id() end)
-  returning id into result;
-  return result;
-end $$;
-
---
--- Name: FUNCTION grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) IS 'Grants credit (a new lot). Idempotent: a referral reward, or an idempotency key of the user, grants once; a replay returns the first row''s id.';
 
 --
 -- Name: guard_listings(); Type: FUNCTION; Schema: app; Owner: -
@@ -1362,40 +1614,6 @@ begin
 end $$;
 
 --
--- Name: is_bookable_slot(uuid, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer DEFAULT NULL::integer) RETURNS boolean
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-#variable_conflict use_variable
-declare
-  l public.listings;
-  minutes integer;
-begin
-  select * into l from public.listings x
-  where x.id = is_bookable_slot.listing_id and x.status = 'active' and x.deleted_at is null;
-  if l.id is null or starts_at is null then
-    return false;
-  end if;
-  minutes := app.listing_duration(l, is_bookable_slot.duration_minutes);
-  if minutes < l.minimum_duration_minutes or minutes > 1440 then
-    return false;
-  end if;
-  return exists (
-    select 1 from app.listing_slot_times(l, app.provider_time_zone(l.provider_id), starts_at,
-                                         starts_at + interval '1 microsecond', minutes) s
-    where s.starts_at = is_bookable_slot.starts_at);
-end $$;
-
---
--- Name: FUNCTION is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) IS 'True exactly when listing_slots(listing_id, …, duration_minutes) returns a slot starting at starts_at (active listings only). create_booking calls it inside its transaction.';
-
---
 -- Name: is_conversation_participant(uuid); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1516,182 +1734,6 @@ $$;
 COMMENT ON FUNCTION app.jwt_claims() IS 'The verified JWT claims of the current request, or {} outside a request.';
 
 --
--- Name: listing_available_on(uuid, date); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.listing_available_on(listing_id uuid, day date) RETURNS boolean
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-#variable_conflict use_variable
-declare
-  l public.listings;
-  tz text;
-begin
-  select * into l from public.listings x
-  where x.id = listing_available_on.listing_id and x.status = 'active' and x.deleted_at is null;
-  if l.id is null or day is null then
-    return false;
-  end if;
-  tz := app.provider_time_zone(l.provider_id);
-  return exists (
-    select 1 from app.listing_slot_times(l, tz, day::timestamp at time zone tz, (day + 1)::timestamp at time zone tz,
-                                         app.listing_duration(l, null)));
-end $$;
-
---
--- Name: FUNCTION listing_available_on(listing_id uuid, day date); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.listing_available_on(listing_id uuid, day date) IS 'True when an active listing has a bookable slot (default duration) starting on the local date `day` in the provider''s zone.';
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
---
--- Name: listings; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.listings (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid NOT NULL,
-    provider_id uuid NOT NULL,
-    category_id uuid NOT NULL,
-    city_id uuid,
-    title text NOT NULL,
-    description text NOT NULL,
-    slug public.slug NOT NULL,
-    language text DEFAULT 'en'::text NOT NULL,
-    pricing_type public.pricing_type DEFAULT 'hourly'::public.pricing_type NOT NULL,
-    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
-    base_price_cents public.cents,
-    hourly_rate_cents public.cents,
-    minimum_duration_minutes integer DEFAULT 60 NOT NULL,
-    duration_minutes integer,
-    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
-    location extensions.geography(Point,4326),
-    service_radius_m integer,
-    featured_image_url text,
-    images text[] DEFAULT '{}'::text[] NOT NULL,
-    keywords text[] DEFAULT '{}'::text[] NOT NULL,
-    max_bookings_per_day integer,
-    advance_booking_days integer DEFAULT 60 NOT NULL,
-    min_notice_minutes integer DEFAULT 120 NOT NULL,
-    cancellation_policy text,
-    cancellation_window_hours integer DEFAULT 24 NOT NULL,
-    search_vector tsvector,
-    status public.listing_status DEFAULT 'draft'::public.listing_status NOT NULL,
-    is_featured boolean DEFAULT false NOT NULL,
-    view_count bigint DEFAULT 0 NOT NULL,
-    booking_count integer DEFAULT 0 NOT NULL,
-    review_count integer DEFAULT 0 NOT NULL,
-    rating_average numeric(3,2),
-    published_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    deleted_at timestamp with time zone,
-    slot_step_minutes integer DEFAULT 30 NOT NULL,
-    buffer_before_minutes integer DEFAULT 0 NOT NULL,
-    buffer_after_minutes integer DEFAULT 0 NOT NULL,
-    rating_bayesian numeric(5,4) DEFAULT 3.0 NOT NULL,
-    CONSTRAINT listings_advance_booking_days_check CHECK (((advance_booking_days >= 0) AND (advance_booking_days <= 730))),
-    CONSTRAINT listings_booking_count_check CHECK ((booking_count >= 0)),
-    CONSTRAINT listings_buffer_after_minutes_check CHECK (((buffer_after_minutes >= 0) AND (buffer_after_minutes <= 720))),
-    CONSTRAINT listings_buffer_before_minutes_check CHECK (((buffer_before_minutes >= 0) AND (buffer_before_minutes <= 720))),
-    CONSTRAINT listings_cancellation_window_hours_check CHECK ((cancellation_window_hours >= 0)),
-    CONSTRAINT listings_check CHECK (((pricing_type <> 'hourly'::public.pricing_type) OR (hourly_rate_cents IS NOT NULL))),
-    CONSTRAINT listings_check1 CHECK (((pricing_type <> 'fixed'::public.pricing_type) OR (base_price_cents IS NOT NULL))),
-    CONSTRAINT listings_check2 CHECK (((location_type = 'remote'::public.location_type) OR (location IS NOT NULL))),
-    CONSTRAINT listings_description_check CHECK ((length(description) <= 20000)),
-    CONSTRAINT listings_duration_minutes_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 1440))),
-    CONSTRAINT listings_language_check CHECK ((language ~ '^[a-z]{2}$'::text)),
-    CONSTRAINT listings_max_bookings_per_day_check CHECK ((max_bookings_per_day > 0)),
-    CONSTRAINT listings_min_notice_minutes_check CHECK ((min_notice_minutes >= 0)),
-    CONSTRAINT listings_minimum_duration_minutes_check CHECK (((minimum_duration_minutes >= 5) AND (minimum_duration_minutes <= 1440))),
-    CONSTRAINT listings_rating_average_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
-    CONSTRAINT listings_rating_bayesian_check CHECK (((rating_bayesian >= (1)::numeric) AND (rating_bayesian <= (5)::numeric))),
-    CONSTRAINT listings_review_count_check CHECK ((review_count >= 0)),
-    CONSTRAINT listings_service_radius_m_check CHECK (((service_radius_m >= 1) AND (service_radius_m <= 500000))),
-    CONSTRAINT listings_slot_step_minutes_check CHECK (((slot_step_minutes >= 5) AND (slot_step_minutes <= 1440))),
-    CONSTRAINT listings_title_check CHECK (((length(title) >= 3) AND (length(title) <= 200))),
-    CONSTRAINT listings_view_count_check CHECK ((view_count >= 0))
-);
-
---
--- Name: TABLE listings; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.listings IS 'A service a provider offers. Public when active and not deleted; the provider sees and edits their own.';
-
---
--- Name: COLUMN listings.provider_id; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.provider_id IS 'The provider (references the public profile, so a listing embeds its provider''s public face).';
-
---
--- Name: COLUMN listings.language; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.language IS 'ISO 639-1 code; picks the text-search configuration of search_vector.';
-
---
--- Name: COLUMN listings.service_radius_m; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.service_radius_m IS 'How far from location the provider travels, unless listing_service_areas draws the area.';
-
---
--- Name: COLUMN listings.search_vector; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.search_vector IS 'Weighted document: title (A), description (B), keywords and tag names (C). Maintained by trigger.';
-
---
--- Name: COLUMN listings.deleted_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.deleted_at IS 'Soft delete: a client DELETE sets this instead of removing the row.';
-
---
--- Name: COLUMN listings.slot_step_minutes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.slot_step_minutes IS 'Minutes between the starts of consecutive bookable slots (5–1440, default 30).';
-
---
--- Name: COLUMN listings.buffer_before_minutes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.buffer_before_minutes IS 'Free minutes the provider needs before a booking of this listing (0–720): travel, set-up.';
-
---
--- Name: COLUMN listings.buffer_after_minutes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.buffer_after_minutes IS 'Free minutes the provider needs after a booking of this listing (0–720): clean-up, travel.';
-
---
--- Name: COLUMN listings.rating_bayesian; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.rating_bayesian IS 'Bayesian average of the public reviews of this listing''s provider for it (app.rating_bayesian: 5 pseudo-reviews at 3.0). What search ranks by. Maintained by triggers.';
-
---
--- Name: listing_duration(public.listings, integer); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.listing_duration(listing public.listings, requested integer) RETURNS integer
-    LANGUAGE plpgsql IMMUTABLE
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-begin
-  return coalesce(requested, listing.duration_minutes, listing.minimum_duration_minutes);
-end $$;
-
---
 -- Name: listing_search_vector(public.listings); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1707,103 +1749,6 @@ CREATE FUNCTION app.listing_search_vector(l public.listings) RETURNS tsvector
            (select string_agg(t.name, ' ') from public.listing_tags lt join public.tags t on t.id = lt.tag_id
              where lt.listing_id = l.id))), 'C')
 $$;
-
---
--- Name: listing_slot_times(public.listings, text, timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer) RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    SET plan_cache_mode TO 'force_generic_plan'
-    AS $$
-#variable_conflict use_column
-begin
-  return query
-  with bounds as (
-    select greatest(from_at, now() + make_interval(mins => listing.min_notice_minutes)) as lo,
-           least(to_at, now() + make_interval(days => listing.advance_booking_days)) as hi,
-           make_interval(mins => minutes) as dur,
-           make_interval(mins => listing.slot_step_minutes) as step,
-           -- Local dates whose windows can hold a slot starting in [lo, hi]; two days of
-           -- look-back find where a stretch that began earlier starts.
-           (from_at at time zone tz)::date - 2 as first_day,
-           (to_at at time zone tz)::date + 2 as last_day
-  ),
-  windows as (
-    select tstzrange((d.day + pa.start_time) at time zone tz, (d.day + pa.end_time) at time zone tz) as r
-    from bounds b
-    cross join lateral (select g::date as day from generate_series(b.first_day, b.last_day, interval '1 day') g) d
-    join public.provider_availability pa
-      on pa.provider_id = listing.provider_id
-     and pa.day_of_week = extract(isodow from d.day)
-     and (pa.valid_from is null or pa.valid_from <= d.day)
-     and (pa.valid_until is null or pa.valid_until >= d.day)
-    union all
-    select tstzrange((o.date + o.start_time) at time zone tz, (o.date + o.end_time) at time zone tz)
-    from bounds b
-    join public.availability_overrides o
-      on o.provider_id = listing.provider_id and o.date between b.first_day and b.last_day and o.kind = 'available'
-  ),
-  blocks as (
-    select tstzrange((o.date + coalesce(o.start_time, time '00:00')) at time zone tz,
-                     (o.date + coalesce(o.end_time, time '24:00')) at time zone tz) as r
-    from bounds b
-    join public.availability_overrides o
-      on o.provider_id = listing.provider_id and o.date between b.first_day and b.last_day and o.kind = 'blocked'
-  ),
-  stretches as (
-    select s
-    from unnest(coalesce((select range_agg(r) from windows where not isempty(r)), '{}'::tstzmultirange)
-                - coalesce((select range_agg(r) from blocks where not isempty(r)), '{}'::tstzmultirange)) s
-  ),
-  candidates as (
-    select g as starts_at, g + b.dur as ends_at
-    from bounds b
-    join stretches st on lower(st.s) < b.hi and upper(st.s) > b.lo
-    cross join lateral generate_series(
-      lower(st.s) + b.step * greatest(0, ceil(extract(epoch from b.lo - lower(st.s)) / extract(epoch from b.step))),
-      least(upper(st.s) - b.dur, b.hi),
-      b.step) g
-    where g < to_at
-  ),
-  busy as (
-    select tstzrange(x.starts_at - make_interval(mins => bl.buffer_before_minutes),
-                     x.ends_at + make_interval(mins => bl.buffer_after_minutes)) as r
-    from bounds b
-    join public.bookings x
-      on x.provider_id = listing.provider_id
-     and x.status in ('pending', 'confirmed', 'in_progress')
-     and x.period && tstzrange(b.lo - interval '2 days', b.hi + b.dur + interval '2 days')
-    join public.listings bl on bl.id = x.listing_id
-  ),
-  per_day as (
-    select (x.starts_at at time zone tz)::date as day, count(*) as n
-    from bounds b
-    join public.bookings x
-      on x.listing_id = listing.id
-     and x.starts_at >= b.lo - interval '2 days' and x.starts_at < b.hi + interval '2 days'
-     and x.status in ('pending', 'confirmed', 'in_progress', 'completed')
-    where listing.max_bookings_per_day is not null
-    group by 1
-  )
-  select c.starts_at, c.ends_at
-  from candidates c
-  where not exists (
-          select 1 from busy
-          where busy.r && tstzrange(c.starts_at - make_interval(mins => listing.buffer_before_minutes),
-                                    c.ends_at + make_interval(mins => listing.buffer_after_minutes)))
-    and (listing.max_bookings_per_day is null
-         or coalesce((select p.n from per_day p where p.day = (c.starts_at at time zone tz)::date), 0)
-            < listing.max_bookings_per_day)
-  order by c.starts_at;
-end $$;
-
---
--- Name: FUNCTION listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer) IS 'Bookable slot starts and ends of a listing in [from_at, to_at) for a duration in minutes, the provider''s schedule read in tz. Internal: callers check visibility and arguments.';
 
 --
 -- Name: listing_tags_after_change(); Type: FUNCTION; Schema: app; Owner: -
@@ -1845,21 +1790,21 @@ begin
 end $$;
 
 --
--- Name: lock_credit(uuid); Type: FUNCTION; Schema: app; Owner: -
+-- Name: lock_provider_calendar(uuid); Type: FUNCTION; Schema: app; Owner: -
 --
 
-CREATE FUNCTION app.lock_credit(user_id uuid) RETURNS void
+CREATE FUNCTION app.lock_provider_calendar(provider uuid) RETURNS void
     LANGUAGE sql
     SET search_path TO 'pg_catalog'
     AS $$
-  select pg_advisory_xact_lock(19, hashtext(user_id::text))
+  select pg_advisory_xact_lock(21, hashtext(provider::text))
 $$;
 
 --
--- Name: FUNCTION lock_credit(user_id uuid); Type: COMMENT; Schema: app; Owner: -
+-- Name: FUNCTION lock_provider_calendar(provider uuid); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.lock_credit(user_id uuid) IS 'Serialises credit ledger writes of one user until the transaction ends.';
+COMMENT ON FUNCTION app.lock_provider_calendar(provider uuid) IS 'Transaction-scoped advisory lock on a provider''s calendar, taken before checking and writing its bookings.';
 
 --
 -- Name: messages_after_insert(); Type: FUNCTION; Schema: app; Owner: -
@@ -1947,56 +1892,6 @@ CREATE FUNCTION app.new_webhook_secret() RETURNS text
     AS $$
   select 'whsec_' || encode(decode(app.random_hex(2), 'hex'), 'base64')
 $$;
-
---
--- Name: next_available_slot(uuid, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone DEFAULT now()) RETURNS timestamp with time zone
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-#variable_conflict use_variable
-declare
-  l public.listings;
-  tz text;
-  minutes integer;
-  chunk_start timestamptz;
-  horizon timestamptz;
-  found timestamptz;
-begin
-  select * into l from public.listings x
-  where x.id = next_available_slot.listing_id and x.status = 'active' and x.deleted_at is null;
-  if l.id is null then
-    return null;
-  end if;
-  -- Nothing to find without a weekly window or an extra window to come.
-  if not exists (select 1 from public.provider_availability pa where pa.provider_id = l.provider_id)
-     and not exists (select 1 from public.availability_overrides o
-                     where o.provider_id = l.provider_id and o.kind = 'available' and o.date >= current_date - 1) then
-    return null;
-  end if;
-  tz := app.provider_time_zone(l.provider_id);
-  minutes := app.listing_duration(l, null);
-  chunk_start := greatest(coalesce(after, now()), now() + make_interval(mins => l.min_notice_minutes));
-  horizon := now() + make_interval(days => l.advance_booking_days);
-  while chunk_start <= horizon loop
-    select s.starts_at into found
-    from app.listing_slot_times(l, tz, chunk_start, chunk_start + interval '7 days', minutes) s
-    limit 1;
-    if found is not null then
-      return found;
-    end if;
-    chunk_start := chunk_start + interval '7 days';
-  end loop;
-  return null;
-end $$;
-
---
--- Name: FUNCTION next_available_slot(listing_id uuid, after timestamp with time zone); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone) IS 'Start of the first bookable slot of an active listing at or after `after` (default now), with its default duration; NULL when none within its booking horizon.';
 
 --
 -- Name: notification_delivery(uuid, public.notification_type, boolean, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
@@ -2118,6 +2013,56 @@ begin
 end $$;
 
 --
+-- Name: price_booking(public.listings, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.price_booking(l public.listings, minutes integer) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  t public.tenants;
+  tax_bps integer;
+  base bigint;
+  fee bigint;
+  tax bigint;
+  commission bigint;
+begin
+  select * into t from public.tenants where id = l.tenant_id;
+  -- Tax of the listing's city's market, else of the marketplace's.
+  tax_bps := coalesce((select r.tax_rate_bps from public.cities c join public.regions r on r.id = c.region_id where c.id = l.city_id),
+                      (select r.tax_rate_bps from public.regions r where r.id = t.region_id), 0);
+  base := case l.pricing_type
+            when 'hourly' then round(l.hourly_rate_cents * minutes / 60.0)
+            else coalesce(l.base_price_cents, 0) end;
+  fee := round(base * t.service_fee_bps / 10000.0);
+  tax := round((base + fee) * tax_bps / 10000.0);
+  commission := round(base * t.platform_fee_bps / 10000.0);
+  return jsonb_build_object(
+    'currency', l.currency,
+    'pricing_type', l.pricing_type,
+    'minutes', minutes,
+    'unit_price_cents', case l.pricing_type when 'hourly' then l.hourly_rate_cents else l.base_price_cents end,
+    'base_cents', base,
+    'service_fee_bps', t.service_fee_bps,
+    'service_fee_cents', fee,
+    'tax_rate_bps', tax_bps,
+    'tax_cents', tax,
+    'discount_cents', 0,
+    'credit_cents', 0,
+    'total_cents', base + fee + tax,
+    'platform_fee_bps', t.platform_fee_bps,
+    'platform_fee_cents', commission,
+    'provider_payout_cents', base - commission);
+end $$;
+
+--
+-- Name: FUNCTION price_booking(l public.listings, minutes integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.price_booking(l public.listings, minutes integer) IS 'Price breakdown of a booking of this many minutes: base (hourly rate × minutes / 60, or the fixed price), service fee, tax of the region, platform commission; each rounded half up to a minor unit.';
+
+--
 -- Name: provider_is_available(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2179,26 +2124,6 @@ end $$;
 COMMENT ON FUNCTION app.provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone) IS 'True when [starts, ends) lies inside the provider''s schedule in their time zone and no blocking override covers it.';
 
 --
--- Name: provider_time_zone(uuid); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.provider_time_zone(provider uuid) RETURNS text
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-begin
-  return coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = provider limit 1),
-                  (select u.time_zone from public.users u where u.id = provider),
-                  'UTC');
-end $$;
-
---
--- Name: FUNCTION provider_time_zone(provider uuid); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.provider_time_zone(provider uuid) IS 'The IANA zone a provider''s schedule is kept in: their weekly windows'' zone, else their users.time_zone.';
-
---
 -- Name: random_code(integer); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2220,23 +2145,6 @@ CREATE FUNCTION app.random_hex(uuids integer) RETURNS text
     AS $$
   select string_agg(replace(gen_random_uuid()::text, '-', ''), '') from generate_series(1, uuids)
 $$;
-
---
--- Name: rating_bayesian(numeric, integer); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.rating_bayesian(total numeric, n integer) RETURNS numeric
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    SET search_path TO 'pg_catalog'
-    AS $$
-  select round((5 * 3.0 + coalesce(total, 0)) / (5 + coalesce(n, 0)), 4)
-$$;
-
---
--- Name: FUNCTION rating_bayesian(total numeric, n integer); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.rating_bayesian(total numeric, n integer) IS 'Bayesian average rating for ranking: (5 × 3.0 + sum of ratings) / (5 + count), rounded to 4 places; 3.0 with no reviews.';
 
 --
 -- Name: referral_codes_before_insert(); Type: FUNCTION; Schema: app; Owner: -
@@ -2269,74 +2177,6 @@ begin
 end $$;
 
 --
--- Name: referral_programs; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.referral_programs (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid,
-    name text NOT NULL,
-    description text,
-    reward_type public.reward_type DEFAULT 'credit'::public.reward_type NOT NULL,
-    referrer_reward_cents public.cents NOT NULL,
-    referee_reward_cents public.cents NOT NULL,
-    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
-    minimum_spend_cents public.cents DEFAULT 0 NOT NULL,
-    max_uses_per_code integer,
-    code_validity_days integer,
-    reward_validity_days integer,
-    is_active boolean DEFAULT true NOT NULL,
-    starts_on date,
-    ends_on date,
-    terms_and_conditions text,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT referral_programs_check CHECK ((ends_on >= starts_on)),
-    CONSTRAINT referral_programs_code_validity_days_check CHECK ((code_validity_days > 0)),
-    CONSTRAINT referral_programs_max_uses_per_code_check CHECK ((max_uses_per_code > 0)),
-    CONSTRAINT referral_programs_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
-    CONSTRAINT referral_programs_reward_validity_days_check CHECK ((reward_validity_days > 0))
-);
-
---
--- Name: TABLE referral_programs; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.referral_programs IS 'Referral campaigns. tenant_id NULL: offered in every tenant.';
-
---
--- Name: COLUMN referral_programs.minimum_spend_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.referral_programs.minimum_spend_cents IS 'The referee''s first completed booking must total at least this for the referral to complete.';
-
---
--- Name: referral_program_closed(public.referral_programs, uuid); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.referral_program_closed(program public.referral_programs, tenant uuid) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-  with today as (
-    select (now() at time zone coalesce((select t.default_time_zone from public.tenants t where t.id = tenant), 'UTC'))::date as d
-  )
-  select case
-    when program.id is null or not program.is_active then 'program_inactive'
-    when program.tenant_id is not null and program.tenant_id <> tenant then 'program_inactive'
-    when program.starts_on is not null and (select d from today) < program.starts_on then 'program_not_started'
-    when program.ends_on is not null and (select d from today) > program.ends_on then 'program_ended'
-  end
-$$;
-
---
--- Name: FUNCTION referral_program_closed(program public.referral_programs, tenant uuid); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.referral_program_closed(program public.referral_programs, tenant uuid) IS 'NULL when the program takes referrals today (active, of the tenant or shared, within starts_on..ends_on in the tenant''s time zone); else program_inactive, program_not_started or program_ended.';
-
---
 -- Name: referrals_after_update(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2346,9 +2186,6 @@ CREATE FUNCTION app.referrals_after_update() RETURNS trigger
     AS $$
 declare
   p public.referral_programs;
-  reward public.referral_rewards;
-  other uuid;
-  amount_text text;
 begin
   if new.status = 'completed' and old.status <> 'completed' then
     select * into p from public.referral_programs where id = new.program_id;
@@ -2358,28 +2195,6 @@ begin
     from (values (new.referrer_id, p.referrer_reward_cents), (new.referee_id, p.referee_reward_cents)) x(user_id, amount)
     where x.amount > 0
     on conflict (referral_id, user_id) do nothing;
-    -- Rewards still pending are this completion's to pay out: a replay finds none.
-    for reward in
-      select * from public.referral_rewards where referral_id = new.id and status = 'pending' order by id for update
-    loop
-      if reward.reward_type = 'credit' then
-        perform app.grant_credit(reward.user_id, reward.currency, reward.amount_cents, 'referral_reward',
-                                 reward.expires_at, reward.id, 'Referral reward');
-        update public.referral_rewards set status = 'credited', credited_at = now() where id = reward.id;
-      end if;
-      other := case when reward.user_id = new.referrer_id then new.referee_id else new.referrer_id end;
-      amount_text := reward.currency || ' ' || to_char(reward.amount_cents / 100.0, 'FM999999999990.00');
-      perform app.notify(
-        reward.user_id, 'referral_completed',
-        case when reward.user_id = new.referrer_id then 'Your referral completed their first booking'
-             else 'Your first booking earned a referral reward' end,
-        case when reward.reward_type = 'credit' then format('You earned %s of credit for your next bookings.', amount_text)
-             else format('You earned a %s reward of %s.', reward.reward_type, amount_text) end,
-        jsonb_build_object('referral_id', new.id, 'reward_id', reward.id, 'reward_type', reward.reward_type,
-                           'amount_cents', reward.amount_cents, 'currency', reward.currency,
-                           'expires_at', reward.expires_at),
-        null, other);
-    end loop;
   elsif new.status = 'cancelled' and old.status <> 'cancelled' then
     update public.referral_rewards set status = 'cancelled' where referral_id = new.id and status = 'pending';
   end if;
@@ -2396,15 +2211,14 @@ CREATE FUNCTION app.referrals_before_insert() RETURNS trigger
     AS $$
 declare
   c public.referral_codes;
-  p public.referral_programs;
 begin
   select * into c from public.referral_codes where id = new.code_id for update;
   if c.id is null or not c.is_active or (c.expires_at is not null and c.expires_at <= now())
      or (c.max_uses is not null and c.uses_count >= c.max_uses) then
     raise check_violation using message = 'the referral code is not valid';
   end if;
-  select * into p from public.referral_programs where id = c.program_id;
-  if app.referral_program_closed(p, c.tenant_id) is not null then
+  if not exists (select 1 from public.referral_programs p where p.id = c.program_id and p.is_active
+                   and current_date between coalesce(p.starts_on, current_date) and coalesce(p.ends_on, current_date)) then
     raise check_violation using message = 'the referral program is not open';
   end if;
   new.referrer_id := c.user_id;
@@ -2422,41 +2236,43 @@ end $$;
 --
 
 CREATE FUNCTION app.refresh_rating_aggregates(listing uuid, reviewee uuid) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-declare
-  n integer;
-  total numeric;
-  average numeric;
-begin
-  perform 1 from public.listings l where l.id = listing for no key update;
-  select count(*)::int, sum(r.rating), round(avg(r.rating), 2) into n, total, average
-    from public.reviews r
-    join public.listings x on x.id = r.listing_id
-   where r.listing_id = listing and r.is_public and r.reviewee_id = x.provider_id;
   update public.listings l
-     set rating_average = average, review_count = n, rating_bayesian = app.rating_bayesian(total, n)
-   where l.id = listing
-     and (l.rating_average, l.review_count, l.rating_bayesian)
-         is distinct from (average, n, app.rating_bayesian(total, n));
-
-  perform 1 from public.user_profiles p where p.user_id = reviewee for no key update;
-  select count(*)::int, sum(r.rating), round(avg(r.rating), 2) into n, total, average
-    from public.reviews r
-   where r.reviewee_id = reviewee and r.is_public;
+     set rating_average = s.avg, review_count = s.n
+    from (select round(avg(r.rating), 2) as avg, count(*)::int as n
+            from public.reviews r
+            join public.listings x on x.id = r.listing_id
+           where r.listing_id = listing and r.is_public and r.reviewee_id = x.provider_id) s
+   where l.id = listing;
   update public.user_profiles p
-     set rating_average = average, review_count = n, rating_bayesian = app.rating_bayesian(total, n)
-   where p.user_id = reviewee
-     and (p.rating_average, p.review_count, p.rating_bayesian)
-         is distinct from (average, n, app.rating_bayesian(total, n));
-end $$;
+     set rating_average = s.avg, review_count = s.n
+    from (select round(avg(r.rating), 2) as avg, count(*)::int as n
+            from public.reviews r where r.reviewee_id = reviewee and r.is_public) s
+   where p.user_id = reviewee;
+$$;
 
 --
--- Name: FUNCTION refresh_rating_aggregates(listing uuid, reviewee uuid); Type: COMMENT; Schema: app; Owner: -
+-- Name: refund_percent(public.cancellation_policy_kind, numeric); Type: FUNCTION; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.refresh_rating_aggregates(listing uuid, reviewee uuid) IS 'Recomputes rating_average, review_count and rating_bayesian of a listing (its provider''s public reviews for it) and of a user''s profile (public reviews of them).';
+CREATE FUNCTION app.refund_percent(policy public.cancellation_policy_kind, hours_before numeric) RETURNS integer
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select coalesce((
+    select t.refund_percent from public.cancellation_policy_tiers t
+     where t.policy = refund_percent.policy and t.min_hours_before <= greatest(refund_percent.hours_before, 0)
+     order by t.min_hours_before desc
+     limit 1), 0)
+$$;
+
+--
+-- Name: FUNCTION refund_percent(policy public.cancellation_policy_kind, hours_before numeric); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.refund_percent(policy public.cancellation_policy_kind, hours_before numeric) IS 'Refund percentage of a policy for a customer cancellation this many hours before the start.';
 
 --
 -- Name: request_header(text); Type: FUNCTION; Schema: app; Owner: -
@@ -2483,25 +2299,6 @@ begin
       message = format('permission denied: %s is required', permission_name),
       hint = 'Ask an administrator to grant the permission to your role or account.';
   end if;
-end $$;
-
---
--- Name: require_schedule_owner(); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.require_schedule_owner() RETURNS uuid
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_user();
-begin
-  if app.current_user_role() not in ('provider', 'admin', 'super_admin') then
-    raise insufficient_privilege using
-      message = 'only providers keep a schedule',
-      hint = 'Become a provider (create your provider profile) before setting availability.';
-  end if;
-  return me;
 end $$;
 
 --
@@ -2546,45 +2343,6 @@ end $$;
 COMMENT ON FUNCTION app.require_user() IS 'users.id of the caller; raises a clear error when signed out (42501), when the token has no account (PT403) or the account is suspended, banned or deleted (PT403).';
 
 --
--- Name: return_credit(uuid); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.return_credit(booking_id uuid) RETURNS bigint
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  spender uuid;
-  returned bigint;
-begin
-  select l.user_id into spender from public.credit_ledger l
-   where l.booking_id = return_credit.booking_id and l.reason = 'booking_spend' limit 1;
-  if spender is null then
-    return 0;  -- the booking used no credit
-  end if;
-  perform app.lock_credit(spender);
-  select sum(l.amount_cents) into returned from public.credit_ledger l
-   where l.booking_id = return_credit.booking_id and l.reason = 'booking_return';
-  if returned is not null then
-    return returned;  -- already given back: a replay writes nothing
-  end if;
-  -- Each spent slice goes back to its own lot and keeps that lot's expiry.
-  insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id, booking_id)
-  select l.user_id, l.currency, -l.amount_cents, 'booking_return', l.credit_id, l.booking_id
-    from public.credit_ledger l
-   where l.booking_id = return_credit.booking_id and l.reason = 'booking_spend';
-  select sum(l.amount_cents) into returned from public.credit_ledger l
-   where l.booking_id = return_credit.booking_id and l.reason = 'booking_return';
-  return returned;
-end $$;
-
---
--- Name: FUNCTION return_credit(booking_id uuid); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.return_credit(booking_id uuid) IS 'Gives back the credit a booking spent (to the lots it came from, which keep their expiry) and returns that amount; 0 when it spent none. Idempotent: a replay writes nothing and returns the same amount.';
-
---
 -- Name: review_votes_after_change(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2594,45 +2352,17 @@ CREATE FUNCTION app.review_votes_after_change() RETURNS trigger
     AS $$
 declare
   target uuid := coalesce(new.review_id, old.review_id);
-  r public.reviews;
 begin
-  select * into r from public.reviews x where x.id = target for no key update;
-  if tg_op = 'INSERT' then
-    if new.user_id in (r.reviewer_id, r.reviewee_id) then
-      raise check_violation using message = 'you cannot vote on a review you wrote or received';
-    end if;
-    if not r.is_public then
-      raise check_violation using message = 'only published reviews can be voted on';
-    end if;
+  if tg_op = 'INSERT' and exists (select 1 from public.reviews r where r.id = new.review_id
+                                  and new.user_id in (r.reviewer_id, r.reviewee_id)) then
+    raise check_violation using message = 'you cannot vote on a review you wrote or received';
   end if;
-  update public.reviews x
+  update public.reviews r
      set helpful_count = (select count(*) from public.review_votes v where v.review_id = target and v.is_helpful),
          not_helpful_count = (select count(*) from public.review_votes v where v.review_id = target and not v.is_helpful)
-   where x.id = target;
+   where r.id = target;
   return null;
 end $$;
-
---
--- Name: review_window(uuid); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.review_window(tenant uuid) RETURNS interval
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $_$
-  select make_interval(days => coalesce(
-    (select case when t.settings #>> '{reviews,window_days}' ~ '^[0-9]{1,3}$'
-                  and (t.settings #>> '{reviews,window_days}')::int between 1 and 365
-                 then (t.settings #>> '{reviews,window_days}')::int end
-       from public.tenants t where t.id = tenant),
-    14))
-$_$;
-
---
--- Name: FUNCTION review_window(tenant uuid); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.review_window(tenant uuid) IS 'How long after completion a booking can be reviewed: tenants.settings -> reviews -> window_days (1–365), default 14 days.';
 
 --
 -- Name: reviews_after_change(); Type: FUNCTION; Schema: app; Owner: -
@@ -2663,7 +2393,7 @@ CREATE FUNCTION app.reviews_before_insert() RETURNS trigger
 declare
   b public.bookings;
 begin
-  select * into b from public.bookings where id = new.booking_id for no key update;
+  select * into b from public.bookings where id = new.booking_id;
   if b.id is null then
     raise foreign_key_violation using message = format('booking %s does not exist', new.booking_id);
   end if;
@@ -2680,21 +2410,11 @@ begin
   end if;
   new.listing_id := b.listing_id;
   new.tenant_id := b.tenant_id;
-  new.is_verified := app.booking_is_paid(b.id);
+  new.is_verified := true;
   new.response := null;
   new.responded_at := null;
   new.helpful_count := 0;
   new.not_helpful_count := 0;
-  new.publish_due_at := coalesce(b.completed_at, b.ends_at) + app.review_window(b.tenant_id);
-  -- A review written (or imported) after its window closed has nothing to wait for.
-  if new.published_at is null and new.publish_due_at <= now() then
-    new.published_at := now();
-  end if;
-  if new.hidden_at is null then
-    new.hidden_by := null;
-    new.hidden_reason := null;
-  end if;
-  new.is_public := new.published_at is not null and new.hidden_at is null;
   return new;
 end $$;
 
@@ -2706,12 +2426,9 @@ CREATE FUNCTION app.reviews_before_update() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'public'
     AS $$
+declare
+  me uuid := app.current_user_id();
 begin
-  if not app.is_trusted() then
-    raise insufficient_privilege using
-      message = 'reviews change only through the review functions',
-      hint = 'Call edit_review, respond_to_review, vote_review, hide_review or unhide_review.';
-  end if;
   if (new.booking_id, new.listing_id, new.reviewer_id, new.reviewee_id, new.tenant_id)
      is distinct from (old.booking_id, old.listing_id, old.reviewer_id, old.reviewee_id, old.tenant_id) then
     raise check_violation using message = 'a review''s booking and parties cannot change';
@@ -2719,11 +2436,17 @@ begin
   if new.response is distinct from old.response then
     new.responded_at := case when new.response is null then null else now() end;
   end if;
-  if new.hidden_at is null then
-    new.hidden_by := null;
-    new.hidden_reason := null;
+  if not app.is_trusted() then
+    if me = old.reviewee_id and (new.rating, new.quality_rating, new.communication_rating, new.timeliness_rating,
+                                 new.value_rating, new.title, new.comment, new.is_public)
+       is distinct from (old.rating, old.quality_rating, old.communication_rating, old.timeliness_rating,
+                         old.value_rating, old.title, old.comment, old.is_public) then
+      raise insufficient_privilege using message = 'the reviewee may only respond to a review';
+    end if;
+    if me = old.reviewer_id and new.response is distinct from old.response then
+      raise insufficient_privilege using message = 'only the reviewee can respond to a review';
+    end if;
   end if;
-  new.is_public := new.published_at is not null and new.hidden_at is null;
   return new;
 end $$;
 
@@ -2735,69 +2458,13 @@ CREATE FUNCTION app.reviews_notify() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-declare
-  b public.bookings;
-  both_in boolean;
 begin
-  select * into b from public.bookings where id = new.booking_id;
-  both_in := exists (select 1 from public.reviews r where r.booking_id = new.booking_id and r.reviewer_id = new.reviewee_id);
-  perform app.notify(
-    recipient => new.reviewee_id,
-    kind => 'review_received',
-    title => 'You received a review',
-    body => case
-      when both_in then format('Both reviews of %s are now published.', b.service_title)
-      else format('Review %s too to read it: both reviews are published together, or on %s at the latest.',
-                  b.service_title, to_char(new.publish_due_at at time zone b.time_zone, 'DD Mon YYYY'))
-      end,
-    data => jsonb_build_object('review_id', new.id, 'booking_id', new.booking_id, 'published', both_in),
-    action_url => '/bookings/' || new.booking_id || '/review',
-    sender => new.reviewer_id);
+  insert into public.notifications (user_id, sender_id, type, title, body, data, action_url)
+  values (new.reviewee_id, new.reviewer_id, 'review_received', format('New %s-star review', new.rating),
+          coalesce(left(new.comment, 200), ''), jsonb_build_object('review_id', new.id, 'booking_id', new.booking_id),
+          '/reviews/' || new.id);
   return null;
 end $$;
-
---
--- Name: reviews_publish_pair(); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.reviews_publish_pair() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-begin
-  if exists (select 1 from public.reviews r where r.booking_id = new.booking_id and r.reviewer_id = new.reviewee_id) then
-    update public.reviews r set published_at = now()
-     where r.booking_id = new.booking_id and r.published_at is null;
-  end if;
-  return null;
-end $$;
-
---
--- Name: FUNCTION reviews_publish_pair(); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.reviews_publish_pair() IS 'AFTER INSERT on reviews: when the other party''s review of the booking is in, publishes both.';
-
---
--- Name: schedule_time(jsonb, text); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.schedule_time(value jsonb, what text) RETURNS time without time zone
-    LANGUAGE plpgsql IMMUTABLE
-    SET search_path TO 'pg_catalog'
-    AS $_$
-begin
-  if value is null or jsonb_typeof(value) <> 'string' or value #>> '{}' !~ '^\d{1,2}:\d{2}(:\d{2})?$' then
-    raise invalid_parameter_value using
-      message = format('%s must be a time like "09:00" (got %s)', what, coalesce(value::text, 'nothing')),
-      hint = 'Times are wall-clock HH:MM in the schedule''s time zone; 24:00 ends a window at midnight.';
-  end if;
-  return (value #>> '{}')::time;
-exception when datetime_field_overflow or invalid_datetime_format then
-  raise invalid_parameter_value using
-    message = format('%s must be a time like "09:00" (got %s)', what, value::text),
-    hint = 'Hours run 00–24, minutes 00–59.';
-end $_$;
 
 --
 -- Name: set_updated_at(); Type: FUNCTION; Schema: app; Owner: -
@@ -2840,57 +2507,6 @@ end $_$;
 --
 
 COMMENT ON FUNCTION app.soft_delete() IS 'BEFORE DELETE: turns a client''s delete into a soft delete (deleted_at = now()).';
-
---
--- Name: spend_credit(uuid, uuid, text, bigint); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) RETURNS bigint
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  lot record;
-  spent bigint;
-  spender uuid;
-  left_cents bigint := max_cents;
-  take bigint;
-begin
-  if max_cents is null or max_cents < 0 then
-    raise invalid_parameter_value using
-      message = format('max_cents must be 0 or more, not %s', coalesce(max_cents::text, 'null')),
-      hint = 'Pass the most credit the booking may use, in minor units.';
-  end if;
-  perform app.lock_credit(user_id);
-  select -sum(l.amount_cents), min(l.user_id::text)::uuid into spent, spender
-    from public.credit_ledger l
-   where l.booking_id = spend_credit.booking_id and l.reason = 'booking_spend';
-  if spender is not null then
-    if spender <> user_id then
-      raise invalid_parameter_value using
-        message = format('booking %s already spent another user''s credit', booking_id);
-    end if;
-    return spent;  -- a booking spends once: a replay answers what was applied
-  end if;
-  for lot in
-    select c.id, c.remaining_cents from app.credit_lots(user_id, upper(currency)) c
-     where c.remaining_cents > 0 and (c.expires_at is null or c.expires_at > now())
-     order by c.expires_at nulls last, c.created_at, c.id
-  loop
-    exit when left_cents = 0;
-    take := least(left_cents, lot.remaining_cents);
-    insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id, booking_id)
-    values (user_id, upper(currency), -take, 'booking_spend', lot.id, booking_id);
-    left_cents := left_cents - take;
-  end loop;
-  return max_cents - left_cents;
-end $$;
-
---
--- Name: FUNCTION spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) IS 'Applies up to max_cents of the user''s unexpired credit in this currency to a booking (soonest-expiring first) and returns the amount applied. Idempotent per booking: a second call writes nothing and returns the first amount.';
 
 --
 -- Name: users; Type: TABLE; Schema: public; Owner: -
@@ -3038,28 +2654,6 @@ begin
 end $$;
 
 --
--- Name: transactions_verify_reviews(); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.transactions_verify_reviews() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-begin
-  update public.reviews r
-     set is_verified = app.booking_is_paid(r.booking_id)
-   where r.booking_id in (new.booking_id, case when tg_op = 'UPDATE' then old.booking_id end)
-     and r.is_verified is distinct from app.booking_is_paid(r.booking_id);
-  return null;
-end $$;
-
---
--- Name: FUNCTION transactions_verify_reviews(); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.transactions_verify_reviews() IS 'AFTER INSERT/UPDATE on transactions: keeps reviews.is_verified equal to app.booking_is_paid of their booking.';
-
---
 -- Name: use_api_key(text); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -3163,91 +2757,6 @@ begin
   end if;
   return null;
 end $$;
-
---
--- Name: availability_overrides; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.availability_overrides (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    date date NOT NULL,
-    kind public.availability_override_kind NOT NULL,
-    start_time time without time zone,
-    end_time time without time zone,
-    reason text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT availability_overrides_check CHECK (((start_time IS NULL) = (end_time IS NULL))),
-    CONSTRAINT availability_overrides_check1 CHECK ((end_time > start_time)),
-    CONSTRAINT availability_overrides_check2 CHECK (((kind = 'blocked'::public.availability_override_kind) OR (start_time IS NOT NULL))),
-    CONSTRAINT availability_overrides_reason_check CHECK ((length(reason) <= 500))
-);
-
---
--- Name: TABLE availability_overrides; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.availability_overrides IS 'Per local date exceptions to the weekly schedule: blocked (all day when times are NULL) or extra available hours. Private to the provider.';
-
---
--- Name: add_availability_override(date, public.availability_override_kind, time without time zone, time without time zone, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone DEFAULT NULL::time without time zone, end_time time without time zone DEFAULT NULL::time without time zone, reason text DEFAULT NULL::text) RETURNS public.availability_overrides
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-#variable_conflict use_variable
-declare
-  me uuid := app.require_schedule_owner();
-  today date;
-  result public.availability_overrides;
-begin
-  if add_availability_override.date is null or kind is null then
-    raise invalid_parameter_value using
-      message = 'date and kind are required',
-      hint = 'kind is blocked (a day off, or part of a day with start_time/end_time) or available (an extra window).';
-  end if;
-  today := (now() at time zone app.provider_time_zone(me))::date;
-  if add_availability_override.date < today then
-    raise invalid_parameter_value using
-      message = format('%s is in the past (today is %s in your time zone)', add_availability_override.date, today);
-  end if;
-  if (start_time is null) <> (end_time is null) then
-    raise invalid_parameter_value using
-      message = 'give both start_time and end_time, or neither (a whole day)';
-  end if;
-  if kind = 'available' and start_time is null then
-    raise invalid_parameter_value using
-      message = 'an extra window (kind available) needs start_time and end_time';
-  end if;
-  if end_time is not null and end_time <= start_time then
-    raise invalid_parameter_value using
-      message = format('end_time %s is not after start_time %s', end_time, start_time),
-      hint = 'An override ending at midnight ends at "24:00".';
-  end if;
-  if length(reason) > 500 then
-    raise invalid_parameter_value using message = 'reason is at most 500 characters';
-  end if;
-  begin
-    insert into public.availability_overrides (provider_id, date, kind, start_time, end_time, reason)
-    values (me, add_availability_override.date, kind, start_time, end_time, reason)
-    returning * into result;
-  exception when exclusion_violation then
-    raise exclusion_violation using
-      message = format('this overlaps another override of yours on %s', add_availability_override.date),
-      hint = 'Remove the other override first (remove_availability_override), or pick times that do not overlap it.';
-  end;
-  return result;
-end $$;
-
---
--- Name: FUNCTION add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text) IS 'Adds an exception to the caller''s weekly schedule on a local date: blocked (whole day without times, or start_time–end_time) or available (an extra window). The reason stays private.';
 
 --
 -- Name: user_permissions; Type: TABLE; Schema: public; Owner: -
@@ -3421,14 +2930,12 @@ CREATE TABLE public.user_profiles (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    rating_bayesian numeric(5,4) DEFAULT 3.0 NOT NULL,
     CONSTRAINT user_profiles_average_rating_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
     CONSTRAINT user_profiles_bio_check CHECK ((length(bio) <= 10000)),
     CONSTRAINT user_profiles_business_name_check CHECK ((length(business_name) <= 255)),
     CONSTRAINT user_profiles_display_name_check CHECK ((length(display_name) <= 200)),
     CONSTRAINT user_profiles_experience_years_check CHECK (((experience_years >= 0) AND (experience_years <= 100))),
     CONSTRAINT user_profiles_headline_check CHECK ((length(headline) <= 200)),
-    CONSTRAINT user_profiles_rating_bayesian_check CHECK (((rating_bayesian >= (1)::numeric) AND (rating_bayesian <= (5)::numeric))),
     CONSTRAINT user_profiles_service_radius_m_check CHECK ((service_radius_m > 0)),
     CONSTRAINT user_profiles_total_jobs_completed_check CHECK ((total_jobs_completed >= 0)),
     CONSTRAINT user_profiles_total_reviews_check CHECK ((review_count >= 0)),
@@ -3464,12 +2971,6 @@ COMMENT ON COLUMN public.user_profiles.rating_average IS 'Maintained by triggers
 --
 
 COMMENT ON COLUMN public.user_profiles.review_count IS 'Public reviews of this user (same naming as listings.review_count).';
-
---
--- Name: COLUMN user_profiles.rating_bayesian; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.user_profiles.rating_bayesian IS 'Bayesian average of the public reviews of this user (app.rating_bayesian: 5 pseudo-reviews at 3.0). Maintained by triggers.';
 
 --
 -- Name: admin_set_verification(uuid, public.verification_status, boolean, boolean, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -3532,6 +3033,58 @@ end $$;
 COMMENT ON FUNCTION public.become_provider() IS 'Turns the calling customer into a provider and makes their profile public.';
 
 --
+-- Name: cancel_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.cancel_booking(booking_id uuid, reason text) RETURNS public.bookings
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if nullif(btrim(cancel_booking.reason), '') is null or length(cancel_booking.reason) > 1000 then
+    raise invalid_parameter_value using message = 'a cancellation needs a reason of 1 to 1000 characters',
+      hint = 'Say why, e.g. {"booking_id": "…", "reason": "Plans changed"}.';
+  end if;
+  return app.act_on_booking(cancel_booking.booking_id, 'cancel', cancel_booking.reason);
+end $$;
+
+--
+-- Name: FUNCTION cancel_booking(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.cancel_booking(booking_id uuid, reason text) IS 'The customer or the provider cancels a pending, confirmed or started booking, with a reason. A customer''s cancellation of a confirmed booking refunds per its cancellation policy (refund_cents, and a refund row in transactions); any other cancellation refunds everything.';
+
+--
+-- Name: complete_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.complete_booking(booking_id uuid) RETURNS public.bookings
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ select * from app.act_on_booking(complete_booking.booking_id, 'complete') $$;
+
+--
+-- Name: FUNCTION complete_booking(booking_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.complete_booking(booking_id uuid) IS 'The provider marks a confirmed or started booking done; not before its start.';
+
+--
+-- Name: confirm_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.confirm_booking(booking_id uuid) RETURNS public.bookings
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ select * from app.act_on_booking(confirm_booking.booking_id, 'confirm') $$;
+
+--
+-- Name: FUNCTION confirm_booking(booking_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.confirm_booking(booking_id uuid) IS 'The provider accepts a pending request before it expires.';
+
+--
 -- Name: create_api_key(text, text[], timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3565,120 +3118,55 @@ end $$;
 COMMENT ON FUNCTION public.create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_hour integer) IS 'Creates an API key for the caller and returns it. The key is shown only here; store it now.';
 
 --
--- Name: bookings; Type: TABLE; Schema: public; Owner: -
+-- Name: create_booking(uuid, timestamp with time zone, integer, text, uuid, text, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE TABLE public.bookings (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid NOT NULL,
-    listing_id uuid NOT NULL,
-    provider_id uuid NOT NULL,
-    customer_id uuid NOT NULL,
-    starts_at timestamp with time zone NOT NULL,
-    ends_at timestamp with time zone NOT NULL,
-    period tstzrange GENERATED ALWAYS AS (tstzrange(starts_at, ends_at, '[)'::text)) STORED,
-    time_zone public.time_zone NOT NULL,
-    service_title text NOT NULL,
-    service_description text,
-    special_requests text,
-    currency public.currency_code NOT NULL,
-    base_price_cents public.cents NOT NULL,
-    service_fee_cents public.cents DEFAULT 0 NOT NULL,
-    tax_cents public.cents DEFAULT 0 NOT NULL,
-    discount_cents public.cents DEFAULT 0 NOT NULL,
-    total_cents public.cents NOT NULL,
-    platform_fee_cents public.cents DEFAULT 0 NOT NULL,
-    status public.booking_status DEFAULT 'pending'::public.booking_status NOT NULL,
-    confirmation_code text NOT NULL,
-    cancellation_reason text,
-    cancelled_by uuid,
-    customer_notes text,
-    provider_notes text,
-    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
-    service_address jsonb,
-    service_location extensions.geography(Point,4326),
-    confirmed_at timestamp with time zone,
-    started_at timestamp with time zone,
-    completed_at timestamp with time zone,
-    cancelled_at timestamp with time zone,
-    disputed_at timestamp with time zone,
-    refunded_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT bookings_check CHECK ((ends_at > starts_at)),
-    CONSTRAINT bookings_check1 CHECK ((customer_id <> provider_id)),
-    CONSTRAINT bookings_check2 CHECK (((total_cents)::bigint = ((((base_price_cents)::bigint + (service_fee_cents)::bigint) + (tax_cents)::bigint) - (discount_cents)::bigint))),
-    CONSTRAINT bookings_check3 CHECK (((platform_fee_cents)::bigint <= (base_price_cents)::bigint)),
-    CONSTRAINT bookings_customer_notes_check CHECK ((length(customer_notes) <= 5000)),
-    CONSTRAINT bookings_provider_notes_check CHECK ((length(provider_notes) <= 5000)),
-    CONSTRAINT bookings_special_requests_check CHECK ((length(special_requests) <= 5000))
-);
-
---
--- Name: TABLE bookings; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.bookings IS 'A customer''s booking of a listing for an absolute time range. Created by create_booking(), moved by transition_booking().';
-
---
--- Name: COLUMN bookings.listing_id; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.listing_id IS 'Bookings keep their listing: listings are soft-deleted, and a hard delete with bookings is refused.';
-
---
--- Name: COLUMN bookings.period; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.period IS '[starts_at, ends_at): no two active bookings of one provider overlap (bookings_no_double_booking).';
-
---
--- Name: COLUMN bookings.time_zone; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.time_zone IS 'The provider''s IANA zone when booked; local times are starts_at at time zone time_zone.';
-
---
--- Name: COLUMN bookings.total_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.total_cents IS 'What the customer pays: base + service fee + tax - discount (checked).';
-
---
--- Name: COLUMN bookings.platform_fee_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.platform_fee_cents IS 'Commission the marketplace keeps from the provider''s base price; not added to the total.';
-
---
--- Name: create_booking(uuid, timestamp with time zone, integer, text, uuid); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer DEFAULT NULL::integer, special_requests text DEFAULT NULL::text, address_id uuid DEFAULT NULL::uuid) RETURNS public.bookings
+CREATE FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer DEFAULT NULL::integer, special_requests text DEFAULT NULL::text, address_id uuid DEFAULT NULL::uuid, idempotency_key text DEFAULT NULL::text, use_credit boolean DEFAULT true) RETURNS public.bookings
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'extensions'
     AS $$
 declare
-  me uuid := app.current_user_id();
+  me uuid := app.require_user();
+  fingerprint text;
+  prior app.booking_idempotency_keys;
   l public.listings;
-  t public.tenants;
   addr public.user_addresses;
   minutes integer;
-  ends timestamptz;
-  base bigint;
-  fee bigint;
-  tax bigint;
+  price jsonb;
+  credit bigint := 0;
   result public.bookings;
 begin
-  if me is null then
-    raise insufficient_privilege using message = 'sign in to book';
+  if create_booking.idempotency_key is not null then
+    if length(create_booking.idempotency_key) not between 1 and 255 then
+      raise invalid_parameter_value using message = 'idempotency_key must be 1 to 255 characters',
+        hint = 'Send a fresh UUID per booking attempt, and the same one when retrying it.';
+    end if;
+    fingerprint := md5(jsonb_build_object(
+      'listing_id', create_booking.listing_id, 'starts_at', extract(epoch from create_booking.starts_at),
+      'duration_minutes', create_booking.duration_minutes, 'special_requests', create_booking.special_requests,
+      'address_id', create_booking.address_id, 'use_credit', create_booking.use_credit)::text);
+    -- One request per key at a time; a retry waits for the first attempt and finds its booking.
+    perform pg_advisory_xact_lock(22, hashtext(me::text || '/' || create_booking.idempotency_key));
+    select * into prior from app.booking_idempotency_keys k
+     where k.customer_id = me and k.idempotency_key = create_booking.idempotency_key;
+    if prior.booking_id is not null then
+      if prior.fingerprint <> fingerprint then
+        raise sqlstate 'PT422' using
+          message = 'this idempotency_key was already used for a different booking request',
+          detail = format('booking %s was made with this key', prior.booking_id),
+          hint = 'Send a new idempotency_key for a new request; reuse a key only to retry the very same request.';
+      end if;
+      select * into result from public.bookings b where b.id = prior.booking_id;
+      return result;
+    end if;
   end if;
+
   select * into l from public.listings x
   where x.id = create_booking.listing_id and x.status = 'active' and x.deleted_at is null
     and x.tenant_id = app.current_tenant_id();
   if l.id is null then
-    raise no_data_found using message = format('listing %s is not available for booking', create_booking.listing_id);
+    raise sqlstate 'PT404' using message = format('listing %s is not available for booking', create_booking.listing_id),
+      hint = 'Book an active listing of this marketplace (search_listings() finds them).';
   end if;
   if l.provider_id = me then
     raise check_violation using message = 'you cannot book your own listing';
@@ -3687,70 +3175,76 @@ begin
   if minutes < l.minimum_duration_minutes or minutes > 1440 then
     raise check_violation using message = format('duration must be between %s and 1440 minutes', l.minimum_duration_minutes);
   end if;
-  ends := create_booking.starts_at + make_interval(mins => minutes);
-  if create_booking.starts_at < now() + make_interval(mins => l.min_notice_minutes) then
-    raise check_violation using message = format('bookings need at least %s minutes'' notice', l.min_notice_minutes);
-  end if;
-  if create_booking.starts_at > now() + make_interval(days => l.advance_booking_days) then
-    raise check_violation using message = format('bookings open at most %s days ahead', l.advance_booking_days);
-  end if;
-  if not app.provider_is_available(l.provider_id, create_booking.starts_at, ends) then
-    raise check_violation using
-      message = 'the provider is not available at that time',
-      hint = 'Pick a time inside the provider''s schedule (provider_availability) that no override blocks.';
-  end if;
-  if l.max_bookings_per_day is not null and (
-      select count(*) from public.bookings b
-      where b.listing_id = l.id and b.status in ('pending', 'confirmed', 'in_progress', 'completed')
-        and (b.starts_at at time zone b.time_zone)::date = (create_booking.starts_at at time zone b.time_zone)::date
-     ) >= l.max_bookings_per_day then
-    raise check_violation using message = 'this listing is fully booked that day';
-  end if;
-  if address_id is not null then
-    select * into addr from public.user_addresses a where a.id = address_id and a.user_id = me;
+  if create_booking.address_id is not null then
+    select * into addr from public.user_addresses a where a.id = create_booking.address_id and a.user_id = me;
     if addr.id is null then
-      raise no_data_found using message = format('address %s not found', address_id);
+      raise sqlstate 'PT404' using message = format('address %s not found', create_booking.address_id),
+        hint = 'Pass the id of one of your own addresses (user_addresses).';
     end if;
   end if;
 
-  select * into t from public.tenants where id = l.tenant_id;
-  base := case l.pricing_type
-            when 'hourly' then round(l.hourly_rate_cents * minutes / 60.0)
-            else coalesce(l.base_price_cents, 0) end;
-  fee := round(base * t.service_fee_bps / 10000.0);
-  tax := round((base + fee) * coalesce((select r.tax_rate_bps from public.regions r where r.id = t.region_id), 0) / 10000.0);
+  -- From here on, one request per provider at a time.
+  perform app.lock_provider_calendar(l.provider_id);
+  perform app.check_booking_time(l, create_booking.starts_at, minutes);
 
+  price := app.price_booking(l, minutes);
   begin
     insert into public.bookings (
       listing_id, provider_id, customer_id, tenant_id, starts_at, ends_at, time_zone,
       service_title, service_description, special_requests, currency,
       base_price_cents, service_fee_cents, tax_cents, discount_cents, total_cents, platform_fee_cents,
+      status, expires_at, cancellation_policy, price_breakdown,
       location_type, service_address, service_location)
     values (
-      l.id, l.provider_id, me, l.tenant_id, create_booking.starts_at, ends,
+      l.id, l.provider_id, me, l.tenant_id, create_booking.starts_at, create_booking.starts_at + make_interval(mins => minutes),
       coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = l.provider_id limit 1),
                (select u.time_zone from public.users u where u.id = l.provider_id)),
       l.title, left(l.description, 2000), create_booking.special_requests, l.currency,
-      base, fee, tax, 0, base + fee + tax, round(base * t.platform_fee_bps / 10000.0),
+      (price ->> 'base_cents')::bigint, (price ->> 'service_fee_cents')::bigint, (price ->> 'tax_cents')::bigint, 0,
+      (price ->> 'total_cents')::bigint, (price ->> 'platform_fee_cents')::bigint,
+      case when l.instant_book then 'confirmed' else 'pending' end::public.booking_status,
+      case when not l.instant_book then least(now() + interval '24 hours', create_booking.starts_at) end,
+      l.cancellation_policy_kind, price,
       l.location_type,
       case when addr.id is not null then jsonb_build_object('line1', addr.line1, 'line2', addr.line2, 'city', addr.city,
              'state_province', addr.state_province, 'postal_code', addr.postal_code, 'country_code', addr.country_code) end,
       coalesce(addr.location, case when l.location_type <> 'remote' then l.location end))
     returning * into result;
   exception when exclusion_violation then
-    raise exclusion_violation using
-      message = 'the provider is already booked at that time',
-      detail = format('another booking of this provider overlaps %s – %s', create_booking.starts_at, ends),
-      hint = 'Pick another time.';
+    -- Only a writer that skipped the calendar lock (a service_role insert) can get here.
+    raise sqlstate 'PT409' using
+      message = 'slot taken: the provider is already booked at that time',
+      detail = format('another booking of this provider overlaps %s – %s', create_booking.starts_at,
+                      create_booking.starts_at + make_interval(mins => minutes)),
+      hint = 'Pick another time (listing_slots() lists the free ones).';
   end;
+
+  -- Referral credit pays what it can of the total (the referrals workflow's ledger).
+  if create_booking.use_credit and to_regprocedure('app.spend_credit(uuid, uuid, text, bigint)') is not null then
+    credit := coalesce(app.spend_credit(me, result.id, result.currency::text, result.total_cents), 0);
+    if credit > 0 then
+      update public.bookings b
+         set discount_cents = b.discount_cents + credit,
+             total_cents = b.total_cents - credit,
+             price_breakdown = b.price_breakdown || jsonb_build_object(
+               'credit_cents', credit, 'discount_cents', b.discount_cents + credit, 'total_cents', b.total_cents - credit)
+       where b.id = result.id
+      returning * into result;
+    end if;
+  end if;
+
+  if create_booking.idempotency_key is not null then
+    insert into app.booking_idempotency_keys (customer_id, idempotency_key, fingerprint, booking_id)
+    values (me, create_booking.idempotency_key, fingerprint, result.id);
+  end if;
   return result;
 end $$;
 
 --
--- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) IS 'Books an active listing for the caller: checks notice, horizon, schedule and capacity, prices it (hourly or fixed + tenant fees + regional tax) and holds the slot.';
+COMMENT ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) IS 'Books an active listing for the caller. Checks notice, horizon, the provider''s schedule, daily capacity and overlaps with the provider''s calendar locked (a taken slot answers 409), prices it in minor units (hourly × duration or fixed, service fee, regional tax, referral credit when use_credit) and returns the booking with price_breakdown. Instant-book listings confirm at once; other requests wait for the provider (expires_at). A retry with the same idempotency_key returns the same booking; the key with other arguments answers 422.';
 
 --
 -- Name: webhook_endpoints; Type: TABLE; Schema: public; Owner: -
@@ -3822,181 +3316,41 @@ end $$;
 COMMENT ON FUNCTION public.create_webhook_endpoint(url text, events text[], description text) IS 'Registers a webhook endpoint for the caller and returns it with its signing secret (shown only now).';
 
 --
--- Name: delete_review(uuid); Type: FUNCTION; Schema: public; Owner: -
+-- Name: decline_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.delete_review(review_id uuid) RETURNS void
+CREATE FUNCTION public.decline_booking(booking_id uuid, reason text DEFAULT NULL::text) RETURNS public.bookings
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ select * from app.act_on_booking(decline_booking.booking_id, 'decline', decline_booking.reason) $$;
+
+--
+-- Name: FUNCTION decline_booking(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.decline_booking(booking_id uuid, reason text) IS 'The provider turns down a pending request (the slot is freed; no charge).';
+
+--
+-- Name: dispute_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dispute_booking(booking_id uuid, reason text) RETURNS public.bookings
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-declare
-  me uuid := app.require_user();
-  r public.reviews;
-  moderator boolean := app.has_permission('reviews.moderate');
 begin
-  select * into r from public.reviews x
-   where x.id = delete_review.review_id
-     and (x.reviewer_id = me or (moderator and x.tenant_id = app.current_tenant_id()))
-     for update;
-  if r.id is null then
-    raise sqlstate 'PT404' using
-      message = format('review %s not found among your reviews', delete_review.review_id),
-      hint = 'A review is withdrawn by its author before it is published, or removed by a moderator.';
+  if nullif(btrim(dispute_booking.reason), '') is null or length(dispute_booking.reason) > 5000 then
+    raise invalid_parameter_value using message = 'a dispute needs a reason of 1 to 5000 characters',
+      hint = 'Describe what went wrong.';
   end if;
-  if r.published_at is not null and not (moderator and r.tenant_id = app.current_tenant_id()) then
-    raise check_violation using
-      message = 'a published review cannot be withdrawn',
-      hint = 'Ask the marketplace''s moderators to remove it.';
-  end if;
-  delete from public.reviews x where x.id = r.id;
+  return app.act_on_booking(dispute_booking.booking_id, 'dispute', dispute_booking.reason);
 end $$;
 
 --
--- Name: FUNCTION delete_review(review_id uuid); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION dispute_booking(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.delete_review(review_id uuid) IS 'Withdraws the caller''s unpublished review (it may then be written again within the window), or removes any review of the tenant for a reviews.moderate holder.';
-
---
--- Name: reviews; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.reviews (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid NOT NULL,
-    booking_id uuid NOT NULL,
-    listing_id uuid NOT NULL,
-    reviewer_id uuid NOT NULL,
-    reviewee_id uuid NOT NULL,
-    rating smallint NOT NULL,
-    quality_rating smallint,
-    communication_rating smallint,
-    timeliness_rating smallint,
-    value_rating smallint,
-    title text,
-    comment text,
-    is_public boolean DEFAULT true NOT NULL,
-    is_verified boolean DEFAULT true NOT NULL,
-    response text,
-    responded_at timestamp with time zone,
-    helpful_count integer DEFAULT 0 NOT NULL,
-    not_helpful_count integer DEFAULT 0 NOT NULL,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    published_at timestamp with time zone,
-    publish_due_at timestamp with time zone,
-    hidden_at timestamp with time zone,
-    hidden_by uuid,
-    hidden_reason text,
-    CONSTRAINT reviews_check CHECK ((reviewer_id <> reviewee_id)),
-    CONSTRAINT reviews_comment_check CHECK ((length(comment) <= 10000)),
-    CONSTRAINT reviews_communication_rating_check CHECK (((communication_rating >= 1) AND (communication_rating <= 5))),
-    CONSTRAINT reviews_helpful_count_check CHECK ((helpful_count >= 0)),
-    CONSTRAINT reviews_hidden_reason_check CHECK ((length(hidden_reason) <= 1000)),
-    CONSTRAINT reviews_not_helpful_count_check CHECK ((not_helpful_count >= 0)),
-    CONSTRAINT reviews_quality_rating_check CHECK (((quality_rating >= 1) AND (quality_rating <= 5))),
-    CONSTRAINT reviews_rating_check CHECK (((rating >= 1) AND (rating <= 5))),
-    CONSTRAINT reviews_response_check CHECK ((length(response) <= 5000)),
-    CONSTRAINT reviews_timeliness_rating_check CHECK (((timeliness_rating >= 1) AND (timeliness_rating <= 5))),
-    CONSTRAINT reviews_title_check CHECK ((length(title) <= 200)),
-    CONSTRAINT reviews_value_rating_check CHECK (((value_rating >= 1) AND (value_rating <= 5)))
-);
-
---
--- Name: TABLE reviews; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.reviews IS 'A review by one party of a completed booking about the other. One per direction per booking.';
-
---
--- Name: COLUMN reviews.is_public; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.reviews.is_public IS 'Derived: published and not hidden. Only public reviews are read by others and counted in ratings.';
-
---
--- Name: COLUMN reviews.is_verified; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.reviews.is_verified IS 'True when the booking was completed and paid (a completed payment transaction for it exists).';
-
---
--- Name: COLUMN reviews.response; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.reviews.response IS 'The reviewee''s public reply: one, through respond_to_review().';
-
---
--- Name: COLUMN reviews.published_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.reviews.published_at IS 'When the review became visible beyond its reviewer: when both parties had reviewed the booking, or when the review window closed. NULL while double-blind.';
-
---
--- Name: COLUMN reviews.publish_due_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.reviews.publish_due_at IS 'When the review window closes (booking completion + the tenant''s window): publish_due_reviews() publishes it then at the latest.';
-
---
--- Name: COLUMN reviews.hidden_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.reviews.hidden_at IS 'Set when a moderator hid the review (hide_review); hidden reviews leave every public view and average.';
-
---
--- Name: COLUMN reviews.hidden_by; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.reviews.hidden_by IS 'The moderator who hid the review.';
-
---
--- Name: COLUMN reviews.hidden_reason; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.reviews.hidden_reason IS 'Why a moderator hid the review (shown to its reviewer).';
-
---
--- Name: edit_review(uuid, integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer DEFAULT NULL::integer, communication_rating integer DEFAULT NULL::integer, timeliness_rating integer DEFAULT NULL::integer, title text DEFAULT NULL::text, comment text DEFAULT NULL::text) RETURNS public.reviews
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_user();
-  r public.reviews;
-begin
-  title := nullif(trim(title), '');
-  comment := nullif(trim(comment), '');
-  perform app.check_review_input(rating, quality_rating, communication_rating, timeliness_rating, title, comment);
-  select * into r from public.reviews x where x.id = edit_review.review_id and x.reviewer_id = me for no key update;
-  if r.id is null then
-    raise sqlstate 'PT404' using
-      message = format('review %s not found among your reviews', edit_review.review_id),
-      hint = 'Only a review''s author can edit it.';
-  end if;
-  if r.published_at is not null then
-    raise check_violation using
-      message = 'a published review cannot be edited',
-      hint = 'Reviews can be changed until both are in or the review window closes.';
-  end if;
-  update public.reviews x
-     set rating = edit_review.rating, quality_rating = edit_review.quality_rating,
-         communication_rating = edit_review.communication_rating, timeliness_rating = edit_review.timeliness_rating,
-         title = edit_review.title, comment = edit_review.comment
-   where x.id = r.id
-  returning * into r;
-  return r;
-end $$;
-
---
--- Name: FUNCTION edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Replaces the stars and words of the caller''s review while it is unpublished (still double-blind).';
+COMMENT ON FUNCTION public.dispute_booking(booking_id uuid, reason text) IS 'The customer disputes a started, completed or no-show booking, up to 72 hours after it ended.';
 
 --
 -- Name: evaluate_feature_flag(text); Type: FUNCTION; Schema: public; Owner: -
@@ -4047,35 +3401,38 @@ end $$;
 COMMENT ON FUNCTION public.evaluate_feature_flag(flag_key text) IS 'The value of a flag for the caller (override, targeting, rollout bucket, default); NULL for an unknown key.';
 
 --
--- Name: expire_referral_rewards(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: expire_pending_bookings(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.expire_referral_rewards() RETURNS jsonb
+CREATE FUNCTION public.expire_pending_bookings() RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
-  credit_rows integer := app.expire_credit();
-  rewards integer;
+  expired uuid;
+  n integer := 0;
 begin
-  with expired as (
-    update public.referral_rewards rw set status = 'expired'
-     where (rw.status = 'pending' and rw.expires_at <= now())
-        or (rw.status = 'credited' and exists (
-              select 1 from public.credit_ledger g
-                join public.credit_ledger e on e.credit_id = g.id and e.reason = 'expiry'
-               where g.referral_reward_id = rw.id))
-    returning 1
-  )
-  select count(*) into rewards from expired;
-  return jsonb_build_object('credit_rows_expired', credit_rows, 'rewards_expired', rewards);
+  perform set_config('loconomy.reason', 'the provider did not answer in time', true);
+  for expired in
+    update public.bookings x set status = 'expired'
+     where x.id in (select y.id from public.bookings y
+                     where y.status = 'pending' and y.expires_at <= now()
+                     for update skip locked)
+    returning x.id
+  loop
+    n := n + 1;
+    if to_regprocedure('app.return_credit(uuid)') is not null then
+      perform app.return_credit(expired);
+    end if;
+  end loop;
+  return n;
 end $$;
 
 --
--- Name: FUNCTION expire_referral_rewards(); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION expire_pending_bookings(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.expire_referral_rewards() IS 'For the scheduler (service_role), e.g. hourly: writes credit_ledger expiry rows for what is left of every grant past its date, marks rewards expired (unpaid ones past expires_at, credited ones whose credit lapsed) and returns the counts. Idempotent.';
+COMMENT ON FUNCTION public.expire_pending_bookings() IS 'Expires pending requests whose expires_at has passed (freeing their slots, returning spent credit); returns how many. For the scheduler (service_role).';
 
 --
 -- Name: geo_point(double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
@@ -4093,100 +3450,6 @@ $$;
 --
 
 COMMENT ON FUNCTION public.geo_point(lon double precision, lat double precision) IS 'A WGS84 geography point from longitude and latitude.';
-
---
--- Name: hide_review(uuid, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.hide_review(review_id uuid, reason text) RETURNS public.reviews
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_user();
-  r public.reviews;
-begin
-  perform app.require_permission('reviews.moderate');
-  reason := nullif(trim(reason), '');
-  if reason is null or length(reason) > 1000 then
-    raise invalid_parameter_value using
-      message = 'reason must be 1 to 1000 characters',
-      hint = 'Say why the review is hidden; its author sees the reason.';
-  end if;
-  select * into r from public.reviews x
-   where x.id = hide_review.review_id and x.tenant_id = app.current_tenant_id() for no key update;
-  if r.id is null then
-    raise sqlstate 'PT404' using message = format('review %s not found', hide_review.review_id);
-  end if;
-  update public.reviews x
-     set hidden_at = coalesce(x.hidden_at, now()), hidden_by = coalesce(x.hidden_by, me), hidden_reason = hide_review.reason
-   where x.id = r.id
-  returning * into r;
-  return r;
-end $$;
-
---
--- Name: FUNCTION hide_review(review_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.hide_review(review_id uuid, reason text) IS 'Moderation (reviews.moderate): hides a review of the tenant from everyone but its author and moderators, and from the ratings.';
-
---
--- Name: listing_slots(uuid, timestamp with time zone, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text DEFAULT NULL::text, duration_minutes integer DEFAULT NULL::integer) RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone, local_starts_at timestamp without time zone, local_ends_at timestamp without time zone, display_time_zone text)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-#variable_conflict use_variable
-declare
-  l public.listings;
-  tz text;
-  display_zone text;
-  minutes integer;
-begin
-  select * into l from public.listings x
-  where x.id = listing_slots.listing_id and x.deleted_at is null
-    and ((x.status = 'active' and x.tenant_id = app.current_tenant_id()) or x.provider_id = app.current_user_id());
-  if l.id is null then
-    raise sqlstate 'PT404' using
-      message = format('listing %s not found', listing_slots.listing_id),
-      hint = 'Only active listings of this marketplace have bookable slots.';
-  end if;
-  if from_at is null or to_at is null or to_at <= from_at then
-    raise invalid_parameter_value using
-      message = 'to_at must be after from_at',
-      hint = 'Pass two instants, e.g. from_at 2027-03-14T00:00:00-05:00 and to_at 2027-03-15T00:00:00-04:00.';
-  end if;
-  if to_at - from_at > interval '62 days' then
-    raise invalid_parameter_value using
-      message = 'a slot range spans at most 62 days',
-      hint = 'Ask for up to 62 days at a time and page on with the next from_at.';
-  end if;
-  display_zone := coalesce(listing_slots.time_zone, app.provider_time_zone(l.provider_id));
-  if not app.is_valid_time_zone(display_zone) then
-    raise invalid_parameter_value using
-      message = format('unknown time zone %L', display_zone),
-      hint = 'Use an IANA zone name such as America/New_York or Europe/Berlin.';
-  end if;
-  minutes := app.listing_duration(l, listing_slots.duration_minutes);
-  if minutes < l.minimum_duration_minutes or minutes > 1440 then
-    raise invalid_parameter_value using
-      message = format('duration_minutes must be between %s and 1440', l.minimum_duration_minutes),
-      hint = 'Leave duration_minutes out to use the listing''s own duration.';
-  end if;
-  tz := app.provider_time_zone(l.provider_id);
-  return query
-    select s.starts_at, s.ends_at, s.starts_at at time zone display_zone, s.ends_at at time zone display_zone, display_zone
-    from app.listing_slot_times(l, tz, from_at, to_at, minutes) s;
-end $$;
-
---
--- Name: FUNCTION listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer) IS 'The bookable slots of an active listing starting in [from_at, to_at) (at most 62 days): UTC instants and wall-clock times in time_zone (default: the provider''s). Honours the schedule, overrides, duration, slot step, buffers, notice, horizon, daily capacity and existing bookings.';
 
 --
 -- Name: listings_serving(double precision, double precision, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -4217,6 +3480,21 @@ $$;
 --
 
 COMMENT ON FUNCTION public.listings_serving(lon double precision, lat double precision, max_results integer) IS 'Active listings whose service area (polygon, else radius) covers the point.';
+
+--
+-- Name: mark_booking_no_show(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.mark_booking_no_show(booking_id uuid, reason text DEFAULT NULL::text) RETURNS public.bookings
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ select * from app.act_on_booking(mark_booking_no_show.booking_id, 'no_show', mark_booking_no_show.reason) $$;
+
+--
+-- Name: FUNCTION mark_booking_no_show(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) IS 'The provider records that the customer did not show up; not before the start. No refund; the customer may dispute it.';
 
 --
 -- Name: file_uploads; Type: TABLE; Schema: public; Owner: -
@@ -4326,42 +3604,6 @@ end $$;
 COMMENT ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status public.listing_status, featured boolean, reason text) IS 'Suspends, reinstates or features a listing. Needs listings.moderate.';
 
 --
--- Name: my_credit_balance(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.my_credit_balance() RETURNS TABLE(currency text, balance_cents bigint, next_expires_at timestamp with time zone, expiring_cents bigint)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_user();
-begin
-  return query
-  with currencies as (
-    select distinct l.currency::text as currency from public.credit_ledger l where l.user_id = me
-  ), lots as (
-    select c.currency, x.expires_at, x.remaining_cents
-      from currencies c, app.credit_lots(me, c.currency) x
-     where x.remaining_cents > 0 and (x.expires_at is null or x.expires_at > now())
-  ), soonest as (
-    select lots.currency, min(lots.expires_at) as expires_at from lots group by lots.currency
-  )
-  select c.currency,
-         coalesce((select sum(l.remaining_cents) from lots l where l.currency = c.currency), 0)::bigint,
-         s.expires_at,
-         (select sum(l.remaining_cents) from lots l where l.currency = c.currency and l.expires_at = s.expires_at)::bigint
-    from currencies c
-    left join soonest s on s.currency = c.currency
-   order by c.currency;
-end $$;
-
---
--- Name: FUNCTION my_credit_balance(); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.my_credit_balance() IS 'The caller''s credit, one row per currency they ever had credit in: balance_cents (usable now, in minor units), next_expires_at (when the soonest credit lapses, NULL if none will) and expiring_cents (how much lapses then).';
-
---
 -- Name: my_notification_preferences(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4415,125 +3657,6 @@ $$;
 --
 
 COMMENT ON FUNCTION public.my_permissions() IS 'The names of every permission the caller holds.';
-
---
--- Name: referral_codes; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.referral_codes (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    program_id uuid NOT NULL,
-    code text NOT NULL,
-    uses_count integer DEFAULT 0 NOT NULL,
-    max_uses integer,
-    is_active boolean DEFAULT true NOT NULL,
-    expires_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT referral_codes_check CHECK (((max_uses IS NULL) OR (uses_count <= max_uses))),
-    CONSTRAINT referral_codes_code_check CHECK ((code ~ '^[A-Z0-9]{4,20}$'::text)),
-    CONSTRAINT referral_codes_max_uses_check CHECK ((max_uses > 0)),
-    CONSTRAINT referral_codes_uses_count_check CHECK ((uses_count >= 0))
-);
-
---
--- Name: TABLE referral_codes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.referral_codes IS 'A user''s shareable code for a program. Generated when not given; uses_count is kept by trigger.';
-
---
--- Name: my_referral_code(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.my_referral_code() RETURNS public.referral_codes
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_user();
-  tenant uuid := app.current_tenant_id();
-  p public.referral_programs;
-  result public.referral_codes;
-begin
-  -- A code the caller already has for a running program (their marketplace's own first).
-  select c.* into result
-    from public.referral_codes c
-    join public.referral_programs rp on rp.id = c.program_id
-   where c.user_id = me and app.referral_program_closed(rp, tenant) is null
-   order by c.is_active desc, rp.tenant_id is null, c.created_at desc
-   limit 1;
-  if result.id is not null then
-    return result;
-  end if;
-  select rp.* into p
-    from public.referral_programs rp
-   where (rp.tenant_id = tenant or rp.tenant_id is null) and app.referral_program_closed(rp, tenant) is null
-   order by rp.tenant_id is null, rp.created_at desc, rp.id
-   limit 1;
-  if p.id is null then
-    raise sqlstate 'PT404' using
-      message = 'no referral program is running in this marketplace',
-      detail = 'no_program',
-      hint = 'Referral codes are handed out while a program runs.';
-  end if;
-  insert into public.referral_codes (user_id, program_id) values (me, p.id)
-  on conflict (user_id, program_id) do nothing
-  returning * into result;
-  if result.id is null then
-    select * into result from public.referral_codes c where c.user_id = me and c.program_id = p.id;
-  end if;
-  return result;
-end $$;
-
---
--- Name: FUNCTION my_referral_code(); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.my_referral_code() IS 'The caller''s referral code for the running program (their marketplace''s own before a shared one), created on the first call; uses_count and max_uses say how often it was used and may be. 404 no_program when no program is running.';
-
---
--- Name: my_schedule(date, date); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.my_schedule(from_date date DEFAULT NULL::date, to_date date DEFAULT NULL::date) RETURNS jsonb
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_schedule_owner();
-  tz text := app.provider_time_zone(me);
-  first_day date := coalesce(from_date, (now() at time zone tz)::date);
-begin
-  if to_date is not null and to_date < first_day then
-    raise invalid_parameter_value using message = 'to_date must not be before from_date';
-  end if;
-  return jsonb_build_object(
-    'time_zone', tz,
-    'windows', coalesce((
-      select jsonb_agg(jsonb_build_object(
-               'id', pa.id, 'day_of_week', pa.day_of_week,
-               'start_time', to_char(pa.start_time, 'HH24:MI'), 'end_time', to_char(pa.end_time, 'HH24:MI'))
-             order by pa.day_of_week, pa.start_time)
-      from public.provider_availability pa where pa.provider_id = me), '[]'),
-    'overrides', coalesce((
-      select jsonb_agg(jsonb_build_object(
-               'id', o.id, 'date', o.date, 'kind', o.kind,
-               'start_time', to_char(o.start_time, 'HH24:MI'), 'end_time', to_char(o.end_time, 'HH24:MI'),
-               'reason', o.reason)
-             order by o.date, o.start_time nulls first)
-      from public.availability_overrides o
-      where o.provider_id = me and o.date >= first_day and (to_date is null or o.date <= to_date)), '[]'));
-end $$;
-
---
--- Name: FUNCTION my_schedule(from_date date, to_date date); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.my_schedule(from_date date, to_date date) IS 'The caller''s calendar in one call: {time_zone, windows: [{id, day_of_week, start_time, end_time}], overrides: [{id, date, kind, start_time, end_time, reason}]} with overrides from from_date (default: today in the schedule''s zone) to to_date.';
 
 --
 -- Name: nearby_listings(double precision, double precision, double precision, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -4619,33 +3742,6 @@ $$;
 COMMENT ON FUNCTION public.nearest_cities(lon double precision, lat double precision, max_results integer) IS 'The closest active cities to a point, nearest first (KNN on the GIST index).';
 
 --
--- Name: publish_due_reviews(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.publish_due_reviews() RETURNS integer
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  published integer;
-begin
-  with due as (
-    select r.id from public.reviews r
-     where r.published_at is null and r.publish_due_at <= now()
-     order by r.id
-       for no key update skip locked)
-  update public.reviews r set published_at = now() from due where r.id = due.id;
-  get diagnostics published = row_count;
-  return published;
-end $$;
-
---
--- Name: FUNCTION publish_due_reviews(); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.publish_due_reviews() IS 'Scheduler (service_role): publishes every review whose window has closed. Returns how many. Safe to run at any interval and from several servers.';
-
---
 -- Name: record_listing_view(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4700,97 +3796,37 @@ COMMENT ON TABLE public.referrals IS 'Who referred whom (each user at most once)
 CREATE FUNCTION public.redeem_referral_code(referral_code text, source text DEFAULT NULL::text) RETURNS public.referrals
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    AS $_$
+    AS $$
 declare
-  me uuid := app.require_user();
-  wanted text := upper(trim(coalesce(referral_code, '')));
+  me uuid := app.current_user_id();
   c public.referral_codes;
-  p public.referral_programs;
-  closed text;
   result public.referrals;
 begin
-  if wanted !~ '^[A-Z0-9]{4,20}$' then
-    raise invalid_parameter_value using
-      message = 'referral_code must be 4 to 20 letters and digits',
-      detail = 'code_malformed',
-      hint = 'Pass the code as the referrer shared it, e.g. {"referral_code": "K7PX2MQA"}.';
+  if me is null then
+    raise insufficient_privilege using message = 'sign in to redeem a referral code';
   end if;
-  if length(source) > 100 then
-    raise invalid_parameter_value using
-      message = 'source must be at most 100 characters',
-      detail = 'source_too_long',
-      hint = 'Name where the code came from in a few words, e.g. "newsletter".';
-  end if;
-  -- One redemption per user at a time, so "once per user" holds under concurrency.
-  perform pg_advisory_xact_lock(23, hashtext(me::text));
-  if exists (select 1 from public.referrals r where r.referee_id = me) then
-    raise sqlstate 'PT409' using
-      message = 'you have already been referred',
-      detail = 'already_referred',
-      hint = 'A user redeems one referral code, once.';
-  end if;
-  if exists (select 1 from public.bookings b where b.customer_id = me and b.status::text = 'completed') then
-    raise sqlstate 'PT409' using
-      message = 'referral codes are for new customers, and you have already completed a booking',
-      detail = 'not_a_new_customer',
-      hint = 'Redeem a code when signing up, before the first booking.';
-  end if;
-  -- Lock the code: concurrent redemptions of it take turns, so its limit holds.
-  select * into c from public.referral_codes
-   where upper(code) = wanted and tenant_id = app.current_tenant_id()
-   for update;
+  select * into c from public.referral_codes where upper(code) = upper(trim(referral_code))
+    and tenant_id = app.current_tenant_id();
   if c.id is null then
-    raise sqlstate 'PT404' using
-      message = format('no referral code %s in this marketplace', wanted),
-      detail = 'code_unknown',
-      hint = 'Check the spelling with the person who shared it.';
+    raise no_data_found using message = 'unknown referral code';
   end if;
   if c.user_id = me then
-    raise sqlstate 'PT403' using
-      message = 'you cannot redeem your own referral code',
-      detail = 'own_code',
-      hint = 'Share your code with friends instead: my_referral_code() returns it.';
+    raise check_violation using message = 'you cannot redeem your own referral code';
   end if;
-  if not c.is_active then
-    raise sqlstate 'PT409' using
-      message = 'this referral code has been switched off by its owner',
-      detail = 'code_inactive',
-      hint = 'Ask the person who shared it for a code that works.';
-  end if;
-  if c.expires_at is not null and c.expires_at <= now() then
-    raise sqlstate 'PT409' using
-      message = format('this referral code expired at %s', to_char(c.expires_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')),
-      detail = 'code_expired',
-      hint = 'Ask the person who shared it for a code that works.';
-  end if;
-  if c.max_uses is not null and c.uses_count >= c.max_uses then
-    raise sqlstate 'PT409' using
-      message = format('this referral code has been used %s times, its limit', c.max_uses),
-      detail = 'code_used_up',
-      hint = 'Ask the person who shared it for a code that works.';
-  end if;
-  select * into p from public.referral_programs where id = c.program_id;
-  closed := app.referral_program_closed(p, c.tenant_id);
-  if closed is not null then
-    raise sqlstate 'PT409' using
-      message = case closed
-        when 'program_not_started' then format('the referral program "%s" starts on %s', p.name, p.starts_on)
-        when 'program_ended' then format('the referral program "%s" ended on %s', p.name, p.ends_on)
-        else format('the referral program "%s" is not running', p.name) end,
-      detail = closed,
-      hint = 'This code cannot be redeemed now.';
+  if exists (select 1 from public.referrals r where r.referee_id = me) then
+    raise unique_violation using message = 'you have already been referred';
   end if;
   insert into public.referrals (referee_id, code_id, referrer_id, program_id, tenant_id, source)
-  values (me, c.id, c.user_id, c.program_id, c.tenant_id, nullif(trim(redeem_referral_code.source), ''))
+  values (me, c.id, c.user_id, c.program_id, c.tenant_id, redeem_referral_code.source)
   returning * into result;
   return result;
-end $_$;
+end $$;
 
 --
 -- Name: FUNCTION redeem_referral_code(referral_code text, source text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.redeem_referral_code(referral_code text, source text) IS 'Records that the caller was referred by the code''s owner: once per user, before their first completed booking, while the code and its program are valid and the code is under its limit. Errors (nothing written): 400 code_malformed/source_too_long, 403 own_code, 404 code_unknown, 409 already_referred, not_a_new_customer, code_inactive, code_expired, code_used_up, program_inactive, program_not_started, program_ended (in the error''s details).';
+COMMENT ON FUNCTION public.redeem_referral_code(referral_code text, source text) IS 'Records that the caller was referred by the code''s owner (once per user).';
 
 --
 -- Name: regions; Type: TABLE; Schema: public; Owner: -
@@ -4871,101 +3907,57 @@ $$;
 COMMENT ON FUNCTION public.region_at(lon double precision, lat double precision) IS 'The active market whose boundary covers a point (polygon containment on the GIST index).';
 
 --
--- Name: remove_availability_override(uuid); Type: FUNCTION; Schema: public; Owner: -
+-- Name: reschedule_booking(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.remove_availability_override(override_id uuid) RETURNS public.availability_overrides
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_schedule_owner();
-  result public.availability_overrides;
-begin
-  delete from public.availability_overrides o
-  where o.id = override_id and o.provider_id = me
-  returning * into result;
-  if result.id is null then
-    raise sqlstate 'PT404' using
-      message = format('override %s not found', override_id),
-      hint = 'List your overrides with select on availability_overrides.';
-  end if;
-  return result;
-end $$;
-
---
--- Name: FUNCTION remove_availability_override(override_id uuid); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.remove_availability_override(override_id uuid) IS 'Removes one of the caller''s schedule overrides and returns it.';
-
---
--- Name: respond_to_review(uuid, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.respond_to_review(review_id uuid, response text) RETURNS public.reviews
+CREATE FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) RETURNS public.bookings
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
   me uuid := app.require_user();
-  r public.reviews;
+  provider uuid;
+  b public.bookings;
+  l public.listings;
+  minutes integer;
 begin
-  response := nullif(trim(response), '');
-  if response is null then
-    raise invalid_parameter_value using message = 'response is empty', hint = 'Send the text of your reply.';
+  select x.provider_id into provider from public.bookings x where x.id = reschedule_booking.booking_id;
+  if provider is not null then
+    perform app.lock_provider_calendar(provider);
   end if;
-  if length(response) > 5000 then
-    raise invalid_parameter_value using message = format('response is %s characters; the limit is 5000', length(response));
+  b := app.booking_for_caller(reschedule_booking.booking_id, me);
+  if b.status::text not in ('pending', 'confirmed') then
+    raise sqlstate 'PT409' using message = format('a %s booking cannot be rescheduled', b.status),
+      hint = 'Only pending and confirmed bookings move.';
   end if;
-  select * into r from public.reviews x
-   where x.id = respond_to_review.review_id and x.reviewee_id = me and x.is_public
-     for no key update;
-  if r.id is null then
-    raise sqlstate 'PT404' using
-      message = format('review %s not found among the published reviews of you', respond_to_review.review_id),
-      hint = 'Only the person reviewed can respond, once the review is published.';
+  if reschedule_booking.starts_at is null then
+    raise invalid_parameter_value using message = 'starts_at is required';
   end if;
-  if r.response is not null then
-    raise unique_violation using
-      message = 'you have already responded to this review',
-      hint = 'A review gets one response.';
+  if reschedule_booking.starts_at = b.starts_at then
+    return b;
   end if;
-  update public.reviews x set response = respond_to_review.response where x.id = r.id returning * into r;
-  return r;
+  select * into l from public.listings x where x.id = b.listing_id and x.status = 'active' and x.deleted_at is null;
+  if l.id is null then
+    raise sqlstate 'PT409' using message = 'the listing is no longer bookable, so the booking cannot move',
+      hint = 'Cancel the booking instead.';
+  end if;
+  minutes := (extract(epoch from b.ends_at - b.starts_at) / 60)::int;
+  perform app.check_booking_time(l, reschedule_booking.starts_at, minutes, b.id);
+  update public.bookings x
+     set starts_at = reschedule_booking.starts_at,
+         ends_at = reschedule_booking.starts_at + make_interval(mins => minutes),
+         expires_at = case when x.status = 'pending' then least(x.expires_at, reschedule_booking.starts_at) end,
+         metadata = x.metadata || jsonb_build_object('rescheduled_from', b.starts_at, 'rescheduled_by', me)
+   where x.id = b.id
+  returning * into b;
+  return b;
 end $$;
 
 --
--- Name: FUNCTION respond_to_review(review_id uuid, response text); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION reschedule_booking(booking_id uuid, starts_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.respond_to_review(review_id uuid, response text) IS 'The reviewee''s one public reply to a published review (up to 5000 characters).';
-
---
--- Name: reviews_to_write(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.reviews_to_write() RETURNS TABLE(booking_id uuid, listing_id uuid, service_title text, reviewee_id uuid, completed_at timestamp with time zone, window_closes_at timestamp with time zone, reviewee_has_reviewed boolean)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-  select b.id, b.listing_id, b.service_title,
-         case when b.customer_id = me.id then b.provider_id else b.customer_id end,
-         b.completed_at, w.closes,
-         exists (select 1 from public.reviews r where r.booking_id = b.id and r.reviewer_id <> me.id)
-    from (select app.require_user() as id) me
-    join public.bookings b on me.id in (b.customer_id, b.provider_id)
-    cross join lateral (select coalesce(b.completed_at, b.ends_at) + app.review_window(b.tenant_id) as closes) w
-   where b.status = 'completed' and w.closes > now()
-     and not exists (select 1 from public.reviews r where r.booking_id = b.id and r.reviewer_id = me.id)
-   order by w.closes, b.id
-$$;
-
---
--- Name: FUNCTION reviews_to_write(); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.reviews_to_write() IS 'The caller''s completed bookings still open for their review, soonest-closing first, and whether the other party has reviewed already (never what they wrote).';
+COMMENT ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) IS 'Either party moves a pending or confirmed booking to a new start (same duration and price) with the checks of create_booking; all or nothing. A taken slot answers 409.';
 
 --
 -- Name: rotate_webhook_secret(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -5029,123 +4021,19 @@ $$;
 COMMENT ON FUNCTION public.search_listings(query text, lon double precision, lat double precision, radius_m double precision, category text, lang text, max_results integer) IS 'Full-text (websearch syntax, in the given language) and/or radius search over active listings, best match first.';
 
 --
--- Name: provider_availability; Type: TABLE; Schema: public; Owner: -
+-- Name: start_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE TABLE public.provider_availability (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    day_of_week smallint NOT NULL,
-    start_time time without time zone NOT NULL,
-    end_time time without time zone NOT NULL,
-    time_zone public.time_zone NOT NULL,
-    valid_from date,
-    valid_until date,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT provider_availability_check CHECK ((end_time > start_time)),
-    CONSTRAINT provider_availability_check1 CHECK ((valid_until >= valid_from)),
-    CONSTRAINT provider_availability_day_of_week_check CHECK (((day_of_week >= 1) AND (day_of_week <= 7)))
-);
-
---
--- Name: TABLE provider_availability; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.provider_availability IS 'Weekly availability windows in the provider''s local wall-clock time. A window ending at midnight uses end_time 24:00.';
-
---
--- Name: COLUMN provider_availability.day_of_week; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.provider_availability.day_of_week IS 'ISO weekday: 1 = Monday … 7 = Sunday (extract(isodow)).';
-
---
--- Name: COLUMN provider_availability.time_zone; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.provider_availability.time_zone IS 'IANA zone the times are in (defaults to the provider''s users.time_zone).';
-
---
--- Name: set_weekly_schedule(text, jsonb); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) RETURNS SETOF public.provider_availability
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION public.start_booking(booking_id uuid) RETURNS public.bookings
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    AS $_$
-#variable_conflict use_variable
-declare
-  me uuid := app.require_schedule_owner();
-  w jsonb;
-  i integer := 0;
-  day smallint;
-  parsed jsonb := '[]';
-  clash record;
-begin
-  if set_weekly_schedule.time_zone is null or not app.is_valid_time_zone(set_weekly_schedule.time_zone) then
-    raise invalid_parameter_value using
-      message = format('unknown time zone %L', set_weekly_schedule.time_zone),
-      hint = 'Use an IANA zone name such as America/New_York or Europe/Berlin.';
-  end if;
-  if windows is null or jsonb_typeof(windows) <> 'array' then
-    raise invalid_parameter_value using
-      message = 'windows must be an array of {day_of_week, start_time, end_time}',
-      hint = 'e.g. [{"day_of_week": 1, "start_time": "09:00", "end_time": "17:00"}]; [] clears the schedule.';
-  end if;
-  if jsonb_array_length(windows) > 100 then
-    raise invalid_parameter_value using message = 'a weekly schedule has at most 100 windows';
-  end if;
-  for w in select value from jsonb_array_elements(windows) loop
-    i := i + 1;
-    if jsonb_typeof(w) <> 'object' or jsonb_typeof(w -> 'day_of_week') <> 'number'
-       or (w ->> 'day_of_week') !~ '^[1-7]$' then
-      raise invalid_parameter_value using
-        message = format('window %s: day_of_week must be 1 (Monday) … 7 (Sunday)', i),
-        hint = 'Each window is {"day_of_week": 1-7, "start_time": "HH:MM", "end_time": "HH:MM"}.';
-    end if;
-    if exists (select 1 from jsonb_object_keys(w) k where k not in ('day_of_week', 'start_time', 'end_time')) then
-      raise invalid_parameter_value using
-        message = format('window %s: unknown key (allowed: day_of_week, start_time, end_time)', i);
-    end if;
-    day := (w ->> 'day_of_week')::smallint;
-    parsed := parsed || jsonb_build_object(
-      'n', i, 'day', day,
-      'start', app.schedule_time(w -> 'start_time', format('window %s: start_time', i)),
-      'end', app.schedule_time(w -> 'end_time', format('window %s: end_time', i)));
-    if (parsed -> -1 ->> 'end')::time <= (parsed -> -1 ->> 'start')::time then
-      raise invalid_parameter_value using
-        message = format('window %s: end_time %s is not after start_time %s', i, w ->> 'end_time', w ->> 'start_time'),
-        hint = 'A window ending at midnight ends at "24:00"; one running past midnight is two windows, one each day.';
-    end if;
-  end loop;
-  select a.n as a_n, b.n as b_n into clash
-  from jsonb_to_recordset(parsed) a (n int, day int, start time, "end" time)
-  join jsonb_to_recordset(parsed) b (n int, day int, start time, "end" time)
-    on a.day = b.day and a.n < b.n and a.start < b."end" and b.start < a."end"
-  order by a.n, b.n limit 1;
-  if found then
-    raise invalid_parameter_value using
-      message = format('windows %s and %s overlap', clash.a_n, clash.b_n),
-      hint = 'Windows of one weekday must not overlap; touching windows (12:00–13:00, 13:00–17:00) are fine.';
-  end if;
-
-  delete from public.provider_availability pa where pa.provider_id = me;
-  insert into public.provider_availability (provider_id, day_of_week, start_time, end_time, time_zone)
-  select me, p.day, p.start, p."end", set_weekly_schedule.time_zone
-  from jsonb_to_recordset(parsed) p (n int, day smallint, start time, "end" time)
-  order by p.n;
-  return query
-    select * from public.provider_availability pa where pa.provider_id = me
-    order by pa.day_of_week, pa.start_time;
-end $_$;
+    AS $$ select * from app.act_on_booking(start_booking.booking_id, 'start') $$;
 
 --
--- Name: FUNCTION set_weekly_schedule(time_zone text, windows jsonb); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION start_booking(booking_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) IS 'Replaces the caller''s weekly schedule: windows is [{day_of_week 1-7 (Monday=1), start_time "HH:MM", end_time "HH:MM" (24:00 = midnight)}] in the IANA time_zone. All or nothing; returns the new windows.';
+COMMENT ON FUNCTION public.start_booking(booking_id uuid) IS 'The provider starts a confirmed booking, at most 30 minutes before its start.';
 
 --
 -- Name: conversations; Type: TABLE; Schema: public; Owner: -
@@ -5230,61 +4118,6 @@ end $$;
 COMMENT ON FUNCTION public.start_conversation(participant_ids uuid[], title text, booking_id uuid) IS 'Starts (or, for two people, finds) a conversation between the caller and others in the same marketplace.';
 
 --
--- Name: submit_review(uuid, integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer DEFAULT NULL::integer, communication_rating integer DEFAULT NULL::integer, timeliness_rating integer DEFAULT NULL::integer, title text DEFAULT NULL::text, comment text DEFAULT NULL::text) RETURNS public.reviews
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_user();
-  b public.bookings;
-  closes timestamptz;
-  created uuid;
-  result public.reviews;
-begin
-  title := nullif(trim(title), '');
-  comment := nullif(trim(comment), '');
-  perform app.check_review_input(rating, quality_rating, communication_rating, timeliness_rating, title, comment);
-  select * into b from public.bookings x where x.id = submit_review.booking_id for no key update;
-  if b.id is null or me not in (b.customer_id, b.provider_id) then
-    raise sqlstate 'PT404' using
-      message = format('booking %s not found', submit_review.booking_id),
-      hint = 'Only the customer and the provider of a booking can review it.';
-  end if;
-  if b.status <> 'completed' then
-    raise check_violation using
-      message = format('only a completed booking can be reviewed; this one is %s', b.status),
-      hint = 'Reviews open when the provider marks the booking completed.';
-  end if;
-  closes := coalesce(b.completed_at, b.ends_at) + app.review_window(b.tenant_id);
-  if now() >= closes then
-    raise check_violation using
-      message = format('the review window for this booking closed at %s', closes),
-      hint = format('Bookings can be reviewed for %s after completion.', app.review_window(b.tenant_id));
-  end if;
-  if exists (select 1 from public.reviews r where r.booking_id = b.id and r.reviewer_id = me) then
-    raise unique_violation using
-      message = 'you have already reviewed this booking',
-      hint = 'Change your review with edit_review until it is published.';
-  end if;
-  insert into public.reviews (booking_id, reviewer_id, rating, quality_rating, communication_rating,
-                              timeliness_rating, title, comment)
-  values (b.id, me, rating, quality_rating, communication_rating, timeliness_rating, title, comment)
-  returning id into created;
-  -- Re-read: the insert may have published it (and the other party's) at once.
-  select * into result from public.reviews r where r.id = created;
-  return result;
-end $$;
-
---
--- Name: FUNCTION submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Reviews the other party of a completed booking (once, within the review window: 14 days after completion unless the tenant sets reviews.window_days). Ratings 1–5. The review stays hidden until the other party has reviewed too or the window closes.';
-
---
 -- Name: transition_booking(uuid, public.booking_status, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5293,72 +4126,29 @@ CREATE FUNCTION public.transition_booking(booking_id uuid, new_status public.boo
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
-  me uuid := app.current_user_id();
   b public.bookings;
-  allowed boolean;
 begin
-  select * into b from public.bookings x where x.id = transition_booking.booking_id for update;
-  if b.id is null or me is null or not (b.customer_id = me or b.provider_id = me
-                          or (app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id())) then
-    raise no_data_found using message = format('booking %s not found', transition_booking.booking_id);
+  if new_status::text in ('expired', 'pending') then
+    b := app.booking_for_caller(transition_booking.booking_id, app.require_user());
+    if new_status::text = 'expired' then
+      raise insufficient_privilege using message = 'you cannot mark this booking expired',
+        hint = 'Requests expire on their own (expire_pending_bookings()).';
+    end if;
+    raise sqlstate 'PT409' using message = format('a booking cannot move from %s to pending', b.status);
   end if;
-  allowed := case
-    when new_status = 'refunded' then app.has_permission('payments.refund')
-    when app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id() then true
-    when me = b.provider_id then new_status in ('confirmed', 'in_progress', 'completed', 'cancelled', 'disputed')
-    when me = b.customer_id then new_status in ('cancelled', 'disputed')
-    else false end;
-  if not allowed then
-    raise insufficient_privilege using
-      message = format('you cannot mark this booking %s', new_status);
-  end if;
-  -- Not a move at all: the trigger would let it through and the parties be notified again.
-  if b.status = new_status then
-    raise check_violation using message = format('a booking cannot move from %s to %s', b.status, new_status);
-  end if;
-  perform set_config('loconomy.reason', coalesce(reason, ''), true);
-  update public.bookings x
-     set status = new_status,
-         cancellation_reason = case when new_status = 'cancelled' then reason else x.cancellation_reason end,
-         cancelled_by = case when new_status = 'cancelled' then me else x.cancelled_by end
-   where x.id = b.id
-  returning * into b;
-  return b;
+  return app.act_on_booking(transition_booking.booking_id,
+    case new_status::text
+      when 'confirmed' then 'confirm' when 'declined' then 'decline' when 'in_progress' then 'start'
+      when 'completed' then 'complete' when 'cancelled' then 'cancel' when 'no_show' then 'no_show'
+      when 'disputed' then 'dispute' when 'refunded' then 'refund' end,
+    transition_booking.reason);
 end $$;
 
 --
 -- Name: FUNCTION transition_booking(booking_id uuid, new_status public.booking_status, reason text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) IS 'Moves a booking along its state machine. Providers confirm/start/complete/cancel, customers cancel/dispute, refunds need payments.refund.';
-
---
--- Name: unhide_review(uuid); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.unhide_review(review_id uuid) RETURNS public.reviews
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_user();
-  r public.reviews;
-begin
-  perform app.require_permission('reviews.moderate');
-  select * into r from public.reviews x
-   where x.id = unhide_review.review_id and x.tenant_id = app.current_tenant_id() for no key update;
-  if r.id is null then
-    raise sqlstate 'PT404' using message = format('review %s not found', unhide_review.review_id);
-  end if;
-  update public.reviews x set hidden_at = null where x.id = r.id returning * into r;
-  return r;
-end $$;
-
---
--- Name: FUNCTION unhide_review(review_id uuid); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.unhide_review(review_id uuid) IS 'Moderation (reviews.moderate): shows a hidden review again (it counts in the ratings once published).';
+COMMENT ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) IS 'Moves a booking to a status with the rules of the matching action (confirm_booking, decline_booking, start_booking, complete_booking, cancel_booking, mark_booking_no_show, dispute_booking); refunds need payments.refund.';
 
 --
 -- Name: update_notification_preferences(jsonb, jsonb, jsonb, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -5417,46 +4207,6 @@ end $$;
 COMMENT ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) IS 'Changes the caller''s notification preferences and returns them (as my_notification_preferences). channels: master switches, e.g. {"sms": false}; types: per kind, e.g. {"message_received": {"push": false}}; quiet_hours: {"start": "22:00", "end": "07:00"} in the account''s time_zone (clear_quiet_hours => true removes them). Omitted parts stay as they are.';
 
 --
--- Name: vote_review(uuid, boolean); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.vote_review(review_id uuid, helpful boolean) RETURNS public.reviews
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_user();
-  r public.reviews;
-begin
-  select * into r from public.reviews x
-   where x.id = vote_review.review_id and x.is_public and x.tenant_id = app.current_tenant_id();
-  if r.id is null then
-    raise sqlstate 'PT404' using
-      message = format('review %s not found', vote_review.review_id),
-      hint = 'Only published reviews can be voted on.';
-  end if;
-  if me in (r.reviewer_id, r.reviewee_id) then
-    raise check_violation using message = 'you cannot vote on a review you wrote or received';
-  end if;
-  if helpful is null then
-    delete from public.review_votes v where v.review_id = r.id and v.user_id = me;
-  else
-    insert into public.review_votes as v (review_id, user_id, is_helpful)
-    values (r.id, me, helpful)
-    on conflict on constraint review_votes_pkey do update set is_helpful = excluded.is_helpful
-      where v.is_helpful is distinct from excluded.is_helpful;
-  end if;
-  select * into r from public.reviews x where x.id = r.id;
-  return r;
-end $$;
-
---
--- Name: FUNCTION vote_review(review_id uuid, helpful boolean); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.vote_review(review_id uuid, helpful boolean) IS 'Marks a published review helpful (true) or not (false), replacing the caller''s earlier vote; null withdraws it. Not on one''s own reviews. Returns the review with its counts.';
-
---
 -- Name: api_key_rate_windows; Type: TABLE; Schema: app; Owner: -
 --
 
@@ -5479,6 +4229,30 @@ COMMENT ON TABLE app.api_key_rate_windows IS 'Requests each API key made in its 
 --
 
 COMMENT ON COLUMN app.api_key_rate_windows.request_count IS 'Requests accepted in the window; never more than the key''s rate_limit_per_hour (refused requests are not counted).';
+
+--
+-- Name: booking_idempotency_keys; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.booking_idempotency_keys (
+    customer_id uuid NOT NULL,
+    idempotency_key text NOT NULL,
+    fingerprint text NOT NULL,
+    booking_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE booking_idempotency_keys; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.booking_idempotency_keys IS 'create_booking() requests by idempotency key: a retry with the same key and arguments returns booking_id; other arguments are refused. Kept as long as the booking.';
+
+--
+-- Name: COLUMN booking_idempotency_keys.fingerprint; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.booking_idempotency_keys.fingerprint IS 'md5 of the request''s arguments (jsonb).';
 
 --
 -- Name: invoice_counters; Type: TABLE; Schema: app; Owner: -
@@ -5579,6 +4353,33 @@ COMMENT ON COLUMN public.audit_logs.actor_id IS 'users.id of the caller at the t
 COMMENT ON COLUMN public.audit_logs.changed_columns IS 'For updates: the columns whose value changed.';
 
 --
+-- Name: availability_overrides; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.availability_overrides (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    date date NOT NULL,
+    kind public.availability_override_kind NOT NULL,
+    start_time time without time zone,
+    end_time time without time zone,
+    reason text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT availability_overrides_check CHECK (((start_time IS NULL) = (end_time IS NULL))),
+    CONSTRAINT availability_overrides_check1 CHECK ((end_time > start_time)),
+    CONSTRAINT availability_overrides_check2 CHECK (((kind = 'blocked'::public.availability_override_kind) OR (start_time IS NOT NULL))),
+    CONSTRAINT availability_overrides_reason_check CHECK ((length(reason) <= 500))
+);
+
+--
+-- Name: TABLE availability_overrides; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.availability_overrides IS 'Per local date exceptions to the weekly schedule: blocked (all day when times are NULL) or extra available hours. Private to the provider.';
+
+--
 -- Name: booking_status_history; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5598,6 +4399,30 @@ CREATE TABLE public.booking_status_history (
 --
 
 COMMENT ON TABLE public.booking_status_history IS 'Every status a booking entered, who moved it and why. Written by trigger only.';
+
+--
+-- Name: cancellation_policy_tiers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.cancellation_policy_tiers (
+    policy public.cancellation_policy_kind NOT NULL,
+    min_hours_before integer NOT NULL,
+    refund_percent integer NOT NULL,
+    CONSTRAINT cancellation_policy_tiers_min_hours_before_check CHECK ((min_hours_before >= 0)),
+    CONSTRAINT cancellation_policy_tiers_refund_percent_check CHECK (((refund_percent >= 0) AND (refund_percent <= 100)))
+);
+
+--
+-- Name: TABLE cancellation_policy_tiers; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.cancellation_policy_tiers IS 'Refund schedule of each cancellation policy: a customer who cancels at least min_hours_before hours before the start gets refund_percent of what they paid (the tier with the largest min_hours_before that applies). Every policy has a 0-hour tier.';
+
+--
+-- Name: COLUMN cancellation_policy_tiers.min_hours_before; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.cancellation_policy_tiers.min_hours_before IS 'Hours between the cancellation and the booking''s start, at least; a start already passed counts as 0.';
 
 --
 -- Name: categories; Type: TABLE; Schema: public; Owner: -
@@ -5662,85 +4487,6 @@ COMMENT ON TABLE public.conversation_participants IS 'Who is in a conversation, 
 --
 
 COMMENT ON COLUMN public.conversation_participants.last_read_at IS 'Messages created after this are unread for this participant.';
-
---
--- Name: credit_ledger; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.credit_ledger (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    currency public.currency_code NOT NULL,
-    amount_cents bigint NOT NULL,
-    reason public.credit_reason NOT NULL,
-    credit_id uuid,
-    referral_reward_id uuid,
-    booking_id uuid,
-    expires_at timestamp with time zone,
-    note text,
-    idempotency_key text,
-    created_by uuid,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT credit_ledger_amount_cents_check CHECK ((amount_cents <> 0)),
-    CONSTRAINT credit_ledger_check CHECK (((credit_id IS NULL) = ((amount_cents > 0) AND (reason = ANY (ARRAY['referral_reward'::public.credit_reason, 'adjustment'::public.credit_reason]))))),
-    CONSTRAINT credit_ledger_check1 CHECK (((expires_at IS NULL) OR (credit_id IS NULL))),
-    CONSTRAINT credit_ledger_check2 CHECK (((credit_id IS NULL) OR (credit_id <> id))),
-    CONSTRAINT credit_ledger_check3 CHECK (((reason = 'referral_reward'::public.credit_reason) = (referral_reward_id IS NOT NULL))),
-    CONSTRAINT credit_ledger_check4 CHECK (((reason <> ALL (ARRAY['booking_spend'::public.credit_reason, 'booking_return'::public.credit_reason])) OR (booking_id IS NOT NULL))),
-    CONSTRAINT credit_ledger_check5 CHECK (((reason <> ALL (ARRAY['booking_spend'::public.credit_reason, 'expiry'::public.credit_reason])) OR (amount_cents < 0))),
-    CONSTRAINT credit_ledger_check6 CHECK (((reason <> 'booking_return'::public.credit_reason) OR (amount_cents > 0))),
-    CONSTRAINT credit_ledger_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200))),
-    CONSTRAINT credit_ledger_note_check CHECK ((length(note) <= 500))
-);
-
---
--- Name: TABLE credit_ledger; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.credit_ledger IS 'Append-only credit balance ledger in minor units. A positive row without credit_id is a grant (a lot with its own expiry); spends, returns and expiries point at their lot. Balance: app.credit_balance() / my_credit_balance(). Written only by trusted functions.';
-
---
--- Name: COLUMN credit_ledger.amount_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.credit_ledger.amount_cents IS 'Signed amount in the currency''s minor unit: positive adds credit, negative takes it away.';
-
---
--- Name: COLUMN credit_ledger.credit_id; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.credit_ledger.credit_id IS 'The grant (lot) this row spends, returns to or expires; NULL on a grant itself.';
-
---
--- Name: COLUMN credit_ledger.referral_reward_id; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.credit_ledger.referral_reward_id IS 'For referral_reward grants: the reward credited (each reward is credited once).';
-
---
--- Name: COLUMN credit_ledger.booking_id; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.credit_ledger.booking_id IS 'For booking_spend and booking_return: the booking (each booking spends once and is returned once). Checked at commit, so a workflow may spend before inserting the booking.';
-
---
--- Name: COLUMN credit_ledger.expires_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.credit_ledger.expires_at IS 'For grants: when what is left of the lot expires (NULL: never).';
-
---
--- Name: COLUMN credit_ledger.idempotency_key; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.credit_ledger.idempotency_key IS 'For adjustments: a caller-chosen key; the same key for one user grants or debits once.';
-
---
--- Name: COLUMN credit_ledger.created_by; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.credit_ledger.created_by IS 'The operator who made an adjustment; NULL for rows written by workflows.';
 
 --
 -- Name: events; Type: TABLE; Schema: public; Owner: -
@@ -6085,6 +4831,117 @@ CREATE TABLE public.permissions (
 COMMENT ON TABLE public.permissions IS 'Permission catalogue, named resource.action (e.g. listings.moderate). Seeded; written by service_role only.';
 
 --
+-- Name: provider_availability; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.provider_availability (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    day_of_week smallint NOT NULL,
+    start_time time without time zone NOT NULL,
+    end_time time without time zone NOT NULL,
+    time_zone public.time_zone NOT NULL,
+    valid_from date,
+    valid_until date,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT provider_availability_check CHECK ((end_time > start_time)),
+    CONSTRAINT provider_availability_check1 CHECK ((valid_until >= valid_from)),
+    CONSTRAINT provider_availability_day_of_week_check CHECK (((day_of_week >= 1) AND (day_of_week <= 7)))
+);
+
+--
+-- Name: TABLE provider_availability; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.provider_availability IS 'Weekly availability windows in the provider''s local wall-clock time. A window ending at midnight uses end_time 24:00.';
+
+--
+-- Name: COLUMN provider_availability.day_of_week; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.provider_availability.day_of_week IS 'ISO weekday: 1 = Monday … 7 = Sunday (extract(isodow)).';
+
+--
+-- Name: COLUMN provider_availability.time_zone; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.provider_availability.time_zone IS 'IANA zone the times are in (defaults to the provider''s users.time_zone).';
+
+--
+-- Name: referral_codes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.referral_codes (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    program_id uuid NOT NULL,
+    code text NOT NULL,
+    uses_count integer DEFAULT 0 NOT NULL,
+    max_uses integer,
+    is_active boolean DEFAULT true NOT NULL,
+    expires_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT referral_codes_check CHECK (((max_uses IS NULL) OR (uses_count <= max_uses))),
+    CONSTRAINT referral_codes_code_check CHECK ((code ~ '^[A-Z0-9]{4,20}$'::text)),
+    CONSTRAINT referral_codes_max_uses_check CHECK ((max_uses > 0)),
+    CONSTRAINT referral_codes_uses_count_check CHECK ((uses_count >= 0))
+);
+
+--
+-- Name: TABLE referral_codes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.referral_codes IS 'A user''s shareable code for a program. Generated when not given; uses_count is kept by trigger.';
+
+--
+-- Name: referral_programs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.referral_programs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid,
+    name text NOT NULL,
+    description text,
+    reward_type public.reward_type DEFAULT 'credit'::public.reward_type NOT NULL,
+    referrer_reward_cents public.cents NOT NULL,
+    referee_reward_cents public.cents NOT NULL,
+    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
+    minimum_spend_cents public.cents DEFAULT 0 NOT NULL,
+    max_uses_per_code integer,
+    code_validity_days integer,
+    reward_validity_days integer,
+    is_active boolean DEFAULT true NOT NULL,
+    starts_on date,
+    ends_on date,
+    terms_and_conditions text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT referral_programs_check CHECK ((ends_on >= starts_on)),
+    CONSTRAINT referral_programs_code_validity_days_check CHECK ((code_validity_days > 0)),
+    CONSTRAINT referral_programs_max_uses_per_code_check CHECK ((max_uses_per_code > 0)),
+    CONSTRAINT referral_programs_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT referral_programs_reward_validity_days_check CHECK ((reward_validity_days > 0))
+);
+
+--
+-- Name: TABLE referral_programs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.referral_programs IS 'Referral campaigns. tenant_id NULL: offered in every tenant.';
+
+--
+-- Name: COLUMN referral_programs.minimum_spend_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.referral_programs.minimum_spend_cents IS 'The referee''s first completed booking must total at least this for the referral to complete.';
+
+--
 -- Name: referral_rewards; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -6127,6 +4984,64 @@ CREATE TABLE public.review_votes (
 --
 
 COMMENT ON TABLE public.review_votes IS 'One helpful / not helpful vote per user per review; counts are kept on reviews.';
+
+--
+-- Name: reviews; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.reviews (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid NOT NULL,
+    booking_id uuid NOT NULL,
+    listing_id uuid NOT NULL,
+    reviewer_id uuid NOT NULL,
+    reviewee_id uuid NOT NULL,
+    rating smallint NOT NULL,
+    quality_rating smallint,
+    communication_rating smallint,
+    timeliness_rating smallint,
+    value_rating smallint,
+    title text,
+    comment text,
+    is_public boolean DEFAULT true NOT NULL,
+    is_verified boolean DEFAULT true NOT NULL,
+    response text,
+    responded_at timestamp with time zone,
+    helpful_count integer DEFAULT 0 NOT NULL,
+    not_helpful_count integer DEFAULT 0 NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT reviews_check CHECK ((reviewer_id <> reviewee_id)),
+    CONSTRAINT reviews_comment_check CHECK ((length(comment) <= 10000)),
+    CONSTRAINT reviews_communication_rating_check CHECK (((communication_rating >= 1) AND (communication_rating <= 5))),
+    CONSTRAINT reviews_helpful_count_check CHECK ((helpful_count >= 0)),
+    CONSTRAINT reviews_not_helpful_count_check CHECK ((not_helpful_count >= 0)),
+    CONSTRAINT reviews_quality_rating_check CHECK (((quality_rating >= 1) AND (quality_rating <= 5))),
+    CONSTRAINT reviews_rating_check CHECK (((rating >= 1) AND (rating <= 5))),
+    CONSTRAINT reviews_response_check CHECK ((length(response) <= 5000)),
+    CONSTRAINT reviews_timeliness_rating_check CHECK (((timeliness_rating >= 1) AND (timeliness_rating <= 5))),
+    CONSTRAINT reviews_title_check CHECK ((length(title) <= 200)),
+    CONSTRAINT reviews_value_rating_check CHECK (((value_rating >= 1) AND (value_rating <= 5)))
+);
+
+--
+-- Name: TABLE reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.reviews IS 'A review by one party of a completed booking about the other. One per direction per booking.';
+
+--
+-- Name: COLUMN reviews.is_verified; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.is_verified IS 'Always true here: a review can only be written for a completed booking by one of its parties.';
+
+--
+-- Name: COLUMN reviews.response; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.response IS 'The reviewee''s public reply.';
 
 --
 -- Name: role_permissions; Type: TABLE; Schema: public; Owner: -
@@ -6490,6 +5405,13 @@ ALTER TABLE ONLY app.api_key_rate_windows
     ADD CONSTRAINT api_key_rate_windows_pkey PRIMARY KEY (api_key_id);
 
 --
+-- Name: booking_idempotency_keys booking_idempotency_keys_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.booking_idempotency_keys
+    ADD CONSTRAINT booking_idempotency_keys_pkey PRIMARY KEY (customer_id, idempotency_key);
+
+--
 -- Name: invoice_counters invoice_counters_pkey; Type: CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -6560,6 +5482,13 @@ ALTER TABLE ONLY public.bookings
     ADD CONSTRAINT bookings_pkey PRIMARY KEY (id);
 
 --
+-- Name: cancellation_policy_tiers cancellation_policy_tiers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.cancellation_policy_tiers
+    ADD CONSTRAINT cancellation_policy_tiers_pkey PRIMARY KEY (policy, min_hours_before);
+
+--
 -- Name: categories categories_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -6593,13 +5522,6 @@ ALTER TABLE ONLY public.conversation_participants
 
 ALTER TABLE ONLY public.conversations
     ADD CONSTRAINT conversations_pkey PRIMARY KEY (id);
-
---
--- Name: credit_ledger credit_ledger_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.credit_ledger
-    ADD CONSTRAINT credit_ledger_pkey PRIMARY KEY (id);
 
 --
 -- Name: events events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -7008,6 +5930,12 @@ ALTER TABLE ONLY public.webhook_endpoints
     ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
 
 --
+-- Name: booking_idempotency_keys_booking_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX booking_idempotency_keys_booking_id_idx ON app.booking_idempotency_keys USING btree (booking_id);
+
+--
 -- Name: api_keys_scopes_gin; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -7048,12 +5976,6 @@ CREATE INDEX audit_logs_resource_idx ON public.audit_logs USING btree (resource_
 --
 
 CREATE INDEX audit_logs_tenant_idx ON public.audit_logs USING btree (tenant_id, created_at DESC);
-
---
--- Name: availability_overrides_provider_date_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX availability_overrides_provider_date_idx ON public.availability_overrides USING btree (provider_id, date);
 
 --
 -- Name: availability_overrides_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
@@ -7102,6 +6024,12 @@ CREATE INDEX bookings_customer_starts_idx ON public.bookings USING btree (custom
 --
 
 CREATE INDEX bookings_listing_starts_idx ON public.bookings USING btree (listing_id, starts_at);
+
+--
+-- Name: bookings_pending_expiry_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX bookings_pending_expiry_idx ON public.bookings USING btree (expires_at) WHERE ((status = 'pending'::public.booking_status) AND (expires_at IS NOT NULL));
 
 --
 -- Name: bookings_provider_starts_idx; Type: INDEX; Schema: public; Owner: -
@@ -7192,66 +6120,6 @@ CREATE INDEX conversations_last_message_id_idx ON public.conversations USING btr
 --
 
 CREATE INDEX conversations_tenant_recent_idx ON public.conversations USING btree (tenant_id, last_message_at DESC NULLS LAST);
-
---
--- Name: credit_ledger_booking_id_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX credit_ledger_booking_id_idx ON public.credit_ledger USING btree (booking_id);
-
---
--- Name: credit_ledger_booking_return_key; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX credit_ledger_booking_return_key ON public.credit_ledger USING btree (booking_id, credit_id) WHERE (reason = 'booking_return'::public.credit_reason);
-
---
--- Name: credit_ledger_booking_spend_key; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX credit_ledger_booking_spend_key ON public.credit_ledger USING btree (booking_id, credit_id) WHERE (reason = 'booking_spend'::public.credit_reason);
-
---
--- Name: credit_ledger_created_by_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX credit_ledger_created_by_idx ON public.credit_ledger USING btree (created_by);
-
---
--- Name: credit_ledger_credit_id_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX credit_ledger_credit_id_idx ON public.credit_ledger USING btree (credit_id);
-
---
--- Name: credit_ledger_expiring_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX credit_ledger_expiring_idx ON public.credit_ledger USING btree (expires_at) WHERE (expires_at IS NOT NULL);
-
---
--- Name: credit_ledger_idempotency_key; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX credit_ledger_idempotency_key ON public.credit_ledger USING btree (user_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
-
---
--- Name: credit_ledger_referral_reward_key; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX credit_ledger_referral_reward_key ON public.credit_ledger USING btree (referral_reward_id);
-
---
--- Name: credit_ledger_tenant_created_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX credit_ledger_tenant_created_idx ON public.credit_ledger USING btree (tenant_id, created_at DESC);
-
---
--- Name: credit_ledger_user_currency_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX credit_ledger_user_currency_idx ON public.credit_ledger USING btree (user_id, currency, created_at);
 
 --
 -- Name: events_created_at_brin; Type: INDEX; Schema: public; Owner: -
@@ -7584,12 +6452,6 @@ CREATE INDEX payment_methods_tenant_id_idx ON public.payment_methods USING btree
 CREATE INDEX payment_methods_user_id_idx ON public.payment_methods USING btree (user_id);
 
 --
--- Name: provider_availability_provider_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX provider_availability_provider_idx ON public.provider_availability USING btree (provider_id, day_of_week);
-
---
 -- Name: provider_availability_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -7680,12 +6542,6 @@ CREATE INDEX regions_boundary_gist ON public.regions USING gist (boundary);
 CREATE INDEX review_votes_user_id_idx ON public.review_votes USING btree (user_id);
 
 --
--- Name: reviews_hidden_by_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX reviews_hidden_by_idx ON public.reviews USING btree (hidden_by);
-
---
 -- Name: reviews_listing_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -7696,12 +6552,6 @@ CREATE INDEX reviews_listing_id_idx ON public.reviews USING btree (listing_id);
 --
 
 CREATE INDEX reviews_listing_public_idx ON public.reviews USING btree (listing_id, created_at DESC) WHERE is_public;
-
---
--- Name: reviews_publish_due_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX reviews_publish_due_idx ON public.reviews USING btree (publish_due_at) WHERE (published_at IS NULL);
 
 --
 -- Name: reviews_reviewee_idx; Type: INDEX; Schema: public; Owner: -
@@ -8178,18 +7028,6 @@ CREATE TRIGGER cities_set_updated_at BEFORE UPDATE ON public.cities FOR EACH ROW
 CREATE TRIGGER conversations_set_updated_at BEFORE UPDATE ON public.conversations FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
 
 --
--- Name: credit_ledger credit_ledger_append_only; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER credit_ledger_append_only BEFORE UPDATE ON public.credit_ledger FOR EACH ROW EXECUTE FUNCTION app.credit_ledger_append_only();
-
---
--- Name: credit_ledger credit_ledger_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER credit_ledger_inherit_tenant BEFORE INSERT ON public.credit_ledger FOR EACH ROW EXECUTE FUNCTION app.inherit_tenant('users', 'user_id');
-
---
 -- Name: events events_before_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -8466,22 +7304,10 @@ CREATE TRIGGER regions_set_updated_at BEFORE UPDATE ON public.regions FOR EACH R
 CREATE TRIGGER review_votes_after_change AFTER INSERT OR DELETE OR UPDATE ON public.review_votes FOR EACH ROW EXECUTE FUNCTION app.review_votes_after_change();
 
 --
--- Name: reviews reviews_after_delete_aggregates; Type: TRIGGER; Schema: public; Owner: -
+-- Name: reviews reviews_after_change; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER reviews_after_delete_aggregates AFTER DELETE ON public.reviews FOR EACH ROW WHEN (old.is_public) EXECUTE FUNCTION app.reviews_after_change();
-
---
--- Name: reviews reviews_after_insert_aggregates; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER reviews_after_insert_aggregates AFTER INSERT ON public.reviews FOR EACH ROW WHEN (new.is_public) EXECUTE FUNCTION app.reviews_after_change();
-
---
--- Name: reviews reviews_after_update_aggregates; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER reviews_after_update_aggregates AFTER UPDATE ON public.reviews FOR EACH ROW WHEN (((old.is_public IS DISTINCT FROM new.is_public) OR (new.is_public AND (old.rating IS DISTINCT FROM new.rating)))) EXECUTE FUNCTION app.reviews_after_change();
+CREATE TRIGGER reviews_after_change AFTER INSERT OR DELETE OR UPDATE OF rating, is_public ON public.reviews FOR EACH ROW EXECUTE FUNCTION app.reviews_after_change();
 
 --
 -- Name: reviews reviews_before_insert; Type: TRIGGER; Schema: public; Owner: -
@@ -8500,12 +7326,6 @@ CREATE TRIGGER reviews_before_update BEFORE UPDATE ON public.reviews FOR EACH RO
 --
 
 CREATE TRIGGER reviews_notify AFTER INSERT ON public.reviews FOR EACH ROW EXECUTE FUNCTION app.reviews_notify();
-
---
--- Name: reviews reviews_publish_pair; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER reviews_publish_pair AFTER INSERT ON public.reviews FOR EACH ROW WHEN ((new.published_at IS NULL)) EXECUTE FUNCTION app.reviews_publish_pair();
 
 --
 -- Name: reviews reviews_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
@@ -8572,12 +7392,6 @@ CREATE TRIGGER transactions_inherit_tenant BEFORE INSERT ON public.transactions 
 --
 
 CREATE TRIGGER transactions_set_updated_at BEFORE UPDATE ON public.transactions FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
-
---
--- Name: transactions transactions_verify_reviews; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER transactions_verify_reviews AFTER INSERT OR UPDATE OF status, type, booking_id ON public.transactions FOR EACH ROW EXECUTE FUNCTION app.transactions_verify_reviews();
 
 --
 -- Name: usage_logs usage_logs_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
@@ -8699,6 +7513,20 @@ CREATE TRIGGER webhook_endpoints_set_updated_at BEFORE UPDATE ON public.webhook_
 
 ALTER TABLE ONLY app.api_key_rate_windows
     ADD CONSTRAINT api_key_rate_windows_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
+
+--
+-- Name: booking_idempotency_keys booking_idempotency_keys_booking_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.booking_idempotency_keys
+    ADD CONSTRAINT booking_idempotency_keys_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE;
+
+--
+-- Name: booking_idempotency_keys booking_idempotency_keys_customer_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.booking_idempotency_keys
+    ADD CONSTRAINT booking_idempotency_keys_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 --
 -- Name: invoice_counters invoice_counters_tenant_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
@@ -8853,48 +7681,6 @@ ALTER TABLE ONLY public.conversations
 
 ALTER TABLE ONLY public.conversations
     ADD CONSTRAINT conversations_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
-
---
--- Name: credit_ledger credit_ledger_booking_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.credit_ledger
-    ADD CONSTRAINT credit_ledger_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
-
---
--- Name: credit_ledger credit_ledger_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.credit_ledger
-    ADD CONSTRAINT credit_ledger_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id) ON DELETE SET NULL;
-
---
--- Name: credit_ledger credit_ledger_credit_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.credit_ledger
-    ADD CONSTRAINT credit_ledger_credit_id_fkey FOREIGN KEY (credit_id) REFERENCES public.credit_ledger(id) ON DELETE CASCADE;
-
---
--- Name: credit_ledger credit_ledger_referral_reward_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.credit_ledger
-    ADD CONSTRAINT credit_ledger_referral_reward_id_fkey FOREIGN KEY (referral_reward_id) REFERENCES public.referral_rewards(id) ON DELETE CASCADE;
-
---
--- Name: credit_ledger credit_ledger_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.credit_ledger
-    ADD CONSTRAINT credit_ledger_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
-
---
--- Name: credit_ledger credit_ledger_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.credit_ledger
-    ADD CONSTRAINT credit_ledger_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 --
 -- Name: events events_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -9254,13 +8040,6 @@ ALTER TABLE ONLY public.reviews
     ADD CONSTRAINT reviews_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE;
 
 --
--- Name: reviews reviews_hidden_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.reviews
-    ADD CONSTRAINT reviews_hidden_by_fkey FOREIGN KEY (hidden_by) REFERENCES public.users(id) ON DELETE SET NULL;
-
---
 -- Name: reviews reviews_listing_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -9540,6 +8319,12 @@ ALTER TABLE ONLY public.webhook_endpoints
 ALTER TABLE app.api_key_rate_windows ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: booking_idempotency_keys; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.booking_idempotency_keys ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: invoice_counters; Type: ROW SECURITY; Schema: app; Owner: -
 --
 
@@ -9612,6 +8397,12 @@ CREATE POLICY "Anyone can read public reviews in their tenant" ON public.reviews
 CREATE POLICY "Anyone can read tags of their tenant or shared ones" ON public.tags FOR SELECT TO anon, authenticated USING (((tenant_id IS NULL) OR (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
 
 --
+-- Name: cancellation_policy_tiers Anyone can read the cancellation policies; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Anyone can read the cancellation policies" ON public.cancellation_policy_tiers FOR SELECT TO anon, authenticated USING (true);
+
+--
 -- Name: feature_flags Anyone can read the flags of their tenant and shared ones; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -9681,6 +8472,12 @@ CREATE POLICY "Booking managers can read bookings of their tenant" ON public.boo
 
 CREATE POLICY "Booking parties can read the booking's files" ON public.file_uploads FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (booking_id IN ( SELECT b.id
    FROM public.bookings b))));
+
+--
+-- Name: reviews Booking parties can review a completed booking; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Booking parties can review a completed booking" ON public.reviews FOR INSERT TO authenticated WITH CHECK ((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
 -- Name: tenants Callers can read their own tenant; Type: POLICY; Schema: public; Owner: -
@@ -9832,6 +8629,12 @@ CREATE POLICY "Marketing managers can read rewards of their tenant" ON public.re
 CREATE POLICY "Marketing managers can update programs of their tenant" ON public.referral_programs FOR UPDATE TO authenticated USING ((( SELECT app.has_permission('referrals.manage'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id)))) WITH CHECK ((tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id)));
 
 --
+-- Name: reviews Moderators can delete reviews of their tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Moderators can delete reviews of their tenant" ON public.reviews FOR DELETE TO authenticated USING ((( SELECT app.has_permission('reviews.moderate'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
 -- Name: listings Moderators can read every listing of their tenant; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -9918,10 +8721,16 @@ CREATE POLICY "Participants can update their notes" ON public.bookings FOR UPDAT
 CREATE POLICY "Participants can update their own read state" ON public.conversation_participants FOR UPDATE TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
--- Name: credit_ledger Payment staff can read credit rows of their tenant; Type: POLICY; Schema: public; Owner: -
+-- Name: reviews Parties can edit or respond to their reviews; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY "Payment staff can read credit rows of their tenant" ON public.credit_ledger FOR SELECT TO authenticated USING ((( SELECT app.has_permission('payments.read'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+CREATE POLICY "Parties can edit or respond to their reviews" ON public.reviews FOR UPDATE TO authenticated USING (((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)) OR (reviewee_id = ( SELECT app.current_user_id() AS current_user_id)))) WITH CHECK (((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)) OR (reviewee_id = ( SELECT app.current_user_id() AS current_user_id))));
+
+--
+-- Name: reviews Parties can read reviews they wrote or received; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Parties can read reviews they wrote or received" ON public.reviews FOR SELECT TO authenticated USING (((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)) OR (reviewee_id = ( SELECT app.current_user_id() AS current_user_id))));
 
 --
 -- Name: user_permissions Permission managers can read overrides in their tenant; Type: POLICY; Schema: public; Owner: -
@@ -10052,10 +8861,10 @@ CREATE POLICY "Providers can update their own listings" ON public.listings FOR U
 CREATE POLICY "Referrers and referees can read their referrals" ON public.referrals FOR SELECT TO authenticated USING (((referrer_id = ( SELECT app.current_user_id() AS current_user_id)) OR (referee_id = ( SELECT app.current_user_id() AS current_user_id))));
 
 --
--- Name: reviews Reviewers can read their own reviews; Type: POLICY; Schema: public; Owner: -
+-- Name: reviews Reviewers can delete their reviews; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY "Reviewers can read their own reviews" ON public.reviews FOR SELECT TO authenticated USING ((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)));
+CREATE POLICY "Reviewers can delete their reviews" ON public.reviews FOR DELETE TO authenticated USING ((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
 -- Name: messages Senders can delete their messages; Type: POLICY; Schema: public; Owner: -
@@ -10220,12 +9029,6 @@ CREATE POLICY "Users can read their own addresses" ON public.user_addresses FOR 
 --
 
 CREATE POLICY "Users can read their own codes" ON public.referral_codes FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
-
---
--- Name: credit_ledger Users can read their own credit rows; Type: POLICY; Schema: public; Owner: -
---
-
-CREATE POLICY "Users can read their own credit rows" ON public.credit_ledger FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
 -- Name: user_feature_flags Users can read their own flag overrides; Type: POLICY; Schema: public; Owner: -
@@ -10404,6 +9207,12 @@ ALTER TABLE public.booking_status_history ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.bookings ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: cancellation_policy_tiers; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.cancellation_policy_tiers ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: categories; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -10426,12 +9235,6 @@ ALTER TABLE public.conversation_participants ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.conversations ENABLE ROW LEVEL SECURITY;
-
---
--- Name: credit_ledger; Type: ROW SECURITY; Schema: public; Owner: -
---
-
-ALTER TABLE public.credit_ledger ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: events; Type: ROW SECURITY; Schema: public; Owner: -
@@ -10682,6 +9485,31 @@ GRANT ALL ON FUNCTION app.is_valid_time_zone(tz text) TO authenticated;
 GRANT ALL ON FUNCTION app.is_valid_time_zone(tz text) TO service_role;
 
 --
+-- Name: TABLE bookings; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.bookings TO authenticated;
+GRANT ALL ON TABLE public.bookings TO service_role;
+
+--
+-- Name: COLUMN bookings.customer_notes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(customer_notes) ON TABLE public.bookings TO authenticated;
+
+--
+-- Name: COLUMN bookings.provider_notes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(provider_notes) ON TABLE public.bookings TO authenticated;
+
+--
+-- Name: FUNCTION act_on_booking(booking_id uuid, action text, reason text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.act_on_booking(booking_id uuid, action text, reason text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION audit_row(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -10695,11 +9523,10 @@ REVOKE ALL ON FUNCTION app.authenticate_api_key(presented text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.authenticate_api_key(presented text) TO service_role;
 
 --
--- Name: FUNCTION booking_is_paid(booking uuid); Type: ACL; Schema: app; Owner: -
+-- Name: FUNCTION booking_for_caller(booking_id uuid, me uuid); Type: ACL; Schema: app; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app.booking_is_paid(booking uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.booking_is_paid(booking uuid) TO service_role;
+REVOKE ALL ON FUNCTION app.booking_for_caller(booking_id uuid, me uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION booking_transition_allowed(from_status public.booking_status, to_status public.booking_status); Type: ACL; Schema: app; Owner: -
@@ -10750,201 +9577,6 @@ REVOKE ALL ON FUNCTION app.categories_maintain_tree() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.categories_rewrite_descendants() FROM PUBLIC;
-
---
--- Name: FUNCTION check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) FROM PUBLIC;
-
---
--- Name: FUNCTION create_user_profile(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.create_user_profile() FROM PUBLIC;
-
---
--- Name: FUNCTION credit_balance(user_id uuid, currency text); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.credit_balance(user_id uuid, currency text) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.credit_balance(user_id uuid, currency text) TO service_role;
-
---
--- Name: FUNCTION credit_ledger_append_only(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.credit_ledger_append_only() FROM PUBLIC;
-
---
--- Name: FUNCTION credit_lots(user_id uuid, currency text); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.credit_lots(user_id uuid, currency text) FROM PUBLIC;
-
---
--- Name: FUNCTION current_subject(); Type: ACL; Schema: app; Owner: -
---
-
-GRANT ALL ON FUNCTION app.current_subject() TO anon;
-GRANT ALL ON FUNCTION app.current_subject() TO authenticated;
-GRANT ALL ON FUNCTION app.current_subject() TO service_role;
-
---
--- Name: FUNCTION current_tenant_id(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.current_tenant_id() FROM PUBLIC;
-GRANT ALL ON FUNCTION app.current_tenant_id() TO anon;
-GRANT ALL ON FUNCTION app.current_tenant_id() TO authenticated;
-GRANT ALL ON FUNCTION app.current_tenant_id() TO service_role;
-
---
--- Name: FUNCTION current_user_id(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.current_user_id() FROM PUBLIC;
-GRANT ALL ON FUNCTION app.current_user_id() TO anon;
-GRANT ALL ON FUNCTION app.current_user_id() TO authenticated;
-GRANT ALL ON FUNCTION app.current_user_id() TO service_role;
-
---
--- Name: FUNCTION current_user_role(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.current_user_role() FROM PUBLIC;
-GRANT ALL ON FUNCTION app.current_user_role() TO anon;
-GRANT ALL ON FUNCTION app.current_user_role() TO authenticated;
-GRANT ALL ON FUNCTION app.current_user_role() TO service_role;
-
---
--- Name: FUNCTION default_provider_time_zone(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.default_provider_time_zone() FROM PUBLIC;
-
---
--- Name: FUNCTION events_before_insert(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.events_before_insert() FROM PUBLIC;
-
---
--- Name: FUNCTION expire_credit(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.expire_credit() FROM PUBLIC;
-GRANT ALL ON FUNCTION app.expire_credit() TO service_role;
-
---
--- Name: FUNCTION file_uploads_check_target(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.file_uploads_check_target() FROM PUBLIC;
-
---
--- Name: FUNCTION grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) TO service_role;
-
---
--- Name: FUNCTION guard_listings(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.guard_listings() FROM PUBLIC;
-
---
--- Name: FUNCTION guard_users(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.guard_users() FROM PUBLIC;
-
---
--- Name: FUNCTION has_permission(permission_name text); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.has_permission(permission_name text) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.has_permission(permission_name text) TO anon;
-GRANT ALL ON FUNCTION app.has_permission(permission_name text) TO authenticated;
-GRANT ALL ON FUNCTION app.has_permission(permission_name text) TO service_role;
-
---
--- Name: FUNCTION inherit_tenant(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.inherit_tenant() FROM PUBLIC;
-
---
--- Name: FUNCTION invoice_items_after_change(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.invoice_items_after_change() FROM PUBLIC;
-
---
--- Name: FUNCTION invoices_before_insert(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.invoices_before_insert() FROM PUBLIC;
-
---
--- Name: FUNCTION is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) TO anon;
-GRANT ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) TO authenticated;
-GRANT ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) TO service_role;
-
---
--- Name: FUNCTION is_conversation_participant(conversation uuid); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.is_conversation_participant(conversation uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.is_conversation_participant(conversation uuid) TO authenticated;
-GRANT ALL ON FUNCTION app.is_conversation_participant(conversation uuid) TO service_role;
-
---
--- Name: FUNCTION is_trusted(); Type: ACL; Schema: app; Owner: -
---
-
-GRANT ALL ON FUNCTION app.is_trusted() TO anon;
-GRANT ALL ON FUNCTION app.is_trusted() TO authenticated;
-GRANT ALL ON FUNCTION app.is_trusted() TO service_role;
-
---
--- Name: FUNCTION is_valid_channel_switches(switches jsonb); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.is_valid_channel_switches(switches jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.is_valid_channel_switches(switches jsonb) TO authenticated;
-GRANT ALL ON FUNCTION app.is_valid_channel_switches(switches jsonb) TO service_role;
-
---
--- Name: FUNCTION is_valid_notification_settings(settings jsonb); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.is_valid_notification_settings(settings jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.is_valid_notification_settings(settings jsonb) TO authenticated;
-GRANT ALL ON FUNCTION app.is_valid_notification_settings(settings jsonb) TO service_role;
-
---
--- Name: FUNCTION jwt_claims(); Type: ACL; Schema: app; Owner: -
---
-
-GRANT ALL ON FUNCTION app.jwt_claims() TO anon;
-GRANT ALL ON FUNCTION app.jwt_claims() TO authenticated;
-GRANT ALL ON FUNCTION app.jwt_claims() TO service_role;
-
---
--- Name: FUNCTION listing_available_on(listing_id uuid, day date); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) TO anon;
-GRANT ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) TO authenticated;
-GRANT ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) TO service_role;
 
 --
 -- Name: TABLE listings; Type: ACL; Schema: public; Owner: -
@@ -11117,28 +9749,160 @@ GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.listings TO authenticate
 GRANT UPDATE(deleted_at) ON TABLE public.listings TO authenticated;
 
 --
--- Name: COLUMN listings.slot_step_minutes; Type: ACL; Schema: public; Owner: -
+-- Name: COLUMN listings.instant_book; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT INSERT(slot_step_minutes),UPDATE(slot_step_minutes) ON TABLE public.listings TO authenticated;
+GRANT INSERT(instant_book),UPDATE(instant_book) ON TABLE public.listings TO authenticated;
 
 --
--- Name: COLUMN listings.buffer_before_minutes; Type: ACL; Schema: public; Owner: -
+-- Name: COLUMN listings.cancellation_policy_kind; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT INSERT(buffer_before_minutes),UPDATE(buffer_before_minutes) ON TABLE public.listings TO authenticated;
+GRANT INSERT(cancellation_policy_kind),UPDATE(cancellation_policy_kind) ON TABLE public.listings TO authenticated;
 
 --
--- Name: COLUMN listings.buffer_after_minutes; Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid); Type: ACL; Schema: app; Owner: -
 --
 
-GRANT INSERT(buffer_after_minutes),UPDATE(buffer_after_minutes) ON TABLE public.listings TO authenticated;
+REVOKE ALL ON FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid) FROM PUBLIC;
 
 --
--- Name: FUNCTION listing_duration(listing public.listings, requested integer); Type: ACL; Schema: app; Owner: -
+-- Name: FUNCTION create_user_profile(); Type: ACL; Schema: app; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app.listing_duration(listing public.listings, requested integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app.create_user_profile() FROM PUBLIC;
+
+--
+-- Name: FUNCTION current_subject(); Type: ACL; Schema: app; Owner: -
+--
+
+GRANT ALL ON FUNCTION app.current_subject() TO anon;
+GRANT ALL ON FUNCTION app.current_subject() TO authenticated;
+GRANT ALL ON FUNCTION app.current_subject() TO service_role;
+
+--
+-- Name: FUNCTION current_tenant_id(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.current_tenant_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.current_tenant_id() TO anon;
+GRANT ALL ON FUNCTION app.current_tenant_id() TO authenticated;
+GRANT ALL ON FUNCTION app.current_tenant_id() TO service_role;
+
+--
+-- Name: FUNCTION current_user_id(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.current_user_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.current_user_id() TO anon;
+GRANT ALL ON FUNCTION app.current_user_id() TO authenticated;
+GRANT ALL ON FUNCTION app.current_user_id() TO service_role;
+
+--
+-- Name: FUNCTION current_user_role(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.current_user_role() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.current_user_role() TO anon;
+GRANT ALL ON FUNCTION app.current_user_role() TO authenticated;
+GRANT ALL ON FUNCTION app.current_user_role() TO service_role;
+
+--
+-- Name: FUNCTION default_provider_time_zone(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.default_provider_time_zone() FROM PUBLIC;
+
+--
+-- Name: FUNCTION events_before_insert(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.events_before_insert() FROM PUBLIC;
+
+--
+-- Name: FUNCTION file_uploads_check_target(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.file_uploads_check_target() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_listings(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.guard_listings() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_users(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.guard_users() FROM PUBLIC;
+
+--
+-- Name: FUNCTION has_permission(permission_name text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.has_permission(permission_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.has_permission(permission_name text) TO anon;
+GRANT ALL ON FUNCTION app.has_permission(permission_name text) TO authenticated;
+GRANT ALL ON FUNCTION app.has_permission(permission_name text) TO service_role;
+
+--
+-- Name: FUNCTION inherit_tenant(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.inherit_tenant() FROM PUBLIC;
+
+--
+-- Name: FUNCTION invoice_items_after_change(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.invoice_items_after_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION invoices_before_insert(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.invoices_before_insert() FROM PUBLIC;
+
+--
+-- Name: FUNCTION is_conversation_participant(conversation uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.is_conversation_participant(conversation uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.is_conversation_participant(conversation uuid) TO authenticated;
+GRANT ALL ON FUNCTION app.is_conversation_participant(conversation uuid) TO service_role;
+
+--
+-- Name: FUNCTION is_trusted(); Type: ACL; Schema: app; Owner: -
+--
+
+GRANT ALL ON FUNCTION app.is_trusted() TO anon;
+GRANT ALL ON FUNCTION app.is_trusted() TO authenticated;
+GRANT ALL ON FUNCTION app.is_trusted() TO service_role;
+
+--
+-- Name: FUNCTION is_valid_channel_switches(switches jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.is_valid_channel_switches(switches jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.is_valid_channel_switches(switches jsonb) TO authenticated;
+GRANT ALL ON FUNCTION app.is_valid_channel_switches(switches jsonb) TO service_role;
+
+--
+-- Name: FUNCTION is_valid_notification_settings(settings jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.is_valid_notification_settings(settings jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.is_valid_notification_settings(settings jsonb) TO authenticated;
+GRANT ALL ON FUNCTION app.is_valid_notification_settings(settings jsonb) TO service_role;
+
+--
+-- Name: FUNCTION jwt_claims(); Type: ACL; Schema: app; Owner: -
+--
+
+GRANT ALL ON FUNCTION app.jwt_claims() TO anon;
+GRANT ALL ON FUNCTION app.jwt_claims() TO authenticated;
+GRANT ALL ON FUNCTION app.jwt_claims() TO service_role;
 
 --
 -- Name: FUNCTION listing_search_vector(l public.listings); Type: ACL; Schema: app; Owner: -
@@ -11147,12 +9911,6 @@ REVOKE ALL ON FUNCTION app.listing_duration(listing public.listings, requested i
 REVOKE ALL ON FUNCTION app.listing_search_vector(l public.listings) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.listing_search_vector(l public.listings) TO authenticated;
 GRANT ALL ON FUNCTION app.listing_search_vector(l public.listings) TO service_role;
-
---
--- Name: FUNCTION listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION listing_tags_after_change(); Type: ACL; Schema: app; Owner: -
@@ -11167,10 +9925,10 @@ REVOKE ALL ON FUNCTION app.listing_tags_after_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.listings_before_write() FROM PUBLIC;
 
 --
--- Name: FUNCTION lock_credit(user_id uuid); Type: ACL; Schema: app; Owner: -
+-- Name: FUNCTION lock_provider_calendar(provider uuid); Type: ACL; Schema: app; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app.lock_credit(user_id uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app.lock_provider_calendar(provider uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION messages_after_insert(); Type: ACL; Schema: app; Owner: -
@@ -11197,15 +9955,6 @@ REVOKE ALL ON FUNCTION app.messages_before_write() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.new_webhook_secret() FROM PUBLIC;
 
 --
--- Name: FUNCTION next_available_slot(listing_id uuid, after timestamp with time zone); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone) TO anon;
-GRANT ALL ON FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone) TO authenticated;
-GRANT ALL ON FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone) TO service_role;
-
---
 -- Name: FUNCTION notification_delivery(recipient uuid, kind public.notification_type, urgent boolean, at timestamp with time zone, OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone); Type: ACL; Schema: app; Owner: -
 --
 
@@ -11226,20 +9975,17 @@ GRANT ALL ON FUNCTION app.notify(recipient uuid, kind public.notification_type, 
 REVOKE ALL ON FUNCTION app.payment_methods_single_default() FROM PUBLIC;
 
 --
+-- Name: FUNCTION price_booking(l public.listings, minutes integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.price_booking(l public.listings, minutes integer) FROM PUBLIC;
+
+--
 -- Name: FUNCTION provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone) TO service_role;
-
---
--- Name: FUNCTION provider_time_zone(provider uuid); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.provider_time_zone(provider uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.provider_time_zone(provider uuid) TO anon;
-GRANT ALL ON FUNCTION app.provider_time_zone(provider uuid) TO authenticated;
-GRANT ALL ON FUNCTION app.provider_time_zone(provider uuid) TO service_role;
 
 --
 -- Name: FUNCTION random_code(len integer); Type: ACL; Schema: app; Owner: -
@@ -11254,129 +10000,10 @@ REVOKE ALL ON FUNCTION app.random_code(len integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.random_hex(uuids integer) FROM PUBLIC;
 
 --
--- Name: FUNCTION rating_bayesian(total numeric, n integer); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) TO anon;
-GRANT ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) TO authenticated;
-GRANT ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) TO service_role;
-
---
 -- Name: FUNCTION referral_codes_before_insert(); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.referral_codes_before_insert() FROM PUBLIC;
-
---
--- Name: TABLE referral_programs; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.referral_programs TO anon;
-GRANT SELECT ON TABLE public.referral_programs TO authenticated;
-GRANT ALL ON TABLE public.referral_programs TO service_role;
-
---
--- Name: COLUMN referral_programs.tenant_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(tenant_id) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.name; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(name),UPDATE(name) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.description; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(description),UPDATE(description) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.reward_type; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(reward_type),UPDATE(reward_type) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.referrer_reward_cents; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(referrer_reward_cents),UPDATE(referrer_reward_cents) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.referee_reward_cents; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(referee_reward_cents),UPDATE(referee_reward_cents) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.currency; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(currency),UPDATE(currency) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.minimum_spend_cents; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(minimum_spend_cents),UPDATE(minimum_spend_cents) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.max_uses_per_code; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(max_uses_per_code),UPDATE(max_uses_per_code) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.code_validity_days; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(code_validity_days),UPDATE(code_validity_days) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.reward_validity_days; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(reward_validity_days),UPDATE(reward_validity_days) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.is_active; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.starts_on; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(starts_on),UPDATE(starts_on) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.ends_on; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(ends_on),UPDATE(ends_on) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.terms_and_conditions; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(terms_and_conditions),UPDATE(terms_and_conditions) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.metadata; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: FUNCTION referral_program_closed(program public.referral_programs, tenant uuid); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.referral_program_closed(program public.referral_programs, tenant uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION referrals_after_update(); Type: ACL; Schema: app; Owner: -
@@ -11397,6 +10024,12 @@ REVOKE ALL ON FUNCTION app.referrals_before_insert() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.refresh_rating_aggregates(listing uuid, reviewee uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION refund_percent(policy public.cancellation_policy_kind, hours_before numeric); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.refund_percent(policy public.cancellation_policy_kind, hours_before numeric) FROM PUBLIC;
+
+--
 -- Name: FUNCTION request_header(name text); Type: ACL; Schema: app; Owner: -
 --
 
@@ -11413,12 +10046,6 @@ GRANT ALL ON FUNCTION app.require_permission(permission_name text) TO authentica
 GRANT ALL ON FUNCTION app.require_permission(permission_name text) TO service_role;
 
 --
--- Name: FUNCTION require_schedule_owner(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.require_schedule_owner() FROM PUBLIC;
-
---
 -- Name: FUNCTION require_user(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -11428,24 +10055,10 @@ GRANT ALL ON FUNCTION app.require_user() TO authenticated;
 GRANT ALL ON FUNCTION app.require_user() TO service_role;
 
 --
--- Name: FUNCTION return_credit(booking_id uuid); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.return_credit(booking_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.return_credit(booking_id uuid) TO service_role;
-
---
 -- Name: FUNCTION review_votes_after_change(); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.review_votes_after_change() FROM PUBLIC;
-
---
--- Name: FUNCTION review_window(tenant uuid); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.review_window(tenant uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.review_window(tenant uuid) TO service_role;
 
 --
 -- Name: FUNCTION reviews_after_change(); Type: ACL; Schema: app; Owner: -
@@ -11472,18 +10085,6 @@ REVOKE ALL ON FUNCTION app.reviews_before_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.reviews_notify() FROM PUBLIC;
 
 --
--- Name: FUNCTION reviews_publish_pair(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.reviews_publish_pair() FROM PUBLIC;
-
---
--- Name: FUNCTION schedule_time(value jsonb, what text); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.schedule_time(value jsonb, what text) FROM PUBLIC;
-
---
 -- Name: FUNCTION set_updated_at(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -11494,13 +10095,6 @@ REVOKE ALL ON FUNCTION app.set_updated_at() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.soft_delete() FROM PUBLIC;
-
---
--- Name: FUNCTION spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) TO service_role;
 
 --
 -- Name: TABLE users; Type: ACL; Schema: public; Owner: -
@@ -11661,12 +10255,6 @@ GRANT ALL ON FUNCTION app.text_search_config(language text) TO service_role;
 REVOKE ALL ON FUNCTION app.transactions_before_write() FROM PUBLIC;
 
 --
--- Name: FUNCTION transactions_verify_reviews(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.transactions_verify_reviews() FROM PUBLIC;
-
---
 -- Name: FUNCTION use_api_key(presented text); Type: ACL; Schema: app; Owner: -
 --
 
@@ -11693,57 +10281,6 @@ GRANT ALL ON FUNCTION app.valid_scopes(scopes text[]) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION app.webhook_deliveries_track_health() FROM PUBLIC;
-
---
--- Name: TABLE availability_overrides; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,DELETE ON TABLE public.availability_overrides TO authenticated;
-GRANT ALL ON TABLE public.availability_overrides TO service_role;
-
---
--- Name: COLUMN availability_overrides.provider_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(provider_id) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: COLUMN availability_overrides.date; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(date),UPDATE(date) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: COLUMN availability_overrides.kind; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(kind),UPDATE(kind) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: COLUMN availability_overrides.start_time; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(start_time),UPDATE(start_time) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: COLUMN availability_overrides.end_time; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(end_time),UPDATE(end_time) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: COLUMN availability_overrides.reason; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(reason),UPDATE(reason) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: FUNCTION add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text) TO authenticated;
-GRANT ALL ON FUNCTION public.add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text) TO service_role;
 
 --
 -- Name: TABLE user_permissions; Type: ACL; Schema: public; Owner: -
@@ -11992,13 +10529,6 @@ GRANT SELECT(updated_at) ON TABLE public.user_profiles TO anon;
 GRANT SELECT(updated_at) ON TABLE public.user_profiles TO authenticated;
 
 --
--- Name: COLUMN user_profiles.rating_bayesian; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(rating_bayesian) ON TABLE public.user_profiles TO anon;
-GRANT SELECT(rating_bayesian) ON TABLE public.user_profiles TO authenticated;
-
---
 -- Name: FUNCTION admin_set_verification(target_user_id uuid, new_status public.verification_status, identity boolean, background_check boolean, business boolean); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12015,6 +10545,33 @@ GRANT ALL ON FUNCTION public.become_provider() TO authenticated;
 GRANT ALL ON FUNCTION public.become_provider() TO service_role;
 
 --
+-- Name: FUNCTION cancel_booking(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) TO anon;
+GRANT ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) TO service_role;
+
+--
+-- Name: FUNCTION complete_booking(booking_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.complete_booking(booking_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.complete_booking(booking_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.complete_booking(booking_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.complete_booking(booking_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION confirm_booking(booking_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.confirm_booking(booking_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.confirm_booking(booking_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.confirm_booking(booking_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.confirm_booking(booking_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_hour integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12023,31 +10580,13 @@ GRANT ALL ON FUNCTION public.create_api_key(name text, scopes text[], expires_at
 GRANT ALL ON FUNCTION public.create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_hour integer) TO service_role;
 
 --
--- Name: TABLE bookings; Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean); Type: ACL; Schema: public; Owner: -
 --
 
-GRANT SELECT ON TABLE public.bookings TO authenticated;
-GRANT ALL ON TABLE public.bookings TO service_role;
-
---
--- Name: COLUMN bookings.customer_notes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT UPDATE(customer_notes) ON TABLE public.bookings TO authenticated;
-
---
--- Name: COLUMN bookings.provider_notes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT UPDATE(provider_notes) ON TABLE public.bookings TO authenticated;
-
---
--- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO anon;
+GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO service_role;
 
 --
 -- Name: TABLE webhook_endpoints; Type: ACL; Schema: public; Owner: -
@@ -12155,30 +10694,22 @@ GRANT ALL ON FUNCTION public.create_webhook_endpoint(url text, events text[], de
 GRANT ALL ON FUNCTION public.create_webhook_endpoint(url text, events text[], description text) TO service_role;
 
 --
--- Name: FUNCTION delete_review(review_id uuid); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION decline_booking(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.delete_review(review_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO anon;
-GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO anon;
+GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO service_role;
 
 --
--- Name: TABLE reviews; Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION dispute_booking(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
 --
 
-GRANT SELECT ON TABLE public.reviews TO anon;
-GRANT SELECT ON TABLE public.reviews TO authenticated;
-GRANT ALL ON TABLE public.reviews TO service_role;
-
---
--- Name: FUNCTION edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO anon;
-GRANT ALL ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO authenticated;
-GRANT ALL ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO service_role;
+REVOKE ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO anon;
+GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO service_role;
 
 --
 -- Name: FUNCTION evaluate_feature_flag(flag_key text); Type: ACL; Schema: public; Owner: -
@@ -12190,11 +10721,11 @@ GRANT ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) TO authenticat
 GRANT ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) TO service_role;
 
 --
--- Name: FUNCTION expire_referral_rewards(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION expire_pending_bookings(); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.expire_referral_rewards() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.expire_referral_rewards() TO service_role;
+REVOKE ALL ON FUNCTION public.expire_pending_bookings() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.expire_pending_bookings() TO service_role;
 
 --
 -- Name: FUNCTION geo_point(lon double precision, lat double precision); Type: ACL; Schema: public; Owner: -
@@ -12205,24 +10736,6 @@ GRANT ALL ON FUNCTION public.geo_point(lon double precision, lat double precisio
 GRANT ALL ON FUNCTION public.geo_point(lon double precision, lat double precision) TO service_role;
 
 --
--- Name: FUNCTION hide_review(review_id uuid, reason text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.hide_review(review_id uuid, reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.hide_review(review_id uuid, reason text) TO anon;
-GRANT ALL ON FUNCTION public.hide_review(review_id uuid, reason text) TO authenticated;
-GRANT ALL ON FUNCTION public.hide_review(review_id uuid, reason text) TO service_role;
-
---
--- Name: FUNCTION listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer) TO anon;
-GRANT ALL ON FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer) TO authenticated;
-GRANT ALL ON FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer) TO service_role;
-
---
 -- Name: FUNCTION listings_serving(lon double precision, lat double precision, max_results integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12230,6 +10743,15 @@ REVOKE ALL ON FUNCTION public.listings_serving(lon double precision, lat double 
 GRANT ALL ON FUNCTION public.listings_serving(lon double precision, lat double precision, max_results integer) TO anon;
 GRANT ALL ON FUNCTION public.listings_serving(lon double precision, lat double precision, max_results integer) TO authenticated;
 GRANT ALL ON FUNCTION public.listings_serving(lon double precision, lat double precision, max_results integer) TO service_role;
+
+--
+-- Name: FUNCTION mark_booking_no_show(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) TO anon;
+GRANT ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) TO service_role;
 
 --
 -- Name: TABLE file_uploads; Type: ACL; Schema: public; Owner: -
@@ -12346,15 +10868,6 @@ GRANT ALL ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status
 GRANT ALL ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status public.listing_status, featured boolean, reason text) TO service_role;
 
 --
--- Name: FUNCTION my_credit_balance(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.my_credit_balance() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.my_credit_balance() TO authenticated;
-GRANT ALL ON FUNCTION public.my_credit_balance() TO service_role;
-GRANT ALL ON FUNCTION public.my_credit_balance() TO anon;
-
---
 -- Name: FUNCTION my_notification_preferences(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12368,53 +10881,6 @@ GRANT ALL ON FUNCTION public.my_notification_preferences() TO authenticated;
 REVOKE ALL ON FUNCTION public.my_permissions() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_permissions() TO authenticated;
 GRANT ALL ON FUNCTION public.my_permissions() TO service_role;
-
---
--- Name: TABLE referral_codes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.referral_codes TO authenticated;
-GRANT ALL ON TABLE public.referral_codes TO service_role;
-
---
--- Name: COLUMN referral_codes.user_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(user_id) ON TABLE public.referral_codes TO authenticated;
-
---
--- Name: COLUMN referral_codes.program_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(program_id) ON TABLE public.referral_codes TO authenticated;
-
---
--- Name: COLUMN referral_codes.code; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(code) ON TABLE public.referral_codes TO authenticated;
-
---
--- Name: COLUMN referral_codes.is_active; Type: ACL; Schema: public; Owner: -
---
-
-GRANT UPDATE(is_active) ON TABLE public.referral_codes TO authenticated;
-
---
--- Name: FUNCTION my_referral_code(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.my_referral_code() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.my_referral_code() TO anon;
-GRANT ALL ON FUNCTION public.my_referral_code() TO authenticated;
-
---
--- Name: FUNCTION my_schedule(from_date date, to_date date); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.my_schedule(from_date date, to_date date) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.my_schedule(from_date date, to_date date) TO authenticated;
-GRANT ALL ON FUNCTION public.my_schedule(from_date date, to_date date) TO service_role;
 
 --
 -- Name: FUNCTION nearby_listings(lon double precision, lat double precision, radius_m double precision, max_results integer); Type: ACL; Schema: public; Owner: -
@@ -12442,13 +10908,6 @@ GRANT ALL ON FUNCTION public.nearest_cities(lon double precision, lat double pre
 GRANT ALL ON FUNCTION public.nearest_cities(lon double precision, lat double precision, max_results integer) TO service_role;
 
 --
--- Name: FUNCTION publish_due_reviews(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.publish_due_reviews() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.publish_due_reviews() TO service_role;
-
---
 -- Name: FUNCTION record_listing_view(listing_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12471,7 +10930,6 @@ GRANT ALL ON TABLE public.referrals TO service_role;
 REVOKE ALL ON FUNCTION public.redeem_referral_code(referral_code text, source text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.redeem_referral_code(referral_code text, source text) TO authenticated;
 GRANT ALL ON FUNCTION public.redeem_referral_code(referral_code text, source text) TO service_role;
-GRANT ALL ON FUNCTION public.redeem_referral_code(referral_code text, source text) TO anon;
 
 --
 -- Name: TABLE regions; Type: ACL; Schema: public; Owner: -
@@ -12490,30 +10948,13 @@ GRANT ALL ON FUNCTION public.region_at(lon double precision, lat double precisio
 GRANT ALL ON FUNCTION public.region_at(lon double precision, lat double precision) TO service_role;
 
 --
--- Name: FUNCTION remove_availability_override(override_id uuid); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION reschedule_booking(booking_id uuid, starts_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.remove_availability_override(override_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.remove_availability_override(override_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.remove_availability_override(override_id uuid) TO service_role;
-
---
--- Name: FUNCTION respond_to_review(review_id uuid, response text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.respond_to_review(review_id uuid, response text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.respond_to_review(review_id uuid, response text) TO anon;
-GRANT ALL ON FUNCTION public.respond_to_review(review_id uuid, response text) TO authenticated;
-GRANT ALL ON FUNCTION public.respond_to_review(review_id uuid, response text) TO service_role;
-
---
--- Name: FUNCTION reviews_to_write(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.reviews_to_write() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.reviews_to_write() TO anon;
-GRANT ALL ON FUNCTION public.reviews_to_write() TO authenticated;
-GRANT ALL ON FUNCTION public.reviews_to_write() TO service_role;
+REVOKE ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION rotate_webhook_secret(endpoint_id uuid); Type: ACL; Schema: public; Owner: -
@@ -12533,62 +10974,13 @@ GRANT ALL ON FUNCTION public.search_listings(query text, lon double precision, l
 GRANT ALL ON FUNCTION public.search_listings(query text, lon double precision, lat double precision, radius_m double precision, category text, lang text, max_results integer) TO service_role;
 
 --
--- Name: TABLE provider_availability; Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION start_booking(booking_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
-GRANT SELECT ON TABLE public.provider_availability TO anon;
-GRANT SELECT,DELETE ON TABLE public.provider_availability TO authenticated;
-GRANT ALL ON TABLE public.provider_availability TO service_role;
-
---
--- Name: COLUMN provider_availability.provider_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(provider_id) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.day_of_week; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(day_of_week),UPDATE(day_of_week) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.start_time; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(start_time),UPDATE(start_time) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.end_time; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(end_time),UPDATE(end_time) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.time_zone; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(time_zone),UPDATE(time_zone) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.valid_from; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(valid_from),UPDATE(valid_from) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.valid_until; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(valid_until),UPDATE(valid_until) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: FUNCTION set_weekly_schedule(time_zone text, windows jsonb); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) TO authenticated;
-GRANT ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.start_booking(booking_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.start_booking(booking_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.start_booking(booking_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.start_booking(booking_id uuid) TO service_role;
 
 --
 -- Name: TABLE conversations; Type: ACL; Schema: public; Owner: -
@@ -12618,15 +11010,6 @@ GRANT ALL ON FUNCTION public.start_conversation(participant_ids uuid[], title te
 GRANT ALL ON FUNCTION public.start_conversation(participant_ids uuid[], title text, booking_id uuid) TO service_role;
 
 --
--- Name: FUNCTION submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO anon;
-GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO authenticated;
-GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO service_role;
-
---
 -- Name: FUNCTION transition_booking(booking_id uuid, new_status public.booking_status, reason text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12635,29 +11018,11 @@ GRANT ALL ON FUNCTION public.transition_booking(booking_id uuid, new_status publ
 GRANT ALL ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) TO service_role;
 
 --
--- Name: FUNCTION unhide_review(review_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.unhide_review(review_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.unhide_review(review_id uuid) TO anon;
-GRANT ALL ON FUNCTION public.unhide_review(review_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.unhide_review(review_id uuid) TO service_role;
-
---
 -- Name: FUNCTION update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) TO authenticated;
-
---
--- Name: FUNCTION vote_review(review_id uuid, helpful boolean); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) TO anon;
-GRANT ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) TO authenticated;
-GRANT ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) TO service_role;
 
 --
 -- Name: TABLE api_keys; Type: ACL; Schema: public; Owner: -
@@ -12758,11 +11123,62 @@ GRANT SELECT ON TABLE public.audit_logs TO authenticated;
 GRANT SELECT ON TABLE public.audit_logs TO service_role;
 
 --
+-- Name: TABLE availability_overrides; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,DELETE ON TABLE public.availability_overrides TO authenticated;
+GRANT ALL ON TABLE public.availability_overrides TO service_role;
+
+--
+-- Name: COLUMN availability_overrides.provider_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(provider_id) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: COLUMN availability_overrides.date; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(date),UPDATE(date) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: COLUMN availability_overrides.kind; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(kind),UPDATE(kind) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: COLUMN availability_overrides.start_time; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(start_time),UPDATE(start_time) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: COLUMN availability_overrides.end_time; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(end_time),UPDATE(end_time) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: COLUMN availability_overrides.reason; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(reason),UPDATE(reason) ON TABLE public.availability_overrides TO authenticated;
+
+--
 -- Name: TABLE booking_status_history; Type: ACL; Schema: public; Owner: -
 --
 
 GRANT SELECT ON TABLE public.booking_status_history TO authenticated;
 GRANT ALL ON TABLE public.booking_status_history TO service_role;
+
+--
+-- Name: TABLE cancellation_policy_tiers; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.cancellation_policy_tiers TO anon;
+GRANT SELECT ON TABLE public.cancellation_policy_tiers TO authenticated;
+GRANT ALL ON TABLE public.cancellation_policy_tiers TO service_role;
 
 --
 -- Name: TABLE categories; Type: ACL; Schema: public; Owner: -
@@ -12862,13 +11278,6 @@ GRANT UPDATE(archived_at) ON TABLE public.conversation_participants TO authentic
 --
 
 GRANT UPDATE(muted_until) ON TABLE public.conversation_participants TO authenticated;
-
---
--- Name: TABLE credit_ledger; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.credit_ledger TO authenticated;
-GRANT SELECT ON TABLE public.credit_ledger TO service_role;
 
 --
 -- Name: TABLE events; Type: ACL; Schema: public; Owner: -
@@ -13157,6 +11566,191 @@ GRANT SELECT ON TABLE public.permissions TO authenticated;
 GRANT ALL ON TABLE public.permissions TO service_role;
 
 --
+-- Name: TABLE provider_availability; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.provider_availability TO anon;
+GRANT SELECT,DELETE ON TABLE public.provider_availability TO authenticated;
+GRANT ALL ON TABLE public.provider_availability TO service_role;
+
+--
+-- Name: COLUMN provider_availability.provider_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(provider_id) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.day_of_week; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(day_of_week),UPDATE(day_of_week) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.start_time; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(start_time),UPDATE(start_time) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.end_time; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(end_time),UPDATE(end_time) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.time_zone; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(time_zone),UPDATE(time_zone) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.valid_from; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(valid_from),UPDATE(valid_from) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.valid_until; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(valid_until),UPDATE(valid_until) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: TABLE referral_codes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.referral_codes TO authenticated;
+GRANT ALL ON TABLE public.referral_codes TO service_role;
+
+--
+-- Name: COLUMN referral_codes.user_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(user_id) ON TABLE public.referral_codes TO authenticated;
+
+--
+-- Name: COLUMN referral_codes.program_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(program_id) ON TABLE public.referral_codes TO authenticated;
+
+--
+-- Name: COLUMN referral_codes.code; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(code) ON TABLE public.referral_codes TO authenticated;
+
+--
+-- Name: COLUMN referral_codes.is_active; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(is_active) ON TABLE public.referral_codes TO authenticated;
+
+--
+-- Name: TABLE referral_programs; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.referral_programs TO anon;
+GRANT SELECT ON TABLE public.referral_programs TO authenticated;
+GRANT ALL ON TABLE public.referral_programs TO service_role;
+
+--
+-- Name: COLUMN referral_programs.tenant_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(tenant_id) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.name; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.description; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.reward_type; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(reward_type),UPDATE(reward_type) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.referrer_reward_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(referrer_reward_cents),UPDATE(referrer_reward_cents) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.referee_reward_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(referee_reward_cents),UPDATE(referee_reward_cents) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.currency; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(currency),UPDATE(currency) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.minimum_spend_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(minimum_spend_cents),UPDATE(minimum_spend_cents) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.max_uses_per_code; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(max_uses_per_code),UPDATE(max_uses_per_code) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.code_validity_days; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(code_validity_days),UPDATE(code_validity_days) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.reward_validity_days; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(reward_validity_days),UPDATE(reward_validity_days) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.is_active; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.starts_on; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(starts_on),UPDATE(starts_on) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.ends_on; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(ends_on),UPDATE(ends_on) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.terms_and_conditions; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(terms_and_conditions),UPDATE(terms_and_conditions) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.metadata; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.referral_programs TO authenticated;
+
+--
 -- Name: TABLE referral_rewards; Type: ACL; Schema: public; Owner: -
 --
 
@@ -13187,6 +11781,86 @@ GRANT INSERT(user_id) ON TABLE public.review_votes TO authenticated;
 --
 
 GRANT INSERT(is_helpful),UPDATE(is_helpful) ON TABLE public.review_votes TO authenticated;
+
+--
+-- Name: TABLE reviews; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.reviews TO anon;
+GRANT SELECT,DELETE ON TABLE public.reviews TO authenticated;
+GRANT ALL ON TABLE public.reviews TO service_role;
+
+--
+-- Name: COLUMN reviews.booking_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(booking_id) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.reviewer_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(reviewer_id) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.rating; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(rating),UPDATE(rating) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.quality_rating; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(quality_rating),UPDATE(quality_rating) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.communication_rating; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(communication_rating),UPDATE(communication_rating) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.timeliness_rating; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(timeliness_rating),UPDATE(timeliness_rating) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.value_rating; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(value_rating),UPDATE(value_rating) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.title; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.comment; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(comment),UPDATE(comment) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.is_public; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(is_public),UPDATE(is_public) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.response; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(response) ON TABLE public.reviews TO authenticated;
+
+--
+-- Name: COLUMN reviews.metadata; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(metadata) ON TABLE public.reviews TO authenticated;
 
 --
 -- Name: TABLE role_permissions; Type: ACL; Schema: public; Owner: -

@@ -250,6 +250,7 @@ export type Database = {
       bookings: {
         Row: {
           base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason: string | null;
           cancelled_at: string | null;
           cancelled_by: string | null;
@@ -263,14 +264,17 @@ export type Database = {
           discount_cents: number;
           disputed_at: string | null;
           ends_at: string;
+          expires_at: string | null;
           id: string;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
+          price_breakdown: Json;
           provider_id: string;
           provider_notes: string | null;
+          refund_cents: number | null;
           refunded_at: string | null;
           service_address: Json | null;
           service_description: string | null;
@@ -289,6 +293,7 @@ export type Database = {
         };
         Insert: {
           base_price_cents: number;
+          cancellation_policy?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason?: string | null;
           cancelled_at?: string | null;
           cancelled_by?: string | null;
@@ -302,14 +307,17 @@ export type Database = {
           discount_cents?: number;
           disputed_at?: string | null;
           ends_at: string;
+          expires_at?: string | null;
           id?: string;
           listing_id: string;
           location_type?: Database['public']['Enums']['location_type'];
           metadata?: Json;
           period?: never;
           platform_fee_cents?: number;
+          price_breakdown?: Json;
           provider_id: string;
           provider_notes?: string | null;
+          refund_cents?: number | null;
           refunded_at?: string | null;
           service_address?: Json | null;
           service_description?: string | null;
@@ -328,6 +336,7 @@ export type Database = {
         };
         Update: {
           base_price_cents?: number;
+          cancellation_policy?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason?: string | null;
           cancelled_at?: string | null;
           cancelled_by?: string | null;
@@ -341,14 +350,17 @@ export type Database = {
           discount_cents?: number;
           disputed_at?: string | null;
           ends_at?: string;
+          expires_at?: string | null;
           id?: string;
           listing_id?: string;
           location_type?: Database['public']['Enums']['location_type'];
           metadata?: Json;
           period?: never;
           platform_fee_cents?: number;
+          price_breakdown?: Json;
           provider_id?: string;
           provider_notes?: string | null;
+          refund_cents?: number | null;
           refunded_at?: string | null;
           service_address?: Json | null;
           service_description?: string | null;
@@ -402,6 +414,24 @@ export type Database = {
             referencedColumns: ['id'];
           },
         ];
+      };
+      cancellation_policy_tiers: {
+        Row: {
+          min_hours_before: number;
+          policy: Database['public']['Enums']['cancellation_policy_kind'];
+          refund_percent: number;
+        };
+        Insert: {
+          min_hours_before: number;
+          policy: Database['public']['Enums']['cancellation_policy_kind'];
+          refund_percent: number;
+        };
+        Update: {
+          min_hours_before?: number;
+          policy?: Database['public']['Enums']['cancellation_policy_kind'];
+          refund_percent?: number;
+        };
+        Relationships: [];
       };
       categories: {
         Row: {
@@ -655,100 +685,6 @@ export type Database = {
             columns: ['tenant_id'];
             isOneToOne: false;
             referencedRelation: 'tenants';
-            referencedColumns: ['id'];
-          },
-        ];
-      };
-      credit_ledger: {
-        Row: {
-          amount_cents: number;
-          booking_id: string | null;
-          created_at: string;
-          created_by: string | null;
-          credit_id: string | null;
-          currency: string;
-          expires_at: string | null;
-          id: string;
-          idempotency_key: string | null;
-          note: string | null;
-          reason: Database['public']['Enums']['credit_reason'];
-          referral_reward_id: string | null;
-          tenant_id: string;
-          user_id: string;
-        };
-        Insert: {
-          amount_cents: number;
-          booking_id?: string | null;
-          created_at?: string;
-          created_by?: string | null;
-          credit_id?: string | null;
-          currency: string;
-          expires_at?: string | null;
-          id?: string;
-          idempotency_key?: string | null;
-          note?: string | null;
-          reason: Database['public']['Enums']['credit_reason'];
-          referral_reward_id?: string | null;
-          tenant_id: string;
-          user_id: string;
-        };
-        Update: {
-          amount_cents?: number;
-          booking_id?: string | null;
-          created_at?: string;
-          created_by?: string | null;
-          credit_id?: string | null;
-          currency?: string;
-          expires_at?: string | null;
-          id?: string;
-          idempotency_key?: string | null;
-          note?: string | null;
-          reason?: Database['public']['Enums']['credit_reason'];
-          referral_reward_id?: string | null;
-          tenant_id?: string;
-          user_id?: string;
-        };
-        Relationships: [
-          {
-            foreignKeyName: 'credit_ledger_booking_id_fkey';
-            columns: ['booking_id'];
-            isOneToOne: false;
-            referencedRelation: 'bookings';
-            referencedColumns: ['id'];
-          },
-          {
-            foreignKeyName: 'credit_ledger_created_by_fkey';
-            columns: ['created_by'];
-            isOneToOne: false;
-            referencedRelation: 'users';
-            referencedColumns: ['id'];
-          },
-          {
-            foreignKeyName: 'credit_ledger_credit_id_fkey';
-            columns: ['credit_id'];
-            isOneToOne: false;
-            referencedRelation: 'credit_ledger';
-            referencedColumns: ['id'];
-          },
-          {
-            foreignKeyName: 'credit_ledger_referral_reward_id_fkey';
-            columns: ['referral_reward_id'];
-            isOneToOne: false;
-            referencedRelation: 'referral_rewards';
-            referencedColumns: ['id'];
-          },
-          {
-            foreignKeyName: 'credit_ledger_tenant_id_fkey';
-            columns: ['tenant_id'];
-            isOneToOne: false;
-            referencedRelation: 'tenants';
-            referencedColumns: ['id'];
-          },
-          {
-            foreignKeyName: 'credit_ledger_user_id_fkey';
-            columns: ['user_id'];
-            isOneToOne: false;
-            referencedRelation: 'users';
             referencedColumns: ['id'];
           },
         ];
@@ -1283,9 +1219,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
-          buffer_after_minutes: number;
-          buffer_before_minutes: number;
           cancellation_policy: string | null;
+          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -1298,6 +1233,7 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
+          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -1311,11 +1247,9 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
-          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
-          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -1327,9 +1261,8 @@ export type Database = {
           advance_booking_days?: number;
           base_price_cents?: number | null;
           booking_count?: number;
-          buffer_after_minutes?: number;
-          buffer_before_minutes?: number;
           cancellation_policy?: string | null;
+          cancellation_policy_kind?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours?: number;
           category_id: string;
           city_id?: string | null;
@@ -1342,6 +1275,7 @@ export type Database = {
           hourly_rate_cents?: number | null;
           id?: string;
           images?: string[];
+          instant_book?: boolean;
           is_featured?: boolean;
           keywords?: string[];
           language?: string;
@@ -1355,11 +1289,9 @@ export type Database = {
           provider_id: string;
           published_at?: string | null;
           rating_average?: number | null;
-          rating_bayesian?: number;
           review_count?: number;
           search_vector?: string | null;
           service_radius_m?: number | null;
-          slot_step_minutes?: number;
           slug: string;
           status?: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -1371,9 +1303,8 @@ export type Database = {
           advance_booking_days?: number;
           base_price_cents?: number | null;
           booking_count?: number;
-          buffer_after_minutes?: number;
-          buffer_before_minutes?: number;
           cancellation_policy?: string | null;
+          cancellation_policy_kind?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours?: number;
           category_id?: string;
           city_id?: string | null;
@@ -1386,6 +1317,7 @@ export type Database = {
           hourly_rate_cents?: number | null;
           id?: string;
           images?: string[];
+          instant_book?: boolean;
           is_featured?: boolean;
           keywords?: string[];
           language?: string;
@@ -1399,11 +1331,9 @@ export type Database = {
           provider_id?: string;
           published_at?: string | null;
           rating_average?: number | null;
-          rating_bayesian?: number;
           review_count?: number;
           search_vector?: string | null;
           service_radius_m?: number | null;
-          slot_step_minutes?: number;
           slug?: string;
           status?: Database['public']['Enums']['listing_status'];
           tenant_id?: string;
@@ -2165,17 +2095,12 @@ export type Database = {
           communication_rating: number | null;
           created_at: string;
           helpful_count: number;
-          hidden_at: string | null;
-          hidden_by: string | null;
-          hidden_reason: string | null;
           id: string;
           is_public: boolean;
           is_verified: boolean;
           listing_id: string;
           metadata: Json;
           not_helpful_count: number;
-          publish_due_at: string | null;
-          published_at: string | null;
           quality_rating: number | null;
           rating: number;
           responded_at: string | null;
@@ -2194,17 +2119,12 @@ export type Database = {
           communication_rating?: number | null;
           created_at?: string;
           helpful_count?: number;
-          hidden_at?: string | null;
-          hidden_by?: string | null;
-          hidden_reason?: string | null;
           id?: string;
           is_public?: boolean;
           is_verified?: boolean;
           listing_id: string;
           metadata?: Json;
           not_helpful_count?: number;
-          publish_due_at?: string | null;
-          published_at?: string | null;
           quality_rating?: number | null;
           rating: number;
           responded_at?: string | null;
@@ -2223,17 +2143,12 @@ export type Database = {
           communication_rating?: number | null;
           created_at?: string;
           helpful_count?: number;
-          hidden_at?: string | null;
-          hidden_by?: string | null;
-          hidden_reason?: string | null;
           id?: string;
           is_public?: boolean;
           is_verified?: boolean;
           listing_id?: string;
           metadata?: Json;
           not_helpful_count?: number;
-          publish_due_at?: string | null;
-          published_at?: string | null;
           quality_rating?: number | null;
           rating?: number;
           responded_at?: string | null;
@@ -2252,13 +2167,6 @@ export type Database = {
             columns: ['booking_id'];
             isOneToOne: false;
             referencedRelation: 'bookings';
-            referencedColumns: ['id'];
-          },
-          {
-            foreignKeyName: 'reviews_hidden_by_fkey';
-            columns: ['hidden_by'];
-            isOneToOne: false;
-            referencedRelation: 'users';
             referencedColumns: ['id'];
           },
           {
@@ -2970,7 +2878,6 @@ export type Database = {
           location: string | null;
           metadata: Json;
           rating_average: number | null;
-          rating_bayesian: number;
           review_count: number;
           service_radius_m: number | null;
           skills: string[];
@@ -3004,7 +2911,6 @@ export type Database = {
           location?: string | null;
           metadata?: Json;
           rating_average?: number | null;
-          rating_bayesian?: number;
           review_count?: number;
           service_radius_m?: number | null;
           skills?: string[];
@@ -3038,7 +2944,6 @@ export type Database = {
           location?: string | null;
           metadata?: Json;
           rating_average?: number | null;
-          rating_bayesian?: number;
           review_count?: number;
           service_radius_m?: number | null;
           skills?: string[];
@@ -3373,33 +3278,6 @@ export type Database = {
     };
     Views: { [_ in never]: never };
     Functions: {
-      add_availability_override: {
-        Args: {
-          date: string;
-          end_time?: string;
-          kind: Database['public']['Enums']['availability_override_kind'];
-          reason?: string;
-          start_time?: string;
-        };
-        Returns: {
-          created_at: string;
-          date: string;
-          end_time: string | null;
-          id: string;
-          kind: Database['public']['Enums']['availability_override_kind'];
-          provider_id: string;
-          reason: string | null;
-          start_time: string | null;
-          tenant_id: string;
-          updated_at: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'availability_overrides';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
       admin_set_user_permission: {
         Args: {
           expires?: string;
@@ -3533,7 +3411,6 @@ export type Database = {
           location: string | null;
           metadata: Json;
           rating_average: number | null;
-          rating_bayesian: number;
           review_count: number;
           service_radius_m: number | null;
           skills: string[];
@@ -3587,6 +3464,169 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      cancel_booking: {
+        Args: {
+          booking_id: string;
+          reason: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      complete_booking: {
+        Args: {
+          booking_id: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      confirm_booking: {
+        Args: {
+          booking_id: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       create_api_key: {
         Args: {
           expires_at?: string;
@@ -3606,12 +3646,15 @@ export type Database = {
         Args: {
           address_id?: string;
           duration_minutes?: number;
+          idempotency_key?: string;
           listing_id: string;
           special_requests?: string;
           starts_at: string;
+          use_credit?: boolean;
         };
         Returns: {
           base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason: string | null;
           cancelled_at: string | null;
           cancelled_by: string | null;
@@ -3625,14 +3668,17 @@ export type Database = {
           discount_cents: number;
           disputed_at: string | null;
           ends_at: string;
+          expires_at: string | null;
           id: string;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
+          price_breakdown: Json;
           provider_id: string;
           provider_notes: string | null;
+          refund_cents: number | null;
           refunded_at: string | null;
           service_address: Json | null;
           service_description: string | null;
@@ -3687,54 +3733,112 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      delete_review: {
+      decline_booking: {
         Args: {
-          review_id: string;
-        };
-        Returns: undefined;
-      };
-      edit_review: {
-        Args: {
-          comment?: string;
-          communication_rating?: number;
-          quality_rating?: number;
-          rating: number;
-          review_id: string;
-          timeliness_rating?: number;
-          title?: string;
+          booking_id: string;
+          reason?: string;
         };
         Returns: {
-          booking_id: string;
-          comment: string | null;
-          communication_rating: number | null;
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
           created_at: string;
-          helpful_count: number;
-          hidden_at: string | null;
-          hidden_by: string | null;
-          hidden_reason: string | null;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
           id: string;
-          is_public: boolean;
-          is_verified: boolean;
           listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
-          not_helpful_count: number;
-          publish_due_at: string | null;
-          published_at: string | null;
-          quality_rating: number | null;
-          rating: number;
-          responded_at: string | null;
-          response: string | null;
-          reviewee_id: string;
-          reviewer_id: string;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
           tenant_id: string;
-          timeliness_rating: number | null;
-          title: string | null;
+          time_zone: string;
+          total_cents: number;
           updated_at: string;
-          value_rating: number | null;
         };
         SetofOptions: {
           from: '*';
-          to: 'reviews';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      dispute_booking: {
+        Args: {
+          booking_id: string;
+          reason: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
           isOneToOne: true;
           isSetofReturn: false;
         };
@@ -3745,9 +3849,9 @@ export type Database = {
         };
         Returns: Json;
       };
-      expire_referral_rewards: {
+      expire_pending_bookings: {
         Args: never;
-        Returns: Json;
+        Returns: number;
       };
       geo_point: {
         Args: {
@@ -3755,63 +3859,6 @@ export type Database = {
           lon: number;
         };
         Returns: string;
-      };
-      hide_review: {
-        Args: {
-          reason: string;
-          review_id: string;
-        };
-        Returns: {
-          booking_id: string;
-          comment: string | null;
-          communication_rating: number | null;
-          created_at: string;
-          helpful_count: number;
-          hidden_at: string | null;
-          hidden_by: string | null;
-          hidden_reason: string | null;
-          id: string;
-          is_public: boolean;
-          is_verified: boolean;
-          listing_id: string;
-          metadata: Json;
-          not_helpful_count: number;
-          publish_due_at: string | null;
-          published_at: string | null;
-          quality_rating: number | null;
-          rating: number;
-          responded_at: string | null;
-          response: string | null;
-          reviewee_id: string;
-          reviewer_id: string;
-          tenant_id: string;
-          timeliness_rating: number | null;
-          title: string | null;
-          updated_at: string;
-          value_rating: number | null;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'reviews';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
-      listing_slots: {
-        Args: {
-          duration_minutes?: number;
-          from_at: string;
-          listing_id: string;
-          time_zone?: string;
-          to_at: string;
-        };
-        Returns: {
-          display_time_zone: string;
-          ends_at: string;
-          local_ends_at: string;
-          local_starts_at: string;
-          starts_at: string;
-        }[];
       };
       listings_serving: {
         Args: {
@@ -3823,9 +3870,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
-          buffer_after_minutes: number;
-          buffer_before_minutes: number;
           cancellation_policy: string | null;
+          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -3838,6 +3884,7 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
+          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -3851,11 +3898,9 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
-          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
-          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -3868,6 +3913,61 @@ export type Database = {
           to: 'listings';
           isOneToOne: false;
           isSetofReturn: true;
+        };
+      };
+      mark_booking_no_show: {
+        Args: {
+          booking_id: string;
+          reason?: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
         };
       };
       mark_file_uploaded: {
@@ -3917,9 +4017,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
-          buffer_after_minutes: number;
-          buffer_before_minutes: number;
           cancellation_policy: string | null;
+          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -3932,6 +4031,7 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
+          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -3945,11 +4045,9 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
-          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
-          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -3964,15 +4062,6 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      my_credit_balance: {
-        Args: never;
-        Returns: {
-          balance_cents: number;
-          currency: string;
-          expiring_cents: number;
-          next_expires_at: string;
-        }[];
-      };
       my_notification_preferences: {
         Args: never;
         Returns: Json;
@@ -3980,36 +4069,6 @@ export type Database = {
       my_permissions: {
         Args: never;
         Returns: string[];
-      };
-      my_referral_code: {
-        Args: never;
-        Returns: {
-          code: string;
-          created_at: string;
-          expires_at: string | null;
-          id: string;
-          is_active: boolean;
-          max_uses: number | null;
-          metadata: Json;
-          program_id: string;
-          tenant_id: string;
-          updated_at: string;
-          user_id: string;
-          uses_count: number;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'referral_codes';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
-      my_schedule: {
-        Args: {
-          from_date?: string;
-          to_date?: string;
-        };
-        Returns: Json;
       };
       nearby_listings: {
         Args: {
@@ -4022,9 +4081,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
-          buffer_after_minutes: number;
-          buffer_before_minutes: number;
           cancellation_policy: string | null;
+          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -4037,6 +4095,7 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
+          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -4050,11 +4109,9 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
-          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
-          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -4098,10 +4155,6 @@ export type Database = {
           isOneToOne: false;
           isSetofReturn: true;
         };
-      };
-      publish_due_reviews: {
-        Args: never;
-        Returns: number;
       };
       record_listing_view: {
         Args: {
@@ -4167,81 +4220,60 @@ export type Database = {
           isSetofReturn: true;
         };
       };
-      remove_availability_override: {
+      reschedule_booking: {
         Args: {
-          override_id: string;
-        };
-        Returns: {
-          created_at: string;
-          date: string;
-          end_time: string | null;
-          id: string;
-          kind: Database['public']['Enums']['availability_override_kind'];
-          provider_id: string;
-          reason: string | null;
-          start_time: string | null;
-          tenant_id: string;
-          updated_at: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'availability_overrides';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
-      respond_to_review: {
-        Args: {
-          response: string;
-          review_id: string;
-        };
-        Returns: {
           booking_id: string;
-          comment: string | null;
-          communication_rating: number | null;
+          starts_at: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
           created_at: string;
-          helpful_count: number;
-          hidden_at: string | null;
-          hidden_by: string | null;
-          hidden_reason: string | null;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
           id: string;
-          is_public: boolean;
-          is_verified: boolean;
           listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
-          not_helpful_count: number;
-          publish_due_at: string | null;
-          published_at: string | null;
-          quality_rating: number | null;
-          rating: number;
-          responded_at: string | null;
-          response: string | null;
-          reviewee_id: string;
-          reviewer_id: string;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
           tenant_id: string;
-          timeliness_rating: number | null;
-          title: string | null;
+          time_zone: string;
+          total_cents: number;
           updated_at: string;
-          value_rating: number | null;
         };
         SetofOptions: {
           from: '*';
-          to: 'reviews';
+          to: 'bookings';
           isOneToOne: true;
           isSetofReturn: false;
         };
-      };
-      reviews_to_write: {
-        Args: never;
-        Returns: {
-          booking_id: string;
-          completed_at: string;
-          listing_id: string;
-          reviewee_has_reviewed: boolean;
-          reviewee_id: string;
-          service_title: string;
-          window_closes_at: string;
-        }[];
       };
       rotate_webhook_secret: {
         Args: {
@@ -4286,9 +4318,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
-          buffer_after_minutes: number;
-          buffer_before_minutes: number;
           cancellation_policy: string | null;
+          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -4301,6 +4332,7 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
+          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -4314,11 +4346,9 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
-          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
-          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -4333,29 +4363,58 @@ export type Database = {
           isSetofReturn: true;
         };
       };
-      set_weekly_schedule: {
+      start_booking: {
         Args: {
-          time_zone: string;
-          windows: Json;
+          booking_id: string;
         };
         Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
           created_at: string;
-          day_of_week: number;
-          end_time: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
           id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
           provider_id: string;
-          start_time: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
           tenant_id: string;
           time_zone: string;
+          total_cents: number;
           updated_at: string;
-          valid_from: string | null;
-          valid_until: string | null;
-        }[];
+        };
         SetofOptions: {
           from: '*';
-          to: 'provider_availability';
-          isOneToOne: false;
-          isSetofReturn: true;
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
         };
       };
       start_conversation: {
@@ -4386,52 +4445,6 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      submit_review: {
-        Args: {
-          booking_id: string;
-          comment?: string;
-          communication_rating?: number;
-          quality_rating?: number;
-          rating: number;
-          timeliness_rating?: number;
-          title?: string;
-        };
-        Returns: {
-          booking_id: string;
-          comment: string | null;
-          communication_rating: number | null;
-          created_at: string;
-          helpful_count: number;
-          hidden_at: string | null;
-          hidden_by: string | null;
-          hidden_reason: string | null;
-          id: string;
-          is_public: boolean;
-          is_verified: boolean;
-          listing_id: string;
-          metadata: Json;
-          not_helpful_count: number;
-          publish_due_at: string | null;
-          published_at: string | null;
-          quality_rating: number | null;
-          rating: number;
-          responded_at: string | null;
-          response: string | null;
-          reviewee_id: string;
-          reviewer_id: string;
-          tenant_id: string;
-          timeliness_rating: number | null;
-          title: string | null;
-          updated_at: string;
-          value_rating: number | null;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'reviews';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
       transition_booking: {
         Args: {
           booking_id: string;
@@ -4440,6 +4453,7 @@ export type Database = {
         };
         Returns: {
           base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason: string | null;
           cancelled_at: string | null;
           cancelled_by: string | null;
@@ -4453,14 +4467,17 @@ export type Database = {
           discount_cents: number;
           disputed_at: string | null;
           ends_at: string;
+          expires_at: string | null;
           id: string;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
+          price_breakdown: Json;
           provider_id: string;
           provider_notes: string | null;
+          refund_cents: number | null;
           refunded_at: string | null;
           service_address: Json | null;
           service_description: string | null;
@@ -4484,46 +4501,6 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      unhide_review: {
-        Args: {
-          review_id: string;
-        };
-        Returns: {
-          booking_id: string;
-          comment: string | null;
-          communication_rating: number | null;
-          created_at: string;
-          helpful_count: number;
-          hidden_at: string | null;
-          hidden_by: string | null;
-          hidden_reason: string | null;
-          id: string;
-          is_public: boolean;
-          is_verified: boolean;
-          listing_id: string;
-          metadata: Json;
-          not_helpful_count: number;
-          publish_due_at: string | null;
-          published_at: string | null;
-          quality_rating: number | null;
-          rating: number;
-          responded_at: string | null;
-          response: string | null;
-          reviewee_id: string;
-          reviewer_id: string;
-          tenant_id: string;
-          timeliness_rating: number | null;
-          title: string | null;
-          updated_at: string;
-          value_rating: number | null;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'reviews';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
       update_notification_preferences: {
         Args: {
           channels?: Json;
@@ -4532,47 +4509,6 @@ export type Database = {
           types?: Json;
         };
         Returns: Json;
-      };
-      vote_review: {
-        Args: {
-          helpful: boolean;
-          review_id: string;
-        };
-        Returns: {
-          booking_id: string;
-          comment: string | null;
-          communication_rating: number | null;
-          created_at: string;
-          helpful_count: number;
-          hidden_at: string | null;
-          hidden_by: string | null;
-          hidden_reason: string | null;
-          id: string;
-          is_public: boolean;
-          is_verified: boolean;
-          listing_id: string;
-          metadata: Json;
-          not_helpful_count: number;
-          publish_due_at: string | null;
-          published_at: string | null;
-          quality_rating: number | null;
-          rating: number;
-          responded_at: string | null;
-          response: string | null;
-          reviewee_id: string;
-          reviewer_id: string;
-          tenant_id: string;
-          timeliness_rating: number | null;
-          title: string | null;
-          updated_at: string;
-          value_rating: number | null;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'reviews';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
       };
     };
     Enums: {
@@ -4588,8 +4524,18 @@ export type Database = {
         | 'booking';
       availability_override_kind: 'blocked' | 'available';
       billing_interval: 'month' | 'year';
-      booking_status: 'pending' | 'confirmed' | 'in_progress' | 'completed' | 'cancelled' | 'disputed' | 'refunded';
-      credit_reason: 'referral_reward' | 'booking_spend' | 'booking_return' | 'expiry' | 'adjustment';
+      booking_status:
+        | 'pending'
+        | 'confirmed'
+        | 'in_progress'
+        | 'completed'
+        | 'cancelled'
+        | 'disputed'
+        | 'refunded'
+        | 'declined'
+        | 'expired'
+        | 'no_show';
+      cancellation_policy_kind: 'flexible' | 'moderate' | 'strict';
       delivery_status: 'pending' | 'delivering' | 'succeeded' | 'failed' | 'dead';
       file_status: 'uploading' | 'processing' | 'active' | 'failed' | 'deleted';
       file_type: 'avatar' | 'service_image' | 'document' | 'certificate' | 'identity' | 'attachment' | 'other';
@@ -4730,8 +4676,19 @@ export const Constants = {
       audit_action: ['create', 'read', 'update', 'delete', 'login', 'logout', 'admin_action', 'payment', 'booking'],
       availability_override_kind: ['blocked', 'available'],
       billing_interval: ['month', 'year'],
-      booking_status: ['pending', 'confirmed', 'in_progress', 'completed', 'cancelled', 'disputed', 'refunded'],
-      credit_reason: ['referral_reward', 'booking_spend', 'booking_return', 'expiry', 'adjustment'],
+      booking_status: [
+        'pending',
+        'confirmed',
+        'in_progress',
+        'completed',
+        'cancelled',
+        'disputed',
+        'refunded',
+        'declined',
+        'expired',
+        'no_show',
+      ],
+      cancellation_policy_kind: ['flexible', 'moderate', 'strict'],
       delivery_status: ['pending', 'delivering', 'succeeded', 'failed', 'dead'],
       file_status: ['uploading', 'processing', 'active', 'failed', 'deleted'],
       file_type: ['avatar', 'service_image', 'document', 'certificate', 'identity', 'attachment', 'other'],

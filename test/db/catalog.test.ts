@@ -62,6 +62,7 @@ const ADDED_TABLES = [
   'inbound_webhook_events',
   'booking_status_history',
   'user_addresses',
+  'cancellation_policy_tiers',
 ];
 
 const SPEC_ENUMS: Record<string, string[]> = {
@@ -69,7 +70,19 @@ const SPEC_ENUMS: Record<string, string[]> = {
   user_status: ['active', 'inactive', 'suspended', 'pending_verification', 'banned'],
   verification_status: ['pending', 'in_review', 'verified', 'rejected'],
   listing_status: ['draft', 'active', 'paused', 'inactive', 'suspended'],
-  booking_status: ['pending', 'confirmed', 'in_progress', 'completed', 'cancelled', 'disputed', 'refunded'],
+  // The specification's seven, then the lifecycle's (0021): declined, expired, no_show.
+  booking_status: [
+    'pending',
+    'confirmed',
+    'in_progress',
+    'completed',
+    'cancelled',
+    'disputed',
+    'refunded',
+    'declined',
+    'expired',
+    'no_show',
+  ],
   pricing_type: ['hourly', 'fixed', 'custom'],
   location_type: ['on_site', 'remote', 'both'],
   subscription_status: ['trialing', 'active', 'past_due', 'canceled', 'unpaid', 'incomplete', 'incomplete_expired'],
@@ -94,6 +107,7 @@ const ADDED_ENUMS = [
   'invoice_status',
   'delivery_status',
   'billing_interval',
+  'cancellation_policy_kind',
 ];
 
 let db: TestDatabase;

@@ -370,7 +370,16 @@ describe(`cancellation refunds (${testBackend()})`, () => {
         await refundRows(id),
         refund === 0
           ? []
-          : [{ user_id: customer.id, type: 'refund', status: 'pending', amount_cents: refund, currency: 'USD', percent }],
+          : [
+              {
+                user_id: customer.id,
+                type: 'refund',
+                status: 'pending',
+                amount_cents: refund,
+                currency: 'USD',
+                percent,
+              },
+            ],
       );
     });
   }
