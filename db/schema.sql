@@ -156,6 +156,24 @@ CREATE DOMAIN public.cents AS bigint
 COMMENT ON DOMAIN public.cents IS 'A non-negative amount of money in the currency''s minor unit (cents).';
 
 --
+-- Name: credit_reason; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.credit_reason AS ENUM (
+    'referral_reward',
+    'booking_spend',
+    'booking_return',
+    'expiry',
+    'adjustment'
+);
+
+--
+-- Name: TYPE credit_reason; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TYPE public.credit_reason IS 'Why a credit_ledger row exists: referral_reward (a grant), booking_spend (credit applied to a booking), booking_return (given back when it was cancelled), expiry (unused credit lapsed), adjustment (an operator''s grant or debit).';
+
+--
 -- Name: currency_code; Type: DOMAIN; Schema: public; Owner: -
 --
 
@@ -1106,10 +1124,15 @@ CREATE TABLE public.listings (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     deleted_at timestamp with time zone,
+    slot_step_minutes integer DEFAULT 30 NOT NULL,
+    buffer_before_minutes integer DEFAULT 0 NOT NULL,
+    buffer_after_minutes integer DEFAULT 0 NOT NULL,
     instant_book boolean DEFAULT false NOT NULL,
     cancellation_policy_kind public.cancellation_policy_kind DEFAULT 'moderate'::public.cancellation_policy_kind NOT NULL,
     CONSTRAINT listings_advance_booking_days_check CHECK (((advance_booking_days >= 0) AND (advance_booking_days <= 730))),
     CONSTRAINT listings_booking_count_check CHECK ((booking_count >= 0)),
+    CONSTRAINT listings_buffer_after_minutes_check CHECK (((buffer_after_minutes >= 0) AND (buffer_after_minutes <= 720))),
+    CONSTRAINT listings_buffer_before_minutes_check CHECK (((buffer_before_minutes >= 0) AND (buffer_before_minutes <= 720))),
     CONSTRAINT listings_cancellation_window_hours_check CHECK ((cancellation_window_hours >= 0)),
     CONSTRAINT listings_check CHECK (((pricing_type <> 'hourly'::public.pricing_type) OR (hourly_rate_cents IS NOT NULL))),
     CONSTRAINT listings_check1 CHECK (((pricing_type <> 'fixed'::public.pricing_type) OR (base_price_cents IS NOT NULL))),
@@ -1123,6 +1146,7 @@ CREATE TABLE public.listings (
     CONSTRAINT listings_rating_average_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
     CONSTRAINT listings_review_count_check CHECK ((review_count >= 0)),
     CONSTRAINT listings_service_radius_m_check CHECK (((service_radius_m >= 1) AND (service_radius_m <= 500000))),
+    CONSTRAINT listings_slot_step_minutes_check CHECK (((slot_step_minutes >= 5) AND (slot_step_minutes <= 1440))),
     CONSTRAINT listings_title_check CHECK (((length(title) >= 3) AND (length(title) <= 200))),
     CONSTRAINT listings_view_count_check CHECK ((view_count >= 0))
 );
@@ -1174,6 +1198,24 @@ COMMENT ON COLUMN public.listings.search_vector IS 'Weighted document: title (A)
 --
 
 COMMENT ON COLUMN public.listings.deleted_at IS 'Soft delete: a client DELETE sets this instead of removing the row.';
+
+--
+-- Name: COLUMN listings.slot_step_minutes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.slot_step_minutes IS 'Minutes between the starts of consecutive bookable slots (5–1440, default 30).';
+
+--
+-- Name: COLUMN listings.buffer_before_minutes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.buffer_before_minutes IS 'Free minutes the provider needs before a booking of this listing (0–720): travel, set-up.';
+
+--
+-- Name: COLUMN listings.buffer_after_minutes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.buffer_after_minutes IS 'Free minutes the provider needs after a booking of this listing (0–720): clean-up, travel.';
 
 --
 -- Name: COLUMN listings.instant_book; Type: COMMENT; Schema: public; Owner: -
@@ -1255,6 +1297,60 @@ begin
   on conflict (user_id) do nothing;
   return null;
 end $$;
+
+--
+-- Name: credit_balance(uuid, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.credit_balance(user_id uuid, currency text) RETURNS bigint
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select coalesce(sum(remaining_cents), 0)::bigint
+    from app.credit_lots(user_id, currency)
+   where expires_at is null or expires_at > now()
+$$;
+
+--
+-- Name: FUNCTION credit_balance(user_id uuid, currency text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.credit_balance(user_id uuid, currency text) IS 'Usable credit of a user in one currency, in minor units: what is left of unexpired grants.';
+
+--
+-- Name: credit_ledger_append_only(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.credit_ledger_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog'
+    AS $$
+begin
+  raise sqlstate 'PT405' using
+    message = 'credit_ledger rows are never changed',
+    hint = 'Write a correcting row instead (an adjustment).';
+end $$;
+
+--
+-- Name: credit_lots(uuid, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.credit_lots(user_id uuid, currency text) RETURNS TABLE(id uuid, expires_at timestamp with time zone, created_at timestamp with time zone, remaining_cents bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select g.id, g.expires_at, g.created_at, (g.amount_cents + coalesce(sum(m.amount_cents), 0))::bigint
+    from public.credit_ledger g
+    left join public.credit_ledger m on m.credit_id = g.id
+   where g.user_id = credit_lots.user_id and g.currency = credit_lots.currency and g.credit_id is null
+   group by g.id
+$$;
+
+--
+-- Name: FUNCTION credit_lots(user_id uuid, currency text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.credit_lots(user_id uuid, currency text) IS 'A user''s grants in one currency with what is left of each (expired ones included).';
 
 --
 -- Name: current_subject(); Type: FUNCTION; Schema: app; Owner: -
@@ -1411,6 +1507,44 @@ begin
 end $_$;
 
 --
+-- Name: expire_credit(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.expire_credit() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  lot record;
+  left_cents bigint;
+  written integer := 0;
+begin
+  for lot in
+    select g.id, g.user_id, g.currency from public.credit_ledger g
+     where g.expires_at is not null and g.expires_at <= now()
+       and g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m where m.credit_id = g.id), 0) > 0
+     order by g.expires_at, g.id
+  loop
+    perform app.lock_credit(lot.user_id);
+    -- Re-read under the lock: a concurrent run may have expired it already.
+    select g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m where m.credit_id = g.id), 0)
+      into left_cents from public.credit_ledger g where g.id = lot.id;
+    if left_cents > 0 then
+      insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id)
+      values (lot.user_id, lot.currency, -left_cents, 'expiry', lot.id);
+      written := written + 1;
+    end if;
+  end loop;
+  return written;
+end $$;
+
+--
+-- Name: FUNCTION expire_credit(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.expire_credit() IS 'Writes an expiry row for what is left of each grant past its expires_at; returns how many. Idempotent (a second run finds nothing left).';
+
+--
 -- Name: file_uploads_check_target(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1439,6 +1573,45 @@ begin
   end if;
   return new;
 end $$;
+
+--
+-- Name: grant_credit(uuid, text, bigint, public.credit_reason, timestamp with time zone, uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason DEFAULT 'adjustment'::public.credit_reason, expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, referral_reward_id uuid DEFAULT NULL::uuid, note text DEFAULT NULL::text, idempotency_key text DEFAULT NULL::text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  result uuid;
+begin
+  if amount_cents is null or amount_cents <= 0 then
+    raise invalid_parameter_value using
+      message = format('a credit grant must be a positive amount, not %s', coalesce(amount_cents::text, 'null')),
+      hint = 'Give amount_cents in minor units, greater than 0.';
+  end if;
+  perform app.lock_credit(user_id);
+  select l.id into result from public.credit_ledger l
+   where (grant_credit.referral_reward_id is not null and l.reason = 'referral_reward'
+          and l.referral_reward_id = grant_credit.referral_reward_id)
+      or (grant_credit.idempotency_key is not null and l.user_id = grant_credit.user_id
+          and l.idempotency_key = grant_credit.idempotency_key);
+  if result is not null then
+    return result;
+  end if;
+  insert into public.credit_ledger (user_id, currency, amount_cents, reason, expires_at, referral_reward_id, note,
+                                    idempotency_key, created_by)
+  values (user_id, upper(currency), amount_cents, reason, expires_at, referral_reward_id, note, idempotency_key,
+          case when reason = 'adjustment' then app.current_user_id() end)
+  returning id into result;
+  return result;
+end $$;
+
+--
+-- Name: FUNCTION grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) IS 'Grants credit (a new lot). Idempotent: a referral reward, or an idempotency key of the user, grants once; a replay returns the first row''s id.';
 
 --
 -- Name: guard_listings(); Type: FUNCTION; Schema: app; Owner: -
@@ -1614,6 +1787,40 @@ begin
 end $$;
 
 --
+-- Name: is_bookable_slot(uuid, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer DEFAULT NULL::integer) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+#variable_conflict use_variable
+declare
+  l public.listings;
+  minutes integer;
+begin
+  select * into l from public.listings x
+  where x.id = is_bookable_slot.listing_id and x.status = 'active' and x.deleted_at is null;
+  if l.id is null or starts_at is null then
+    return false;
+  end if;
+  minutes := app.listing_duration(l, is_bookable_slot.duration_minutes);
+  if minutes < l.minimum_duration_minutes or minutes > 1440 then
+    return false;
+  end if;
+  return exists (
+    select 1 from app.listing_slot_times(l, app.provider_time_zone(l.provider_id), starts_at,
+                                         starts_at + interval '1 microsecond', minutes) s
+    where s.starts_at = is_bookable_slot.starts_at);
+end $$;
+
+--
+-- Name: FUNCTION is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) IS 'True exactly when listing_slots(listing_id, …, duration_minutes) returns a slot starting at starts_at (active listings only). create_booking calls it inside its transaction.';
+
+--
 -- Name: is_conversation_participant(uuid); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1734,6 +1941,47 @@ $$;
 COMMENT ON FUNCTION app.jwt_claims() IS 'The verified JWT claims of the current request, or {} outside a request.';
 
 --
+-- Name: listing_available_on(uuid, date); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.listing_available_on(listing_id uuid, day date) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+#variable_conflict use_variable
+declare
+  l public.listings;
+  tz text;
+begin
+  select * into l from public.listings x
+  where x.id = listing_available_on.listing_id and x.status = 'active' and x.deleted_at is null;
+  if l.id is null or day is null then
+    return false;
+  end if;
+  tz := app.provider_time_zone(l.provider_id);
+  return exists (
+    select 1 from app.listing_slot_times(l, tz, day::timestamp at time zone tz, (day + 1)::timestamp at time zone tz,
+                                         app.listing_duration(l, null)));
+end $$;
+
+--
+-- Name: FUNCTION listing_available_on(listing_id uuid, day date); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.listing_available_on(listing_id uuid, day date) IS 'True when an active listing has a bookable slot (default duration) starting on the local date `day` in the provider''s zone.';
+
+--
+-- Name: listing_duration(public.listings, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.listing_duration(listing public.listings, requested integer) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select coalesce(requested, listing.duration_minutes, listing.minimum_duration_minutes)
+$$;
+
+--
 -- Name: listing_search_vector(public.listings); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1749,6 +1997,99 @@ CREATE FUNCTION app.listing_search_vector(l public.listings) RETURNS tsvector
            (select string_agg(t.name, ' ') from public.listing_tags lt join public.tags t on t.id = lt.tag_id
              where lt.listing_id = l.id))), 'C')
 $$;
+
+--
+-- Name: listing_slot_times(public.listings, text, timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer) RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  with bounds as (
+    select greatest(from_at, now() + make_interval(mins => listing.min_notice_minutes)) as lo,
+           least(to_at, now() + make_interval(days => listing.advance_booking_days)) as hi,
+           make_interval(mins => minutes) as dur,
+           make_interval(mins => listing.slot_step_minutes) as step,
+           -- Local dates whose windows can hold a slot starting in [lo, hi]; two days of
+           -- look-back find where a stretch that began earlier starts.
+           (from_at at time zone tz)::date - 2 as first_day,
+           (to_at at time zone tz)::date + 2 as last_day
+  ),
+  windows as (
+    select tstzrange((d.day + pa.start_time) at time zone tz, (d.day + pa.end_time) at time zone tz) as r
+    from bounds b
+    cross join lateral (select g::date as day from generate_series(b.first_day, b.last_day, interval '1 day') g) d
+    join public.provider_availability pa
+      on pa.provider_id = listing.provider_id
+     and pa.day_of_week = extract(isodow from d.day)
+     and (pa.valid_from is null or pa.valid_from <= d.day)
+     and (pa.valid_until is null or pa.valid_until >= d.day)
+    union all
+    select tstzrange((o.date + o.start_time) at time zone tz, (o.date + o.end_time) at time zone tz)
+    from bounds b
+    join public.availability_overrides o
+      on o.provider_id = listing.provider_id and o.date between b.first_day and b.last_day and o.kind = 'available'
+  ),
+  blocks as (
+    select tstzrange((o.date + coalesce(o.start_time, time '00:00')) at time zone tz,
+                     (o.date + coalesce(o.end_time, time '24:00')) at time zone tz) as r
+    from bounds b
+    join public.availability_overrides o
+      on o.provider_id = listing.provider_id and o.date between b.first_day and b.last_day and o.kind = 'blocked'
+  ),
+  stretches as (
+    select s
+    from unnest(coalesce((select range_agg(r) from windows where not isempty(r)), '{}'::tstzmultirange)
+                - coalesce((select range_agg(r) from blocks where not isempty(r)), '{}'::tstzmultirange)) s
+  ),
+  candidates as (
+    select g as starts_at, g + b.dur as ends_at
+    from bounds b
+    join stretches st on lower(st.s) < b.hi and upper(st.s) > b.lo
+    cross join lateral generate_series(
+      lower(st.s) + b.step * greatest(0, ceil(extract(epoch from b.lo - lower(st.s)) / extract(epoch from b.step))),
+      least(upper(st.s) - b.dur, b.hi),
+      b.step) g
+    where g < to_at
+  ),
+  busy as (
+    select tstzrange(x.starts_at - make_interval(mins => bl.buffer_before_minutes),
+                     x.ends_at + make_interval(mins => bl.buffer_after_minutes)) as r
+    from bounds b
+    join public.bookings x
+      on x.provider_id = listing.provider_id
+     and x.status in ('pending', 'confirmed', 'in_progress')
+     and x.period && tstzrange(b.lo - interval '2 days', b.hi + b.dur + interval '2 days')
+    join public.listings bl on bl.id = x.listing_id
+  ),
+  per_day as (
+    select (x.starts_at at time zone tz)::date as day, count(*) as n
+    from bounds b
+    join public.bookings x
+      on x.listing_id = listing.id
+     and x.starts_at >= b.lo - interval '2 days' and x.starts_at < b.hi + interval '2 days'
+     and x.status in ('pending', 'confirmed', 'in_progress', 'completed')
+    where listing.max_bookings_per_day is not null
+    group by 1
+  )
+  select c.starts_at, c.ends_at
+  from candidates c
+  where not exists (
+          select 1 from busy
+          where busy.r && tstzrange(c.starts_at - make_interval(mins => listing.buffer_before_minutes),
+                                    c.ends_at + make_interval(mins => listing.buffer_after_minutes)))
+    and (listing.max_bookings_per_day is null
+         or coalesce((select p.n from per_day p where p.day = (c.starts_at at time zone tz)::date), 0)
+            < listing.max_bookings_per_day)
+  order by c.starts_at
+$$;
+
+--
+-- Name: FUNCTION listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer) IS 'Bookable slot starts and ends of a listing in [from_at, to_at) for a duration in minutes, the provider''s schedule read in tz. Internal: callers check visibility and arguments.';
 
 --
 -- Name: listing_tags_after_change(); Type: FUNCTION; Schema: app; Owner: -
@@ -1788,6 +2129,23 @@ begin
   end if;
   return new;
 end $$;
+
+--
+-- Name: lock_credit(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.lock_credit(user_id uuid) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select pg_advisory_xact_lock(19, hashtext(user_id::text))
+$$;
+
+--
+-- Name: FUNCTION lock_credit(user_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.lock_credit(user_id uuid) IS 'Serialises credit ledger writes of one user until the transaction ends.';
 
 --
 -- Name: lock_provider_calendar(uuid); Type: FUNCTION; Schema: app; Owner: -
@@ -1892,6 +2250,56 @@ CREATE FUNCTION app.new_webhook_secret() RETURNS text
     AS $$
   select 'whsec_' || encode(decode(app.random_hex(2), 'hex'), 'base64')
 $$;
+
+--
+-- Name: next_available_slot(uuid, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone DEFAULT now()) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+#variable_conflict use_variable
+declare
+  l public.listings;
+  tz text;
+  minutes integer;
+  chunk_start timestamptz;
+  horizon timestamptz;
+  found timestamptz;
+begin
+  select * into l from public.listings x
+  where x.id = next_available_slot.listing_id and x.status = 'active' and x.deleted_at is null;
+  if l.id is null then
+    return null;
+  end if;
+  -- Nothing to find without a weekly window or an extra window to come.
+  if not exists (select 1 from public.provider_availability pa where pa.provider_id = l.provider_id)
+     and not exists (select 1 from public.availability_overrides o
+                     where o.provider_id = l.provider_id and o.kind = 'available' and o.date >= current_date - 1) then
+    return null;
+  end if;
+  tz := app.provider_time_zone(l.provider_id);
+  minutes := app.listing_duration(l, null);
+  chunk_start := greatest(coalesce(after, now()), now() + make_interval(mins => l.min_notice_minutes));
+  horizon := now() + make_interval(days => l.advance_booking_days);
+  while chunk_start <= horizon loop
+    select s.starts_at into found
+    from app.listing_slot_times(l, tz, chunk_start, chunk_start + interval '7 days', minutes) s
+    limit 1;
+    if found is not null then
+      return found;
+    end if;
+    chunk_start := chunk_start + interval '7 days';
+  end loop;
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION next_available_slot(listing_id uuid, after timestamp with time zone); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone) IS 'Start of the first bookable slot of an active listing at or after `after` (default now), with its default duration; NULL when none within its booking horizon.';
 
 --
 -- Name: notification_delivery(uuid, public.notification_type, boolean, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
@@ -2124,6 +2532,25 @@ end $$;
 COMMENT ON FUNCTION app.provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone) IS 'True when [starts, ends) lies inside the provider''s schedule in their time zone and no blocking override covers it.';
 
 --
+-- Name: provider_time_zone(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.provider_time_zone(provider uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = provider limit 1),
+                  (select u.time_zone from public.users u where u.id = provider),
+                  'UTC')
+$$;
+
+--
+-- Name: FUNCTION provider_time_zone(provider uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.provider_time_zone(provider uuid) IS 'The IANA zone a provider''s schedule is kept in: their weekly windows'' zone, else their users.time_zone.';
+
+--
 -- Name: random_code(integer); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2302,6 +2729,25 @@ begin
 end $$;
 
 --
+-- Name: require_schedule_owner(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.require_schedule_owner() RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+begin
+  if app.current_user_role() not in ('provider', 'admin', 'super_admin') then
+    raise insufficient_privilege using
+      message = 'only providers keep a schedule',
+      hint = 'Become a provider (create your provider profile) before setting availability.';
+  end if;
+  return me;
+end $$;
+
+--
 -- Name: require_user(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2341,6 +2787,45 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.require_user() IS 'users.id of the caller; raises a clear error when signed out (42501), when the token has no account (PT403) or the account is suspended, banned or deleted (PT403).';
+
+--
+-- Name: return_credit(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.return_credit(booking_id uuid) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  spender uuid;
+  returned bigint;
+begin
+  select l.user_id into spender from public.credit_ledger l
+   where l.booking_id = return_credit.booking_id and l.reason = 'booking_spend' limit 1;
+  if spender is null then
+    return 0;  -- the booking used no credit
+  end if;
+  perform app.lock_credit(spender);
+  select sum(l.amount_cents) into returned from public.credit_ledger l
+   where l.booking_id = return_credit.booking_id and l.reason = 'booking_return';
+  if returned is not null then
+    return returned;  -- already given back: a replay writes nothing
+  end if;
+  -- Each spent slice goes back to its own lot and keeps that lot's expiry.
+  insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id, booking_id)
+  select l.user_id, l.currency, -l.amount_cents, 'booking_return', l.credit_id, l.booking_id
+    from public.credit_ledger l
+   where l.booking_id = return_credit.booking_id and l.reason = 'booking_spend';
+  select sum(l.amount_cents) into returned from public.credit_ledger l
+   where l.booking_id = return_credit.booking_id and l.reason = 'booking_return';
+  return returned;
+end $$;
+
+--
+-- Name: FUNCTION return_credit(booking_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.return_credit(booking_id uuid) IS 'Gives back the credit a booking spent (to the lots it came from, which keep their expiry) and returns that amount; 0 when it spent none. Idempotent: a replay writes nothing and returns the same amount.';
 
 --
 -- Name: review_votes_after_change(); Type: FUNCTION; Schema: app; Owner: -
@@ -2467,6 +2952,27 @@ begin
 end $$;
 
 --
+-- Name: schedule_time(jsonb, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.schedule_time(value jsonb, what text) RETURNS time without time zone
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $_$
+begin
+  if value is null or jsonb_typeof(value) <> 'string' or value #>> '{}' !~ '^\d{1,2}:\d{2}(:\d{2})?$' then
+    raise invalid_parameter_value using
+      message = format('%s must be a time like "09:00" (got %s)', what, coalesce(value::text, 'nothing')),
+      hint = 'Times are wall-clock HH:MM in the schedule''s time zone; 24:00 ends a window at midnight.';
+  end if;
+  return (value #>> '{}')::time;
+exception when datetime_field_overflow or invalid_datetime_format then
+  raise invalid_parameter_value using
+    message = format('%s must be a time like "09:00" (got %s)', what, value::text),
+    hint = 'Hours run 00–24, minutes 00–59.';
+end $_$;
+
+--
 -- Name: set_updated_at(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2507,6 +3013,57 @@ end $_$;
 --
 
 COMMENT ON FUNCTION app.soft_delete() IS 'BEFORE DELETE: turns a client''s delete into a soft delete (deleted_at = now()).';
+
+--
+-- Name: spend_credit(uuid, uuid, text, bigint); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  lot record;
+  spent bigint;
+  spender uuid;
+  left_cents bigint := max_cents;
+  take bigint;
+begin
+  if max_cents is null or max_cents < 0 then
+    raise invalid_parameter_value using
+      message = format('max_cents must be 0 or more, not %s', coalesce(max_cents::text, 'null')),
+      hint = 'Pass the most credit the booking may use, in minor units.';
+  end if;
+  perform app.lock_credit(user_id);
+  select -sum(l.amount_cents), min(l.user_id::text)::uuid into spent, spender
+    from public.credit_ledger l
+   where l.booking_id = spend_credit.booking_id and l.reason = 'booking_spend';
+  if spender is not null then
+    if spender <> user_id then
+      raise invalid_parameter_value using
+        message = format('booking %s already spent another user''s credit', booking_id);
+    end if;
+    return spent;  -- a booking spends once: a replay answers what was applied
+  end if;
+  for lot in
+    select c.id, c.remaining_cents from app.credit_lots(user_id, upper(currency)) c
+     where c.remaining_cents > 0 and (c.expires_at is null or c.expires_at > now())
+     order by c.expires_at nulls last, c.created_at, c.id
+  loop
+    exit when left_cents = 0;
+    take := least(left_cents, lot.remaining_cents);
+    insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id, booking_id)
+    values (user_id, upper(currency), -take, 'booking_spend', lot.id, booking_id);
+    left_cents := left_cents - take;
+  end loop;
+  return max_cents - left_cents;
+end $$;
+
+--
+-- Name: FUNCTION spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) IS 'Applies up to max_cents of the user''s unexpired credit in this currency to a booking (soonest-expiring first) and returns the amount applied. Idempotent per booking: a second call writes nothing and returns the first amount.';
 
 --
 -- Name: users; Type: TABLE; Schema: public; Owner: -
@@ -2757,6 +3314,91 @@ begin
   end if;
   return null;
 end $$;
+
+--
+-- Name: availability_overrides; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.availability_overrides (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    date date NOT NULL,
+    kind public.availability_override_kind NOT NULL,
+    start_time time without time zone,
+    end_time time without time zone,
+    reason text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT availability_overrides_check CHECK (((start_time IS NULL) = (end_time IS NULL))),
+    CONSTRAINT availability_overrides_check1 CHECK ((end_time > start_time)),
+    CONSTRAINT availability_overrides_check2 CHECK (((kind = 'blocked'::public.availability_override_kind) OR (start_time IS NOT NULL))),
+    CONSTRAINT availability_overrides_reason_check CHECK ((length(reason) <= 500))
+);
+
+--
+-- Name: TABLE availability_overrides; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.availability_overrides IS 'Per local date exceptions to the weekly schedule: blocked (all day when times are NULL) or extra available hours. Private to the provider.';
+
+--
+-- Name: add_availability_override(date, public.availability_override_kind, time without time zone, time without time zone, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone DEFAULT NULL::time without time zone, end_time time without time zone DEFAULT NULL::time without time zone, reason text DEFAULT NULL::text) RETURNS public.availability_overrides
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+#variable_conflict use_variable
+declare
+  me uuid := app.require_schedule_owner();
+  today date;
+  result public.availability_overrides;
+begin
+  if add_availability_override.date is null or kind is null then
+    raise invalid_parameter_value using
+      message = 'date and kind are required',
+      hint = 'kind is blocked (a day off, or part of a day with start_time/end_time) or available (an extra window).';
+  end if;
+  today := (now() at time zone app.provider_time_zone(me))::date;
+  if add_availability_override.date < today then
+    raise invalid_parameter_value using
+      message = format('%s is in the past (today is %s in your time zone)', add_availability_override.date, today);
+  end if;
+  if (start_time is null) <> (end_time is null) then
+    raise invalid_parameter_value using
+      message = 'give both start_time and end_time, or neither (a whole day)';
+  end if;
+  if kind = 'available' and start_time is null then
+    raise invalid_parameter_value using
+      message = 'an extra window (kind available) needs start_time and end_time';
+  end if;
+  if end_time is not null and end_time <= start_time then
+    raise invalid_parameter_value using
+      message = format('end_time %s is not after start_time %s', end_time, start_time),
+      hint = 'An override ending at midnight ends at "24:00".';
+  end if;
+  if length(reason) > 500 then
+    raise invalid_parameter_value using message = 'reason is at most 500 characters';
+  end if;
+  begin
+    insert into public.availability_overrides (provider_id, date, kind, start_time, end_time, reason)
+    values (me, add_availability_override.date, kind, start_time, end_time, reason)
+    returning * into result;
+  exception when exclusion_violation then
+    raise exclusion_violation using
+      message = format('this overlaps another override of yours on %s', add_availability_override.date),
+      hint = 'Remove the other override first (remove_availability_override), or pick times that do not overlap it.';
+  end;
+  return result;
+end $$;
+
+--
+-- Name: FUNCTION add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text) IS 'Adds an exception to the caller''s weekly schedule on a local date: blocked (whole day without times, or start_time–end_time) or available (an extra window). The reason stays private.';
 
 --
 -- Name: user_permissions; Type: TABLE; Schema: public; Owner: -
@@ -3452,6 +4094,63 @@ $$;
 COMMENT ON FUNCTION public.geo_point(lon double precision, lat double precision) IS 'A WGS84 geography point from longitude and latitude.';
 
 --
+-- Name: listing_slots(uuid, timestamp with time zone, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text DEFAULT NULL::text, duration_minutes integer DEFAULT NULL::integer) RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone, local_starts_at timestamp without time zone, local_ends_at timestamp without time zone, display_time_zone text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+#variable_conflict use_variable
+declare
+  l public.listings;
+  tz text;
+  display_zone text;
+  minutes integer;
+begin
+  select * into l from public.listings x
+  where x.id = listing_slots.listing_id and x.deleted_at is null
+    and ((x.status = 'active' and x.tenant_id = app.current_tenant_id()) or x.provider_id = app.current_user_id());
+  if l.id is null then
+    raise sqlstate 'PT404' using
+      message = format('listing %s not found', listing_slots.listing_id),
+      hint = 'Only active listings of this marketplace have bookable slots.';
+  end if;
+  if from_at is null or to_at is null or to_at <= from_at then
+    raise invalid_parameter_value using
+      message = 'to_at must be after from_at',
+      hint = 'Pass two instants, e.g. from_at 2027-03-14T00:00:00-05:00 and to_at 2027-03-15T00:00:00-04:00.';
+  end if;
+  if to_at - from_at > interval '62 days' then
+    raise invalid_parameter_value using
+      message = 'a slot range spans at most 62 days',
+      hint = 'Ask for up to 62 days at a time and page on with the next from_at.';
+  end if;
+  display_zone := coalesce(listing_slots.time_zone, app.provider_time_zone(l.provider_id));
+  if not app.is_valid_time_zone(display_zone) then
+    raise invalid_parameter_value using
+      message = format('unknown time zone %L', display_zone),
+      hint = 'Use an IANA zone name such as America/New_York or Europe/Berlin.';
+  end if;
+  minutes := app.listing_duration(l, listing_slots.duration_minutes);
+  if minutes < l.minimum_duration_minutes or minutes > 1440 then
+    raise invalid_parameter_value using
+      message = format('duration_minutes must be between %s and 1440', l.minimum_duration_minutes),
+      hint = 'Leave duration_minutes out to use the listing''s own duration.';
+  end if;
+  tz := app.provider_time_zone(l.provider_id);
+  return query
+    select s.starts_at, s.ends_at, s.starts_at at time zone display_zone, s.ends_at at time zone display_zone, display_zone
+    from app.listing_slot_times(l, tz, from_at, to_at, minutes) s;
+end $$;
+
+--
+-- Name: FUNCTION listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer) IS 'The bookable slots of an active listing starting in [from_at, to_at) (at most 62 days): UTC instants and wall-clock times in time_zone (default: the provider''s). Honours the schedule, overrides, duration, slot step, buffers, notice, horizon, daily capacity and existing bookings.';
+
+--
 -- Name: listings_serving(double precision, double precision, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3604,6 +4303,42 @@ end $$;
 COMMENT ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status public.listing_status, featured boolean, reason text) IS 'Suspends, reinstates or features a listing. Needs listings.moderate.';
 
 --
+-- Name: my_credit_balance(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.my_credit_balance() RETURNS TABLE(currency text, balance_cents bigint, next_expires_at timestamp with time zone, expiring_cents bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+begin
+  return query
+  with currencies as (
+    select distinct l.currency::text as currency from public.credit_ledger l where l.user_id = me
+  ), lots as (
+    select c.currency, x.expires_at, x.remaining_cents
+      from currencies c, app.credit_lots(me, c.currency) x
+     where x.remaining_cents > 0 and (x.expires_at is null or x.expires_at > now())
+  ), soonest as (
+    select lots.currency, min(lots.expires_at) as expires_at from lots group by lots.currency
+  )
+  select c.currency,
+         coalesce((select sum(l.remaining_cents) from lots l where l.currency = c.currency), 0)::bigint,
+         s.expires_at,
+         (select sum(l.remaining_cents) from lots l where l.currency = c.currency and l.expires_at = s.expires_at)::bigint
+    from currencies c
+    left join soonest s on s.currency = c.currency
+   order by c.currency;
+end $$;
+
+--
+-- Name: FUNCTION my_credit_balance(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.my_credit_balance() IS 'The caller''s credit, one row per currency they ever had credit in: balance_cents (usable now, in minor units), next_expires_at (when the soonest credit lapses, NULL if none will) and expiring_cents (how much lapses then).';
+
+--
 -- Name: my_notification_preferences(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3657,6 +4392,46 @@ $$;
 --
 
 COMMENT ON FUNCTION public.my_permissions() IS 'The names of every permission the caller holds.';
+
+--
+-- Name: my_schedule(date, date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.my_schedule(from_date date DEFAULT NULL::date, to_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_schedule_owner();
+  tz text := app.provider_time_zone(me);
+  first_day date := coalesce(from_date, (now() at time zone tz)::date);
+begin
+  if to_date is not null and to_date < first_day then
+    raise invalid_parameter_value using message = 'to_date must not be before from_date';
+  end if;
+  return jsonb_build_object(
+    'time_zone', tz,
+    'windows', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'id', pa.id, 'day_of_week', pa.day_of_week,
+               'start_time', to_char(pa.start_time, 'HH24:MI'), 'end_time', to_char(pa.end_time, 'HH24:MI'))
+             order by pa.day_of_week, pa.start_time)
+      from public.provider_availability pa where pa.provider_id = me), '[]'),
+    'overrides', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'id', o.id, 'date', o.date, 'kind', o.kind,
+               'start_time', to_char(o.start_time, 'HH24:MI'), 'end_time', to_char(o.end_time, 'HH24:MI'),
+               'reason', o.reason)
+             order by o.date, o.start_time nulls first)
+      from public.availability_overrides o
+      where o.provider_id = me and o.date >= first_day and (to_date is null or o.date <= to_date)), '[]'));
+end $$;
+
+--
+-- Name: FUNCTION my_schedule(from_date date, to_date date); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.my_schedule(from_date date, to_date date) IS 'The caller''s calendar in one call: {time_zone, windows: [{id, day_of_week, start_time, end_time}], overrides: [{id, date, kind, start_time, end_time, reason}]} with overrides from from_date (default: today in the schedule''s zone) to to_date.';
 
 --
 -- Name: nearby_listings(double precision, double precision, double precision, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -3907,6 +4682,35 @@ $$;
 COMMENT ON FUNCTION public.region_at(lon double precision, lat double precision) IS 'The active market whose boundary covers a point (polygon containment on the GIST index).';
 
 --
+-- Name: remove_availability_override(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.remove_availability_override(override_id uuid) RETURNS public.availability_overrides
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_schedule_owner();
+  result public.availability_overrides;
+begin
+  delete from public.availability_overrides o
+  where o.id = override_id and o.provider_id = me
+  returning * into result;
+  if result.id is null then
+    raise sqlstate 'PT404' using
+      message = format('override %s not found', override_id),
+      hint = 'List your overrides with select on availability_overrides.';
+  end if;
+  return result;
+end $$;
+
+--
+-- Name: FUNCTION remove_availability_override(override_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.remove_availability_override(override_id uuid) IS 'Removes one of the caller''s schedule overrides and returns it.';
+
+--
 -- Name: reschedule_booking(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4019,6 +4823,125 @@ $$;
 --
 
 COMMENT ON FUNCTION public.search_listings(query text, lon double precision, lat double precision, radius_m double precision, category text, lang text, max_results integer) IS 'Full-text (websearch syntax, in the given language) and/or radius search over active listings, best match first.';
+
+--
+-- Name: provider_availability; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.provider_availability (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    day_of_week smallint NOT NULL,
+    start_time time without time zone NOT NULL,
+    end_time time without time zone NOT NULL,
+    time_zone public.time_zone NOT NULL,
+    valid_from date,
+    valid_until date,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT provider_availability_check CHECK ((end_time > start_time)),
+    CONSTRAINT provider_availability_check1 CHECK ((valid_until >= valid_from)),
+    CONSTRAINT provider_availability_day_of_week_check CHECK (((day_of_week >= 1) AND (day_of_week <= 7)))
+);
+
+--
+-- Name: TABLE provider_availability; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.provider_availability IS 'Weekly availability windows in the provider''s local wall-clock time. A window ending at midnight uses end_time 24:00.';
+
+--
+-- Name: COLUMN provider_availability.day_of_week; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.provider_availability.day_of_week IS 'ISO weekday: 1 = Monday … 7 = Sunday (extract(isodow)).';
+
+--
+-- Name: COLUMN provider_availability.time_zone; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.provider_availability.time_zone IS 'IANA zone the times are in (defaults to the provider''s users.time_zone).';
+
+--
+-- Name: set_weekly_schedule(text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) RETURNS SETOF public.provider_availability
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+#variable_conflict use_variable
+declare
+  me uuid := app.require_schedule_owner();
+  w jsonb;
+  i integer := 0;
+  day smallint;
+  parsed jsonb := '[]';
+  clash record;
+begin
+  if set_weekly_schedule.time_zone is null or not app.is_valid_time_zone(set_weekly_schedule.time_zone) then
+    raise invalid_parameter_value using
+      message = format('unknown time zone %L', set_weekly_schedule.time_zone),
+      hint = 'Use an IANA zone name such as America/New_York or Europe/Berlin.';
+  end if;
+  if windows is null or jsonb_typeof(windows) <> 'array' then
+    raise invalid_parameter_value using
+      message = 'windows must be an array of {day_of_week, start_time, end_time}',
+      hint = 'e.g. [{"day_of_week": 1, "start_time": "09:00", "end_time": "17:00"}]; [] clears the schedule.';
+  end if;
+  if jsonb_array_length(windows) > 100 then
+    raise invalid_parameter_value using message = 'a weekly schedule has at most 100 windows';
+  end if;
+  for w in select value from jsonb_array_elements(windows) loop
+    i := i + 1;
+    if jsonb_typeof(w) <> 'object' or jsonb_typeof(w -> 'day_of_week') <> 'number'
+       or (w ->> 'day_of_week') !~ '^[1-7]$' then
+      raise invalid_parameter_value using
+        message = format('window %s: day_of_week must be 1 (Monday) … 7 (Sunday)', i),
+        hint = 'Each window is {"day_of_week": 1-7, "start_time": "HH:MM", "end_time": "HH:MM"}.';
+    end if;
+    if exists (select 1 from jsonb_object_keys(w) k where k not in ('day_of_week', 'start_time', 'end_time')) then
+      raise invalid_parameter_value using
+        message = format('window %s: unknown key (allowed: day_of_week, start_time, end_time)', i);
+    end if;
+    day := (w ->> 'day_of_week')::smallint;
+    parsed := parsed || jsonb_build_object(
+      'n', i, 'day', day,
+      'start', app.schedule_time(w -> 'start_time', format('window %s: start_time', i)),
+      'end', app.schedule_time(w -> 'end_time', format('window %s: end_time', i)));
+    if (parsed -> -1 ->> 'end')::time <= (parsed -> -1 ->> 'start')::time then
+      raise invalid_parameter_value using
+        message = format('window %s: end_time %s is not after start_time %s', i, w ->> 'end_time', w ->> 'start_time'),
+        hint = 'A window ending at midnight ends at "24:00"; one running past midnight is two windows, one each day.';
+    end if;
+  end loop;
+  select a.n as a_n, b.n as b_n into clash
+  from jsonb_to_recordset(parsed) a (n int, day int, start time, "end" time)
+  join jsonb_to_recordset(parsed) b (n int, day int, start time, "end" time)
+    on a.day = b.day and a.n < b.n and a.start < b."end" and b.start < a."end"
+  order by a.n, b.n limit 1;
+  if found then
+    raise invalid_parameter_value using
+      message = format('windows %s and %s overlap', clash.a_n, clash.b_n),
+      hint = 'Windows of one weekday must not overlap; touching windows (12:00–13:00, 13:00–17:00) are fine.';
+  end if;
+
+  delete from public.provider_availability pa where pa.provider_id = me;
+  insert into public.provider_availability (provider_id, day_of_week, start_time, end_time, time_zone)
+  select me, p.day, p.start, p."end", set_weekly_schedule.time_zone
+  from jsonb_to_recordset(parsed) p (n int, day smallint, start time, "end" time)
+  order by p.n;
+  return query
+    select * from public.provider_availability pa where pa.provider_id = me
+    order by pa.day_of_week, pa.start_time;
+end $_$;
+
+--
+-- Name: FUNCTION set_weekly_schedule(time_zone text, windows jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) IS 'Replaces the caller''s weekly schedule: windows is [{day_of_week 1-7 (Monday=1), start_time "HH:MM", end_time "HH:MM" (24:00 = midnight)}] in the IANA time_zone. All or nothing; returns the new windows.';
 
 --
 -- Name: start_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -4353,33 +5276,6 @@ COMMENT ON COLUMN public.audit_logs.actor_id IS 'users.id of the caller at the t
 COMMENT ON COLUMN public.audit_logs.changed_columns IS 'For updates: the columns whose value changed.';
 
 --
--- Name: availability_overrides; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.availability_overrides (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    date date NOT NULL,
-    kind public.availability_override_kind NOT NULL,
-    start_time time without time zone,
-    end_time time without time zone,
-    reason text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT availability_overrides_check CHECK (((start_time IS NULL) = (end_time IS NULL))),
-    CONSTRAINT availability_overrides_check1 CHECK ((end_time > start_time)),
-    CONSTRAINT availability_overrides_check2 CHECK (((kind = 'blocked'::public.availability_override_kind) OR (start_time IS NOT NULL))),
-    CONSTRAINT availability_overrides_reason_check CHECK ((length(reason) <= 500))
-);
-
---
--- Name: TABLE availability_overrides; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.availability_overrides IS 'Per local date exceptions to the weekly schedule: blocked (all day when times are NULL) or extra available hours. Private to the provider.';
-
---
 -- Name: booking_status_history; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -4487,6 +5383,85 @@ COMMENT ON TABLE public.conversation_participants IS 'Who is in a conversation, 
 --
 
 COMMENT ON COLUMN public.conversation_participants.last_read_at IS 'Messages created after this are unread for this participant.';
+
+--
+-- Name: credit_ledger; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.credit_ledger (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    currency public.currency_code NOT NULL,
+    amount_cents bigint NOT NULL,
+    reason public.credit_reason NOT NULL,
+    credit_id uuid,
+    referral_reward_id uuid,
+    booking_id uuid,
+    expires_at timestamp with time zone,
+    note text,
+    idempotency_key text,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_ledger_amount_cents_check CHECK ((amount_cents <> 0)),
+    CONSTRAINT credit_ledger_check CHECK (((credit_id IS NULL) = ((amount_cents > 0) AND (reason = ANY (ARRAY['referral_reward'::public.credit_reason, 'adjustment'::public.credit_reason]))))),
+    CONSTRAINT credit_ledger_check1 CHECK (((expires_at IS NULL) OR (credit_id IS NULL))),
+    CONSTRAINT credit_ledger_check2 CHECK (((credit_id IS NULL) OR (credit_id <> id))),
+    CONSTRAINT credit_ledger_check3 CHECK (((reason = 'referral_reward'::public.credit_reason) = (referral_reward_id IS NOT NULL))),
+    CONSTRAINT credit_ledger_check4 CHECK (((reason <> ALL (ARRAY['booking_spend'::public.credit_reason, 'booking_return'::public.credit_reason])) OR (booking_id IS NOT NULL))),
+    CONSTRAINT credit_ledger_check5 CHECK (((reason <> ALL (ARRAY['booking_spend'::public.credit_reason, 'expiry'::public.credit_reason])) OR (amount_cents < 0))),
+    CONSTRAINT credit_ledger_check6 CHECK (((reason <> 'booking_return'::public.credit_reason) OR (amount_cents > 0))),
+    CONSTRAINT credit_ledger_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200))),
+    CONSTRAINT credit_ledger_note_check CHECK ((length(note) <= 500))
+);
+
+--
+-- Name: TABLE credit_ledger; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.credit_ledger IS 'Append-only credit balance ledger in minor units. A positive row without credit_id is a grant (a lot with its own expiry); spends, returns and expiries point at their lot. Balance: app.credit_balance() / my_credit_balance(). Written only by trusted functions.';
+
+--
+-- Name: COLUMN credit_ledger.amount_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.amount_cents IS 'Signed amount in the currency''s minor unit: positive adds credit, negative takes it away.';
+
+--
+-- Name: COLUMN credit_ledger.credit_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.credit_id IS 'The grant (lot) this row spends, returns to or expires; NULL on a grant itself.';
+
+--
+-- Name: COLUMN credit_ledger.referral_reward_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.referral_reward_id IS 'For referral_reward grants: the reward credited (each reward is credited once).';
+
+--
+-- Name: COLUMN credit_ledger.booking_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.booking_id IS 'For booking_spend and booking_return: the booking (each booking spends once and is returned once). Checked at commit, so a workflow may spend before inserting the booking.';
+
+--
+-- Name: COLUMN credit_ledger.expires_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.expires_at IS 'For grants: when what is left of the lot expires (NULL: never).';
+
+--
+-- Name: COLUMN credit_ledger.idempotency_key; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.idempotency_key IS 'For adjustments: a caller-chosen key; the same key for one user grants or debits once.';
+
+--
+-- Name: COLUMN credit_ledger.created_by; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.credit_ledger.created_by IS 'The operator who made an adjustment; NULL for rows written by workflows.';
 
 --
 -- Name: events; Type: TABLE; Schema: public; Owner: -
@@ -4829,45 +5804,6 @@ CREATE TABLE public.permissions (
 --
 
 COMMENT ON TABLE public.permissions IS 'Permission catalogue, named resource.action (e.g. listings.moderate). Seeded; written by service_role only.';
-
---
--- Name: provider_availability; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.provider_availability (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    day_of_week smallint NOT NULL,
-    start_time time without time zone NOT NULL,
-    end_time time without time zone NOT NULL,
-    time_zone public.time_zone NOT NULL,
-    valid_from date,
-    valid_until date,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT provider_availability_check CHECK ((end_time > start_time)),
-    CONSTRAINT provider_availability_check1 CHECK ((valid_until >= valid_from)),
-    CONSTRAINT provider_availability_day_of_week_check CHECK (((day_of_week >= 1) AND (day_of_week <= 7)))
-);
-
---
--- Name: TABLE provider_availability; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.provider_availability IS 'Weekly availability windows in the provider''s local wall-clock time. A window ending at midnight uses end_time 24:00.';
-
---
--- Name: COLUMN provider_availability.day_of_week; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.provider_availability.day_of_week IS 'ISO weekday: 1 = Monday … 7 = Sunday (extract(isodow)).';
-
---
--- Name: COLUMN provider_availability.time_zone; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.provider_availability.time_zone IS 'IANA zone the times are in (defaults to the provider''s users.time_zone).';
 
 --
 -- Name: referral_codes; Type: TABLE; Schema: public; Owner: -
@@ -5524,6 +6460,13 @@ ALTER TABLE ONLY public.conversations
     ADD CONSTRAINT conversations_pkey PRIMARY KEY (id);
 
 --
+-- Name: credit_ledger credit_ledger_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_pkey PRIMARY KEY (id);
+
+--
 -- Name: events events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -5978,6 +6921,12 @@ CREATE INDEX audit_logs_resource_idx ON public.audit_logs USING btree (resource_
 CREATE INDEX audit_logs_tenant_idx ON public.audit_logs USING btree (tenant_id, created_at DESC);
 
 --
+-- Name: availability_overrides_provider_date_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX availability_overrides_provider_date_idx ON public.availability_overrides USING btree (provider_id, date);
+
+--
 -- Name: availability_overrides_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -6120,6 +7069,66 @@ CREATE INDEX conversations_last_message_id_idx ON public.conversations USING btr
 --
 
 CREATE INDEX conversations_tenant_recent_idx ON public.conversations USING btree (tenant_id, last_message_at DESC NULLS LAST);
+
+--
+-- Name: credit_ledger_booking_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_booking_id_idx ON public.credit_ledger USING btree (booking_id);
+
+--
+-- Name: credit_ledger_booking_return_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX credit_ledger_booking_return_key ON public.credit_ledger USING btree (booking_id, credit_id) WHERE (reason = 'booking_return'::public.credit_reason);
+
+--
+-- Name: credit_ledger_booking_spend_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX credit_ledger_booking_spend_key ON public.credit_ledger USING btree (booking_id, credit_id) WHERE (reason = 'booking_spend'::public.credit_reason);
+
+--
+-- Name: credit_ledger_created_by_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_created_by_idx ON public.credit_ledger USING btree (created_by);
+
+--
+-- Name: credit_ledger_credit_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_credit_id_idx ON public.credit_ledger USING btree (credit_id);
+
+--
+-- Name: credit_ledger_expiring_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_expiring_idx ON public.credit_ledger USING btree (expires_at) WHERE (expires_at IS NOT NULL);
+
+--
+-- Name: credit_ledger_idempotency_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX credit_ledger_idempotency_key ON public.credit_ledger USING btree (user_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+--
+-- Name: credit_ledger_referral_reward_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX credit_ledger_referral_reward_key ON public.credit_ledger USING btree (referral_reward_id);
+
+--
+-- Name: credit_ledger_tenant_created_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_tenant_created_idx ON public.credit_ledger USING btree (tenant_id, created_at DESC);
+
+--
+-- Name: credit_ledger_user_currency_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_ledger_user_currency_idx ON public.credit_ledger USING btree (user_id, currency, created_at);
 
 --
 -- Name: events_created_at_brin; Type: INDEX; Schema: public; Owner: -
@@ -6450,6 +7459,12 @@ CREATE INDEX payment_methods_tenant_id_idx ON public.payment_methods USING btree
 --
 
 CREATE INDEX payment_methods_user_id_idx ON public.payment_methods USING btree (user_id);
+
+--
+-- Name: provider_availability_provider_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX provider_availability_provider_idx ON public.provider_availability USING btree (provider_id, day_of_week);
 
 --
 -- Name: provider_availability_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
@@ -7026,6 +8041,18 @@ CREATE TRIGGER cities_set_updated_at BEFORE UPDATE ON public.cities FOR EACH ROW
 --
 
 CREATE TRIGGER conversations_set_updated_at BEFORE UPDATE ON public.conversations FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+
+--
+-- Name: credit_ledger credit_ledger_append_only; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER credit_ledger_append_only BEFORE UPDATE ON public.credit_ledger FOR EACH ROW EXECUTE FUNCTION app.credit_ledger_append_only();
+
+--
+-- Name: credit_ledger credit_ledger_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER credit_ledger_inherit_tenant BEFORE INSERT ON public.credit_ledger FOR EACH ROW EXECUTE FUNCTION app.inherit_tenant('users', 'user_id');
 
 --
 -- Name: events events_before_insert; Type: TRIGGER; Schema: public; Owner: -
@@ -7681,6 +8708,48 @@ ALTER TABLE ONLY public.conversations
 
 ALTER TABLE ONLY public.conversations
     ADD CONSTRAINT conversations_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+--
+-- Name: credit_ledger credit_ledger_booking_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
+
+--
+-- Name: credit_ledger credit_ledger_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+--
+-- Name: credit_ledger credit_ledger_credit_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_credit_id_fkey FOREIGN KEY (credit_id) REFERENCES public.credit_ledger(id) ON DELETE CASCADE;
+
+--
+-- Name: credit_ledger credit_ledger_referral_reward_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_referral_reward_id_fkey FOREIGN KEY (referral_reward_id) REFERENCES public.referral_rewards(id) ON DELETE CASCADE;
+
+--
+-- Name: credit_ledger credit_ledger_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+--
+-- Name: credit_ledger credit_ledger_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_ledger
+    ADD CONSTRAINT credit_ledger_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 --
 -- Name: events events_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -8733,6 +9802,12 @@ CREATE POLICY "Parties can edit or respond to their reviews" ON public.reviews F
 CREATE POLICY "Parties can read reviews they wrote or received" ON public.reviews FOR SELECT TO authenticated USING (((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)) OR (reviewee_id = ( SELECT app.current_user_id() AS current_user_id))));
 
 --
+-- Name: credit_ledger Payment staff can read credit rows of their tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Payment staff can read credit rows of their tenant" ON public.credit_ledger FOR SELECT TO authenticated USING ((( SELECT app.has_permission('payments.read'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
 -- Name: user_permissions Permission managers can read overrides in their tenant; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -9031,6 +10106,12 @@ CREATE POLICY "Users can read their own addresses" ON public.user_addresses FOR 
 CREATE POLICY "Users can read their own codes" ON public.referral_codes FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
+-- Name: credit_ledger Users can read their own credit rows; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Users can read their own credit rows" ON public.credit_ledger FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+--
 -- Name: user_feature_flags Users can read their own flag overrides; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -9235,6 +10316,12 @@ ALTER TABLE public.conversation_participants ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.conversations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: credit_ledger; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.credit_ledger ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: events; Type: ROW SECURITY; Schema: public; Owner: -
@@ -9749,6 +10836,24 @@ GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.listings TO authenticate
 GRANT UPDATE(deleted_at) ON TABLE public.listings TO authenticated;
 
 --
+-- Name: COLUMN listings.slot_step_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(slot_step_minutes),UPDATE(slot_step_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.buffer_before_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(buffer_before_minutes),UPDATE(buffer_before_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.buffer_after_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(buffer_after_minutes),UPDATE(buffer_after_minutes) ON TABLE public.listings TO authenticated;
+
+--
 -- Name: COLUMN listings.instant_book; Type: ACL; Schema: public; Owner: -
 --
 
@@ -9771,6 +10876,25 @@ REVOKE ALL ON FUNCTION app.check_booking_time(l public.listings, starts timestam
 --
 
 REVOKE ALL ON FUNCTION app.create_user_profile() FROM PUBLIC;
+
+--
+-- Name: FUNCTION credit_balance(user_id uuid, currency text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.credit_balance(user_id uuid, currency text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.credit_balance(user_id uuid, currency text) TO service_role;
+
+--
+-- Name: FUNCTION credit_ledger_append_only(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.credit_ledger_append_only() FROM PUBLIC;
+
+--
+-- Name: FUNCTION credit_lots(user_id uuid, currency text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.credit_lots(user_id uuid, currency text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION current_subject(); Type: ACL; Schema: app; Owner: -
@@ -9820,10 +10944,24 @@ REVOKE ALL ON FUNCTION app.default_provider_time_zone() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.events_before_insert() FROM PUBLIC;
 
 --
+-- Name: FUNCTION expire_credit(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.expire_credit() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.expire_credit() TO service_role;
+
+--
 -- Name: FUNCTION file_uploads_check_target(); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.file_uploads_check_target() FROM PUBLIC;
+
+--
+-- Name: FUNCTION grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) TO service_role;
 
 --
 -- Name: FUNCTION guard_listings(); Type: ACL; Schema: app; Owner: -
@@ -9863,6 +11001,15 @@ REVOKE ALL ON FUNCTION app.invoice_items_after_change() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.invoices_before_insert() FROM PUBLIC;
+
+--
+-- Name: FUNCTION is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) TO anon;
+GRANT ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) TO authenticated;
+GRANT ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) TO service_role;
 
 --
 -- Name: FUNCTION is_conversation_participant(conversation uuid); Type: ACL; Schema: app; Owner: -
@@ -9905,12 +11052,33 @@ GRANT ALL ON FUNCTION app.jwt_claims() TO authenticated;
 GRANT ALL ON FUNCTION app.jwt_claims() TO service_role;
 
 --
+-- Name: FUNCTION listing_available_on(listing_id uuid, day date); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) TO anon;
+GRANT ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) TO authenticated;
+GRANT ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) TO service_role;
+
+--
+-- Name: FUNCTION listing_duration(listing public.listings, requested integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.listing_duration(listing public.listings, requested integer) FROM PUBLIC;
+
+--
 -- Name: FUNCTION listing_search_vector(l public.listings); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.listing_search_vector(l public.listings) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.listing_search_vector(l public.listings) TO authenticated;
 GRANT ALL ON FUNCTION app.listing_search_vector(l public.listings) TO service_role;
+
+--
+-- Name: FUNCTION listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION listing_tags_after_change(); Type: ACL; Schema: app; Owner: -
@@ -9923,6 +11091,12 @@ REVOKE ALL ON FUNCTION app.listing_tags_after_change() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.listings_before_write() FROM PUBLIC;
+
+--
+-- Name: FUNCTION lock_credit(user_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.lock_credit(user_id uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION lock_provider_calendar(provider uuid); Type: ACL; Schema: app; Owner: -
@@ -9953,6 +11127,15 @@ REVOKE ALL ON FUNCTION app.messages_before_write() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.new_webhook_secret() FROM PUBLIC;
+
+--
+-- Name: FUNCTION next_available_slot(listing_id uuid, after timestamp with time zone); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION app.next_available_slot(listing_id uuid, after timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION notification_delivery(recipient uuid, kind public.notification_type, urgent boolean, at timestamp with time zone, OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone); Type: ACL; Schema: app; Owner: -
@@ -9986,6 +11169,15 @@ REVOKE ALL ON FUNCTION app.price_booking(l public.listings, minutes integer) FRO
 
 REVOKE ALL ON FUNCTION app.provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION provider_time_zone(provider uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.provider_time_zone(provider uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.provider_time_zone(provider uuid) TO anon;
+GRANT ALL ON FUNCTION app.provider_time_zone(provider uuid) TO authenticated;
+GRANT ALL ON FUNCTION app.provider_time_zone(provider uuid) TO service_role;
 
 --
 -- Name: FUNCTION random_code(len integer); Type: ACL; Schema: app; Owner: -
@@ -10046,6 +11238,12 @@ GRANT ALL ON FUNCTION app.require_permission(permission_name text) TO authentica
 GRANT ALL ON FUNCTION app.require_permission(permission_name text) TO service_role;
 
 --
+-- Name: FUNCTION require_schedule_owner(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.require_schedule_owner() FROM PUBLIC;
+
+--
 -- Name: FUNCTION require_user(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -10053,6 +11251,13 @@ REVOKE ALL ON FUNCTION app.require_user() FROM PUBLIC;
 GRANT ALL ON FUNCTION app.require_user() TO anon;
 GRANT ALL ON FUNCTION app.require_user() TO authenticated;
 GRANT ALL ON FUNCTION app.require_user() TO service_role;
+
+--
+-- Name: FUNCTION return_credit(booking_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.return_credit(booking_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.return_credit(booking_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION review_votes_after_change(); Type: ACL; Schema: app; Owner: -
@@ -10085,6 +11290,12 @@ REVOKE ALL ON FUNCTION app.reviews_before_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.reviews_notify() FROM PUBLIC;
 
 --
+-- Name: FUNCTION schedule_time(value jsonb, what text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.schedule_time(value jsonb, what text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION set_updated_at(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -10095,6 +11306,13 @@ REVOKE ALL ON FUNCTION app.set_updated_at() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.soft_delete() FROM PUBLIC;
+
+--
+-- Name: FUNCTION spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) TO service_role;
 
 --
 -- Name: TABLE users; Type: ACL; Schema: public; Owner: -
@@ -10281,6 +11499,57 @@ GRANT ALL ON FUNCTION app.valid_scopes(scopes text[]) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION app.webhook_deliveries_track_health() FROM PUBLIC;
+
+--
+-- Name: TABLE availability_overrides; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,DELETE ON TABLE public.availability_overrides TO authenticated;
+GRANT ALL ON TABLE public.availability_overrides TO service_role;
+
+--
+-- Name: COLUMN availability_overrides.provider_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(provider_id) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: COLUMN availability_overrides.date; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(date),UPDATE(date) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: COLUMN availability_overrides.kind; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(kind),UPDATE(kind) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: COLUMN availability_overrides.start_time; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(start_time),UPDATE(start_time) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: COLUMN availability_overrides.end_time; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(end_time),UPDATE(end_time) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: COLUMN availability_overrides.reason; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(reason),UPDATE(reason) ON TABLE public.availability_overrides TO authenticated;
+
+--
+-- Name: FUNCTION add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.add_availability_override(date date, kind public.availability_override_kind, start_time time without time zone, end_time time without time zone, reason text) TO service_role;
 
 --
 -- Name: TABLE user_permissions; Type: ACL; Schema: public; Owner: -
@@ -10736,6 +12005,15 @@ GRANT ALL ON FUNCTION public.geo_point(lon double precision, lat double precisio
 GRANT ALL ON FUNCTION public.geo_point(lon double precision, lat double precision) TO service_role;
 
 --
+-- Name: FUNCTION listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer) TO anon;
+GRANT ALL ON FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer) TO authenticated;
+GRANT ALL ON FUNCTION public.listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer) TO service_role;
+
+--
 -- Name: FUNCTION listings_serving(lon double precision, lat double precision, max_results integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -10868,6 +12146,14 @@ GRANT ALL ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status
 GRANT ALL ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status public.listing_status, featured boolean, reason text) TO service_role;
 
 --
+-- Name: FUNCTION my_credit_balance(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.my_credit_balance() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_credit_balance() TO authenticated;
+GRANT ALL ON FUNCTION public.my_credit_balance() TO service_role;
+
+--
 -- Name: FUNCTION my_notification_preferences(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -10881,6 +12167,14 @@ GRANT ALL ON FUNCTION public.my_notification_preferences() TO authenticated;
 REVOKE ALL ON FUNCTION public.my_permissions() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_permissions() TO authenticated;
 GRANT ALL ON FUNCTION public.my_permissions() TO service_role;
+
+--
+-- Name: FUNCTION my_schedule(from_date date, to_date date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.my_schedule(from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_schedule(from_date date, to_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.my_schedule(from_date date, to_date date) TO service_role;
 
 --
 -- Name: FUNCTION nearby_listings(lon double precision, lat double precision, radius_m double precision, max_results integer); Type: ACL; Schema: public; Owner: -
@@ -10948,6 +12242,14 @@ GRANT ALL ON FUNCTION public.region_at(lon double precision, lat double precisio
 GRANT ALL ON FUNCTION public.region_at(lon double precision, lat double precision) TO service_role;
 
 --
+-- Name: FUNCTION remove_availability_override(override_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.remove_availability_override(override_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.remove_availability_override(override_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.remove_availability_override(override_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION reschedule_booking(booking_id uuid, starts_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
@@ -10972,6 +12274,64 @@ REVOKE ALL ON FUNCTION public.search_listings(query text, lon double precision, 
 GRANT ALL ON FUNCTION public.search_listings(query text, lon double precision, lat double precision, radius_m double precision, category text, lang text, max_results integer) TO anon;
 GRANT ALL ON FUNCTION public.search_listings(query text, lon double precision, lat double precision, radius_m double precision, category text, lang text, max_results integer) TO authenticated;
 GRANT ALL ON FUNCTION public.search_listings(query text, lon double precision, lat double precision, radius_m double precision, category text, lang text, max_results integer) TO service_role;
+
+--
+-- Name: TABLE provider_availability; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.provider_availability TO anon;
+GRANT SELECT,DELETE ON TABLE public.provider_availability TO authenticated;
+GRANT ALL ON TABLE public.provider_availability TO service_role;
+
+--
+-- Name: COLUMN provider_availability.provider_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(provider_id) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.day_of_week; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(day_of_week),UPDATE(day_of_week) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.start_time; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(start_time),UPDATE(start_time) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.end_time; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(end_time),UPDATE(end_time) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.time_zone; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(time_zone),UPDATE(time_zone) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.valid_from; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(valid_from),UPDATE(valid_from) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: COLUMN provider_availability.valid_until; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(valid_until),UPDATE(valid_until) ON TABLE public.provider_availability TO authenticated;
+
+--
+-- Name: FUNCTION set_weekly_schedule(time_zone text, windows jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) TO service_role;
 
 --
 -- Name: FUNCTION start_booking(booking_id uuid); Type: ACL; Schema: public; Owner: -
@@ -11123,49 +12483,6 @@ GRANT SELECT ON TABLE public.audit_logs TO authenticated;
 GRANT SELECT ON TABLE public.audit_logs TO service_role;
 
 --
--- Name: TABLE availability_overrides; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,DELETE ON TABLE public.availability_overrides TO authenticated;
-GRANT ALL ON TABLE public.availability_overrides TO service_role;
-
---
--- Name: COLUMN availability_overrides.provider_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(provider_id) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: COLUMN availability_overrides.date; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(date),UPDATE(date) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: COLUMN availability_overrides.kind; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(kind),UPDATE(kind) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: COLUMN availability_overrides.start_time; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(start_time),UPDATE(start_time) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: COLUMN availability_overrides.end_time; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(end_time),UPDATE(end_time) ON TABLE public.availability_overrides TO authenticated;
-
---
--- Name: COLUMN availability_overrides.reason; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(reason),UPDATE(reason) ON TABLE public.availability_overrides TO authenticated;
-
---
 -- Name: TABLE booking_status_history; Type: ACL; Schema: public; Owner: -
 --
 
@@ -11278,6 +12595,13 @@ GRANT UPDATE(archived_at) ON TABLE public.conversation_participants TO authentic
 --
 
 GRANT UPDATE(muted_until) ON TABLE public.conversation_participants TO authenticated;
+
+--
+-- Name: TABLE credit_ledger; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.credit_ledger TO authenticated;
+GRANT SELECT ON TABLE public.credit_ledger TO service_role;
 
 --
 -- Name: TABLE events; Type: ACL; Schema: public; Owner: -
@@ -11564,56 +12888,6 @@ GRANT UPDATE(is_default) ON TABLE public.payment_methods TO authenticated;
 
 GRANT SELECT ON TABLE public.permissions TO authenticated;
 GRANT ALL ON TABLE public.permissions TO service_role;
-
---
--- Name: TABLE provider_availability; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.provider_availability TO anon;
-GRANT SELECT,DELETE ON TABLE public.provider_availability TO authenticated;
-GRANT ALL ON TABLE public.provider_availability TO service_role;
-
---
--- Name: COLUMN provider_availability.provider_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(provider_id) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.day_of_week; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(day_of_week),UPDATE(day_of_week) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.start_time; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(start_time),UPDATE(start_time) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.end_time; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(end_time),UPDATE(end_time) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.time_zone; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(time_zone),UPDATE(time_zone) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.valid_from; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(valid_from),UPDATE(valid_from) ON TABLE public.provider_availability TO authenticated;
-
---
--- Name: COLUMN provider_availability.valid_until; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(valid_until),UPDATE(valid_until) ON TABLE public.provider_availability TO authenticated;
 
 --
 -- Name: TABLE referral_codes; Type: ACL; Schema: public; Owner: -

@@ -689,6 +689,100 @@ export type Database = {
           },
         ];
       };
+      credit_ledger: {
+        Row: {
+          amount_cents: number;
+          booking_id: string | null;
+          created_at: string;
+          created_by: string | null;
+          credit_id: string | null;
+          currency: string;
+          expires_at: string | null;
+          id: string;
+          idempotency_key: string | null;
+          note: string | null;
+          reason: Database['public']['Enums']['credit_reason'];
+          referral_reward_id: string | null;
+          tenant_id: string;
+          user_id: string;
+        };
+        Insert: {
+          amount_cents: number;
+          booking_id?: string | null;
+          created_at?: string;
+          created_by?: string | null;
+          credit_id?: string | null;
+          currency: string;
+          expires_at?: string | null;
+          id?: string;
+          idempotency_key?: string | null;
+          note?: string | null;
+          reason: Database['public']['Enums']['credit_reason'];
+          referral_reward_id?: string | null;
+          tenant_id: string;
+          user_id: string;
+        };
+        Update: {
+          amount_cents?: number;
+          booking_id?: string | null;
+          created_at?: string;
+          created_by?: string | null;
+          credit_id?: string | null;
+          currency?: string;
+          expires_at?: string | null;
+          id?: string;
+          idempotency_key?: string | null;
+          note?: string | null;
+          reason?: Database['public']['Enums']['credit_reason'];
+          referral_reward_id?: string | null;
+          tenant_id?: string;
+          user_id?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: 'credit_ledger_booking_id_fkey';
+            columns: ['booking_id'];
+            isOneToOne: false;
+            referencedRelation: 'bookings';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'credit_ledger_created_by_fkey';
+            columns: ['created_by'];
+            isOneToOne: false;
+            referencedRelation: 'users';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'credit_ledger_credit_id_fkey';
+            columns: ['credit_id'];
+            isOneToOne: false;
+            referencedRelation: 'credit_ledger';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'credit_ledger_referral_reward_id_fkey';
+            columns: ['referral_reward_id'];
+            isOneToOne: false;
+            referencedRelation: 'referral_rewards';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'credit_ledger_tenant_id_fkey';
+            columns: ['tenant_id'];
+            isOneToOne: false;
+            referencedRelation: 'tenants';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'credit_ledger_user_id_fkey';
+            columns: ['user_id'];
+            isOneToOne: false;
+            referencedRelation: 'users';
+            referencedColumns: ['id'];
+          },
+        ];
+      };
       events: {
         Row: {
           anonymous_id: string | null;
@@ -1219,6 +1313,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
           cancellation_policy: string | null;
           cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
@@ -1250,6 +1346,7 @@ export type Database = {
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
+          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -1261,6 +1358,8 @@ export type Database = {
           advance_booking_days?: number;
           base_price_cents?: number | null;
           booking_count?: number;
+          buffer_after_minutes?: number;
+          buffer_before_minutes?: number;
           cancellation_policy?: string | null;
           cancellation_policy_kind?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours?: number;
@@ -1292,6 +1391,7 @@ export type Database = {
           review_count?: number;
           search_vector?: string | null;
           service_radius_m?: number | null;
+          slot_step_minutes?: number;
           slug: string;
           status?: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -1303,6 +1403,8 @@ export type Database = {
           advance_booking_days?: number;
           base_price_cents?: number | null;
           booking_count?: number;
+          buffer_after_minutes?: number;
+          buffer_before_minutes?: number;
           cancellation_policy?: string | null;
           cancellation_policy_kind?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours?: number;
@@ -1334,6 +1436,7 @@ export type Database = {
           review_count?: number;
           search_vector?: string | null;
           service_radius_m?: number | null;
+          slot_step_minutes?: number;
           slug?: string;
           status?: Database['public']['Enums']['listing_status'];
           tenant_id?: string;
@@ -3278,6 +3381,33 @@ export type Database = {
     };
     Views: { [_ in never]: never };
     Functions: {
+      add_availability_override: {
+        Args: {
+          date: string;
+          end_time?: string;
+          kind: Database['public']['Enums']['availability_override_kind'];
+          reason?: string;
+          start_time?: string;
+        };
+        Returns: {
+          created_at: string;
+          date: string;
+          end_time: string | null;
+          id: string;
+          kind: Database['public']['Enums']['availability_override_kind'];
+          provider_id: string;
+          reason: string | null;
+          start_time: string | null;
+          tenant_id: string;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'availability_overrides';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       admin_set_user_permission: {
         Args: {
           expires?: string;
@@ -3860,6 +3990,22 @@ export type Database = {
         };
         Returns: string;
       };
+      listing_slots: {
+        Args: {
+          duration_minutes?: number;
+          from_at: string;
+          listing_id: string;
+          time_zone?: string;
+          to_at: string;
+        };
+        Returns: {
+          display_time_zone: string;
+          ends_at: string;
+          local_ends_at: string;
+          local_starts_at: string;
+          starts_at: string;
+        }[];
+      };
       listings_serving: {
         Args: {
           lat: number;
@@ -3870,6 +4016,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
           cancellation_policy: string | null;
           cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
@@ -3901,6 +4049,7 @@ export type Database = {
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
+          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -4017,6 +4166,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
           cancellation_policy: string | null;
           cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
@@ -4048,6 +4199,7 @@ export type Database = {
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
+          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -4062,6 +4214,15 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      my_credit_balance: {
+        Args: never;
+        Returns: {
+          balance_cents: number;
+          currency: string;
+          expiring_cents: number;
+          next_expires_at: string;
+        }[];
+      };
       my_notification_preferences: {
         Args: never;
         Returns: Json;
@@ -4069,6 +4230,13 @@ export type Database = {
       my_permissions: {
         Args: never;
         Returns: string[];
+      };
+      my_schedule: {
+        Args: {
+          from_date?: string;
+          to_date?: string;
+        };
+        Returns: Json;
       };
       nearby_listings: {
         Args: {
@@ -4081,6 +4249,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
           cancellation_policy: string | null;
           cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
@@ -4112,6 +4282,7 @@ export type Database = {
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
+          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -4220,6 +4391,29 @@ export type Database = {
           isSetofReturn: true;
         };
       };
+      remove_availability_override: {
+        Args: {
+          override_id: string;
+        };
+        Returns: {
+          created_at: string;
+          date: string;
+          end_time: string | null;
+          id: string;
+          kind: Database['public']['Enums']['availability_override_kind'];
+          provider_id: string;
+          reason: string | null;
+          start_time: string | null;
+          tenant_id: string;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'availability_overrides';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       reschedule_booking: {
         Args: {
           booking_id: string;
@@ -4318,6 +4512,8 @@ export type Database = {
           advance_booking_days: number;
           base_price_cents: number | null;
           booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
           cancellation_policy: string | null;
           cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
@@ -4349,6 +4545,7 @@ export type Database = {
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
+          slot_step_minutes: number;
           slug: string;
           status: Database['public']['Enums']['listing_status'];
           tenant_id: string;
@@ -4359,6 +4556,31 @@ export type Database = {
         SetofOptions: {
           from: '*';
           to: 'listings';
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
+      set_weekly_schedule: {
+        Args: {
+          time_zone: string;
+          windows: Json;
+        };
+        Returns: {
+          created_at: string;
+          day_of_week: number;
+          end_time: string;
+          id: string;
+          provider_id: string;
+          start_time: string;
+          tenant_id: string;
+          time_zone: string;
+          updated_at: string;
+          valid_from: string | null;
+          valid_until: string | null;
+        }[];
+        SetofOptions: {
+          from: '*';
+          to: 'provider_availability';
           isOneToOne: false;
           isSetofReturn: true;
         };
@@ -4536,6 +4758,7 @@ export type Database = {
         | 'expired'
         | 'no_show';
       cancellation_policy_kind: 'flexible' | 'moderate' | 'strict';
+      credit_reason: 'referral_reward' | 'booking_spend' | 'booking_return' | 'expiry' | 'adjustment';
       delivery_status: 'pending' | 'delivering' | 'succeeded' | 'failed' | 'dead';
       file_status: 'uploading' | 'processing' | 'active' | 'failed' | 'deleted';
       file_type: 'avatar' | 'service_image' | 'document' | 'certificate' | 'identity' | 'attachment' | 'other';
@@ -4689,6 +4912,7 @@ export const Constants = {
         'no_show',
       ],
       cancellation_policy_kind: ['flexible', 'moderate', 'strict'],
+      credit_reason: ['referral_reward', 'booking_spend', 'booking_return', 'expiry', 'adjustment'],
       delivery_status: ['pending', 'delivering', 'succeeded', 'failed', 'dead'],
       file_status: ['uploading', 'processing', 'active', 'failed', 'deleted'],
       file_type: ['avatar', 'service_image', 'document', 'certificate', 'identity', 'attachment', 'other'],
