@@ -850,6 +850,24 @@ end $$;
 COMMENT ON FUNCTION app.booking_for_caller(booking_id uuid, me uuid) IS 'The booking locked FOR UPDATE if `me` is a party or a booking manager of its tenant; PT404 otherwise.';
 
 --
+-- Name: booking_is_paid(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.booking_is_paid(booking uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select exists (select 1 from public.transactions t
+                  where t.booking_id = booking and t.type = 'payment' and t.status = 'completed')
+$$;
+
+--
+-- Name: FUNCTION booking_is_paid(booking uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.booking_is_paid(booking uuid) IS 'True when a completed payment transaction exists for the booking.';
+
+--
 -- Name: booking_transition_allowed(public.booking_status, public.booking_status); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1129,6 +1147,7 @@ CREATE TABLE public.listings (
     buffer_after_minutes integer DEFAULT 0 NOT NULL,
     instant_book boolean DEFAULT false NOT NULL,
     cancellation_policy_kind public.cancellation_policy_kind DEFAULT 'moderate'::public.cancellation_policy_kind NOT NULL,
+    rating_bayesian numeric(5,4) DEFAULT 3.0 NOT NULL,
     CONSTRAINT listings_advance_booking_days_check CHECK (((advance_booking_days >= 0) AND (advance_booking_days <= 730))),
     CONSTRAINT listings_booking_count_check CHECK ((booking_count >= 0)),
     CONSTRAINT listings_buffer_after_minutes_check CHECK (((buffer_after_minutes >= 0) AND (buffer_after_minutes <= 720))),
@@ -1144,6 +1163,7 @@ CREATE TABLE public.listings (
     CONSTRAINT listings_min_notice_minutes_check CHECK ((min_notice_minutes >= 0)),
     CONSTRAINT listings_minimum_duration_minutes_check CHECK (((minimum_duration_minutes >= 5) AND (minimum_duration_minutes <= 1440))),
     CONSTRAINT listings_rating_average_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
+    CONSTRAINT listings_rating_bayesian_check CHECK (((rating_bayesian >= (1)::numeric) AND (rating_bayesian <= (5)::numeric))),
     CONSTRAINT listings_review_count_check CHECK ((review_count >= 0)),
     CONSTRAINT listings_service_radius_m_check CHECK (((service_radius_m >= 1) AND (service_radius_m <= 500000))),
     CONSTRAINT listings_slot_step_minutes_check CHECK (((slot_step_minutes >= 5) AND (slot_step_minutes <= 1440))),
@@ -1230,6 +1250,12 @@ COMMENT ON COLUMN public.listings.instant_book IS 'True: create_booking() confir
 COMMENT ON COLUMN public.listings.cancellation_policy_kind IS 'Refund schedule for customer cancellations (cancellation_policy_tiers). Copied onto each booking when it is made.';
 
 --
+-- Name: COLUMN listings.rating_bayesian; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.rating_bayesian IS 'Bayesian average of the public reviews of this listing''s provider for it (app.rating_bayesian: 5 pseudo-reviews at 3.0). What search ranks by. Maintained by triggers.';
+
+--
 -- Name: check_booking_time(public.listings, timestamp with time zone, integer, uuid); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1280,6 +1306,40 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid) IS 'Raises unless [starts, starts + minutes) is bookable on the listing: notice, horizon, overlap (PT409 slot taken), daily capacity, schedule and overrides.';
+
+--
+-- Name: check_review_input(integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+begin
+  if rating is null or rating not between 1 and 5 then
+    raise invalid_parameter_value using
+      message = format('rating must be a whole number of stars from 1 to 5, not %s', coalesce(rating::text, 'null')),
+      hint = 'Send rating 1–5; quality_rating, communication_rating and timeliness_rating are optional, 1–5 each.';
+  end if;
+  if quality_rating not between 1 and 5 or communication_rating not between 1 and 5
+     or timeliness_rating not between 1 and 5 then
+    raise invalid_parameter_value using
+      message = 'quality_rating, communication_rating and timeliness_rating must be from 1 to 5 when given',
+      hint = 'Leave a detailed rating out (null) rather than sending 0.';
+  end if;
+  if length(title) > 200 then
+    raise invalid_parameter_value using message = format('title is %s characters; the limit is 200', length(title));
+  end if;
+  if length(comment) > 10000 then
+    raise invalid_parameter_value using message = format('comment is %s characters; the limit is 10000', length(comment));
+  end if;
+end $$;
+
+--
+-- Name: FUNCTION check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Raises 22023 (HTTP 400) naming the limit when a review''s stars or texts are out of range.';
 
 --
 -- Name: create_user_profile(); Type: FUNCTION; Schema: app; Owner: -
@@ -1975,11 +2035,12 @@ COMMENT ON FUNCTION app.listing_available_on(listing_id uuid, day date) IS 'True
 --
 
 CREATE FUNCTION app.listing_duration(listing public.listings, requested integer) RETURNS integer
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-  select coalesce(requested, listing.duration_minutes, listing.minimum_duration_minutes)
-$$;
+begin
+  return coalesce(requested, listing.duration_minutes, listing.minimum_duration_minutes);
+end $$;
 
 --
 -- Name: listing_search_vector(public.listings); Type: FUNCTION; Schema: app; Owner: -
@@ -2003,9 +2064,13 @@ $$;
 --
 
 CREATE FUNCTION app.listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer) RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
+#variable_conflict use_column
+begin
+  return query
   with bounds as (
     select greatest(from_at, now() + make_interval(mins => listing.min_notice_minutes)) as lo,
            least(to_at, now() + make_interval(days => listing.advance_booking_days)) as hi,
@@ -2082,8 +2147,8 @@ CREATE FUNCTION app.listing_slot_times(listing public.listings, tz text, from_at
     and (listing.max_bookings_per_day is null
          or coalesce((select p.n from per_day p where p.day = (c.starts_at at time zone tz)::date), 0)
             < listing.max_bookings_per_day)
-  order by c.starts_at
-$$;
+  order by c.starts_at;
+end $$;
 
 --
 -- Name: FUNCTION listing_slot_times(listing public.listings, tz text, from_at timestamp with time zone, to_at timestamp with time zone, minutes integer); Type: COMMENT; Schema: app; Owner: -
@@ -2536,13 +2601,14 @@ COMMENT ON FUNCTION app.provider_is_available(provider uuid, starts timestamp wi
 --
 
 CREATE FUNCTION app.provider_time_zone(provider uuid) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-  select coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = provider limit 1),
+begin
+  return coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = provider limit 1),
                   (select u.time_zone from public.users u where u.id = provider),
-                  'UTC')
-$$;
+                  'UTC');
+end $$;
 
 --
 -- Name: FUNCTION provider_time_zone(provider uuid); Type: COMMENT; Schema: app; Owner: -
@@ -2572,6 +2638,23 @@ CREATE FUNCTION app.random_hex(uuids integer) RETURNS text
     AS $$
   select string_agg(replace(gen_random_uuid()::text, '-', ''), '') from generate_series(1, uuids)
 $$;
+
+--
+-- Name: rating_bayesian(numeric, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.rating_bayesian(total numeric, n integer) RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select round((5 * 3.0 + coalesce(total, 0)) / (5 + coalesce(n, 0)), 4)
+$$;
+
+--
+-- Name: FUNCTION rating_bayesian(total numeric, n integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.rating_bayesian(total numeric, n integer) IS 'Bayesian average rating for ranking: (5 × 3.0 + sum of ratings) / (5 + count), rounded to 4 places; 3.0 with no reviews.';
 
 --
 -- Name: referral_codes_before_insert(); Type: FUNCTION; Schema: app; Owner: -
@@ -2663,22 +2746,41 @@ end $$;
 --
 
 CREATE FUNCTION app.refresh_rating_aggregates(listing uuid, reviewee uuid) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
+declare
+  n integer;
+  total numeric;
+  average numeric;
+begin
+  perform 1 from public.listings l where l.id = listing for no key update;
+  select count(*)::int, sum(r.rating), round(avg(r.rating), 2) into n, total, average
+    from public.reviews r
+    join public.listings x on x.id = r.listing_id
+   where r.listing_id = listing and r.is_public and r.reviewee_id = x.provider_id;
   update public.listings l
-     set rating_average = s.avg, review_count = s.n
-    from (select round(avg(r.rating), 2) as avg, count(*)::int as n
-            from public.reviews r
-            join public.listings x on x.id = r.listing_id
-           where r.listing_id = listing and r.is_public and r.reviewee_id = x.provider_id) s
-   where l.id = listing;
+     set rating_average = average, review_count = n, rating_bayesian = app.rating_bayesian(total, n)
+   where l.id = listing
+     and (l.rating_average, l.review_count, l.rating_bayesian)
+         is distinct from (average, n, app.rating_bayesian(total, n));
+
+  perform 1 from public.user_profiles p where p.user_id = reviewee for no key update;
+  select count(*)::int, sum(r.rating), round(avg(r.rating), 2) into n, total, average
+    from public.reviews r
+   where r.reviewee_id = reviewee and r.is_public;
   update public.user_profiles p
-     set rating_average = s.avg, review_count = s.n
-    from (select round(avg(r.rating), 2) as avg, count(*)::int as n
-            from public.reviews r where r.reviewee_id = reviewee and r.is_public) s
-   where p.user_id = reviewee;
-$$;
+     set rating_average = average, review_count = n, rating_bayesian = app.rating_bayesian(total, n)
+   where p.user_id = reviewee
+     and (p.rating_average, p.review_count, p.rating_bayesian)
+         is distinct from (average, n, app.rating_bayesian(total, n));
+end $$;
+
+--
+-- Name: FUNCTION refresh_rating_aggregates(listing uuid, reviewee uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.refresh_rating_aggregates(listing uuid, reviewee uuid) IS 'Recomputes rating_average, review_count and rating_bayesian of a listing (its provider''s public reviews for it) and of a user''s profile (public reviews of them).';
 
 --
 -- Name: refund_percent(public.cancellation_policy_kind, numeric); Type: FUNCTION; Schema: app; Owner: -
@@ -2837,17 +2939,45 @@ CREATE FUNCTION app.review_votes_after_change() RETURNS trigger
     AS $$
 declare
   target uuid := coalesce(new.review_id, old.review_id);
+  r public.reviews;
 begin
-  if tg_op = 'INSERT' and exists (select 1 from public.reviews r where r.id = new.review_id
-                                  and new.user_id in (r.reviewer_id, r.reviewee_id)) then
-    raise check_violation using message = 'you cannot vote on a review you wrote or received';
+  select * into r from public.reviews x where x.id = target for no key update;
+  if tg_op = 'INSERT' then
+    if new.user_id in (r.reviewer_id, r.reviewee_id) then
+      raise check_violation using message = 'you cannot vote on a review you wrote or received';
+    end if;
+    if not r.is_public then
+      raise check_violation using message = 'only published reviews can be voted on';
+    end if;
   end if;
-  update public.reviews r
+  update public.reviews x
      set helpful_count = (select count(*) from public.review_votes v where v.review_id = target and v.is_helpful),
          not_helpful_count = (select count(*) from public.review_votes v where v.review_id = target and not v.is_helpful)
-   where r.id = target;
+   where x.id = target;
   return null;
 end $$;
+
+--
+-- Name: review_window(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.review_window(tenant uuid) RETURNS interval
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+  select make_interval(days => coalesce(
+    (select case when t.settings #>> '{reviews,window_days}' ~ '^[0-9]{1,3}$'
+                  and (t.settings #>> '{reviews,window_days}')::int between 1 and 365
+                 then (t.settings #>> '{reviews,window_days}')::int end
+       from public.tenants t where t.id = tenant),
+    14))
+$_$;
+
+--
+-- Name: FUNCTION review_window(tenant uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.review_window(tenant uuid) IS 'How long after completion a booking can be reviewed: tenants.settings -> reviews -> window_days (1–365), default 14 days.';
 
 --
 -- Name: reviews_after_change(); Type: FUNCTION; Schema: app; Owner: -
@@ -2878,7 +3008,7 @@ CREATE FUNCTION app.reviews_before_insert() RETURNS trigger
 declare
   b public.bookings;
 begin
-  select * into b from public.bookings where id = new.booking_id;
+  select * into b from public.bookings where id = new.booking_id for no key update;
   if b.id is null then
     raise foreign_key_violation using message = format('booking %s does not exist', new.booking_id);
   end if;
@@ -2895,11 +3025,21 @@ begin
   end if;
   new.listing_id := b.listing_id;
   new.tenant_id := b.tenant_id;
-  new.is_verified := true;
+  new.is_verified := app.booking_is_paid(b.id);
   new.response := null;
   new.responded_at := null;
   new.helpful_count := 0;
   new.not_helpful_count := 0;
+  new.publish_due_at := coalesce(b.completed_at, b.ends_at) + app.review_window(b.tenant_id);
+  -- A review written (or imported) after its window closed has nothing to wait for.
+  if new.published_at is null and new.publish_due_at <= now() then
+    new.published_at := now();
+  end if;
+  if new.hidden_at is null then
+    new.hidden_by := null;
+    new.hidden_reason := null;
+  end if;
+  new.is_public := new.published_at is not null and new.hidden_at is null;
   return new;
 end $$;
 
@@ -2911,9 +3051,12 @@ CREATE FUNCTION app.reviews_before_update() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-declare
-  me uuid := app.current_user_id();
 begin
+  if not app.is_trusted() then
+    raise insufficient_privilege using
+      message = 'reviews change only through the review functions',
+      hint = 'Call edit_review, respond_to_review, vote_review, hide_review or unhide_review.';
+  end if;
   if (new.booking_id, new.listing_id, new.reviewer_id, new.reviewee_id, new.tenant_id)
      is distinct from (old.booking_id, old.listing_id, old.reviewer_id, old.reviewee_id, old.tenant_id) then
     raise check_violation using message = 'a review''s booking and parties cannot change';
@@ -2921,17 +3064,11 @@ begin
   if new.response is distinct from old.response then
     new.responded_at := case when new.response is null then null else now() end;
   end if;
-  if not app.is_trusted() then
-    if me = old.reviewee_id and (new.rating, new.quality_rating, new.communication_rating, new.timeliness_rating,
-                                 new.value_rating, new.title, new.comment, new.is_public)
-       is distinct from (old.rating, old.quality_rating, old.communication_rating, old.timeliness_rating,
-                         old.value_rating, old.title, old.comment, old.is_public) then
-      raise insufficient_privilege using message = 'the reviewee may only respond to a review';
-    end if;
-    if me = old.reviewer_id and new.response is distinct from old.response then
-      raise insufficient_privilege using message = 'only the reviewee can respond to a review';
-    end if;
+  if new.hidden_at is null then
+    new.hidden_by := null;
+    new.hidden_reason := null;
   end if;
+  new.is_public := new.published_at is not null and new.hidden_at is null;
   return new;
 end $$;
 
@@ -2943,13 +3080,47 @@ CREATE FUNCTION app.reviews_notify() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
+declare
+  b public.bookings;
+  both_in boolean;
 begin
-  insert into public.notifications (user_id, sender_id, type, title, body, data, action_url)
-  values (new.reviewee_id, new.reviewer_id, 'review_received', format('New %s-star review', new.rating),
-          coalesce(left(new.comment, 200), ''), jsonb_build_object('review_id', new.id, 'booking_id', new.booking_id),
-          '/reviews/' || new.id);
+  select * into b from public.bookings where id = new.booking_id;
+  both_in := exists (select 1 from public.reviews r where r.booking_id = new.booking_id and r.reviewer_id = new.reviewee_id);
+  perform app.notify(
+    recipient => new.reviewee_id,
+    kind => 'review_received',
+    title => 'You received a review',
+    body => case
+      when both_in then format('Both reviews of %s are now published.', b.service_title)
+      else format('Review %s too to read it: both reviews are published together, or on %s at the latest.',
+                  b.service_title, to_char(new.publish_due_at at time zone b.time_zone, 'DD Mon YYYY'))
+      end,
+    data => jsonb_build_object('review_id', new.id, 'booking_id', new.booking_id, 'published', both_in),
+    action_url => '/bookings/' || new.booking_id || '/review');
   return null;
 end $$;
+
+--
+-- Name: reviews_publish_pair(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.reviews_publish_pair() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if exists (select 1 from public.reviews r where r.booking_id = new.booking_id and r.reviewer_id = new.reviewee_id) then
+    update public.reviews r set published_at = now()
+     where r.booking_id = new.booking_id and r.published_at is null;
+  end if;
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION reviews_publish_pair(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.reviews_publish_pair() IS 'AFTER INSERT on reviews: when the other party''s review of the booking is in, publishes both.';
 
 --
 -- Name: schedule_time(jsonb, text); Type: FUNCTION; Schema: app; Owner: -
@@ -3209,6 +3380,28 @@ begin
   end if;
   return new;
 end $$;
+
+--
+-- Name: transactions_verify_reviews(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.transactions_verify_reviews() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  update public.reviews r
+     set is_verified = app.booking_is_paid(r.booking_id)
+   where r.booking_id in (new.booking_id, case when tg_op = 'UPDATE' then old.booking_id end)
+     and r.is_verified is distinct from app.booking_is_paid(r.booking_id);
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION transactions_verify_reviews(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.transactions_verify_reviews() IS 'AFTER INSERT/UPDATE on transactions: keeps reviews.is_verified equal to app.booking_is_paid of their booking.';
 
 --
 -- Name: use_api_key(text); Type: FUNCTION; Schema: app; Owner: -
@@ -3572,12 +3765,14 @@ CREATE TABLE public.user_profiles (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    rating_bayesian numeric(5,4) DEFAULT 3.0 NOT NULL,
     CONSTRAINT user_profiles_average_rating_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
     CONSTRAINT user_profiles_bio_check CHECK ((length(bio) <= 10000)),
     CONSTRAINT user_profiles_business_name_check CHECK ((length(business_name) <= 255)),
     CONSTRAINT user_profiles_display_name_check CHECK ((length(display_name) <= 200)),
     CONSTRAINT user_profiles_experience_years_check CHECK (((experience_years >= 0) AND (experience_years <= 100))),
     CONSTRAINT user_profiles_headline_check CHECK ((length(headline) <= 200)),
+    CONSTRAINT user_profiles_rating_bayesian_check CHECK (((rating_bayesian >= (1)::numeric) AND (rating_bayesian <= (5)::numeric))),
     CONSTRAINT user_profiles_service_radius_m_check CHECK ((service_radius_m > 0)),
     CONSTRAINT user_profiles_total_jobs_completed_check CHECK ((total_jobs_completed >= 0)),
     CONSTRAINT user_profiles_total_reviews_check CHECK ((review_count >= 0)),
@@ -3613,6 +3808,12 @@ COMMENT ON COLUMN public.user_profiles.rating_average IS 'Maintained by triggers
 --
 
 COMMENT ON COLUMN public.user_profiles.review_count IS 'Public reviews of this user (same naming as listings.review_count).';
+
+--
+-- Name: COLUMN user_profiles.rating_bayesian; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_profiles.rating_bayesian IS 'Bayesian average of the public reviews of this user (app.rating_bayesian: 5 pseudo-reviews at 3.0). Maintained by triggers.';
 
 --
 -- Name: admin_set_verification(uuid, public.verification_status, boolean, boolean, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -3973,6 +4174,42 @@ CREATE FUNCTION public.decline_booking(booking_id uuid, reason text DEFAULT NULL
 COMMENT ON FUNCTION public.decline_booking(booking_id uuid, reason text) IS 'The provider turns down a pending request (the slot is freed; no charge).';
 
 --
+-- Name: delete_review(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.delete_review(review_id uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  r public.reviews;
+  moderator boolean := app.has_permission('reviews.moderate');
+begin
+  select * into r from public.reviews x
+   where x.id = delete_review.review_id
+     and (x.reviewer_id = me or (moderator and x.tenant_id = app.current_tenant_id()))
+     for update;
+  if r.id is null then
+    raise sqlstate 'PT404' using
+      message = format('review %s not found among your reviews', delete_review.review_id),
+      hint = 'A review is withdrawn by its author before it is published, or removed by a moderator.';
+  end if;
+  if r.published_at is not null and not (moderator and r.tenant_id = app.current_tenant_id()) then
+    raise check_violation using
+      message = 'a published review cannot be withdrawn',
+      hint = 'Ask the marketplace''s moderators to remove it.';
+  end if;
+  delete from public.reviews x where x.id = r.id;
+end $$;
+
+--
+-- Name: FUNCTION delete_review(review_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.delete_review(review_id uuid) IS 'Withdraws the caller''s unpublished review (it may then be written again within the window), or removes any review of the tenant for a reviews.moderate holder.';
+
+--
 -- Name: dispute_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3993,6 +4230,147 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.dispute_booking(booking_id uuid, reason text) IS 'The customer disputes a started, completed or no-show booking, up to 72 hours after it ended.';
+
+--
+-- Name: reviews; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.reviews (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid NOT NULL,
+    booking_id uuid NOT NULL,
+    listing_id uuid NOT NULL,
+    reviewer_id uuid NOT NULL,
+    reviewee_id uuid NOT NULL,
+    rating smallint NOT NULL,
+    quality_rating smallint,
+    communication_rating smallint,
+    timeliness_rating smallint,
+    value_rating smallint,
+    title text,
+    comment text,
+    is_public boolean DEFAULT true NOT NULL,
+    is_verified boolean DEFAULT true NOT NULL,
+    response text,
+    responded_at timestamp with time zone,
+    helpful_count integer DEFAULT 0 NOT NULL,
+    not_helpful_count integer DEFAULT 0 NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    published_at timestamp with time zone,
+    publish_due_at timestamp with time zone,
+    hidden_at timestamp with time zone,
+    hidden_by uuid,
+    hidden_reason text,
+    CONSTRAINT reviews_check CHECK ((reviewer_id <> reviewee_id)),
+    CONSTRAINT reviews_comment_check CHECK ((length(comment) <= 10000)),
+    CONSTRAINT reviews_communication_rating_check CHECK (((communication_rating >= 1) AND (communication_rating <= 5))),
+    CONSTRAINT reviews_helpful_count_check CHECK ((helpful_count >= 0)),
+    CONSTRAINT reviews_hidden_reason_check CHECK ((length(hidden_reason) <= 1000)),
+    CONSTRAINT reviews_not_helpful_count_check CHECK ((not_helpful_count >= 0)),
+    CONSTRAINT reviews_quality_rating_check CHECK (((quality_rating >= 1) AND (quality_rating <= 5))),
+    CONSTRAINT reviews_rating_check CHECK (((rating >= 1) AND (rating <= 5))),
+    CONSTRAINT reviews_response_check CHECK ((length(response) <= 5000)),
+    CONSTRAINT reviews_timeliness_rating_check CHECK (((timeliness_rating >= 1) AND (timeliness_rating <= 5))),
+    CONSTRAINT reviews_title_check CHECK ((length(title) <= 200)),
+    CONSTRAINT reviews_value_rating_check CHECK (((value_rating >= 1) AND (value_rating <= 5)))
+);
+
+--
+-- Name: TABLE reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.reviews IS 'A review by one party of a completed booking about the other. One per direction per booking.';
+
+--
+-- Name: COLUMN reviews.is_public; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.is_public IS 'Derived: published and not hidden. Only public reviews are read by others and counted in ratings.';
+
+--
+-- Name: COLUMN reviews.is_verified; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.is_verified IS 'True when the booking was completed and paid (a completed payment transaction for it exists).';
+
+--
+-- Name: COLUMN reviews.response; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.response IS 'The reviewee''s public reply: one, through respond_to_review().';
+
+--
+-- Name: COLUMN reviews.published_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.published_at IS 'When the review became visible beyond its reviewer: when both parties had reviewed the booking, or when the review window closed. NULL while double-blind.';
+
+--
+-- Name: COLUMN reviews.publish_due_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.publish_due_at IS 'When the review window closes (booking completion + the tenant''s window): publish_due_reviews() publishes it then at the latest.';
+
+--
+-- Name: COLUMN reviews.hidden_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.hidden_at IS 'Set when a moderator hid the review (hide_review); hidden reviews leave every public view and average.';
+
+--
+-- Name: COLUMN reviews.hidden_by; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.hidden_by IS 'The moderator who hid the review.';
+
+--
+-- Name: COLUMN reviews.hidden_reason; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.hidden_reason IS 'Why a moderator hid the review (shown to its reviewer).';
+
+--
+-- Name: edit_review(uuid, integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer DEFAULT NULL::integer, communication_rating integer DEFAULT NULL::integer, timeliness_rating integer DEFAULT NULL::integer, title text DEFAULT NULL::text, comment text DEFAULT NULL::text) RETURNS public.reviews
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  r public.reviews;
+begin
+  title := nullif(trim(title), '');
+  comment := nullif(trim(comment), '');
+  perform app.check_review_input(rating, quality_rating, communication_rating, timeliness_rating, title, comment);
+  select * into r from public.reviews x where x.id = edit_review.review_id and x.reviewer_id = me for no key update;
+  if r.id is null then
+    raise sqlstate 'PT404' using
+      message = format('review %s not found among your reviews', edit_review.review_id),
+      hint = 'Only a review''s author can edit it.';
+  end if;
+  if r.published_at is not null then
+    raise check_violation using
+      message = 'a published review cannot be edited',
+      hint = 'Reviews can be changed until both are in or the review window closes.';
+  end if;
+  update public.reviews x
+     set rating = edit_review.rating, quality_rating = edit_review.quality_rating,
+         communication_rating = edit_review.communication_rating, timeliness_rating = edit_review.timeliness_rating,
+         title = edit_review.title, comment = edit_review.comment
+   where x.id = r.id
+  returning * into r;
+  return r;
+end $$;
+
+--
+-- Name: FUNCTION edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Replaces the stars and words of the caller''s review while it is unpublished (still double-blind).';
 
 --
 -- Name: evaluate_feature_flag(text); Type: FUNCTION; Schema: public; Owner: -
@@ -4092,6 +4470,43 @@ $$;
 --
 
 COMMENT ON FUNCTION public.geo_point(lon double precision, lat double precision) IS 'A WGS84 geography point from longitude and latitude.';
+
+--
+-- Name: hide_review(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.hide_review(review_id uuid, reason text) RETURNS public.reviews
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  r public.reviews;
+begin
+  perform app.require_permission('reviews.moderate');
+  reason := nullif(trim(reason), '');
+  if reason is null or length(reason) > 1000 then
+    raise invalid_parameter_value using
+      message = 'reason must be 1 to 1000 characters',
+      hint = 'Say why the review is hidden; its author sees the reason.';
+  end if;
+  select * into r from public.reviews x
+   where x.id = hide_review.review_id and x.tenant_id = app.current_tenant_id() for no key update;
+  if r.id is null then
+    raise sqlstate 'PT404' using message = format('review %s not found', hide_review.review_id);
+  end if;
+  update public.reviews x
+     set hidden_at = coalesce(x.hidden_at, now()), hidden_by = coalesce(x.hidden_by, me), hidden_reason = hide_review.reason
+   where x.id = r.id
+  returning * into r;
+  return r;
+end $$;
+
+--
+-- Name: FUNCTION hide_review(review_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.hide_review(review_id uuid, reason text) IS 'Moderation (reviews.moderate): hides a review of the tenant from everyone but its author and moderators, and from the ratings.';
 
 --
 -- Name: listing_slots(uuid, timestamp with time zone, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -4517,6 +4932,33 @@ $$;
 COMMENT ON FUNCTION public.nearest_cities(lon double precision, lat double precision, max_results integer) IS 'The closest active cities to a point, nearest first (KNN on the GIST index).';
 
 --
+-- Name: publish_due_reviews(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.publish_due_reviews() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  published integer;
+begin
+  with due as (
+    select r.id from public.reviews r
+     where r.published_at is null and r.publish_due_at <= now()
+     order by r.id
+       for no key update skip locked)
+  update public.reviews r set published_at = now() from due where r.id = due.id;
+  get diagnostics published = row_count;
+  return published;
+end $$;
+
+--
+-- Name: FUNCTION publish_due_reviews(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.publish_due_reviews() IS 'Scheduler (service_role): publishes every review whose window has closed. Returns how many. Safe to run at any interval and from several servers.';
+
+--
 -- Name: record_listing_view(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4762,6 +5204,74 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) IS 'Either party moves a pending or confirmed booking to a new start (same duration and price) with the checks of create_booking; all or nothing. A taken slot answers 409.';
+
+--
+-- Name: respond_to_review(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.respond_to_review(review_id uuid, response text) RETURNS public.reviews
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  r public.reviews;
+begin
+  response := nullif(trim(response), '');
+  if response is null then
+    raise invalid_parameter_value using message = 'response is empty', hint = 'Send the text of your reply.';
+  end if;
+  if length(response) > 5000 then
+    raise invalid_parameter_value using message = format('response is %s characters; the limit is 5000', length(response));
+  end if;
+  select * into r from public.reviews x
+   where x.id = respond_to_review.review_id and x.reviewee_id = me and x.is_public
+     for no key update;
+  if r.id is null then
+    raise sqlstate 'PT404' using
+      message = format('review %s not found among the published reviews of you', respond_to_review.review_id),
+      hint = 'Only the person reviewed can respond, once the review is published.';
+  end if;
+  if r.response is not null then
+    raise unique_violation using
+      message = 'you have already responded to this review',
+      hint = 'A review gets one response.';
+  end if;
+  update public.reviews x set response = respond_to_review.response where x.id = r.id returning * into r;
+  return r;
+end $$;
+
+--
+-- Name: FUNCTION respond_to_review(review_id uuid, response text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.respond_to_review(review_id uuid, response text) IS 'The reviewee''s one public reply to a published review (up to 5000 characters).';
+
+--
+-- Name: reviews_to_write(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.reviews_to_write() RETURNS TABLE(booking_id uuid, listing_id uuid, service_title text, reviewee_id uuid, completed_at timestamp with time zone, window_closes_at timestamp with time zone, reviewee_has_reviewed boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select b.id, b.listing_id, b.service_title,
+         case when b.customer_id = me.id then b.provider_id else b.customer_id end,
+         b.completed_at, w.closes,
+         exists (select 1 from public.reviews r where r.booking_id = b.id and r.reviewer_id <> me.id)
+    from (select app.require_user() as id) me
+    join public.bookings b on me.id in (b.customer_id, b.provider_id)
+    cross join lateral (select coalesce(b.completed_at, b.ends_at) + app.review_window(b.tenant_id) as closes) w
+   where b.status = 'completed' and w.closes > now()
+     and not exists (select 1 from public.reviews r where r.booking_id = b.id and r.reviewer_id = me.id)
+   order by w.closes, b.id
+$$;
+
+--
+-- Name: FUNCTION reviews_to_write(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.reviews_to_write() IS 'The caller''s completed bookings still open for their review, soonest-closing first, and whether the other party has reviewed already (never what they wrote).';
 
 --
 -- Name: rotate_webhook_secret(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -5041,6 +5551,61 @@ end $$;
 COMMENT ON FUNCTION public.start_conversation(participant_ids uuid[], title text, booking_id uuid) IS 'Starts (or, for two people, finds) a conversation between the caller and others in the same marketplace.';
 
 --
+-- Name: submit_review(uuid, integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer DEFAULT NULL::integer, communication_rating integer DEFAULT NULL::integer, timeliness_rating integer DEFAULT NULL::integer, title text DEFAULT NULL::text, comment text DEFAULT NULL::text) RETURNS public.reviews
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  b public.bookings;
+  closes timestamptz;
+  created uuid;
+  result public.reviews;
+begin
+  title := nullif(trim(title), '');
+  comment := nullif(trim(comment), '');
+  perform app.check_review_input(rating, quality_rating, communication_rating, timeliness_rating, title, comment);
+  select * into b from public.bookings x where x.id = submit_review.booking_id for no key update;
+  if b.id is null or me not in (b.customer_id, b.provider_id) then
+    raise sqlstate 'PT404' using
+      message = format('booking %s not found', submit_review.booking_id),
+      hint = 'Only the customer and the provider of a booking can review it.';
+  end if;
+  if b.status <> 'completed' then
+    raise check_violation using
+      message = format('only a completed booking can be reviewed; this one is %s', b.status),
+      hint = 'Reviews open when the provider marks the booking completed.';
+  end if;
+  closes := coalesce(b.completed_at, b.ends_at) + app.review_window(b.tenant_id);
+  if now() >= closes then
+    raise check_violation using
+      message = format('the review window for this booking closed at %s', closes),
+      hint = format('Bookings can be reviewed for %s after completion.', app.review_window(b.tenant_id));
+  end if;
+  if exists (select 1 from public.reviews r where r.booking_id = b.id and r.reviewer_id = me) then
+    raise unique_violation using
+      message = 'you have already reviewed this booking',
+      hint = 'Change your review with edit_review until it is published.';
+  end if;
+  insert into public.reviews (booking_id, reviewer_id, rating, quality_rating, communication_rating,
+                              timeliness_rating, title, comment)
+  values (b.id, me, rating, quality_rating, communication_rating, timeliness_rating, title, comment)
+  returning id into created;
+  -- Re-read: the insert may have published it (and the other party's) at once.
+  select * into result from public.reviews r where r.id = created;
+  return result;
+end $$;
+
+--
+-- Name: FUNCTION submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Reviews the other party of a completed booking (once, within the review window: 14 days after completion unless the tenant sets reviews.window_days). Ratings 1–5. The review stays hidden until the other party has reviewed too or the window closes.';
+
+--
 -- Name: transition_booking(uuid, public.booking_status, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5072,6 +5637,34 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) IS 'Moves a booking to a status with the rules of the matching action (confirm_booking, decline_booking, start_booking, complete_booking, cancel_booking, mark_booking_no_show, dispute_booking); refunds need payments.refund.';
+
+--
+-- Name: unhide_review(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.unhide_review(review_id uuid) RETURNS public.reviews
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  r public.reviews;
+begin
+  perform app.require_permission('reviews.moderate');
+  select * into r from public.reviews x
+   where x.id = unhide_review.review_id and x.tenant_id = app.current_tenant_id() for no key update;
+  if r.id is null then
+    raise sqlstate 'PT404' using message = format('review %s not found', unhide_review.review_id);
+  end if;
+  update public.reviews x set hidden_at = null where x.id = r.id returning * into r;
+  return r;
+end $$;
+
+--
+-- Name: FUNCTION unhide_review(review_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.unhide_review(review_id uuid) IS 'Moderation (reviews.moderate): shows a hidden review again (it counts in the ratings once published).';
 
 --
 -- Name: update_notification_preferences(jsonb, jsonb, jsonb, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -5128,6 +5721,46 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) IS 'Changes the caller''s notification preferences and returns them (as my_notification_preferences). channels: master switches, e.g. {"sms": false}; types: per kind, e.g. {"message_received": {"push": false}}; quiet_hours: {"start": "22:00", "end": "07:00"} in the account''s time_zone (clear_quiet_hours => true removes them). Omitted parts stay as they are.';
+
+--
+-- Name: vote_review(uuid, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.vote_review(review_id uuid, helpful boolean) RETURNS public.reviews
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  r public.reviews;
+begin
+  select * into r from public.reviews x
+   where x.id = vote_review.review_id and x.is_public and x.tenant_id = app.current_tenant_id();
+  if r.id is null then
+    raise sqlstate 'PT404' using
+      message = format('review %s not found', vote_review.review_id),
+      hint = 'Only published reviews can be voted on.';
+  end if;
+  if me in (r.reviewer_id, r.reviewee_id) then
+    raise check_violation using message = 'you cannot vote on a review you wrote or received';
+  end if;
+  if helpful is null then
+    delete from public.review_votes v where v.review_id = r.id and v.user_id = me;
+  else
+    insert into public.review_votes as v (review_id, user_id, is_helpful)
+    values (r.id, me, helpful)
+    on conflict on constraint review_votes_pkey do update set is_helpful = excluded.is_helpful
+      where v.is_helpful is distinct from excluded.is_helpful;
+  end if;
+  select * into r from public.reviews x where x.id = r.id;
+  return r;
+end $$;
+
+--
+-- Name: FUNCTION vote_review(review_id uuid, helpful boolean); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.vote_review(review_id uuid, helpful boolean) IS 'Marks a published review helpful (true) or not (false), replacing the caller''s earlier vote; null withdraws it. Not on one''s own reviews. Returns the review with its counts.';
 
 --
 -- Name: api_key_rate_windows; Type: TABLE; Schema: app; Owner: -
@@ -5920,64 +6553,6 @@ CREATE TABLE public.review_votes (
 --
 
 COMMENT ON TABLE public.review_votes IS 'One helpful / not helpful vote per user per review; counts are kept on reviews.';
-
---
--- Name: reviews; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.reviews (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid NOT NULL,
-    booking_id uuid NOT NULL,
-    listing_id uuid NOT NULL,
-    reviewer_id uuid NOT NULL,
-    reviewee_id uuid NOT NULL,
-    rating smallint NOT NULL,
-    quality_rating smallint,
-    communication_rating smallint,
-    timeliness_rating smallint,
-    value_rating smallint,
-    title text,
-    comment text,
-    is_public boolean DEFAULT true NOT NULL,
-    is_verified boolean DEFAULT true NOT NULL,
-    response text,
-    responded_at timestamp with time zone,
-    helpful_count integer DEFAULT 0 NOT NULL,
-    not_helpful_count integer DEFAULT 0 NOT NULL,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT reviews_check CHECK ((reviewer_id <> reviewee_id)),
-    CONSTRAINT reviews_comment_check CHECK ((length(comment) <= 10000)),
-    CONSTRAINT reviews_communication_rating_check CHECK (((communication_rating >= 1) AND (communication_rating <= 5))),
-    CONSTRAINT reviews_helpful_count_check CHECK ((helpful_count >= 0)),
-    CONSTRAINT reviews_not_helpful_count_check CHECK ((not_helpful_count >= 0)),
-    CONSTRAINT reviews_quality_rating_check CHECK (((quality_rating >= 1) AND (quality_rating <= 5))),
-    CONSTRAINT reviews_rating_check CHECK (((rating >= 1) AND (rating <= 5))),
-    CONSTRAINT reviews_response_check CHECK ((length(response) <= 5000)),
-    CONSTRAINT reviews_timeliness_rating_check CHECK (((timeliness_rating >= 1) AND (timeliness_rating <= 5))),
-    CONSTRAINT reviews_title_check CHECK ((length(title) <= 200)),
-    CONSTRAINT reviews_value_rating_check CHECK (((value_rating >= 1) AND (value_rating <= 5)))
-);
-
---
--- Name: TABLE reviews; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.reviews IS 'A review by one party of a completed booking about the other. One per direction per booking.';
-
---
--- Name: COLUMN reviews.is_verified; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.reviews.is_verified IS 'Always true here: a review can only be written for a completed booking by one of its parties.';
-
---
--- Name: COLUMN reviews.response; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.reviews.response IS 'The reviewee''s public reply.';
 
 --
 -- Name: role_permissions; Type: TABLE; Schema: public; Owner: -
@@ -7557,6 +8132,12 @@ CREATE INDEX regions_boundary_gist ON public.regions USING gist (boundary);
 CREATE INDEX review_votes_user_id_idx ON public.review_votes USING btree (user_id);
 
 --
+-- Name: reviews_hidden_by_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX reviews_hidden_by_idx ON public.reviews USING btree (hidden_by);
+
+--
 -- Name: reviews_listing_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -7567,6 +8148,12 @@ CREATE INDEX reviews_listing_id_idx ON public.reviews USING btree (listing_id);
 --
 
 CREATE INDEX reviews_listing_public_idx ON public.reviews USING btree (listing_id, created_at DESC) WHERE is_public;
+
+--
+-- Name: reviews_publish_due_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX reviews_publish_due_idx ON public.reviews USING btree (publish_due_at) WHERE (published_at IS NULL);
 
 --
 -- Name: reviews_reviewee_idx; Type: INDEX; Schema: public; Owner: -
@@ -8331,10 +8918,22 @@ CREATE TRIGGER regions_set_updated_at BEFORE UPDATE ON public.regions FOR EACH R
 CREATE TRIGGER review_votes_after_change AFTER INSERT OR DELETE OR UPDATE ON public.review_votes FOR EACH ROW EXECUTE FUNCTION app.review_votes_after_change();
 
 --
--- Name: reviews reviews_after_change; Type: TRIGGER; Schema: public; Owner: -
+-- Name: reviews reviews_after_delete_aggregates; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER reviews_after_change AFTER INSERT OR DELETE OR UPDATE OF rating, is_public ON public.reviews FOR EACH ROW EXECUTE FUNCTION app.reviews_after_change();
+CREATE TRIGGER reviews_after_delete_aggregates AFTER DELETE ON public.reviews FOR EACH ROW WHEN (old.is_public) EXECUTE FUNCTION app.reviews_after_change();
+
+--
+-- Name: reviews reviews_after_insert_aggregates; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER reviews_after_insert_aggregates AFTER INSERT ON public.reviews FOR EACH ROW WHEN (new.is_public) EXECUTE FUNCTION app.reviews_after_change();
+
+--
+-- Name: reviews reviews_after_update_aggregates; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER reviews_after_update_aggregates AFTER UPDATE ON public.reviews FOR EACH ROW WHEN (((old.is_public IS DISTINCT FROM new.is_public) OR (new.is_public AND (old.rating IS DISTINCT FROM new.rating)))) EXECUTE FUNCTION app.reviews_after_change();
 
 --
 -- Name: reviews reviews_before_insert; Type: TRIGGER; Schema: public; Owner: -
@@ -8353,6 +8952,12 @@ CREATE TRIGGER reviews_before_update BEFORE UPDATE ON public.reviews FOR EACH RO
 --
 
 CREATE TRIGGER reviews_notify AFTER INSERT ON public.reviews FOR EACH ROW EXECUTE FUNCTION app.reviews_notify();
+
+--
+-- Name: reviews reviews_publish_pair; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER reviews_publish_pair AFTER INSERT ON public.reviews FOR EACH ROW WHEN ((new.published_at IS NULL)) EXECUTE FUNCTION app.reviews_publish_pair();
 
 --
 -- Name: reviews reviews_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
@@ -8419,6 +9024,12 @@ CREATE TRIGGER transactions_inherit_tenant BEFORE INSERT ON public.transactions 
 --
 
 CREATE TRIGGER transactions_set_updated_at BEFORE UPDATE ON public.transactions FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+
+--
+-- Name: transactions transactions_verify_reviews; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER transactions_verify_reviews AFTER INSERT OR UPDATE OF status, type, booking_id ON public.transactions FOR EACH ROW EXECUTE FUNCTION app.transactions_verify_reviews();
 
 --
 -- Name: usage_logs usage_logs_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
@@ -9109,6 +9720,13 @@ ALTER TABLE ONLY public.reviews
     ADD CONSTRAINT reviews_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE;
 
 --
+-- Name: reviews reviews_hidden_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.reviews
+    ADD CONSTRAINT reviews_hidden_by_fkey FOREIGN KEY (hidden_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+--
 -- Name: reviews reviews_listing_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -9543,12 +10161,6 @@ CREATE POLICY "Booking parties can read the booking's files" ON public.file_uplo
    FROM public.bookings b))));
 
 --
--- Name: reviews Booking parties can review a completed booking; Type: POLICY; Schema: public; Owner: -
---
-
-CREATE POLICY "Booking parties can review a completed booking" ON public.reviews FOR INSERT TO authenticated WITH CHECK ((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)));
-
---
 -- Name: tenants Callers can read their own tenant; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -9698,12 +10310,6 @@ CREATE POLICY "Marketing managers can read rewards of their tenant" ON public.re
 CREATE POLICY "Marketing managers can update programs of their tenant" ON public.referral_programs FOR UPDATE TO authenticated USING ((( SELECT app.has_permission('referrals.manage'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id)))) WITH CHECK ((tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id)));
 
 --
--- Name: reviews Moderators can delete reviews of their tenant; Type: POLICY; Schema: public; Owner: -
---
-
-CREATE POLICY "Moderators can delete reviews of their tenant" ON public.reviews FOR DELETE TO authenticated USING ((( SELECT app.has_permission('reviews.moderate'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
-
---
 -- Name: listings Moderators can read every listing of their tenant; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -9788,18 +10394,6 @@ CREATE POLICY "Participants can update their notes" ON public.bookings FOR UPDAT
 --
 
 CREATE POLICY "Participants can update their own read state" ON public.conversation_participants FOR UPDATE TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
-
---
--- Name: reviews Parties can edit or respond to their reviews; Type: POLICY; Schema: public; Owner: -
---
-
-CREATE POLICY "Parties can edit or respond to their reviews" ON public.reviews FOR UPDATE TO authenticated USING (((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)) OR (reviewee_id = ( SELECT app.current_user_id() AS current_user_id)))) WITH CHECK (((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)) OR (reviewee_id = ( SELECT app.current_user_id() AS current_user_id))));
-
---
--- Name: reviews Parties can read reviews they wrote or received; Type: POLICY; Schema: public; Owner: -
---
-
-CREATE POLICY "Parties can read reviews they wrote or received" ON public.reviews FOR SELECT TO authenticated USING (((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)) OR (reviewee_id = ( SELECT app.current_user_id() AS current_user_id))));
 
 --
 -- Name: credit_ledger Payment staff can read credit rows of their tenant; Type: POLICY; Schema: public; Owner: -
@@ -9936,10 +10530,10 @@ CREATE POLICY "Providers can update their own listings" ON public.listings FOR U
 CREATE POLICY "Referrers and referees can read their referrals" ON public.referrals FOR SELECT TO authenticated USING (((referrer_id = ( SELECT app.current_user_id() AS current_user_id)) OR (referee_id = ( SELECT app.current_user_id() AS current_user_id))));
 
 --
--- Name: reviews Reviewers can delete their reviews; Type: POLICY; Schema: public; Owner: -
+-- Name: reviews Reviewers can read their own reviews; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY "Reviewers can delete their reviews" ON public.reviews FOR DELETE TO authenticated USING ((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)));
+CREATE POLICY "Reviewers can read their own reviews" ON public.reviews FOR SELECT TO authenticated USING ((reviewer_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
 -- Name: messages Senders can delete their messages; Type: POLICY; Schema: public; Owner: -
@@ -10616,6 +11210,13 @@ GRANT ALL ON FUNCTION app.authenticate_api_key(presented text) TO service_role;
 REVOKE ALL ON FUNCTION app.booking_for_caller(booking_id uuid, me uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION booking_is_paid(booking uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.booking_is_paid(booking uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.booking_is_paid(booking uuid) TO service_role;
+
+--
 -- Name: FUNCTION booking_transition_allowed(from_status public.booking_status, to_status public.booking_status); Type: ACL; Schema: app; Owner: -
 --
 
@@ -10870,6 +11471,12 @@ GRANT INSERT(cancellation_policy_kind),UPDATE(cancellation_policy_kind) ON TABLE
 --
 
 REVOKE ALL ON FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION create_user_profile(); Type: ACL; Schema: app; Owner: -
@@ -11192,6 +11799,15 @@ REVOKE ALL ON FUNCTION app.random_code(len integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.random_hex(uuids integer) FROM PUBLIC;
 
 --
+-- Name: FUNCTION rating_bayesian(total numeric, n integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) TO anon;
+GRANT ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) TO authenticated;
+GRANT ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) TO service_role;
+
+--
 -- Name: FUNCTION referral_codes_before_insert(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -11266,6 +11882,13 @@ GRANT ALL ON FUNCTION app.return_credit(booking_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION app.review_votes_after_change() FROM PUBLIC;
 
 --
+-- Name: FUNCTION review_window(tenant uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.review_window(tenant uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.review_window(tenant uuid) TO service_role;
+
+--
 -- Name: FUNCTION reviews_after_change(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -11288,6 +11911,12 @@ REVOKE ALL ON FUNCTION app.reviews_before_update() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.reviews_notify() FROM PUBLIC;
+
+--
+-- Name: FUNCTION reviews_publish_pair(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.reviews_publish_pair() FROM PUBLIC;
 
 --
 -- Name: FUNCTION schedule_time(value jsonb, what text); Type: ACL; Schema: app; Owner: -
@@ -11471,6 +12100,12 @@ GRANT ALL ON FUNCTION app.text_search_config(language text) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION app.transactions_before_write() FROM PUBLIC;
+
+--
+-- Name: FUNCTION transactions_verify_reviews(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.transactions_verify_reviews() FROM PUBLIC;
 
 --
 -- Name: FUNCTION use_api_key(presented text); Type: ACL; Schema: app; Owner: -
@@ -11798,6 +12433,13 @@ GRANT SELECT(updated_at) ON TABLE public.user_profiles TO anon;
 GRANT SELECT(updated_at) ON TABLE public.user_profiles TO authenticated;
 
 --
+-- Name: COLUMN user_profiles.rating_bayesian; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(rating_bayesian) ON TABLE public.user_profiles TO anon;
+GRANT SELECT(rating_bayesian) ON TABLE public.user_profiles TO authenticated;
+
+--
 -- Name: FUNCTION admin_set_verification(target_user_id uuid, new_status public.verification_status, identity boolean, background_check boolean, business boolean); Type: ACL; Schema: public; Owner: -
 --
 
@@ -11972,6 +12614,15 @@ GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO au
 GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO service_role;
 
 --
+-- Name: FUNCTION delete_review(review_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.delete_review(review_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION dispute_booking(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -11979,6 +12630,23 @@ REVOKE ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) FROM
 GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO anon;
 GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO authenticated;
 GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO service_role;
+
+--
+-- Name: TABLE reviews; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.reviews TO anon;
+GRANT SELECT ON TABLE public.reviews TO authenticated;
+GRANT ALL ON TABLE public.reviews TO service_role;
+
+--
+-- Name: FUNCTION edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO anon;
+GRANT ALL ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO authenticated;
+GRANT ALL ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO service_role;
 
 --
 -- Name: FUNCTION evaluate_feature_flag(flag_key text); Type: ACL; Schema: public; Owner: -
@@ -12003,6 +12671,15 @@ GRANT ALL ON FUNCTION public.expire_pending_bookings() TO service_role;
 GRANT ALL ON FUNCTION public.geo_point(lon double precision, lat double precision) TO anon;
 GRANT ALL ON FUNCTION public.geo_point(lon double precision, lat double precision) TO authenticated;
 GRANT ALL ON FUNCTION public.geo_point(lon double precision, lat double precision) TO service_role;
+
+--
+-- Name: FUNCTION hide_review(review_id uuid, reason text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.hide_review(review_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.hide_review(review_id uuid, reason text) TO anon;
+GRANT ALL ON FUNCTION public.hide_review(review_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.hide_review(review_id uuid, reason text) TO service_role;
 
 --
 -- Name: FUNCTION listing_slots(listing_id uuid, from_at timestamp with time zone, to_at timestamp with time zone, time_zone text, duration_minutes integer); Type: ACL; Schema: public; Owner: -
@@ -12202,6 +12879,13 @@ GRANT ALL ON FUNCTION public.nearest_cities(lon double precision, lat double pre
 GRANT ALL ON FUNCTION public.nearest_cities(lon double precision, lat double precision, max_results integer) TO service_role;
 
 --
+-- Name: FUNCTION publish_due_reviews(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.publish_due_reviews() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.publish_due_reviews() TO service_role;
+
+--
 -- Name: FUNCTION record_listing_view(listing_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12257,6 +12941,24 @@ REVOKE ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at time
 GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO anon;
 GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION respond_to_review(review_id uuid, response text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.respond_to_review(review_id uuid, response text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.respond_to_review(review_id uuid, response text) TO anon;
+GRANT ALL ON FUNCTION public.respond_to_review(review_id uuid, response text) TO authenticated;
+GRANT ALL ON FUNCTION public.respond_to_review(review_id uuid, response text) TO service_role;
+
+--
+-- Name: FUNCTION reviews_to_write(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.reviews_to_write() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.reviews_to_write() TO anon;
+GRANT ALL ON FUNCTION public.reviews_to_write() TO authenticated;
+GRANT ALL ON FUNCTION public.reviews_to_write() TO service_role;
 
 --
 -- Name: FUNCTION rotate_webhook_secret(endpoint_id uuid); Type: ACL; Schema: public; Owner: -
@@ -12370,6 +13072,15 @@ GRANT ALL ON FUNCTION public.start_conversation(participant_ids uuid[], title te
 GRANT ALL ON FUNCTION public.start_conversation(participant_ids uuid[], title text, booking_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO anon;
+GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO authenticated;
+GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO service_role;
+
+--
 -- Name: FUNCTION transition_booking(booking_id uuid, new_status public.booking_status, reason text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12378,11 +13089,29 @@ GRANT ALL ON FUNCTION public.transition_booking(booking_id uuid, new_status publ
 GRANT ALL ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) TO service_role;
 
 --
+-- Name: FUNCTION unhide_review(review_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.unhide_review(review_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.unhide_review(review_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.unhide_review(review_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.unhide_review(review_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) TO authenticated;
+
+--
+-- Name: FUNCTION vote_review(review_id uuid, helpful boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) TO anon;
+GRANT ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) TO service_role;
 
 --
 -- Name: TABLE api_keys; Type: ACL; Schema: public; Owner: -
@@ -13055,86 +13784,6 @@ GRANT INSERT(user_id) ON TABLE public.review_votes TO authenticated;
 --
 
 GRANT INSERT(is_helpful),UPDATE(is_helpful) ON TABLE public.review_votes TO authenticated;
-
---
--- Name: TABLE reviews; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.reviews TO anon;
-GRANT SELECT,DELETE ON TABLE public.reviews TO authenticated;
-GRANT ALL ON TABLE public.reviews TO service_role;
-
---
--- Name: COLUMN reviews.booking_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(booking_id) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.reviewer_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(reviewer_id) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.rating; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(rating),UPDATE(rating) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.quality_rating; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(quality_rating),UPDATE(quality_rating) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.communication_rating; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(communication_rating),UPDATE(communication_rating) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.timeliness_rating; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(timeliness_rating),UPDATE(timeliness_rating) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.value_rating; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(value_rating),UPDATE(value_rating) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.title; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(title),UPDATE(title) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.comment; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(comment),UPDATE(comment) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.is_public; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(is_public),UPDATE(is_public) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.response; Type: ACL; Schema: public; Owner: -
---
-
-GRANT UPDATE(response) ON TABLE public.reviews TO authenticated;
-
---
--- Name: COLUMN reviews.metadata; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(metadata) ON TABLE public.reviews TO authenticated;
 
 --
 -- Name: TABLE role_permissions; Type: ACL; Schema: public; Owner: -

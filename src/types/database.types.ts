@@ -1343,6 +1343,7 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
@@ -1388,6 +1389,7 @@ export type Database = {
           provider_id: string;
           published_at?: string | null;
           rating_average?: number | null;
+          rating_bayesian?: number;
           review_count?: number;
           search_vector?: string | null;
           service_radius_m?: number | null;
@@ -1433,6 +1435,7 @@ export type Database = {
           provider_id?: string;
           published_at?: string | null;
           rating_average?: number | null;
+          rating_bayesian?: number;
           review_count?: number;
           search_vector?: string | null;
           service_radius_m?: number | null;
@@ -2198,12 +2201,17 @@ export type Database = {
           communication_rating: number | null;
           created_at: string;
           helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
           id: string;
           is_public: boolean;
           is_verified: boolean;
           listing_id: string;
           metadata: Json;
           not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
           quality_rating: number | null;
           rating: number;
           responded_at: string | null;
@@ -2222,12 +2230,17 @@ export type Database = {
           communication_rating?: number | null;
           created_at?: string;
           helpful_count?: number;
+          hidden_at?: string | null;
+          hidden_by?: string | null;
+          hidden_reason?: string | null;
           id?: string;
           is_public?: boolean;
           is_verified?: boolean;
           listing_id: string;
           metadata?: Json;
           not_helpful_count?: number;
+          publish_due_at?: string | null;
+          published_at?: string | null;
           quality_rating?: number | null;
           rating: number;
           responded_at?: string | null;
@@ -2246,12 +2259,17 @@ export type Database = {
           communication_rating?: number | null;
           created_at?: string;
           helpful_count?: number;
+          hidden_at?: string | null;
+          hidden_by?: string | null;
+          hidden_reason?: string | null;
           id?: string;
           is_public?: boolean;
           is_verified?: boolean;
           listing_id?: string;
           metadata?: Json;
           not_helpful_count?: number;
+          publish_due_at?: string | null;
+          published_at?: string | null;
           quality_rating?: number | null;
           rating?: number;
           responded_at?: string | null;
@@ -2270,6 +2288,13 @@ export type Database = {
             columns: ['booking_id'];
             isOneToOne: false;
             referencedRelation: 'bookings';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'reviews_hidden_by_fkey';
+            columns: ['hidden_by'];
+            isOneToOne: false;
+            referencedRelation: 'users';
             referencedColumns: ['id'];
           },
           {
@@ -2981,6 +3006,7 @@ export type Database = {
           location: string | null;
           metadata: Json;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           service_radius_m: number | null;
           skills: string[];
@@ -3014,6 +3040,7 @@ export type Database = {
           location?: string | null;
           metadata?: Json;
           rating_average?: number | null;
+          rating_bayesian?: number;
           review_count?: number;
           service_radius_m?: number | null;
           skills?: string[];
@@ -3047,6 +3074,7 @@ export type Database = {
           location?: string | null;
           metadata?: Json;
           rating_average?: number | null;
+          rating_bayesian?: number;
           review_count?: number;
           service_radius_m?: number | null;
           skills?: string[];
@@ -3541,6 +3569,7 @@ export type Database = {
           location: string | null;
           metadata: Json;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           service_radius_m: number | null;
           skills: string[];
@@ -3918,6 +3947,12 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      delete_review: {
+        Args: {
+          review_id: string;
+        };
+        Returns: undefined;
+      };
       dispute_booking: {
         Args: {
           booking_id: string;
@@ -3973,6 +4008,52 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      edit_review: {
+        Args: {
+          comment?: string;
+          communication_rating?: number;
+          quality_rating?: number;
+          rating: number;
+          review_id: string;
+          timeliness_rating?: number;
+          title?: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       evaluate_feature_flag: {
         Args: {
           flag_key: string;
@@ -3989,6 +4070,47 @@ export type Database = {
           lon: number;
         };
         Returns: string;
+      };
+      hide_review: {
+        Args: {
+          reason: string;
+          review_id: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       listing_slots: {
         Args: {
@@ -4046,6 +4168,7 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
@@ -4196,6 +4319,7 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
@@ -4279,6 +4403,7 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
@@ -4326,6 +4451,10 @@ export type Database = {
           isOneToOne: false;
           isSetofReturn: true;
         };
+      };
+      publish_due_reviews: {
+        Args: never;
+        Returns: number;
       };
       record_listing_view: {
         Args: {
@@ -4469,6 +4598,59 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      respond_to_review: {
+        Args: {
+          response: string;
+          review_id: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      reviews_to_write: {
+        Args: never;
+        Returns: {
+          booking_id: string;
+          completed_at: string;
+          listing_id: string;
+          reviewee_has_reviewed: boolean;
+          reviewee_id: string;
+          service_title: string;
+          window_closes_at: string;
+        }[];
+      };
       rotate_webhook_secret: {
         Args: {
           endpoint_id: string;
@@ -4542,6 +4724,7 @@ export type Database = {
           provider_id: string;
           published_at: string | null;
           rating_average: number | null;
+          rating_bayesian: number;
           review_count: number;
           search_vector: string | null;
           service_radius_m: number | null;
@@ -4667,6 +4850,52 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      submit_review: {
+        Args: {
+          booking_id: string;
+          comment?: string;
+          communication_rating?: number;
+          quality_rating?: number;
+          rating: number;
+          timeliness_rating?: number;
+          title?: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       transition_booking: {
         Args: {
           booking_id: string;
@@ -4723,6 +4952,46 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      unhide_review: {
+        Args: {
+          review_id: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       update_notification_preferences: {
         Args: {
           channels?: Json;
@@ -4731,6 +5000,47 @@ export type Database = {
           types?: Json;
         };
         Returns: Json;
+      };
+      vote_review: {
+        Args: {
+          helpful: boolean;
+          review_id: string;
+        };
+        Returns: {
+          booking_id: string;
+          comment: string | null;
+          communication_rating: number | null;
+          created_at: string;
+          helpful_count: number;
+          hidden_at: string | null;
+          hidden_by: string | null;
+          hidden_reason: string | null;
+          id: string;
+          is_public: boolean;
+          is_verified: boolean;
+          listing_id: string;
+          metadata: Json;
+          not_helpful_count: number;
+          publish_due_at: string | null;
+          published_at: string | null;
+          quality_rating: number | null;
+          rating: number;
+          responded_at: string | null;
+          response: string | null;
+          reviewee_id: string;
+          reviewer_id: string;
+          tenant_id: string;
+          timeliness_rating: number | null;
+          title: string | null;
+          updated_at: string;
+          value_rating: number | null;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'reviews';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
     };
     Enums: {
