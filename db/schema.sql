@@ -1011,7 +1011,7 @@ begin
      set status = 'completed', completed_at = now(), first_booking_id = new.id
     from public.referral_programs p
    where r.referee_id = new.customer_id and r.status = 'pending'
-     and p.id = r.program_id and new.total_cents >= p.minimum_spend_cents;
+     and p.id = r.program_id and new.currency = p.currency and new.total_cents >= p.minimum_spend_cents;
   return null;
 end $$;
 
@@ -2687,6 +2687,74 @@ begin
 end $$;
 
 --
+-- Name: referral_programs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.referral_programs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid,
+    name text NOT NULL,
+    description text,
+    reward_type public.reward_type DEFAULT 'credit'::public.reward_type NOT NULL,
+    referrer_reward_cents public.cents NOT NULL,
+    referee_reward_cents public.cents NOT NULL,
+    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
+    minimum_spend_cents public.cents DEFAULT 0 NOT NULL,
+    max_uses_per_code integer,
+    code_validity_days integer,
+    reward_validity_days integer,
+    is_active boolean DEFAULT true NOT NULL,
+    starts_on date,
+    ends_on date,
+    terms_and_conditions text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT referral_programs_check CHECK ((ends_on >= starts_on)),
+    CONSTRAINT referral_programs_code_validity_days_check CHECK ((code_validity_days > 0)),
+    CONSTRAINT referral_programs_max_uses_per_code_check CHECK ((max_uses_per_code > 0)),
+    CONSTRAINT referral_programs_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT referral_programs_reward_validity_days_check CHECK ((reward_validity_days > 0))
+);
+
+--
+-- Name: TABLE referral_programs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.referral_programs IS 'Referral campaigns. tenant_id NULL: offered in every tenant.';
+
+--
+-- Name: COLUMN referral_programs.minimum_spend_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.referral_programs.minimum_spend_cents IS 'The referee''s first completed booking must total at least this for the referral to complete.';
+
+--
+-- Name: referral_program_closed(public.referral_programs, uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.referral_program_closed(program public.referral_programs, tenant uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  with today as (
+    select (now() at time zone coalesce((select t.default_time_zone from public.tenants t where t.id = tenant), 'UTC'))::date as d
+  )
+  select case
+    when program.id is null or not program.is_active then 'program_inactive'
+    when program.tenant_id is not null and program.tenant_id <> tenant then 'program_inactive'
+    when program.starts_on is not null and (select d from today) < program.starts_on then 'program_not_started'
+    when program.ends_on is not null and (select d from today) > program.ends_on then 'program_ended'
+  end
+$$;
+
+--
+-- Name: FUNCTION referral_program_closed(program public.referral_programs, tenant uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.referral_program_closed(program public.referral_programs, tenant uuid) IS 'NULL when the program takes referrals today (active, of the tenant or shared, within starts_on..ends_on in the tenant''s time zone); else program_inactive, program_not_started or program_ended.';
+
+--
 -- Name: referrals_after_update(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2696,6 +2764,9 @@ CREATE FUNCTION app.referrals_after_update() RETURNS trigger
     AS $$
 declare
   p public.referral_programs;
+  reward public.referral_rewards;
+  other uuid;
+  amount_text text;
 begin
   if new.status = 'completed' and old.status <> 'completed' then
     select * into p from public.referral_programs where id = new.program_id;
@@ -2705,6 +2776,28 @@ begin
     from (values (new.referrer_id, p.referrer_reward_cents), (new.referee_id, p.referee_reward_cents)) x(user_id, amount)
     where x.amount > 0
     on conflict (referral_id, user_id) do nothing;
+    -- Rewards still pending are this completion's to pay out: a replay finds none.
+    for reward in
+      select * from public.referral_rewards where referral_id = new.id and status = 'pending' order by id for update
+    loop
+      if reward.reward_type = 'credit' then
+        perform app.grant_credit(reward.user_id, reward.currency, reward.amount_cents, 'referral_reward',
+                                 reward.expires_at, reward.id, 'Referral reward');
+        update public.referral_rewards set status = 'credited', credited_at = now() where id = reward.id;
+      end if;
+      other := case when reward.user_id = new.referrer_id then new.referee_id else new.referrer_id end;
+      amount_text := reward.currency || ' ' || to_char(reward.amount_cents / 100.0, 'FM999999999990.00');
+      perform app.notify(
+        reward.user_id, 'referral_completed',
+        case when reward.user_id = new.referrer_id then 'Your referral completed their first booking'
+             else 'Your first booking earned a referral reward' end,
+        case when reward.reward_type = 'credit' then format('You earned %s of credit for your next bookings.', amount_text)
+             else format('You earned a %s reward of %s.', reward.reward_type, amount_text) end,
+        jsonb_build_object('referral_id', new.id, 'reward_id', reward.id, 'reward_type', reward.reward_type,
+                           'amount_cents', reward.amount_cents, 'currency', reward.currency,
+                           'expires_at', reward.expires_at),
+        null, other);
+    end loop;
   elsif new.status = 'cancelled' and old.status <> 'cancelled' then
     update public.referral_rewards set status = 'cancelled' where referral_id = new.id and status = 'pending';
   end if;
@@ -2721,14 +2814,15 @@ CREATE FUNCTION app.referrals_before_insert() RETURNS trigger
     AS $$
 declare
   c public.referral_codes;
+  p public.referral_programs;
 begin
   select * into c from public.referral_codes where id = new.code_id for update;
   if c.id is null or not c.is_active or (c.expires_at is not null and c.expires_at <= now())
      or (c.max_uses is not null and c.uses_count >= c.max_uses) then
     raise check_violation using message = 'the referral code is not valid';
   end if;
-  if not exists (select 1 from public.referral_programs p where p.id = c.program_id and p.is_active
-                   and current_date between coalesce(p.starts_on, current_date) and coalesce(p.ends_on, current_date)) then
+  select * into p from public.referral_programs where id = c.program_id;
+  if app.referral_program_closed(p, c.tenant_id) is not null then
     raise check_violation using message = 'the referral program is not open';
   end if;
   new.referrer_id := c.user_id;
@@ -4455,6 +4549,37 @@ end $$;
 COMMENT ON FUNCTION public.expire_pending_bookings() IS 'Expires pending requests whose expires_at has passed (freeing their slots, returning spent credit); returns how many. For the scheduler (service_role).';
 
 --
+-- Name: expire_referral_rewards(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.expire_referral_rewards() RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  credit_rows integer := app.expire_credit();
+  rewards integer;
+begin
+  with expired as (
+    update public.referral_rewards rw set status = 'expired'
+     where (rw.status = 'pending' and rw.expires_at <= now())
+        or (rw.status = 'credited' and exists (
+              select 1 from public.credit_ledger g
+                join public.credit_ledger e on e.credit_id = g.id and e.reason = 'expiry'
+               where g.referral_reward_id = rw.id))
+    returning 1
+  )
+  select count(*) into rewards from expired;
+  return jsonb_build_object('credit_rows_expired', credit_rows, 'rewards_expired', rewards);
+end $$;
+
+--
+-- Name: FUNCTION expire_referral_rewards(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.expire_referral_rewards() IS 'For the scheduler (service_role), e.g. hourly: writes credit_ledger expiry rows for what is left of every grant past its date, marks rewards expired (unpaid ones past expires_at, credited ones whose credit lapsed) and returns the counts. Idempotent.';
+
+--
 -- Name: geo_point(double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4809,6 +4934,85 @@ $$;
 COMMENT ON FUNCTION public.my_permissions() IS 'The names of every permission the caller holds.';
 
 --
+-- Name: referral_codes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.referral_codes (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    program_id uuid NOT NULL,
+    code text NOT NULL,
+    uses_count integer DEFAULT 0 NOT NULL,
+    max_uses integer,
+    is_active boolean DEFAULT true NOT NULL,
+    expires_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT referral_codes_check CHECK (((max_uses IS NULL) OR (uses_count <= max_uses))),
+    CONSTRAINT referral_codes_code_check CHECK ((code ~ '^[A-Z0-9]{4,20}$'::text)),
+    CONSTRAINT referral_codes_max_uses_check CHECK ((max_uses > 0)),
+    CONSTRAINT referral_codes_uses_count_check CHECK ((uses_count >= 0))
+);
+
+--
+-- Name: TABLE referral_codes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.referral_codes IS 'A user''s shareable code for a program. Generated when not given; uses_count is kept by trigger.';
+
+--
+-- Name: my_referral_code(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.my_referral_code() RETURNS public.referral_codes
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  tenant uuid := app.current_tenant_id();
+  p public.referral_programs;
+  result public.referral_codes;
+begin
+  -- A code the caller already has for a running program (their marketplace's own first).
+  select c.* into result
+    from public.referral_codes c
+    join public.referral_programs rp on rp.id = c.program_id
+   where c.user_id = me and app.referral_program_closed(rp, tenant) is null
+   order by c.is_active desc, rp.tenant_id is null, c.created_at desc
+   limit 1;
+  if result.id is not null then
+    return result;
+  end if;
+  select rp.* into p
+    from public.referral_programs rp
+   where (rp.tenant_id = tenant or rp.tenant_id is null) and app.referral_program_closed(rp, tenant) is null
+   order by rp.tenant_id is null, rp.created_at desc, rp.id
+   limit 1;
+  if p.id is null then
+    raise sqlstate 'PT404' using
+      message = 'no referral program is running in this marketplace',
+      detail = 'no_program',
+      hint = 'Referral codes are handed out while a program runs.';
+  end if;
+  insert into public.referral_codes (user_id, program_id) values (me, p.id)
+  on conflict (user_id, program_id) do nothing
+  returning * into result;
+  if result.id is null then
+    select * into result from public.referral_codes c where c.user_id = me and c.program_id = p.id;
+  end if;
+  return result;
+end $$;
+
+--
+-- Name: FUNCTION my_referral_code(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.my_referral_code() IS 'The caller''s referral code for the running program (their marketplace''s own before a shared one), created on the first call; uses_count and max_uses say how often it was used and may be. 404 no_program when no program is running.';
+
+--
 -- Name: my_schedule(date, date); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5013,37 +5217,97 @@ COMMENT ON TABLE public.referrals IS 'Who referred whom (each user at most once)
 CREATE FUNCTION public.redeem_referral_code(referral_code text, source text DEFAULT NULL::text) RETURNS public.referrals
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    AS $$
+    AS $_$
 declare
-  me uuid := app.current_user_id();
+  me uuid := app.require_user();
+  wanted text := upper(trim(coalesce(referral_code, '')));
   c public.referral_codes;
+  p public.referral_programs;
+  closed text;
   result public.referrals;
 begin
-  if me is null then
-    raise insufficient_privilege using message = 'sign in to redeem a referral code';
+  if wanted !~ '^[A-Z0-9]{4,20}$' then
+    raise invalid_parameter_value using
+      message = 'referral_code must be 4 to 20 letters and digits',
+      detail = 'code_malformed',
+      hint = 'Pass the code as the referrer shared it, e.g. {"referral_code": "K7PX2MQA"}.';
   end if;
-  select * into c from public.referral_codes where upper(code) = upper(trim(referral_code))
-    and tenant_id = app.current_tenant_id();
+  if length(source) > 100 then
+    raise invalid_parameter_value using
+      message = 'source must be at most 100 characters',
+      detail = 'source_too_long',
+      hint = 'Name where the code came from in a few words, e.g. "newsletter".';
+  end if;
+  -- One redemption per user at a time, so "once per user" holds under concurrency.
+  perform pg_advisory_xact_lock(23, hashtext(me::text));
+  if exists (select 1 from public.referrals r where r.referee_id = me) then
+    raise sqlstate 'PT409' using
+      message = 'you have already been referred',
+      detail = 'already_referred',
+      hint = 'A user redeems one referral code, once.';
+  end if;
+  if exists (select 1 from public.bookings b where b.customer_id = me and b.status::text = 'completed') then
+    raise sqlstate 'PT409' using
+      message = 'referral codes are for new customers, and you have already completed a booking',
+      detail = 'not_a_new_customer',
+      hint = 'Redeem a code when signing up, before the first booking.';
+  end if;
+  -- Lock the code: concurrent redemptions of it take turns, so its limit holds.
+  select * into c from public.referral_codes
+   where upper(code) = wanted and tenant_id = app.current_tenant_id()
+   for update;
   if c.id is null then
-    raise no_data_found using message = 'unknown referral code';
+    raise sqlstate 'PT404' using
+      message = format('no referral code %s in this marketplace', wanted),
+      detail = 'code_unknown',
+      hint = 'Check the spelling with the person who shared it.';
   end if;
   if c.user_id = me then
-    raise check_violation using message = 'you cannot redeem your own referral code';
+    raise sqlstate 'PT403' using
+      message = 'you cannot redeem your own referral code',
+      detail = 'own_code',
+      hint = 'Share your code with friends instead: my_referral_code() returns it.';
   end if;
-  if exists (select 1 from public.referrals r where r.referee_id = me) then
-    raise unique_violation using message = 'you have already been referred';
+  if not c.is_active then
+    raise sqlstate 'PT409' using
+      message = 'this referral code has been switched off by its owner',
+      detail = 'code_inactive',
+      hint = 'Ask the person who shared it for a code that works.';
+  end if;
+  if c.expires_at is not null and c.expires_at <= now() then
+    raise sqlstate 'PT409' using
+      message = format('this referral code expired at %s', to_char(c.expires_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')),
+      detail = 'code_expired',
+      hint = 'Ask the person who shared it for a code that works.';
+  end if;
+  if c.max_uses is not null and c.uses_count >= c.max_uses then
+    raise sqlstate 'PT409' using
+      message = format('this referral code has been used %s times, its limit', c.max_uses),
+      detail = 'code_used_up',
+      hint = 'Ask the person who shared it for a code that works.';
+  end if;
+  select * into p from public.referral_programs where id = c.program_id;
+  closed := app.referral_program_closed(p, c.tenant_id);
+  if closed is not null then
+    raise sqlstate 'PT409' using
+      message = case closed
+        when 'program_not_started' then format('the referral program "%s" starts on %s', p.name, p.starts_on)
+        when 'program_ended' then format('the referral program "%s" ended on %s', p.name, p.ends_on)
+        else format('the referral program "%s" is not running', p.name) end,
+      detail = closed,
+      hint = 'This code cannot be redeemed now.';
   end if;
   insert into public.referrals (referee_id, code_id, referrer_id, program_id, tenant_id, source)
-  values (me, c.id, c.user_id, c.program_id, c.tenant_id, redeem_referral_code.source)
+  values (me, c.id, c.user_id, c.program_id, c.tenant_id, nullif(trim(redeem_referral_code.source), ''))
   returning * into result;
   return result;
-end $$;
+end $_$;
 
 --
 -- Name: FUNCTION redeem_referral_code(referral_code text, source text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.redeem_referral_code(referral_code text, source text) IS 'Records that the caller was referred by the code''s owner (once per user).';
+COMMENT ON FUNCTION public.redeem_referral_code(referral_code text, source text) IS 'Records that the caller was referred by the code''s owner: once per user, before their first completed booking, while the code and its program are valid and the code is under its limit. Errors (nothing written): 400 code_malformed/source_too_long, 403 own_code, 404 code_unknown, 409 already_referred, not_a_new_customer, code_inactive, code_expired, code_used_up, program_inactive, program_not_started, program_ended (in the error''s details).';
 
 --
 -- Name: regions; Type: TABLE; Schema: public; Owner: -
@@ -6437,78 +6701,6 @@ CREATE TABLE public.permissions (
 --
 
 COMMENT ON TABLE public.permissions IS 'Permission catalogue, named resource.action (e.g. listings.moderate). Seeded; written by service_role only.';
-
---
--- Name: referral_codes; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.referral_codes (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    program_id uuid NOT NULL,
-    code text NOT NULL,
-    uses_count integer DEFAULT 0 NOT NULL,
-    max_uses integer,
-    is_active boolean DEFAULT true NOT NULL,
-    expires_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT referral_codes_check CHECK (((max_uses IS NULL) OR (uses_count <= max_uses))),
-    CONSTRAINT referral_codes_code_check CHECK ((code ~ '^[A-Z0-9]{4,20}$'::text)),
-    CONSTRAINT referral_codes_max_uses_check CHECK ((max_uses > 0)),
-    CONSTRAINT referral_codes_uses_count_check CHECK ((uses_count >= 0))
-);
-
---
--- Name: TABLE referral_codes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.referral_codes IS 'A user''s shareable code for a program. Generated when not given; uses_count is kept by trigger.';
-
---
--- Name: referral_programs; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.referral_programs (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid,
-    name text NOT NULL,
-    description text,
-    reward_type public.reward_type DEFAULT 'credit'::public.reward_type NOT NULL,
-    referrer_reward_cents public.cents NOT NULL,
-    referee_reward_cents public.cents NOT NULL,
-    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
-    minimum_spend_cents public.cents DEFAULT 0 NOT NULL,
-    max_uses_per_code integer,
-    code_validity_days integer,
-    reward_validity_days integer,
-    is_active boolean DEFAULT true NOT NULL,
-    starts_on date,
-    ends_on date,
-    terms_and_conditions text,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT referral_programs_check CHECK ((ends_on >= starts_on)),
-    CONSTRAINT referral_programs_code_validity_days_check CHECK ((code_validity_days > 0)),
-    CONSTRAINT referral_programs_max_uses_per_code_check CHECK ((max_uses_per_code > 0)),
-    CONSTRAINT referral_programs_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
-    CONSTRAINT referral_programs_reward_validity_days_check CHECK ((reward_validity_days > 0))
-);
-
---
--- Name: TABLE referral_programs; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.referral_programs IS 'Referral campaigns. tenant_id NULL: offered in every tenant.';
-
---
--- Name: COLUMN referral_programs.minimum_spend_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.referral_programs.minimum_spend_cents IS 'The referee''s first completed booking must total at least this for the referral to complete.';
 
 --
 -- Name: referral_rewards; Type: TABLE; Schema: public; Owner: -
@@ -11814,6 +12006,116 @@ GRANT ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) TO service_r
 REVOKE ALL ON FUNCTION app.referral_codes_before_insert() FROM PUBLIC;
 
 --
+-- Name: TABLE referral_programs; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.referral_programs TO anon;
+GRANT SELECT ON TABLE public.referral_programs TO authenticated;
+GRANT ALL ON TABLE public.referral_programs TO service_role;
+
+--
+-- Name: COLUMN referral_programs.tenant_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(tenant_id) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.name; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.description; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.reward_type; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(reward_type),UPDATE(reward_type) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.referrer_reward_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(referrer_reward_cents),UPDATE(referrer_reward_cents) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.referee_reward_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(referee_reward_cents),UPDATE(referee_reward_cents) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.currency; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(currency),UPDATE(currency) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.minimum_spend_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(minimum_spend_cents),UPDATE(minimum_spend_cents) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.max_uses_per_code; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(max_uses_per_code),UPDATE(max_uses_per_code) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.code_validity_days; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(code_validity_days),UPDATE(code_validity_days) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.reward_validity_days; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(reward_validity_days),UPDATE(reward_validity_days) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.is_active; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.starts_on; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(starts_on),UPDATE(starts_on) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.ends_on; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(ends_on),UPDATE(ends_on) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.terms_and_conditions; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(terms_and_conditions),UPDATE(terms_and_conditions) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: COLUMN referral_programs.metadata; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.referral_programs TO authenticated;
+
+--
+-- Name: FUNCTION referral_program_closed(program public.referral_programs, tenant uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.referral_program_closed(program public.referral_programs, tenant uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION referrals_after_update(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -12665,6 +12967,13 @@ REVOKE ALL ON FUNCTION public.expire_pending_bookings() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.expire_pending_bookings() TO service_role;
 
 --
+-- Name: FUNCTION expire_referral_rewards(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.expire_referral_rewards() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.expire_referral_rewards() TO service_role;
+
+--
 -- Name: FUNCTION geo_point(lon double precision, lat double precision); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12829,6 +13138,7 @@ GRANT ALL ON FUNCTION public.moderate_listing(target_listing_id uuid, new_status
 REVOKE ALL ON FUNCTION public.my_credit_balance() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_credit_balance() TO authenticated;
 GRANT ALL ON FUNCTION public.my_credit_balance() TO service_role;
+GRANT ALL ON FUNCTION public.my_credit_balance() TO anon;
 
 --
 -- Name: FUNCTION my_notification_preferences(); Type: ACL; Schema: public; Owner: -
@@ -12844,6 +13154,45 @@ GRANT ALL ON FUNCTION public.my_notification_preferences() TO authenticated;
 REVOKE ALL ON FUNCTION public.my_permissions() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_permissions() TO authenticated;
 GRANT ALL ON FUNCTION public.my_permissions() TO service_role;
+
+--
+-- Name: TABLE referral_codes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.referral_codes TO authenticated;
+GRANT ALL ON TABLE public.referral_codes TO service_role;
+
+--
+-- Name: COLUMN referral_codes.user_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(user_id) ON TABLE public.referral_codes TO authenticated;
+
+--
+-- Name: COLUMN referral_codes.program_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(program_id) ON TABLE public.referral_codes TO authenticated;
+
+--
+-- Name: COLUMN referral_codes.code; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(code) ON TABLE public.referral_codes TO authenticated;
+
+--
+-- Name: COLUMN referral_codes.is_active; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(is_active) ON TABLE public.referral_codes TO authenticated;
+
+--
+-- Name: FUNCTION my_referral_code(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.my_referral_code() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_referral_code() TO anon;
+GRANT ALL ON FUNCTION public.my_referral_code() TO authenticated;
 
 --
 -- Name: FUNCTION my_schedule(from_date date, to_date date); Type: ACL; Schema: public; Owner: -
@@ -12908,6 +13257,7 @@ GRANT ALL ON TABLE public.referrals TO service_role;
 REVOKE ALL ON FUNCTION public.redeem_referral_code(referral_code text, source text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.redeem_referral_code(referral_code text, source text) TO authenticated;
 GRANT ALL ON FUNCTION public.redeem_referral_code(referral_code text, source text) TO service_role;
+GRANT ALL ON FUNCTION public.redeem_referral_code(referral_code text, source text) TO anon;
 
 --
 -- Name: TABLE regions; Type: ACL; Schema: public; Owner: -
@@ -13617,141 +13967,6 @@ GRANT UPDATE(is_default) ON TABLE public.payment_methods TO authenticated;
 
 GRANT SELECT ON TABLE public.permissions TO authenticated;
 GRANT ALL ON TABLE public.permissions TO service_role;
-
---
--- Name: TABLE referral_codes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.referral_codes TO authenticated;
-GRANT ALL ON TABLE public.referral_codes TO service_role;
-
---
--- Name: COLUMN referral_codes.user_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(user_id) ON TABLE public.referral_codes TO authenticated;
-
---
--- Name: COLUMN referral_codes.program_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(program_id) ON TABLE public.referral_codes TO authenticated;
-
---
--- Name: COLUMN referral_codes.code; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(code) ON TABLE public.referral_codes TO authenticated;
-
---
--- Name: COLUMN referral_codes.is_active; Type: ACL; Schema: public; Owner: -
---
-
-GRANT UPDATE(is_active) ON TABLE public.referral_codes TO authenticated;
-
---
--- Name: TABLE referral_programs; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.referral_programs TO anon;
-GRANT SELECT ON TABLE public.referral_programs TO authenticated;
-GRANT ALL ON TABLE public.referral_programs TO service_role;
-
---
--- Name: COLUMN referral_programs.tenant_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(tenant_id) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.name; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(name),UPDATE(name) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.description; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(description),UPDATE(description) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.reward_type; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(reward_type),UPDATE(reward_type) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.referrer_reward_cents; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(referrer_reward_cents),UPDATE(referrer_reward_cents) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.referee_reward_cents; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(referee_reward_cents),UPDATE(referee_reward_cents) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.currency; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(currency),UPDATE(currency) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.minimum_spend_cents; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(minimum_spend_cents),UPDATE(minimum_spend_cents) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.max_uses_per_code; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(max_uses_per_code),UPDATE(max_uses_per_code) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.code_validity_days; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(code_validity_days),UPDATE(code_validity_days) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.reward_validity_days; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(reward_validity_days),UPDATE(reward_validity_days) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.is_active; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.starts_on; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(starts_on),UPDATE(starts_on) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.ends_on; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(ends_on),UPDATE(ends_on) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.terms_and_conditions; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(terms_and_conditions),UPDATE(terms_and_conditions) ON TABLE public.referral_programs TO authenticated;
-
---
--- Name: COLUMN referral_programs.metadata; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.referral_programs TO authenticated;
 
 --
 -- Name: TABLE referral_rewards; Type: ACL; Schema: public; Owner: -

@@ -4064,6 +4064,10 @@ export type Database = {
         Args: never;
         Returns: number;
       };
+      expire_referral_rewards: {
+        Args: never;
+        Returns: Json;
+      };
       geo_point: {
         Args: {
           lat: number;
@@ -4354,6 +4358,29 @@ export type Database = {
       my_permissions: {
         Args: never;
         Returns: string[];
+      };
+      my_referral_code: {
+        Args: never;
+        Returns: {
+          code: string;
+          created_at: string;
+          expires_at: string | null;
+          id: string;
+          is_active: boolean;
+          max_uses: number | null;
+          metadata: Json;
+          program_id: string;
+          tenant_id: string;
+          updated_at: string;
+          user_id: string;
+          uses_count: number;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'referral_codes';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       my_schedule: {
         Args: {
