@@ -3190,7 +3190,8 @@ begin
                   b.service_title, to_char(new.publish_due_at at time zone b.time_zone, 'DD Mon YYYY'))
       end,
     data => jsonb_build_object('review_id', new.id, 'booking_id', new.booking_id, 'published', both_in),
-    action_url => '/bookings/' || new.booking_id || '/review');
+    action_url => '/bookings/' || new.booking_id || '/review',
+    sender => new.reviewer_id);
   return null;
 end $$;
 
