@@ -79,7 +79,7 @@ async function deal(
 ): Promise<Deal> {
   const provider = options.provider ?? (await createUser(db, { role: 'provider' }));
   const listing = options.listing ?? (await createListing(db, provider));
-  const customer = await createUser(db);
+  const customer = await createUser(db, { tenantId: provider.tenantId });
   const status = options.status ?? 'completed';
   const { id } = await createBooking(db, listing, customer, { status, startsInHours: -500 + 2 * slot++ });
   if (status === 'completed') {
@@ -291,6 +291,11 @@ describe(`reviews: double-blind reveal (${testBackend()})`, () => {
     await db.query(sql`update public.tenants set settings = '{"reviews": {"window_days": 30}}' where id = ${tenant}`);
     const custom = await db.query<{ days: string }>(sql`select app.review_window(${tenant})::text as days`);
     assert.deepEqual(custom.rows, [{ days: '30 days' }]);
+    // In that tenant a booking completed 20 days ago is still open for review.
+    const provider = await createUser(db, { role: 'provider', tenantId: tenant });
+    const there = await deal({ provider, completedDaysAgo: 20 });
+    const inTime = await there.asCustomer.rpc('submit_review', { booking_id: there.bookingId, rating: 5 });
+    assert.equal(inTime.error, null);
   });
 
   test('reviews_to_write lists what the caller still owes, and whether the other side is in', async () => {
