@@ -96,7 +96,10 @@ describe(`full-text search (${testBackend()})`, () => {
     await db.query(sql`insert into public.listing_tags (listing_id, tag_id) values (${tagged.id}, ${rows[0]?.id})`);
     await createListing(db, m.provider, { title: 'Piano lessons', description: 'Beginners welcome.' });
 
-    const found = await titles(m, sql`select title from public.search_listings('chimney')`);
+    const found = await titles(
+      m,
+      sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('chimney')->'results') r`,
+    );
     assert.deepEqual(found.slice(0, 2), ['Chimney sweeping', 'Roof work']);
     assert.deepEqual(found.slice(2).sort(), ['Attic insulation', 'Gutter care']);
   });
@@ -128,8 +131,20 @@ describe(`full-text search (${testBackend()})`, () => {
       select search_vector is not null as has_vector, length(search_vector) as lexemes
       from public.listings where id = ${listing.id}`);
     assert.deepEqual(rows, [{ has_vector: true, lexemes: 2 }]);
-    assert.deepEqual(await titles(m, sql`select title from public.search_listings('tuba')`), ['Tuba lessons']);
-    assert.deepEqual(await titles(m, sql`select title from public.search_listings('lesson')`), ['Tuba lessons']);
+    assert.deepEqual(
+      await titles(
+        m,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('tuba')->'results') r`,
+      ),
+      ['Tuba lessons'],
+    );
+    assert.deepEqual(
+      await titles(
+        m,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('lesson')->'results') r`,
+      ),
+      ['Tuba lessons'],
+    );
   });
 
   test('tag names become searchable when a listing is tagged and stop matching when it is untagged', async () => {
@@ -142,7 +157,7 @@ describe(`full-text search (${testBackend()})`, () => {
       insert into public.tags (tenant_id, name, slug)
       values (${m.tenantId}, 'Harpsichord tuning', ${`harpsichord-${uniq()}`}) returning id`);
     const tag = rows[0]?.id as string;
-    const search = sql`select title from public.search_listings('harpsichord')`;
+    const search = sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('harpsichord')->'results') r`;
     await asUser(db, m.provider.clerkId, async (tx) => {
       const found = async () => (await tx.query<{ title: string }>(search)).rows.map((r) => r.title);
       assert.deepEqual(await found(), []);
@@ -152,7 +167,11 @@ describe(`full-text search (${testBackend()})`, () => {
       assert.deepEqual(await found(), []);
       // Untagging recomputes the vector from what is left: title and description still match.
       assert.deepEqual(
-        (await tx.query<{ title: string }>(sql`select title from public.search_listings('instrument')`)).rows,
+        (
+          await tx.query<{ title: string }>(
+            sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('instrument')->'results') r`,
+          )
+        ).rows,
         [{ title: 'Keyboard care' }],
       );
     });
@@ -164,9 +183,11 @@ describe(`full-text search (${testBackend()})`, () => {
     await asUser(db, m.provider.clerkId, async (tx) => {
       await tx.query(sql`update public.listings set title = 'Scooter repair' where id = ${listing.id}`);
       const found = async (q: string) =>
-        (await tx.query<{ title: string }>(sql`select title from public.search_listings(${q})`)).rows.map(
-          (r) => r.title,
-        );
+        (
+          await tx.query<{ title: string }>(
+            sql`select r->>'title' as title from jsonb_array_elements(public.search_listings(${q})->'results') r`,
+          )
+        ).rows.map((r) => r.title);
       assert.deepEqual(await found('scooter'), ['Scooter repair']);
       assert.deepEqual(await found('bicycle'), []);
     });
@@ -183,10 +204,19 @@ describe(`full-text search (${testBackend()})`, () => {
       select search_vector::text as vector from public.listings where tenant_id = ${m.tenantId}`);
     assert.deepEqual(rows, [{ vector: "'fontaner':1A,2B 'repar':3B" }]);
     assert.deepEqual(
-      await titles(m, sql`select title from public.search_listings('fontaneros reparación', lang => 'es')`),
+      await titles(
+        m,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('fontaneros reparación', lang => 'es')->'results') r`,
+      ),
       ['Fontanero'],
     );
-    assert.deepEqual(await titles(m, sql`select title from public.search_listings('fontaneros reparación')`), []);
+    assert.deepEqual(
+      await titles(
+        m,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('fontaneros reparación')->'results') r`,
+      ),
+      [],
+    );
   });
 
   test('a German listing is found by a German stemmed query in lang de', async () => {
@@ -196,20 +226,32 @@ describe(`full-text search (${testBackend()})`, () => {
       description: 'Reparaturen an Rohrleitungen',
       language: 'de',
     });
-    assert.deepEqual(await titles(m, sql`select title from public.search_listings('Rohrleitung', lang => 'de')`), [
-      'Klempner',
-    ]);
-    assert.deepEqual(await titles(m, sql`select title from public.search_listings('Reparatur', lang => 'de')`), [
-      'Klempner',
-    ]);
+    assert.deepEqual(
+      await titles(
+        m,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('Rohrleitung', lang => 'de')->'results') r`,
+      ),
+      ['Klempner'],
+    );
+    assert.deepEqual(
+      await titles(
+        m,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('Reparatur', lang => 'de')->'results') r`,
+      ),
+      ['Klempner'],
+    );
   });
 
   test('a listing in a language without a configuration is indexed without stemming', async () => {
     const m = await market();
     await createListing(db, m.provider, { title: 'Mpishi wa sherehe', description: 'Chakula kitamu', language: 'sw' });
-    assert.deepEqual(await titles(m, sql`select title from public.search_listings('sherehe', lang => 'sw')`), [
-      'Mpishi wa sherehe',
-    ]);
+    assert.deepEqual(
+      await titles(
+        m,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('sherehe', lang => 'sw')->'results') r`,
+      ),
+      ['Mpishi wa sherehe'],
+    );
   });
 
   test('search only returns active, not deleted listings of the caller’s tenant', async () => {
@@ -221,17 +263,31 @@ describe(`full-text search (${testBackend()})`, () => {
     const gone = await createListing(db, m.provider, { title: 'Window repair', description: 'Deleted.' });
     await db.query(sql`update public.listings set deleted_at = now() where id = ${gone.id}`);
     await createListing(db, other.provider, { title: 'Window cleaning', description: 'Elsewhere.' });
-    assert.deepEqual(await titles(m, sql`select title from public.search_listings('window')`), ['Window washing']);
-    // The provider's own drafts are not search results either.
     assert.deepEqual(
-      await asUser(db, m.provider.clerkId, async (tx) =>
-        (await tx.query<{ title: string }>(sql`select title from public.search_listings('window')`)).rows.map(
-          (r) => r.title,
-        ),
+      await titles(
+        m,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('window')->'results') r`,
       ),
       ['Window washing'],
     );
-    assert.deepEqual(await titles(other, sql`select title from public.search_listings('window')`), ['Window cleaning']);
+    // The provider's own drafts are not search results either.
+    assert.deepEqual(
+      await asUser(db, m.provider.clerkId, async (tx) =>
+        (
+          await tx.query<{ title: string }>(
+            sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('window')->'results') r`,
+          )
+        ).rows.map((r) => r.title),
+      ),
+      ['Window washing'],
+    );
+    assert.deepEqual(
+      await titles(
+        other,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('window')->'results') r`,
+      ),
+      ['Window cleaning'],
+    );
   });
 
   test('the category filter matches the category and its subcategories, by path segment', async () => {
@@ -255,7 +311,12 @@ describe(`full-text search (${testBackend()})`, () => {
       update public.listings set category_id = (select id from public.categories where slug = 'electrical' and tenant_id is null)
       where id = ${wiring.id}`);
     const inCategory = async (category: string) =>
-      (await titles(m, sql`select title from public.search_listings(category => ${category})`)).sort();
+      (
+        await titles(
+          m,
+          sql`select r->>'title' as title from jsonb_array_elements(public.search_listings(category => ${category})->'results') r`,
+        )
+      ).sort();
     assert.deepEqual(await inCategory('plumbing'), ['Leak fixing']);
     assert.deepEqual(await inCategory('emergency-plumbing'), ['Burst pipe rescue']);
     assert.deepEqual(await inCategory('home-services'), ['Burst pipe rescue', 'Leak fixing', 'Rewiring']);
@@ -348,7 +409,10 @@ describe(`geo search (${testBackend()})`, () => {
 
   test('search_listings() by radius returns exactly the listings within it, nearest first', async () => {
     const within = (radius: number) =>
-      titles(m, sql`select title from public.search_listings(lon => ${LON}, lat => ${LAT}, radius_m => ${radius})`);
+      titles(
+        m,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings(lon => ${LON}, lat => ${LAT}, radius_m => ${radius})->'results') r`,
+      );
     assert.deepEqual(await within(500), []);
     assert.deepEqual(await within(1500), ['Near 1 km']);
     assert.deepEqual(await within(5000), ['Near 1 km', 'Mid 4 km']);
@@ -359,14 +423,14 @@ describe(`geo search (${testBackend()})`, () => {
     assert.deepEqual(
       await titles(
         m,
-        sql`select title from public.search_listings('leak', lon => ${LON}, lat => ${LAT}, radius_m => ${5000})`,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('leak', lon => ${LON}, lat => ${LAT}, radius_m => ${5000})->'results') r`,
       ),
       ['Near 1 km', 'Mid 4 km'],
     );
     assert.deepEqual(
       await titles(
         m,
-        sql`select title from public.search_listings('far', lon => ${LON}, lat => ${LAT}, radius_m => ${5000})`,
+        sql`select r->>'title' as title from jsonb_array_elements(public.search_listings('far', lon => ${LON}, lat => ${LAT}, radius_m => ${5000})->'results') r`,
       ),
       [],
     );
