@@ -559,7 +559,7 @@ begin
         'next_available_at', %s,
         'provider', case when pr.user_id is not null then jsonb_build_object(
           'id', pr.user_id, 'display_name', pr.display_name, 'avatar_url', pr.avatar_url,
-          'rating_average', pr.average_rating, 'review_count', pr.total_reviews,
+          'rating_average', pr.rating_average, 'review_count', pr.review_count,
           'identity_verified', pr.identity_verified) end,
         'score', round((p.value ->> 'score')::numeric, 4)
       ) order by p.ordinality), '[]')
