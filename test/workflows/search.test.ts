@@ -321,6 +321,31 @@ describe(`search: filters (${testBackend()})`, () => {
     assert.deepEqual(titles(await search({ min_rating: 4, sort: 'rating' })), ['Emergency plumbing', 'House cleaning']);
   });
 
+  test('available on a date: listings with a bookable slot that day, in the provider’s zone', async () => {
+    // Pat works Mondays 09:00–17:00 UTC; the other provider has no schedule. A Monday 8–14 days away.
+    const own = server.client({ token: await server.tokenFor(provider.clerkId) });
+    const { error } = await own.rpc('set_weekly_schedule', {
+      time_zone: 'UTC',
+      windows: [{ day_of_week: 1, start_time: '09:00', end_time: '17:00' }],
+    });
+    assert.equal(error, null, JSON.stringify(error));
+    const day = new Date(Date.now() + 8 * 86_400_000);
+    while (day.getUTCDay() !== 1) day.setUTCDate(day.getUTCDate() + 1);
+    const monday = day.toISOString().slice(0, 10);
+    const tuesday = new Date(day.getTime() + 86_400_000).toISOString().slice(0, 10);
+    const open = await search({ available_on: monday, sort: 'price', with_total: true });
+    assert.deepEqual(titles(open), ['Emergency plumbing', 'Drain unclogging', 'Bathroom renovation quote']);
+    assert.equal(open.total, 3);
+    assert.deepEqual(titles(await search({ available_on: tuesday })), []);
+    // Each card says when its first slot is: a Monday at 09:00 UTC.
+    for (const card of open.results) {
+      assert.equal(new Date(card.next_available_at).getUTCDay(), 1, card.next_available_at);
+      assert.equal(new Date(card.next_available_at).getUTCHours(), 9, card.next_available_at);
+    }
+    const [unscheduled] = (await search({ query: 'house cleaning' })).results;
+    assert.equal(unscheduled.next_available_at, null);
+  });
+
   test('filters combine', async () => {
     assert.deepEqual(
       titles(await search({ query: 'plumbing', ...near, radius_m: 2000, max_price_cents: 7000, min_rating: 4 })),
@@ -509,6 +534,18 @@ describe(`search: bad input is a 400 that says what to fix (${testBackend()})`, 
       assert.ok(error?.hint, 'a hint says what to do');
     });
   }
+
+  test('a value of the wrong type is a 400 naming the value', async () => {
+    for (const [args, code, message] of [
+      [{ available_on: 'someday' }, '22007', /invalid input syntax for type date: "someday"/],
+      [{ lat: 'north', lon: 2 }, '22P02', /invalid input syntax for type double precision: "north"/],
+    ] as const) {
+      const { error, status } = await anon.rpc('search_listings', args);
+      assert.equal(status, 400);
+      assert.equal(error?.code, code);
+      assert.match(error?.message ?? '', message);
+    }
+  });
 
   test('a cursor from another search is refused', async () => {
     const page = await search({ category: 'home-services', page_size: 1 });
