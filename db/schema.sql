@@ -3577,7 +3577,7 @@ declare
   score text;
   k text;
   wheres text[] := array[format('l.tenant_id = %L', tenant), 'l.status = ''active''', 'l.deleted_at is null'];
-  froms text := 'public.listings l';
+  served text[];
   matches text;
   page text;
   total text := 'null::bigint';
@@ -3604,16 +3604,13 @@ begin
     if coalesce((spec ->> 'serving')::boolean, false) then
       -- Served: one of the listing's service areas covers the point, or it has
       -- none and the point is within its travel radius.
-      froms := format($f$(
-          select a.listing_id as id from public.listing_service_areas a
-          where st_covers(a.area, %1$s) and a.tenant_id = %2$L
-          union
-          select r.id from public.listings r
-          where app.service_bbox(r.location, r.service_radius_m) && %1$s::geometry
-            and r.status = 'active' and r.deleted_at is null and r.service_radius_m is not null
-            and st_dwithin(r.location, %1$s, r.service_radius_m, false)
-            and not exists (select 1 from public.listing_service_areas a2 where a2.listing_id = r.id)
-        ) served join public.listings l on l.id = served.id$f$, point, tenant);
+      -- Two disjoint halves (a listing has service areas or not), each on its own index.
+      served := array[
+        format('l.id in (select a.listing_id from public.listing_service_areas a where st_covers(a.area, %1$s) and a.tenant_id = %2$L)',
+               point, tenant),
+        format('app.service_bbox(l.location, l.service_radius_m) && %1$s::geometry and l.service_radius_m is not null'
+               ' and st_dwithin(l.location, %1$s, l.service_radius_m, false)'
+               ' and not exists (select 1 from public.listing_service_areas a where a.listing_id = l.id)', point)];
     else
       wheres := wheres || format('st_dwithin(l.location, %s, %s, false)', point, (spec ->> 'radius_m')::float8);
     end if;
@@ -3662,8 +3659,11 @@ begin
     when 'price' then format('coalesce(%s, 999999999999999)::numeric', price)
     when 'rating' then format('-(%s)::numeric', bayes) end;
 
-  matches := format('select l.id, l.category_id, %s as price, %s as distance_m, (%s)::float8 as score, %s as k from %s where %s',
-                    price, dist, score, k, froms, array_to_string(wheres, E'\n    and '));
+  matches := format('select l.id, l.category_id, %s as price, %s as distance_m, (%s)::float8 as score, %s as k from public.listings l where %s',
+                    price, dist, score, k, array_to_string(wheres, E'\n    and '));
+  if served is not null then
+    matches := format(E'%s\n    and %s\n  union all\n  %s\n    and %s', matches, served[1], matches, served[2]);
+  end if;
 
   ordered := 'select m.* from m';
   if spec ? 'after_k' then

@@ -1,0 +1,220 @@
+/**
+ * The search page on PostgreSQL with the demo data (issue 8): latency p50/p95 of
+ *   (a) a city radius + text query: `query` + `lat`/`lon` + `radius_m` 15 km, sorted by relevance;
+ *   (b) "providers who serve my address": `serving: true` at a point in a city, one category;
+ *   (c) the same without a category: everyone who serves the point, the worst case;
+ * each on three sides, one request at a time (latency, not throughput):
+ *   REST      GET /rest/v1/rpc/search_listings through `loconomy serve` (HTTP, anon key);
+ *   function  `select public.search_listings(…)` as anon in a transaction, as REST runs it;
+ *   SQL       the statement app.search_page runs for that request (app.search_sql's text), run
+ *             directly by the owner: the index work alone, without validation, cursor, cards.
+ * Ratios: REST/SQL and function/SQL.
+ *
+ *   LOCONOMY_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/loconomy_bench npm run bench -- search
+ *
+ * The database is migrated and given demo data (LOCONOMY_BENCH_LISTINGS, default 100000) if it
+ * has none. LOCONOMY_BENCH_ITERATIONS (default 300 per side and case) after 30 warm-up runs.
+ * Requests cycle through the ten busiest demo cities and a list of queries, identically on
+ * every side.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { projectKeys } from '../src/auth/keys.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const URL_ = process.env.LOCONOMY_BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
+const LISTINGS = Number(process.env.LOCONOMY_BENCH_LISTINGS ?? 100_000);
+const ITERATIONS = Number(process.env.LOCONOMY_BENCH_ITERATIONS ?? 300);
+const WARMUP = 30;
+const SECRET = process.env.LOCONOMY_JWT_SECRET ?? 'loconomy-bench-secret-loconomy-bench-secret-0123';
+const PORT = 54391;
+const QUERIES = [
+  'plumbing',
+  'house cleaning',
+  'dog walking',
+  'leak repair',
+  'tutoring',
+  'massage',
+  'electrical',
+  'painting',
+];
+const CATEGORIES = ['plumbing', 'house-cleaning', 'electrical', 'dog-walking', 'tutoring', 'painting'];
+
+if (!URL_) {
+  console.error(
+    'search.bench: set LOCONOMY_BENCH_DATABASE_URL to an empty or demo PostgreSQL database (with PostGIS), e.g. postgres://postgres@127.0.0.1:5432/loconomy_bench',
+  );
+  process.exit(1);
+}
+const say = (line: string) => console.log(line);
+
+function loconomy(args: string[]): ChildProcess {
+  return spawn(process.execPath, [join(ROOT, 'bin/loconomy.mjs'), ...args], {
+    env: { ...process.env, DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+}
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) =>
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`loconomy exited with ${code}`)))),
+  );
+}
+async function waitForHealth(): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${PORT}/health`)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('the server did not become healthy');
+}
+
+interface Figures {
+  p50: number;
+  p95: number;
+  mean: number;
+}
+
+/** Runs `once(i)` WARMUP times, then ITERATIONS times, and returns latency percentiles (ms). */
+async function measure(once: (i: number) => Promise<void>): Promise<Figures> {
+  for (let i = 0; i < WARMUP; i++) await once(i);
+  const latencies: number[] = [];
+  for (let i = 0; i < ITERATIONS; i++) {
+    const start = performance.now();
+    await once(i);
+    latencies.push(performance.now() - start);
+  }
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { p50: at(0.5), p95: at(0.95), mean: latencies.reduce((a, b) => a + b, 0) / latencies.length };
+}
+
+const fmt = (f: Figures) => `p50 ${f.p50.toFixed(2).padStart(7)} ms  p95 ${f.p95.toFixed(2).padStart(7)} ms`;
+
+async function main(): Promise<void> {
+  say(`search.bench: ${URL_?.replace(/\/\/[^@]*@/, '//…@')}, ${ITERATIONS} requests per side and case, one at a time`);
+  say('preparing the database (migrations; demo data if there is none)…');
+  await exited(loconomy(['migrate']));
+  const client = new pg.Client({ connectionString: URL_ });
+  await client.connect();
+  try {
+    const marker = await client.query(`select 1 from loconomy_migrations.seeds where name = 'demo'`);
+    if (marker.rowCount === 0) await exited(loconomy(['seed', '--demo', '--listings', String(LISTINGS)]));
+    await client.query('analyze public.listings; analyze public.listing_service_areas');
+    const count = await client.query<{ n: string; areas: string }>(
+      `select (select count(*) from public.listings) as n, (select count(*) from public.listing_service_areas) as areas`,
+    );
+    say(`listings: ${count.rows[0]?.n}, service areas: ${count.rows[0]?.areas}`);
+    const { rows: cities } = await client.query<{ name: string; lat: number; lon: number; n: string }>(`
+      select c.name, st_y(c.location::geometry) as lat, st_x(c.location::geometry) as lon, count(*) as n
+      from public.cities c join public.listings l on l.city_id = c.id
+      group by c.id order by count(*) desc limit 10`);
+    say(`cities: ${cities.map((c) => `${c.name} (${c.n})`).join(', ')}`);
+
+    const cases: { name: string; request: (i: number) => Record<string, unknown> }[] = [
+      {
+        name: '(a) city radius 15 km + text',
+        request: (i) => {
+          const c = cities[i % cities.length] as (typeof cities)[number];
+          return { query: QUERIES[i % QUERIES.length], lat: c.lat, lon: c.lon, radius_m: 15000 };
+        },
+      },
+      {
+        name: '(b) serves my address + category',
+        request: (i) => {
+          const c = cities[i % cities.length] as (typeof cities)[number];
+          return { lat: c.lat + 0.01, lon: c.lon - 0.01, serving: true, category: CATEGORIES[i % CATEGORIES.length] };
+        },
+      },
+      {
+        name: '(c) serves my address, all categories',
+        request: (i) => {
+          const c = cities[i % cities.length] as (typeof cities)[number];
+          return { lat: c.lat + 0.01, lon: c.lon - 0.01, serving: true };
+        },
+      },
+    ];
+
+    // The statement app.search_page runs for each request (as anon of the default tenant).
+    const statements = new Map<string, string>();
+    const statementFor = async (request: Record<string, unknown>) => {
+      const key = JSON.stringify(request);
+      let text = statements.get(key);
+      if (!text) {
+        const { rows } = await client.query<{ text: string }>(
+          `select app.search_sql(app.search_spec($1::jsonb), case when $1::jsonb ? 'query' then 'text' end) as text`,
+          [key],
+        );
+        text = rows[0]?.text as string;
+        statements.set(key, text);
+      }
+      return text;
+    };
+    const keys = await projectKeys(SECRET);
+    const query = (request: Record<string, unknown>) =>
+      new URLSearchParams(Object.entries(request).map(([k, v]) => [k, String(v)])).toString();
+
+    say('starting loconomy serve…');
+    const server = loconomy(['serve', '--port', String(PORT)]);
+    const table: string[] = [];
+    try {
+      await waitForHealth();
+      for (const c of cases) {
+        say(`\n▶ ${c.name}`);
+        const sample = (
+          await client.query<{ r: { total: number } }>(
+            `select public.search_listings(lat => $1, lon => $2, radius_m => $3, query => $4, serving => $5, category => $6, with_total => true) as r`,
+            (() => {
+              const r = c.request(0);
+              return [r.lat, r.lon, r.radius_m ?? null, r.query ?? null, r.serving ?? false, r.category ?? null];
+            })(),
+          )
+        ).rows[0]?.r;
+        say(`  first request matches ${sample?.total} listings`);
+        const rest = await measure(async (i) => {
+          const response = await fetch(`http://127.0.0.1:${PORT}/rest/v1/rpc/search_listings?${query(c.request(i))}`, {
+            headers: { apikey: keys.anon },
+          });
+          if (!response.ok) throw new Error(`REST ${response.status}: ${await response.text()}`);
+          await response.arrayBuffer();
+        });
+        say(`  REST      ${fmt(rest)}`);
+        const fn = await measure(async (i) => {
+          const r = c.request(i);
+          await client.query('begin');
+          await client.query(`set local role anon`);
+          await client.query(`select set_config('request.jwt.claims', '{"role":"anon"}', true)`);
+          await client.query(
+            'select public.search_listings(lat => $1, lon => $2, radius_m => $3, query => $4, serving => $5, category => $6)',
+            [r.lat, r.lon, r.radius_m ?? null, r.query ?? null, r.serving ?? false, r.category ?? null],
+          );
+          await client.query('commit');
+        });
+        say(`  function  ${fmt(fn)}`);
+        for (let i = 0; i < WARMUP + ITERATIONS; i++) await statementFor(c.request(i));
+        const raw = await measure(async (i) => {
+          await client.query(await statementFor(c.request(i)));
+        });
+        say(`  SQL       ${fmt(raw)}`);
+        say(`  p95 ratios: REST/SQL ${(rest.p95 / raw.p95).toFixed(2)}, function/SQL ${(fn.p95 / raw.p95).toFixed(2)}`);
+        table.push(
+          `| ${c.name} | ${rest.p50.toFixed(1)} / ${rest.p95.toFixed(1)} | ${fn.p50.toFixed(1)} / ${fn.p95.toFixed(1)} | ${raw.p50.toFixed(1)} / ${raw.p95.toFixed(1)} | ${(rest.p95 / raw.p95).toFixed(2)} | ${(fn.p95 / raw.p95).toFixed(2)} |`,
+        );
+      }
+    } finally {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('close', r));
+    }
+    say(
+      `\n| case (${count.rows[0]?.n} listings) | REST p50 / p95 ms | function p50 / p95 ms | SQL p50 / p95 ms | REST/SQL p95 | function/SQL p95 |`,
+    );
+    say('| --- | --- | --- | --- | --- | --- |');
+    for (const row of table) say(row);
+  } finally {
+    await client.end();
+  }
+}
+
+await main();
