@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     };
     const keys = await projectKeys(SECRET);
     const query = (request: Record<string, unknown>) =>
-      new URLSearchParams(Object.entries(request).map(([k, v]) => [k, String(v)])).toString();
+      new URLSearchParams(Object.entries(request).map(([k, v]): [string, string] => [k, String(v)])).toString();
 
     say('starting loconomy serve…');
     const server = loconomy(['serve', '--port', String(PORT)]);
