@@ -3485,10 +3485,6 @@ begin
     spec := spec || jsonb_build_object('min_rating', rating);
   end if;
   if request ->> 'available_on' is not null then
-    if to_regprocedure('app.listing_available_on(uuid, date)') is null then
-      raise feature_not_supported using message = 'available_on needs the bookable-slots migration (0020), which this database lacks',
-        hint = 'Run loconomy migrate, or leave available_on out.';
-    end if;
     spec := spec || jsonb_build_object('available_on', (request ->> 'available_on')::date);
   end if;
 
@@ -3568,9 +3564,7 @@ declare
   tenant uuid := (spec ->> 'tenant_id')::uuid;
   point text := case when spec ? 'lat' then format('public.geo_point(%s, %s)', (spec ->> 'lon')::float8, (spec ->> 'lat')::float8) end;
   cfg regconfig := app.text_search_config(spec ->> 'lang');
-  has_bayesian boolean := exists (select 1 from pg_attribute where attrelid = 'public.listings'::regclass
-                                  and attname = 'rating_bayesian' and not attisdropped);
-  bayes text;
+  bayes text := 'l.rating_bayesian'; -- 0022: (5 × 3.0 + Σ ratings) / (5 + n)
   price text := '(case l.pricing_type when ''hourly'' then l.hourly_rate_cents else l.base_price_cents end)';
   dist text := 'null::float8';
   text_score text := '0';
@@ -3585,10 +3579,6 @@ declare
   ordered text;
   lim integer := (spec ->> 'page_size')::integer + 1;
 begin
-  -- The Bayesian average (0022 maintains it; before it, the same prior inline: 5 reviews of 3.0).
-  bayes := case when has_bayesian then 'l.rating_bayesian'
-                else '((15.0 + coalesce(l.rating_average, 0) * l.review_count) / (5 + l.review_count))' end;
-
   if text_mode = 'text' then
     wheres := wheres || format('l.search_vector @@ websearch_to_tsquery(%L::regconfig, %L)', cfg, spec ->> 'query');
     -- normalization 32: rank / (rank + 1), in [0, 1)
@@ -6067,20 +6057,18 @@ COMMENT ON FUNCTION public.rotate_webhook_secret(endpoint_id uuid) IS 'Replaces 
 CREATE FUNCTION public.search_listings(query text DEFAULT NULL::text, lang text DEFAULT 'en'::text, lat double precision DEFAULT NULL::double precision, lon double precision DEFAULT NULL::double precision, radius_m double precision DEFAULT NULL::double precision, serving boolean DEFAULT false, category text DEFAULT NULL::text, tags text[] DEFAULT NULL::text[], min_price_cents bigint DEFAULT NULL::bigint, max_price_cents bigint DEFAULT NULL::bigint, currency text DEFAULT NULL::text, pricing_type text DEFAULT NULL::text, location_type text DEFAULT NULL::text, min_rating numeric DEFAULT NULL::numeric, available_on date DEFAULT NULL::date, sort text DEFAULT 'relevance'::text, after text DEFAULT NULL::text, page_size integer DEFAULT 20, with_total boolean DEFAULT false, with_facets boolean DEFAULT false) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'public', 'extensions'
-    AS $_$
+    AS $$
 declare
-  found jsonb := app.search_page(jsonb_strip_nulls(jsonb_build_object(
+  picked jsonb := app.search_page(jsonb_strip_nulls(jsonb_build_object(
     'query', query, 'lang', lang, 'lat', lat, 'lon', lon, 'radius_m', radius_m, 'serving', serving,
     'category', category, 'tags', to_jsonb(tags), 'min_price_cents', min_price_cents, 'max_price_cents', max_price_cents,
     'currency', currency, 'pricing_type', pricing_type, 'location_type', location_type, 'min_rating', min_rating,
     'available_on', available_on, 'sort', sort, 'after', after, 'page_size', page_size,
     'with_total', with_total, 'with_facets', with_facets)));
-  has_slots boolean := to_regprocedure('app.next_available_slot(uuid, timestamp with time zone)') is not null;
   results jsonb;
 begin
   -- The cards, read as the caller (RLS), in the page's order.
-  execute format($q$
-    select coalesce(jsonb_agg(jsonb_build_object(
+  select coalesce(jsonb_agg(jsonb_build_object(
         'id', l.id, 'slug', l.slug, 'title', l.title, 'description', left(l.description, 280),
         'category', jsonb_build_object('id', c.id, 'slug', c.slug, 'name', c.name),
         'pricing_type', l.pricing_type, 'currency', l.currency,
@@ -6090,24 +6078,23 @@ begin
         'latitude', st_y(l.location::geometry), 'longitude', st_x(l.location::geometry),
         'distance_m', round((p.value ->> 'distance_m')::numeric), 'service_radius_m', l.service_radius_m,
         'city', ci.name, 'featured_image_url', l.featured_image_url, 'is_featured', l.is_featured,
-        'rating_average', l.rating_average, 'review_count', l.review_count,
-        'next_available_at', %s,
+        'rating_average', l.rating_average, 'review_count', l.review_count, 'rating_bayesian', l.rating_bayesian,
+        'next_available_at', app.next_available_slot(l.id, now()),
         'provider', case when pr.user_id is not null then jsonb_build_object(
           'id', pr.user_id, 'display_name', pr.display_name, 'avatar_url', pr.avatar_url,
           'rating_average', pr.rating_average, 'review_count', pr.review_count,
           'identity_verified', pr.identity_verified) end,
         'score', round((p.value ->> 'score')::numeric, 4)
       ) order by p.ordinality), '[]')
-    from jsonb_array_elements($1) with ordinality p
+    from jsonb_array_elements(picked -> 'page') with ordinality p
     join public.listings l on l.id = (p.value ->> 'id')::uuid
     left join public.categories c on c.id = l.category_id
     left join public.cities ci on ci.id = l.city_id
-    left join public.user_profiles pr on pr.user_id = l.provider_id$q$,
-    case when has_slots then 'app.next_available_slot(l.id, now())' else 'null::timestamptz' end)
-  into results using found -> 'page';
-  return jsonb_build_object('results', results, 'next_cursor', found -> 'next_cursor',
-                            'query_mode', found -> 'query_mode', 'total', found -> 'total', 'facets', found -> 'facets');
-end $_$;
+    left join public.user_profiles pr on pr.user_id = l.provider_id
+  into results;
+  return jsonb_build_object('results', results, 'next_cursor', picked -> 'next_cursor',
+                            'query_mode', picked -> 'query_mode', 'total', picked -> 'total', 'facets', picked -> 'facets');
+end $$;
 
 --
 -- Name: FUNCTION search_listings(query text, lang text, lat double precision, lon double precision, radius_m double precision, serving boolean, category text, tags text[], min_price_cents bigint, max_price_cents bigint, currency text, pricing_type text, location_type text, min_rating numeric, available_on date, sort text, after text, page_size integer, with_total boolean, with_facets boolean); Type: COMMENT; Schema: public; Owner: -

@@ -96,9 +96,7 @@ declare
   tenant uuid := (spec ->> 'tenant_id')::uuid;
   point text := case when spec ? 'lat' then format('public.geo_point(%s, %s)', (spec ->> 'lon')::float8, (spec ->> 'lat')::float8) end;
   cfg regconfig := app.text_search_config(spec ->> 'lang');
-  has_bayesian boolean := exists (select 1 from pg_attribute where attrelid = 'public.listings'::regclass
-                                  and attname = 'rating_bayesian' and not attisdropped);
-  bayes text;
+  bayes text := 'l.rating_bayesian'; -- 0022: (5 × 3.0 + Σ ratings) / (5 + n)
   price text := '(case l.pricing_type when ''hourly'' then l.hourly_rate_cents else l.base_price_cents end)';
   dist text := 'null::float8';
   text_score text := '0';
@@ -113,10 +111,6 @@ declare
   ordered text;
   lim integer := (spec ->> 'page_size')::integer + 1;
 begin
-  -- The Bayesian average (0022 maintains it; before it, the same prior inline: 5 reviews of 3.0).
-  bayes := case when has_bayesian then 'l.rating_bayesian'
-                else '((15.0 + coalesce(l.rating_average, 0) * l.review_count) / (5 + l.review_count))' end;
-
   if text_mode = 'text' then
     wheres := wheres || format('l.search_vector @@ websearch_to_tsquery(%L::regconfig, %L)', cfg, spec ->> 'query');
     -- normalization 32: rank / (rank + 1), in [0, 1)
@@ -373,10 +367,6 @@ begin
     spec := spec || jsonb_build_object('min_rating', rating);
   end if;
   if request ->> 'available_on' is not null then
-    if to_regprocedure('app.listing_available_on(uuid, date)') is null then
-      raise feature_not_supported using message = 'available_on needs the bookable-slots migration (0020), which this database lacks',
-        hint = 'Run loconomy migrate, or leave available_on out.';
-    end if;
     spec := spec || jsonb_build_object('available_on', (request ->> 'available_on')::date);
   end if;
 
@@ -534,18 +524,16 @@ language plpgsql stable
 set search_path = pg_catalog, public, extensions
 as $$
 declare
-  found jsonb := app.search_page(jsonb_strip_nulls(jsonb_build_object(
+  picked jsonb := app.search_page(jsonb_strip_nulls(jsonb_build_object(
     'query', query, 'lang', lang, 'lat', lat, 'lon', lon, 'radius_m', radius_m, 'serving', serving,
     'category', category, 'tags', to_jsonb(tags), 'min_price_cents', min_price_cents, 'max_price_cents', max_price_cents,
     'currency', currency, 'pricing_type', pricing_type, 'location_type', location_type, 'min_rating', min_rating,
     'available_on', available_on, 'sort', sort, 'after', after, 'page_size', page_size,
     'with_total', with_total, 'with_facets', with_facets)));
-  has_slots boolean := to_regprocedure('app.next_available_slot(uuid, timestamp with time zone)') is not null;
   results jsonb;
 begin
   -- The cards, read as the caller (RLS), in the page's order.
-  execute format($q$
-    select coalesce(jsonb_agg(jsonb_build_object(
+  select coalesce(jsonb_agg(jsonb_build_object(
         'id', l.id, 'slug', l.slug, 'title', l.title, 'description', left(l.description, 280),
         'category', jsonb_build_object('id', c.id, 'slug', c.slug, 'name', c.name),
         'pricing_type', l.pricing_type, 'currency', l.currency,
@@ -555,23 +543,22 @@ begin
         'latitude', st_y(l.location::geometry), 'longitude', st_x(l.location::geometry),
         'distance_m', round((p.value ->> 'distance_m')::numeric), 'service_radius_m', l.service_radius_m,
         'city', ci.name, 'featured_image_url', l.featured_image_url, 'is_featured', l.is_featured,
-        'rating_average', l.rating_average, 'review_count', l.review_count,
-        'next_available_at', %s,
+        'rating_average', l.rating_average, 'review_count', l.review_count, 'rating_bayesian', l.rating_bayesian,
+        'next_available_at', app.next_available_slot(l.id, now()),
         'provider', case when pr.user_id is not null then jsonb_build_object(
           'id', pr.user_id, 'display_name', pr.display_name, 'avatar_url', pr.avatar_url,
           'rating_average', pr.rating_average, 'review_count', pr.review_count,
           'identity_verified', pr.identity_verified) end,
         'score', round((p.value ->> 'score')::numeric, 4)
       ) order by p.ordinality), '[]')
-    from jsonb_array_elements($1) with ordinality p
+    from jsonb_array_elements(picked -> 'page') with ordinality p
     join public.listings l on l.id = (p.value ->> 'id')::uuid
     left join public.categories c on c.id = l.category_id
     left join public.cities ci on ci.id = l.city_id
-    left join public.user_profiles pr on pr.user_id = l.provider_id$q$,
-    case when has_slots then 'app.next_available_slot(l.id, now())' else 'null::timestamptz' end)
-  into results using found -> 'page';
-  return jsonb_build_object('results', results, 'next_cursor', found -> 'next_cursor',
-                            'query_mode', found -> 'query_mode', 'total', found -> 'total', 'facets', found -> 'facets');
+    left join public.user_profiles pr on pr.user_id = l.provider_id
+  into results;
+  return jsonb_build_object('results', results, 'next_cursor', picked -> 'next_cursor',
+                            'query_mode', picked -> 'query_mode', 'total', picked -> 'total', 'facets', picked -> 'facets');
 end $$;
 comment on function public.search_listings(text, text, double precision, double precision, double precision, boolean, text, text[], bigint, bigint, text, text, text, numeric, date, text, text, integer, boolean, boolean) is
 'The search page: active listings of your marketplace matching free text (websearch syntax, in lang; a typo-tolerant title match when the text finds nothing), near a point (lat, lon, radius_m; or serving: true for providers whose service area or travel radius covers the point), in a category subtree, with all the given tags, a price range, pricing_type, location_type, min_rating and a free slot on available_on. sort: relevance (text rank, distance, Bayesian rating, featured), distance, price or rating. Returns {results, next_cursor, query_mode, total, facets}; pass next_cursor back as after for the next page. See docs/workflows.md#search.';
