@@ -1579,14 +1579,15 @@ declare
   left_cents bigint;
   written integer := 0;
 begin
+  perform pg_advisory_xact_lock(190, 0);  -- one expiry run at a time
   for lot in
     select g.id, g.user_id, g.currency from public.credit_ledger g
      where g.expires_at is not null and g.expires_at <= now()
        and g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m where m.credit_id = g.id), 0) > 0
-     order by g.expires_at, g.id
+     order by g.id
   loop
-    perform app.lock_credit(lot.user_id);
-    -- Re-read under the lock: a concurrent run may have expired it already.
+    -- Wait for a spend drawing from this lot, then re-read what is left.
+    perform 1 from public.credit_ledger g where g.id = lot.id for update;
     select g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m where m.credit_id = g.id), 0)
       into left_cents from public.credit_ledger g where g.id = lot.id;
     if left_cents > 0 then
@@ -3787,6 +3788,11 @@ begin
       hint = 'Pass the most credit the booking may use, in minor units.';
   end if;
   perform app.lock_credit(user_id);
+  perform 1 from public.credit_ledger g
+   where g.user_id = spend_credit.user_id and g.currency = upper(spend_credit.currency) and g.credit_id is null
+     and (g.expires_at is null or g.expires_at > now())
+   order by g.id
+   for update;
   select -sum(l.amount_cents), min(l.user_id::text)::uuid into spent, spender
     from public.credit_ledger l
    where l.booking_id = spend_credit.booking_id and l.reason = 'booking_spend';

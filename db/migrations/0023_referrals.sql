@@ -298,3 +298,86 @@ end $$;
 comment on function public.expire_referral_rewards() is 'For the scheduler (service_role), e.g. hourly: writes credit_ledger expiry rows for what is left of every grant past its date, marks rewards expired (unpaid ones past expires_at, credited ones whose credit lapsed) and returns the counts. Idempotent.';
 revoke execute on function public.expire_referral_rewards() from public;
 grant execute on function public.expire_referral_rewards() to service_role;
+
+-- -----------------------------------------------------------------------------
+-- Credit ledger locking, revised. 0019's expire_credit() took one advisory lock
+-- per user whose credit expired, all held until commit: one run over thousands
+-- of users could exhaust the lock table (max_locks_per_transaction). Now an
+-- expiry run takes one job-wide lock (namespace 190) and locks each lot's row;
+-- spend_credit() locks the rows of the lots it may draw from (in id order, as
+-- the expiry run does), so a spend and an expiry of one lot take turns.
+-- -----------------------------------------------------------------------------
+create or replace function app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) returns bigint
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  lot record;
+  spent bigint;
+  spender uuid;
+  left_cents bigint := max_cents;
+  take bigint;
+begin
+  if max_cents is null or max_cents < 0 then
+    raise invalid_parameter_value using
+      message = format('max_cents must be 0 or more, not %s', coalesce(max_cents::text, 'null')),
+      hint = 'Pass the most credit the booking may use, in minor units.';
+  end if;
+  perform app.lock_credit(user_id);
+  perform 1 from public.credit_ledger g
+   where g.user_id = spend_credit.user_id and g.currency = upper(spend_credit.currency) and g.credit_id is null
+     and (g.expires_at is null or g.expires_at > now())
+   order by g.id
+   for update;
+  select -sum(l.amount_cents), min(l.user_id::text)::uuid into spent, spender
+    from public.credit_ledger l
+   where l.booking_id = spend_credit.booking_id and l.reason = 'booking_spend';
+  if spender is not null then
+    if spender <> user_id then
+      raise invalid_parameter_value using
+        message = format('booking %s already spent another user''s credit', booking_id);
+    end if;
+    return spent;  -- a booking spends once: a replay answers what was applied
+  end if;
+  for lot in
+    select c.id, c.remaining_cents from app.credit_lots(user_id, upper(currency)) c
+     where c.remaining_cents > 0 and (c.expires_at is null or c.expires_at > now())
+     order by c.expires_at nulls last, c.created_at, c.id
+  loop
+    exit when left_cents = 0;
+    take := least(left_cents, lot.remaining_cents);
+    insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id, booking_id)
+    values (user_id, upper(currency), -take, 'booking_spend', lot.id, booking_id);
+    left_cents := left_cents - take;
+  end loop;
+  return max_cents - left_cents;
+end $$;
+
+create or replace function app.expire_credit() returns integer
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  lot record;
+  left_cents bigint;
+  written integer := 0;
+begin
+  perform pg_advisory_xact_lock(190, 0);  -- one expiry run at a time
+  for lot in
+    select g.id, g.user_id, g.currency from public.credit_ledger g
+     where g.expires_at is not null and g.expires_at <= now()
+       and g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m where m.credit_id = g.id), 0) > 0
+     order by g.id
+  loop
+    -- Wait for a spend drawing from this lot, then re-read what is left.
+    perform 1 from public.credit_ledger g where g.id = lot.id for update;
+    select g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m where m.credit_id = g.id), 0)
+      into left_cents from public.credit_ledger g where g.id = lot.id;
+    if left_cents > 0 then
+      insert into public.credit_ledger (user_id, currency, amount_cents, reason, credit_id)
+      values (lot.user_id, lot.currency, -left_cents, 'expiry', lot.id);
+      written := written + 1;
+    end if;
+  end loop;
+  return written;
+end $$;

@@ -1,3 +1,5 @@
+import type { Transaction } from '../db/database.js';
+import { sql } from '../db/sql.js';
 import { type Bookings, CANCELLED, COMPLETED, CONFIRMED, enteredAt, finalStatus, PATHS, REFUNDED } from './bookings.js';
 import type { Catalog } from './catalog.js';
 import { type Context, roundDiv } from './context.js';
@@ -658,4 +660,25 @@ export function* rewardRows(ctx: Context, people: People, referrals: Referrals):
       }\t${Number.isNaN(expires) ? NULL : iso(expires)}\t${iso(done)}\t${iso(isCredited ? credited : done)}\n`;
     }
   }
+}
+
+/**
+ * Credited credit rewards reach the credit ledger (migration 0019) as referral_reward grants
+ * that expire with the reward, as the completion trigger writes them; then the expiry job runs
+ * once, so credit that has lapsed is expired and its reward says so. Runs after the bulk load,
+ * with the ledger's triggers live. Returns the ledger rows written.
+ */
+export async function creditReferralRewards(tx: Transaction): Promise<number> {
+  const { rowCount } = await tx.query(sql`
+    insert into public.credit_ledger (user_id, tenant_id, currency, amount_cents, reason, referral_reward_id,
+                                      expires_at, note, created_at)
+    select w.user_id, w.tenant_id, w.currency, w.amount_cents, 'referral_reward', w.id, w.expires_at,
+           'Referral reward', w.credited_at
+      from public.referral_rewards w
+     where w.status = 'credited' and w.reward_type = 'credit'
+     order by w.credited_at, w.id`);
+  const { rows } = await tx.query<{ expired: { credit_rows_expired: number } }>(
+    sql`select public.expire_referral_rewards() as expired`,
+  );
+  return rowCount + (rows[0]?.expired.credit_rows_expired ?? 0);
 }

@@ -17,6 +17,7 @@ import {
   voteRows,
 } from './activity.js';
 import {
+  creditReferralRewards,
   generatePaymentMethods,
   generateReferrals,
   generateSubscriptions,
@@ -333,6 +334,7 @@ export async function seedDemo(
         log[level]({ step: `demo: ${phase}`, ms: round(ms) }, `demo: ${phase} done`);
       }
 
+      rows.credit_ledger = await timed('referral credit in the ledger', () => creditReferralRewards(tx));
       if (hooks.finish) await hooks.finish(tx);
       done = total;
       current = 'commit';

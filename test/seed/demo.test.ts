@@ -320,6 +320,14 @@ describe(`demo data (${testBackend()})`, () => {
          where (r.status = 'completed') <> (b.id is not null)
             or (b.id is not null and (b.customer_id <> r.referee_id or b.total_cents < p.minimum_spend_cents))
             or (r.status = 'completed' and (select count(*) from public.referral_rewards w where w.referral_id = r.id) <> 2)`,
+      'credit rewards paid into the credit ledger once, lapsed credit expired': sql`
+        select (select count(*) from public.referral_rewards w
+                 where w.reward_type = 'credit' and w.status in ('credited', 'expired') and w.credited_at is not null
+                   and (select count(*) from public.credit_ledger g where g.referral_reward_id = w.id) <> 1)
+             + (select count(*) from public.credit_ledger g
+                 where g.credit_id is null and g.expires_at <= now()
+                   and g.amount_cents + coalesce((select sum(m.amount_cents) from public.credit_ledger m
+                                                   where m.credit_id = g.id), 0) <> 0) as n`,
     };
     for (const [name, query] of Object.entries(checks)) assert.equal(await count(db, query), 0, name);
   });

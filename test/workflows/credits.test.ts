@@ -258,9 +258,10 @@ describe(`credit ledger internals (${testBackend()})`, () => {
     test('concurrent spends of one balance never overdraw it', async () => {
       const customer = await createUser(db);
       await grant(customer, 1000);
-      const bookings = await Promise.all(
-        Array.from({ length: 6 }, (_, i) => createBooking(db, listing, customer, { startsInHours: 5000 + i * 3 })),
-      );
+      // The bookings one after another: the concurrency under test is the spending.
+      const bookings: { id: string }[] = [];
+      for (let i = 0; i < 6; i++)
+        bookings.push(await createBooking(db, listing, customer, { startsInHours: 5000 + i * 3 }));
       const applied = await Promise.all(bookings.map((b) => spend(customer, b.id, 300)));
       assert.equal(
         applied.reduce((a, b) => a + b, 0),
@@ -271,6 +272,19 @@ describe(`credit ledger internals (${testBackend()})`, () => {
         [100, 300, 300, 300],
       );
       assert.equal(await balance(customer), 0);
+    });
+
+    test('concurrent expiry runs expire a grant once', async () => {
+      const c = await createUser(db);
+      await grant(c, 700, { expiresAt: inDays(-1) });
+      await Promise.all([1, 2, 3].map(() => db.query(sql`select app.expire_credit()`)));
+      const { rows } = await db.query<{ amount_cents: string }>(
+        sql`select amount_cents from public.credit_ledger where user_id = ${c.id} and reason = 'expiry'`,
+      );
+      assert.deepEqual(
+        rows.map((r) => Number(r.amount_cents)),
+        [-700],
+      );
     });
   }
 });

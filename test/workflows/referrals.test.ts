@@ -421,9 +421,10 @@ describe(`referral completion (${testBackend()})`, () => {
     test('two bookings completed at the same time complete the referral once', async () => {
       const m = await market();
       const { referrer, referee } = await referred(m);
-      const bookings = await Promise.all(
-        [1, 2].map((i) => createBooking(db, m.listing, referee, { status: 'confirmed', startsInHours: -(100 * i) })),
-      );
+      const bookings = [
+        await createBooking(db, m.listing, referee, { status: 'confirmed', startsInHours: -100 }),
+        await createBooking(db, m.listing, referee, { status: 'confirmed', startsInHours: -200 }),
+      ];
       await Promise.all(
         bookings.map((b) => db.query(sql`update public.bookings set status = 'completed' where id = ${b.id}`)),
       );
