@@ -126,20 +126,7 @@ CREATE TYPE public.booking_status AS ENUM (
     'completed',
     'cancelled',
     'disputed',
-    'refunded',
-    'declined',
-    'expired',
-    'no_show'
-);
-
---
--- Name: cancellation_policy_kind; Type: TYPE; Schema: public; Owner: -
---
-
-CREATE TYPE public.cancellation_policy_kind AS ENUM (
-    'flexible',
-    'moderate',
-    'strict'
+    'refunded'
 );
 
 --
@@ -498,243 +485,6 @@ CREATE TYPE public.verification_status AS ENUM (
     'rejected'
 );
 
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
---
--- Name: bookings; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.bookings (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid NOT NULL,
-    listing_id uuid NOT NULL,
-    provider_id uuid NOT NULL,
-    customer_id uuid NOT NULL,
-    starts_at timestamp with time zone NOT NULL,
-    ends_at timestamp with time zone NOT NULL,
-    period tstzrange GENERATED ALWAYS AS (tstzrange(starts_at, ends_at, '[)'::text)) STORED,
-    time_zone public.time_zone NOT NULL,
-    service_title text NOT NULL,
-    service_description text,
-    special_requests text,
-    currency public.currency_code NOT NULL,
-    base_price_cents public.cents NOT NULL,
-    service_fee_cents public.cents DEFAULT 0 NOT NULL,
-    tax_cents public.cents DEFAULT 0 NOT NULL,
-    discount_cents public.cents DEFAULT 0 NOT NULL,
-    total_cents public.cents NOT NULL,
-    platform_fee_cents public.cents DEFAULT 0 NOT NULL,
-    status public.booking_status DEFAULT 'pending'::public.booking_status NOT NULL,
-    confirmation_code text NOT NULL,
-    cancellation_reason text,
-    cancelled_by uuid,
-    customer_notes text,
-    provider_notes text,
-    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
-    service_address jsonb,
-    service_location extensions.geography(Point,4326),
-    confirmed_at timestamp with time zone,
-    started_at timestamp with time zone,
-    completed_at timestamp with time zone,
-    cancelled_at timestamp with time zone,
-    disputed_at timestamp with time zone,
-    refunded_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    cancellation_policy public.cancellation_policy_kind DEFAULT 'moderate'::public.cancellation_policy_kind NOT NULL,
-    expires_at timestamp with time zone,
-    refund_cents public.cents,
-    price_breakdown jsonb DEFAULT '{}'::jsonb NOT NULL,
-    CONSTRAINT bookings_check CHECK ((ends_at > starts_at)),
-    CONSTRAINT bookings_check1 CHECK ((customer_id <> provider_id)),
-    CONSTRAINT bookings_check2 CHECK (((total_cents)::bigint = ((((base_price_cents)::bigint + (service_fee_cents)::bigint) + (tax_cents)::bigint) - (discount_cents)::bigint))),
-    CONSTRAINT bookings_check3 CHECK (((platform_fee_cents)::bigint <= (base_price_cents)::bigint)),
-    CONSTRAINT bookings_customer_notes_check CHECK ((length(customer_notes) <= 5000)),
-    CONSTRAINT bookings_provider_notes_check CHECK ((length(provider_notes) <= 5000)),
-    CONSTRAINT bookings_special_requests_check CHECK ((length(special_requests) <= 5000))
-);
-
---
--- Name: TABLE bookings; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.bookings IS 'A customer''s booking of a listing for an absolute time range. Created by create_booking(), moved by transition_booking().';
-
---
--- Name: COLUMN bookings.listing_id; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.listing_id IS 'Bookings keep their listing: listings are soft-deleted, and a hard delete with bookings is refused.';
-
---
--- Name: COLUMN bookings.period; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.period IS '[starts_at, ends_at): no two active bookings of one provider overlap (bookings_no_double_booking).';
-
---
--- Name: COLUMN bookings.time_zone; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.time_zone IS 'The provider''s IANA zone when booked; local times are starts_at at time zone time_zone.';
-
---
--- Name: COLUMN bookings.total_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.total_cents IS 'What the customer pays: base + service fee + tax - discount (checked).';
-
---
--- Name: COLUMN bookings.platform_fee_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.platform_fee_cents IS 'Commission the marketplace keeps from the provider''s base price; not added to the total.';
-
---
--- Name: COLUMN bookings.cancellation_policy; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.cancellation_policy IS 'The listing''s policy when the booking was made; it decides the refund if the customer cancels.';
-
---
--- Name: COLUMN bookings.expires_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.expires_at IS 'A pending request not confirmed by then expires (expire_pending_bookings()): 24 hours after the request, or its start if sooner.';
-
---
--- Name: COLUMN bookings.refund_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.refund_cents IS 'What a cancellation refunds to the customer (set when the booking is cancelled).';
-
---
--- Name: COLUMN bookings.price_breakdown; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.price_breakdown IS 'How create_booking() priced the booking: minutes, rate, fees with their basis points, tax, credit, total, provider payout.';
-
---
--- Name: act_on_booking(uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.act_on_booking(booking_id uuid, action text, reason text DEFAULT NULL::text) RETURNS public.bookings
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_user();
-  b public.bookings;
-  manager boolean;
-  target text;
-  done text;
-  parties text[];
-  sources text[];
-  permitted boolean;
-  pct integer;
-  refund bigint;
-  hours numeric;
-begin
-  b := app.booking_for_caller(act_on_booking.booking_id, me);
-  manager := app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id();
-
-  -- Who may act, from which statuses.
-  case action
-    when 'confirm' then target := 'confirmed'; done := 'confirm'; parties := '{provider}'; sources := '{pending}';
-    when 'decline' then target := 'declined'; done := 'decline'; parties := '{provider}'; sources := '{pending}';
-    when 'start' then target := 'in_progress'; done := 'start'; parties := '{provider}'; sources := '{confirmed}';
-    when 'complete' then target := 'completed'; done := 'complete'; parties := '{provider}'; sources := '{confirmed,in_progress}';
-    when 'cancel' then target := 'cancelled'; done := 'cancel'; parties := '{customer,provider}'; sources := '{pending,confirmed,in_progress}';
-    when 'no_show' then target := 'no_show'; done := 'mark as a no-show'; parties := '{provider}'; sources := '{confirmed}';
-    when 'dispute' then target := 'disputed'; done := 'dispute'; parties := '{customer}'; sources := '{in_progress,completed,no_show}';
-    when 'refund' then target := 'refunded'; done := 'refund'; parties := '{}'; sources := '{completed,disputed,cancelled}';
-    else raise invalid_parameter_value using message = format('unknown booking action %s', action);
-  end case;
-  -- Booking managers settle disputes: complete or cancel a disputed booking.
-  if manager and action in ('complete', 'cancel') then
-    sources := sources || '{disputed}';
-  end if;
-  permitted := case
-    when action = 'refund' then app.has_permission('payments.refund') and b.tenant_id = app.current_tenant_id()
-    else (b.customer_id = me and 'customer' = any(parties)) or (b.provider_id = me and 'provider' = any(parties)) or manager end;
-  if not permitted then
-    raise insufficient_privilege using
-      message = format('you cannot %s this booking', done),
-      hint = case action
-        when 'refund' then 'Refunds need the payments.refund permission.'
-        when 'dispute' then 'Only the customer can dispute a booking.'
-        when 'cancel' then 'Only the booking''s customer or provider can cancel it.'
-        else format('Only the provider can %s a booking.', done) end;
-  end if;
-  if not (b.status::text = any(sources)) then
-    raise sqlstate 'PT409' using
-      message = format('a booking cannot move from %s to %s', b.status, target),
-      hint = format('A booking can %s only when it is %s.', done, array_to_string(sources, ' or '));
-  end if;
-
-  -- When.
-  if action = 'confirm' and (now() >= b.starts_at or now() >= b.expires_at) then
-    raise sqlstate 'PT409' using message = format('this request expired at %s', least(b.starts_at, b.expires_at)),
-      hint = 'Unanswered requests expire 24 hours after they are made, or at their start if sooner.';
-  end if;
-  if action = 'start' and now() < b.starts_at - interval '30 minutes' then
-    raise sqlstate 'PT409' using message = format('a booking cannot start more than 30 minutes before its start (%s)', b.starts_at),
-      hint = 'Start it at most 30 minutes early.';
-  end if;
-  if action in ('complete', 'no_show') and b.status::text in ('confirmed', 'in_progress') and now() < b.starts_at then
-    raise sqlstate 'PT409' using
-      message = format('a booking cannot be %s before it starts (%s)',
-                       case action when 'complete' then 'completed' else 'marked a no-show' end, b.starts_at),
-      hint = 'Wait until its start time.';
-  end if;
-  if action = 'dispute' and not manager and b.status::text in ('completed', 'no_show')
-     and now() > coalesce(b.completed_at, b.ends_at) + interval '72 hours' then
-    raise sqlstate 'PT409' using
-      message = format('the dispute window closed at %s', coalesce(b.completed_at, b.ends_at) + interval '72 hours'),
-      hint = 'A booking can be disputed up to 72 hours after it ended; contact support after that.';
-  end if;
-
-  perform set_config('loconomy.reason', coalesce(reason, ''), true);
-  if target = 'cancelled' then
-    -- A customer's cancellation of a confirmed booking follows its policy;
-    -- the provider's, a manager's or an unconfirmed request's refunds it all.
-    hours := extract(epoch from b.starts_at - now()) / 3600;
-    pct := case when b.customer_id = me and b.status::text <> 'pending'
-                then app.refund_percent(b.cancellation_policy, hours) else 100 end;
-    refund := (b.total_cents * pct + 50) / 100;
-    update public.bookings x
-       set status = 'cancelled', cancellation_reason = reason, cancelled_by = me, refund_cents = refund
-     where x.id = b.id
-    returning * into b;
-    -- Money was taken at confirmation: a confirmed booking's refund is a ledger row
-    -- the payment integration settles.
-    if refund > 0 and b.confirmed_at is not null then
-      insert into public.transactions (user_id, tenant_id, booking_id, type, status, amount_cents, currency, description, metadata)
-      values (b.customer_id, b.tenant_id, b.id, 'refund', 'pending', refund, b.currency,
-              format('Refund of %s%% for cancelled booking %s', pct, b.confirmation_code),
-              jsonb_build_object('policy', b.cancellation_policy, 'refund_percent', pct,
-                                 'hours_before_start', round(hours, 2), 'cancelled_by', me));
-    end if;
-  else
-    update public.bookings x set status = target::public.booking_status where x.id = b.id
-    returning * into b;
-  end if;
-  -- Credit spent on a booking that will not happen goes back.
-  if target in ('cancelled', 'declined') and to_regprocedure('app.return_credit(uuid)') is not null then
-    perform app.return_credit(b.id);
-  end if;
-  return b;
-end $$;
-
---
--- Name: FUNCTION act_on_booking(booking_id uuid, action text, reason text); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.act_on_booking(booking_id uuid, action text, reason text) IS 'The booking workflows'' one mover: finds the booking (404 unless a party or a booking manager), checks who may take the action, from which status and when, moves it, and for cancellations records the refund.';
-
 --
 -- Name: audit_row(); Type: FUNCTION; Schema: app; Owner: -
 --
@@ -824,30 +574,42 @@ $$;
 COMMENT ON FUNCTION app.authenticate_api_key(presented text) IS 'The live key matching a presented API key, with its owner; nothing for unknown, revoked or expired keys.';
 
 --
--- Name: booking_for_caller(uuid, uuid); Type: FUNCTION; Schema: app; Owner: -
+-- Name: booking_conversation(uuid); Type: FUNCTION; Schema: app; Owner: -
 --
 
-CREATE FUNCTION app.booking_for_caller(booking_id uuid, me uuid) RETURNS public.bookings
+CREATE FUNCTION app.booking_conversation(booking_id uuid) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
   b public.bookings;
+  result uuid;
 begin
-  select * into b from public.bookings x where x.id = booking_for_caller.booking_id for update;
-  if b.id is null or not (me in (b.customer_id, b.provider_id)
-                          or (app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id())) then
-    raise sqlstate 'PT404' using message = format('booking %s not found', booking_for_caller.booking_id),
-      hint = 'Only the booking''s customer, its provider and the marketplace''s booking managers can see it.';
+  select * into b from public.bookings x where x.id = booking_conversation.booking_id;
+  if b.id is null then
+    return null;
   end if;
-  return b;
+  select c.id into result from public.conversations c
+   where c.booking_id = b.id and not c.is_group
+     and exists (select 1 from public.conversation_participants p where p.conversation_id = c.id and p.user_id = b.customer_id)
+     and exists (select 1 from public.conversation_participants p where p.conversation_id = c.id and p.user_id = b.provider_id)
+   order by c.created_at
+   limit 1;
+  if result is null then
+    insert into public.conversations (tenant_id, booking_id, created_by, title, is_group)
+    values (b.tenant_id, b.id, null, left(b.service_title, 200), false)
+    returning id into result;
+    insert into public.conversation_participants (conversation_id, user_id, role)
+    values (result, b.customer_id, 'member'), (result, b.provider_id, 'member');
+  end if;
+  return result;
 end $$;
 
 --
--- Name: FUNCTION booking_for_caller(booking_id uuid, me uuid); Type: COMMENT; Schema: app; Owner: -
+-- Name: FUNCTION booking_conversation(booking_id uuid); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.booking_for_caller(booking_id uuid, me uuid) IS 'The booking locked FOR UPDATE if `me` is a party or a booking manager of its tenant; PT404 otherwise.';
+COMMENT ON FUNCTION app.booking_conversation(booking_id uuid) IS 'The conversation between a booking''s customer and provider (created if missing).';
 
 --
 -- Name: booking_is_paid(uuid); Type: FUNCTION; Schema: app; Owner: -
@@ -875,12 +637,11 @@ CREATE FUNCTION app.booking_transition_allowed(from_status public.booking_status
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-  select (from_status::text, to_status::text) in (
-    ('pending', 'confirmed'), ('pending', 'declined'), ('pending', 'cancelled'), ('pending', 'expired'),
-    ('confirmed', 'in_progress'), ('confirmed', 'completed'), ('confirmed', 'cancelled'), ('confirmed', 'no_show'),
+  select (from_status, to_status) in (
+    ('pending', 'confirmed'), ('pending', 'cancelled'),
+    ('confirmed', 'in_progress'), ('confirmed', 'completed'), ('confirmed', 'cancelled'),
     ('in_progress', 'completed'), ('in_progress', 'cancelled'), ('in_progress', 'disputed'),
     ('completed', 'disputed'), ('completed', 'refunded'),
-    ('no_show', 'disputed'),
     ('disputed', 'completed'), ('disputed', 'refunded'), ('disputed', 'cancelled'),
     ('cancelled', 'refunded'))
 $$;
@@ -889,7 +650,109 @@ $$;
 -- Name: FUNCTION booking_transition_allowed(from_status public.booking_status, to_status public.booking_status); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) IS 'True for a legal booking status move; declined, expired and refunded are final.';
+COMMENT ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) IS 'True for a legal booking status move; refunded is final.';
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: bookings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.bookings (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid NOT NULL,
+    listing_id uuid NOT NULL,
+    provider_id uuid NOT NULL,
+    customer_id uuid NOT NULL,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    period tstzrange GENERATED ALWAYS AS (tstzrange(starts_at, ends_at, '[)'::text)) STORED,
+    time_zone public.time_zone NOT NULL,
+    service_title text NOT NULL,
+    service_description text,
+    special_requests text,
+    currency public.currency_code NOT NULL,
+    base_price_cents public.cents NOT NULL,
+    service_fee_cents public.cents DEFAULT 0 NOT NULL,
+    tax_cents public.cents DEFAULT 0 NOT NULL,
+    discount_cents public.cents DEFAULT 0 NOT NULL,
+    total_cents public.cents NOT NULL,
+    platform_fee_cents public.cents DEFAULT 0 NOT NULL,
+    status public.booking_status DEFAULT 'pending'::public.booking_status NOT NULL,
+    confirmation_code text NOT NULL,
+    cancellation_reason text,
+    cancelled_by uuid,
+    customer_notes text,
+    provider_notes text,
+    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
+    service_address jsonb,
+    service_location extensions.geography(Point,4326),
+    confirmed_at timestamp with time zone,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    cancelled_at timestamp with time zone,
+    disputed_at timestamp with time zone,
+    refunded_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT bookings_check CHECK ((ends_at > starts_at)),
+    CONSTRAINT bookings_check1 CHECK ((customer_id <> provider_id)),
+    CONSTRAINT bookings_check2 CHECK (((total_cents)::bigint = ((((base_price_cents)::bigint + (service_fee_cents)::bigint) + (tax_cents)::bigint) - (discount_cents)::bigint))),
+    CONSTRAINT bookings_check3 CHECK (((platform_fee_cents)::bigint <= (base_price_cents)::bigint)),
+    CONSTRAINT bookings_customer_notes_check CHECK ((length(customer_notes) <= 5000)),
+    CONSTRAINT bookings_provider_notes_check CHECK ((length(provider_notes) <= 5000)),
+    CONSTRAINT bookings_special_requests_check CHECK ((length(special_requests) <= 5000))
+);
+
+--
+-- Name: TABLE bookings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.bookings IS 'A customer''s booking of a listing for an absolute time range. Created by create_booking(), moved by transition_booking().';
+
+--
+-- Name: COLUMN bookings.listing_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.listing_id IS 'Bookings keep their listing: listings are soft-deleted, and a hard delete with bookings is refused.';
+
+--
+-- Name: COLUMN bookings.period; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.period IS '[starts_at, ends_at): no two active bookings of one provider overlap (bookings_no_double_booking).';
+
+--
+-- Name: COLUMN bookings.time_zone; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.time_zone IS 'The provider''s IANA zone when booked; local times are starts_at at time zone time_zone.';
+
+--
+-- Name: COLUMN bookings.total_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.total_cents IS 'What the customer pays: base + service fee + tax - discount (checked).';
+
+--
+-- Name: COLUMN bookings.platform_fee_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.platform_fee_cents IS 'Commission the marketplace keeps from the provider''s base price; not added to the total.';
+
+--
+-- Name: booking_when(public.bookings); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.booking_when(b public.bookings) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select to_char(b.starts_at at time zone b.time_zone, 'Dy DD Mon YYYY HH24:MI') || ' (' || b.time_zone || ')'
+$$;
 
 --
 -- Name: bookings_after_write(); Type: FUNCTION; Schema: app; Owner: -
@@ -974,9 +837,9 @@ begin
     if not app.booking_transition_allowed(old.status, new.status) then
       raise check_violation using
         message = format('a booking cannot move from %s to %s', old.status, new.status),
-        hint = 'Allowed: pending→confirmed|declined|cancelled|expired, confirmed→in_progress|completed|cancelled|no_show, in_progress→completed|cancelled|disputed, completed→disputed|refunded, no_show→disputed, disputed→completed|refunded|cancelled, cancelled→refunded.';
+        hint = 'Allowed: pending→confirmed|cancelled, confirmed→in_progress|completed|cancelled, in_progress→completed|cancelled|disputed, completed→disputed|refunded, disputed→completed|refunded|cancelled, cancelled→refunded.';
     end if;
-    case new.status::text
+    case new.status
       when 'confirmed' then new.confirmed_at := now();
       when 'in_progress' then new.started_at := now();
       when 'completed' then new.completed_at := now();
@@ -1025,33 +888,85 @@ CREATE FUNCTION app.bookings_notify() RETURNS trigger
     AS $$
 declare
   actor uuid := app.current_user_id();
-  kind public.notification_type;
+  status text := new.status::text;
+  reason text := nullif(coalesce(nullif(current_setting('loconomy.reason', true), ''), new.cancellation_reason), '');
+  conv uuid;
+  kind text;
+  title text;
+  line text;
+  recipient uuid;
   recipients uuid[];
+  data jsonb;
+  who text;
 begin
-  if tg_op = 'UPDATE' and new.status is not distinct from old.status then
-    return null;  -- a trusted writer re-set the same status: nothing happened
-  end if;
   if tg_op = 'INSERT' then
-    kind := 'booking_received';
-    recipients := array[new.provider_id];
-  else
-    kind := case new.status
-      when 'confirmed' then 'booking_confirmed' when 'in_progress' then 'booking_started'
-      when 'completed' then 'booking_completed' when 'cancelled' then 'booking_cancelled'
-      when 'disputed' then 'booking_disputed' when 'refunded' then 'booking_refunded' end;
-    recipients := array(select x from unnest(array[new.customer_id, new.provider_id]) x where x is distinct from actor);
-  end if;
-  if kind is null then
+    conv := app.booking_conversation(new.id);
+    data := jsonb_build_object('booking_id', new.id, 'status', status, 'conversation_id', conv,
+                               'urgent', new.starts_at < now() + interval '12 hours');
+    perform app.notify(new.provider_id, 'booking_received',
+                       case when status = 'confirmed' then 'New booking' else 'New booking request' end,
+                       format('%s on %s, %s', new.service_title, app.booking_when(new), new.confirmation_code),
+                       data, '/bookings/' || new.id, actor);
+    if status = 'confirmed' then
+      perform app.notify(new.customer_id, 'booking_confirmed', 'Booking confirmed',
+                         format('%s on %s, %s', new.service_title, app.booking_when(new), new.confirmation_code),
+                         data, '/bookings/' || new.id, actor);
+    end if;
+    perform app.post_system_message(conv,
+      format('%s %s for %s', case when status = 'confirmed' then 'Booked' else 'Booking requested' end,
+             new.service_title, app.booking_when(new)),
+      jsonb_build_object('event', 'booking_created', 'booking_id', new.id, 'status', status));
     return null;
   end if;
-  insert into public.notifications (user_id, sender_id, type, title, body, data, action_url)
-  select r, actor, kind,
-         initcap(replace(kind::text, '_', ' ')),
-         format('%s on %s (%s)', new.service_title,
-                to_char(new.starts_at at time zone new.time_zone, 'Dy DD Mon YYYY HH24:MI'), new.confirmation_code),
-         jsonb_build_object('booking_id', new.id, 'status', new.status),
-         '/bookings/' || new.id
-    from unnest(recipients) r;
+
+  conv := app.booking_conversation(new.id);
+  data := jsonb_build_object('booking_id', new.id, 'status', status, 'conversation_id', conv,
+                             'urgent', new.starts_at < now() + interval '12 hours');
+  if new.status is distinct from old.status then
+    kind := case status
+      when 'confirmed' then 'booking_confirmed' when 'declined' then 'booking_declined'
+      when 'in_progress' then 'booking_started' when 'completed' then 'booking_completed'
+      when 'cancelled' then 'booking_cancelled' when 'expired' then 'booking_expired'
+      when 'no_show' then 'booking_no_show' when 'disputed' then 'booking_disputed'
+      when 'refunded' then 'booking_refunded' end;
+    title := case status
+      when 'confirmed' then 'Booking confirmed' when 'declined' then 'Booking request declined'
+      when 'in_progress' then 'Booking started' when 'completed' then 'Booking completed'
+      when 'cancelled' then 'Booking cancelled' when 'expired' then 'Booking request expired'
+      when 'no_show' then 'Marked as no-show' when 'disputed' then 'Booking disputed'
+      when 'refunded' then 'Booking refunded' else 'Booking ' || replace(status, '_', ' ') end;
+    data := data || jsonb_build_object('from_status', old.status::text);
+  elsif new.starts_at is distinct from old.starts_at then
+    kind := 'booking_rescheduled';
+    title := 'Booking rescheduled';
+    data := data || jsonb_build_object('previous_starts_at', old.starts_at);
+  else
+    return null;  -- nothing a party needs to hear about
+  end if;
+
+  select coalesce(p.display_name, 'Someone') into who from public.user_profiles p where p.user_id = actor;
+  line := case when kind = 'booking_rescheduled'
+               then format('Moved to %s', app.booking_when(new))
+               else title end
+          || case when actor is not null then format(' by %s', coalesce(who, 'Someone')) else '' end
+          || case when reason is not null and status in ('cancelled', 'declined', 'disputed', 'no_show')
+                  then ': ' || left(reason, 500) else '' end;
+  perform app.post_system_message(conv, line,
+    jsonb_build_object('event', case when kind = 'booking_rescheduled' then 'booking_rescheduled' else 'booking_status' end,
+                       'booking_id', new.id, 'status', status, 'from_status', old.status::text));
+
+  if kind is null then
+    return null;  -- a status nobody is told about (a future one)
+  end if;
+  -- The parties other than the one who made the change; a change by the system
+  -- (no caller) goes to both.
+  recipients := array(select x from unnest(array[new.customer_id, new.provider_id]) x where x is distinct from actor);
+  foreach recipient in array recipients loop
+    perform app.notify(recipient, kind::public.notification_type, title,
+                       format('%s on %s, %s', new.service_title, app.booking_when(new), new.confirmation_code)
+                         || case when reason is not null and status in ('cancelled', 'declined') then ': ' || left(reason, 200) else '' end,
+                       data, '/bookings/' || new.id, actor);
+  end loop;
   return null;
 end $$;
 
@@ -1098,214 +1013,6 @@ begin
   update public.categories set path = path where parent_id = new.id;
   return null;
 end $$;
-
---
--- Name: listings; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.listings (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid NOT NULL,
-    provider_id uuid NOT NULL,
-    category_id uuid NOT NULL,
-    city_id uuid,
-    title text NOT NULL,
-    description text NOT NULL,
-    slug public.slug NOT NULL,
-    language text DEFAULT 'en'::text NOT NULL,
-    pricing_type public.pricing_type DEFAULT 'hourly'::public.pricing_type NOT NULL,
-    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
-    base_price_cents public.cents,
-    hourly_rate_cents public.cents,
-    minimum_duration_minutes integer DEFAULT 60 NOT NULL,
-    duration_minutes integer,
-    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
-    location extensions.geography(Point,4326),
-    service_radius_m integer,
-    featured_image_url text,
-    images text[] DEFAULT '{}'::text[] NOT NULL,
-    keywords text[] DEFAULT '{}'::text[] NOT NULL,
-    max_bookings_per_day integer,
-    advance_booking_days integer DEFAULT 60 NOT NULL,
-    min_notice_minutes integer DEFAULT 120 NOT NULL,
-    cancellation_policy text,
-    cancellation_window_hours integer DEFAULT 24 NOT NULL,
-    search_vector tsvector,
-    status public.listing_status DEFAULT 'draft'::public.listing_status NOT NULL,
-    is_featured boolean DEFAULT false NOT NULL,
-    view_count bigint DEFAULT 0 NOT NULL,
-    booking_count integer DEFAULT 0 NOT NULL,
-    review_count integer DEFAULT 0 NOT NULL,
-    rating_average numeric(3,2),
-    published_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    deleted_at timestamp with time zone,
-    slot_step_minutes integer DEFAULT 30 NOT NULL,
-    buffer_before_minutes integer DEFAULT 0 NOT NULL,
-    buffer_after_minutes integer DEFAULT 0 NOT NULL,
-    instant_book boolean DEFAULT false NOT NULL,
-    cancellation_policy_kind public.cancellation_policy_kind DEFAULT 'moderate'::public.cancellation_policy_kind NOT NULL,
-    rating_bayesian numeric(5,4) DEFAULT 3.0 NOT NULL,
-    CONSTRAINT listings_advance_booking_days_check CHECK (((advance_booking_days >= 0) AND (advance_booking_days <= 730))),
-    CONSTRAINT listings_booking_count_check CHECK ((booking_count >= 0)),
-    CONSTRAINT listings_buffer_after_minutes_check CHECK (((buffer_after_minutes >= 0) AND (buffer_after_minutes <= 720))),
-    CONSTRAINT listings_buffer_before_minutes_check CHECK (((buffer_before_minutes >= 0) AND (buffer_before_minutes <= 720))),
-    CONSTRAINT listings_cancellation_window_hours_check CHECK ((cancellation_window_hours >= 0)),
-    CONSTRAINT listings_check CHECK (((pricing_type <> 'hourly'::public.pricing_type) OR (hourly_rate_cents IS NOT NULL))),
-    CONSTRAINT listings_check1 CHECK (((pricing_type <> 'fixed'::public.pricing_type) OR (base_price_cents IS NOT NULL))),
-    CONSTRAINT listings_check2 CHECK (((location_type = 'remote'::public.location_type) OR (location IS NOT NULL))),
-    CONSTRAINT listings_description_check CHECK ((length(description) <= 20000)),
-    CONSTRAINT listings_duration_minutes_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 1440))),
-    CONSTRAINT listings_language_check CHECK ((language ~ '^[a-z]{2}$'::text)),
-    CONSTRAINT listings_max_bookings_per_day_check CHECK ((max_bookings_per_day > 0)),
-    CONSTRAINT listings_min_notice_minutes_check CHECK ((min_notice_minutes >= 0)),
-    CONSTRAINT listings_minimum_duration_minutes_check CHECK (((minimum_duration_minutes >= 5) AND (minimum_duration_minutes <= 1440))),
-    CONSTRAINT listings_rating_average_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
-    CONSTRAINT listings_rating_bayesian_check CHECK (((rating_bayesian >= (1)::numeric) AND (rating_bayesian <= (5)::numeric))),
-    CONSTRAINT listings_review_count_check CHECK ((review_count >= 0)),
-    CONSTRAINT listings_service_radius_m_check CHECK (((service_radius_m >= 1) AND (service_radius_m <= 500000))),
-    CONSTRAINT listings_slot_step_minutes_check CHECK (((slot_step_minutes >= 5) AND (slot_step_minutes <= 1440))),
-    CONSTRAINT listings_title_check CHECK (((length(title) >= 3) AND (length(title) <= 200))),
-    CONSTRAINT listings_view_count_check CHECK ((view_count >= 0))
-);
-
---
--- Name: TABLE listings; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.listings IS 'A service a provider offers. Public when active and not deleted; the provider sees and edits their own.';
-
---
--- Name: COLUMN listings.provider_id; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.provider_id IS 'The provider (references the public profile, so a listing embeds its provider''s public face).';
-
---
--- Name: COLUMN listings.language; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.language IS 'ISO 639-1 code; picks the text-search configuration of search_vector.';
-
---
--- Name: COLUMN listings.service_radius_m; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.service_radius_m IS 'How far from location the provider travels, unless listing_service_areas draws the area.';
-
---
--- Name: COLUMN listings.cancellation_policy; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.cancellation_policy IS 'Free text shown to customers beside the policy; refunds follow cancellation_policy_kind.';
-
---
--- Name: COLUMN listings.cancellation_window_hours; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.cancellation_window_hours IS 'Informational; refunds follow cancellation_policy_kind (cancellation_policy_tiers).';
-
---
--- Name: COLUMN listings.search_vector; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.search_vector IS 'Weighted document: title (A), description (B), keywords and tag names (C). Maintained by trigger.';
-
---
--- Name: COLUMN listings.deleted_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.deleted_at IS 'Soft delete: a client DELETE sets this instead of removing the row.';
-
---
--- Name: COLUMN listings.slot_step_minutes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.slot_step_minutes IS 'Minutes between the starts of consecutive bookable slots (5–1440, default 30).';
-
---
--- Name: COLUMN listings.buffer_before_minutes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.buffer_before_minutes IS 'Free minutes the provider needs before a booking of this listing (0–720): travel, set-up.';
-
---
--- Name: COLUMN listings.buffer_after_minutes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.buffer_after_minutes IS 'Free minutes the provider needs after a booking of this listing (0–720): clean-up, travel.';
-
---
--- Name: COLUMN listings.instant_book; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.instant_book IS 'True: create_booking() confirms at once. False: the provider confirms or declines each request.';
-
---
--- Name: COLUMN listings.cancellation_policy_kind; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.cancellation_policy_kind IS 'Refund schedule for customer cancellations (cancellation_policy_tiers). Copied onto each booking when it is made.';
-
---
--- Name: COLUMN listings.rating_bayesian; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.rating_bayesian IS 'Bayesian average of the public reviews of this listing''s provider for it (app.rating_bayesian: 5 pseudo-reviews at 3.0). What search ranks by. Maintained by triggers.';
-
---
--- Name: check_booking_time(public.listings, timestamp with time zone, integer, uuid); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid DEFAULT NULL::uuid) RETURNS void
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  ends timestamptz := starts + make_interval(mins => minutes);
-  tz text;
-begin
-  if starts < now() + make_interval(mins => l.min_notice_minutes) then
-    raise check_violation using message = format('bookings need at least %s minutes'' notice', l.min_notice_minutes),
-      hint = 'Pick a later start.';
-  end if;
-  if starts > now() + make_interval(days => l.advance_booking_days) then
-    raise check_violation using message = format('bookings open at most %s days ahead', l.advance_booking_days),
-      hint = 'Pick an earlier start.';
-  end if;
-  if exists (select 1 from public.bookings b
-              where b.provider_id = l.provider_id and b.id is distinct from ignore
-                and b.period && tstzrange(starts, ends, '[)')
-                and b.status in ('pending', 'confirmed', 'in_progress')) then
-    raise sqlstate 'PT409' using
-      message = 'slot taken: the provider is already booked at that time',
-      detail = format('another booking of this provider overlaps %s – %s', starts, ends),
-      hint = 'Pick another time (listing_slots() lists the free ones).';
-  end if;
-  if l.max_bookings_per_day is not null then
-    tz := coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = l.provider_id limit 1),
-                   (select u.time_zone from public.users u where u.id = l.provider_id));
-    if (select count(*) from public.bookings b
-         where b.listing_id = l.id and b.id is distinct from ignore
-           and b.status in ('pending', 'confirmed', 'in_progress', 'completed')
-           and (b.starts_at at time zone b.time_zone)::date = (starts at time zone tz)::date) >= l.max_bookings_per_day then
-      raise check_violation using message = 'this listing is fully booked that day', hint = 'Pick another day.';
-    end if;
-  end if;
-  if not app.provider_is_available(l.provider_id, starts, ends) then
-    raise check_violation using
-      message = 'the provider is not available at that time',
-      hint = 'Pick a time inside the provider''s schedule (provider_availability) that no override blocks.';
-  end if;
-end $$;
-
---
--- Name: FUNCTION check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid) IS 'Raises unless [starts, starts + minutes) is bookable on the listing: notice, horizon, overlap (PT409 slot taken), daily capacity, schedule and overrides.';
 
 --
 -- Name: check_review_input(integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: app; Owner: -
@@ -2032,6 +1739,136 @@ end $$;
 COMMENT ON FUNCTION app.listing_available_on(listing_id uuid, day date) IS 'True when an active listing has a bookable slot (default duration) starting on the local date `day` in the provider''s zone.';
 
 --
+-- Name: listings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.listings (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid NOT NULL,
+    provider_id uuid NOT NULL,
+    category_id uuid NOT NULL,
+    city_id uuid,
+    title text NOT NULL,
+    description text NOT NULL,
+    slug public.slug NOT NULL,
+    language text DEFAULT 'en'::text NOT NULL,
+    pricing_type public.pricing_type DEFAULT 'hourly'::public.pricing_type NOT NULL,
+    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
+    base_price_cents public.cents,
+    hourly_rate_cents public.cents,
+    minimum_duration_minutes integer DEFAULT 60 NOT NULL,
+    duration_minutes integer,
+    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
+    location extensions.geography(Point,4326),
+    service_radius_m integer,
+    featured_image_url text,
+    images text[] DEFAULT '{}'::text[] NOT NULL,
+    keywords text[] DEFAULT '{}'::text[] NOT NULL,
+    max_bookings_per_day integer,
+    advance_booking_days integer DEFAULT 60 NOT NULL,
+    min_notice_minutes integer DEFAULT 120 NOT NULL,
+    cancellation_policy text,
+    cancellation_window_hours integer DEFAULT 24 NOT NULL,
+    search_vector tsvector,
+    status public.listing_status DEFAULT 'draft'::public.listing_status NOT NULL,
+    is_featured boolean DEFAULT false NOT NULL,
+    view_count bigint DEFAULT 0 NOT NULL,
+    booking_count integer DEFAULT 0 NOT NULL,
+    review_count integer DEFAULT 0 NOT NULL,
+    rating_average numeric(3,2),
+    published_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    slot_step_minutes integer DEFAULT 30 NOT NULL,
+    buffer_before_minutes integer DEFAULT 0 NOT NULL,
+    buffer_after_minutes integer DEFAULT 0 NOT NULL,
+    rating_bayesian numeric(5,4) DEFAULT 3.0 NOT NULL,
+    CONSTRAINT listings_advance_booking_days_check CHECK (((advance_booking_days >= 0) AND (advance_booking_days <= 730))),
+    CONSTRAINT listings_booking_count_check CHECK ((booking_count >= 0)),
+    CONSTRAINT listings_buffer_after_minutes_check CHECK (((buffer_after_minutes >= 0) AND (buffer_after_minutes <= 720))),
+    CONSTRAINT listings_buffer_before_minutes_check CHECK (((buffer_before_minutes >= 0) AND (buffer_before_minutes <= 720))),
+    CONSTRAINT listings_cancellation_window_hours_check CHECK ((cancellation_window_hours >= 0)),
+    CONSTRAINT listings_check CHECK (((pricing_type <> 'hourly'::public.pricing_type) OR (hourly_rate_cents IS NOT NULL))),
+    CONSTRAINT listings_check1 CHECK (((pricing_type <> 'fixed'::public.pricing_type) OR (base_price_cents IS NOT NULL))),
+    CONSTRAINT listings_check2 CHECK (((location_type = 'remote'::public.location_type) OR (location IS NOT NULL))),
+    CONSTRAINT listings_description_check CHECK ((length(description) <= 20000)),
+    CONSTRAINT listings_duration_minutes_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 1440))),
+    CONSTRAINT listings_language_check CHECK ((language ~ '^[a-z]{2}$'::text)),
+    CONSTRAINT listings_max_bookings_per_day_check CHECK ((max_bookings_per_day > 0)),
+    CONSTRAINT listings_min_notice_minutes_check CHECK ((min_notice_minutes >= 0)),
+    CONSTRAINT listings_minimum_duration_minutes_check CHECK (((minimum_duration_minutes >= 5) AND (minimum_duration_minutes <= 1440))),
+    CONSTRAINT listings_rating_average_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
+    CONSTRAINT listings_rating_bayesian_check CHECK (((rating_bayesian >= (1)::numeric) AND (rating_bayesian <= (5)::numeric))),
+    CONSTRAINT listings_review_count_check CHECK ((review_count >= 0)),
+    CONSTRAINT listings_service_radius_m_check CHECK (((service_radius_m >= 1) AND (service_radius_m <= 500000))),
+    CONSTRAINT listings_slot_step_minutes_check CHECK (((slot_step_minutes >= 5) AND (slot_step_minutes <= 1440))),
+    CONSTRAINT listings_title_check CHECK (((length(title) >= 3) AND (length(title) <= 200))),
+    CONSTRAINT listings_view_count_check CHECK ((view_count >= 0))
+);
+
+--
+-- Name: TABLE listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.listings IS 'A service a provider offers. Public when active and not deleted; the provider sees and edits their own.';
+
+--
+-- Name: COLUMN listings.provider_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.provider_id IS 'The provider (references the public profile, so a listing embeds its provider''s public face).';
+
+--
+-- Name: COLUMN listings.language; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.language IS 'ISO 639-1 code; picks the text-search configuration of search_vector.';
+
+--
+-- Name: COLUMN listings.service_radius_m; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.service_radius_m IS 'How far from location the provider travels, unless listing_service_areas draws the area.';
+
+--
+-- Name: COLUMN listings.search_vector; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.search_vector IS 'Weighted document: title (A), description (B), keywords and tag names (C). Maintained by trigger.';
+
+--
+-- Name: COLUMN listings.deleted_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.deleted_at IS 'Soft delete: a client DELETE sets this instead of removing the row.';
+
+--
+-- Name: COLUMN listings.slot_step_minutes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.slot_step_minutes IS 'Minutes between the starts of consecutive bookable slots (5–1440, default 30).';
+
+--
+-- Name: COLUMN listings.buffer_before_minutes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.buffer_before_minutes IS 'Free minutes the provider needs before a booking of this listing (0–720): travel, set-up.';
+
+--
+-- Name: COLUMN listings.buffer_after_minutes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.buffer_after_minutes IS 'Free minutes the provider needs after a booking of this listing (0–720): clean-up, travel.';
+
+--
+-- Name: COLUMN listings.rating_bayesian; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.rating_bayesian IS 'Bayesian average of the public reviews of this listing''s provider for it (app.rating_bayesian: 5 pseudo-reviews at 3.0). What search ranks by. Maintained by triggers.';
+
+--
 -- Name: listing_duration(public.listings, integer); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2214,21 +2051,19 @@ $$;
 COMMENT ON FUNCTION app.lock_credit(user_id uuid) IS 'Serialises credit ledger writes of one user until the transaction ends.';
 
 --
--- Name: lock_provider_calendar(uuid); Type: FUNCTION; Schema: app; Owner: -
+-- Name: message_max_length(); Type: FUNCTION; Schema: app; Owner: -
 --
 
-CREATE FUNCTION app.lock_provider_calendar(provider uuid) RETURNS void
-    LANGUAGE sql
+CREATE FUNCTION app.message_max_length() RETURNS integer
+    LANGUAGE sql IMMUTABLE
     SET search_path TO 'pg_catalog'
-    AS $$
-  select pg_advisory_xact_lock(21, hashtext(provider::text))
-$$;
+    AS $$ select 4000 $$;
 
 --
--- Name: FUNCTION lock_provider_calendar(provider uuid); Type: COMMENT; Schema: app; Owner: -
+-- Name: FUNCTION message_max_length(); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.lock_provider_calendar(provider uuid) IS 'Transaction-scoped advisory lock on a provider''s calendar, taken before checking and writing its bookings.';
+COMMENT ON FUNCTION app.message_max_length() IS 'The most characters a person''s message may have (system messages and old rows are held to the column''s 20000).';
 
 --
 -- Name: messages_after_insert(); Type: FUNCTION; Schema: app; Owner: -
@@ -2238,6 +2073,9 @@ CREATE FUNCTION app.messages_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
+declare
+  sender_name text;
+  recipient uuid;
 begin
   update public.conversations
      set last_message_id = new.id, last_message_at = new.created_at,
@@ -2246,15 +2084,21 @@ begin
   -- Sending a message means the sender has read the conversation.
   update public.conversation_participants set last_read_at = new.created_at, archived_at = null
    where conversation_id = new.conversation_id and user_id = new.sender_id;
-  insert into public.notifications (user_id, sender_id, type, title, body, data, action_url)
-  select p.user_id, new.sender_id, 'message_received',
-         coalesce((select display_name from public.user_profiles where user_id = new.sender_id), 'New message'),
-         left(coalesce(new.content, 'sent an attachment'), 200),
-         jsonb_build_object('conversation_id', new.conversation_id, 'message_id', new.id),
-         '/conversations/' || new.conversation_id
-    from public.conversation_participants p
-   where p.conversation_id = new.conversation_id and p.user_id is distinct from new.sender_id
-     and (p.muted_until is null or p.muted_until < now());
+  if new.type = 'system' or new.sender_id is null then
+    return null;
+  end if;
+  select display_name into sender_name from public.user_profiles where user_id = new.sender_id;
+  for recipient in
+    select p.user_id from public.conversation_participants p
+     where p.conversation_id = new.conversation_id and p.user_id <> new.sender_id
+       and (p.muted_until is null or p.muted_until < now())
+     order by p.user_id
+  loop
+    perform app.notify(recipient, 'message_received', coalesce(sender_name, 'New message'),
+                       left(coalesce(new.content, 'sent an attachment'), 200),
+                       jsonb_build_object('conversation_id', new.conversation_id, 'message_id', new.id),
+                       '/conversations/' || new.conversation_id, new.sender_id);
+  end loop;
   return null;
 end $$;
 
@@ -2283,11 +2127,30 @@ CREATE FUNCTION app.messages_before_write() RETURNS trigger
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 begin
+  if new.content is not null and length(new.content) > app.message_max_length() and new.type <> 'system'
+     and (tg_op = 'INSERT' or new.content is distinct from old.content) then
+    raise check_violation using
+      message = format('a message can have at most %s characters (this one has %s)', app.message_max_length(), length(new.content)),
+      hint = 'split the text into several messages';
+  end if;
   if tg_op = 'INSERT' then
+    if new.reply_to_id is not null and not exists (
+        select 1 from public.messages m where m.id = new.reply_to_id and m.conversation_id = new.conversation_id) then
+      raise invalid_parameter_value using message = 'reply_to_id must be a message of the same conversation',
+        hint = 'pass the id of a message in this conversation, or leave reply_to_id out';
+    end if;
     if not app.is_trusted() then
-      new.type := case when new.type = 'system' then 'text' else new.type end;
+      -- A person writes text under their own name; images, files and system
+      -- messages come from send_message() and the workflows.
+      new.type := 'text';
+      new.attachments := '[]';
       new.edited_at := null;
       new.deleted_at := null;
+      -- (A conversation the caller cannot see is left to the insert policy: 42501.)
+      if exists (select 1 from public.conversations c where c.id = new.conversation_id and not c.is_active) then
+        raise sqlstate 'PT409' using message = 'this conversation is closed',
+          hint = 'start a new conversation with start_conversation()';
+      end if;
     end if;
     return new;
   end if;
@@ -2296,6 +2159,9 @@ begin
   end if;
   if old.deleted_at is not null and not app.is_trusted() then
     raise check_violation using message = 'a deleted message cannot be edited';
+  end if;
+  if old.type = 'system' and not app.is_trusted() then
+    raise insufficient_privilege using message = 'system messages cannot be edited';
   end if;
   if new.deleted_at is not null and old.deleted_at is null then
     new.content := null;
@@ -2487,54 +2353,30 @@ begin
 end $$;
 
 --
--- Name: price_booking(public.listings, integer); Type: FUNCTION; Schema: app; Owner: -
+-- Name: post_system_message(uuid, text, jsonb); Type: FUNCTION; Schema: app; Owner: -
 --
 
-CREATE FUNCTION app.price_booking(l public.listings, minutes integer) RETURNS jsonb
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+CREATE FUNCTION app.post_system_message(conversation_id uuid, body text, metadata jsonb DEFAULT '{}'::jsonb) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
-  t public.tenants;
-  tax_bps integer;
-  base bigint;
-  fee bigint;
-  tax bigint;
-  commission bigint;
+  result uuid;
 begin
-  select * into t from public.tenants where id = l.tenant_id;
-  -- Tax of the listing's city's market, else of the marketplace's.
-  tax_bps := coalesce((select r.tax_rate_bps from public.cities c join public.regions r on r.id = c.region_id where c.id = l.city_id),
-                      (select r.tax_rate_bps from public.regions r where r.id = t.region_id), 0);
-  base := case l.pricing_type
-            when 'hourly' then round(l.hourly_rate_cents * minutes / 60.0)
-            else coalesce(l.base_price_cents, 0) end;
-  fee := round(base * t.service_fee_bps / 10000.0);
-  tax := round((base + fee) * tax_bps / 10000.0);
-  commission := round(base * t.platform_fee_bps / 10000.0);
-  return jsonb_build_object(
-    'currency', l.currency,
-    'pricing_type', l.pricing_type,
-    'minutes', minutes,
-    'unit_price_cents', case l.pricing_type when 'hourly' then l.hourly_rate_cents else l.base_price_cents end,
-    'base_cents', base,
-    'service_fee_bps', t.service_fee_bps,
-    'service_fee_cents', fee,
-    'tax_rate_bps', tax_bps,
-    'tax_cents', tax,
-    'discount_cents', 0,
-    'credit_cents', 0,
-    'total_cents', base + fee + tax,
-    'platform_fee_bps', t.platform_fee_bps,
-    'platform_fee_cents', commission,
-    'provider_payout_cents', base - commission);
+  if conversation_id is null or length(trim(coalesce(body, ''))) = 0 then
+    return null;
+  end if;
+  insert into public.messages (conversation_id, sender_id, type, content, metadata)
+  values (post_system_message.conversation_id, null, 'system', left(body, 20000), coalesce(metadata, '{}'))
+  returning id into result;
+  return result;
 end $$;
 
 --
--- Name: FUNCTION price_booking(l public.listings, minutes integer); Type: COMMENT; Schema: app; Owner: -
+-- Name: FUNCTION post_system_message(conversation_id uuid, body text, metadata jsonb); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.price_booking(l public.listings, minutes integer) IS 'Price breakdown of a booking of this many minutes: base (hourly rate × minutes / 60, or the fixed price), service fee, tax of the region, platform commission; each rounded half up to a minor unit.';
+COMMENT ON FUNCTION app.post_system_message(conversation_id uuid, body text, metadata jsonb) IS 'Posts a system message (no sender) into a conversation, e.g. a booking''s status change. Raises no message_received notification.';
 
 --
 -- Name: provider_is_available(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
@@ -2876,27 +2718,6 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.refresh_rating_aggregates(listing uuid, reviewee uuid) IS 'Recomputes rating_average, review_count and rating_bayesian of a listing (its provider''s public reviews for it) and of a user''s profile (public reviews of them).';
-
---
--- Name: refund_percent(public.cancellation_policy_kind, numeric); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.refund_percent(policy public.cancellation_policy_kind, hours_before numeric) RETURNS integer
-    LANGUAGE sql STABLE
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-  select coalesce((
-    select t.refund_percent from public.cancellation_policy_tiers t
-     where t.policy = refund_percent.policy and t.min_hours_before <= greatest(refund_percent.hours_before, 0)
-     order by t.min_hours_before desc
-     limit 1), 0)
-$$;
-
---
--- Name: FUNCTION refund_percent(policy public.cancellation_policy_kind, hours_before numeric); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.refund_percent(policy public.cancellation_policy_kind, hours_before numeric) IS 'Refund percentage of a policy for a customer cancellation this many hours before the start.';
 
 --
 -- Name: request_header(text); Type: FUNCTION; Schema: app; Owner: -
@@ -3969,6 +3790,37 @@ begin
 end $$;
 
 --
+-- Name: transactions_notify(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.transactions_notify() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  provider uuid;
+  amount text := format('%s %s', to_char(new.amount_cents / 100.0, 'FM999999999990.00'), new.currency);
+begin
+  if new.status::text <> 'completed' or (tg_op = 'UPDATE' and old.status::text = 'completed') then
+    return null;
+  end if;
+  if new.type::text = 'payment' then
+    select b.provider_id into provider from public.bookings b where b.id = new.booking_id;
+    perform app.notify(coalesce(provider, new.user_id), 'payment_received', 'Payment received',
+                       coalesce(new.description, format('%s received', amount)),
+                       jsonb_build_object('transaction_id', new.id, 'booking_id', new.booking_id,
+                                          'amount_cents', new.amount_cents, 'currency', new.currency),
+                       case when new.booking_id is not null then '/bookings/' || new.booking_id end, null);
+  elsif new.type::text = 'payout' then
+    perform app.notify(new.user_id, 'payout_sent', 'Payout sent', format('%s is on its way to your account', amount),
+                       jsonb_build_object('transaction_id', new.id, 'amount_cents', new.amount_cents,
+                                          'currency', new.currency),
+                       null, null);
+  end if;
+  return null;
+end $$;
+
+--
 -- Name: transactions_verify_reviews(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -4463,58 +4315,6 @@ end $$;
 COMMENT ON FUNCTION public.become_provider() IS 'Turns the calling customer into a provider and makes their profile public.';
 
 --
--- Name: cancel_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.cancel_booking(booking_id uuid, reason text) RETURNS public.bookings
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-begin
-  if nullif(btrim(cancel_booking.reason), '') is null or length(cancel_booking.reason) > 1000 then
-    raise invalid_parameter_value using message = 'a cancellation needs a reason of 1 to 1000 characters',
-      hint = 'Say why, e.g. {"booking_id": "…", "reason": "Plans changed"}.';
-  end if;
-  return app.act_on_booking(cancel_booking.booking_id, 'cancel', cancel_booking.reason);
-end $$;
-
---
--- Name: FUNCTION cancel_booking(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.cancel_booking(booking_id uuid, reason text) IS 'The customer or the provider cancels a pending, confirmed or started booking, with a reason. A customer''s cancellation of a confirmed booking refunds per its cancellation policy (refund_cents, and a refund row in transactions); any other cancellation refunds everything.';
-
---
--- Name: complete_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.complete_booking(booking_id uuid) RETURNS public.bookings
-    LANGUAGE sql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$ select * from app.act_on_booking(complete_booking.booking_id, 'complete') $$;
-
---
--- Name: FUNCTION complete_booking(booking_id uuid); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.complete_booking(booking_id uuid) IS 'The provider marks a confirmed or started booking done; not before its start.';
-
---
--- Name: confirm_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.confirm_booking(booking_id uuid) RETURNS public.bookings
-    LANGUAGE sql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$ select * from app.act_on_booking(confirm_booking.booking_id, 'confirm') $$;
-
---
--- Name: FUNCTION confirm_booking(booking_id uuid); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.confirm_booking(booking_id uuid) IS 'The provider accepts a pending request before it expires.';
-
---
 -- Name: create_api_key(text, text[], timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4548,55 +4348,33 @@ end $$;
 COMMENT ON FUNCTION public.create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_hour integer) IS 'Creates an API key for the caller and returns it. The key is shown only here; store it now.';
 
 --
--- Name: create_booking(uuid, timestamp with time zone, integer, text, uuid, text, boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: create_booking(uuid, timestamp with time zone, integer, text, uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer DEFAULT NULL::integer, special_requests text DEFAULT NULL::text, address_id uuid DEFAULT NULL::uuid, idempotency_key text DEFAULT NULL::text, use_credit boolean DEFAULT true) RETURNS public.bookings
+CREATE FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer DEFAULT NULL::integer, special_requests text DEFAULT NULL::text, address_id uuid DEFAULT NULL::uuid) RETURNS public.bookings
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'extensions'
     AS $$
 declare
-  me uuid := app.require_user();
-  fingerprint text;
-  prior app.booking_idempotency_keys;
+  me uuid := app.current_user_id();
   l public.listings;
+  t public.tenants;
   addr public.user_addresses;
   minutes integer;
-  price jsonb;
-  credit bigint := 0;
+  ends timestamptz;
+  base bigint;
+  fee bigint;
+  tax bigint;
   result public.bookings;
 begin
-  if create_booking.idempotency_key is not null then
-    if length(create_booking.idempotency_key) not between 1 and 255 then
-      raise invalid_parameter_value using message = 'idempotency_key must be 1 to 255 characters',
-        hint = 'Send a fresh UUID per booking attempt, and the same one when retrying it.';
-    end if;
-    fingerprint := md5(jsonb_build_object(
-      'listing_id', create_booking.listing_id, 'starts_at', extract(epoch from create_booking.starts_at),
-      'duration_minutes', create_booking.duration_minutes, 'special_requests', create_booking.special_requests,
-      'address_id', create_booking.address_id, 'use_credit', create_booking.use_credit)::text);
-    -- One request per key at a time; a retry waits for the first attempt and finds its booking.
-    perform pg_advisory_xact_lock(22, hashtext(me::text || '/' || create_booking.idempotency_key));
-    select * into prior from app.booking_idempotency_keys k
-     where k.customer_id = me and k.idempotency_key = create_booking.idempotency_key;
-    if prior.booking_id is not null then
-      if prior.fingerprint <> fingerprint then
-        raise sqlstate 'PT422' using
-          message = 'this idempotency_key was already used for a different booking request',
-          detail = format('booking %s was made with this key', prior.booking_id),
-          hint = 'Send a new idempotency_key for a new request; reuse a key only to retry the very same request.';
-      end if;
-      select * into result from public.bookings b where b.id = prior.booking_id;
-      return result;
-    end if;
+  if me is null then
+    raise insufficient_privilege using message = 'sign in to book';
   end if;
-
   select * into l from public.listings x
   where x.id = create_booking.listing_id and x.status = 'active' and x.deleted_at is null
     and x.tenant_id = app.current_tenant_id();
   if l.id is null then
-    raise sqlstate 'PT404' using message = format('listing %s is not available for booking', create_booking.listing_id),
-      hint = 'Book an active listing of this marketplace (search_listings() finds them).';
+    raise no_data_found using message = format('listing %s is not available for booking', create_booking.listing_id);
   end if;
   if l.provider_id = me then
     raise check_violation using message = 'you cannot book your own listing';
@@ -4605,76 +4383,70 @@ begin
   if minutes < l.minimum_duration_minutes or minutes > 1440 then
     raise check_violation using message = format('duration must be between %s and 1440 minutes', l.minimum_duration_minutes);
   end if;
-  if create_booking.address_id is not null then
-    select * into addr from public.user_addresses a where a.id = create_booking.address_id and a.user_id = me;
+  ends := create_booking.starts_at + make_interval(mins => minutes);
+  if create_booking.starts_at < now() + make_interval(mins => l.min_notice_minutes) then
+    raise check_violation using message = format('bookings need at least %s minutes'' notice', l.min_notice_minutes);
+  end if;
+  if create_booking.starts_at > now() + make_interval(days => l.advance_booking_days) then
+    raise check_violation using message = format('bookings open at most %s days ahead', l.advance_booking_days);
+  end if;
+  if not app.provider_is_available(l.provider_id, create_booking.starts_at, ends) then
+    raise check_violation using
+      message = 'the provider is not available at that time',
+      hint = 'Pick a time inside the provider''s schedule (provider_availability) that no override blocks.';
+  end if;
+  if l.max_bookings_per_day is not null and (
+      select count(*) from public.bookings b
+      where b.listing_id = l.id and b.status in ('pending', 'confirmed', 'in_progress', 'completed')
+        and (b.starts_at at time zone b.time_zone)::date = (create_booking.starts_at at time zone b.time_zone)::date
+     ) >= l.max_bookings_per_day then
+    raise check_violation using message = 'this listing is fully booked that day';
+  end if;
+  if address_id is not null then
+    select * into addr from public.user_addresses a where a.id = address_id and a.user_id = me;
     if addr.id is null then
-      raise sqlstate 'PT404' using message = format('address %s not found', create_booking.address_id),
-        hint = 'Pass the id of one of your own addresses (user_addresses).';
+      raise no_data_found using message = format('address %s not found', address_id);
     end if;
   end if;
 
-  -- From here on, one request per provider at a time.
-  perform app.lock_provider_calendar(l.provider_id);
-  perform app.check_booking_time(l, create_booking.starts_at, minutes);
+  select * into t from public.tenants where id = l.tenant_id;
+  base := case l.pricing_type
+            when 'hourly' then round(l.hourly_rate_cents * minutes / 60.0)
+            else coalesce(l.base_price_cents, 0) end;
+  fee := round(base * t.service_fee_bps / 10000.0);
+  tax := round((base + fee) * coalesce((select r.tax_rate_bps from public.regions r where r.id = t.region_id), 0) / 10000.0);
 
-  price := app.price_booking(l, minutes);
   begin
     insert into public.bookings (
       listing_id, provider_id, customer_id, tenant_id, starts_at, ends_at, time_zone,
       service_title, service_description, special_requests, currency,
       base_price_cents, service_fee_cents, tax_cents, discount_cents, total_cents, platform_fee_cents,
-      status, expires_at, cancellation_policy, price_breakdown,
       location_type, service_address, service_location)
     values (
-      l.id, l.provider_id, me, l.tenant_id, create_booking.starts_at, create_booking.starts_at + make_interval(mins => minutes),
+      l.id, l.provider_id, me, l.tenant_id, create_booking.starts_at, ends,
       coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = l.provider_id limit 1),
                (select u.time_zone from public.users u where u.id = l.provider_id)),
       l.title, left(l.description, 2000), create_booking.special_requests, l.currency,
-      (price ->> 'base_cents')::bigint, (price ->> 'service_fee_cents')::bigint, (price ->> 'tax_cents')::bigint, 0,
-      (price ->> 'total_cents')::bigint, (price ->> 'platform_fee_cents')::bigint,
-      case when l.instant_book then 'confirmed' else 'pending' end::public.booking_status,
-      case when not l.instant_book then least(now() + interval '24 hours', create_booking.starts_at) end,
-      l.cancellation_policy_kind, price,
+      base, fee, tax, 0, base + fee + tax, round(base * t.platform_fee_bps / 10000.0),
       l.location_type,
       case when addr.id is not null then jsonb_build_object('line1', addr.line1, 'line2', addr.line2, 'city', addr.city,
              'state_province', addr.state_province, 'postal_code', addr.postal_code, 'country_code', addr.country_code) end,
       coalesce(addr.location, case when l.location_type <> 'remote' then l.location end))
     returning * into result;
   exception when exclusion_violation then
-    -- Only a writer that skipped the calendar lock (a service_role insert) can get here.
-    raise sqlstate 'PT409' using
-      message = 'slot taken: the provider is already booked at that time',
-      detail = format('another booking of this provider overlaps %s – %s', create_booking.starts_at,
-                      create_booking.starts_at + make_interval(mins => minutes)),
-      hint = 'Pick another time (listing_slots() lists the free ones).';
+    raise exclusion_violation using
+      message = 'the provider is already booked at that time',
+      detail = format('another booking of this provider overlaps %s – %s', create_booking.starts_at, ends),
+      hint = 'Pick another time.';
   end;
-
-  -- Referral credit pays what it can of the total (the referrals workflow's ledger).
-  if create_booking.use_credit and to_regprocedure('app.spend_credit(uuid, uuid, text, bigint)') is not null then
-    credit := coalesce(app.spend_credit(me, result.id, result.currency::text, result.total_cents), 0);
-    if credit > 0 then
-      update public.bookings b
-         set discount_cents = b.discount_cents + credit,
-             total_cents = b.total_cents - credit,
-             price_breakdown = b.price_breakdown || jsonb_build_object(
-               'credit_cents', credit, 'discount_cents', b.discount_cents + credit, 'total_cents', b.total_cents - credit)
-       where b.id = result.id
-      returning * into result;
-    end if;
-  end if;
-
-  if create_booking.idempotency_key is not null then
-    insert into app.booking_idempotency_keys (customer_id, idempotency_key, fingerprint, booking_id)
-    values (me, create_booking.idempotency_key, fingerprint, result.id);
-  end if;
   return result;
 end $$;
 
 --
--- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) IS 'Books an active listing for the caller. Checks notice, horizon, the provider''s schedule, daily capacity and overlaps with the provider''s calendar locked (a taken slot answers 409), prices it in minor units (hourly × duration or fixed, service fee, regional tax, referral credit when use_credit) and returns the booking with price_breakdown. Instant-book listings confirm at once; other requests wait for the provider (expires_at). A retry with the same idempotency_key returns the same booking; the key with other arguments answers 422.';
+COMMENT ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) IS 'Books an active listing for the caller: checks notice, horizon, schedule and capacity, prices it (hourly or fixed + tenant fees + regional tax) and holds the slot.';
 
 --
 -- Name: webhook_endpoints; Type: TABLE; Schema: public; Owner: -
@@ -4746,21 +4518,6 @@ end $$;
 COMMENT ON FUNCTION public.create_webhook_endpoint(url text, events text[], description text) IS 'Registers a webhook endpoint for the caller and returns it with its signing secret (shown only now).';
 
 --
--- Name: decline_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.decline_booking(booking_id uuid, reason text DEFAULT NULL::text) RETURNS public.bookings
-    LANGUAGE sql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$ select * from app.act_on_booking(decline_booking.booking_id, 'decline', decline_booking.reason) $$;
-
---
--- Name: FUNCTION decline_booking(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.decline_booking(booking_id uuid, reason text) IS 'The provider turns down a pending request (the slot is freed; no charge).';
-
---
 -- Name: delete_review(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4795,28 +4552,6 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.delete_review(review_id uuid) IS 'Withdraws the caller''s unpublished review (it may then be written again within the window), or removes any review of the tenant for a reviews.moderate holder.';
-
---
--- Name: dispute_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.dispute_booking(booking_id uuid, reason text) RETURNS public.bookings
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-begin
-  if nullif(btrim(dispute_booking.reason), '') is null or length(dispute_booking.reason) > 5000 then
-    raise invalid_parameter_value using message = 'a dispute needs a reason of 1 to 5000 characters',
-      hint = 'Describe what went wrong.';
-  end if;
-  return app.act_on_booking(dispute_booking.booking_id, 'dispute', dispute_booking.reason);
-end $$;
-
---
--- Name: FUNCTION dispute_booking(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.dispute_booking(booking_id uuid, reason text) IS 'The customer disputes a started, completed or no-show booking, up to 72 hours after it ended.';
 
 --
 -- Name: reviews; Type: TABLE; Schema: public; Owner: -
@@ -5008,40 +4743,6 @@ end $$;
 COMMENT ON FUNCTION public.evaluate_feature_flag(flag_key text) IS 'The value of a flag for the caller (override, targeting, rollout bucket, default); NULL for an unknown key.';
 
 --
--- Name: expire_pending_bookings(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.expire_pending_bookings() RETURNS integer
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  expired uuid;
-  n integer := 0;
-begin
-  perform set_config('loconomy.reason', 'the provider did not answer in time', true);
-  for expired in
-    update public.bookings x set status = 'expired'
-     where x.id in (select y.id from public.bookings y
-                     where y.status = 'pending' and y.expires_at <= now()
-                     for update skip locked)
-    returning x.id
-  loop
-    n := n + 1;
-    if to_regprocedure('app.return_credit(uuid)') is not null then
-      perform app.return_credit(expired);
-    end if;
-  end loop;
-  return n;
-end $$;
-
---
--- Name: FUNCTION expire_pending_bookings(); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.expire_pending_bookings() IS 'Expires pending requests whose expires_at has passed (freeing their slots, returning spent credit); returns how many. For the scheduler (service_role).';
-
---
 -- Name: expire_referral_rewards(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5214,19 +4915,36 @@ $$;
 COMMENT ON FUNCTION public.listings_serving(lon double precision, lat double precision, max_results integer) IS 'Active listings whose service area (polygon, else radius) covers the point, as rows of listings. The search page uses search_listings(serving => true).';
 
 --
--- Name: mark_booking_no_show(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: mark_conversation_read(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.mark_booking_no_show(booking_id uuid, reason text DEFAULT NULL::text) RETURNS public.bookings
-    LANGUAGE sql SECURITY DEFINER
+CREATE FUNCTION public.mark_conversation_read(conversation_id uuid) RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    AS $$ select * from app.act_on_booking(mark_booking_no_show.booking_id, 'no_show', mark_booking_no_show.reason) $$;
+    AS $$
+declare
+  me uuid := app.require_user();
+  result timestamptz;
+begin
+  update public.conversation_participants p set last_read_at = now()
+   where p.conversation_id = mark_conversation_read.conversation_id and p.user_id = me
+  returning p.last_read_at into result;
+  if result is null then
+    raise sqlstate 'PT404' using message = format('conversation %s not found', mark_conversation_read.conversation_id),
+      hint = 'my_inbox() lists your conversations';
+  end if;
+  -- Reading the conversation reads its message notifications too.
+  update public.notifications n set read_at = now()
+   where n.user_id = me and n.read_at is null and n.type = 'message_received'
+     and n.data ->> 'conversation_id' = mark_conversation_read.conversation_id::text;
+  return result;
+end $$;
 
 --
--- Name: FUNCTION mark_booking_no_show(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION mark_conversation_read(conversation_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) IS 'The provider records that the customer did not show up; not before the start. No refund; the customer may dispute it.';
+COMMENT ON FUNCTION public.mark_conversation_read(conversation_id uuid) IS 'Marks a conversation read for the caller (its unread count drops to 0) and their message_received notifications of it read; returns the new last_read_at.';
 
 --
 -- Name: file_uploads; Type: TABLE; Schema: public; Owner: -
@@ -5307,6 +5025,30 @@ end $$;
 COMMENT ON FUNCTION public.mark_file_uploaded(file_id uuid, checksum text) IS 'The uploader confirms the object reached storage; the file becomes active (status is not client-writable otherwise).';
 
 --
+-- Name: mark_notifications_read(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.mark_notifications_read(ids uuid[] DEFAULT NULL::uuid[]) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  changed integer;
+begin
+  update public.notifications n set read_at = now()
+   where n.user_id = me and n.read_at is null and (ids is null or n.id = any (ids));
+  get diagnostics changed = row_count;
+  return changed;
+end $$;
+
+--
+-- Name: FUNCTION mark_notifications_read(ids uuid[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.mark_notifications_read(ids uuid[]) IS 'Marks the caller''s notifications read: those in ids, or all when ids is omitted. Returns how many changed (others'' ids change nothing).';
+
+--
 -- Name: moderate_listing(uuid, public.listing_status, boolean, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5372,6 +5114,57 @@ end $$;
 COMMENT ON FUNCTION public.my_credit_balance() IS 'The caller''s credit, one row per currency they ever had credit in: balance_cents (usable now, in minor units), next_expires_at (when the soonest credit lapses, NULL if none will) and expiring_cents (how much lapses then).';
 
 --
+-- Name: my_inbox(boolean, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.my_inbox(include_archived boolean DEFAULT false, max_rows integer DEFAULT 50, before timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(conversation_id uuid, booking_id uuid, title text, is_group boolean, is_active boolean, participants jsonb, booking jsonb, last_message jsonb, last_activity_at timestamp with time zone, unread_count integer, muted boolean, archived boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+begin
+  if max_rows is null or max_rows not between 1 and 100 then
+    raise invalid_parameter_value using message = 'max_rows must be between 1 and 100', hint = 'page with before';
+  end if;
+  return query
+  select c.id, c.booking_id, c.title, c.is_group, c.is_active,
+         (select coalesce(jsonb_agg(jsonb_build_object(
+                    'user_id', o.user_id, 'display_name', coalesce(pr.display_name, 'Former user'),
+                    'avatar_url', pr.avatar_url) order by o.joined_at, o.user_id), '[]'::jsonb)
+            from public.conversation_participants o
+            left join public.user_profiles pr on pr.user_id = o.user_id
+           where o.conversation_id = c.id and o.user_id <> me),
+         (select jsonb_build_object('id', b.id, 'status', b.status, 'service_title', b.service_title,
+                                    'starts_at', b.starts_at, 'time_zone', b.time_zone,
+                                    'confirmation_code', b.confirmation_code)
+            from public.bookings b where b.id = c.booking_id),
+         case when m.id is not null then jsonb_build_object(
+           'id', m.id, 'sender_id', m.sender_id, 'type', m.type, 'preview', c.last_message_preview,
+           'created_at', m.created_at, 'mine', m.sender_id is not distinct from me) end,
+         coalesce(c.last_message_at, c.created_at),
+         (select count(*)::integer from public.messages u
+           where u.conversation_id = c.id and u.created_at > coalesce(p.last_read_at, '-infinity')
+             and u.sender_id is distinct from me and u.deleted_at is null),
+         coalesce(p.muted_until > now(), false),
+         p.archived_at is not null
+    from public.conversation_participants p
+    join public.conversations c on c.id = p.conversation_id
+    left join public.messages m on m.id = c.last_message_id
+   where p.user_id = me
+     and (include_archived or p.archived_at is null)
+     and (my_inbox.before is null or coalesce(c.last_message_at, c.created_at) < my_inbox.before)
+   order by coalesce(c.last_message_at, c.created_at) desc, c.id desc
+   limit max_rows;
+end $$;
+
+--
+-- Name: FUNCTION my_inbox(include_archived boolean, max_rows integer, before timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.my_inbox(include_archived boolean, max_rows integer, before timestamp with time zone) IS 'The caller''s conversations, latest activity first, each with the other participants (name, avatar), the booking it is about, the last message and the caller''s unread count. Page with before = the last row''s last_activity_at.';
+
+--
 -- Name: my_notification_preferences(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5380,12 +5173,9 @@ CREATE FUNCTION public.my_notification_preferences() RETURNS jsonb
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
-  me uuid := app.current_user_id();
+  me uuid := app.require_user();
   u public.users;
 begin
-  if me is null then
-    raise insufficient_privilege using message = 'sign in first', hint = 'send the user''s access token';
-  end if;
   select * into u from public.users where id = me;
   return jsonb_build_object(
     'time_zone', u.time_zone,
@@ -5910,59 +5700,6 @@ end $$;
 COMMENT ON FUNCTION public.remove_availability_override(override_id uuid) IS 'Removes one of the caller''s schedule overrides and returns it.';
 
 --
--- Name: reschedule_booking(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) RETURNS public.bookings
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-declare
-  me uuid := app.require_user();
-  provider uuid;
-  b public.bookings;
-  l public.listings;
-  minutes integer;
-begin
-  select x.provider_id into provider from public.bookings x where x.id = reschedule_booking.booking_id;
-  if provider is not null then
-    perform app.lock_provider_calendar(provider);
-  end if;
-  b := app.booking_for_caller(reschedule_booking.booking_id, me);
-  if b.status::text not in ('pending', 'confirmed') then
-    raise sqlstate 'PT409' using message = format('a %s booking cannot be rescheduled', b.status),
-      hint = 'Only pending and confirmed bookings move.';
-  end if;
-  if reschedule_booking.starts_at is null then
-    raise invalid_parameter_value using message = 'starts_at is required';
-  end if;
-  if reschedule_booking.starts_at = b.starts_at then
-    return b;
-  end if;
-  select * into l from public.listings x where x.id = b.listing_id and x.status = 'active' and x.deleted_at is null;
-  if l.id is null then
-    raise sqlstate 'PT409' using message = 'the listing is no longer bookable, so the booking cannot move',
-      hint = 'Cancel the booking instead.';
-  end if;
-  minutes := (extract(epoch from b.ends_at - b.starts_at) / 60)::int;
-  perform app.check_booking_time(l, reschedule_booking.starts_at, minutes, b.id);
-  update public.bookings x
-     set starts_at = reschedule_booking.starts_at,
-         ends_at = reschedule_booking.starts_at + make_interval(mins => minutes),
-         expires_at = case when x.status = 'pending' then least(x.expires_at, reschedule_booking.starts_at) end,
-         metadata = x.metadata || jsonb_build_object('rescheduled_from', b.starts_at, 'rescheduled_by', me)
-   where x.id = b.id
-  returning * into b;
-  return b;
-end $$;
-
---
--- Name: FUNCTION reschedule_booking(booking_id uuid, starts_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) IS 'Either party moves a pending or confirmed booking to a new start (same duration and price) with the checks of create_booking; all or nothing. A taken slot answers 409.';
-
---
 -- Name: respond_to_review(uuid, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6109,6 +5846,163 @@ end $$;
 COMMENT ON FUNCTION public.search_listings(query text, lang text, lat double precision, lon double precision, radius_m double precision, serving boolean, category text, tags text[], min_price_cents bigint, max_price_cents bigint, currency text, pricing_type text, location_type text, min_rating numeric, available_on date, sort text, after text, page_size integer, with_total boolean, with_facets boolean) IS 'The search page: active listings of your marketplace matching free text (websearch syntax, in lang; a typo-tolerant title match when the text finds nothing), near a point (lat, lon, radius_m; or serving: true for providers whose service area or travel radius covers the point), in a category subtree, with all the given tags, a price range, pricing_type, location_type, min_rating and a free slot on available_on. sort: relevance (text rank, distance, Bayesian rating, featured), distance, price or rating. Returns {results, next_cursor, query_mode, total, facets}; pass next_cursor back as after for the next page. See docs/workflows.md#search.';
 
 --
+-- Name: send_booking_reminders(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.send_booking_reminders(hours_before integer DEFAULT 24) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  b public.bookings;
+  sent integer := 0;
+  data jsonb;
+begin
+  if hours_before is null or hours_before not between 1 and 168 then
+    raise invalid_parameter_value using message = 'hours_before must be between 1 and 168',
+      hint = 'how long before a booking starts its reminder goes out, in hours (default 24)';
+  end if;
+  for b in
+    select x.* from public.bookings x
+     where x.status = 'confirmed' and x.starts_at > now()
+       and x.starts_at <= now() + make_interval(hours => hours_before)
+       and not exists (select 1 from app.booking_reminders r where r.booking_id = x.id)
+     order by x.starts_at
+     for update skip locked
+  loop
+    insert into app.booking_reminders (booking_id) values (b.id) on conflict do nothing;
+    if not found then
+      continue;  -- another run took it
+    end if;
+    data := jsonb_build_object('booking_id', b.id, 'starts_at', b.starts_at,
+                               'conversation_id', app.booking_conversation(b.id),
+                               'urgent', b.starts_at < now() + interval '12 hours');
+    perform app.notify(b.customer_id, 'booking_reminder', 'Upcoming booking',
+                       format('%s on %s, %s', b.service_title, app.booking_when(b), b.confirmation_code),
+                       data, '/bookings/' || b.id, null);
+    perform app.notify(b.provider_id, 'booking_reminder', 'Upcoming booking',
+                       format('%s on %s, %s', b.service_title, app.booking_when(b), b.confirmation_code),
+                       data, '/bookings/' || b.id, null);
+    sent := sent + 1;
+  end loop;
+  return sent;
+end $$;
+
+--
+-- Name: FUNCTION send_booking_reminders(hours_before integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.send_booking_reminders(hours_before integer) IS 'For the scheduler (service_role): reminds both parties of each confirmed booking that starts within hours_before hours, once per booking whatever how often it runs. Returns how many bookings were reminded.';
+
+--
+-- Name: messages; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.messages (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    conversation_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    sender_id uuid DEFAULT app.current_user_id(),
+    type public.message_type DEFAULT 'text'::public.message_type NOT NULL,
+    content text,
+    attachments jsonb DEFAULT '[]'::jsonb NOT NULL,
+    reply_to_id uuid,
+    edited_at timestamp with time zone,
+    deleted_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT messages_attachments_check CHECK ((jsonb_typeof(attachments) = 'array'::text)),
+    CONSTRAINT messages_check CHECK (((type <> 'text'::public.message_type) OR (deleted_at IS NOT NULL) OR (length(TRIM(BOTH FROM COALESCE(content, ''::text))) > 0))),
+    CONSTRAINT messages_content_check CHECK ((length(content) <= 20000))
+);
+
+--
+-- Name: TABLE messages; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.messages IS 'Chat messages. Editing stamps edited_at; a client delete blanks the content and stamps deleted_at (soft delete).';
+
+--
+-- Name: COLUMN messages.sender_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.messages.sender_id IS 'NULL for system messages and for senders whose account was removed.';
+
+--
+-- Name: send_message(uuid, text, uuid, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.send_message(conversation_id uuid, body text DEFAULT NULL::text, attachment_id uuid DEFAULT NULL::uuid, reply_to_id uuid DEFAULT NULL::uuid) RETURNS public.messages
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  conv public.conversations;
+  upload public.file_uploads;
+  text_body text := nullif(trim(coalesce(body, '')), '');
+  result public.messages;
+begin
+  select c.* into conv from public.conversations c
+   where c.id = send_message.conversation_id
+     and exists (select 1 from public.conversation_participants p where p.conversation_id = c.id and p.user_id = me);
+  if conv.id is null then
+    raise sqlstate 'PT404' using message = format('conversation %s not found', send_message.conversation_id),
+      hint = 'my_inbox() lists your conversations; start_conversation() starts one';
+  end if;
+  if not conv.is_active then
+    raise sqlstate 'PT409' using message = 'this conversation is closed',
+      hint = 'start a new conversation with start_conversation()';
+  end if;
+  if text_body is null and attachment_id is null then
+    raise invalid_parameter_value using message = 'a message needs text or an attachment',
+      hint = 'pass body (1 to 4000 characters) and/or attachment_id';
+  end if;
+  if length(text_body) > app.message_max_length() then
+    raise invalid_parameter_value using
+      message = format('a message can have at most %s characters (this one has %s)', app.message_max_length(), length(text_body)),
+      hint = 'split the text into several messages';
+  end if;
+  if attachment_id is not null then
+    select f.* into upload from public.file_uploads f
+     where f.id = send_message.attachment_id and f.user_id = me and f.deleted_at is null
+     for update;
+    if upload.id is null then
+      raise sqlstate 'PT404' using message = format('upload %s not found among your files', attachment_id),
+        hint = 'upload the file first (a file_uploads row of your own), then pass its id';
+    end if;
+    if upload.status <> 'active' then
+      raise sqlstate 'PT409' using message = 'the upload is not finished',
+        hint = 'call mark_file_uploaded(file_id) once the file is in storage';
+    end if;
+    if num_nonnulls(upload.listing_id, upload.booking_id, upload.message_id) > 0 then
+      raise sqlstate 'PT409' using message = 'this upload is already attached to something else',
+        hint = 'upload the file again to send it in a message';
+    end if;
+  end if;
+  insert into public.messages (conversation_id, sender_id, type, content, attachments, reply_to_id)
+  values (conv.id, me,
+          (case when upload.id is null then 'text' when upload.mime_type like 'image/%' then 'image' else 'file' end)::public.message_type,
+          text_body,
+          case when upload.id is null then '[]'::jsonb else jsonb_build_array(jsonb_build_object(
+            'file_id', upload.id, 'name', upload.original_name, 'mime_type', upload.mime_type,
+            'size_bytes', upload.size_bytes, 'bucket', upload.bucket, 'path', upload.storage_path)) end,
+          send_message.reply_to_id)
+  returning * into result;
+  if upload.id is not null then
+    update public.file_uploads set message_id = result.id where id = upload.id;
+  end if;
+  return result;
+end $$;
+
+--
+-- Name: FUNCTION send_message(conversation_id uuid, body text, attachment_id uuid, reply_to_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.send_message(conversation_id uuid, body text, attachment_id uuid, reply_to_id uuid) IS 'Sends a message as the caller into a conversation they are in: body (1-4000 characters) and/or attachment_id (an active upload of the caller''s own, not attached elsewhere), optionally replying to a message of the same conversation. The other participants are notified (message_received).';
+
+--
 -- Name: provider_availability; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -6226,21 +6120,6 @@ end $_$;
 --
 
 COMMENT ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) IS 'Replaces the caller''s weekly schedule: windows is [{day_of_week 1-7 (Monday=1), start_time "HH:MM", end_time "HH:MM" (24:00 = midnight)}] in the IANA time_zone. All or nothing; returns the new windows.';
-
---
--- Name: start_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.start_booking(booking_id uuid) RETURNS public.bookings
-    LANGUAGE sql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$ select * from app.act_on_booking(start_booking.booking_id, 'start') $$;
-
---
--- Name: FUNCTION start_booking(booking_id uuid); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.start_booking(booking_id uuid) IS 'The provider starts a confirmed booking, at most 30 minutes before its start.';
 
 --
 -- Name: conversations; Type: TABLE; Schema: public; Owner: -
@@ -6388,29 +6267,44 @@ CREATE FUNCTION public.transition_booking(booking_id uuid, new_status public.boo
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
+  me uuid := app.current_user_id();
   b public.bookings;
+  allowed boolean;
 begin
-  if new_status::text in ('expired', 'pending') then
-    b := app.booking_for_caller(transition_booking.booking_id, app.require_user());
-    if new_status::text = 'expired' then
-      raise insufficient_privilege using message = 'you cannot mark this booking expired',
-        hint = 'Requests expire on their own (expire_pending_bookings()).';
-    end if;
-    raise sqlstate 'PT409' using message = format('a booking cannot move from %s to pending', b.status);
+  select * into b from public.bookings x where x.id = transition_booking.booking_id for update;
+  if b.id is null or me is null or not (b.customer_id = me or b.provider_id = me
+                          or (app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id())) then
+    raise no_data_found using message = format('booking %s not found', transition_booking.booking_id);
   end if;
-  return app.act_on_booking(transition_booking.booking_id,
-    case new_status::text
-      when 'confirmed' then 'confirm' when 'declined' then 'decline' when 'in_progress' then 'start'
-      when 'completed' then 'complete' when 'cancelled' then 'cancel' when 'no_show' then 'no_show'
-      when 'disputed' then 'dispute' when 'refunded' then 'refund' end,
-    transition_booking.reason);
+  allowed := case
+    when new_status = 'refunded' then app.has_permission('payments.refund')
+    when app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id() then true
+    when me = b.provider_id then new_status in ('confirmed', 'in_progress', 'completed', 'cancelled', 'disputed')
+    when me = b.customer_id then new_status in ('cancelled', 'disputed')
+    else false end;
+  if not allowed then
+    raise insufficient_privilege using
+      message = format('you cannot mark this booking %s', new_status);
+  end if;
+  -- Not a move at all: the trigger would let it through and the parties be notified again.
+  if b.status = new_status then
+    raise check_violation using message = format('a booking cannot move from %s to %s', b.status, new_status);
+  end if;
+  perform set_config('loconomy.reason', coalesce(reason, ''), true);
+  update public.bookings x
+     set status = new_status,
+         cancellation_reason = case when new_status = 'cancelled' then reason else x.cancellation_reason end,
+         cancelled_by = case when new_status = 'cancelled' then me else x.cancelled_by end
+   where x.id = b.id
+  returning * into b;
+  return b;
 end $$;
 
 --
 -- Name: FUNCTION transition_booking(booking_id uuid, new_status public.booking_status, reason text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) IS 'Moves a booking to a status with the rules of the matching action (confirm_booking, decline_booking, start_booking, complete_booking, cancel_booking, mark_booking_no_show, dispute_booking); refunds need payments.refund.';
+COMMENT ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) IS 'Moves a booking along its state machine. Providers confirm/start/complete/cancel, customers cancel/dispute, refunds need payments.refund.';
 
 --
 -- Name: unhide_review(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -6441,6 +6335,27 @@ end $$;
 COMMENT ON FUNCTION public.unhide_review(review_id uuid) IS 'Moderation (reviews.moderate): shows a hidden review again (it counts in the ratings once published).';
 
 --
+-- Name: unread_notification_count(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.unread_notification_count() RETURNS integer
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+begin
+  return (select count(*)::integer from public.notifications n
+           where n.user_id = me and n.read_at is null and 'in_app' = any (n.channels));
+end $$;
+
+--
+-- Name: FUNCTION unread_notification_count(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.unread_notification_count() IS 'How many of the caller''s in-app notifications are unread (the bell''s badge).';
+
+--
 -- Name: update_notification_preferences(jsonb, jsonb, jsonb, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6449,14 +6364,11 @@ CREATE FUNCTION public.update_notification_preferences(channels jsonb DEFAULT NU
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
-  me uuid := app.current_user_id();
+  me uuid := app.require_user();
   current_settings jsonb;
   next_settings jsonb;
   kind text;
 begin
-  if me is null then
-    raise insufficient_privilege using message = 'sign in first', hint = 'send the user''s access token';
-  end if;
   if channels is not null and not app.is_valid_channel_switches(channels) then
     raise invalid_parameter_value using message = 'channels must map in_app, email, sms or push to true or false',
       hint = 'e.g. {"sms": false}';
@@ -6561,28 +6473,19 @@ COMMENT ON TABLE app.api_key_rate_windows IS 'Requests each API key made in its 
 COMMENT ON COLUMN app.api_key_rate_windows.request_count IS 'Requests accepted in the window; never more than the key''s rate_limit_per_hour (refused requests are not counted).';
 
 --
--- Name: booking_idempotency_keys; Type: TABLE; Schema: app; Owner: -
+-- Name: booking_reminders; Type: TABLE; Schema: app; Owner: -
 --
 
-CREATE TABLE app.booking_idempotency_keys (
-    customer_id uuid NOT NULL,
-    idempotency_key text NOT NULL,
-    fingerprint text NOT NULL,
+CREATE TABLE app.booking_reminders (
     booking_id uuid NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    sent_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 --
--- Name: TABLE booking_idempotency_keys; Type: COMMENT; Schema: app; Owner: -
+-- Name: TABLE booking_reminders; Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON TABLE app.booking_idempotency_keys IS 'create_booking() requests by idempotency key: a retry with the same key and arguments returns booking_id; other arguments are refused. Kept as long as the booking.';
-
---
--- Name: COLUMN booking_idempotency_keys.fingerprint; Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON COLUMN app.booking_idempotency_keys.fingerprint IS 'md5 of the request''s arguments (jsonb).';
+COMMENT ON TABLE app.booking_reminders IS 'Bookings whose reminder went out (send_booking_reminders() sends one per booking).';
 
 --
 -- Name: invoice_counters; Type: TABLE; Schema: app; Owner: -
@@ -6702,30 +6605,6 @@ CREATE TABLE public.booking_status_history (
 --
 
 COMMENT ON TABLE public.booking_status_history IS 'Every status a booking entered, who moved it and why. Written by trigger only.';
-
---
--- Name: cancellation_policy_tiers; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.cancellation_policy_tiers (
-    policy public.cancellation_policy_kind NOT NULL,
-    min_hours_before integer NOT NULL,
-    refund_percent integer NOT NULL,
-    CONSTRAINT cancellation_policy_tiers_min_hours_before_check CHECK ((min_hours_before >= 0)),
-    CONSTRAINT cancellation_policy_tiers_refund_percent_check CHECK (((refund_percent >= 0) AND (refund_percent <= 100)))
-);
-
---
--- Name: TABLE cancellation_policy_tiers; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.cancellation_policy_tiers IS 'Refund schedule of each cancellation policy: a customer who cancels at least min_hours_before hours before the start gets refund_percent of what they paid (the tier with the largest min_hours_before that applies). Every policy has a 0-hour tier.';
-
---
--- Name: COLUMN cancellation_policy_tiers.min_hours_before; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.cancellation_policy_tiers.min_hours_before IS 'Hours between the cancellation and the booking''s start, at least; a start already passed counts as 0.';
 
 --
 -- Name: categories; Type: TABLE; Schema: public; Owner: -
@@ -7071,41 +6950,6 @@ CREATE TABLE public.listing_tags (
 --
 
 COMMENT ON TABLE public.listing_tags IS 'Which tags a listing carries. Changes keep tags.usage_count and the listing''s search vector current.';
-
---
--- Name: messages; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.messages (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    conversation_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    sender_id uuid,
-    type public.message_type DEFAULT 'text'::public.message_type NOT NULL,
-    content text,
-    attachments jsonb DEFAULT '[]'::jsonb NOT NULL,
-    reply_to_id uuid,
-    edited_at timestamp with time zone,
-    deleted_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT messages_attachments_check CHECK ((jsonb_typeof(attachments) = 'array'::text)),
-    CONSTRAINT messages_check CHECK (((type <> 'text'::public.message_type) OR (deleted_at IS NOT NULL) OR (length(TRIM(BOTH FROM COALESCE(content, ''::text))) > 0))),
-    CONSTRAINT messages_content_check CHECK ((length(content) <= 20000))
-);
-
---
--- Name: TABLE messages; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.messages IS 'Chat messages. Editing stamps edited_at; a client delete blanks the content and stamps deleted_at (soft delete).';
-
---
--- Name: COLUMN messages.sender_id; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.messages.sender_id IS 'NULL for system messages and for senders whose account was removed.';
 
 --
 -- Name: notifications; Type: TABLE; Schema: public; Owner: -
@@ -7618,11 +7462,11 @@ ALTER TABLE ONLY app.api_key_rate_windows
     ADD CONSTRAINT api_key_rate_windows_pkey PRIMARY KEY (api_key_id);
 
 --
--- Name: booking_idempotency_keys booking_idempotency_keys_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+-- Name: booking_reminders booking_reminders_pkey; Type: CONSTRAINT; Schema: app; Owner: -
 --
 
-ALTER TABLE ONLY app.booking_idempotency_keys
-    ADD CONSTRAINT booking_idempotency_keys_pkey PRIMARY KEY (customer_id, idempotency_key);
+ALTER TABLE ONLY app.booking_reminders
+    ADD CONSTRAINT booking_reminders_pkey PRIMARY KEY (booking_id);
 
 --
 -- Name: invoice_counters invoice_counters_pkey; Type: CONSTRAINT; Schema: app; Owner: -
@@ -7693,13 +7537,6 @@ ALTER TABLE ONLY public.bookings
 
 ALTER TABLE ONLY public.bookings
     ADD CONSTRAINT bookings_pkey PRIMARY KEY (id);
-
---
--- Name: cancellation_policy_tiers cancellation_policy_tiers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.cancellation_policy_tiers
-    ADD CONSTRAINT cancellation_policy_tiers_pkey PRIMARY KEY (policy, min_hours_before);
 
 --
 -- Name: categories categories_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -8150,12 +7987,6 @@ ALTER TABLE ONLY public.webhook_endpoints
     ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
 
 --
--- Name: booking_idempotency_keys_booking_id_idx; Type: INDEX; Schema: app; Owner: -
---
-
-CREATE INDEX booking_idempotency_keys_booking_id_idx ON app.booking_idempotency_keys USING btree (booking_id);
-
---
 -- Name: api_keys_scopes_gin; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -8250,12 +8081,6 @@ CREATE INDEX bookings_customer_starts_idx ON public.bookings USING btree (custom
 --
 
 CREATE INDEX bookings_listing_starts_idx ON public.bookings USING btree (listing_id, starts_at);
-
---
--- Name: bookings_pending_expiry_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX bookings_pending_expiry_idx ON public.bookings USING btree (expires_at) WHERE ((status = 'pending'::public.booking_status) AND (expires_at IS NOT NULL));
 
 --
 -- Name: bookings_provider_starts_idx; Type: INDEX; Schema: public; Owner: -
@@ -9299,7 +9124,7 @@ CREATE TRIGGER bookings_complete_referral AFTER UPDATE OF status ON public.booki
 -- Name: bookings bookings_notify; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER bookings_notify AFTER INSERT OR UPDATE OF status ON public.bookings FOR EACH ROW EXECUTE FUNCTION app.bookings_notify();
+CREATE TRIGGER bookings_notify AFTER INSERT OR UPDATE OF status, starts_at ON public.bookings FOR EACH ROW EXECUTE FUNCTION app.bookings_notify();
 
 --
 -- Name: bookings bookings_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
@@ -9728,6 +9553,12 @@ CREATE TRIGGER transactions_before_write BEFORE INSERT OR UPDATE OF status ON pu
 CREATE TRIGGER transactions_inherit_tenant BEFORE INSERT ON public.transactions FOR EACH ROW EXECUTE FUNCTION app.inherit_tenant('users', 'user_id');
 
 --
+-- Name: transactions transactions_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER transactions_notify AFTER INSERT OR UPDATE OF status ON public.transactions FOR EACH ROW EXECUTE FUNCTION app.transactions_notify();
+
+--
 -- Name: transactions transactions_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -9861,18 +9692,11 @@ ALTER TABLE ONLY app.api_key_rate_windows
     ADD CONSTRAINT api_key_rate_windows_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
 
 --
--- Name: booking_idempotency_keys booking_idempotency_keys_booking_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+-- Name: booking_reminders booking_reminders_booking_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
-ALTER TABLE ONLY app.booking_idempotency_keys
-    ADD CONSTRAINT booking_idempotency_keys_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE;
-
---
--- Name: booking_idempotency_keys booking_idempotency_keys_customer_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
---
-
-ALTER TABLE ONLY app.booking_idempotency_keys
-    ADD CONSTRAINT booking_idempotency_keys_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.users(id) ON DELETE CASCADE;
+ALTER TABLE ONLY app.booking_reminders
+    ADD CONSTRAINT booking_reminders_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE;
 
 --
 -- Name: invoice_counters invoice_counters_tenant_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
@@ -10714,12 +10538,6 @@ ALTER TABLE ONLY public.webhook_endpoints
 ALTER TABLE app.api_key_rate_windows ENABLE ROW LEVEL SECURITY;
 
 --
--- Name: booking_idempotency_keys; Type: ROW SECURITY; Schema: app; Owner: -
---
-
-ALTER TABLE app.booking_idempotency_keys ENABLE ROW LEVEL SECURITY;
-
---
 -- Name: invoice_counters; Type: ROW SECURITY; Schema: app; Owner: -
 --
 
@@ -10790,12 +10608,6 @@ CREATE POLICY "Anyone can read public reviews in their tenant" ON public.reviews
 --
 
 CREATE POLICY "Anyone can read tags of their tenant or shared ones" ON public.tags FOR SELECT TO anon, authenticated USING (((tenant_id IS NULL) OR (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
-
---
--- Name: cancellation_policy_tiers Anyone can read the cancellation policies; Type: POLICY; Schema: public; Owner: -
---
-
-CREATE POLICY "Anyone can read the cancellation policies" ON public.cancellation_policy_tiers FOR SELECT TO anon, authenticated USING (true);
 
 --
 -- Name: feature_flags Anyone can read the flags of their tenant and shared ones; Type: POLICY; Schema: public; Owner: -
@@ -11057,7 +10869,7 @@ CREATE POLICY "Participants can leave a conversation" ON public.conversation_par
 -- Name: messages Participants can post as themselves; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY "Participants can post as themselves" ON public.messages FOR INSERT TO authenticated WITH CHECK (((sender_id = ( SELECT app.current_user_id() AS current_user_id)) AND ( SELECT app.is_conversation_participant(messages.conversation_id) AS is_conversation_participant)));
+CREATE POLICY "Participants can post as themselves" ON public.messages FOR INSERT TO authenticated WITH CHECK (((sender_id = ( SELECT app.current_user_id() AS current_user_id)) AND (type = 'text'::public.message_type) AND ( SELECT app.is_conversation_participant(messages.conversation_id) AS is_conversation_participant)));
 
 --
 -- Name: messages Participants can read messages of their conversations; Type: POLICY; Schema: public; Owner: -
@@ -11590,12 +11402,6 @@ ALTER TABLE public.booking_status_history ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.bookings ENABLE ROW LEVEL SECURITY;
 
 --
--- Name: cancellation_policy_tiers; Type: ROW SECURITY; Schema: public; Owner: -
---
-
-ALTER TABLE public.cancellation_policy_tiers ENABLE ROW LEVEL SECURITY;
-
---
 -- Name: categories; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -11874,6 +11680,41 @@ GRANT ALL ON FUNCTION app.is_valid_time_zone(tz text) TO authenticated;
 GRANT ALL ON FUNCTION app.is_valid_time_zone(tz text) TO service_role;
 
 --
+-- Name: FUNCTION audit_row(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.audit_row() FROM PUBLIC;
+
+--
+-- Name: FUNCTION authenticate_api_key(presented text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.authenticate_api_key(presented text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.authenticate_api_key(presented text) TO service_role;
+
+--
+-- Name: FUNCTION booking_conversation(booking_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.booking_conversation(booking_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.booking_conversation(booking_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION booking_is_paid(booking uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.booking_is_paid(booking uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.booking_is_paid(booking uuid) TO service_role;
+
+--
+-- Name: FUNCTION booking_transition_allowed(from_status public.booking_status, to_status public.booking_status); Type: ACL; Schema: app; Owner: -
+--
+
+GRANT ALL ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) TO anon;
+GRANT ALL ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) TO authenticated;
+GRANT ALL ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) TO service_role;
+
+--
 -- Name: TABLE bookings; Type: ACL; Schema: public; Owner: -
 --
 
@@ -11893,44 +11734,10 @@ GRANT UPDATE(customer_notes) ON TABLE public.bookings TO authenticated;
 GRANT UPDATE(provider_notes) ON TABLE public.bookings TO authenticated;
 
 --
--- Name: FUNCTION act_on_booking(booking_id uuid, action text, reason text); Type: ACL; Schema: app; Owner: -
+-- Name: FUNCTION booking_when(b public.bookings); Type: ACL; Schema: app; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app.act_on_booking(booking_id uuid, action text, reason text) FROM PUBLIC;
-
---
--- Name: FUNCTION audit_row(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.audit_row() FROM PUBLIC;
-
---
--- Name: FUNCTION authenticate_api_key(presented text); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.authenticate_api_key(presented text) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.authenticate_api_key(presented text) TO service_role;
-
---
--- Name: FUNCTION booking_for_caller(booking_id uuid, me uuid); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.booking_for_caller(booking_id uuid, me uuid) FROM PUBLIC;
-
---
--- Name: FUNCTION booking_is_paid(booking uuid); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.booking_is_paid(booking uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION app.booking_is_paid(booking uuid) TO service_role;
-
---
--- Name: FUNCTION booking_transition_allowed(from_status public.booking_status, to_status public.booking_status); Type: ACL; Schema: app; Owner: -
---
-
-GRANT ALL ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) TO anon;
-GRANT ALL ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) TO authenticated;
-GRANT ALL ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) TO service_role;
+REVOKE ALL ON FUNCTION app.booking_when(b public.bookings) FROM PUBLIC;
 
 --
 -- Name: FUNCTION bookings_after_write(); Type: ACL; Schema: app; Owner: -
@@ -11973,212 +11780,6 @@ REVOKE ALL ON FUNCTION app.categories_maintain_tree() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.categories_rewrite_descendants() FROM PUBLIC;
-
---
--- Name: TABLE listings; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.listings TO anon;
-GRANT SELECT,DELETE ON TABLE public.listings TO authenticated;
-GRANT ALL ON TABLE public.listings TO service_role;
-
---
--- Name: COLUMN listings.provider_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(provider_id) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.category_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(category_id),UPDATE(category_id) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.city_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(city_id),UPDATE(city_id) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.title; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(title),UPDATE(title) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.description; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(description),UPDATE(description) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.slug; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(slug),UPDATE(slug) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.language; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(language),UPDATE(language) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.pricing_type; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(pricing_type),UPDATE(pricing_type) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.currency; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(currency),UPDATE(currency) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.base_price_cents; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(base_price_cents),UPDATE(base_price_cents) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.hourly_rate_cents; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(hourly_rate_cents),UPDATE(hourly_rate_cents) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.minimum_duration_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(minimum_duration_minutes),UPDATE(minimum_duration_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.duration_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(duration_minutes),UPDATE(duration_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.location_type; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(location_type),UPDATE(location_type) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.location; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(location),UPDATE(location) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.service_radius_m; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(service_radius_m),UPDATE(service_radius_m) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.featured_image_url; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(featured_image_url),UPDATE(featured_image_url) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.images; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(images),UPDATE(images) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.keywords; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(keywords),UPDATE(keywords) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.max_bookings_per_day; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(max_bookings_per_day),UPDATE(max_bookings_per_day) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.advance_booking_days; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(advance_booking_days),UPDATE(advance_booking_days) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.min_notice_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(min_notice_minutes),UPDATE(min_notice_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.cancellation_policy; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(cancellation_policy),UPDATE(cancellation_policy) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.cancellation_window_hours; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(cancellation_window_hours),UPDATE(cancellation_window_hours) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.status; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(status),UPDATE(status) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.metadata; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.deleted_at; Type: ACL; Schema: public; Owner: -
---
-
-GRANT UPDATE(deleted_at) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.slot_step_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(slot_step_minutes),UPDATE(slot_step_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.buffer_before_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(buffer_before_minutes),UPDATE(buffer_before_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.buffer_after_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(buffer_after_minutes),UPDATE(buffer_after_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.instant_book; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(instant_book),UPDATE(instant_book) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.cancellation_policy_kind; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(cancellation_policy_kind),UPDATE(cancellation_policy_kind) ON TABLE public.listings TO authenticated;
-
---
--- Name: FUNCTION check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: ACL; Schema: app; Owner: -
@@ -12376,6 +11977,194 @@ GRANT ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) TO aut
 GRANT ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) TO service_role;
 
 --
+-- Name: TABLE listings; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.listings TO anon;
+GRANT SELECT,DELETE ON TABLE public.listings TO authenticated;
+GRANT ALL ON TABLE public.listings TO service_role;
+
+--
+-- Name: COLUMN listings.provider_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(provider_id) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.category_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(category_id),UPDATE(category_id) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.city_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(city_id),UPDATE(city_id) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.title; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.description; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.slug; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(slug),UPDATE(slug) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.language; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(language),UPDATE(language) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.pricing_type; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(pricing_type),UPDATE(pricing_type) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.currency; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(currency),UPDATE(currency) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.base_price_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(base_price_cents),UPDATE(base_price_cents) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.hourly_rate_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(hourly_rate_cents),UPDATE(hourly_rate_cents) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.minimum_duration_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(minimum_duration_minutes),UPDATE(minimum_duration_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.duration_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(duration_minutes),UPDATE(duration_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.location_type; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(location_type),UPDATE(location_type) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.location; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(location),UPDATE(location) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.service_radius_m; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(service_radius_m),UPDATE(service_radius_m) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.featured_image_url; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(featured_image_url),UPDATE(featured_image_url) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.images; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(images),UPDATE(images) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.keywords; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(keywords),UPDATE(keywords) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.max_bookings_per_day; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(max_bookings_per_day),UPDATE(max_bookings_per_day) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.advance_booking_days; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(advance_booking_days),UPDATE(advance_booking_days) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.min_notice_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(min_notice_minutes),UPDATE(min_notice_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.cancellation_policy; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(cancellation_policy),UPDATE(cancellation_policy) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.cancellation_window_hours; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(cancellation_window_hours),UPDATE(cancellation_window_hours) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.status; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(status),UPDATE(status) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.metadata; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.deleted_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(deleted_at) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.slot_step_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(slot_step_minutes),UPDATE(slot_step_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.buffer_before_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(buffer_before_minutes),UPDATE(buffer_before_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.buffer_after_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(buffer_after_minutes),UPDATE(buffer_after_minutes) ON TABLE public.listings TO authenticated;
+
+--
 -- Name: FUNCTION listing_duration(listing public.listings, requested integer); Type: ACL; Schema: app; Owner: -
 --
 
@@ -12414,10 +12203,11 @@ REVOKE ALL ON FUNCTION app.listings_before_write() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.lock_credit(user_id uuid) FROM PUBLIC;
 
 --
--- Name: FUNCTION lock_provider_calendar(provider uuid); Type: ACL; Schema: app; Owner: -
+-- Name: FUNCTION message_max_length(); Type: ACL; Schema: app; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app.lock_provider_calendar(provider uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.message_max_length() TO authenticated;
+GRANT ALL ON FUNCTION app.message_max_length() TO service_role;
 
 --
 -- Name: FUNCTION messages_after_insert(); Type: ACL; Schema: app; Owner: -
@@ -12473,10 +12263,11 @@ GRANT ALL ON FUNCTION app.notify(recipient uuid, kind public.notification_type, 
 REVOKE ALL ON FUNCTION app.payment_methods_single_default() FROM PUBLIC;
 
 --
--- Name: FUNCTION price_booking(l public.listings, minutes integer); Type: ACL; Schema: app; Owner: -
+-- Name: FUNCTION post_system_message(conversation_id uuid, body text, metadata jsonb); Type: ACL; Schema: app; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app.price_booking(l public.listings, minutes integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app.post_system_message(conversation_id uuid, body text, metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.post_system_message(conversation_id uuid, body text, metadata jsonb) TO service_role;
 
 --
 -- Name: FUNCTION provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone); Type: ACL; Schema: app; Owner: -
@@ -12648,12 +12439,6 @@ REVOKE ALL ON FUNCTION app.referrals_before_insert() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.refresh_rating_aggregates(listing uuid, reviewee uuid) FROM PUBLIC;
-
---
--- Name: FUNCTION refund_percent(policy public.cancellation_policy_kind, hours_before numeric); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.refund_percent(policy public.cancellation_policy_kind, hours_before numeric) FROM PUBLIC;
 
 --
 -- Name: FUNCTION request_header(name text); Type: ACL; Schema: app; Owner: -
@@ -12973,6 +12758,12 @@ GRANT ALL ON FUNCTION app.text_search_config(language text) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION app.transactions_before_write() FROM PUBLIC;
+
+--
+-- Name: FUNCTION transactions_notify(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.transactions_notify() FROM PUBLIC;
 
 --
 -- Name: FUNCTION transactions_verify_reviews(); Type: ACL; Schema: app; Owner: -
@@ -13329,33 +13120,6 @@ GRANT ALL ON FUNCTION public.become_provider() TO authenticated;
 GRANT ALL ON FUNCTION public.become_provider() TO service_role;
 
 --
--- Name: FUNCTION cancel_booking(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) TO anon;
-GRANT ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) TO authenticated;
-GRANT ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) TO service_role;
-
---
--- Name: FUNCTION complete_booking(booking_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.complete_booking(booking_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.complete_booking(booking_id uuid) TO anon;
-GRANT ALL ON FUNCTION public.complete_booking(booking_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.complete_booking(booking_id uuid) TO service_role;
-
---
--- Name: FUNCTION confirm_booking(booking_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.confirm_booking(booking_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.confirm_booking(booking_id uuid) TO anon;
-GRANT ALL ON FUNCTION public.confirm_booking(booking_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.confirm_booking(booking_id uuid) TO service_role;
-
---
 -- Name: FUNCTION create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_hour integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -13364,13 +13128,12 @@ GRANT ALL ON FUNCTION public.create_api_key(name text, scopes text[], expires_at
 GRANT ALL ON FUNCTION public.create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_hour integer) TO service_role;
 
 --
--- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO anon;
-GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO authenticated;
-GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO service_role;
+REVOKE ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) TO service_role;
 
 --
 -- Name: TABLE webhook_endpoints; Type: ACL; Schema: public; Owner: -
@@ -13478,15 +13241,6 @@ GRANT ALL ON FUNCTION public.create_webhook_endpoint(url text, events text[], de
 GRANT ALL ON FUNCTION public.create_webhook_endpoint(url text, events text[], description text) TO service_role;
 
 --
--- Name: FUNCTION decline_booking(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO anon;
-GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO authenticated;
-GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO service_role;
-
---
 -- Name: FUNCTION delete_review(review_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -13494,15 +13248,6 @@ REVOKE ALL ON FUNCTION public.delete_review(review_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO anon;
 GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO service_role;
-
---
--- Name: FUNCTION dispute_booking(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO anon;
-GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO authenticated;
-GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO service_role;
 
 --
 -- Name: TABLE reviews; Type: ACL; Schema: public; Owner: -
@@ -13529,13 +13274,6 @@ REVOKE ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) TO anon;
 GRANT ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) TO authenticated;
 GRANT ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) TO service_role;
-
---
--- Name: FUNCTION expire_pending_bookings(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.expire_pending_bookings() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.expire_pending_bookings() TO service_role;
 
 --
 -- Name: FUNCTION expire_referral_rewards(); Type: ACL; Schema: public; Owner: -
@@ -13580,13 +13318,12 @@ GRANT ALL ON FUNCTION public.listings_serving(lon double precision, lat double p
 GRANT ALL ON FUNCTION public.listings_serving(lon double precision, lat double precision, max_results integer) TO service_role;
 
 --
--- Name: FUNCTION mark_booking_no_show(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION mark_conversation_read(conversation_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) TO anon;
-GRANT ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) TO authenticated;
-GRANT ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) TO service_role;
+REVOKE ALL ON FUNCTION public.mark_conversation_read(conversation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.mark_conversation_read(conversation_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.mark_conversation_read(conversation_id uuid) TO authenticated;
 
 --
 -- Name: TABLE file_uploads; Type: ACL; Schema: public; Owner: -
@@ -13695,6 +13432,14 @@ GRANT ALL ON FUNCTION public.mark_file_uploaded(file_id uuid, checksum text) TO 
 GRANT ALL ON FUNCTION public.mark_file_uploaded(file_id uuid, checksum text) TO service_role;
 
 --
+-- Name: FUNCTION mark_notifications_read(ids uuid[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.mark_notifications_read(ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.mark_notifications_read(ids uuid[]) TO anon;
+GRANT ALL ON FUNCTION public.mark_notifications_read(ids uuid[]) TO authenticated;
+
+--
 -- Name: FUNCTION moderate_listing(target_listing_id uuid, new_status public.listing_status, featured boolean, reason text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -13712,10 +13457,19 @@ GRANT ALL ON FUNCTION public.my_credit_balance() TO service_role;
 GRANT ALL ON FUNCTION public.my_credit_balance() TO anon;
 
 --
+-- Name: FUNCTION my_inbox(include_archived boolean, max_rows integer, before timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.my_inbox(include_archived boolean, max_rows integer, before timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_inbox(include_archived boolean, max_rows integer, before timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION public.my_inbox(include_archived boolean, max_rows integer, before timestamp with time zone) TO authenticated;
+
+--
 -- Name: FUNCTION my_notification_preferences(); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.my_notification_preferences() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_notification_preferences() TO anon;
 GRANT ALL ON FUNCTION public.my_notification_preferences() TO authenticated;
 
 --
@@ -13855,15 +13609,6 @@ GRANT ALL ON FUNCTION public.remove_availability_override(override_id uuid) TO a
 GRANT ALL ON FUNCTION public.remove_availability_override(override_id uuid) TO service_role;
 
 --
--- Name: FUNCTION reschedule_booking(booking_id uuid, starts_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO anon;
-GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO authenticated;
-GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO service_role;
-
---
 -- Name: FUNCTION respond_to_review(review_id uuid, response text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -13897,6 +13642,70 @@ REVOKE ALL ON FUNCTION public.search_listings(query text, lang text, lat double 
 GRANT ALL ON FUNCTION public.search_listings(query text, lang text, lat double precision, lon double precision, radius_m double precision, serving boolean, category text, tags text[], min_price_cents bigint, max_price_cents bigint, currency text, pricing_type text, location_type text, min_rating numeric, available_on date, sort text, after text, page_size integer, with_total boolean, with_facets boolean) TO anon;
 GRANT ALL ON FUNCTION public.search_listings(query text, lang text, lat double precision, lon double precision, radius_m double precision, serving boolean, category text, tags text[], min_price_cents bigint, max_price_cents bigint, currency text, pricing_type text, location_type text, min_rating numeric, available_on date, sort text, after text, page_size integer, with_total boolean, with_facets boolean) TO authenticated;
 GRANT ALL ON FUNCTION public.search_listings(query text, lang text, lat double precision, lon double precision, radius_m double precision, serving boolean, category text, tags text[], min_price_cents bigint, max_price_cents bigint, currency text, pricing_type text, location_type text, min_rating numeric, available_on date, sort text, after text, page_size integer, with_total boolean, with_facets boolean) TO service_role;
+
+--
+-- Name: FUNCTION send_booking_reminders(hours_before integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.send_booking_reminders(hours_before integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.send_booking_reminders(hours_before integer) TO service_role;
+
+--
+-- Name: TABLE messages; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,DELETE ON TABLE public.messages TO authenticated;
+GRANT ALL ON TABLE public.messages TO service_role;
+
+--
+-- Name: COLUMN messages.conversation_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(conversation_id) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: COLUMN messages.sender_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(sender_id) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: COLUMN messages.type; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(type) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: COLUMN messages.content; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(content),UPDATE(content) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: COLUMN messages.reply_to_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(reply_to_id) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: COLUMN messages.deleted_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(deleted_at) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: COLUMN messages.metadata; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(metadata) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: FUNCTION send_message(conversation_id uuid, body text, attachment_id uuid, reply_to_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.send_message(conversation_id uuid, body text, attachment_id uuid, reply_to_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.send_message(conversation_id uuid, body text, attachment_id uuid, reply_to_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.send_message(conversation_id uuid, body text, attachment_id uuid, reply_to_id uuid) TO authenticated;
 
 --
 -- Name: TABLE provider_availability; Type: ACL; Schema: public; Owner: -
@@ -13957,15 +13766,6 @@ GRANT ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) 
 GRANT ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) TO service_role;
 
 --
--- Name: FUNCTION start_booking(booking_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.start_booking(booking_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.start_booking(booking_id uuid) TO anon;
-GRANT ALL ON FUNCTION public.start_booking(booking_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.start_booking(booking_id uuid) TO service_role;
-
---
 -- Name: TABLE conversations; Type: ACL; Schema: public; Owner: -
 --
 
@@ -14019,10 +13819,19 @@ GRANT ALL ON FUNCTION public.unhide_review(review_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.unhide_review(review_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION unread_notification_count(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.unread_notification_count() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.unread_notification_count() TO anon;
+GRANT ALL ON FUNCTION public.unread_notification_count() TO authenticated;
+
+--
 -- Name: FUNCTION update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) TO anon;
 GRANT ALL ON FUNCTION public.update_notification_preferences(channels jsonb, types jsonb, quiet_hours jsonb, clear_quiet_hours boolean) TO authenticated;
 
 --
@@ -14138,14 +13947,6 @@ GRANT SELECT ON TABLE public.audit_logs TO service_role;
 
 GRANT SELECT ON TABLE public.booking_status_history TO authenticated;
 GRANT ALL ON TABLE public.booking_status_history TO service_role;
-
---
--- Name: TABLE cancellation_policy_tiers; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.cancellation_policy_tiers TO anon;
-GRANT SELECT ON TABLE public.cancellation_policy_tiers TO authenticated;
-GRANT ALL ON TABLE public.cancellation_policy_tiers TO service_role;
 
 --
 -- Name: TABLE categories; Type: ACL; Schema: public; Owner: -
@@ -14450,61 +14251,6 @@ GRANT INSERT(area),UPDATE(area) ON TABLE public.listing_service_areas TO authent
 GRANT SELECT ON TABLE public.listing_tags TO anon;
 GRANT SELECT,INSERT,DELETE ON TABLE public.listing_tags TO authenticated;
 GRANT ALL ON TABLE public.listing_tags TO service_role;
-
---
--- Name: TABLE messages; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,DELETE ON TABLE public.messages TO authenticated;
-GRANT ALL ON TABLE public.messages TO service_role;
-
---
--- Name: COLUMN messages.conversation_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(conversation_id) ON TABLE public.messages TO authenticated;
-
---
--- Name: COLUMN messages.sender_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(sender_id) ON TABLE public.messages TO authenticated;
-
---
--- Name: COLUMN messages.type; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(type) ON TABLE public.messages TO authenticated;
-
---
--- Name: COLUMN messages.content; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(content),UPDATE(content) ON TABLE public.messages TO authenticated;
-
---
--- Name: COLUMN messages.attachments; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(attachments),UPDATE(attachments) ON TABLE public.messages TO authenticated;
-
---
--- Name: COLUMN messages.reply_to_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(reply_to_id) ON TABLE public.messages TO authenticated;
-
---
--- Name: COLUMN messages.deleted_at; Type: ACL; Schema: public; Owner: -
---
-
-GRANT UPDATE(deleted_at) ON TABLE public.messages TO authenticated;
-
---
--- Name: COLUMN messages.metadata; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(metadata) ON TABLE public.messages TO authenticated;
 
 --
 -- Name: TABLE notifications; Type: ACL; Schema: public; Owner: -

@@ -250,7 +250,6 @@ export type Database = {
       bookings: {
         Row: {
           base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason: string | null;
           cancelled_at: string | null;
           cancelled_by: string | null;
@@ -264,17 +263,14 @@ export type Database = {
           discount_cents: number;
           disputed_at: string | null;
           ends_at: string;
-          expires_at: string | null;
           id: string;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
-          price_breakdown: Json;
           provider_id: string;
           provider_notes: string | null;
-          refund_cents: number | null;
           refunded_at: string | null;
           service_address: Json | null;
           service_description: string | null;
@@ -293,7 +289,6 @@ export type Database = {
         };
         Insert: {
           base_price_cents: number;
-          cancellation_policy?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason?: string | null;
           cancelled_at?: string | null;
           cancelled_by?: string | null;
@@ -307,17 +302,14 @@ export type Database = {
           discount_cents?: number;
           disputed_at?: string | null;
           ends_at: string;
-          expires_at?: string | null;
           id?: string;
           listing_id: string;
           location_type?: Database['public']['Enums']['location_type'];
           metadata?: Json;
           period?: never;
           platform_fee_cents?: number;
-          price_breakdown?: Json;
           provider_id: string;
           provider_notes?: string | null;
-          refund_cents?: number | null;
           refunded_at?: string | null;
           service_address?: Json | null;
           service_description?: string | null;
@@ -336,7 +328,6 @@ export type Database = {
         };
         Update: {
           base_price_cents?: number;
-          cancellation_policy?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason?: string | null;
           cancelled_at?: string | null;
           cancelled_by?: string | null;
@@ -350,17 +341,14 @@ export type Database = {
           discount_cents?: number;
           disputed_at?: string | null;
           ends_at?: string;
-          expires_at?: string | null;
           id?: string;
           listing_id?: string;
           location_type?: Database['public']['Enums']['location_type'];
           metadata?: Json;
           period?: never;
           platform_fee_cents?: number;
-          price_breakdown?: Json;
           provider_id?: string;
           provider_notes?: string | null;
-          refund_cents?: number | null;
           refunded_at?: string | null;
           service_address?: Json | null;
           service_description?: string | null;
@@ -414,24 +402,6 @@ export type Database = {
             referencedColumns: ['id'];
           },
         ];
-      };
-      cancellation_policy_tiers: {
-        Row: {
-          min_hours_before: number;
-          policy: Database['public']['Enums']['cancellation_policy_kind'];
-          refund_percent: number;
-        };
-        Insert: {
-          min_hours_before: number;
-          policy: Database['public']['Enums']['cancellation_policy_kind'];
-          refund_percent: number;
-        };
-        Update: {
-          min_hours_before?: number;
-          policy?: Database['public']['Enums']['cancellation_policy_kind'];
-          refund_percent?: number;
-        };
-        Relationships: [];
       };
       categories: {
         Row: {
@@ -1316,7 +1286,6 @@ export type Database = {
           buffer_after_minutes: number;
           buffer_before_minutes: number;
           cancellation_policy: string | null;
-          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -1329,7 +1298,6 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
-          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -1362,7 +1330,6 @@ export type Database = {
           buffer_after_minutes?: number;
           buffer_before_minutes?: number;
           cancellation_policy?: string | null;
-          cancellation_policy_kind?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours?: number;
           category_id: string;
           city_id?: string | null;
@@ -1375,7 +1342,6 @@ export type Database = {
           hourly_rate_cents?: number | null;
           id?: string;
           images?: string[];
-          instant_book?: boolean;
           is_featured?: boolean;
           keywords?: string[];
           language?: string;
@@ -1408,7 +1374,6 @@ export type Database = {
           buffer_after_minutes?: number;
           buffer_before_minutes?: number;
           cancellation_policy?: string | null;
-          cancellation_policy_kind?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours?: number;
           category_id?: string;
           city_id?: string | null;
@@ -1421,7 +1386,6 @@ export type Database = {
           hourly_rate_cents?: number | null;
           id?: string;
           images?: string[];
-          instant_book?: boolean;
           is_featured?: boolean;
           keywords?: string[];
           language?: string;
@@ -3623,169 +3587,6 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      cancel_booking: {
-        Args: {
-          booking_id: string;
-          reason: string;
-        };
-        Returns: {
-          base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
-          cancellation_reason: string | null;
-          cancelled_at: string | null;
-          cancelled_by: string | null;
-          completed_at: string | null;
-          confirmation_code: string;
-          confirmed_at: string | null;
-          created_at: string;
-          currency: string;
-          customer_id: string;
-          customer_notes: string | null;
-          discount_cents: number;
-          disputed_at: string | null;
-          ends_at: string;
-          expires_at: string | null;
-          id: string;
-          listing_id: string;
-          location_type: Database['public']['Enums']['location_type'];
-          metadata: Json;
-          period: string | null;
-          platform_fee_cents: number;
-          price_breakdown: Json;
-          provider_id: string;
-          provider_notes: string | null;
-          refund_cents: number | null;
-          refunded_at: string | null;
-          service_address: Json | null;
-          service_description: string | null;
-          service_fee_cents: number;
-          service_location: string | null;
-          service_title: string;
-          special_requests: string | null;
-          started_at: string | null;
-          starts_at: string;
-          status: Database['public']['Enums']['booking_status'];
-          tax_cents: number;
-          tenant_id: string;
-          time_zone: string;
-          total_cents: number;
-          updated_at: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'bookings';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
-      complete_booking: {
-        Args: {
-          booking_id: string;
-        };
-        Returns: {
-          base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
-          cancellation_reason: string | null;
-          cancelled_at: string | null;
-          cancelled_by: string | null;
-          completed_at: string | null;
-          confirmation_code: string;
-          confirmed_at: string | null;
-          created_at: string;
-          currency: string;
-          customer_id: string;
-          customer_notes: string | null;
-          discount_cents: number;
-          disputed_at: string | null;
-          ends_at: string;
-          expires_at: string | null;
-          id: string;
-          listing_id: string;
-          location_type: Database['public']['Enums']['location_type'];
-          metadata: Json;
-          period: string | null;
-          platform_fee_cents: number;
-          price_breakdown: Json;
-          provider_id: string;
-          provider_notes: string | null;
-          refund_cents: number | null;
-          refunded_at: string | null;
-          service_address: Json | null;
-          service_description: string | null;
-          service_fee_cents: number;
-          service_location: string | null;
-          service_title: string;
-          special_requests: string | null;
-          started_at: string | null;
-          starts_at: string;
-          status: Database['public']['Enums']['booking_status'];
-          tax_cents: number;
-          tenant_id: string;
-          time_zone: string;
-          total_cents: number;
-          updated_at: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'bookings';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
-      confirm_booking: {
-        Args: {
-          booking_id: string;
-        };
-        Returns: {
-          base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
-          cancellation_reason: string | null;
-          cancelled_at: string | null;
-          cancelled_by: string | null;
-          completed_at: string | null;
-          confirmation_code: string;
-          confirmed_at: string | null;
-          created_at: string;
-          currency: string;
-          customer_id: string;
-          customer_notes: string | null;
-          discount_cents: number;
-          disputed_at: string | null;
-          ends_at: string;
-          expires_at: string | null;
-          id: string;
-          listing_id: string;
-          location_type: Database['public']['Enums']['location_type'];
-          metadata: Json;
-          period: string | null;
-          platform_fee_cents: number;
-          price_breakdown: Json;
-          provider_id: string;
-          provider_notes: string | null;
-          refund_cents: number | null;
-          refunded_at: string | null;
-          service_address: Json | null;
-          service_description: string | null;
-          service_fee_cents: number;
-          service_location: string | null;
-          service_title: string;
-          special_requests: string | null;
-          started_at: string | null;
-          starts_at: string;
-          status: Database['public']['Enums']['booking_status'];
-          tax_cents: number;
-          tenant_id: string;
-          time_zone: string;
-          total_cents: number;
-          updated_at: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'bookings';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
       create_api_key: {
         Args: {
           expires_at?: string;
@@ -3805,15 +3606,12 @@ export type Database = {
         Args: {
           address_id?: string;
           duration_minutes?: number;
-          idempotency_key?: string;
           listing_id: string;
           special_requests?: string;
           starts_at: string;
-          use_credit?: boolean;
         };
         Returns: {
           base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason: string | null;
           cancelled_at: string | null;
           cancelled_by: string | null;
@@ -3827,17 +3625,14 @@ export type Database = {
           discount_cents: number;
           disputed_at: string | null;
           ends_at: string;
-          expires_at: string | null;
           id: string;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
-          price_breakdown: Json;
           provider_id: string;
           provider_notes: string | null;
-          refund_cents: number | null;
           refunded_at: string | null;
           service_address: Json | null;
           service_description: string | null;
@@ -3892,121 +3687,11 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      decline_booking: {
-        Args: {
-          booking_id: string;
-          reason?: string;
-        };
-        Returns: {
-          base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
-          cancellation_reason: string | null;
-          cancelled_at: string | null;
-          cancelled_by: string | null;
-          completed_at: string | null;
-          confirmation_code: string;
-          confirmed_at: string | null;
-          created_at: string;
-          currency: string;
-          customer_id: string;
-          customer_notes: string | null;
-          discount_cents: number;
-          disputed_at: string | null;
-          ends_at: string;
-          expires_at: string | null;
-          id: string;
-          listing_id: string;
-          location_type: Database['public']['Enums']['location_type'];
-          metadata: Json;
-          period: string | null;
-          platform_fee_cents: number;
-          price_breakdown: Json;
-          provider_id: string;
-          provider_notes: string | null;
-          refund_cents: number | null;
-          refunded_at: string | null;
-          service_address: Json | null;
-          service_description: string | null;
-          service_fee_cents: number;
-          service_location: string | null;
-          service_title: string;
-          special_requests: string | null;
-          started_at: string | null;
-          starts_at: string;
-          status: Database['public']['Enums']['booking_status'];
-          tax_cents: number;
-          tenant_id: string;
-          time_zone: string;
-          total_cents: number;
-          updated_at: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'bookings';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
       delete_review: {
         Args: {
           review_id: string;
         };
         Returns: undefined;
-      };
-      dispute_booking: {
-        Args: {
-          booking_id: string;
-          reason: string;
-        };
-        Returns: {
-          base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
-          cancellation_reason: string | null;
-          cancelled_at: string | null;
-          cancelled_by: string | null;
-          completed_at: string | null;
-          confirmation_code: string;
-          confirmed_at: string | null;
-          created_at: string;
-          currency: string;
-          customer_id: string;
-          customer_notes: string | null;
-          discount_cents: number;
-          disputed_at: string | null;
-          ends_at: string;
-          expires_at: string | null;
-          id: string;
-          listing_id: string;
-          location_type: Database['public']['Enums']['location_type'];
-          metadata: Json;
-          period: string | null;
-          platform_fee_cents: number;
-          price_breakdown: Json;
-          provider_id: string;
-          provider_notes: string | null;
-          refund_cents: number | null;
-          refunded_at: string | null;
-          service_address: Json | null;
-          service_description: string | null;
-          service_fee_cents: number;
-          service_location: string | null;
-          service_title: string;
-          special_requests: string | null;
-          started_at: string | null;
-          starts_at: string;
-          status: Database['public']['Enums']['booking_status'];
-          tax_cents: number;
-          tenant_id: string;
-          time_zone: string;
-          total_cents: number;
-          updated_at: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'bookings';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
       };
       edit_review: {
         Args: {
@@ -4059,10 +3744,6 @@ export type Database = {
           flag_key: string;
         };
         Returns: Json;
-      };
-      expire_pending_bookings: {
-        Args: never;
-        Returns: number;
       };
       expire_referral_rewards: {
         Args: never;
@@ -4145,7 +3826,6 @@ export type Database = {
           buffer_after_minutes: number;
           buffer_before_minutes: number;
           cancellation_policy: string | null;
-          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -4158,7 +3838,6 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
-          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -4191,60 +3870,11 @@ export type Database = {
           isSetofReturn: true;
         };
       };
-      mark_booking_no_show: {
+      mark_conversation_read: {
         Args: {
-          booking_id: string;
-          reason?: string;
+          conversation_id: string;
         };
-        Returns: {
-          base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
-          cancellation_reason: string | null;
-          cancelled_at: string | null;
-          cancelled_by: string | null;
-          completed_at: string | null;
-          confirmation_code: string;
-          confirmed_at: string | null;
-          created_at: string;
-          currency: string;
-          customer_id: string;
-          customer_notes: string | null;
-          discount_cents: number;
-          disputed_at: string | null;
-          ends_at: string;
-          expires_at: string | null;
-          id: string;
-          listing_id: string;
-          location_type: Database['public']['Enums']['location_type'];
-          metadata: Json;
-          period: string | null;
-          platform_fee_cents: number;
-          price_breakdown: Json;
-          provider_id: string;
-          provider_notes: string | null;
-          refund_cents: number | null;
-          refunded_at: string | null;
-          service_address: Json | null;
-          service_description: string | null;
-          service_fee_cents: number;
-          service_location: string | null;
-          service_title: string;
-          special_requests: string | null;
-          started_at: string | null;
-          starts_at: string;
-          status: Database['public']['Enums']['booking_status'];
-          tax_cents: number;
-          tenant_id: string;
-          time_zone: string;
-          total_cents: number;
-          updated_at: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'bookings';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
+        Returns: string;
       };
       mark_file_uploaded: {
         Args: {
@@ -4282,6 +3912,12 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      mark_notifications_read: {
+        Args: {
+          ids?: string[];
+        };
+        Returns: number;
+      };
       moderate_listing: {
         Args: {
           featured?: boolean;
@@ -4296,7 +3932,6 @@ export type Database = {
           buffer_after_minutes: number;
           buffer_before_minutes: number;
           cancellation_policy: string | null;
-          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -4309,7 +3944,6 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
-          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -4349,6 +3983,27 @@ export type Database = {
           currency: string;
           expiring_cents: number;
           next_expires_at: string;
+        }[];
+      };
+      my_inbox: {
+        Args: {
+          before?: string;
+          include_archived?: boolean;
+          max_rows?: number;
+        };
+        Returns: {
+          archived: boolean;
+          booking: Json;
+          booking_id: string;
+          conversation_id: string;
+          is_active: boolean;
+          is_group: boolean;
+          last_activity_at: string;
+          last_message: Json;
+          muted: boolean;
+          participants: Json;
+          title: string;
+          unread_count: number;
         }[];
       };
       my_notification_preferences: {
@@ -4403,7 +4058,6 @@ export type Database = {
           buffer_after_minutes: number;
           buffer_before_minutes: number;
           cancellation_policy: string | null;
-          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -4416,7 +4070,6 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
-          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -4570,61 +4223,6 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      reschedule_booking: {
-        Args: {
-          booking_id: string;
-          starts_at: string;
-        };
-        Returns: {
-          base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
-          cancellation_reason: string | null;
-          cancelled_at: string | null;
-          cancelled_by: string | null;
-          completed_at: string | null;
-          confirmation_code: string;
-          confirmed_at: string | null;
-          created_at: string;
-          currency: string;
-          customer_id: string;
-          customer_notes: string | null;
-          discount_cents: number;
-          disputed_at: string | null;
-          ends_at: string;
-          expires_at: string | null;
-          id: string;
-          listing_id: string;
-          location_type: Database['public']['Enums']['location_type'];
-          metadata: Json;
-          period: string | null;
-          platform_fee_cents: number;
-          price_breakdown: Json;
-          provider_id: string;
-          provider_notes: string | null;
-          refund_cents: number | null;
-          refunded_at: string | null;
-          service_address: Json | null;
-          service_description: string | null;
-          service_fee_cents: number;
-          service_location: string | null;
-          service_title: string;
-          special_requests: string | null;
-          started_at: string | null;
-          starts_at: string;
-          status: Database['public']['Enums']['booking_status'];
-          tax_cents: number;
-          tenant_id: string;
-          time_zone: string;
-          total_cents: number;
-          updated_at: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'bookings';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
       respond_to_review: {
         Args: {
           response: string;
@@ -4709,28 +4307,99 @@ export type Database = {
       };
       search_listings: {
         Args: {
-          after?: string;
-          available_on?: string;
           category?: string;
-          currency?: string;
           lang?: string;
           lat?: number;
-          location_type?: string;
           lon?: number;
-          max_price_cents?: number;
-          min_price_cents?: number;
-          min_rating?: number;
-          page_size?: number;
-          pricing_type?: string;
+          max_results?: number;
           query?: string;
           radius_m?: number;
-          serving?: boolean;
-          sort?: string;
-          tags?: string[];
-          with_facets?: boolean;
-          with_total?: boolean;
         };
-        Returns: Json;
+        Returns: {
+          advance_booking_days: number;
+          base_price_cents: number | null;
+          booking_count: number;
+          buffer_after_minutes: number;
+          buffer_before_minutes: number;
+          cancellation_policy: string | null;
+          cancellation_window_hours: number;
+          category_id: string;
+          city_id: string | null;
+          created_at: string;
+          currency: string;
+          deleted_at: string | null;
+          description: string;
+          duration_minutes: number | null;
+          featured_image_url: string | null;
+          hourly_rate_cents: number | null;
+          id: string;
+          images: string[];
+          is_featured: boolean;
+          keywords: string[];
+          language: string;
+          location: string | null;
+          location_type: Database['public']['Enums']['location_type'];
+          max_bookings_per_day: number | null;
+          metadata: Json;
+          min_notice_minutes: number;
+          minimum_duration_minutes: number;
+          pricing_type: Database['public']['Enums']['pricing_type'];
+          provider_id: string;
+          published_at: string | null;
+          rating_average: number | null;
+          rating_bayesian: number;
+          review_count: number;
+          search_vector: string | null;
+          service_radius_m: number | null;
+          slot_step_minutes: number;
+          slug: string;
+          status: Database['public']['Enums']['listing_status'];
+          tenant_id: string;
+          title: string;
+          updated_at: string;
+          view_count: number;
+        }[];
+        SetofOptions: {
+          from: '*';
+          to: 'listings';
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
+      send_booking_reminders: {
+        Args: {
+          hours_before?: number;
+        };
+        Returns: number;
+      };
+      send_message: {
+        Args: {
+          attachment_id?: string;
+          body?: string;
+          conversation_id: string;
+          reply_to_id?: string;
+        };
+        Returns: {
+          attachments: Json;
+          content: string | null;
+          conversation_id: string;
+          created_at: string;
+          deleted_at: string | null;
+          edited_at: string | null;
+          id: string;
+          metadata: Json;
+          reply_to_id: string | null;
+          sender_id: string | null;
+          tenant_id: string;
+          type: Database['public']['Enums']['message_type'];
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'messages';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       set_weekly_schedule: {
         Args: {
@@ -4755,60 +4424,6 @@ export type Database = {
           to: 'provider_availability';
           isOneToOne: false;
           isSetofReturn: true;
-        };
-      };
-      start_booking: {
-        Args: {
-          booking_id: string;
-        };
-        Returns: {
-          base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
-          cancellation_reason: string | null;
-          cancelled_at: string | null;
-          cancelled_by: string | null;
-          completed_at: string | null;
-          confirmation_code: string;
-          confirmed_at: string | null;
-          created_at: string;
-          currency: string;
-          customer_id: string;
-          customer_notes: string | null;
-          discount_cents: number;
-          disputed_at: string | null;
-          ends_at: string;
-          expires_at: string | null;
-          id: string;
-          listing_id: string;
-          location_type: Database['public']['Enums']['location_type'];
-          metadata: Json;
-          period: string | null;
-          platform_fee_cents: number;
-          price_breakdown: Json;
-          provider_id: string;
-          provider_notes: string | null;
-          refund_cents: number | null;
-          refunded_at: string | null;
-          service_address: Json | null;
-          service_description: string | null;
-          service_fee_cents: number;
-          service_location: string | null;
-          service_title: string;
-          special_requests: string | null;
-          started_at: string | null;
-          starts_at: string;
-          status: Database['public']['Enums']['booking_status'];
-          tax_cents: number;
-          tenant_id: string;
-          time_zone: string;
-          total_cents: number;
-          updated_at: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'bookings';
-          isOneToOne: true;
-          isSetofReturn: false;
         };
       };
       start_conversation: {
@@ -4893,7 +4508,6 @@ export type Database = {
         };
         Returns: {
           base_price_cents: number;
-          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason: string | null;
           cancelled_at: string | null;
           cancelled_by: string | null;
@@ -4907,17 +4521,14 @@ export type Database = {
           discount_cents: number;
           disputed_at: string | null;
           ends_at: string;
-          expires_at: string | null;
           id: string;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
-          price_breakdown: Json;
           provider_id: string;
           provider_notes: string | null;
-          refund_cents: number | null;
           refunded_at: string | null;
           service_address: Json | null;
           service_description: string | null;
@@ -4980,6 +4591,10 @@ export type Database = {
           isOneToOne: true;
           isSetofReturn: false;
         };
+      };
+      unread_notification_count: {
+        Args: never;
+        Returns: number;
       };
       update_notification_preferences: {
         Args: {
@@ -5045,18 +4660,7 @@ export type Database = {
         | 'booking';
       availability_override_kind: 'blocked' | 'available';
       billing_interval: 'month' | 'year';
-      booking_status:
-        | 'pending'
-        | 'confirmed'
-        | 'in_progress'
-        | 'completed'
-        | 'cancelled'
-        | 'disputed'
-        | 'refunded'
-        | 'declined'
-        | 'expired'
-        | 'no_show';
-      cancellation_policy_kind: 'flexible' | 'moderate' | 'strict';
+      booking_status: 'pending' | 'confirmed' | 'in_progress' | 'completed' | 'cancelled' | 'disputed' | 'refunded';
       credit_reason: 'referral_reward' | 'booking_spend' | 'booking_return' | 'expiry' | 'adjustment';
       delivery_status: 'pending' | 'delivering' | 'succeeded' | 'failed' | 'dead';
       file_status: 'uploading' | 'processing' | 'active' | 'failed' | 'deleted';
@@ -5198,19 +4802,7 @@ export const Constants = {
       audit_action: ['create', 'read', 'update', 'delete', 'login', 'logout', 'admin_action', 'payment', 'booking'],
       availability_override_kind: ['blocked', 'available'],
       billing_interval: ['month', 'year'],
-      booking_status: [
-        'pending',
-        'confirmed',
-        'in_progress',
-        'completed',
-        'cancelled',
-        'disputed',
-        'refunded',
-        'declined',
-        'expired',
-        'no_show',
-      ],
-      cancellation_policy_kind: ['flexible', 'moderate', 'strict'],
+      booking_status: ['pending', 'confirmed', 'in_progress', 'completed', 'cancelled', 'disputed', 'refunded'],
       credit_reason: ['referral_reward', 'booking_spend', 'booking_return', 'expiry', 'adjustment'],
       delivery_status: ['pending', 'delivering', 'succeeded', 'failed', 'dead'],
       file_status: ['uploading', 'processing', 'active', 'failed', 'deleted'],

@@ -426,17 +426,12 @@ describe(`posting, editing and deleting messages (${testBackend()})`, () => {
   test('deleting a message keeps the row but blanks its content and attachments', async () => {
     const [alice, bob] = await users(2);
     const c = await conversation(alice, [bob]);
-    const m = await asUser(
+    // Attachments are written by send_message() (trusted); the owner stands in for it here.
+    const m = await first<Message>(
       db,
-      alice.clerkId,
-      (tx) =>
-        first<Message>(
-          tx,
-          sql`insert into public.messages (conversation_id, sender_id, type, content, attachments)
-              values (${c.id}, ${alice.id}, 'image', 'my address is 1 Main St', ${JSON.stringify([{ url: 'a.png' }])})
-              returning id, created_at`,
-        ),
-      { commit: true },
+      sql`insert into public.messages (conversation_id, sender_id, type, content, attachments)
+          values (${c.id}, ${alice.id}, 'image', 'my address is 1 Main St', ${JSON.stringify([{ url: 'a.png' }])})
+          returning id, created_at`,
     );
     const byBob = await asUser(db, bob.clerkId, (tx) => tx.query(sql`delete from public.messages where id = ${m.id}`), {
       commit: true,
@@ -511,7 +506,12 @@ describe(`conversation state kept by triggers (${testBackend()})`, () => {
       last_message_at: m.created_at,
       last_message_preview: `${'x'.repeat(139)}y`,
     });
-    const image = await post(alice, c.id, null, 'image');
+    // Images come through send_message() (trusted); here the owner posts one for Alice.
+    const image = await first<Message>(
+      db,
+      sql`insert into public.messages (conversation_id, sender_id, type, attachments)
+          values (${c.id}, ${alice.id}, 'image', '[{"file_id": "x"}]') returning id, created_at`,
+    );
     assert.deepEqual(await summary(c.id).then((s) => [s.last_message_id, s.last_message_preview]), [
       image.id,
       '[image]',
@@ -836,12 +836,13 @@ describe(`notifications (${testBackend()})`, () => {
     const [received] = await notificationsOf(provider);
     assert.equal(received?.type, 'booking_received');
     assert.equal(received?.sender_id, null);
-    assert.equal(received?.title, 'Booking Received');
+    assert.equal(received?.title, 'New booking request');
     assert.match(
       received?.body ?? '',
-      new RegExp(`^Fixture booking on \\w{3} \\d{2} \\w{3} \\d{4} \\d{2}:\\d{2} \\(${confirmation_code}\\)$`),
+      new RegExp(`^Fixture booking on \\w{3} \\d{2} \\w{3} \\d{4} \\d{2}:\\d{2} \\(UTC\\), ${confirmation_code}$`),
     );
-    assert.deepEqual(received?.data, { booking_id: booking.id, status: 'pending' });
+    assert.deepEqual(Object.keys(received?.data as object).sort(), ['booking_id', 'conversation_id', 'status', 'urgent']);
+    assert.equal((received?.data as { status: string }).status, 'pending');
     assert.equal(received?.action_url, `/bookings/${booking.id}`);
     assert.deepEqual(await notificationsOf(customer), []);
 
@@ -855,7 +856,7 @@ describe(`notifications (${testBackend()})`, () => {
     );
     assert.deepEqual(
       (await notificationsOf(customer)).map((n) => [n.type, n.sender_id, n.title]),
-      [['booking_confirmed', provider.id, 'Booking Confirmed']],
+      [['booking_confirmed', provider.id, 'Booking confirmed']],
     );
     assert.equal((await notificationsOf(provider)).length, 1);
 
@@ -883,7 +884,8 @@ describe(`notifications (${testBackend()})`, () => {
     const booking = await createBooking(db, await createListing(db, provider), customer, { status: 'confirmed' });
     await db.query(sql`update public.bookings set status = 'completed' where id = ${booking.id}`);
     const types = async (u: UserFixture) => (await notificationsOf(u)).map((n) => n.type);
-    assert.deepEqual(await types(customer), ['booking_completed']);
+    // Booked straight into confirmed: the customer hears of it at once.
+    assert.deepEqual(await types(customer), ['booking_confirmed', 'booking_completed']);
     assert.deepEqual(await types(provider), ['booking_received', 'booking_completed']);
   });
 

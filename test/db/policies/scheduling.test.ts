@@ -1419,6 +1419,10 @@ describe(`booking notifications (${testBackend()})`, () => {
       sql`select user_id, sender_id, type::text, title, body, data, action_url from public.notifications
           where data ->> 'booking_id' = ${booked.id}`,
     );
+    const { rows: conversations } = await db.query<{ id: string }>(
+      sql`select id from public.conversations where booking_id = ${booked.id}`,
+    );
+    const conversation = conversations[0]?.id;
     const [year, month, day] = monday.split('-');
     const monthName = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][
       Number(month) - 1
@@ -1429,9 +1433,9 @@ describe(`booking notifications (${testBackend()})`, () => {
         user_id: provider.id,
         sender_id: customer.id,
         type: 'booking_received',
-        title: 'Booking Received',
-        body: `Leak repair and pipe fitting on Mon ${day} ${monthName} ${year} ${local}:00 (${booked.confirmation_code})`,
-        data: { booking_id: booked.id, status: 'pending' },
+        title: 'New booking request',
+        body: `Leak repair and pipe fitting on Mon ${day} ${monthName} ${year} ${local}:00 (America/New_York), ${booked.confirmation_code}`,
+        data: { booking_id: booked.id, status: 'pending', conversation_id: conversation, urgent: false },
         action_url: `/bookings/${booked.id}`,
       },
     ]);
