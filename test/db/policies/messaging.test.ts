@@ -841,8 +841,13 @@ describe(`notifications (${testBackend()})`, () => {
       received?.body ?? '',
       new RegExp(`^Fixture booking on \\w{3} \\d{2} \\w{3} \\d{4} \\d{2}:\\d{2} \\(UTC\\), ${confirmation_code}$`),
     );
-    assert.deepEqual(Object.keys(received?.data as object).sort(), ['booking_id', 'conversation_id', 'status', 'urgent']);
-    assert.equal((received?.data as { status: string }).status, 'pending');
+    assert.deepEqual(Object.keys(received?.data as object).sort(), [
+      'booking_id',
+      'conversation_id',
+      'status',
+      'urgent',
+    ]);
+    assert.equal((received?.data as { status: string } | undefined)?.status, 'pending');
     assert.equal(received?.action_url, `/bookings/${booking.id}`);
     assert.deepEqual(await notificationsOf(customer), []);
 
