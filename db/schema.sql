@@ -126,7 +126,20 @@ CREATE TYPE public.booking_status AS ENUM (
     'completed',
     'cancelled',
     'disputed',
-    'refunded'
+    'refunded',
+    'declined',
+    'expired',
+    'no_show'
+);
+
+--
+-- Name: cancellation_policy_kind; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.cancellation_policy_kind AS ENUM (
+    'flexible',
+    'moderate',
+    'strict'
 );
 
 --
@@ -485,6 +498,243 @@ CREATE TYPE public.verification_status AS ENUM (
     'rejected'
 );
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: bookings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.bookings (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid NOT NULL,
+    listing_id uuid NOT NULL,
+    provider_id uuid NOT NULL,
+    customer_id uuid NOT NULL,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    period tstzrange GENERATED ALWAYS AS (tstzrange(starts_at, ends_at, '[)'::text)) STORED,
+    time_zone public.time_zone NOT NULL,
+    service_title text NOT NULL,
+    service_description text,
+    special_requests text,
+    currency public.currency_code NOT NULL,
+    base_price_cents public.cents NOT NULL,
+    service_fee_cents public.cents DEFAULT 0 NOT NULL,
+    tax_cents public.cents DEFAULT 0 NOT NULL,
+    discount_cents public.cents DEFAULT 0 NOT NULL,
+    total_cents public.cents NOT NULL,
+    platform_fee_cents public.cents DEFAULT 0 NOT NULL,
+    status public.booking_status DEFAULT 'pending'::public.booking_status NOT NULL,
+    confirmation_code text NOT NULL,
+    cancellation_reason text,
+    cancelled_by uuid,
+    customer_notes text,
+    provider_notes text,
+    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
+    service_address jsonb,
+    service_location extensions.geography(Point,4326),
+    confirmed_at timestamp with time zone,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    cancelled_at timestamp with time zone,
+    disputed_at timestamp with time zone,
+    refunded_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cancellation_policy public.cancellation_policy_kind DEFAULT 'moderate'::public.cancellation_policy_kind NOT NULL,
+    expires_at timestamp with time zone,
+    refund_cents public.cents,
+    price_breakdown jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT bookings_check CHECK ((ends_at > starts_at)),
+    CONSTRAINT bookings_check1 CHECK ((customer_id <> provider_id)),
+    CONSTRAINT bookings_check2 CHECK (((total_cents)::bigint = ((((base_price_cents)::bigint + (service_fee_cents)::bigint) + (tax_cents)::bigint) - (discount_cents)::bigint))),
+    CONSTRAINT bookings_check3 CHECK (((platform_fee_cents)::bigint <= (base_price_cents)::bigint)),
+    CONSTRAINT bookings_customer_notes_check CHECK ((length(customer_notes) <= 5000)),
+    CONSTRAINT bookings_provider_notes_check CHECK ((length(provider_notes) <= 5000)),
+    CONSTRAINT bookings_special_requests_check CHECK ((length(special_requests) <= 5000))
+);
+
+--
+-- Name: TABLE bookings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.bookings IS 'A customer''s booking of a listing for an absolute time range. Created by create_booking(), moved by transition_booking().';
+
+--
+-- Name: COLUMN bookings.listing_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.listing_id IS 'Bookings keep their listing: listings are soft-deleted, and a hard delete with bookings is refused.';
+
+--
+-- Name: COLUMN bookings.period; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.period IS '[starts_at, ends_at): no two active bookings of one provider overlap (bookings_no_double_booking).';
+
+--
+-- Name: COLUMN bookings.time_zone; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.time_zone IS 'The provider''s IANA zone when booked; local times are starts_at at time zone time_zone.';
+
+--
+-- Name: COLUMN bookings.total_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.total_cents IS 'What the customer pays: base + service fee + tax - discount (checked).';
+
+--
+-- Name: COLUMN bookings.platform_fee_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.platform_fee_cents IS 'Commission the marketplace keeps from the provider''s base price; not added to the total.';
+
+--
+-- Name: COLUMN bookings.cancellation_policy; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.cancellation_policy IS 'The listing''s policy when the booking was made; it decides the refund if the customer cancels.';
+
+--
+-- Name: COLUMN bookings.expires_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.expires_at IS 'A pending request not confirmed by then expires (expire_pending_bookings()): 24 hours after the request, or its start if sooner.';
+
+--
+-- Name: COLUMN bookings.refund_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.refund_cents IS 'What a cancellation refunds to the customer (set when the booking is cancelled).';
+
+--
+-- Name: COLUMN bookings.price_breakdown; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.price_breakdown IS 'How create_booking() priced the booking: minutes, rate, fees with their basis points, tax, credit, total, provider payout.';
+
+--
+-- Name: act_on_booking(uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.act_on_booking(booking_id uuid, action text, reason text DEFAULT NULL::text) RETURNS public.bookings
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  b public.bookings;
+  manager boolean;
+  target text;
+  done text;
+  parties text[];
+  sources text[];
+  permitted boolean;
+  pct integer;
+  refund bigint;
+  hours numeric;
+begin
+  b := app.booking_for_caller(act_on_booking.booking_id, me);
+  manager := app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id();
+
+  -- Who may act, from which statuses.
+  case action
+    when 'confirm' then target := 'confirmed'; done := 'confirm'; parties := '{provider}'; sources := '{pending}';
+    when 'decline' then target := 'declined'; done := 'decline'; parties := '{provider}'; sources := '{pending}';
+    when 'start' then target := 'in_progress'; done := 'start'; parties := '{provider}'; sources := '{confirmed}';
+    when 'complete' then target := 'completed'; done := 'complete'; parties := '{provider}'; sources := '{confirmed,in_progress}';
+    when 'cancel' then target := 'cancelled'; done := 'cancel'; parties := '{customer,provider}'; sources := '{pending,confirmed,in_progress}';
+    when 'no_show' then target := 'no_show'; done := 'mark as a no-show'; parties := '{provider}'; sources := '{confirmed}';
+    when 'dispute' then target := 'disputed'; done := 'dispute'; parties := '{customer}'; sources := '{in_progress,completed,no_show}';
+    when 'refund' then target := 'refunded'; done := 'refund'; parties := '{}'; sources := '{completed,disputed,cancelled}';
+    else raise invalid_parameter_value using message = format('unknown booking action %s', action);
+  end case;
+  -- Booking managers settle disputes: complete or cancel a disputed booking.
+  if manager and action in ('complete', 'cancel') then
+    sources := sources || '{disputed}';
+  end if;
+  permitted := case
+    when action = 'refund' then app.has_permission('payments.refund') and b.tenant_id = app.current_tenant_id()
+    else (b.customer_id = me and 'customer' = any(parties)) or (b.provider_id = me and 'provider' = any(parties)) or manager end;
+  if not permitted then
+    raise insufficient_privilege using
+      message = format('you cannot %s this booking', done),
+      hint = case action
+        when 'refund' then 'Refunds need the payments.refund permission.'
+        when 'dispute' then 'Only the customer can dispute a booking.'
+        when 'cancel' then 'Only the booking''s customer or provider can cancel it.'
+        else format('Only the provider can %s a booking.', done) end;
+  end if;
+  if not (b.status::text = any(sources)) then
+    raise sqlstate 'PT409' using
+      message = format('a booking cannot move from %s to %s', b.status, target),
+      hint = format('A booking can %s only when it is %s.', done, array_to_string(sources, ' or '));
+  end if;
+
+  -- When.
+  if action = 'confirm' and (now() >= b.starts_at or now() >= b.expires_at) then
+    raise sqlstate 'PT409' using message = format('this request expired at %s', least(b.starts_at, b.expires_at)),
+      hint = 'Unanswered requests expire 24 hours after they are made, or at their start if sooner.';
+  end if;
+  if action = 'start' and now() < b.starts_at - interval '30 minutes' then
+    raise sqlstate 'PT409' using message = format('a booking cannot start more than 30 minutes before its start (%s)', b.starts_at),
+      hint = 'Start it at most 30 minutes early.';
+  end if;
+  if action in ('complete', 'no_show') and b.status::text in ('confirmed', 'in_progress') and now() < b.starts_at then
+    raise sqlstate 'PT409' using
+      message = format('a booking cannot be %s before it starts (%s)',
+                       case action when 'complete' then 'completed' else 'marked a no-show' end, b.starts_at),
+      hint = 'Wait until its start time.';
+  end if;
+  if action = 'dispute' and not manager and b.status::text in ('completed', 'no_show')
+     and now() > coalesce(b.completed_at, b.ends_at) + interval '72 hours' then
+    raise sqlstate 'PT409' using
+      message = format('the dispute window closed at %s', coalesce(b.completed_at, b.ends_at) + interval '72 hours'),
+      hint = 'A booking can be disputed up to 72 hours after it ended; contact support after that.';
+  end if;
+
+  perform set_config('loconomy.reason', coalesce(reason, ''), true);
+  if target = 'cancelled' then
+    -- A customer's cancellation of a confirmed booking follows its policy;
+    -- the provider's, a manager's or an unconfirmed request's refunds it all.
+    hours := extract(epoch from b.starts_at - now()) / 3600;
+    pct := case when b.customer_id = me and b.status::text <> 'pending'
+                then app.refund_percent(b.cancellation_policy, hours) else 100 end;
+    refund := (b.total_cents * pct + 50) / 100;
+    update public.bookings x
+       set status = 'cancelled', cancellation_reason = reason, cancelled_by = me, refund_cents = refund
+     where x.id = b.id
+    returning * into b;
+    -- Money was taken at confirmation: a confirmed booking's refund is a ledger row
+    -- the payment integration settles.
+    if refund > 0 and b.confirmed_at is not null then
+      insert into public.transactions (user_id, tenant_id, booking_id, type, status, amount_cents, currency, description, metadata)
+      values (b.customer_id, b.tenant_id, b.id, 'refund', 'pending', refund, b.currency,
+              format('Refund of %s%% for cancelled booking %s', pct, b.confirmation_code),
+              jsonb_build_object('policy', b.cancellation_policy, 'refund_percent', pct,
+                                 'hours_before_start', round(hours, 2), 'cancelled_by', me));
+    end if;
+  else
+    update public.bookings x set status = target::public.booking_status where x.id = b.id
+    returning * into b;
+  end if;
+  -- Credit spent on a booking that will not happen goes back.
+  if target in ('cancelled', 'declined') and to_regprocedure('app.return_credit(uuid)') is not null then
+    perform app.return_credit(b.id);
+  end if;
+  return b;
+end $$;
+
+--
+-- Name: FUNCTION act_on_booking(booking_id uuid, action text, reason text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.act_on_booking(booking_id uuid, action text, reason text) IS 'The booking workflows'' one mover: finds the booking (404 unless a party or a booking manager), checks who may take the action, from which status and when, moves it, and for cancellations records the refund.';
+
 --
 -- Name: audit_row(); Type: FUNCTION; Schema: app; Owner: -
 --
@@ -612,6 +862,32 @@ end $$;
 COMMENT ON FUNCTION app.booking_conversation(booking_id uuid) IS 'The conversation between a booking''s customer and provider (created if missing).';
 
 --
+-- Name: booking_for_caller(uuid, uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.booking_for_caller(booking_id uuid, me uuid) RETURNS public.bookings
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  b public.bookings;
+begin
+  select * into b from public.bookings x where x.id = booking_for_caller.booking_id for update;
+  if b.id is null or not (me in (b.customer_id, b.provider_id)
+                          or (app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id())) then
+    raise sqlstate 'PT404' using message = format('booking %s not found', booking_for_caller.booking_id),
+      hint = 'Only the booking''s customer, its provider and the marketplace''s booking managers can see it.';
+  end if;
+  return b;
+end $$;
+
+--
+-- Name: FUNCTION booking_for_caller(booking_id uuid, me uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.booking_for_caller(booking_id uuid, me uuid) IS 'The booking locked FOR UPDATE if `me` is a party or a booking manager of its tenant; PT404 otherwise.';
+
+--
 -- Name: booking_is_paid(uuid); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -637,11 +913,12 @@ CREATE FUNCTION app.booking_transition_allowed(from_status public.booking_status
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'public'
     AS $$
-  select (from_status, to_status) in (
-    ('pending', 'confirmed'), ('pending', 'cancelled'),
-    ('confirmed', 'in_progress'), ('confirmed', 'completed'), ('confirmed', 'cancelled'),
+  select (from_status::text, to_status::text) in (
+    ('pending', 'confirmed'), ('pending', 'declined'), ('pending', 'cancelled'), ('pending', 'expired'),
+    ('confirmed', 'in_progress'), ('confirmed', 'completed'), ('confirmed', 'cancelled'), ('confirmed', 'no_show'),
     ('in_progress', 'completed'), ('in_progress', 'cancelled'), ('in_progress', 'disputed'),
     ('completed', 'disputed'), ('completed', 'refunded'),
+    ('no_show', 'disputed'),
     ('disputed', 'completed'), ('disputed', 'refunded'), ('disputed', 'cancelled'),
     ('cancelled', 'refunded'))
 $$;
@@ -650,98 +927,7 @@ $$;
 -- Name: FUNCTION booking_transition_allowed(from_status public.booking_status, to_status public.booking_status); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) IS 'True for a legal booking status move; refunded is final.';
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
---
--- Name: bookings; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.bookings (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid NOT NULL,
-    listing_id uuid NOT NULL,
-    provider_id uuid NOT NULL,
-    customer_id uuid NOT NULL,
-    starts_at timestamp with time zone NOT NULL,
-    ends_at timestamp with time zone NOT NULL,
-    period tstzrange GENERATED ALWAYS AS (tstzrange(starts_at, ends_at, '[)'::text)) STORED,
-    time_zone public.time_zone NOT NULL,
-    service_title text NOT NULL,
-    service_description text,
-    special_requests text,
-    currency public.currency_code NOT NULL,
-    base_price_cents public.cents NOT NULL,
-    service_fee_cents public.cents DEFAULT 0 NOT NULL,
-    tax_cents public.cents DEFAULT 0 NOT NULL,
-    discount_cents public.cents DEFAULT 0 NOT NULL,
-    total_cents public.cents NOT NULL,
-    platform_fee_cents public.cents DEFAULT 0 NOT NULL,
-    status public.booking_status DEFAULT 'pending'::public.booking_status NOT NULL,
-    confirmation_code text NOT NULL,
-    cancellation_reason text,
-    cancelled_by uuid,
-    customer_notes text,
-    provider_notes text,
-    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
-    service_address jsonb,
-    service_location extensions.geography(Point,4326),
-    confirmed_at timestamp with time zone,
-    started_at timestamp with time zone,
-    completed_at timestamp with time zone,
-    cancelled_at timestamp with time zone,
-    disputed_at timestamp with time zone,
-    refunded_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT bookings_check CHECK ((ends_at > starts_at)),
-    CONSTRAINT bookings_check1 CHECK ((customer_id <> provider_id)),
-    CONSTRAINT bookings_check2 CHECK (((total_cents)::bigint = ((((base_price_cents)::bigint + (service_fee_cents)::bigint) + (tax_cents)::bigint) - (discount_cents)::bigint))),
-    CONSTRAINT bookings_check3 CHECK (((platform_fee_cents)::bigint <= (base_price_cents)::bigint)),
-    CONSTRAINT bookings_customer_notes_check CHECK ((length(customer_notes) <= 5000)),
-    CONSTRAINT bookings_provider_notes_check CHECK ((length(provider_notes) <= 5000)),
-    CONSTRAINT bookings_special_requests_check CHECK ((length(special_requests) <= 5000))
-);
-
---
--- Name: TABLE bookings; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.bookings IS 'A customer''s booking of a listing for an absolute time range. Created by create_booking(), moved by transition_booking().';
-
---
--- Name: COLUMN bookings.listing_id; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.listing_id IS 'Bookings keep their listing: listings are soft-deleted, and a hard delete with bookings is refused.';
-
---
--- Name: COLUMN bookings.period; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.period IS '[starts_at, ends_at): no two active bookings of one provider overlap (bookings_no_double_booking).';
-
---
--- Name: COLUMN bookings.time_zone; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.time_zone IS 'The provider''s IANA zone when booked; local times are starts_at at time zone time_zone.';
-
---
--- Name: COLUMN bookings.total_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.total_cents IS 'What the customer pays: base + service fee + tax - discount (checked).';
-
---
--- Name: COLUMN bookings.platform_fee_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.bookings.platform_fee_cents IS 'Commission the marketplace keeps from the provider''s base price; not added to the total.';
+COMMENT ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) IS 'True for a legal booking status move; declined, expired and refunded are final.';
 
 --
 -- Name: booking_when(public.bookings); Type: FUNCTION; Schema: app; Owner: -
@@ -837,9 +1023,9 @@ begin
     if not app.booking_transition_allowed(old.status, new.status) then
       raise check_violation using
         message = format('a booking cannot move from %s to %s', old.status, new.status),
-        hint = 'Allowed: pending→confirmed|cancelled, confirmed→in_progress|completed|cancelled, in_progress→completed|cancelled|disputed, completed→disputed|refunded, disputed→completed|refunded|cancelled, cancelled→refunded.';
+        hint = 'Allowed: pending→confirmed|declined|cancelled|expired, confirmed→in_progress|completed|cancelled|no_show, in_progress→completed|cancelled|disputed, completed→disputed|refunded, no_show→disputed, disputed→completed|refunded|cancelled, cancelled→refunded.';
     end if;
-    case new.status
+    case new.status::text
       when 'confirmed' then new.confirmed_at := now();
       when 'in_progress' then new.started_at := now();
       when 'completed' then new.completed_at := now();
@@ -1013,6 +1199,214 @@ begin
   update public.categories set path = path where parent_id = new.id;
   return null;
 end $$;
+
+--
+-- Name: listings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.listings (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid NOT NULL,
+    provider_id uuid NOT NULL,
+    category_id uuid NOT NULL,
+    city_id uuid,
+    title text NOT NULL,
+    description text NOT NULL,
+    slug public.slug NOT NULL,
+    language text DEFAULT 'en'::text NOT NULL,
+    pricing_type public.pricing_type DEFAULT 'hourly'::public.pricing_type NOT NULL,
+    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
+    base_price_cents public.cents,
+    hourly_rate_cents public.cents,
+    minimum_duration_minutes integer DEFAULT 60 NOT NULL,
+    duration_minutes integer,
+    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
+    location extensions.geography(Point,4326),
+    service_radius_m integer,
+    featured_image_url text,
+    images text[] DEFAULT '{}'::text[] NOT NULL,
+    keywords text[] DEFAULT '{}'::text[] NOT NULL,
+    max_bookings_per_day integer,
+    advance_booking_days integer DEFAULT 60 NOT NULL,
+    min_notice_minutes integer DEFAULT 120 NOT NULL,
+    cancellation_policy text,
+    cancellation_window_hours integer DEFAULT 24 NOT NULL,
+    search_vector tsvector,
+    status public.listing_status DEFAULT 'draft'::public.listing_status NOT NULL,
+    is_featured boolean DEFAULT false NOT NULL,
+    view_count bigint DEFAULT 0 NOT NULL,
+    booking_count integer DEFAULT 0 NOT NULL,
+    review_count integer DEFAULT 0 NOT NULL,
+    rating_average numeric(3,2),
+    published_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    slot_step_minutes integer DEFAULT 30 NOT NULL,
+    buffer_before_minutes integer DEFAULT 0 NOT NULL,
+    buffer_after_minutes integer DEFAULT 0 NOT NULL,
+    instant_book boolean DEFAULT false NOT NULL,
+    cancellation_policy_kind public.cancellation_policy_kind DEFAULT 'moderate'::public.cancellation_policy_kind NOT NULL,
+    rating_bayesian numeric(5,4) DEFAULT 3.0 NOT NULL,
+    CONSTRAINT listings_advance_booking_days_check CHECK (((advance_booking_days >= 0) AND (advance_booking_days <= 730))),
+    CONSTRAINT listings_booking_count_check CHECK ((booking_count >= 0)),
+    CONSTRAINT listings_buffer_after_minutes_check CHECK (((buffer_after_minutes >= 0) AND (buffer_after_minutes <= 720))),
+    CONSTRAINT listings_buffer_before_minutes_check CHECK (((buffer_before_minutes >= 0) AND (buffer_before_minutes <= 720))),
+    CONSTRAINT listings_cancellation_window_hours_check CHECK ((cancellation_window_hours >= 0)),
+    CONSTRAINT listings_check CHECK (((pricing_type <> 'hourly'::public.pricing_type) OR (hourly_rate_cents IS NOT NULL))),
+    CONSTRAINT listings_check1 CHECK (((pricing_type <> 'fixed'::public.pricing_type) OR (base_price_cents IS NOT NULL))),
+    CONSTRAINT listings_check2 CHECK (((location_type = 'remote'::public.location_type) OR (location IS NOT NULL))),
+    CONSTRAINT listings_description_check CHECK ((length(description) <= 20000)),
+    CONSTRAINT listings_duration_minutes_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 1440))),
+    CONSTRAINT listings_language_check CHECK ((language ~ '^[a-z]{2}$'::text)),
+    CONSTRAINT listings_max_bookings_per_day_check CHECK ((max_bookings_per_day > 0)),
+    CONSTRAINT listings_min_notice_minutes_check CHECK ((min_notice_minutes >= 0)),
+    CONSTRAINT listings_minimum_duration_minutes_check CHECK (((minimum_duration_minutes >= 5) AND (minimum_duration_minutes <= 1440))),
+    CONSTRAINT listings_rating_average_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
+    CONSTRAINT listings_rating_bayesian_check CHECK (((rating_bayesian >= (1)::numeric) AND (rating_bayesian <= (5)::numeric))),
+    CONSTRAINT listings_review_count_check CHECK ((review_count >= 0)),
+    CONSTRAINT listings_service_radius_m_check CHECK (((service_radius_m >= 1) AND (service_radius_m <= 500000))),
+    CONSTRAINT listings_slot_step_minutes_check CHECK (((slot_step_minutes >= 5) AND (slot_step_minutes <= 1440))),
+    CONSTRAINT listings_title_check CHECK (((length(title) >= 3) AND (length(title) <= 200))),
+    CONSTRAINT listings_view_count_check CHECK ((view_count >= 0))
+);
+
+--
+-- Name: TABLE listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.listings IS 'A service a provider offers. Public when active and not deleted; the provider sees and edits their own.';
+
+--
+-- Name: COLUMN listings.provider_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.provider_id IS 'The provider (references the public profile, so a listing embeds its provider''s public face).';
+
+--
+-- Name: COLUMN listings.language; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.language IS 'ISO 639-1 code; picks the text-search configuration of search_vector.';
+
+--
+-- Name: COLUMN listings.service_radius_m; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.service_radius_m IS 'How far from location the provider travels, unless listing_service_areas draws the area.';
+
+--
+-- Name: COLUMN listings.cancellation_policy; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.cancellation_policy IS 'Free text shown to customers beside the policy; refunds follow cancellation_policy_kind.';
+
+--
+-- Name: COLUMN listings.cancellation_window_hours; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.cancellation_window_hours IS 'Informational; refunds follow cancellation_policy_kind (cancellation_policy_tiers).';
+
+--
+-- Name: COLUMN listings.search_vector; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.search_vector IS 'Weighted document: title (A), description (B), keywords and tag names (C). Maintained by trigger.';
+
+--
+-- Name: COLUMN listings.deleted_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.deleted_at IS 'Soft delete: a client DELETE sets this instead of removing the row.';
+
+--
+-- Name: COLUMN listings.slot_step_minutes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.slot_step_minutes IS 'Minutes between the starts of consecutive bookable slots (5–1440, default 30).';
+
+--
+-- Name: COLUMN listings.buffer_before_minutes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.buffer_before_minutes IS 'Free minutes the provider needs before a booking of this listing (0–720): travel, set-up.';
+
+--
+-- Name: COLUMN listings.buffer_after_minutes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.buffer_after_minutes IS 'Free minutes the provider needs after a booking of this listing (0–720): clean-up, travel.';
+
+--
+-- Name: COLUMN listings.instant_book; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.instant_book IS 'True: create_booking() confirms at once. False: the provider confirms or declines each request.';
+
+--
+-- Name: COLUMN listings.cancellation_policy_kind; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.cancellation_policy_kind IS 'Refund schedule for customer cancellations (cancellation_policy_tiers). Copied onto each booking when it is made.';
+
+--
+-- Name: COLUMN listings.rating_bayesian; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.rating_bayesian IS 'Bayesian average of the public reviews of this listing''s provider for it (app.rating_bayesian: 5 pseudo-reviews at 3.0). What search ranks by. Maintained by triggers.';
+
+--
+-- Name: check_booking_time(public.listings, timestamp with time zone, integer, uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid DEFAULT NULL::uuid) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  ends timestamptz := starts + make_interval(mins => minutes);
+  tz text;
+begin
+  if starts < now() + make_interval(mins => l.min_notice_minutes) then
+    raise check_violation using message = format('bookings need at least %s minutes'' notice', l.min_notice_minutes),
+      hint = 'Pick a later start.';
+  end if;
+  if starts > now() + make_interval(days => l.advance_booking_days) then
+    raise check_violation using message = format('bookings open at most %s days ahead', l.advance_booking_days),
+      hint = 'Pick an earlier start.';
+  end if;
+  if exists (select 1 from public.bookings b
+              where b.provider_id = l.provider_id and b.id is distinct from ignore
+                and b.period && tstzrange(starts, ends, '[)')
+                and b.status in ('pending', 'confirmed', 'in_progress')) then
+    raise sqlstate 'PT409' using
+      message = 'slot taken: the provider is already booked at that time',
+      detail = format('another booking of this provider overlaps %s – %s', starts, ends),
+      hint = 'Pick another time (listing_slots() lists the free ones).';
+  end if;
+  if l.max_bookings_per_day is not null then
+    tz := coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = l.provider_id limit 1),
+                   (select u.time_zone from public.users u where u.id = l.provider_id));
+    if (select count(*) from public.bookings b
+         where b.listing_id = l.id and b.id is distinct from ignore
+           and b.status in ('pending', 'confirmed', 'in_progress', 'completed')
+           and (b.starts_at at time zone b.time_zone)::date = (starts at time zone tz)::date) >= l.max_bookings_per_day then
+      raise check_violation using message = 'this listing is fully booked that day', hint = 'Pick another day.';
+    end if;
+  end if;
+  if not app.provider_is_available(l.provider_id, starts, ends) then
+    raise check_violation using
+      message = 'the provider is not available at that time',
+      hint = 'Pick a time inside the provider''s schedule (provider_availability) that no override blocks.';
+  end if;
+end $$;
+
+--
+-- Name: FUNCTION check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid) IS 'Raises unless [starts, starts + minutes) is bookable on the listing: notice, horizon, overlap (PT409 slot taken), daily capacity, schedule and overrides.';
 
 --
 -- Name: check_review_input(integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: app; Owner: -
@@ -1739,136 +2133,6 @@ end $$;
 COMMENT ON FUNCTION app.listing_available_on(listing_id uuid, day date) IS 'True when an active listing has a bookable slot (default duration) starting on the local date `day` in the provider''s zone.';
 
 --
--- Name: listings; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.listings (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid NOT NULL,
-    provider_id uuid NOT NULL,
-    category_id uuid NOT NULL,
-    city_id uuid,
-    title text NOT NULL,
-    description text NOT NULL,
-    slug public.slug NOT NULL,
-    language text DEFAULT 'en'::text NOT NULL,
-    pricing_type public.pricing_type DEFAULT 'hourly'::public.pricing_type NOT NULL,
-    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
-    base_price_cents public.cents,
-    hourly_rate_cents public.cents,
-    minimum_duration_minutes integer DEFAULT 60 NOT NULL,
-    duration_minutes integer,
-    location_type public.location_type DEFAULT 'on_site'::public.location_type NOT NULL,
-    location extensions.geography(Point,4326),
-    service_radius_m integer,
-    featured_image_url text,
-    images text[] DEFAULT '{}'::text[] NOT NULL,
-    keywords text[] DEFAULT '{}'::text[] NOT NULL,
-    max_bookings_per_day integer,
-    advance_booking_days integer DEFAULT 60 NOT NULL,
-    min_notice_minutes integer DEFAULT 120 NOT NULL,
-    cancellation_policy text,
-    cancellation_window_hours integer DEFAULT 24 NOT NULL,
-    search_vector tsvector,
-    status public.listing_status DEFAULT 'draft'::public.listing_status NOT NULL,
-    is_featured boolean DEFAULT false NOT NULL,
-    view_count bigint DEFAULT 0 NOT NULL,
-    booking_count integer DEFAULT 0 NOT NULL,
-    review_count integer DEFAULT 0 NOT NULL,
-    rating_average numeric(3,2),
-    published_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    deleted_at timestamp with time zone,
-    slot_step_minutes integer DEFAULT 30 NOT NULL,
-    buffer_before_minutes integer DEFAULT 0 NOT NULL,
-    buffer_after_minutes integer DEFAULT 0 NOT NULL,
-    rating_bayesian numeric(5,4) DEFAULT 3.0 NOT NULL,
-    CONSTRAINT listings_advance_booking_days_check CHECK (((advance_booking_days >= 0) AND (advance_booking_days <= 730))),
-    CONSTRAINT listings_booking_count_check CHECK ((booking_count >= 0)),
-    CONSTRAINT listings_buffer_after_minutes_check CHECK (((buffer_after_minutes >= 0) AND (buffer_after_minutes <= 720))),
-    CONSTRAINT listings_buffer_before_minutes_check CHECK (((buffer_before_minutes >= 0) AND (buffer_before_minutes <= 720))),
-    CONSTRAINT listings_cancellation_window_hours_check CHECK ((cancellation_window_hours >= 0)),
-    CONSTRAINT listings_check CHECK (((pricing_type <> 'hourly'::public.pricing_type) OR (hourly_rate_cents IS NOT NULL))),
-    CONSTRAINT listings_check1 CHECK (((pricing_type <> 'fixed'::public.pricing_type) OR (base_price_cents IS NOT NULL))),
-    CONSTRAINT listings_check2 CHECK (((location_type = 'remote'::public.location_type) OR (location IS NOT NULL))),
-    CONSTRAINT listings_description_check CHECK ((length(description) <= 20000)),
-    CONSTRAINT listings_duration_minutes_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 1440))),
-    CONSTRAINT listings_language_check CHECK ((language ~ '^[a-z]{2}$'::text)),
-    CONSTRAINT listings_max_bookings_per_day_check CHECK ((max_bookings_per_day > 0)),
-    CONSTRAINT listings_min_notice_minutes_check CHECK ((min_notice_minutes >= 0)),
-    CONSTRAINT listings_minimum_duration_minutes_check CHECK (((minimum_duration_minutes >= 5) AND (minimum_duration_minutes <= 1440))),
-    CONSTRAINT listings_rating_average_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
-    CONSTRAINT listings_rating_bayesian_check CHECK (((rating_bayesian >= (1)::numeric) AND (rating_bayesian <= (5)::numeric))),
-    CONSTRAINT listings_review_count_check CHECK ((review_count >= 0)),
-    CONSTRAINT listings_service_radius_m_check CHECK (((service_radius_m >= 1) AND (service_radius_m <= 500000))),
-    CONSTRAINT listings_slot_step_minutes_check CHECK (((slot_step_minutes >= 5) AND (slot_step_minutes <= 1440))),
-    CONSTRAINT listings_title_check CHECK (((length(title) >= 3) AND (length(title) <= 200))),
-    CONSTRAINT listings_view_count_check CHECK ((view_count >= 0))
-);
-
---
--- Name: TABLE listings; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.listings IS 'A service a provider offers. Public when active and not deleted; the provider sees and edits their own.';
-
---
--- Name: COLUMN listings.provider_id; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.provider_id IS 'The provider (references the public profile, so a listing embeds its provider''s public face).';
-
---
--- Name: COLUMN listings.language; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.language IS 'ISO 639-1 code; picks the text-search configuration of search_vector.';
-
---
--- Name: COLUMN listings.service_radius_m; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.service_radius_m IS 'How far from location the provider travels, unless listing_service_areas draws the area.';
-
---
--- Name: COLUMN listings.search_vector; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.search_vector IS 'Weighted document: title (A), description (B), keywords and tag names (C). Maintained by trigger.';
-
---
--- Name: COLUMN listings.deleted_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.deleted_at IS 'Soft delete: a client DELETE sets this instead of removing the row.';
-
---
--- Name: COLUMN listings.slot_step_minutes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.slot_step_minutes IS 'Minutes between the starts of consecutive bookable slots (5–1440, default 30).';
-
---
--- Name: COLUMN listings.buffer_before_minutes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.buffer_before_minutes IS 'Free minutes the provider needs before a booking of this listing (0–720): travel, set-up.';
-
---
--- Name: COLUMN listings.buffer_after_minutes; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.buffer_after_minutes IS 'Free minutes the provider needs after a booking of this listing (0–720): clean-up, travel.';
-
---
--- Name: COLUMN listings.rating_bayesian; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.listings.rating_bayesian IS 'Bayesian average of the public reviews of this listing''s provider for it (app.rating_bayesian: 5 pseudo-reviews at 3.0). What search ranks by. Maintained by triggers.';
-
---
 -- Name: listing_duration(public.listings, integer); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2049,6 +2313,23 @@ $$;
 --
 
 COMMENT ON FUNCTION app.lock_credit(user_id uuid) IS 'Serialises credit ledger writes of one user until the transaction ends.';
+
+--
+-- Name: lock_provider_calendar(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.lock_provider_calendar(provider uuid) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select pg_advisory_xact_lock(21, hashtext(provider::text))
+$$;
+
+--
+-- Name: FUNCTION lock_provider_calendar(provider uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.lock_provider_calendar(provider uuid) IS 'Transaction-scoped advisory lock on a provider''s calendar, taken before checking and writing its bookings.';
 
 --
 -- Name: message_max_length(); Type: FUNCTION; Schema: app; Owner: -
@@ -2377,6 +2658,56 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.post_system_message(conversation_id uuid, body text, metadata jsonb) IS 'Posts a system message (no sender) into a conversation, e.g. a booking''s status change. Raises no message_received notification.';
+
+--
+-- Name: price_booking(public.listings, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.price_booking(l public.listings, minutes integer) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  t public.tenants;
+  tax_bps integer;
+  base bigint;
+  fee bigint;
+  tax bigint;
+  commission bigint;
+begin
+  select * into t from public.tenants where id = l.tenant_id;
+  -- Tax of the listing's city's market, else of the marketplace's.
+  tax_bps := coalesce((select r.tax_rate_bps from public.cities c join public.regions r on r.id = c.region_id where c.id = l.city_id),
+                      (select r.tax_rate_bps from public.regions r where r.id = t.region_id), 0);
+  base := case l.pricing_type
+            when 'hourly' then round(l.hourly_rate_cents * minutes / 60.0)
+            else coalesce(l.base_price_cents, 0) end;
+  fee := round(base * t.service_fee_bps / 10000.0);
+  tax := round((base + fee) * tax_bps / 10000.0);
+  commission := round(base * t.platform_fee_bps / 10000.0);
+  return jsonb_build_object(
+    'currency', l.currency,
+    'pricing_type', l.pricing_type,
+    'minutes', minutes,
+    'unit_price_cents', case l.pricing_type when 'hourly' then l.hourly_rate_cents else l.base_price_cents end,
+    'base_cents', base,
+    'service_fee_bps', t.service_fee_bps,
+    'service_fee_cents', fee,
+    'tax_rate_bps', tax_bps,
+    'tax_cents', tax,
+    'discount_cents', 0,
+    'credit_cents', 0,
+    'total_cents', base + fee + tax,
+    'platform_fee_bps', t.platform_fee_bps,
+    'platform_fee_cents', commission,
+    'provider_payout_cents', base - commission);
+end $$;
+
+--
+-- Name: FUNCTION price_booking(l public.listings, minutes integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.price_booking(l public.listings, minutes integer) IS 'Price breakdown of a booking of this many minutes: base (hourly rate × minutes / 60, or the fixed price), service fee, tax of the region, platform commission; each rounded half up to a minor unit.';
 
 --
 -- Name: provider_is_available(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
@@ -2718,6 +3049,27 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.refresh_rating_aggregates(listing uuid, reviewee uuid) IS 'Recomputes rating_average, review_count and rating_bayesian of a listing (its provider''s public reviews for it) and of a user''s profile (public reviews of them).';
+
+--
+-- Name: refund_percent(public.cancellation_policy_kind, numeric); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.refund_percent(policy public.cancellation_policy_kind, hours_before numeric) RETURNS integer
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select coalesce((
+    select t.refund_percent from public.cancellation_policy_tiers t
+     where t.policy = refund_percent.policy and t.min_hours_before <= greatest(refund_percent.hours_before, 0)
+     order by t.min_hours_before desc
+     limit 1), 0)
+$$;
+
+--
+-- Name: FUNCTION refund_percent(policy public.cancellation_policy_kind, hours_before numeric); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.refund_percent(policy public.cancellation_policy_kind, hours_before numeric) IS 'Refund percentage of a policy for a customer cancellation this many hours before the start.';
 
 --
 -- Name: request_header(text); Type: FUNCTION; Schema: app; Owner: -
@@ -4315,6 +4667,58 @@ end $$;
 COMMENT ON FUNCTION public.become_provider() IS 'Turns the calling customer into a provider and makes their profile public.';
 
 --
+-- Name: cancel_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.cancel_booking(booking_id uuid, reason text) RETURNS public.bookings
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if nullif(btrim(cancel_booking.reason), '') is null or length(cancel_booking.reason) > 1000 then
+    raise invalid_parameter_value using message = 'a cancellation needs a reason of 1 to 1000 characters',
+      hint = 'Say why, e.g. {"booking_id": "…", "reason": "Plans changed"}.';
+  end if;
+  return app.act_on_booking(cancel_booking.booking_id, 'cancel', cancel_booking.reason);
+end $$;
+
+--
+-- Name: FUNCTION cancel_booking(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.cancel_booking(booking_id uuid, reason text) IS 'The customer or the provider cancels a pending, confirmed or started booking, with a reason. A customer''s cancellation of a confirmed booking refunds per its cancellation policy (refund_cents, and a refund row in transactions); any other cancellation refunds everything.';
+
+--
+-- Name: complete_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.complete_booking(booking_id uuid) RETURNS public.bookings
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ select * from app.act_on_booking(complete_booking.booking_id, 'complete') $$;
+
+--
+-- Name: FUNCTION complete_booking(booking_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.complete_booking(booking_id uuid) IS 'The provider marks a confirmed or started booking done; not before its start.';
+
+--
+-- Name: confirm_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.confirm_booking(booking_id uuid) RETURNS public.bookings
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ select * from app.act_on_booking(confirm_booking.booking_id, 'confirm') $$;
+
+--
+-- Name: FUNCTION confirm_booking(booking_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.confirm_booking(booking_id uuid) IS 'The provider accepts a pending request before it expires.';
+
+--
 -- Name: create_api_key(text, text[], timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4348,33 +4752,55 @@ end $$;
 COMMENT ON FUNCTION public.create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_hour integer) IS 'Creates an API key for the caller and returns it. The key is shown only here; store it now.';
 
 --
--- Name: create_booking(uuid, timestamp with time zone, integer, text, uuid); Type: FUNCTION; Schema: public; Owner: -
+-- Name: create_booking(uuid, timestamp with time zone, integer, text, uuid, text, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer DEFAULT NULL::integer, special_requests text DEFAULT NULL::text, address_id uuid DEFAULT NULL::uuid) RETURNS public.bookings
+CREATE FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer DEFAULT NULL::integer, special_requests text DEFAULT NULL::text, address_id uuid DEFAULT NULL::uuid, idempotency_key text DEFAULT NULL::text, use_credit boolean DEFAULT true) RETURNS public.bookings
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'extensions'
     AS $$
 declare
-  me uuid := app.current_user_id();
+  me uuid := app.require_user();
+  fingerprint text;
+  prior app.booking_idempotency_keys;
   l public.listings;
-  t public.tenants;
   addr public.user_addresses;
   minutes integer;
-  ends timestamptz;
-  base bigint;
-  fee bigint;
-  tax bigint;
+  price jsonb;
+  credit bigint := 0;
   result public.bookings;
 begin
-  if me is null then
-    raise insufficient_privilege using message = 'sign in to book';
+  if create_booking.idempotency_key is not null then
+    if length(create_booking.idempotency_key) not between 1 and 255 then
+      raise invalid_parameter_value using message = 'idempotency_key must be 1 to 255 characters',
+        hint = 'Send a fresh UUID per booking attempt, and the same one when retrying it.';
+    end if;
+    fingerprint := md5(jsonb_build_object(
+      'listing_id', create_booking.listing_id, 'starts_at', extract(epoch from create_booking.starts_at),
+      'duration_minutes', create_booking.duration_minutes, 'special_requests', create_booking.special_requests,
+      'address_id', create_booking.address_id, 'use_credit', create_booking.use_credit)::text);
+    -- One request per key at a time; a retry waits for the first attempt and finds its booking.
+    perform pg_advisory_xact_lock(22, hashtext(me::text || '/' || create_booking.idempotency_key));
+    select * into prior from app.booking_idempotency_keys k
+     where k.customer_id = me and k.idempotency_key = create_booking.idempotency_key;
+    if prior.booking_id is not null then
+      if prior.fingerprint <> fingerprint then
+        raise sqlstate 'PT422' using
+          message = 'this idempotency_key was already used for a different booking request',
+          detail = format('booking %s was made with this key', prior.booking_id),
+          hint = 'Send a new idempotency_key for a new request; reuse a key only to retry the very same request.';
+      end if;
+      select * into result from public.bookings b where b.id = prior.booking_id;
+      return result;
+    end if;
   end if;
+
   select * into l from public.listings x
   where x.id = create_booking.listing_id and x.status = 'active' and x.deleted_at is null
     and x.tenant_id = app.current_tenant_id();
   if l.id is null then
-    raise no_data_found using message = format('listing %s is not available for booking', create_booking.listing_id);
+    raise sqlstate 'PT404' using message = format('listing %s is not available for booking', create_booking.listing_id),
+      hint = 'Book an active listing of this marketplace (search_listings() finds them).';
   end if;
   if l.provider_id = me then
     raise check_violation using message = 'you cannot book your own listing';
@@ -4383,70 +4809,76 @@ begin
   if minutes < l.minimum_duration_minutes or minutes > 1440 then
     raise check_violation using message = format('duration must be between %s and 1440 minutes', l.minimum_duration_minutes);
   end if;
-  ends := create_booking.starts_at + make_interval(mins => minutes);
-  if create_booking.starts_at < now() + make_interval(mins => l.min_notice_minutes) then
-    raise check_violation using message = format('bookings need at least %s minutes'' notice', l.min_notice_minutes);
-  end if;
-  if create_booking.starts_at > now() + make_interval(days => l.advance_booking_days) then
-    raise check_violation using message = format('bookings open at most %s days ahead', l.advance_booking_days);
-  end if;
-  if not app.provider_is_available(l.provider_id, create_booking.starts_at, ends) then
-    raise check_violation using
-      message = 'the provider is not available at that time',
-      hint = 'Pick a time inside the provider''s schedule (provider_availability) that no override blocks.';
-  end if;
-  if l.max_bookings_per_day is not null and (
-      select count(*) from public.bookings b
-      where b.listing_id = l.id and b.status in ('pending', 'confirmed', 'in_progress', 'completed')
-        and (b.starts_at at time zone b.time_zone)::date = (create_booking.starts_at at time zone b.time_zone)::date
-     ) >= l.max_bookings_per_day then
-    raise check_violation using message = 'this listing is fully booked that day';
-  end if;
-  if address_id is not null then
-    select * into addr from public.user_addresses a where a.id = address_id and a.user_id = me;
+  if create_booking.address_id is not null then
+    select * into addr from public.user_addresses a where a.id = create_booking.address_id and a.user_id = me;
     if addr.id is null then
-      raise no_data_found using message = format('address %s not found', address_id);
+      raise sqlstate 'PT404' using message = format('address %s not found', create_booking.address_id),
+        hint = 'Pass the id of one of your own addresses (user_addresses).';
     end if;
   end if;
 
-  select * into t from public.tenants where id = l.tenant_id;
-  base := case l.pricing_type
-            when 'hourly' then round(l.hourly_rate_cents * minutes / 60.0)
-            else coalesce(l.base_price_cents, 0) end;
-  fee := round(base * t.service_fee_bps / 10000.0);
-  tax := round((base + fee) * coalesce((select r.tax_rate_bps from public.regions r where r.id = t.region_id), 0) / 10000.0);
+  -- From here on, one request per provider at a time.
+  perform app.lock_provider_calendar(l.provider_id);
+  perform app.check_booking_time(l, create_booking.starts_at, minutes);
 
+  price := app.price_booking(l, minutes);
   begin
     insert into public.bookings (
       listing_id, provider_id, customer_id, tenant_id, starts_at, ends_at, time_zone,
       service_title, service_description, special_requests, currency,
       base_price_cents, service_fee_cents, tax_cents, discount_cents, total_cents, platform_fee_cents,
+      status, expires_at, cancellation_policy, price_breakdown,
       location_type, service_address, service_location)
     values (
-      l.id, l.provider_id, me, l.tenant_id, create_booking.starts_at, ends,
+      l.id, l.provider_id, me, l.tenant_id, create_booking.starts_at, create_booking.starts_at + make_interval(mins => minutes),
       coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = l.provider_id limit 1),
                (select u.time_zone from public.users u where u.id = l.provider_id)),
       l.title, left(l.description, 2000), create_booking.special_requests, l.currency,
-      base, fee, tax, 0, base + fee + tax, round(base * t.platform_fee_bps / 10000.0),
+      (price ->> 'base_cents')::bigint, (price ->> 'service_fee_cents')::bigint, (price ->> 'tax_cents')::bigint, 0,
+      (price ->> 'total_cents')::bigint, (price ->> 'platform_fee_cents')::bigint,
+      case when l.instant_book then 'confirmed' else 'pending' end::public.booking_status,
+      case when not l.instant_book then least(now() + interval '24 hours', create_booking.starts_at) end,
+      l.cancellation_policy_kind, price,
       l.location_type,
       case when addr.id is not null then jsonb_build_object('line1', addr.line1, 'line2', addr.line2, 'city', addr.city,
              'state_province', addr.state_province, 'postal_code', addr.postal_code, 'country_code', addr.country_code) end,
       coalesce(addr.location, case when l.location_type <> 'remote' then l.location end))
     returning * into result;
   exception when exclusion_violation then
-    raise exclusion_violation using
-      message = 'the provider is already booked at that time',
-      detail = format('another booking of this provider overlaps %s – %s', create_booking.starts_at, ends),
-      hint = 'Pick another time.';
+    -- Only a writer that skipped the calendar lock (a service_role insert) can get here.
+    raise sqlstate 'PT409' using
+      message = 'slot taken: the provider is already booked at that time',
+      detail = format('another booking of this provider overlaps %s – %s', create_booking.starts_at,
+                      create_booking.starts_at + make_interval(mins => minutes)),
+      hint = 'Pick another time (listing_slots() lists the free ones).';
   end;
+
+  -- Referral credit pays what it can of the total (the referrals workflow's ledger).
+  if create_booking.use_credit and to_regprocedure('app.spend_credit(uuid, uuid, text, bigint)') is not null then
+    credit := coalesce(app.spend_credit(me, result.id, result.currency::text, result.total_cents), 0);
+    if credit > 0 then
+      update public.bookings b
+         set discount_cents = b.discount_cents + credit,
+             total_cents = b.total_cents - credit,
+             price_breakdown = b.price_breakdown || jsonb_build_object(
+               'credit_cents', credit, 'discount_cents', b.discount_cents + credit, 'total_cents', b.total_cents - credit)
+       where b.id = result.id
+      returning * into result;
+    end if;
+  end if;
+
+  if create_booking.idempotency_key is not null then
+    insert into app.booking_idempotency_keys (customer_id, idempotency_key, fingerprint, booking_id)
+    values (me, create_booking.idempotency_key, fingerprint, result.id);
+  end if;
   return result;
 end $$;
 
 --
--- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) IS 'Books an active listing for the caller: checks notice, horizon, schedule and capacity, prices it (hourly or fixed + tenant fees + regional tax) and holds the slot.';
+COMMENT ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) IS 'Books an active listing for the caller. Checks notice, horizon, the provider''s schedule, daily capacity and overlaps with the provider''s calendar locked (a taken slot answers 409), prices it in minor units (hourly × duration or fixed, service fee, regional tax, referral credit when use_credit) and returns the booking with price_breakdown. Instant-book listings confirm at once; other requests wait for the provider (expires_at). A retry with the same idempotency_key returns the same booking; the key with other arguments answers 422.';
 
 --
 -- Name: webhook_endpoints; Type: TABLE; Schema: public; Owner: -
@@ -4518,6 +4950,21 @@ end $$;
 COMMENT ON FUNCTION public.create_webhook_endpoint(url text, events text[], description text) IS 'Registers a webhook endpoint for the caller and returns it with its signing secret (shown only now).';
 
 --
+-- Name: decline_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.decline_booking(booking_id uuid, reason text DEFAULT NULL::text) RETURNS public.bookings
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ select * from app.act_on_booking(decline_booking.booking_id, 'decline', decline_booking.reason) $$;
+
+--
+-- Name: FUNCTION decline_booking(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.decline_booking(booking_id uuid, reason text) IS 'The provider turns down a pending request (the slot is freed; no charge).';
+
+--
 -- Name: delete_review(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4552,6 +4999,28 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.delete_review(review_id uuid) IS 'Withdraws the caller''s unpublished review (it may then be written again within the window), or removes any review of the tenant for a reviews.moderate holder.';
+
+--
+-- Name: dispute_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dispute_booking(booking_id uuid, reason text) RETURNS public.bookings
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if nullif(btrim(dispute_booking.reason), '') is null or length(dispute_booking.reason) > 5000 then
+    raise invalid_parameter_value using message = 'a dispute needs a reason of 1 to 5000 characters',
+      hint = 'Describe what went wrong.';
+  end if;
+  return app.act_on_booking(dispute_booking.booking_id, 'dispute', dispute_booking.reason);
+end $$;
+
+--
+-- Name: FUNCTION dispute_booking(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.dispute_booking(booking_id uuid, reason text) IS 'The customer disputes a started, completed or no-show booking, up to 72 hours after it ended.';
 
 --
 -- Name: reviews; Type: TABLE; Schema: public; Owner: -
@@ -4743,6 +5212,40 @@ end $$;
 COMMENT ON FUNCTION public.evaluate_feature_flag(flag_key text) IS 'The value of a flag for the caller (override, targeting, rollout bucket, default); NULL for an unknown key.';
 
 --
+-- Name: expire_pending_bookings(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.expire_pending_bookings() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  expired uuid;
+  n integer := 0;
+begin
+  perform set_config('loconomy.reason', 'the provider did not answer in time', true);
+  for expired in
+    update public.bookings x set status = 'expired'
+     where x.id in (select y.id from public.bookings y
+                     where y.status = 'pending' and y.expires_at <= now()
+                     for update skip locked)
+    returning x.id
+  loop
+    n := n + 1;
+    if to_regprocedure('app.return_credit(uuid)') is not null then
+      perform app.return_credit(expired);
+    end if;
+  end loop;
+  return n;
+end $$;
+
+--
+-- Name: FUNCTION expire_pending_bookings(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.expire_pending_bookings() IS 'Expires pending requests whose expires_at has passed (freeing their slots, returning spent credit); returns how many. For the scheduler (service_role).';
+
+--
 -- Name: expire_referral_rewards(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4913,6 +5416,21 @@ $$;
 --
 
 COMMENT ON FUNCTION public.listings_serving(lon double precision, lat double precision, max_results integer) IS 'Active listings whose service area (polygon, else radius) covers the point, as rows of listings. The search page uses search_listings(serving => true).';
+
+--
+-- Name: mark_booking_no_show(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.mark_booking_no_show(booking_id uuid, reason text DEFAULT NULL::text) RETURNS public.bookings
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ select * from app.act_on_booking(mark_booking_no_show.booking_id, 'no_show', mark_booking_no_show.reason) $$;
+
+--
+-- Name: FUNCTION mark_booking_no_show(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) IS 'The provider records that the customer did not show up; not before the start. No refund; the customer may dispute it.';
 
 --
 -- Name: mark_conversation_read(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -5700,6 +6218,59 @@ end $$;
 COMMENT ON FUNCTION public.remove_availability_override(override_id uuid) IS 'Removes one of the caller''s schedule overrides and returns it.';
 
 --
+-- Name: reschedule_booking(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) RETURNS public.bookings
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  provider uuid;
+  b public.bookings;
+  l public.listings;
+  minutes integer;
+begin
+  select x.provider_id into provider from public.bookings x where x.id = reschedule_booking.booking_id;
+  if provider is not null then
+    perform app.lock_provider_calendar(provider);
+  end if;
+  b := app.booking_for_caller(reschedule_booking.booking_id, me);
+  if b.status::text not in ('pending', 'confirmed') then
+    raise sqlstate 'PT409' using message = format('a %s booking cannot be rescheduled', b.status),
+      hint = 'Only pending and confirmed bookings move.';
+  end if;
+  if reschedule_booking.starts_at is null then
+    raise invalid_parameter_value using message = 'starts_at is required';
+  end if;
+  if reschedule_booking.starts_at = b.starts_at then
+    return b;
+  end if;
+  select * into l from public.listings x where x.id = b.listing_id and x.status = 'active' and x.deleted_at is null;
+  if l.id is null then
+    raise sqlstate 'PT409' using message = 'the listing is no longer bookable, so the booking cannot move',
+      hint = 'Cancel the booking instead.';
+  end if;
+  minutes := (extract(epoch from b.ends_at - b.starts_at) / 60)::int;
+  perform app.check_booking_time(l, reschedule_booking.starts_at, minutes, b.id);
+  update public.bookings x
+     set starts_at = reschedule_booking.starts_at,
+         ends_at = reschedule_booking.starts_at + make_interval(mins => minutes),
+         expires_at = case when x.status = 'pending' then least(x.expires_at, reschedule_booking.starts_at) end,
+         metadata = x.metadata || jsonb_build_object('rescheduled_from', b.starts_at, 'rescheduled_by', me)
+   where x.id = b.id
+  returning * into b;
+  return b;
+end $$;
+
+--
+-- Name: FUNCTION reschedule_booking(booking_id uuid, starts_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) IS 'Either party moves a pending or confirmed booking to a new start (same duration and price) with the checks of create_booking; all or nothing. A taken slot answers 409.';
+
+--
 -- Name: respond_to_review(uuid, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6122,6 +6693,21 @@ end $_$;
 COMMENT ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) IS 'Replaces the caller''s weekly schedule: windows is [{day_of_week 1-7 (Monday=1), start_time "HH:MM", end_time "HH:MM" (24:00 = midnight)}] in the IANA time_zone. All or nothing; returns the new windows.';
 
 --
+-- Name: start_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.start_booking(booking_id uuid) RETURNS public.bookings
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$ select * from app.act_on_booking(start_booking.booking_id, 'start') $$;
+
+--
+-- Name: FUNCTION start_booking(booking_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.start_booking(booking_id uuid) IS 'The provider starts a confirmed booking, at most 30 minutes before its start.';
+
+--
 -- Name: conversations; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -6267,44 +6853,29 @@ CREATE FUNCTION public.transition_booking(booking_id uuid, new_status public.boo
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
-  me uuid := app.current_user_id();
   b public.bookings;
-  allowed boolean;
 begin
-  select * into b from public.bookings x where x.id = transition_booking.booking_id for update;
-  if b.id is null or me is null or not (b.customer_id = me or b.provider_id = me
-                          or (app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id())) then
-    raise no_data_found using message = format('booking %s not found', transition_booking.booking_id);
+  if new_status::text in ('expired', 'pending') then
+    b := app.booking_for_caller(transition_booking.booking_id, app.require_user());
+    if new_status::text = 'expired' then
+      raise insufficient_privilege using message = 'you cannot mark this booking expired',
+        hint = 'Requests expire on their own (expire_pending_bookings()).';
+    end if;
+    raise sqlstate 'PT409' using message = format('a booking cannot move from %s to pending', b.status);
   end if;
-  allowed := case
-    when new_status = 'refunded' then app.has_permission('payments.refund')
-    when app.has_permission('bookings.manage') and b.tenant_id = app.current_tenant_id() then true
-    when me = b.provider_id then new_status in ('confirmed', 'in_progress', 'completed', 'cancelled', 'disputed')
-    when me = b.customer_id then new_status in ('cancelled', 'disputed')
-    else false end;
-  if not allowed then
-    raise insufficient_privilege using
-      message = format('you cannot mark this booking %s', new_status);
-  end if;
-  -- Not a move at all: the trigger would let it through and the parties be notified again.
-  if b.status = new_status then
-    raise check_violation using message = format('a booking cannot move from %s to %s', b.status, new_status);
-  end if;
-  perform set_config('loconomy.reason', coalesce(reason, ''), true);
-  update public.bookings x
-     set status = new_status,
-         cancellation_reason = case when new_status = 'cancelled' then reason else x.cancellation_reason end,
-         cancelled_by = case when new_status = 'cancelled' then me else x.cancelled_by end
-   where x.id = b.id
-  returning * into b;
-  return b;
+  return app.act_on_booking(transition_booking.booking_id,
+    case new_status::text
+      when 'confirmed' then 'confirm' when 'declined' then 'decline' when 'in_progress' then 'start'
+      when 'completed' then 'complete' when 'cancelled' then 'cancel' when 'no_show' then 'no_show'
+      when 'disputed' then 'dispute' when 'refunded' then 'refund' end,
+    transition_booking.reason);
 end $$;
 
 --
 -- Name: FUNCTION transition_booking(booking_id uuid, new_status public.booking_status, reason text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) IS 'Moves a booking along its state machine. Providers confirm/start/complete/cancel, customers cancel/dispute, refunds need payments.refund.';
+COMMENT ON FUNCTION public.transition_booking(booking_id uuid, new_status public.booking_status, reason text) IS 'Moves a booking to a status with the rules of the matching action (confirm_booking, decline_booking, start_booking, complete_booking, cancel_booking, mark_booking_no_show, dispute_booking); refunds need payments.refund.';
 
 --
 -- Name: unhide_review(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -6473,6 +7044,30 @@ COMMENT ON TABLE app.api_key_rate_windows IS 'Requests each API key made in its 
 COMMENT ON COLUMN app.api_key_rate_windows.request_count IS 'Requests accepted in the window; never more than the key''s rate_limit_per_hour (refused requests are not counted).';
 
 --
+-- Name: booking_idempotency_keys; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.booking_idempotency_keys (
+    customer_id uuid NOT NULL,
+    idempotency_key text NOT NULL,
+    fingerprint text NOT NULL,
+    booking_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE booking_idempotency_keys; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.booking_idempotency_keys IS 'create_booking() requests by idempotency key: a retry with the same key and arguments returns booking_id; other arguments are refused. Kept as long as the booking.';
+
+--
+-- Name: COLUMN booking_idempotency_keys.fingerprint; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.booking_idempotency_keys.fingerprint IS 'md5 of the request''s arguments (jsonb).';
+
+--
 -- Name: booking_reminders; Type: TABLE; Schema: app; Owner: -
 --
 
@@ -6605,6 +7200,30 @@ CREATE TABLE public.booking_status_history (
 --
 
 COMMENT ON TABLE public.booking_status_history IS 'Every status a booking entered, who moved it and why. Written by trigger only.';
+
+--
+-- Name: cancellation_policy_tiers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.cancellation_policy_tiers (
+    policy public.cancellation_policy_kind NOT NULL,
+    min_hours_before integer NOT NULL,
+    refund_percent integer NOT NULL,
+    CONSTRAINT cancellation_policy_tiers_min_hours_before_check CHECK ((min_hours_before >= 0)),
+    CONSTRAINT cancellation_policy_tiers_refund_percent_check CHECK (((refund_percent >= 0) AND (refund_percent <= 100)))
+);
+
+--
+-- Name: TABLE cancellation_policy_tiers; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.cancellation_policy_tiers IS 'Refund schedule of each cancellation policy: a customer who cancels at least min_hours_before hours before the start gets refund_percent of what they paid (the tier with the largest min_hours_before that applies). Every policy has a 0-hour tier.';
+
+--
+-- Name: COLUMN cancellation_policy_tiers.min_hours_before; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.cancellation_policy_tiers.min_hours_before IS 'Hours between the cancellation and the booking''s start, at least; a start already passed counts as 0.';
 
 --
 -- Name: categories; Type: TABLE; Schema: public; Owner: -
@@ -7462,6 +8081,13 @@ ALTER TABLE ONLY app.api_key_rate_windows
     ADD CONSTRAINT api_key_rate_windows_pkey PRIMARY KEY (api_key_id);
 
 --
+-- Name: booking_idempotency_keys booking_idempotency_keys_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.booking_idempotency_keys
+    ADD CONSTRAINT booking_idempotency_keys_pkey PRIMARY KEY (customer_id, idempotency_key);
+
+--
 -- Name: booking_reminders booking_reminders_pkey; Type: CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -7537,6 +8163,13 @@ ALTER TABLE ONLY public.bookings
 
 ALTER TABLE ONLY public.bookings
     ADD CONSTRAINT bookings_pkey PRIMARY KEY (id);
+
+--
+-- Name: cancellation_policy_tiers cancellation_policy_tiers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.cancellation_policy_tiers
+    ADD CONSTRAINT cancellation_policy_tiers_pkey PRIMARY KEY (policy, min_hours_before);
 
 --
 -- Name: categories categories_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -7987,6 +8620,12 @@ ALTER TABLE ONLY public.webhook_endpoints
     ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
 
 --
+-- Name: booking_idempotency_keys_booking_id_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX booking_idempotency_keys_booking_id_idx ON app.booking_idempotency_keys USING btree (booking_id);
+
+--
 -- Name: api_keys_scopes_gin; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -8081,6 +8720,12 @@ CREATE INDEX bookings_customer_starts_idx ON public.bookings USING btree (custom
 --
 
 CREATE INDEX bookings_listing_starts_idx ON public.bookings USING btree (listing_id, starts_at);
+
+--
+-- Name: bookings_pending_expiry_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX bookings_pending_expiry_idx ON public.bookings USING btree (expires_at) WHERE ((status = 'pending'::public.booking_status) AND (expires_at IS NOT NULL));
 
 --
 -- Name: bookings_provider_starts_idx; Type: INDEX; Schema: public; Owner: -
@@ -9692,6 +10337,20 @@ ALTER TABLE ONLY app.api_key_rate_windows
     ADD CONSTRAINT api_key_rate_windows_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
 
 --
+-- Name: booking_idempotency_keys booking_idempotency_keys_booking_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.booking_idempotency_keys
+    ADD CONSTRAINT booking_idempotency_keys_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE;
+
+--
+-- Name: booking_idempotency_keys booking_idempotency_keys_customer_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.booking_idempotency_keys
+    ADD CONSTRAINT booking_idempotency_keys_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+--
 -- Name: booking_reminders booking_reminders_booking_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -10538,6 +11197,12 @@ ALTER TABLE ONLY public.webhook_endpoints
 ALTER TABLE app.api_key_rate_windows ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: booking_idempotency_keys; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.booking_idempotency_keys ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: invoice_counters; Type: ROW SECURITY; Schema: app; Owner: -
 --
 
@@ -10608,6 +11273,12 @@ CREATE POLICY "Anyone can read public reviews in their tenant" ON public.reviews
 --
 
 CREATE POLICY "Anyone can read tags of their tenant or shared ones" ON public.tags FOR SELECT TO anon, authenticated USING (((tenant_id IS NULL) OR (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
+-- Name: cancellation_policy_tiers Anyone can read the cancellation policies; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Anyone can read the cancellation policies" ON public.cancellation_policy_tiers FOR SELECT TO anon, authenticated USING (true);
 
 --
 -- Name: feature_flags Anyone can read the flags of their tenant and shared ones; Type: POLICY; Schema: public; Owner: -
@@ -11402,6 +12073,12 @@ ALTER TABLE public.booking_status_history ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.bookings ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: cancellation_policy_tiers; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.cancellation_policy_tiers ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: categories; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -11680,6 +12357,31 @@ GRANT ALL ON FUNCTION app.is_valid_time_zone(tz text) TO authenticated;
 GRANT ALL ON FUNCTION app.is_valid_time_zone(tz text) TO service_role;
 
 --
+-- Name: TABLE bookings; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.bookings TO authenticated;
+GRANT ALL ON TABLE public.bookings TO service_role;
+
+--
+-- Name: COLUMN bookings.customer_notes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(customer_notes) ON TABLE public.bookings TO authenticated;
+
+--
+-- Name: COLUMN bookings.provider_notes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(provider_notes) ON TABLE public.bookings TO authenticated;
+
+--
+-- Name: FUNCTION act_on_booking(booking_id uuid, action text, reason text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.act_on_booking(booking_id uuid, action text, reason text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION audit_row(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -11700,6 +12402,12 @@ REVOKE ALL ON FUNCTION app.booking_conversation(booking_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.booking_conversation(booking_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION booking_for_caller(booking_id uuid, me uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.booking_for_caller(booking_id uuid, me uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION booking_is_paid(booking uuid); Type: ACL; Schema: app; Owner: -
 --
 
@@ -11713,25 +12421,6 @@ GRANT ALL ON FUNCTION app.booking_is_paid(booking uuid) TO service_role;
 GRANT ALL ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) TO anon;
 GRANT ALL ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) TO authenticated;
 GRANT ALL ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) TO service_role;
-
---
--- Name: TABLE bookings; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.bookings TO authenticated;
-GRANT ALL ON TABLE public.bookings TO service_role;
-
---
--- Name: COLUMN bookings.customer_notes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT UPDATE(customer_notes) ON TABLE public.bookings TO authenticated;
-
---
--- Name: COLUMN bookings.provider_notes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT UPDATE(provider_notes) ON TABLE public.bookings TO authenticated;
 
 --
 -- Name: FUNCTION booking_when(b public.bookings); Type: ACL; Schema: app; Owner: -
@@ -11780,6 +12469,212 @@ REVOKE ALL ON FUNCTION app.categories_maintain_tree() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.categories_rewrite_descendants() FROM PUBLIC;
+
+--
+-- Name: TABLE listings; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.listings TO anon;
+GRANT SELECT,DELETE ON TABLE public.listings TO authenticated;
+GRANT ALL ON TABLE public.listings TO service_role;
+
+--
+-- Name: COLUMN listings.provider_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(provider_id) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.category_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(category_id),UPDATE(category_id) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.city_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(city_id),UPDATE(city_id) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.title; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.description; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.slug; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(slug),UPDATE(slug) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.language; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(language),UPDATE(language) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.pricing_type; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(pricing_type),UPDATE(pricing_type) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.currency; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(currency),UPDATE(currency) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.base_price_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(base_price_cents),UPDATE(base_price_cents) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.hourly_rate_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(hourly_rate_cents),UPDATE(hourly_rate_cents) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.minimum_duration_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(minimum_duration_minutes),UPDATE(minimum_duration_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.duration_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(duration_minutes),UPDATE(duration_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.location_type; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(location_type),UPDATE(location_type) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.location; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(location),UPDATE(location) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.service_radius_m; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(service_radius_m),UPDATE(service_radius_m) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.featured_image_url; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(featured_image_url),UPDATE(featured_image_url) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.images; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(images),UPDATE(images) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.keywords; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(keywords),UPDATE(keywords) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.max_bookings_per_day; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(max_bookings_per_day),UPDATE(max_bookings_per_day) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.advance_booking_days; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(advance_booking_days),UPDATE(advance_booking_days) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.min_notice_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(min_notice_minutes),UPDATE(min_notice_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.cancellation_policy; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(cancellation_policy),UPDATE(cancellation_policy) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.cancellation_window_hours; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(cancellation_window_hours),UPDATE(cancellation_window_hours) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.status; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(status),UPDATE(status) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.metadata; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.deleted_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT UPDATE(deleted_at) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.slot_step_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(slot_step_minutes),UPDATE(slot_step_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.buffer_before_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(buffer_before_minutes),UPDATE(buffer_before_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.buffer_after_minutes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(buffer_after_minutes),UPDATE(buffer_after_minutes) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.instant_book; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(instant_book),UPDATE(instant_book) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: COLUMN listings.cancellation_policy_kind; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(cancellation_policy_kind),UPDATE(cancellation_policy_kind) ON TABLE public.listings TO authenticated;
+
+--
+-- Name: FUNCTION check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: ACL; Schema: app; Owner: -
@@ -11977,194 +12872,6 @@ GRANT ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) TO aut
 GRANT ALL ON FUNCTION app.listing_available_on(listing_id uuid, day date) TO service_role;
 
 --
--- Name: TABLE listings; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.listings TO anon;
-GRANT SELECT,DELETE ON TABLE public.listings TO authenticated;
-GRANT ALL ON TABLE public.listings TO service_role;
-
---
--- Name: COLUMN listings.provider_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(provider_id) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.category_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(category_id),UPDATE(category_id) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.city_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(city_id),UPDATE(city_id) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.title; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(title),UPDATE(title) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.description; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(description),UPDATE(description) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.slug; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(slug),UPDATE(slug) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.language; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(language),UPDATE(language) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.pricing_type; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(pricing_type),UPDATE(pricing_type) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.currency; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(currency),UPDATE(currency) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.base_price_cents; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(base_price_cents),UPDATE(base_price_cents) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.hourly_rate_cents; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(hourly_rate_cents),UPDATE(hourly_rate_cents) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.minimum_duration_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(minimum_duration_minutes),UPDATE(minimum_duration_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.duration_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(duration_minutes),UPDATE(duration_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.location_type; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(location_type),UPDATE(location_type) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.location; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(location),UPDATE(location) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.service_radius_m; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(service_radius_m),UPDATE(service_radius_m) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.featured_image_url; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(featured_image_url),UPDATE(featured_image_url) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.images; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(images),UPDATE(images) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.keywords; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(keywords),UPDATE(keywords) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.max_bookings_per_day; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(max_bookings_per_day),UPDATE(max_bookings_per_day) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.advance_booking_days; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(advance_booking_days),UPDATE(advance_booking_days) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.min_notice_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(min_notice_minutes),UPDATE(min_notice_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.cancellation_policy; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(cancellation_policy),UPDATE(cancellation_policy) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.cancellation_window_hours; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(cancellation_window_hours),UPDATE(cancellation_window_hours) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.status; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(status),UPDATE(status) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.metadata; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.deleted_at; Type: ACL; Schema: public; Owner: -
---
-
-GRANT UPDATE(deleted_at) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.slot_step_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(slot_step_minutes),UPDATE(slot_step_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.buffer_before_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(buffer_before_minutes),UPDATE(buffer_before_minutes) ON TABLE public.listings TO authenticated;
-
---
--- Name: COLUMN listings.buffer_after_minutes; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(buffer_after_minutes),UPDATE(buffer_after_minutes) ON TABLE public.listings TO authenticated;
-
---
 -- Name: FUNCTION listing_duration(listing public.listings, requested integer); Type: ACL; Schema: app; Owner: -
 --
 
@@ -12201,6 +12908,12 @@ REVOKE ALL ON FUNCTION app.listings_before_write() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.lock_credit(user_id uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION lock_provider_calendar(provider uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.lock_provider_calendar(provider uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION message_max_length(); Type: ACL; Schema: app; Owner: -
@@ -12268,6 +12981,12 @@ REVOKE ALL ON FUNCTION app.payment_methods_single_default() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION app.post_system_message(conversation_id uuid, body text, metadata jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.post_system_message(conversation_id uuid, body text, metadata jsonb) TO service_role;
+
+--
+-- Name: FUNCTION price_booking(l public.listings, minutes integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.price_booking(l public.listings, minutes integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone); Type: ACL; Schema: app; Owner: -
@@ -12439,6 +13158,12 @@ REVOKE ALL ON FUNCTION app.referrals_before_insert() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.refresh_rating_aggregates(listing uuid, reviewee uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION refund_percent(policy public.cancellation_policy_kind, hours_before numeric); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.refund_percent(policy public.cancellation_policy_kind, hours_before numeric) FROM PUBLIC;
 
 --
 -- Name: FUNCTION request_header(name text); Type: ACL; Schema: app; Owner: -
@@ -13120,6 +13845,33 @@ GRANT ALL ON FUNCTION public.become_provider() TO authenticated;
 GRANT ALL ON FUNCTION public.become_provider() TO service_role;
 
 --
+-- Name: FUNCTION cancel_booking(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) TO anon;
+GRANT ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.cancel_booking(booking_id uuid, reason text) TO service_role;
+
+--
+-- Name: FUNCTION complete_booking(booking_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.complete_booking(booking_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.complete_booking(booking_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.complete_booking(booking_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.complete_booking(booking_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION confirm_booking(booking_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.confirm_booking(booking_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.confirm_booking(booking_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.confirm_booking(booking_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.confirm_booking(booking_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_hour integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -13128,12 +13880,13 @@ GRANT ALL ON FUNCTION public.create_api_key(name text, scopes text[], expires_at
 GRANT ALL ON FUNCTION public.create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_hour integer) TO service_role;
 
 --
--- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO anon;
+GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO service_role;
 
 --
 -- Name: TABLE webhook_endpoints; Type: ACL; Schema: public; Owner: -
@@ -13241,6 +13994,15 @@ GRANT ALL ON FUNCTION public.create_webhook_endpoint(url text, events text[], de
 GRANT ALL ON FUNCTION public.create_webhook_endpoint(url text, events text[], description text) TO service_role;
 
 --
+-- Name: FUNCTION decline_booking(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO anon;
+GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO service_role;
+
+--
 -- Name: FUNCTION delete_review(review_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -13248,6 +14010,15 @@ REVOKE ALL ON FUNCTION public.delete_review(review_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO anon;
 GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.delete_review(review_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION dispute_booking(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO anon;
+GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.dispute_booking(booking_id uuid, reason text) TO service_role;
 
 --
 -- Name: TABLE reviews; Type: ACL; Schema: public; Owner: -
@@ -13274,6 +14045,13 @@ REVOKE ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) TO anon;
 GRANT ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) TO authenticated;
 GRANT ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) TO service_role;
+
+--
+-- Name: FUNCTION expire_pending_bookings(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.expire_pending_bookings() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.expire_pending_bookings() TO service_role;
 
 --
 -- Name: FUNCTION expire_referral_rewards(); Type: ACL; Schema: public; Owner: -
@@ -13316,6 +14094,15 @@ REVOKE ALL ON FUNCTION public.listings_serving(lon double precision, lat double 
 GRANT ALL ON FUNCTION public.listings_serving(lon double precision, lat double precision, max_results integer) TO anon;
 GRANT ALL ON FUNCTION public.listings_serving(lon double precision, lat double precision, max_results integer) TO authenticated;
 GRANT ALL ON FUNCTION public.listings_serving(lon double precision, lat double precision, max_results integer) TO service_role;
+
+--
+-- Name: FUNCTION mark_booking_no_show(booking_id uuid, reason text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) TO anon;
+GRANT ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.mark_booking_no_show(booking_id uuid, reason text) TO service_role;
 
 --
 -- Name: FUNCTION mark_conversation_read(conversation_id uuid); Type: ACL; Schema: public; Owner: -
@@ -13609,6 +14396,15 @@ GRANT ALL ON FUNCTION public.remove_availability_override(override_id uuid) TO a
 GRANT ALL ON FUNCTION public.remove_availability_override(override_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION reschedule_booking(booking_id uuid, starts_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.reschedule_booking(booking_id uuid, starts_at timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION respond_to_review(review_id uuid, response text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -13764,6 +14560,15 @@ GRANT INSERT(valid_until),UPDATE(valid_until) ON TABLE public.provider_availabil
 REVOKE ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) TO authenticated;
 GRANT ALL ON FUNCTION public.set_weekly_schedule(time_zone text, windows jsonb) TO service_role;
+
+--
+-- Name: FUNCTION start_booking(booking_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.start_booking(booking_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.start_booking(booking_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.start_booking(booking_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.start_booking(booking_id uuid) TO service_role;
 
 --
 -- Name: TABLE conversations; Type: ACL; Schema: public; Owner: -
@@ -13947,6 +14752,14 @@ GRANT SELECT ON TABLE public.audit_logs TO service_role;
 
 GRANT SELECT ON TABLE public.booking_status_history TO authenticated;
 GRANT ALL ON TABLE public.booking_status_history TO service_role;
+
+--
+-- Name: TABLE cancellation_policy_tiers; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.cancellation_policy_tiers TO anon;
+GRANT SELECT ON TABLE public.cancellation_policy_tiers TO authenticated;
+GRANT ALL ON TABLE public.cancellation_policy_tiers TO service_role;
 
 --
 -- Name: TABLE categories; Type: ACL; Schema: public; Owner: -

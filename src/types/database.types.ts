@@ -250,6 +250,7 @@ export type Database = {
       bookings: {
         Row: {
           base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason: string | null;
           cancelled_at: string | null;
           cancelled_by: string | null;
@@ -263,14 +264,17 @@ export type Database = {
           discount_cents: number;
           disputed_at: string | null;
           ends_at: string;
+          expires_at: string | null;
           id: string;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
+          price_breakdown: Json;
           provider_id: string;
           provider_notes: string | null;
+          refund_cents: number | null;
           refunded_at: string | null;
           service_address: Json | null;
           service_description: string | null;
@@ -289,6 +293,7 @@ export type Database = {
         };
         Insert: {
           base_price_cents: number;
+          cancellation_policy?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason?: string | null;
           cancelled_at?: string | null;
           cancelled_by?: string | null;
@@ -302,14 +307,17 @@ export type Database = {
           discount_cents?: number;
           disputed_at?: string | null;
           ends_at: string;
+          expires_at?: string | null;
           id?: string;
           listing_id: string;
           location_type?: Database['public']['Enums']['location_type'];
           metadata?: Json;
           period?: never;
           platform_fee_cents?: number;
+          price_breakdown?: Json;
           provider_id: string;
           provider_notes?: string | null;
+          refund_cents?: number | null;
           refunded_at?: string | null;
           service_address?: Json | null;
           service_description?: string | null;
@@ -328,6 +336,7 @@ export type Database = {
         };
         Update: {
           base_price_cents?: number;
+          cancellation_policy?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason?: string | null;
           cancelled_at?: string | null;
           cancelled_by?: string | null;
@@ -341,14 +350,17 @@ export type Database = {
           discount_cents?: number;
           disputed_at?: string | null;
           ends_at?: string;
+          expires_at?: string | null;
           id?: string;
           listing_id?: string;
           location_type?: Database['public']['Enums']['location_type'];
           metadata?: Json;
           period?: never;
           platform_fee_cents?: number;
+          price_breakdown?: Json;
           provider_id?: string;
           provider_notes?: string | null;
+          refund_cents?: number | null;
           refunded_at?: string | null;
           service_address?: Json | null;
           service_description?: string | null;
@@ -402,6 +414,24 @@ export type Database = {
             referencedColumns: ['id'];
           },
         ];
+      };
+      cancellation_policy_tiers: {
+        Row: {
+          min_hours_before: number;
+          policy: Database['public']['Enums']['cancellation_policy_kind'];
+          refund_percent: number;
+        };
+        Insert: {
+          min_hours_before: number;
+          policy: Database['public']['Enums']['cancellation_policy_kind'];
+          refund_percent: number;
+        };
+        Update: {
+          min_hours_before?: number;
+          policy?: Database['public']['Enums']['cancellation_policy_kind'];
+          refund_percent?: number;
+        };
+        Relationships: [];
       };
       categories: {
         Row: {
@@ -1286,6 +1316,7 @@ export type Database = {
           buffer_after_minutes: number;
           buffer_before_minutes: number;
           cancellation_policy: string | null;
+          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -1298,6 +1329,7 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
+          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -1330,6 +1362,7 @@ export type Database = {
           buffer_after_minutes?: number;
           buffer_before_minutes?: number;
           cancellation_policy?: string | null;
+          cancellation_policy_kind?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours?: number;
           category_id: string;
           city_id?: string | null;
@@ -1342,6 +1375,7 @@ export type Database = {
           hourly_rate_cents?: number | null;
           id?: string;
           images?: string[];
+          instant_book?: boolean;
           is_featured?: boolean;
           keywords?: string[];
           language?: string;
@@ -1374,6 +1408,7 @@ export type Database = {
           buffer_after_minutes?: number;
           buffer_before_minutes?: number;
           cancellation_policy?: string | null;
+          cancellation_policy_kind?: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours?: number;
           category_id?: string;
           city_id?: string | null;
@@ -1386,6 +1421,7 @@ export type Database = {
           hourly_rate_cents?: number | null;
           id?: string;
           images?: string[];
+          instant_book?: boolean;
           is_featured?: boolean;
           keywords?: string[];
           language?: string;
@@ -3587,6 +3623,169 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      cancel_booking: {
+        Args: {
+          booking_id: string;
+          reason: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      complete_booking: {
+        Args: {
+          booking_id: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      confirm_booking: {
+        Args: {
+          booking_id: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       create_api_key: {
         Args: {
           expires_at?: string;
@@ -3606,12 +3805,15 @@ export type Database = {
         Args: {
           address_id?: string;
           duration_minutes?: number;
+          idempotency_key?: string;
           listing_id: string;
           special_requests?: string;
           starts_at: string;
+          use_credit?: boolean;
         };
         Returns: {
           base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason: string | null;
           cancelled_at: string | null;
           cancelled_by: string | null;
@@ -3625,14 +3827,17 @@ export type Database = {
           discount_cents: number;
           disputed_at: string | null;
           ends_at: string;
+          expires_at: string | null;
           id: string;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
+          price_breakdown: Json;
           provider_id: string;
           provider_notes: string | null;
+          refund_cents: number | null;
           refunded_at: string | null;
           service_address: Json | null;
           service_description: string | null;
@@ -3687,11 +3892,121 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      decline_booking: {
+        Args: {
+          booking_id: string;
+          reason?: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       delete_review: {
         Args: {
           review_id: string;
         };
         Returns: undefined;
+      };
+      dispute_booking: {
+        Args: {
+          booking_id: string;
+          reason: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       edit_review: {
         Args: {
@@ -3744,6 +4059,10 @@ export type Database = {
           flag_key: string;
         };
         Returns: Json;
+      };
+      expire_pending_bookings: {
+        Args: never;
+        Returns: number;
       };
       expire_referral_rewards: {
         Args: never;
@@ -3826,6 +4145,7 @@ export type Database = {
           buffer_after_minutes: number;
           buffer_before_minutes: number;
           cancellation_policy: string | null;
+          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -3838,6 +4158,7 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
+          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -3868,6 +4189,61 @@ export type Database = {
           to: 'listings';
           isOneToOne: false;
           isSetofReturn: true;
+        };
+      };
+      mark_booking_no_show: {
+        Args: {
+          booking_id: string;
+          reason?: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
         };
       };
       mark_conversation_read: {
@@ -3932,6 +4308,7 @@ export type Database = {
           buffer_after_minutes: number;
           buffer_before_minutes: number;
           cancellation_policy: string | null;
+          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -3944,6 +4321,7 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
+          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -4058,6 +4436,7 @@ export type Database = {
           buffer_after_minutes: number;
           buffer_before_minutes: number;
           cancellation_policy: string | null;
+          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -4070,6 +4449,7 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
+          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -4223,6 +4603,61 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      reschedule_booking: {
+        Args: {
+          booking_id: string;
+          starts_at: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       respond_to_review: {
         Args: {
           response: string;
@@ -4322,6 +4757,7 @@ export type Database = {
           buffer_after_minutes: number;
           buffer_before_minutes: number;
           cancellation_policy: string | null;
+          cancellation_policy_kind: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_window_hours: number;
           category_id: string;
           city_id: string | null;
@@ -4334,6 +4770,7 @@ export type Database = {
           hourly_rate_cents: number | null;
           id: string;
           images: string[];
+          instant_book: boolean;
           is_featured: boolean;
           keywords: string[];
           language: string;
@@ -4426,6 +4863,60 @@ export type Database = {
           isSetofReturn: true;
         };
       };
+      start_booking: {
+        Args: {
+          booking_id: string;
+        };
+        Returns: {
+          base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
+          cancellation_reason: string | null;
+          cancelled_at: string | null;
+          cancelled_by: string | null;
+          completed_at: string | null;
+          confirmation_code: string;
+          confirmed_at: string | null;
+          created_at: string;
+          currency: string;
+          customer_id: string;
+          customer_notes: string | null;
+          discount_cents: number;
+          disputed_at: string | null;
+          ends_at: string;
+          expires_at: string | null;
+          id: string;
+          listing_id: string;
+          location_type: Database['public']['Enums']['location_type'];
+          metadata: Json;
+          period: string | null;
+          platform_fee_cents: number;
+          price_breakdown: Json;
+          provider_id: string;
+          provider_notes: string | null;
+          refund_cents: number | null;
+          refunded_at: string | null;
+          service_address: Json | null;
+          service_description: string | null;
+          service_fee_cents: number;
+          service_location: string | null;
+          service_title: string;
+          special_requests: string | null;
+          started_at: string | null;
+          starts_at: string;
+          status: Database['public']['Enums']['booking_status'];
+          tax_cents: number;
+          tenant_id: string;
+          time_zone: string;
+          total_cents: number;
+          updated_at: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'bookings';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       start_conversation: {
         Args: {
           booking_id?: string;
@@ -4508,6 +4999,7 @@ export type Database = {
         };
         Returns: {
           base_price_cents: number;
+          cancellation_policy: Database['public']['Enums']['cancellation_policy_kind'];
           cancellation_reason: string | null;
           cancelled_at: string | null;
           cancelled_by: string | null;
@@ -4521,14 +5013,17 @@ export type Database = {
           discount_cents: number;
           disputed_at: string | null;
           ends_at: string;
+          expires_at: string | null;
           id: string;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
+          price_breakdown: Json;
           provider_id: string;
           provider_notes: string | null;
+          refund_cents: number | null;
           refunded_at: string | null;
           service_address: Json | null;
           service_description: string | null;
@@ -4660,7 +5155,18 @@ export type Database = {
         | 'booking';
       availability_override_kind: 'blocked' | 'available';
       billing_interval: 'month' | 'year';
-      booking_status: 'pending' | 'confirmed' | 'in_progress' | 'completed' | 'cancelled' | 'disputed' | 'refunded';
+      booking_status:
+        | 'pending'
+        | 'confirmed'
+        | 'in_progress'
+        | 'completed'
+        | 'cancelled'
+        | 'disputed'
+        | 'refunded'
+        | 'declined'
+        | 'expired'
+        | 'no_show';
+      cancellation_policy_kind: 'flexible' | 'moderate' | 'strict';
       credit_reason: 'referral_reward' | 'booking_spend' | 'booking_return' | 'expiry' | 'adjustment';
       delivery_status: 'pending' | 'delivering' | 'succeeded' | 'failed' | 'dead';
       file_status: 'uploading' | 'processing' | 'active' | 'failed' | 'deleted';
@@ -4802,7 +5308,19 @@ export const Constants = {
       audit_action: ['create', 'read', 'update', 'delete', 'login', 'logout', 'admin_action', 'payment', 'booking'],
       availability_override_kind: ['blocked', 'available'],
       billing_interval: ['month', 'year'],
-      booking_status: ['pending', 'confirmed', 'in_progress', 'completed', 'cancelled', 'disputed', 'refunded'],
+      booking_status: [
+        'pending',
+        'confirmed',
+        'in_progress',
+        'completed',
+        'cancelled',
+        'disputed',
+        'refunded',
+        'declined',
+        'expired',
+        'no_show',
+      ],
+      cancellation_policy_kind: ['flexible', 'moderate', 'strict'],
       credit_reason: ['referral_reward', 'booking_spend', 'booking_return', 'expiry', 'adjustment'],
       delivery_status: ['pending', 'delivering', 'succeeded', 'failed', 'dead'],
       file_status: ['uploading', 'processing', 'active', 'failed', 'deleted'],
