@@ -1447,7 +1447,15 @@ describe(`booking notifications (${testBackend()})`, () => {
     // Ten minutes ahead: still confirmable, and near enough to start.
     await db.query(sql`update public.bookings set starts_at = now() + interval '10 minutes',
                        ends_at = now() + interval '70 minutes' where id = ${id}`);
-    assert.deepEqual(await notifications(id), [{ user_id: provider.id, sender_id: null, type: 'booking_received' }]);
+    // The request, then the move (made by the system, so both parties hear of it).
+    assert.deepEqual(
+      (await notifications(id)).map((n) => [n.user_id === provider.id ? 'provider' : 'customer', n.type]).sort(),
+      [
+        ['customer', 'booking_rescheduled'],
+        ['provider', 'booking_received'],
+        ['provider', 'booking_rescheduled'],
+      ],
+    );
     await db.query(sql`delete from public.notifications where data ->> 'booking_id' = ${id}`);
 
     await act(provider, id, 'confirmed');
