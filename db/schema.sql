@@ -723,7 +723,7 @@ begin
     returning * into b;
   end if;
   -- Credit spent on a booking that will not happen goes back.
-  if target in ('cancelled', 'declined') and to_regprocedure('app.return_credit(uuid)') is not null then
+  if target in ('cancelled', 'declined') then
     perform app.return_credit(b.id);
   end if;
   return b;
@@ -1361,7 +1361,7 @@ COMMENT ON COLUMN public.listings.rating_bayesian IS 'Bayesian average of the pu
 --
 
 CREATE FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid DEFAULT NULL::uuid) RETURNS void
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
@@ -1376,29 +1376,36 @@ begin
     raise check_violation using message = format('bookings open at most %s days ahead', l.advance_booking_days),
       hint = 'Pick an earlier start.';
   end if;
-  if exists (select 1 from public.bookings b
+  -- Another booking of the provider (each widened by its listing's buffers) in the way.
+  if exists (select 1 from public.bookings b join public.listings bl on bl.id = b.listing_id
               where b.provider_id = l.provider_id and b.id is distinct from ignore
-                and b.period && tstzrange(starts, ends, '[)')
-                and b.status in ('pending', 'confirmed', 'in_progress')) then
+                and b.status in ('pending', 'confirmed', 'in_progress')
+                and b.period && tstzrange(starts - make_interval(mins => l.buffer_before_minutes + bl.buffer_after_minutes),
+                                          ends + make_interval(mins => l.buffer_after_minutes + bl.buffer_before_minutes), '[)')
+                and tstzrange(b.starts_at - make_interval(mins => bl.buffer_before_minutes),
+                              b.ends_at + make_interval(mins => bl.buffer_after_minutes))
+                    && tstzrange(starts - make_interval(mins => l.buffer_before_minutes),
+                                 ends + make_interval(mins => l.buffer_after_minutes))) then
     raise sqlstate 'PT409' using
       message = 'slot taken: the provider is already booked at that time',
       detail = format('another booking of this provider overlaps %s – %s', starts, ends),
       hint = 'Pick another time (listing_slots() lists the free ones).';
   end if;
   if l.max_bookings_per_day is not null then
-    tz := coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = l.provider_id limit 1),
-                   (select u.time_zone from public.users u where u.id = l.provider_id));
+    tz := app.provider_time_zone(l.provider_id);
     if (select count(*) from public.bookings b
          where b.listing_id = l.id and b.id is distinct from ignore
            and b.status in ('pending', 'confirmed', 'in_progress', 'completed')
-           and (b.starts_at at time zone b.time_zone)::date = (starts at time zone tz)::date) >= l.max_bookings_per_day then
+           and (b.starts_at at time zone tz)::date = (starts at time zone tz)::date) >= l.max_bookings_per_day then
       raise check_violation using message = 'this listing is fully booked that day', hint = 'Pick another day.';
     end if;
   end if;
-  if not app.provider_is_available(l.provider_id, starts, ends) then
+  -- create_booking accepts exactly the slots listing_slots() offers.
+  if not app.is_bookable_slot_without(l.id, starts, minutes, ignore) then
     raise check_violation using
       message = 'the provider is not available at that time',
-      hint = 'Pick a time inside the provider''s schedule (provider_availability) that no override blocks.';
+      detail = format('listing_slots() offers no %s-minute slot starting at %s', minutes, starts),
+      hint = 'Pick one of the starts listing_slots() returns for this listing and duration.';
   end if;
 end $$;
 
@@ -1406,7 +1413,7 @@ end $$;
 -- Name: FUNCTION check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid) IS 'Raises unless [starts, starts + minutes) is bookable on the listing: notice, horizon, overlap (PT409 slot taken), daily capacity, schedule and overrides.';
+COMMENT ON FUNCTION app.check_booking_time(l public.listings, starts timestamp with time zone, minutes integer, ignore uuid) IS 'Raises unless [starts, starts + minutes) is bookable on the listing: notice, horizon, overlap with buffers (PT409 slot taken), daily capacity, then app.is_bookable_slot() (schedule, overrides, slot step).';
 
 --
 -- Name: check_review_input(integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: app; Owner: -
@@ -1981,6 +1988,36 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) IS 'True exactly when listing_slots(listing_id, …, duration_minutes) returns a slot starting at starts_at (active listings only). create_booking calls it inside its transaction.';
+
+--
+-- Name: is_bookable_slot_without(uuid, timestamp with time zone, integer, uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.is_bookable_slot_without(listing_id uuid, starts timestamp with time zone, minutes integer, moving uuid) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  ok boolean;
+begin
+  if moving is null then
+    return app.is_bookable_slot(listing_id, starts, minutes);
+  end if;
+  begin
+    update public.bookings x set starts_at = '1900-01-01 00:00Z', ends_at = '1900-01-01 00:01Z' where x.id = moving;
+    ok := app.is_bookable_slot(listing_id, starts, minutes);
+    raise sqlstate 'LCRB1';  -- roll the move back
+  exception when sqlstate 'LCRB1' then
+    null;
+  end;
+  return ok;
+end $$;
+
+--
+-- Name: FUNCTION is_bookable_slot_without(listing_id uuid, starts timestamp with time zone, minutes integer, moving uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.is_bookable_slot_without(listing_id uuid, starts timestamp with time zone, minutes integer, moving uuid) IS 'app.is_bookable_slot() as if booking `moving` did not exist (for reschedule_booking); changes nothing.';
 
 --
 -- Name: is_conversation_participant(uuid); Type: FUNCTION; Schema: app; Owner: -
@@ -4854,7 +4891,7 @@ begin
   end;
 
   -- Referral credit pays what it can of the total (the referrals workflow's ledger).
-  if create_booking.use_credit and to_regprocedure('app.spend_credit(uuid, uuid, text, bigint)') is not null then
+  if create_booking.use_credit then
     credit := coalesce(app.spend_credit(me, result.id, result.currency::text, result.total_cents), 0);
     if credit > 0 then
       update public.bookings b
@@ -5232,9 +5269,7 @@ begin
     returning x.id
   loop
     n := n + 1;
-    if to_regprocedure('app.return_credit(uuid)') is not null then
-      perform app.return_credit(expired);
-    end if;
+    perform app.return_credit(expired);
   end loop;
   return n;
 end $$;
@@ -12821,6 +12856,12 @@ REVOKE ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp
 GRANT ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) TO anon;
 GRANT ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) TO authenticated;
 GRANT ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer) TO service_role;
+
+--
+-- Name: FUNCTION is_bookable_slot_without(listing_id uuid, starts timestamp with time zone, minutes integer, moving uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.is_bookable_slot_without(listing_id uuid, starts timestamp with time zone, minutes integer, moving uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION is_conversation_participant(conversation uuid); Type: ACL; Schema: app; Owner: -

@@ -180,12 +180,39 @@ $$;
 comment on function app.lock_provider_calendar(uuid) is 'Transaction-scoped advisory lock on a provider''s calendar, taken before checking and writing its bookings.';
 revoke execute on function app.lock_provider_calendar(uuid) from public;
 
+-- Would listing_slots() offer this start if booking `moving` were not there?
+-- (Rescheduling must not collide with the booking's own old time.) The booking
+-- is moved out of the way inside a subtransaction that is then rolled back.
+create function app.is_bookable_slot_without(listing_id uuid, starts timestamptz, minutes integer, moving uuid)
+returns boolean
+language plpgsql volatile security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  ok boolean;
+begin
+  if moving is null then
+    return app.is_bookable_slot(listing_id, starts, minutes);
+  end if;
+  begin
+    update public.bookings x set starts_at = '1900-01-01 00:00Z', ends_at = '1900-01-01 00:01Z' where x.id = moving;
+    ok := app.is_bookable_slot(listing_id, starts, minutes);
+    raise sqlstate 'LCRB1';  -- roll the move back
+  exception when sqlstate 'LCRB1' then
+    null;
+  end;
+  return ok;
+end $$;
+comment on function app.is_bookable_slot_without(uuid, timestamptz, integer, uuid) is 'app.is_bookable_slot() as if booking `moving` did not exist (for reschedule_booking); changes nothing.';
+revoke execute on function app.is_bookable_slot_without(uuid, timestamptz, integer, uuid) from public;
+
 -- The checks a new time must pass (create and reschedule): notice, horizon,
--- capacity, overlap, the provider's schedule. `ignore` is the booking being
+-- overlap (with buffers), capacity, then that listing_slots() offers exactly
+-- this start (schedule, overrides, slot step). `ignore` is the booking being
 -- moved. Call with the provider's calendar locked.
 create function app.check_booking_time(l public.listings, starts timestamptz, minutes integer, ignore uuid default null)
 returns void
-language plpgsql stable security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
 declare
@@ -200,32 +227,39 @@ begin
     raise check_violation using message = format('bookings open at most %s days ahead', l.advance_booking_days),
       hint = 'Pick an earlier start.';
   end if;
-  if exists (select 1 from public.bookings b
+  -- Another booking of the provider (each widened by its listing's buffers) in the way.
+  if exists (select 1 from public.bookings b join public.listings bl on bl.id = b.listing_id
               where b.provider_id = l.provider_id and b.id is distinct from ignore
-                and b.period && tstzrange(starts, ends, '[)')
-                and b.status in ('pending', 'confirmed', 'in_progress')) then
+                and b.status in ('pending', 'confirmed', 'in_progress')
+                and b.period && tstzrange(starts - make_interval(mins => l.buffer_before_minutes + bl.buffer_after_minutes),
+                                          ends + make_interval(mins => l.buffer_after_minutes + bl.buffer_before_minutes), '[)')
+                and tstzrange(b.starts_at - make_interval(mins => bl.buffer_before_minutes),
+                              b.ends_at + make_interval(mins => bl.buffer_after_minutes))
+                    && tstzrange(starts - make_interval(mins => l.buffer_before_minutes),
+                                 ends + make_interval(mins => l.buffer_after_minutes))) then
     raise sqlstate 'PT409' using
       message = 'slot taken: the provider is already booked at that time',
       detail = format('another booking of this provider overlaps %s – %s', starts, ends),
       hint = 'Pick another time (listing_slots() lists the free ones).';
   end if;
   if l.max_bookings_per_day is not null then
-    tz := coalesce((select pa.time_zone from public.provider_availability pa where pa.provider_id = l.provider_id limit 1),
-                   (select u.time_zone from public.users u where u.id = l.provider_id));
+    tz := app.provider_time_zone(l.provider_id);
     if (select count(*) from public.bookings b
          where b.listing_id = l.id and b.id is distinct from ignore
            and b.status in ('pending', 'confirmed', 'in_progress', 'completed')
-           and (b.starts_at at time zone b.time_zone)::date = (starts at time zone tz)::date) >= l.max_bookings_per_day then
+           and (b.starts_at at time zone tz)::date = (starts at time zone tz)::date) >= l.max_bookings_per_day then
       raise check_violation using message = 'this listing is fully booked that day', hint = 'Pick another day.';
     end if;
   end if;
-  if not app.provider_is_available(l.provider_id, starts, ends) then
+  -- create_booking accepts exactly the slots listing_slots() offers.
+  if not app.is_bookable_slot_without(l.id, starts, minutes, ignore) then
     raise check_violation using
       message = 'the provider is not available at that time',
-      hint = 'Pick a time inside the provider''s schedule (provider_availability) that no override blocks.';
+      detail = format('listing_slots() offers no %s-minute slot starting at %s', minutes, starts),
+      hint = 'Pick one of the starts listing_slots() returns for this listing and duration.';
   end if;
 end $$;
-comment on function app.check_booking_time(public.listings, timestamptz, integer, uuid) is 'Raises unless [starts, starts + minutes) is bookable on the listing: notice, horizon, overlap (PT409 slot taken), daily capacity, schedule and overrides.';
+comment on function app.check_booking_time(public.listings, timestamptz, integer, uuid) is 'Raises unless [starts, starts + minutes) is bookable on the listing: notice, horizon, overlap with buffers (PT409 slot taken), daily capacity, then app.is_bookable_slot() (schedule, overrides, slot step).';
 revoke execute on function app.check_booking_time(public.listings, timestamptz, integer, uuid) from public;
 
 -- -----------------------------------------------------------------------------
@@ -386,7 +420,7 @@ begin
   end;
 
   -- Referral credit pays what it can of the total (the referrals workflow's ledger).
-  if create_booking.use_credit and to_regprocedure('app.spend_credit(uuid, uuid, text, bigint)') is not null then
+  if create_booking.use_credit then
     credit := coalesce(app.spend_credit(me, result.id, result.currency::text, result.total_cents), 0);
     if credit > 0 then
       update public.bookings b
@@ -534,7 +568,7 @@ begin
     returning * into b;
   end if;
   -- Credit spent on a booking that will not happen goes back.
-  if target in ('cancelled', 'declined') and to_regprocedure('app.return_credit(uuid)') is not null then
+  if target in ('cancelled', 'declined') then
     perform app.return_credit(b.id);
   end if;
   return b;
@@ -692,9 +726,7 @@ begin
     returning x.id
   loop
     n := n + 1;
-    if to_regprocedure('app.return_credit(uuid)') is not null then
-      perform app.return_credit(expired);
-    end if;
+    perform app.return_credit(expired);
   end loop;
   return n;
 end $$;

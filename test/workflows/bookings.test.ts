@@ -44,14 +44,16 @@ async function clientOf(user: UserFixture): Promise<SupabaseClient> {
 }
 
 /**
- * A provider without a weekly schedule, who takes bookings at any hour that does not run over
- * their local midnight, with an hourly listing at 80.00 that needs no notice. In UTC unless told:
- * the bookings below start around UTC noon, so none crosses midnight whatever the hour the suite runs.
+ * A provider open around the clock every day (in UTC unless told), so every start on the
+ * listing's 30-minute slot grid is bookable whatever the hour the suite runs, with an hourly
+ * listing at 80.00 that needs no notice.
  */
 async function newProvider(
   listingOptions: { instantBook?: boolean; policy?: string; timeZone?: string } = {},
 ): Promise<{ provider: UserFixture; listing: ListingFixture; client: SupabaseClient }> {
   const provider = await createUser(db, { role: 'provider', timeZone: listingOptions.timeZone ?? 'UTC' });
+  await db.query(sql`insert into public.provider_availability (provider_id, day_of_week, start_time, end_time)
+                     select ${provider.id}, d, '00:00', '24:00' from generate_series(1, 7) d`);
   const listing = await createListing(db, provider);
   await db.query(sql`update public.listings
                         set instant_book = ${listingOptions.instantBook ?? false},
@@ -72,11 +74,9 @@ const firstNoon = (() => {
 /** 12:00 UTC `days` after firstNoon, plus `hours` (keep within ±10 so the day stays the same). */
 const noon = (days: number, hours = 0) => new Date(firstNoon + days * 24 * HOUR + hours * HOUR).toISOString();
 
-/** A zone in which the instant falls between 01:00 and 21:00 local time. */
-function zoneAt(instant: string): string {
-  const hour = new Date(instant).getUTCHours();
-  return hour >= 1 && hour <= 20 ? 'UTC' : 'Asia/Tokyo';
-}
+/** The next half hour at least `hours` from now (on the slot grid). */
+const onGrid = (hours: number) =>
+  new Date(Math.ceil((Date.now() + hours * HOUR) / (30 * MINUTE)) * 30 * MINUTE).toISOString();
 
 async function bookingsOf(listingId: string): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
@@ -164,8 +164,8 @@ describe(`create_booking over REST (${testBackend()})`, () => {
   });
 
   test('a request for a start within 24 hours expires at its start', async () => {
-    const startsAt = inHours(3);
-    const { listing } = await newProvider({ timeZone: zoneAt(startsAt) });
+    const startsAt = onGrid(3);
+    const { listing } = await newProvider();
     const { data, error } = await asCustomer
       .rpc('create_booking', { listing_id: listing.id, starts_at: startsAt })
       .single<Record<string, unknown>>();
@@ -206,6 +206,40 @@ describe(`create_booking over REST (${testBackend()})`, () => {
     const other = await asStranger.rpc('create_booking', { ...args, starts_at: noon(4) });
     assert.equal(other.error, null);
     assert.equal(await bookingsOf(listing.id), 2);
+  });
+
+  test('referral credit pays part of the total and comes back when the booking is cancelled', async () => {
+    const { listing } = await newProvider();
+    const buyer = await createUser(db);
+    const asBuyer = await clientOf(buyer);
+    await db.query(sql`select app.grant_credit(${buyer.id}::uuid, 'USD', 1500)`);
+    const balance = async () =>
+      (await db.query<{ n: number }>(sql`select app.credit_balance(${buyer.id}::uuid, 'USD')::int as n`)).rows[0]?.n;
+    const { data, error } = await asBuyer
+      .rpc('create_booking', { listing_id: listing.id, starts_at: noon(6) })
+      .single<{ id: string; discount_cents: number; total_cents: number; price_breakdown: Record<string, number> }>();
+    assert.equal(error, null);
+    // 80.00 + 4.00 service fee − 15.00 credit.
+    assert.deepEqual(
+      [data?.discount_cents, data?.total_cents, data?.price_breakdown.credit_cents, data?.price_breakdown.total_cents],
+      [1500, 6900, 1500, 6900],
+    );
+    assert.equal(await balance(), 0);
+    const cancelled = await asBuyer
+      .rpc('cancel_booking', { booking_id: data?.id, reason: 'Changed my mind' })
+      .single<{ refund_cents: number }>();
+    assert.equal(cancelled.data?.refund_cents, 6900);
+    assert.equal(await balance(), 1500);
+  });
+
+  test('with use_credit false the credit stays', async () => {
+    const { listing } = await newProvider();
+    const buyer = await createUser(db);
+    await db.query(sql`select app.grant_credit(${buyer.id}::uuid, 'USD', 1500)`);
+    const { data } = await (await clientOf(buyer))
+      .rpc('create_booking', { listing_id: listing.id, starts_at: noon(6), use_credit: false })
+      .single<{ total_cents: number }>();
+    assert.equal(data?.total_cents, 8400);
   });
 
   test('an overlapping request is refused as a taken slot (409) and writes nothing', async () => {
@@ -516,7 +550,9 @@ describe(`concurrent bookings (${testBackend()})`, { skip: testBackend() !== 'po
       clients.map((client, i) =>
         client.rpc('create_booking', {
           listing_id: listing.id,
-          starts_at: new Date(start + (i % 4) * 15 * MINUTE).toISOString(),
+          // Two hours from one of four half-hour starts: every pair overlaps.
+          starts_at: new Date(start + (i % 4) * 30 * MINUTE).toISOString(),
+          duration_minutes: 120,
           idempotency_key: randomUUID(),
         }),
       ),

@@ -91,7 +91,9 @@ function newYork(date: string, time: string): string {
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');
-const inHours = (hours: number) => new Date(Date.now() + hours * HOUR).toISOString();
+/** `hours` from now, rounded up to a half hour: listing_slots() starts slots on a 30-minute grid. */
+const inHours = (hours: number) =>
+  new Date(Math.ceil((Date.now() + hours * HOUR) / (30 * 60_000)) * 30 * 60_000).toISOString();
 /**
  * `hours` after 07:00 New York time tomorrow: far enough ahead, and never a slot that runs over
  * local midnight (which no schedule allows), whatever the hour the suite runs at.
@@ -99,15 +101,23 @@ const inHours = (hours: number) => new Date(Date.now() + hours * HOUR).toISOStri
 const tomorrowMorning = Date.parse(newYork(new Date(Date.now() + 24 * HOUR).toISOString().slice(0, 10), '07:00'));
 const later = (hours: number) => new Date(tomorrowMorning + hours * HOUR).toISOString();
 
-/** A provider (New York unless told) with an active hourly listing that needs no notice. */
+/**
+ * A provider (New York unless told) with an active hourly listing that needs no notice, open
+ * around the clock every day (create_booking takes only the slots listing_slots() offers, and a
+ * provider without a schedule has none) unless `open` is false.
+ */
 async function newProvider(
-  options: { tenantId?: string; timeZone?: string } = {},
+  options: { tenantId?: string; timeZone?: string; open?: boolean } = {},
 ): Promise<{ provider: UserFixture; listing: ListingFixture }> {
   const provider = await createUser(db, {
     role: 'provider',
     tenantId: options.tenantId,
     timeZone: options.timeZone ?? 'America/New_York',
   });
+  if (options.open ?? true) {
+    await db.query(sql`insert into public.provider_availability (provider_id, day_of_week, start_time, end_time)
+                       select ${provider.id}, d, '00:00', '24:00' from generate_series(1, 7) d`);
+  }
   return { provider, listing: await createListing(db, provider) };
 }
 
@@ -188,7 +198,7 @@ async function status(bookingId: string): Promise<string> {
 
 describe(`provider_availability (${testBackend()})`, () => {
   test('a provider adds a weekly window; tenant and time zone come from their account', async () => {
-    const { provider } = await newProvider();
+    const { provider } = await newProvider({ open: false });
     const row = await asUser(db, provider.clerkId, (tx) =>
       one(
         tx,
@@ -208,7 +218,7 @@ describe(`provider_availability (${testBackend()})`, () => {
   });
 
   test('overlapping windows of one provider on one weekday are rejected by the exclusion constraint', async () => {
-    const { provider } = await newProvider();
+    const { provider } = await newProvider({ open: false });
     await addWindow(provider, 1, '09:00', '12:00');
     for (const [from, to] of [
       ['11:00', '14:00'],
@@ -228,8 +238,8 @@ describe(`provider_availability (${testBackend()})`, () => {
   });
 
   test('adjacent windows, other weekdays and other providers do not conflict', async () => {
-    const { provider } = await newProvider();
-    const { provider: other } = await newProvider();
+    const { provider } = await newProvider({ open: false });
+    const { provider: other } = await newProvider({ open: false });
     await addWindow(provider, 1, '09:00', '12:00');
     await addWindow(provider, 1, '12:00', '15:00');
     await addWindow(provider, 2, '09:00', '12:00');
@@ -246,7 +256,7 @@ describe(`provider_availability (${testBackend()})`, () => {
   });
 
   test('a window may end at midnight (24:00)', async () => {
-    const { provider } = await newProvider();
+    const { provider } = await newProvider({ open: false });
     const row = await asUser(db, provider.clerkId, (tx) =>
       one(
         tx,
@@ -258,7 +268,7 @@ describe(`provider_availability (${testBackend()})`, () => {
   });
 
   test('a window must end after it starts, on weekday 1–7, in an IANA zone, with a valid date range', async () => {
-    const { provider } = await newProvider();
+    const { provider } = await newProvider({ open: false });
     for (const [day, from, to, zone, validFrom, validUntil] of [
       [1, '10:00', '10:00', null, null, null],
       [1, '17:00', '09:00', null, null, null],
@@ -282,7 +292,7 @@ describe(`provider_availability (${testBackend()})`, () => {
   });
 
   test('nobody but the provider adds, changes or removes their windows', async () => {
-    const { provider } = await newProvider();
+    const { provider } = await newProvider({ open: false });
     const id = await addWindow(provider, 1, '09:00', '17:00');
     for (const someone of [stranger, admin]) {
       await assert.rejects(
@@ -306,7 +316,7 @@ describe(`provider_availability (${testBackend()})`, () => {
   });
 
   test('a provider can neither move a window to another provider nor choose its tenant', async () => {
-    const { provider } = await newProvider();
+    const { provider } = await newProvider({ open: false });
     const id = await addWindow(provider, 1, '09:00', '17:00');
     await assert.rejects(
       asUser(db, provider.clerkId, (tx) =>
@@ -330,8 +340,8 @@ describe(`provider_availability (${testBackend()})`, () => {
   });
 
   test('anyone reads the schedules of their own tenant and none of another tenant', async () => {
-    const { provider: here } = await newProvider();
-    const { provider: there } = await newProvider({ tenantId: otherTenantId });
+    const { provider: here } = await newProvider({ open: false });
+    const { provider: there } = await newProvider({ tenantId: otherTenantId, open: false });
     const hereId = await addWindow(here, 1, '09:00', '17:00');
     const thereId = await addWindow(there, 1, '09:00', '17:00');
     const visible = (tx: Queryable) =>
@@ -346,7 +356,7 @@ describe(`provider_availability (${testBackend()})`, () => {
   });
 
   test('anonymous callers cannot write schedules', async () => {
-    const { provider } = await newProvider();
+    const { provider } = await newProvider({ open: false });
     await assert.rejects(
       asUser(db, null, (tx) =>
         tx.query(sql`insert into public.provider_availability (provider_id, day_of_week, start_time, end_time)
@@ -462,7 +472,7 @@ describe(`availability_overrides (${testBackend()})`, () => {
 
 describe(`create_booking in the provider's time zone (${testBackend()})`, () => {
   test("Monday 14:00 UTC falls inside a New York provider's Monday 09:00–17:00", async () => {
-    const { provider, listing } = await newProvider();
+    const { provider, listing } = await newProvider({ open: false });
     await addWindow(provider, 1, '09:00', '17:00');
     const monday = upcoming(1);
     const local = 14 + newYorkOffset(utc(monday, '14:00')); // 10:00 EDT or 09:00 EST
@@ -474,7 +484,7 @@ describe(`create_booking in the provider's time zone (${testBackend()})`, () => 
   });
 
   test('Monday 22:00 UTC (17:00 or 18:00 in New York) is refused', async () => {
-    const { provider, listing } = await newProvider();
+    const { provider, listing } = await newProvider({ open: false });
     await addWindow(provider, 1, '09:00', '17:00');
     const monday = upcoming(1);
     await assert.rejects(
@@ -496,7 +506,7 @@ describe(`create_booking in the provider's time zone (${testBackend()})`, () => 
   });
 
   test('another weekday without a window is refused', async () => {
-    const { provider, listing } = await newProvider();
+    const { provider, listing } = await newProvider({ open: false });
     await addWindow(provider, 1, '09:00', '17:00');
     await assert.rejects(
       asUser(db, customer.clerkId, (tx) => book(tx, listing.id, newYork(upcoming(2), '10:00'))),
@@ -505,7 +515,7 @@ describe(`create_booking in the provider's time zone (${testBackend()})`, () => 
   });
 
   test('a blocked override on the local date refuses the slot; a partial block only its hours', async () => {
-    const { provider, listing } = await newProvider();
+    const { provider, listing } = await newProvider({ open: false });
     await addWindow(provider, 1, '09:00', '17:00');
     const monday = upcoming(1);
     const blockId = await addOverride(provider, monday, 'blocked');
@@ -526,7 +536,7 @@ describe(`create_booking in the provider's time zone (${testBackend()})`, () => 
   });
 
   test("a Tuesday-in-UTC slot on Monday evening in New York follows Monday's schedule and overrides", async () => {
-    const { provider, listing } = await newProvider();
+    const { provider, listing } = await newProvider({ open: false });
     await addWindow(provider, 1, '17:00', '23:00');
     const monday = upcoming(1);
     const tuesday = addDays(monday, 1);
@@ -543,7 +553,7 @@ describe(`create_booking in the provider's time zone (${testBackend()})`, () => 
   });
 
   test("an 'available' override opens a Sunday slot outside the weekly schedule", async () => {
-    const { provider, listing } = await newProvider();
+    const { provider, listing } = await newProvider({ open: false });
     await addWindow(provider, 1, '09:00', '17:00');
     const sunday = upcoming(7);
     const at = newYork(sunday, '10:00');
@@ -562,7 +572,7 @@ describe(`create_booking in the provider's time zone (${testBackend()})`, () => 
   });
 
   test('a slot may end at local midnight but not run into the next day', async () => {
-    const { provider, listing } = await newProvider();
+    const { provider, listing } = await newProvider({ open: false });
     await addWindow(provider, 1, '20:00', '24:00');
     const monday = upcoming(1);
     const booked = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, newYork(monday, '23:00')));
@@ -574,7 +584,7 @@ describe(`create_booking in the provider's time zone (${testBackend()})`, () => 
   });
 
   test('a window outside its valid_from … valid_until dates does not count', async () => {
-    const { provider, listing } = await newProvider();
+    const { provider, listing } = await newProvider({ open: false });
     const monday = upcoming(1);
     await db.query(sql`
       insert into public.provider_availability (provider_id, day_of_week, start_time, end_time, valid_until)
@@ -590,16 +600,28 @@ describe(`create_booking in the provider's time zone (${testBackend()})`, () => 
     assert.equal(booked.local_start, `${monday} 10:00`);
   });
 
-  test('a provider without a weekly schedule takes bookings at any hour', async () => {
-    const { listing } = await newProvider();
-    const sunday = upcoming(7);
-    const booked = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, newYork(sunday, '03:00')));
-    assert.equal(booked.local_start, `${sunday} 03:00`);
-    assert.equal(booked.time_zone, 'America/New_York');
+  test('a provider without a weekly schedule has no slots, so nothing can be booked', async () => {
+    const { listing } = await newProvider({ open: false });
+    await assert.rejects(
+      asUser(db, customer.clerkId, (tx) => book(tx, listing.id, newYork(upcoming(7), '10:00'))),
+      notAvailable,
+    );
+  });
+
+  test("a start off the listing's slot grid is refused; the grid starts where the window opens", async () => {
+    const { provider, listing } = await newProvider({ open: false });
+    await addWindow(provider, 1, '09:15', '17:00');
+    const monday = upcoming(1);
+    await assert.rejects(
+      asUser(db, customer.clerkId, (tx) => book(tx, listing.id, newYork(monday, '10:00'))),
+      notAvailable,
+    );
+    const booked = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, newYork(monday, '10:15')));
+    assert.equal(booked.local_start, `${monday} 10:15`);
   });
 
   test('New York wall-clock hours hold on both sides of a daylight-saving change', async () => {
-    const { provider, listing } = await newProvider();
+    const { provider, listing } = await newProvider({ open: false });
     await addWindow(provider, 1, '09:00', '17:00');
     await db.query(sql`update public.listings set advance_booking_days = 730 where id = ${listing.id}`);
     // The last Monday before New York's next clock change, and the Monday after it.
@@ -634,7 +656,8 @@ describe(`create_booking in the provider's time zone (${testBackend()})`, () => 
   });
 
   test("the booking keeps the provider's zone even when the customer lives elsewhere", async () => {
-    const { listing } = await newProvider({ timeZone: 'Asia/Kolkata' });
+    const { provider, listing } = await newProvider({ timeZone: 'Asia/Kolkata', open: false });
+    await addWindow(provider, 3, '09:00', '17:00');
     const booked = await asUser(db, customer.clerkId, (tx) => book(tx, listing.id, utc(upcoming(3), '04:30')));
     assert.equal(booked.time_zone, 'Asia/Kolkata');
     assert.match(booked.local_start, / 10:00$/); // UTC+05:30, no daylight saving
@@ -653,6 +676,8 @@ describe(`create_booking prices and rules (${testBackend()})`, () => {
                                 service_fee_bps = 750, platform_fee_bps = 1200
       where id = ${tenant}`);
     const provider = await createUser(db, { role: 'provider', tenantId: tenant, timeZone: 'Europe/London' });
+    await db.query(sql`insert into public.provider_availability (provider_id, day_of_week, start_time, end_time)
+                       select ${provider.id}, d, '00:00', '24:00' from generate_series(1, 7) d`);
     const listing = await createListing(db, provider, { hourlyRateCents: 7999 });
     const buyer = await createUser(db, { tenantId: tenant });
     const booked = await asUser(db, buyer.clerkId, (tx) => book(tx, listing.id, later(72), 90));
