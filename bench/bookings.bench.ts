@@ -112,10 +112,7 @@ async function drive(next: (client: number) => Ask, send: (ask: Ask) => Promise<
 const fmt = (f: Figures) =>
   `${f.rps.toFixed(0).padStart(6)} req/s (${f.ok} booked, ${f.taken} × 409)  p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99.toFixed(2).padStart(6)} ms`;
 
-/**
- * Slot k of a listing: one hour, 00:00–23:00 UTC of successive days from `from` (the bench
- * providers are in UTC without a schedule, so any hour that ends by midnight is bookable).
- */
+/** Slot k of a listing: one hour, 00:00–23:00 UTC of successive days from `from`. */
 const slot = (from: number, k: number) =>
   new Date(from + Math.floor(k / 23) * 24 * HOUR + (k % 23) * HOUR).toISOString();
 
@@ -129,8 +126,8 @@ async function main(): Promise<void> {
     const { rows: count } = await pool.query<{ n: string }>('select count(*) as n from public.listings');
     say(`listings: ${count[0]?.n}`);
 
-    // Bench people: CLIENTS customers and CLIENTS + 1 providers, each provider with one listing
-    // open two years ahead without notice.
+    // Bench people: CLIENTS customers and CLIENTS + 1 providers, each open around the clock in
+    // UTC with one listing bookable two years ahead without notice.
     const run = randomUUID().slice(0, 8);
     const { rows: people } = await pool.query<{ kind: string; clerk_id: string; listing_id: string | null }>(
       `with tenant as (select id from public.tenants where is_default),
@@ -146,13 +143,19 @@ async function main(): Promise<void> {
                                            hourly_rate_cents, location, service_radius_m, status,
                                            min_notice_minutes, advance_booking_days)
               select p.id, (select id from public.categories where slug = 'plumbing' and tenant_id is null),
-                     'Bench plumbing', 'Booked by the benchmark', 'bench-booking-' || p.clerk_id, 'hourly', 6000,
+                     'Bench plumbing', 'Booked by the benchmark', 'bench-booking-' || replace(p.clerk_id, '_', '-'), 'hourly', 6000,
                      extensions.st_point(-73.99, 40.73)::extensions.geography, 10000, 'active', 0, 730
                 from people p where p.kind = 'provider'
               returning id, provider_id)
        select p.kind, p.clerk_id, l.id as listing_id from people p left join listings l on l.provider_id = p.id
         order by p.kind, p.clerk_id`,
       [run, CLIENTS],
+    );
+    await pool.query(
+      `insert into public.provider_availability (provider_id, day_of_week, start_time, end_time, time_zone)
+       select u.id, d, '00:00', '24:00', 'UTC' from public.users u, generate_series(1, 7) d
+        where u.clerk_id like format('bench\\_booking\\_%s\\_provider\\_%%', $1::text)`,
+      [run],
     );
     const customers = people.filter((p) => p.kind === 'customer');
     const listings = people.filter((p) => p.kind === 'provider').map((p) => p.listing_id as string);
