@@ -319,6 +319,20 @@ describe(`booking conversations and notifications (${testBackend()})`, () => {
     assert.match(String(lines[2]?.[2]), /^Booking cancelled by Test .+: Found the leak myself$/);
   });
 
+  test("a provider's decline (0021's decline_booking) tells the customer, with the reason, in the conversation too", async () => {
+    const { customer, booking, asProvider } = await bookingParties();
+    const declined = await asProvider.rpc('decline_booking', {
+      booking_id: booking.id,
+      reason: 'Fully booked that week',
+    });
+    assert.equal(declined.error, null);
+    const [note] = (await notificationsOf(customer)).filter((n) => n.type === 'booking_declined');
+    assert.equal(note?.title, 'Booking request declined');
+    assert.match(note?.body ?? '', /: Fully booked that week$/);
+    const lines = await messagesIn(await conversationOf(booking.id));
+    assert.match(String(lines.at(-1)?.content), /^Booking request declined by .+: Fully booked that week$/);
+  });
+
   test('a move to another time tells both parties when the system makes it', async () => {
     const { customer, provider, booking } = await bookingParties({ status: 'confirmed' });
     await db.query(sql`update public.bookings set starts_at = starts_at + interval '1 day', ends_at = ends_at + interval '1 day'
