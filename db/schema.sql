@@ -6415,8 +6415,11 @@ declare
     'available_on', available_on, 'sort', sort, 'after', after, 'page_size', page_size,
     'with_total', with_total, 'with_facets', with_facets)));
   results jsonb;
+  ids uuid[] := array(select (e ->> 'id')::uuid from jsonb_array_elements(picked -> 'page') e);
 begin
-  -- The cards, read as the caller (RLS), in the page's order.
+  -- The cards, read as the caller (RLS), in the page's order. `l.id = any(ids)` is the
+  -- primary-key lookup (uuid equality is leakproof, so RLS lets it drive the index); joined
+  -- on the page's elements alone, the planner may read every listing instead.
   select coalesce(jsonb_agg(jsonb_build_object(
         'id', l.id, 'slug', l.slug, 'title', l.title, 'description', left(l.description, 280),
         'category', jsonb_build_object('id', c.id, 'slug', c.slug, 'name', c.name),
@@ -6440,6 +6443,7 @@ begin
     left join public.categories c on c.id = l.category_id
     left join public.cities ci on ci.id = l.city_id
     left join public.user_profiles pr on pr.user_id = l.provider_id
+    where l.id = any(ids)
   into results;
   return jsonb_build_object('results', results, 'next_cursor', picked -> 'next_cursor',
                             'query_mode', picked -> 'query_mode', 'total', picked -> 'total', 'facets', picked -> 'facets');
