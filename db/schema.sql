@@ -156,6 +156,12 @@ CREATE DOMAIN public.cents AS bigint
 COMMENT ON DOMAIN public.cents IS 'A non-negative amount of money in the currency''s minor unit (cents).';
 
 --
+-- Name: CONSTRAINT cents_check ON DOMAIN cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT cents_check ON DOMAIN public.cents IS 'an amount of money must be 0 or more (integer minor units, e.g. cents)';
+
+--
 -- Name: credit_reason; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -185,6 +191,12 @@ CREATE DOMAIN public.currency_code AS text
 --
 
 COMMENT ON DOMAIN public.currency_code IS 'An ISO 4217 currency code in upper case, e.g. USD.';
+
+--
+-- Name: CONSTRAINT currency_code_check ON DOMAIN currency_code; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT currency_code_check ON DOMAIN public.currency_code IS 'a currency is three upper-case letters (ISO 4217), e.g. USD';
 
 --
 -- Name: delivery_status; Type: TYPE; Schema: public; Owner: -
@@ -388,6 +400,12 @@ CREATE DOMAIN public.slug AS text
 COMMENT ON DOMAIN public.slug IS 'A URL-safe identifier: lower-case letters, digits and single hyphens.';
 
 --
+-- Name: CONSTRAINT slug_check ON DOMAIN slug; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT slug_check ON DOMAIN public.slug IS 'a slug is lower-case letters and digits joined by single hyphens, at most 120 characters';
+
+--
 -- Name: subscription_status; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -449,6 +467,12 @@ CREATE DOMAIN public.time_zone AS text
 --
 
 COMMENT ON DOMAIN public.time_zone IS 'An IANA time zone name, e.g. America/New_York.';
+
+--
+-- Name: CONSTRAINT time_zone_check ON DOMAIN time_zone; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT time_zone_check ON DOMAIN public.time_zone IS 'a time zone is an IANA name such as America/New_York or UTC';
 
 --
 -- Name: transaction_type; Type: TYPE; Schema: public; Owner: -
@@ -548,6 +572,8 @@ CREATE TABLE public.bookings (
     expires_at timestamp with time zone,
     refund_cents public.cents,
     price_breakdown jsonb DEFAULT '{}'::jsonb NOT NULL,
+    latitude double precision GENERATED ALWAYS AS (extensions.st_y((service_location)::extensions.geometry)) STORED,
+    longitude double precision GENERATED ALWAYS AS (extensions.st_x((service_location)::extensions.geometry)) STORED,
     CONSTRAINT bookings_check CHECK ((ends_at > starts_at)),
     CONSTRAINT bookings_check1 CHECK ((customer_id <> provider_id)),
     CONSTRAINT bookings_check2 CHECK (((total_cents)::bigint = ((((base_price_cents)::bigint + (service_fee_cents)::bigint) + (tax_cents)::bigint) - (discount_cents)::bigint))),
@@ -616,6 +642,48 @@ COMMENT ON COLUMN public.bookings.refund_cents IS 'What a cancellation refunds t
 --
 
 COMMENT ON COLUMN public.bookings.price_breakdown IS 'How create_booking() priced the booking: minutes, rate, fees with their basis points, tax, credit, total, provider payout.';
+
+--
+-- Name: COLUMN bookings.latitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.latitude IS 'Latitude of service_location in degrees (WGS84), generated.';
+
+--
+-- Name: COLUMN bookings.longitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.bookings.longitude IS 'Longitude of service_location in degrees (WGS84), generated.';
+
+--
+-- Name: CONSTRAINT bookings_check ON bookings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT bookings_check ON public.bookings IS 'ends_at must be after starts_at';
+
+--
+-- Name: CONSTRAINT bookings_check1 ON bookings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT bookings_check1 ON public.bookings IS 'a provider cannot book their own listing';
+
+--
+-- Name: CONSTRAINT bookings_customer_notes_check ON bookings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT bookings_customer_notes_check ON public.bookings IS 'customer_notes must be at most 5000 characters';
+
+--
+-- Name: CONSTRAINT bookings_provider_notes_check ON bookings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT bookings_provider_notes_check ON public.bookings IS 'provider_notes must be at most 5000 characters';
+
+--
+-- Name: CONSTRAINT bookings_special_requests_check ON bookings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT bookings_special_requests_check ON public.bookings IS 'special_requests must be at most 5000 characters';
 
 --
 -- Name: act_on_booking(uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
@@ -1201,13 +1269,33 @@ begin
 end $$;
 
 --
+-- Name: current_user_id(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.current_user_id() RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select u.id from public.users u
+  where u.clerk_id = app.current_subject()
+    and u.deleted_at is null
+    and u.status not in ('suspended', 'banned')
+$$;
+
+--
+-- Name: FUNCTION current_user_id(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.current_user_id() IS 'users.id of the caller, or NULL (anonymous, unknown, suspended, banned or deleted).';
+
+--
 -- Name: listings; Type: TABLE; Schema: public; Owner: -
 --
 
 CREATE TABLE public.listings (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     tenant_id uuid NOT NULL,
-    provider_id uuid NOT NULL,
+    provider_id uuid DEFAULT app.current_user_id() NOT NULL,
     category_id uuid NOT NULL,
     city_id uuid,
     title text NOT NULL,
@@ -1249,6 +1337,8 @@ CREATE TABLE public.listings (
     instant_book boolean DEFAULT false NOT NULL,
     cancellation_policy_kind public.cancellation_policy_kind DEFAULT 'moderate'::public.cancellation_policy_kind NOT NULL,
     rating_bayesian numeric(5,4) DEFAULT 3.0 NOT NULL,
+    latitude double precision GENERATED ALWAYS AS (extensions.st_y((location)::extensions.geometry)) STORED,
+    longitude double precision GENERATED ALWAYS AS (extensions.st_x((location)::extensions.geometry)) STORED,
     CONSTRAINT listings_advance_booking_days_check CHECK (((advance_booking_days >= 0) AND (advance_booking_days <= 730))),
     CONSTRAINT listings_booking_count_check CHECK ((booking_count >= 0)),
     CONSTRAINT listings_buffer_after_minutes_check CHECK (((buffer_after_minutes >= 0) AND (buffer_after_minutes <= 720))),
@@ -1282,7 +1372,7 @@ COMMENT ON TABLE public.listings IS 'A service a provider offers. Public when ac
 -- Name: COLUMN listings.provider_id; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.listings.provider_id IS 'The provider (references the public profile, so a listing embeds its provider''s public face).';
+COMMENT ON COLUMN public.listings.provider_id IS 'The provider (references the public profile, so a listing embeds its provider''s public face); defaults to the caller.';
 
 --
 -- Name: COLUMN listings.language; Type: COMMENT; Schema: public; Owner: -
@@ -1355,6 +1445,96 @@ COMMENT ON COLUMN public.listings.cancellation_policy_kind IS 'Refund schedule f
 --
 
 COMMENT ON COLUMN public.listings.rating_bayesian IS 'Bayesian average of the public reviews of this listing''s provider for it (app.rating_bayesian: 5 pseudo-reviews at 3.0). What search ranks by. Maintained by triggers.';
+
+--
+-- Name: COLUMN listings.latitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.latitude IS 'Latitude of location in degrees (WGS84), generated; write location as ''POINT(lon lat)''.';
+
+--
+-- Name: COLUMN listings.longitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.listings.longitude IS 'Longitude of location in degrees (WGS84), generated; write location as ''POINT(lon lat)''.';
+
+--
+-- Name: CONSTRAINT listings_advance_booking_days_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_advance_booking_days_check ON public.listings IS 'advance_booking_days must be between 0 and 730';
+
+--
+-- Name: CONSTRAINT listings_cancellation_window_hours_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_cancellation_window_hours_check ON public.listings IS 'cancellation_window_hours must be 0 or more';
+
+--
+-- Name: CONSTRAINT listings_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_check ON public.listings IS 'an hourly listing needs hourly_rate_cents';
+
+--
+-- Name: CONSTRAINT listings_check1 ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_check1 ON public.listings IS 'a fixed-price listing needs base_price_cents';
+
+--
+-- Name: CONSTRAINT listings_check2 ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_check2 ON public.listings IS 'a listing that is not remote needs a location, e.g. ''POINT(-73.99 40.73)'' (longitude latitude)';
+
+--
+-- Name: CONSTRAINT listings_description_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_description_check ON public.listings IS 'description must be at most 20000 characters';
+
+--
+-- Name: CONSTRAINT listings_duration_minutes_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_duration_minutes_check ON public.listings IS 'duration_minutes must be between 5 and 1440';
+
+--
+-- Name: CONSTRAINT listings_language_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_language_check ON public.listings IS 'language must be a two-letter code, e.g. en';
+
+--
+-- Name: CONSTRAINT listings_max_bookings_per_day_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_max_bookings_per_day_check ON public.listings IS 'max_bookings_per_day must be more than 0 (or null for no limit)';
+
+--
+-- Name: CONSTRAINT listings_min_notice_minutes_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_min_notice_minutes_check ON public.listings IS 'min_notice_minutes must be 0 or more';
+
+--
+-- Name: CONSTRAINT listings_minimum_duration_minutes_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_minimum_duration_minutes_check ON public.listings IS 'minimum_duration_minutes must be between 5 and 1440';
+
+--
+-- Name: CONSTRAINT listings_service_radius_m_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_service_radius_m_check ON public.listings IS 'service_radius_m must be between 1 and 500000 (metres)';
+
+--
+-- Name: CONSTRAINT listings_title_check ON listings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listings_title_check ON public.listings IS 'title must be 3 to 200 characters';
 
 --
 -- Name: check_booking_time(public.listings, timestamp with time zone, integer, uuid); Type: FUNCTION; Schema: app; Owner: -
@@ -1567,26 +1747,6 @@ end $_$;
 --
 
 COMMENT ON FUNCTION app.current_tenant_id() IS 'The tenant of the request: the signed-in user''s, else the token''s tenant_id claim, else the default tenant.';
-
---
--- Name: current_user_id(); Type: FUNCTION; Schema: app; Owner: -
---
-
-CREATE FUNCTION app.current_user_id() RETURNS uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
-  select u.id from public.users u
-  where u.clerk_id = app.current_subject()
-    and u.deleted_at is null
-    and u.status not in ('suspended', 'banned')
-$$;
-
---
--- Name: FUNCTION current_user_id(); Type: COMMENT; Schema: app; Owner: -
---
-
-COMMENT ON FUNCTION app.current_user_id() IS 'users.id of the caller, or NULL (anonymous, unknown, suspended, banned or deleted).';
 
 --
 -- Name: current_user_role(); Type: FUNCTION; Schema: app; Owner: -
@@ -2903,7 +3063,7 @@ end $$;
 
 CREATE TABLE public.referral_programs (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid,
+    tenant_id uuid DEFAULT app.current_tenant_id(),
     name text NOT NULL,
     description text,
     reward_type public.reward_type DEFAULT 'credit'::public.reward_type NOT NULL,
@@ -2939,6 +3099,18 @@ COMMENT ON TABLE public.referral_programs IS 'Referral campaigns. tenant_id NULL
 --
 
 COMMENT ON COLUMN public.referral_programs.minimum_spend_cents IS 'The referee''s first completed booking must total at least this for the referral to complete.';
+
+--
+-- Name: CONSTRAINT referral_programs_check ON referral_programs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT referral_programs_check ON public.referral_programs IS 'ends_on must be on or after starts_on';
+
+--
+-- Name: CONSTRAINT referral_programs_name_check ON referral_programs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT referral_programs_name_check ON public.referral_programs IS 'name must be 1 to 200 characters';
 
 --
 -- Name: referral_program_closed(public.referral_programs, uuid); Type: FUNCTION; Schema: app; Owner: -
@@ -4039,8 +4211,8 @@ COMMENT ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency tex
 
 CREATE TABLE public.users (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid NOT NULL,
-    clerk_id text,
+    tenant_id uuid DEFAULT app.current_tenant_id() NOT NULL,
+    clerk_id text DEFAULT app.current_subject(),
     email text NOT NULL,
     email_verified_at timestamp with time zone,
     phone text,
@@ -4079,10 +4251,16 @@ CREATE TABLE public.users (
 COMMENT ON TABLE public.users IS 'Accounts. Identity comes from Clerk (clerk_id = the JWT sub); public details live in user_profiles.';
 
 --
+-- Name: COLUMN users.tenant_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.users.tenant_id IS 'The marketplace of the account; defaults to the request''s tenant (app.current_tenant_id()).';
+
+--
 -- Name: COLUMN users.clerk_id; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.users.clerk_id IS 'Clerk user id (JWT sub claim). Unique among accounts that are not deleted.';
+COMMENT ON COLUMN public.users.clerk_id IS 'Clerk user id (JWT sub claim). Unique among accounts that are not deleted. Defaults to the caller''s sub: a sign-up sends only its own details.';
 
 --
 -- Name: COLUMN users.role; Type: COMMENT; Schema: public; Owner: -
@@ -4119,6 +4297,36 @@ COMMENT ON COLUMN public.users.stripe_connect_account_id IS 'Stripe Connect acco
 --
 
 COMMENT ON COLUMN public.users.deleted_at IS 'Soft delete: the account is anonymised but kept for bookings and accounting.';
+
+--
+-- Name: CONSTRAINT users_email_check ON users; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_email_check ON public.users IS 'email must look like name@example.com';
+
+--
+-- Name: CONSTRAINT users_first_name_check ON users; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_first_name_check ON public.users IS 'first_name must be at most 100 characters';
+
+--
+-- Name: CONSTRAINT users_last_name_check ON users; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_last_name_check ON public.users IS 'last_name must be at most 100 characters';
+
+--
+-- Name: CONSTRAINT users_locale_check ON users; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_locale_check ON public.users IS 'locale must be a language code, optionally with a region: en or en-US';
+
+--
+-- Name: CONSTRAINT users_phone_check ON users; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT users_phone_check ON public.users IS 'phone must be 6 to 20 digits, spaces, ( ) or -, optionally starting with +';
 
 --
 -- Name: tenant_user(uuid); Type: FUNCTION; Schema: app; Owner: -
@@ -4342,7 +4550,7 @@ end $$;
 
 CREATE TABLE public.availability_overrides (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider_id uuid NOT NULL,
+    provider_id uuid DEFAULT app.current_user_id() NOT NULL,
     tenant_id uuid NOT NULL,
     date date NOT NULL,
     kind public.availability_override_kind NOT NULL,
@@ -4362,6 +4570,36 @@ CREATE TABLE public.availability_overrides (
 --
 
 COMMENT ON TABLE public.availability_overrides IS 'Per local date exceptions to the weekly schedule: blocked (all day when times are NULL) or extra available hours. Private to the provider.';
+
+--
+-- Name: COLUMN availability_overrides.provider_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.availability_overrides.provider_id IS 'The provider; defaults to the caller.';
+
+--
+-- Name: CONSTRAINT availability_overrides_check ON availability_overrides; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT availability_overrides_check ON public.availability_overrides IS 'give both start_time and end_time, or neither (a whole day)';
+
+--
+-- Name: CONSTRAINT availability_overrides_check1 ON availability_overrides; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT availability_overrides_check1 ON public.availability_overrides IS 'end_time must be after start_time';
+
+--
+-- Name: CONSTRAINT availability_overrides_check2 ON availability_overrides; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT availability_overrides_check2 ON public.availability_overrides IS 'an extra (available) window needs start_time and end_time';
+
+--
+-- Name: CONSTRAINT availability_overrides_reason_check ON availability_overrides; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT availability_overrides_reason_check ON public.availability_overrides IS 'reason must be at most 500 characters';
 
 --
 -- Name: add_availability_override(date, public.availability_override_kind, time without time zone, time without time zone, text); Type: FUNCTION; Schema: public; Owner: -
@@ -4594,6 +4832,8 @@ CREATE TABLE public.user_profiles (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     rating_bayesian numeric(5,4) DEFAULT 3.0 NOT NULL,
+    latitude double precision GENERATED ALWAYS AS (extensions.st_y((location)::extensions.geometry)) STORED,
+    longitude double precision GENERATED ALWAYS AS (extensions.st_x((location)::extensions.geometry)) STORED,
     CONSTRAINT user_profiles_average_rating_check CHECK (((rating_average >= (1)::numeric) AND (rating_average <= (5)::numeric))),
     CONSTRAINT user_profiles_bio_check CHECK ((length(bio) <= 10000)),
     CONSTRAINT user_profiles_business_name_check CHECK ((length(business_name) <= 255)),
@@ -4642,6 +4882,60 @@ COMMENT ON COLUMN public.user_profiles.review_count IS 'Public reviews of this u
 --
 
 COMMENT ON COLUMN public.user_profiles.rating_bayesian IS 'Bayesian average of the public reviews of this user (app.rating_bayesian: 5 pseudo-reviews at 3.0). Maintained by triggers.';
+
+--
+-- Name: COLUMN user_profiles.latitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_profiles.latitude IS 'Latitude of location in degrees (WGS84), generated; write location as ''POINT(lon lat)''.';
+
+--
+-- Name: COLUMN user_profiles.longitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_profiles.longitude IS 'Longitude of location in degrees (WGS84), generated; write location as ''POINT(lon lat)''.';
+
+--
+-- Name: CONSTRAINT user_profiles_bio_check ON user_profiles; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_profiles_bio_check ON public.user_profiles IS 'bio must be at most 10000 characters';
+
+--
+-- Name: CONSTRAINT user_profiles_business_name_check ON user_profiles; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_profiles_business_name_check ON public.user_profiles IS 'business_name must be at most 255 characters';
+
+--
+-- Name: CONSTRAINT user_profiles_display_name_check ON user_profiles; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_profiles_display_name_check ON public.user_profiles IS 'display_name must be at most 200 characters';
+
+--
+-- Name: CONSTRAINT user_profiles_experience_years_check ON user_profiles; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_profiles_experience_years_check ON public.user_profiles IS 'experience_years must be between 0 and 100';
+
+--
+-- Name: CONSTRAINT user_profiles_headline_check ON user_profiles; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_profiles_headline_check ON public.user_profiles IS 'headline must be at most 200 characters';
+
+--
+-- Name: CONSTRAINT user_profiles_service_radius_m_check ON user_profiles; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_profiles_service_radius_m_check ON public.user_profiles IS 'service_radius_m must be more than 0 (metres)';
+
+--
+-- Name: CONSTRAINT user_profiles_website_url_check ON user_profiles; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_profiles_website_url_check ON public.user_profiles IS 'website_url must start with http:// or https://';
 
 --
 -- Name: admin_set_verification(uuid, public.verification_status, boolean, boolean, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -5068,7 +5362,7 @@ CREATE TABLE public.reviews (
     tenant_id uuid NOT NULL,
     booking_id uuid NOT NULL,
     listing_id uuid NOT NULL,
-    reviewer_id uuid NOT NULL,
+    reviewer_id uuid DEFAULT app.current_user_id() NOT NULL,
     reviewee_id uuid NOT NULL,
     rating smallint NOT NULL,
     quality_rating smallint,
@@ -5110,6 +5404,12 @@ CREATE TABLE public.reviews (
 --
 
 COMMENT ON TABLE public.reviews IS 'A review by one party of a completed booking about the other. One per direction per booking.';
+
+--
+-- Name: COLUMN reviews.reviewer_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.reviews.reviewer_id IS 'The author; defaults to the caller.';
 
 --
 -- Name: COLUMN reviews.is_public; Type: COMMENT; Schema: public; Owner: -
@@ -5158,6 +5458,60 @@ COMMENT ON COLUMN public.reviews.hidden_by IS 'The moderator who hid the review.
 --
 
 COMMENT ON COLUMN public.reviews.hidden_reason IS 'Why a moderator hid the review (shown to its reviewer).';
+
+--
+-- Name: CONSTRAINT reviews_check ON reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reviews_check ON public.reviews IS 'nobody can review themselves';
+
+--
+-- Name: CONSTRAINT reviews_comment_check ON reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reviews_comment_check ON public.reviews IS 'comment must be at most 10000 characters';
+
+--
+-- Name: CONSTRAINT reviews_communication_rating_check ON reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reviews_communication_rating_check ON public.reviews IS 'communication_rating must be 1 to 5';
+
+--
+-- Name: CONSTRAINT reviews_quality_rating_check ON reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reviews_quality_rating_check ON public.reviews IS 'quality_rating must be 1 to 5';
+
+--
+-- Name: CONSTRAINT reviews_rating_check ON reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reviews_rating_check ON public.reviews IS 'rating must be 1 to 5';
+
+--
+-- Name: CONSTRAINT reviews_response_check ON reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reviews_response_check ON public.reviews IS 'response must be at most 5000 characters';
+
+--
+-- Name: CONSTRAINT reviews_timeliness_rating_check ON reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reviews_timeliness_rating_check ON public.reviews IS 'timeliness_rating must be 1 to 5';
+
+--
+-- Name: CONSTRAINT reviews_title_check ON reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reviews_title_check ON public.reviews IS 'title must be at most 200 characters';
+
+--
+-- Name: CONSTRAINT reviews_value_rating_check ON reviews; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reviews_value_rating_check ON public.reviews IS 'value_rating must be 1 to 5';
 
 --
 -- Name: edit_review(uuid, integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
@@ -5505,7 +5859,7 @@ COMMENT ON FUNCTION public.mark_conversation_read(conversation_id uuid) IS 'Mark
 
 CREATE TABLE public.file_uploads (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid DEFAULT app.current_user_id() NOT NULL,
     tenant_id uuid NOT NULL,
     bucket text DEFAULT 'uploads'::text NOT NULL,
     storage_path text NOT NULL,
@@ -5545,10 +5899,58 @@ CREATE TABLE public.file_uploads (
 COMMENT ON TABLE public.file_uploads IS 'Uploaded files. Belongs to at most one of a listing, a booking or a message. Identity documents and certificates are never public.';
 
 --
+-- Name: COLUMN file_uploads.user_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.file_uploads.user_id IS 'The uploader; defaults to the caller.';
+
+--
 -- Name: COLUMN file_uploads.is_public; Type: COMMENT; Schema: public; Owner: -
 --
 
 COMMENT ON COLUMN public.file_uploads.is_public IS 'Public files of active listings and profiles are readable by anyone in the tenant.';
+
+--
+-- Name: CONSTRAINT file_uploads_bucket_check ON file_uploads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT file_uploads_bucket_check ON public.file_uploads IS 'bucket must be 3 to 63 lower-case letters, digits or hyphens';
+
+--
+-- Name: CONSTRAINT file_uploads_check ON file_uploads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT file_uploads_check ON public.file_uploads IS 'a file belongs to at most one of listing_id, booking_id, message_id';
+
+--
+-- Name: CONSTRAINT file_uploads_check1 ON file_uploads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT file_uploads_check1 ON public.file_uploads IS 'identity documents and certificates cannot be public';
+
+--
+-- Name: CONSTRAINT file_uploads_mime_type_check ON file_uploads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT file_uploads_mime_type_check ON public.file_uploads IS 'mime_type must look like type/subtype, e.g. image/png';
+
+--
+-- Name: CONSTRAINT file_uploads_original_name_check ON file_uploads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT file_uploads_original_name_check ON public.file_uploads IS 'original_name must be 1 to 255 characters';
+
+--
+-- Name: CONSTRAINT file_uploads_size_bytes_check ON file_uploads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT file_uploads_size_bytes_check ON public.file_uploads IS 'size_bytes must be between 1 and 5368709120 (5 GiB)';
+
+--
+-- Name: CONSTRAINT file_uploads_storage_path_check ON file_uploads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT file_uploads_storage_path_check ON public.file_uploads IS 'storage_path must be 1 to 1024 characters, relative, without ../';
 
 --
 -- Name: mark_file_uploaded(uuid, text); Type: FUNCTION; Schema: public; Owner: -
@@ -5600,6 +6002,59 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.mark_notifications_read(ids uuid[]) IS 'Marks the caller''s notifications read: those in ids, or all when ids is omitted. Returns how many changed (others'' ids change nothing).';
+
+--
+-- Name: me(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.me() RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  result jsonb;
+begin
+  select jsonb_build_object(
+           'id', u.id,
+           'role', u.role,
+           'status', u.status,
+           'email', u.email,
+           'first_name', u.first_name,
+           'last_name', u.last_name,
+           'time_zone', u.time_zone,
+           'locale', u.locale,
+           'tenant', jsonb_build_object('id', t.id, 'name', t.name, 'slug', t.slug,
+                                        'default_currency', t.default_currency,
+                                        'default_time_zone', t.default_time_zone),
+           'profile', jsonb_build_object('display_name', p.display_name, 'avatar_url', p.avatar_url,
+                                         'headline', p.headline, 'is_public', p.is_public,
+                                         'city_id', p.city_id, 'latitude', p.latitude, 'longitude', p.longitude,
+                                         'rating_average', p.rating_average, 'review_count', p.review_count),
+           'provider', case when u.role in ('provider', 'admin', 'super_admin') then jsonb_build_object(
+               'listings', (select count(*) from public.listings l where l.provider_id = u.id and l.deleted_at is null),
+               'active_listings', (select count(*) from public.listings l
+                                    where l.provider_id = u.id and l.deleted_at is null and l.status = 'active'),
+               'verification_status', u.verification_status,
+               'identity_verified', p.identity_verified,
+               'background_check_verified', p.background_check_verified,
+               'business_verified', p.business_verified,
+               'schedule_set', exists (select 1 from public.provider_availability a where a.provider_id = u.id))
+             end,
+           'permissions', coalesce((select jsonb_agg(x) from public.my_permissions() x), '[]'))
+    into result
+    from public.users u
+    join public.tenants t on t.id = u.tenant_id
+    left join public.user_profiles p on p.user_id = u.id
+   where u.id = me;
+  return result;
+end $$;
+
+--
+-- Name: FUNCTION me(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.me() IS 'The caller in one call: id, role, status, tenant, profile summary, provider status (listings, verification, schedule set) and permissions. 401 when signed out; 403 with what to do when the token has no account.';
 
 --
 -- Name: moderate_listing(uuid, public.listing_status, boolean, text); Type: FUNCTION; Schema: public; Owner: -
@@ -5775,7 +6230,7 @@ COMMENT ON FUNCTION public.my_permissions() IS 'The names of every permission th
 
 CREATE TABLE public.referral_codes (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid DEFAULT app.current_user_id() NOT NULL,
     tenant_id uuid NOT NULL,
     program_id uuid NOT NULL,
     code text NOT NULL,
@@ -5797,6 +6252,18 @@ CREATE TABLE public.referral_codes (
 --
 
 COMMENT ON TABLE public.referral_codes IS 'A user''s shareable code for a program. Generated when not given; uses_count is kept by trigger.';
+
+--
+-- Name: COLUMN referral_codes.user_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.referral_codes.user_id IS 'The referrer who shares the code; defaults to the caller.';
+
+--
+-- Name: CONSTRAINT referral_codes_code_check ON referral_codes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT referral_codes_code_check ON public.referral_codes IS 'code must be 4 to 20 upper-case letters or digits';
 
 --
 -- Name: my_referral_code(); Type: FUNCTION; Schema: public; Owner: -
@@ -5933,6 +6400,8 @@ CREATE TABLE public.cities (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    latitude double precision GENERATED ALWAYS AS (extensions.st_y((location)::extensions.geometry)) STORED,
+    longitude double precision GENERATED ALWAYS AS (extensions.st_x((location)::extensions.geometry)) STORED,
     CONSTRAINT cities_country_code_check CHECK ((country_code ~ '^[A-Z]{2}$'::text)),
     CONSTRAINT cities_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
     CONSTRAINT cities_population_check CHECK ((population >= 0)),
@@ -5950,6 +6419,18 @@ COMMENT ON TABLE public.cities IS 'Cities served by a market, with their centre 
 --
 
 COMMENT ON COLUMN public.cities.region_id IS 'The market; a region with cities cannot be deleted (on delete restrict).';
+
+--
+-- Name: COLUMN cities.latitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.cities.latitude IS 'Latitude of location in degrees (WGS84), generated.';
+
+--
+-- Name: COLUMN cities.longitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.cities.longitude IS 'Longitude of location in degrees (WGS84), generated.';
 
 --
 -- Name: nearest_cities(double precision, double precision, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -6167,6 +6648,8 @@ CREATE TABLE public.regions (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    latitude double precision GENERATED ALWAYS AS (extensions.st_y((center)::extensions.geometry)) STORED,
+    longitude double precision GENERATED ALWAYS AS (extensions.st_x((center)::extensions.geometry)) STORED,
     CONSTRAINT regions_code_check CHECK ((code ~ '^[A-Z]{2,8}$'::text)),
     CONSTRAINT regions_commission_rate_bps_check CHECK (((commission_rate_bps >= 0) AND (commission_rate_bps <= 10000))),
     CONSTRAINT regions_country_codes_check CHECK (((cardinality(country_codes) > 0) AND (array_to_string(country_codes, ','::text) ~ '^[A-Z]{2}(,[A-Z]{2})*$'::text))),
@@ -6203,6 +6686,18 @@ COMMENT ON COLUMN public.regions.commission_rate_bps IS 'Default platform commis
 --
 
 COMMENT ON COLUMN public.regions.tax_rate_bps IS 'Default sales tax in basis points applied to bookings in this market.';
+
+--
+-- Name: COLUMN regions.latitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.regions.latitude IS 'Latitude of center in degrees (WGS84), generated.';
+
+--
+-- Name: COLUMN regions.longitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.regions.longitude IS 'Longitude of center in degrees (WGS84), generated.';
 
 --
 -- Name: region_at(double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
@@ -6537,7 +7032,25 @@ COMMENT ON TABLE public.messages IS 'Chat messages. Editing stamps edited_at; a 
 -- Name: COLUMN messages.sender_id; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.messages.sender_id IS 'NULL for system messages and for senders whose account was removed.';
+COMMENT ON COLUMN public.messages.sender_id IS 'The author; defaults to the caller; NULL for system messages (workflows write them with sender_id => null).';
+
+--
+-- Name: CONSTRAINT messages_attachments_check ON messages; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT messages_attachments_check ON public.messages IS 'attachments must be a JSON array';
+
+--
+-- Name: CONSTRAINT messages_check ON messages; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT messages_check ON public.messages IS 'a text message needs non-blank content';
+
+--
+-- Name: CONSTRAINT messages_content_check ON messages; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT messages_content_check ON public.messages IS 'content must be at most 20000 characters';
 
 --
 -- Name: send_message(uuid, text, uuid, uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -6618,7 +7131,7 @@ COMMENT ON FUNCTION public.send_message(conversation_id uuid, body text, attachm
 
 CREATE TABLE public.provider_availability (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider_id uuid NOT NULL,
+    provider_id uuid DEFAULT app.current_user_id() NOT NULL,
     tenant_id uuid NOT NULL,
     day_of_week smallint NOT NULL,
     start_time time without time zone NOT NULL,
@@ -6640,6 +7153,12 @@ CREATE TABLE public.provider_availability (
 COMMENT ON TABLE public.provider_availability IS 'Weekly availability windows in the provider''s local wall-clock time. A window ending at midnight uses end_time 24:00.';
 
 --
+-- Name: COLUMN provider_availability.provider_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.provider_availability.provider_id IS 'The provider; defaults to the caller.';
+
+--
 -- Name: COLUMN provider_availability.day_of_week; Type: COMMENT; Schema: public; Owner: -
 --
 
@@ -6650,6 +7169,24 @@ COMMENT ON COLUMN public.provider_availability.day_of_week IS 'ISO weekday: 1 = 
 --
 
 COMMENT ON COLUMN public.provider_availability.time_zone IS 'IANA zone the times are in (defaults to the provider''s users.time_zone).';
+
+--
+-- Name: CONSTRAINT provider_availability_check ON provider_availability; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT provider_availability_check ON public.provider_availability IS 'end_time must be after start_time';
+
+--
+-- Name: CONSTRAINT provider_availability_check1 ON provider_availability; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT provider_availability_check1 ON public.provider_availability IS 'valid_until must be on or after valid_from';
+
+--
+-- Name: CONSTRAINT provider_availability_day_of_week_check ON provider_availability; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT provider_availability_day_of_week_check ON public.provider_availability IS 'day_of_week must be 1 (Monday) to 7 (Sunday)';
 
 --
 -- Name: set_weekly_schedule(text, jsonb); Type: FUNCTION; Schema: public; Owner: -
@@ -6772,6 +7309,12 @@ CREATE TABLE public.conversations (
 --
 
 COMMENT ON TABLE public.conversations IS 'A chat between participants (conversation_participants), optionally about a booking. last_message_* are kept by trigger.';
+
+--
+-- Name: CONSTRAINT conversations_title_check ON conversations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT conversations_title_check ON public.conversations IS 'title must be at most 200 characters';
 
 --
 -- Name: start_conversation(uuid[], text, uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -7270,7 +7813,7 @@ COMMENT ON COLUMN public.cancellation_policy_tiers.min_hours_before IS 'Hours be
 
 CREATE TABLE public.categories (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid,
+    tenant_id uuid DEFAULT app.current_tenant_id(),
     parent_id uuid,
     name text NOT NULL,
     slug public.slug NOT NULL,
@@ -7300,6 +7843,18 @@ COMMENT ON TABLE public.categories IS 'Hierarchical service categories. A catego
 --
 
 COMMENT ON COLUMN public.categories.path IS 'Slash-separated slugs from the root, maintained by trigger (e.g. home/plumbing).';
+
+--
+-- Name: CONSTRAINT categories_color_code_check ON categories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT categories_color_code_check ON public.categories IS 'color_code must be # and six hex digits, e.g. #1A2B3C';
+
+--
+-- Name: CONSTRAINT categories_name_check ON categories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT categories_name_check ON public.categories IS 'name must be 1 to 120 characters';
 
 --
 -- Name: conversation_participants; Type: TABLE; Schema: public; Owner: -
@@ -7438,12 +7993,18 @@ CREATE TABLE public.events (
 COMMENT ON TABLE public.events IS 'Product analytics events. Anyone may record one; user, tenant and network details are filled in by the database, not the client.';
 
 --
+-- Name: CONSTRAINT events_event_name_check ON events; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT events_event_name_check ON public.events IS 'event_name must start with a lower-case letter: letters, digits, _ . : -, at most 100 characters';
+
+--
 -- Name: feature_flags; Type: TABLE; Schema: public; Owner: -
 --
 
 CREATE TABLE public.feature_flags (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid,
+    tenant_id uuid DEFAULT app.current_tenant_id(),
     key text NOT NULL,
     description text,
     flag_type text DEFAULT 'boolean'::text NOT NULL,
@@ -7481,6 +8042,18 @@ COMMENT ON COLUMN public.feature_flags.targeting_rules IS 'Optional {"roles": [.
 --
 
 COMMENT ON COLUMN public.feature_flags.rollout_percentage IS 'Share of users (0–100, by a stable hash of user and key) who get enabled_value while active.';
+
+--
+-- Name: CONSTRAINT feature_flags_key_check ON feature_flags; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT feature_flags_key_check ON public.feature_flags IS 'key must be 2 to 100 characters: a lower-case letter, then lower-case letters, digits, _ . -';
+
+--
+-- Name: CONSTRAINT feature_flags_rollout_percentage_check ON feature_flags; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT feature_flags_rollout_percentage_check ON public.feature_flags IS 'rollout_percentage must be between 0 and 100';
 
 --
 -- Name: inbound_webhook_events; Type: TABLE; Schema: public; Owner: -
@@ -7592,6 +8165,12 @@ CREATE TABLE public.listing_service_areas (
 --
 
 COMMENT ON TABLE public.listing_service_areas IS 'Areas (multipolygons) where a listing''s provider works; a point is served when ST_Covers(area, point).';
+
+--
+-- Name: CONSTRAINT listing_service_areas_name_check ON listing_service_areas; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT listing_service_areas_name_check ON public.listing_service_areas IS 'name must be 1 to 120 characters';
 
 --
 -- Name: listing_tags; Type: TABLE; Schema: public; Owner: -
@@ -7747,7 +8326,7 @@ COMMENT ON TABLE public.referral_rewards IS 'Rewards owed to referrer and refere
 
 CREATE TABLE public.review_votes (
     review_id uuid NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid DEFAULT app.current_user_id() NOT NULL,
     is_helpful boolean NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
@@ -7757,6 +8336,12 @@ CREATE TABLE public.review_votes (
 --
 
 COMMENT ON TABLE public.review_votes IS 'One helpful / not helpful vote per user per review; counts are kept on reviews.';
+
+--
+-- Name: COLUMN review_votes.user_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.review_votes.user_id IS 'The voter; defaults to the caller.';
 
 --
 -- Name: role_permissions; Type: TABLE; Schema: public; Owner: -
@@ -7846,7 +8431,7 @@ COMMENT ON COLUMN public.system_logs.request_id IS 'The HTTP request id (x-reque
 
 CREATE TABLE public.tags (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid,
+    tenant_id uuid DEFAULT app.current_tenant_id(),
     name text NOT NULL,
     slug public.slug NOT NULL,
     description text,
@@ -7861,6 +8446,12 @@ CREATE TABLE public.tags (
 --
 
 COMMENT ON TABLE public.tags IS 'Discovery tags attached to listings. usage_count is maintained by trigger.';
+
+--
+-- Name: CONSTRAINT tags_name_check ON tags; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT tags_name_check ON public.tags IS 'name must be 1 to 100 characters';
 
 --
 -- Name: tenants; Type: TABLE; Schema: public; Owner: -
@@ -7991,7 +8582,7 @@ COMMENT ON TABLE public.usage_logs IS 'Metered usage for billing (e.g. api.reque
 
 CREATE TABLE public.user_addresses (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid DEFAULT app.current_user_id() NOT NULL,
     tenant_id uuid NOT NULL,
     label text DEFAULT 'home'::text NOT NULL,
     line1 text NOT NULL,
@@ -8005,6 +8596,8 @@ CREATE TABLE public.user_addresses (
     is_default boolean DEFAULT false NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    latitude double precision GENERATED ALWAYS AS (extensions.st_y((location)::extensions.geometry)) STORED,
+    longitude double precision GENERATED ALWAYS AS (extensions.st_x((location)::extensions.geometry)) STORED,
     CONSTRAINT user_addresses_city_check CHECK (((length(city) >= 1) AND (length(city) <= 100))),
     CONSTRAINT user_addresses_country_code_check CHECK ((country_code ~ '^[A-Z]{2}$'::text)),
     CONSTRAINT user_addresses_label_check CHECK (((length(label) >= 1) AND (length(label) <= 50))),
@@ -8018,6 +8611,60 @@ CREATE TABLE public.user_addresses (
 --
 
 COMMENT ON TABLE public.user_addresses IS 'A user''s private addresses; only the owner (and booking counterparties, through the booking''s copy) see them.';
+
+--
+-- Name: COLUMN user_addresses.user_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_addresses.user_id IS 'The owner; defaults to the caller.';
+
+--
+-- Name: COLUMN user_addresses.latitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_addresses.latitude IS 'Latitude of location in degrees (WGS84), generated; write location as ''POINT(lon lat)''.';
+
+--
+-- Name: COLUMN user_addresses.longitude; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_addresses.longitude IS 'Longitude of location in degrees (WGS84), generated; write location as ''POINT(lon lat)''.';
+
+--
+-- Name: CONSTRAINT user_addresses_city_check ON user_addresses; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_addresses_city_check ON public.user_addresses IS 'city must be 1 to 100 characters';
+
+--
+-- Name: CONSTRAINT user_addresses_country_code_check ON user_addresses; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_addresses_country_code_check ON public.user_addresses IS 'country_code must be two upper-case letters (ISO 3166), e.g. US';
+
+--
+-- Name: CONSTRAINT user_addresses_label_check ON user_addresses; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_addresses_label_check ON public.user_addresses IS 'label must be 1 to 50 characters';
+
+--
+-- Name: CONSTRAINT user_addresses_line1_check ON user_addresses; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_addresses_line1_check ON public.user_addresses IS 'line1 must be 1 to 255 characters';
+
+--
+-- Name: CONSTRAINT user_addresses_line2_check ON user_addresses; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_addresses_line2_check ON public.user_addresses IS 'line2 must be at most 255 characters';
+
+--
+-- Name: CONSTRAINT user_addresses_postal_code_check ON user_addresses; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT user_addresses_postal_code_check ON public.user_addresses IS 'postal_code must be at most 20 characters';
 
 --
 -- Name: user_feature_flags; Type: TABLE; Schema: public; Owner: -
@@ -12510,6 +13157,15 @@ REVOKE ALL ON FUNCTION app.categories_maintain_tree() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.categories_rewrite_descendants() FROM PUBLIC;
 
 --
+-- Name: FUNCTION current_user_id(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.current_user_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.current_user_id() TO anon;
+GRANT ALL ON FUNCTION app.current_user_id() TO authenticated;
+GRANT ALL ON FUNCTION app.current_user_id() TO service_role;
+
+--
 -- Name: TABLE listings; Type: ACL; Schema: public; Owner: -
 --
 
@@ -12762,15 +13418,6 @@ REVOKE ALL ON FUNCTION app.current_tenant_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION app.current_tenant_id() TO anon;
 GRANT ALL ON FUNCTION app.current_tenant_id() TO authenticated;
 GRANT ALL ON FUNCTION app.current_tenant_id() TO service_role;
-
---
--- Name: FUNCTION current_user_id(); Type: ACL; Schema: app; Owner: -
---
-
-REVOKE ALL ON FUNCTION app.current_user_id() FROM PUBLIC;
-GRANT ALL ON FUNCTION app.current_user_id() TO anon;
-GRANT ALL ON FUNCTION app.current_user_id() TO authenticated;
-GRANT ALL ON FUNCTION app.current_user_id() TO service_role;
 
 --
 -- Name: FUNCTION current_user_role(); Type: ACL; Schema: app; Owner: -
@@ -13874,6 +14521,20 @@ GRANT SELECT(rating_bayesian) ON TABLE public.user_profiles TO anon;
 GRANT SELECT(rating_bayesian) ON TABLE public.user_profiles TO authenticated;
 
 --
+-- Name: COLUMN user_profiles.latitude; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(latitude) ON TABLE public.user_profiles TO anon;
+GRANT SELECT(latitude) ON TABLE public.user_profiles TO authenticated;
+
+--
+-- Name: COLUMN user_profiles.longitude; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(longitude) ON TABLE public.user_profiles TO anon;
+GRANT SELECT(longitude) ON TABLE public.user_profiles TO authenticated;
+
+--
 -- Name: FUNCTION admin_set_verification(target_user_id uuid, new_status public.verification_status, identity boolean, background_check boolean, business boolean); Type: ACL; Schema: public; Owner: -
 --
 
@@ -14270,6 +14931,15 @@ GRANT ALL ON FUNCTION public.mark_file_uploaded(file_id uuid, checksum text) TO 
 REVOKE ALL ON FUNCTION public.mark_notifications_read(ids uuid[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.mark_notifications_read(ids uuid[]) TO anon;
 GRANT ALL ON FUNCTION public.mark_notifications_read(ids uuid[]) TO authenticated;
+
+--
+-- Name: FUNCTION me(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.me() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.me() TO anon;
+GRANT ALL ON FUNCTION public.me() TO authenticated;
+GRANT ALL ON FUNCTION public.me() TO service_role;
 
 --
 -- Name: FUNCTION moderate_listing(target_listing_id uuid, new_status public.listing_status, featured boolean, reason text); Type: ACL; Schema: public; Owner: -

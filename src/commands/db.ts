@@ -1,5 +1,5 @@
 import { searchPathValue } from '../db/context.js';
-import { openPglite } from '../db/pglite.js';
+import { applySessionDefaults, openPglite } from '../db/pglite.js';
 import { prepareDatabase } from '../db/prepare.js';
 import { LoconomyError } from '../errors.js';
 import { step } from '../log.js';
@@ -32,6 +32,8 @@ export async function db(options: DbOptions): Promise<void> {
   let server: { stop(): Promise<void> } | undefined;
   try {
     await prepareDatabase(database, { log });
+    // What a PostgreSQL session of this database starts with (search_path with extensions).
+    await applySessionDefaults(database);
     const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
     const socketServer = new PGLiteSocketServer({
       db: database.pglite,

@@ -173,3 +173,26 @@ function wrap(pg: PGlite, options: PgliteOptions, release: () => void): PgliteDa
   };
   return db;
 }
+
+/**
+ * Applies the settings PostgreSQL gives a new session of this database and user (`ALTER
+ * DATABASE … SET`, `ALTER ROLE … SET`: the search_path with `extensions` from migration 0001)
+ * to PGlite's one session, at session level. PGlite starts without reading them, so without
+ * this a psql on `loconomy db` could not call `st_astext(location)` unqualified. Most specific
+ * last, as PostgreSQL ranks them: database, then role, then role in database.
+ */
+export async function applySessionDefaults(db: Database): Promise<string[]> {
+  const { rows } = await db.query<{ name: string; value: string }>(`
+    select split_part(c, '=', 1) as name, substr(c, strpos(c, '=') + 1) as value
+      from pg_db_role_setting s
+      cross join lateral unnest(s.setconfig) with ordinality as u(c, n)
+     where (s.setdatabase = (select oid from pg_database where datname = current_database()) and s.setrole = 0)
+        or (s.setdatabase = 0 and s.setrole = (select oid from pg_roles where rolname = current_user))
+        or (s.setdatabase = (select oid from pg_database where datname = current_database())
+            and s.setrole = (select oid from pg_roles where rolname = current_user))
+     order by (s.setrole <> 0)::int + 2 * (s.setdatabase <> 0 and s.setrole <> 0)::int, n`);
+  for (const { name, value } of rows) {
+    await db.query('select set_config($1, $2, false)', [name, value]);
+  }
+  return rows.map((r) => r.name);
+}

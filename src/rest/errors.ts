@@ -1,4 +1,5 @@
 import { ApiError } from '../errors.js';
+import type { SchemaCache } from './schema/cache.js';
 
 /**
  * PostgreSQL errors as the HTTP API answers them: PostgREST's SQLSTATE → status table
@@ -39,6 +40,10 @@ interface PgErrorLike {
   message?: unknown;
   detail?: unknown;
   hint?: unknown;
+  schema?: unknown;
+  table?: unknown;
+  dataType?: unknown;
+  constraint?: unknown;
 }
 
 /** True for an error that came from the PostgreSQL server (it has a five-character SQLSTATE). */
@@ -47,21 +52,39 @@ export function isDatabaseError(error: unknown): error is PgErrorLike & { code: 
   return typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.message === 'string';
 }
 
-/** The ApiError for a PostgreSQL error, as PostgREST shapes it. */
+/**
+ * The ApiError for a PostgreSQL error, as PostgREST shapes it. A check violation (23514) of a
+ * constraint the schema cache knows also says what the limit is: the constraint's comment, or
+ * else its definition, after the message (`…violates check constraint "listings_title_check":
+ * title must be 3 to 200 characters`), so a client can show the fix without reading the schema.
+ */
 export function fromDatabaseError(
   error: PgErrorLike & { code: string; message: string },
   authenticated: boolean,
+  cache?: SchemaCache,
 ): ApiError {
   const status = statusForSqlState(error.code, authenticated);
   const headers: Record<string, string> = status === 401 ? { 'www-authenticate': 'Bearer' } : {};
+  const rule = error.code === '23514' && cache ? checkRule(error, cache) : undefined;
   return ApiError.fromDatabase(
     status,
     {
       code: error.code,
-      message: error.message,
+      message: rule ? `${error.message}: ${rule}` : error.message,
       details: typeof error.detail === 'string' ? error.detail : null,
       hint: typeof error.hint === 'string' ? error.hint : null,
     },
     headers,
   );
+}
+
+/** What a violated check constraint requires, in words when it has a comment. */
+function checkRule(error: PgErrorLike, cache: SchemaCache): string | undefined {
+  const { schema, table, dataType, constraint } = error;
+  if (typeof schema !== 'string' || typeof constraint !== 'string') return undefined;
+  const owner = typeof table === 'string' ? table : typeof dataType === 'string' ? dataType : undefined;
+  if (owner === undefined) return undefined;
+  const check = cache.check(schema, owner, constraint);
+  if (!check) return undefined;
+  return check.comment ?? `the value must satisfy ${check.definition}`;
 }

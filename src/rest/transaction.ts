@@ -54,7 +54,7 @@ export async function run<T>(
   } catch (error) {
     if (error === ROLLBACK) return sentinel.result as T;
     if (isApiError(error)) throw error;
-    if (isDatabaseError(error)) throw fromDatabaseError(error, caller.role !== deps.config.db.anonRole);
+    if (isDatabaseError(error)) throw fromDatabaseError(error, caller.role !== deps.config.db.anonRole, ctx.cache);
     throw error;
   }
 }

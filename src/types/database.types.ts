@@ -157,7 +157,7 @@ export type Database = {
           end_time?: string | null;
           id?: string;
           kind: Database['public']['Enums']['availability_override_kind'];
-          provider_id: string;
+          provider_id?: string;
           reason?: string | null;
           start_time?: string | null;
           tenant_id: string;
@@ -266,8 +266,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
@@ -309,8 +311,10 @@ export type Database = {
           ends_at: string;
           expires_at?: string | null;
           id?: string;
+          latitude?: never;
           listing_id: string;
           location_type?: Database['public']['Enums']['location_type'];
+          longitude?: never;
           metadata?: Json;
           period?: never;
           platform_fee_cents?: number;
@@ -352,8 +356,10 @@ export type Database = {
           ends_at?: string;
           expires_at?: string | null;
           id?: string;
+          latitude?: never;
           listing_id?: string;
           location_type?: Database['public']['Enums']['location_type'];
+          longitude?: never;
           metadata?: Json;
           period?: never;
           platform_fee_cents?: number;
@@ -512,7 +518,9 @@ export type Database = {
           created_at: string;
           id: string;
           is_active: boolean;
+          latitude: number | null;
           location: string;
+          longitude: number | null;
           metadata: Json;
           name: string;
           population: number | null;
@@ -529,7 +537,9 @@ export type Database = {
           created_at?: string;
           id?: string;
           is_active?: boolean;
+          latitude?: never;
           location: string;
+          longitude?: never;
           metadata?: Json;
           name: string;
           population?: number | null;
@@ -546,7 +556,9 @@ export type Database = {
           created_at?: string;
           id?: string;
           is_active?: boolean;
+          latitude?: never;
           location?: string;
+          longitude?: never;
           metadata?: Json;
           name?: string;
           population?: number | null;
@@ -965,7 +977,7 @@ export type Database = {
           tenant_id: string;
           type?: Database['public']['Enums']['file_type'];
           updated_at?: string;
-          user_id: string;
+          user_id?: string;
         };
         Update: {
           booking_id?: string | null;
@@ -1333,8 +1345,10 @@ export type Database = {
           is_featured: boolean;
           keywords: string[];
           language: string;
+          latitude: number | null;
           location: string | null;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           max_bookings_per_day: number | null;
           metadata: Json;
           min_notice_minutes: number;
@@ -1379,14 +1393,16 @@ export type Database = {
           is_featured?: boolean;
           keywords?: string[];
           language?: string;
+          latitude?: never;
           location?: string | null;
           location_type?: Database['public']['Enums']['location_type'];
+          longitude?: never;
           max_bookings_per_day?: number | null;
           metadata?: Json;
           min_notice_minutes?: number;
           minimum_duration_minutes?: number;
           pricing_type?: Database['public']['Enums']['pricing_type'];
-          provider_id: string;
+          provider_id?: string;
           published_at?: string | null;
           rating_average?: number | null;
           rating_bayesian?: number;
@@ -1425,8 +1441,10 @@ export type Database = {
           is_featured?: boolean;
           keywords?: string[];
           language?: string;
+          latitude?: never;
           location?: string | null;
           location_type?: Database['public']['Enums']['location_type'];
+          longitude?: never;
           max_bookings_per_day?: number | null;
           metadata?: Json;
           min_notice_minutes?: number;
@@ -1758,7 +1776,7 @@ export type Database = {
           day_of_week: number;
           end_time: string;
           id?: string;
-          provider_id: string;
+          provider_id?: string;
           start_time: string;
           tenant_id: string;
           time_zone: string;
@@ -1822,7 +1840,7 @@ export type Database = {
           program_id: string;
           tenant_id: string;
           updated_at?: string;
-          user_id: string;
+          user_id?: string;
           uses_count?: number;
         };
         Update: {
@@ -2111,7 +2129,9 @@ export type Database = {
           id: string;
           is_active: boolean;
           languages: string[];
+          latitude: number | null;
           locale: string;
+          longitude: number | null;
           metadata: Json;
           name: string;
           tax_rate_bps: number;
@@ -2130,7 +2150,9 @@ export type Database = {
           id?: string;
           is_active?: boolean;
           languages?: string[];
+          latitude?: never;
           locale?: string;
+          longitude?: never;
           metadata?: Json;
           name: string;
           tax_rate_bps?: number;
@@ -2149,7 +2171,9 @@ export type Database = {
           id?: string;
           is_active?: boolean;
           languages?: string[];
+          latitude?: never;
           locale?: string;
+          longitude?: never;
           metadata?: Json;
           name?: string;
           tax_rate_bps?: number;
@@ -2169,7 +2193,7 @@ export type Database = {
           created_at?: string;
           is_helpful: boolean;
           review_id: string;
-          user_id: string;
+          user_id?: string;
         };
         Update: {
           created_at?: string;
@@ -2246,7 +2270,7 @@ export type Database = {
           responded_at?: string | null;
           response?: string | null;
           reviewee_id: string;
-          reviewer_id: string;
+          reviewer_id?: string;
           tenant_id: string;
           timeliness_rating?: number | null;
           title?: string | null;
@@ -2783,9 +2807,11 @@ export type Database = {
           id: string;
           is_default: boolean;
           label: string;
+          latitude: number | null;
           line1: string;
           line2: string | null;
           location: string | null;
+          longitude: number | null;
           postal_code: string | null;
           state_province: string | null;
           tenant_id: string;
@@ -2800,14 +2826,16 @@ export type Database = {
           id?: string;
           is_default?: boolean;
           label?: string;
+          latitude?: never;
           line1: string;
           line2?: string | null;
           location?: string | null;
+          longitude?: never;
           postal_code?: string | null;
           state_province?: string | null;
           tenant_id: string;
           updated_at?: string;
-          user_id: string;
+          user_id?: string;
         };
         Update: {
           city?: string;
@@ -2817,9 +2845,11 @@ export type Database = {
           id?: string;
           is_default?: boolean;
           label?: string;
+          latitude?: never;
           line1?: string;
           line2?: string | null;
           location?: string | null;
+          longitude?: never;
           postal_code?: string | null;
           state_province?: string | null;
           tenant_id?: string;
@@ -3002,8 +3032,10 @@ export type Database = {
           insurance_info: Json | null;
           is_public: boolean;
           languages: string[];
+          latitude: number | null;
           license_number: string | null;
           location: string | null;
+          longitude: number | null;
           metadata: Json;
           rating_average: number | null;
           rating_bayesian: number;
@@ -3036,8 +3068,10 @@ export type Database = {
           insurance_info?: Json | null;
           is_public?: boolean;
           languages?: string[];
+          latitude?: never;
           license_number?: string | null;
           location?: string | null;
+          longitude?: never;
           metadata?: Json;
           rating_average?: number | null;
           rating_bayesian?: number;
@@ -3070,8 +3104,10 @@ export type Database = {
           insurance_info?: Json | null;
           is_public?: boolean;
           languages?: string[];
+          latitude?: never;
           license_number?: string | null;
           location?: string | null;
+          longitude?: never;
           metadata?: Json;
           rating_average?: number | null;
           rating_bayesian?: number;
@@ -3221,7 +3257,7 @@ export type Database = {
           status?: Database['public']['Enums']['user_status'];
           stripe_connect_account_id?: string | null;
           stripe_customer_id?: string | null;
-          tenant_id: string;
+          tenant_id?: string;
           time_zone?: string;
           updated_at?: string;
           verification_status?: Database['public']['Enums']['verification_status'];
@@ -3565,8 +3601,10 @@ export type Database = {
           insurance_info: Json | null;
           is_public: boolean;
           languages: string[];
+          latitude: number | null;
           license_number: string | null;
           location: string | null;
+          longitude: number | null;
           metadata: Json;
           rating_average: number | null;
           rating_bayesian: number;
@@ -3646,8 +3684,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
@@ -3700,8 +3740,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
@@ -3754,8 +3796,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
@@ -3829,8 +3873,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
@@ -3915,8 +3961,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
@@ -3976,8 +4024,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
@@ -4162,8 +4212,10 @@ export type Database = {
           is_featured: boolean;
           keywords: string[];
           language: string;
+          latitude: number | null;
           location: string | null;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           max_bookings_per_day: number | null;
           metadata: Json;
           min_notice_minutes: number;
@@ -4214,8 +4266,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
@@ -4294,6 +4348,10 @@ export type Database = {
         };
         Returns: number;
       };
+      me: {
+        Args: never;
+        Returns: Json;
+      };
       moderate_listing: {
         Args: {
           featured?: boolean;
@@ -4325,8 +4383,10 @@ export type Database = {
           is_featured: boolean;
           keywords: string[];
           language: string;
+          latitude: number | null;
           location: string | null;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           max_bookings_per_day: number | null;
           metadata: Json;
           min_notice_minutes: number;
@@ -4453,8 +4513,10 @@ export type Database = {
           is_featured: boolean;
           keywords: string[];
           language: string;
+          latitude: number | null;
           location: string | null;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           max_bookings_per_day: number | null;
           metadata: Json;
           min_notice_minutes: number;
@@ -4494,7 +4556,9 @@ export type Database = {
           created_at: string;
           id: string;
           is_active: boolean;
+          latitude: number | null;
           location: string;
+          longitude: number | null;
           metadata: Json;
           name: string;
           population: number | null;
@@ -4566,7 +4630,9 @@ export type Database = {
           id: string;
           is_active: boolean;
           languages: string[];
+          latitude: number | null;
           locale: string;
+          longitude: number | null;
           metadata: Json;
           name: string;
           tax_rate_bps: number;
@@ -4626,8 +4692,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
@@ -4847,8 +4915,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;
@@ -4977,8 +5047,10 @@ export type Database = {
           ends_at: string;
           expires_at: string | null;
           id: string;
+          latitude: number | null;
           listing_id: string;
           location_type: Database['public']['Enums']['location_type'];
+          longitude: number | null;
           metadata: Json;
           period: string | null;
           platform_fee_cents: number;

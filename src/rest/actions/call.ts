@@ -14,7 +14,7 @@ import {
 import { preferenceApplied } from '../parse/prefer.js';
 import { parseQuery } from '../parse/query.js';
 import { CONTENT_TYPES, negotiate } from '../plan/negotiate.js';
-import { closest, planSelect } from '../plan/select.js';
+import { closest, nearest, planSelect } from '../plan/select.js';
 import type { Source } from '../plan/types.js';
 import { contentRange } from '../respond/range.js';
 import { CALL_ECHO, respondRows } from '../respond/rows.js';
@@ -145,8 +145,10 @@ function noFunction(
       ctx.cache.allRoutines.filter((r) => r.schema === ctx.schema).map((r) => r.name),
     );
   } else {
+    // The function exists but not with these arguments: always show its real parameters (the
+    // nearest overload's), so an unknown or misspelt argument names the fix.
     const signatures = overloads.map((r) => sortedList(r.params.map((p) => p.name)));
-    const signature = closest(sortedList(args), signatures);
+    const signature = nearest(sortedList(args), signatures);
     near = signature === undefined ? undefined : `${name}${signature}`;
   }
   return new ApiError('PGRST202', {

@@ -135,7 +135,12 @@ function parseList(text: string, open: string, close: string, where: string, who
 /** `(a.eq.1,b.gt.2,and(c.is.null))`: the value of an `or`/`and` parameter. */
 export function parseLogic(op: 'and' | 'or', negate: boolean, text: string, where: string): Logic {
   const cursor = new Cursor(text, `logic tree (${where})`);
-  if (!text.startsWith('(') || !text.endsWith(')')) cursor.fail('"(" to open the list of conditions');
+  if (!text.startsWith('(')) cursor.fail('"(" to open the list of conditions');
+  if (!text.endsWith(')') || text.length === 1) {
+    // `or=(a.eq.1`: say where the list should have ended and what was expected there.
+    cursor.pos = text.length;
+    cursor.fail(`"," and another condition, or ")" to close the list: ${where}=(a.eq.1,b.eq.2)`);
+  }
   const children = splitTopLevel(text.slice(1, -1), where, text).map((part) => parseLogicItem(part, where));
   if (children.length === 0) cursor.fail('at least one condition');
   return { kind: 'logic', op, negate, children };
@@ -178,7 +183,8 @@ function splitTopLevel(text: string, where: string, whole: string): string[] {
       current = '';
     } else current += ch;
   }
-  if (depth !== 0 || quoted) throw invalidFilter(where, whole, 'balanced parentheses and quotes');
+  if (quoted) throw invalidFilter(where, whole, 'a closing double quote');
+  if (depth !== 0) throw invalidFilter(where, whole, `")" to close the "(" left open (${depth} unclosed)`);
   if (current !== '' || parts.length > 0) parts.push(current);
   return parts;
 }

@@ -140,6 +140,23 @@ export interface SchemaCache {
   /** A computed field of a relation: a function of one row of it returning a scalar. */
   computedField(source: RelationRef, name: string): Routine | undefined;
   readonly foreignKeys: readonly ForeignKey[];
+  /**
+   * A check constraint of a table or domain in the exposed schemas, by the fields of a 23514
+   * error (schema, table or data type, constraint name).
+   */
+  check(schema: string, owner: string, name: string): CheckConstraint | undefined;
+}
+
+export interface CheckConstraint {
+  readonly schema: string;
+  /** The table, or the domain when `domain`. */
+  readonly owner: string;
+  readonly domain: boolean;
+  readonly name: string;
+  /** `comment on constraint`: the rule in words ("title must be 3 to 200 characters"). */
+  readonly comment: string | null;
+  /** pg_get_constraintdef: `CHECK ((length(title) >= 3) AND …)`. */
+  readonly definition: string;
 }
 
 interface RawColumn {
@@ -196,6 +213,7 @@ interface RawFunction {
 }
 interface RawCache {
   role_settings: Record<string, Record<string, string>>;
+  checks?: CheckConstraint[];
   relations: RawRelation[];
   foreign_keys: RawForeignKey[];
   functions: RawFunction[];
@@ -234,6 +252,7 @@ export function buildSchemaCache(raw: RawCache, schemas: readonly string[]): Sch
     refColumns: f.ref_columns,
   }));
   const foreignKeys = withViews(tableKeys, raw.relations);
+  const checks = new Map((raw.checks ?? []).map((c) => [`${key(c.schema, c.owner)}\u0000${c.name}`, c]));
   const relationships = deriveRelationships(foreignKeys, byName);
   const routines = raw.functions.map(toRoutine);
   const routinesByName = new Map<string, Routine[]>();
@@ -273,6 +292,7 @@ export function buildSchemaCache(raw: RawCache, schemas: readonly string[]): Sch
     relationshipsFrom: (source) => relationships.get(key(source.schema, source.name)) ?? [],
     computedField: (source, name) => computedFields.get(`${key(source.schema, source.name)}\u0000${name}`),
     foreignKeys,
+    check: (schema, owner, name) => checks.get(`${key(schema, owner)}\u0000${name}`),
   };
 }
 

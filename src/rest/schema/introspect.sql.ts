@@ -4,6 +4,8 @@
  * Types are named by (schema, name) from pg_type so that casts go through sql.ident.
  * $2 is the API roles: for each column, the ones that may select it, so that `select=*`
  * expands to what the caller may read (column grants are common: secrets, privileged flags).
+ * Check constraints of the exposed tables and domains come with their comment and definition,
+ * so that a 23514 error can say what the limit is (src/rest/errors.ts).
  */
 export const INTROSPECTION_QUERY = `
 with schemas as (
@@ -103,6 +105,19 @@ funcs as (
    where p.prokind = 'f' and rt.typname not in ('trigger', 'event_trigger')
      and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
 ),
+-- Check constraints of tables and domains in the exposed schemas: a violation's message
+-- names the constraint; its comment (or definition) says what the limit is.
+checks as (
+  select coalesce(rs.nspname, ds.nspname) as schema, coalesce(rc.relname, dt.typname) as owner,
+         con.contypid <> 0 as domain, con.conname as name,
+         obj_description(con.oid, 'pg_constraint') as comment, pg_get_constraintdef(con.oid) as definition
+    from pg_constraint con
+    left join pg_class rc on rc.oid = con.conrelid
+    left join pg_namespace rs on rs.oid = rc.relnamespace
+    left join pg_type dt on dt.oid = con.contypid
+    left join pg_namespace ds on ds.oid = dt.typnamespace
+   where con.contype = 'c' and coalesce(rs.nspname, ds.nspname) = any ($1::text[])
+),
 -- Settings of the API roles (ALTER ROLE … SET, e.g. statement_timeout): a request switches role
 -- inside its transaction, which does not apply them, so each request sets them itself. Only
 -- settings any user may change; a setting for this database wins over one for all databases.
@@ -135,6 +150,7 @@ select json_build_object(
       'origins', coalesce((select json_agg(json_build_object('column', v.name, 'schema', v.src_schema,
           'table', v.src_table, 'source', v.src_column)) from view_origins v where v.view_oid = r.oid), '[]')) order by r.schema, r.name)
     from rels r), '[]'),
+  'checks', coalesce((select json_agg(c order by c.schema, c.owner, c.name) from checks c), '[]'),
   'foreign_keys', coalesce((select json_agg(f order by f.schema, f."table", f.name) from fks f), '[]'),
   'functions', coalesce((select json_agg(json_build_object(
       'schema', f.schema, 'name', f.name, 'comment', f.comment, 'volatility', f.volatility,
