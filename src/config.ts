@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { LoconomyError } from './errors.js';
@@ -67,6 +68,39 @@ const nameList = z
       .filter((s) => s !== ''),
   )
   .pipe(z.array(z.string()).min(1, 'must name at least one schema'));
+
+/**
+ * Which proxies may set X-Forwarded-For, as Fastify's trustProxy takes it: false (none: the
+ * client is the socket peer), true (any: the client is the first address of the header), or a
+ * comma-separated list of proxy addresses and CIDR ranges (the client is the first address
+ * before a trusted one). Fastify no longer honours hop counts (they cannot check the peer).
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((v, ctx): boolean | string[] => {
+    const word = v.toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(word)) return true;
+    if (['false', '0', 'no', 'off'].includes(word)) return false;
+    const list = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    const valid = (entry: string) => {
+      const [address, bits, extra] = entry.split('/');
+      if (extra !== undefined || address === undefined || isIP(address) === 0) return false;
+      if (bits === undefined) return true;
+      return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128);
+    };
+    if (list.length === 0 || !list.every(valid)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be true, false or a comma-separated list of IP addresses / CIDR ranges',
+      });
+      return z.NEVER;
+    }
+    return list;
+  });
 
 export const SETTINGS = {
   PORT: { type: 'integer', default: '54321', description: 'TCP port of the HTTP API.', schema: port },
@@ -173,6 +207,13 @@ export const SETTINGS = {
     description: 'Allow aggregate functions in REST select (PostgREST db-aggregates-enabled).',
     schema: bool,
   },
+  LOCONOMY_TRUST_PROXY: {
+    type: 'boolean | address list',
+    default: 'false',
+    description:
+      "Which proxies in front of the server may set X-Forwarded-For: false (the client IP is the socket peer), true (any: the first address of the header), or the proxies' addresses/CIDR ranges. The client IP reaches SQL as app.client_ip() (events, sessions, audit trail, listing views).",
+    schema: trustProxy,
+  },
   LOG_LEVEL: {
     type: 'fatal | error | warn | info | debug | trace | silent',
     default: 'info',
@@ -213,6 +254,8 @@ export interface Config {
     readonly txEnd: TxEnd;
     readonly aggregatesEnabled: boolean;
   };
+  /** Fastify's trustProxy: which proxies' X-Forwarded-For decides the client IP. */
+  readonly trustProxy: boolean | readonly string[];
   readonly logLevel: LogLevel;
 }
 
@@ -261,6 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       txEnd: v.LOCONOMY_DB_TX_END as TxEnd,
       aggregatesEnabled: v.LOCONOMY_DB_AGGREGATES_ENABLED as boolean,
     },
+    trustProxy: v.LOCONOMY_TRUST_PROXY as boolean | string[],
     logLevel: v.LOG_LEVEL as LogLevel,
   };
 }

@@ -57,6 +57,8 @@ export async function buildServer({ db, config, log, jwtSecret }: ServerDeps): P
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     requestIdHeader: false,
+    // request.ip: the socket peer, or X-Forwarded-For from the proxies LOCONOMY_TRUST_PROXY names.
+    trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
     bodyLimit: BODY_LIMIT_BYTES,
     // A request that has not been fully received after this long is answered 408.
     requestTimeout: 60_000,

@@ -150,6 +150,23 @@ describe('configuration', () => {
     assert.match(failure({ LOG_LEVEL: 'loud' }).message, /LOG_LEVEL must be one of/);
   });
 
+  test('LOCONOMY_TRUST_PROXY: off by default; true, false or proxy addresses and CIDR ranges; anything else refused', () => {
+    assert.equal(loadConfig({}, '/srv/app').trustProxy, false);
+    assert.equal(loadConfig({ LOCONOMY_TRUST_PROXY: 'true' }, '/srv/app').trustProxy, true);
+    assert.equal(loadConfig({ LOCONOMY_TRUST_PROXY: 'off' }, '/srv/app').trustProxy, false);
+    assert.deepEqual(loadConfig({ LOCONOMY_TRUST_PROXY: '10.0.0.0/8, 192.168.1.10, ::1' }, '/srv/app').trustProxy, [
+      '10.0.0.0/8',
+      '192.168.1.10',
+      '::1',
+    ]);
+    for (const bad of ['2', 'proxy.local', '10.0.0.0/33', '10.0.0.1/8/1']) {
+      assert.match(
+        failure({ LOCONOMY_TRUST_PROXY: bad }).message,
+        /LOCONOMY_TRUST_PROXY must be true, false or a comma-separated list/,
+      );
+    }
+  });
+
   test('refuses a Clerk JWKS URL that is not http(s)', () => {
     assert.match(failure({ CLERK_JWKS_URL: 'ftp://x' }).message, /CLERK_JWKS_URL is not a valid http\(s\) URL/);
   });

@@ -23,6 +23,11 @@ export interface RestRequest {
   readonly headers: IncomingHttpHeaders;
   /** Parsed JSON body (undefined when none was sent). */
   readonly body: unknown;
+  /**
+   * The client's IP address: the socket peer, or X-Forwarded-For behind a trusted proxy
+   * (LOCONOMY_TRUST_PROXY). SQL reads it as app.client_ip(); undefined when unknown.
+   */
+  readonly clientIp?: string;
 }
 
 export interface RestResponse {

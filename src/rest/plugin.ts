@@ -108,6 +108,7 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
         search: url.searchParams,
         headers: request.headers,
         body: request.body,
+        clientIp: request.ip,
       });
       return send(reply, { ...response, headers: { ...caller.responseHeaders, ...response.headers } });
     },

@@ -29,6 +29,8 @@ export async function run<T>(
   // The role's own settings first (statement_timeout…), then the request's (timezone…).
   settings = { ...ctx.cache.roleSettings(caller.role), ...settings };
   if (ctx.prefer.timezone) settings.timezone = ctx.prefer.timezone;
+  // The one source of the client address for SQL (app.client_ip()): never a raw header.
+  if (request.clientIp) settings['request.client_ip'] = request.clientIp;
   const info = {
     method: request.method,
     path: `/${request.path}`,

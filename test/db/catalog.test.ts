@@ -283,6 +283,22 @@ describe(`schema catalog (${testBackend()})`, () => {
     }
   });
 
+  test('every column that points at a user says what deleting the account does to it (app.personal_data)', async () => {
+    // delete_my_account() deletes, anonymises or keeps rows by these rules; a new table that
+    // references users needs a row in app.personal_data (docs/workflows.md, privacy).
+    const unclassified = await column<string>(sql`
+      select c.conrelid::regclass::text || '.' || a.attname as v
+      from pg_constraint c
+      join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+      where c.contype = 'f' and c.connamespace = 'public'::regnamespace
+        and c.confrelid in ('public.users'::regclass, 'public.user_profiles'::regclass)
+        and not exists (select 1 from app.personal_data p
+                        where p.table_name = (select relname from pg_class where oid = c.conrelid)
+                          and p.column_name = a.attname)
+      order by 1`);
+    assert.deepEqual(unclassified, [], 'add these to app.personal_data with delete, anonymise or keep');
+  });
+
   test('running the migrations and the reference seed again changes nothing', async () => {
     const count = sql`
       select (select count(*) from public.categories) + (select count(*) from public.cities)
