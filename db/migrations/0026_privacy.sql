@@ -397,6 +397,7 @@ insert into app.personal_data (table_name, column_name, on_erasure, reason) valu
   ('booking_status_history',  'changed_by',   'keep',      'audit of the booking'),
   ('reviews',                 'reviewer_id',  'anonymise', 'ratings stay so providers'' averages do not change; the title and comment are erased under erase-mode laws'),
   ('reviews',                 'reviewee_id',  'keep',      'what others wrote; the reviewee is anonymised'),
+  ('reviews',                 'hidden_by',    'keep',      'a moderator''s decision on another user''s review'),
   ('review_votes',            'user_id',      'keep',      'anonymous once the account is: keeps helpful counts consistent'),
   ('subscriptions',           'user_id',      'keep',      'financial record (billing history)'),
   ('payment_methods',         'user_id',      'delete',    'card details (brand, last four, expiry); Stripe keeps the card itself'),
