@@ -3995,6 +3995,12 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      delete_my_account: {
+        Args: {
+          confirm_email: string;
+        };
+        Returns: Json;
+      };
       delete_review: {
         Args: {
           review_id: string;
@@ -4104,6 +4110,12 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      end_session: {
+        Args: {
+          session_id: string;
+        };
+        Returns: Json;
+      };
       evaluate_feature_flag: {
         Args: {
           flag_key: string;
@@ -4115,6 +4127,10 @@ export type Database = {
         Returns: number;
       };
       expire_referral_rewards: {
+        Args: never;
+        Returns: Json;
+      };
+      export_my_data: {
         Args: never;
         Returns: Json;
       };
@@ -4422,6 +4438,10 @@ export type Database = {
           expiring_cents: number;
           next_expires_at: string;
         }[];
+      };
+      my_feature_flags: {
+        Args: never;
+        Returns: Json;
       };
       my_inbox: {
         Args: {
@@ -4977,6 +4997,13 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      start_session: {
+        Args: {
+          clerk_session_id?: string;
+          device_info?: Json;
+        };
+        Returns: Json;
+      };
       submit_review: {
         Args: {
           booking_id: string;
@@ -5022,6 +5049,14 @@ export type Database = {
           isOneToOne: true;
           isSetofReturn: false;
         };
+      };
+      track_event: {
+        Args: {
+          anonymous_id?: string;
+          events: Json;
+          session_id?: string;
+        };
+        Returns: number;
       };
       transition_booking: {
         Args: {
