@@ -810,14 +810,13 @@ COMMENT ON FUNCTION app.act_on_booking(booking_id uuid, action text, reason text
 CREATE FUNCTION app.audit_row() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    AS $_$
+    AS $$
 declare
   old_row jsonb := case when tg_op in ('UPDATE', 'DELETE') then to_jsonb(old) end;
   new_row jsonb := case when tg_op in ('INSERT', 'UPDATE') then to_jsonb(new) end;
   redacted text[] := coalesce(tg_argv::text[], '{}');
   changed text[];
-  forwarded text := trim(split_part(app.request_header('x-forwarded-for'), ',', 1));
-  client_ip inet;
+  erasing boolean := coalesce(current_setting('loconomy.erasing', true), '') = 'on';
 begin
   if tg_op = 'UPDATE' then
     select array_agg(key order by key) into changed
@@ -826,15 +825,6 @@ begin
     if changed is null then
       return null;  -- nothing but updated_at changed
     end if;
-  end if;
-
-  -- The header is client-supplied: a malformed address is dropped, never allowed to fail the write.
-  if forwarded ~ '^[0-9a-fA-F:.]+$' then
-    begin
-      client_ip := forwarded::inet;
-    exception when invalid_text_representation then
-      client_ip := null;
-    end;
   end if;
 
   insert into public.audit_logs (
@@ -850,25 +840,26 @@ begin
     case tg_op when 'INSERT' then 'create' when 'UPDATE' then 'update' else 'delete' end::public.audit_action,
     tg_table_name,
     (coalesce(new_row, old_row) ->> 'id')::uuid,
-    old_row - redacted,
-    new_row - redacted,
+    case when not erasing then old_row - redacted end,
+    case when not erasing then new_row - redacted end,
     changed,
-    client_ip,
+    app.client_ip(),
     app.request_header('user-agent'),
     app.request_header('x-request-id'),
     jsonb_strip_nulls(jsonb_build_object(
       'method', nullif(current_setting('request.method', true), ''),
       'path', nullif(current_setting('request.path', true), ''),
       'reason', nullif(current_setting('loconomy.reason', true), ''),
-      'redacted', case when cardinality(redacted) > 0 then to_jsonb(redacted) end)));
+      'redacted', case when cardinality(redacted) > 0 then to_jsonb(redacted) end,
+      'erased', case when erasing then true end)));
   return null;
-end $_$;
+end $$;
 
 --
 -- Name: FUNCTION audit_row(); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.audit_row() IS 'AFTER INSERT/UPDATE/DELETE: writes an audit_logs row; trigger arguments name columns to redact (secrets).';
+COMMENT ON FUNCTION app.audit_row() IS 'AFTER INSERT/UPDATE/DELETE: writes an audit_logs row; trigger arguments name columns to redact (secrets). While an account is erased (loconomy.erasing = on) only the changed column names are kept.';
 
 --
 -- Name: authenticate_api_key(text); Type: FUNCTION; Schema: app; Owner: -
@@ -1630,6 +1621,31 @@ end $$;
 COMMENT ON FUNCTION app.check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Raises 22023 (HTTP 400) naming the limit when a review''s stars or texts are out of range.';
 
 --
+-- Name: client_ip(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.client_ip() RETURNS inet
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+declare
+  given text := nullif(current_setting('request.client_ip', true), '');
+begin
+  if given is null then
+    return null;
+  end if;
+  return given::inet;
+exception when invalid_text_representation then
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION client_ip(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.client_ip() IS 'The client address of the current request as the server determined it (request.client_ip: the socket peer, or X-Forwarded-For behind a trusted proxy); NULL outside a request.';
+
+--
 -- Name: create_user_profile(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1809,30 +1825,281 @@ begin
 end $$;
 
 --
+-- Name: erasure_mode(jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.erasure_mode(settings jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select case
+    when settings ->> 'erasure' in ('erase', 'deidentify') then settings ->> 'erasure'
+    when settings ?| array['gdpr', 'uk_gdpr', 'lgpd', 'dpdp', 'pipeda', 'privacy_act']
+         and exists (select 1 from jsonb_each(settings) s
+                     where s.key in ('gdpr', 'uk_gdpr', 'lgpd', 'dpdp', 'pipeda', 'privacy_act') and s.value = 'true')
+      then 'erase'
+    else 'deidentify' end
+$$;
+
+--
+-- Name: FUNCTION erasure_mode(settings jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.erasure_mode(settings jsonb) IS 'erase or deidentify, from a region''s compliance_settings (erasure key, else the laws named).';
+
+--
+-- Name: erasure_notes(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.erasure_notes(action text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select coalesce(jsonb_object_agg(p.table_name, p.notes), '{}')
+  from (select d.table_name, jsonb_object_agg(d.column_name, d.reason) as notes
+        from app.personal_data d
+        where d.on_erasure = action and to_regclass(format('public.%I', d.table_name)) is not null
+        group by d.table_name) p
+$$;
+
+--
+-- Name: FUNCTION erasure_notes(action text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.erasure_notes(action text) IS 'For a deletion receipt: {table: {column: reason}} of the personal_data rules with that action.';
+
+--
+-- Name: feature_flags; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.feature_flags (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid DEFAULT app.current_tenant_id(),
+    key text NOT NULL,
+    description text,
+    flag_type text DEFAULT 'boolean'::text NOT NULL,
+    default_value jsonb DEFAULT 'false'::jsonb NOT NULL,
+    enabled_value jsonb DEFAULT 'true'::jsonb NOT NULL,
+    variants jsonb DEFAULT '[]'::jsonb NOT NULL,
+    targeting_rules jsonb DEFAULT '{}'::jsonb NOT NULL,
+    is_active boolean DEFAULT false NOT NULL,
+    rollout_percentage integer DEFAULT 0 NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT feature_flags_check CHECK (((flag_type <> 'boolean'::text) OR ((jsonb_typeof(default_value) = 'boolean'::text) AND (jsonb_typeof(enabled_value) = 'boolean'::text)))),
+    CONSTRAINT feature_flags_flag_type_check CHECK ((flag_type = ANY (ARRAY['boolean'::text, 'string'::text, 'number'::text, 'json'::text]))),
+    CONSTRAINT feature_flags_key_check CHECK ((key ~ '^[a-z][a-z0-9_.-]{1,99}$'::text)),
+    CONSTRAINT feature_flags_rollout_percentage_check CHECK (((rollout_percentage >= 0) AND (rollout_percentage <= 100))),
+    CONSTRAINT feature_flags_targeting_rules_check CHECK ((jsonb_typeof(targeting_rules) = 'object'::text)),
+    CONSTRAINT feature_flags_variants_check CHECK ((jsonb_typeof(variants) = 'array'::text))
+);
+
+--
+-- Name: TABLE feature_flags; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.feature_flags IS 'Feature flags. tenant_id NULL: applies to every tenant unless a tenant defines the same key.';
+
+--
+-- Name: COLUMN feature_flags.variants; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.feature_flags.variants IS 'Weighted variants for an enabled caller: [{"key": "bold", "weight": 50, "value": <any JSON, default the key>}]; [] means the flag''s value is enabled_value.';
+
+--
+-- Name: COLUMN feature_flags.targeting_rules; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.feature_flags.targeting_rules IS 'Who the flag applies to: {"roles": [...], "regions": [region codes], "subscription_tiers": [...], "verification_statuses": [...], "categories": [category slugs]}. Every key given must match (any of its values); {} targets everyone.';
+
+--
+-- Name: COLUMN feature_flags.rollout_percentage; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.feature_flags.rollout_percentage IS 'Share of targeted signed-in users (0–100) in the rollout: app.flag_bucket(key || '':'' || user_id) < rollout_percentage * 100. 100 includes anonymous callers.';
+
+--
+-- Name: CONSTRAINT feature_flags_key_check ON feature_flags; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT feature_flags_key_check ON public.feature_flags IS 'key must be 2 to 100 characters: a lower-case letter, then lower-case letters, digits, _ . -';
+
+--
+-- Name: CONSTRAINT feature_flags_rollout_percentage_check ON feature_flags; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT feature_flags_rollout_percentage_check ON public.feature_flags IS 'rollout_percentage must be between 0 and 100';
+
+--
+-- Name: evaluate_flag(public.feature_flags, jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.evaluate_flag(f public.feature_flags, subject jsonb) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := (subject ->> 'user_id')::uuid;
+  forced jsonb;
+  rule record;
+  attribute jsonb;
+  enabled boolean;
+  reason text;
+  variant jsonb;
+  total bigint;
+  point bigint;
+begin
+  if me is not null then
+    select o.value into forced from public.user_feature_flags o
+    where o.user_id = me and o.flag_id = f.id and (o.expires_at is null or o.expires_at > now());
+  end if;
+  if forced is not null then
+    enabled := forced <> 'false'::jsonb;
+    reason := 'override';
+  elsif not f.is_active then
+    enabled := false;
+    reason := 'inactive';
+  else
+    reason := 'rollout';
+    for rule in select * from jsonb_each(f.targeting_rules) loop
+      attribute := case rule.key
+        when 'roles' then subject -> 'role'
+        when 'regions' then subject -> 'region'
+        when 'subscription_tiers' then subject -> 'subscription_tier'
+        when 'verification_statuses' then subject -> 'verification_status'
+        when 'categories' then subject -> 'categories' end;
+      -- A scalar attribute matches when the list holds it; categories when the lists meet.
+      if attribute is null or jsonb_typeof(attribute) = 'null'
+         or (jsonb_typeof(attribute) = 'array' and not exists (
+               select 1 from jsonb_array_elements_text(attribute) a where rule.value ? a))
+         or (jsonb_typeof(attribute) = 'string' and not rule.value ? (attribute #>> '{}')) then
+        reason := 'not_targeted';
+      end if;
+    end loop;
+    enabled := reason = 'rollout' and (f.rollout_percentage = 100
+      or (me is not null and app.flag_bucket(f.key || ':' || me::text) < f.rollout_percentage * 100));
+  end if;
+
+  if enabled and jsonb_array_length(f.variants) > 0 then
+    if forced is not null and jsonb_typeof(forced) = 'object' then
+      select v into variant from jsonb_array_elements(f.variants) v where v ->> 'key' = forced ->> 'variant';
+    end if;
+    if variant is null then
+      select sum((v ->> 'weight')::bigint) into total from jsonb_array_elements(f.variants) v;
+      -- Anonymous callers have no bucket: they get the first variant with a weight.
+      point := case when me is null then 0 else app.flag_bucket(f.key || ':variant:' || me::text)::bigint * total end;
+      select v into variant
+      from jsonb_array_elements(f.variants) with ordinality as x(v, n)
+      where (v ->> 'weight')::bigint > 0
+        and point < 10000 * (select sum((w ->> 'weight')::bigint)
+                             from jsonb_array_elements(f.variants) with ordinality as y(w, m) where m <= x.n)
+      order by n
+      limit 1;
+    end if;
+  end if;
+
+  return jsonb_build_object(
+    'enabled', enabled,
+    'variant', variant -> 'key',
+    'value', case when not enabled then f.default_value
+                  when variant is not null then coalesce(variant -> 'value', variant -> 'key')
+                  else f.enabled_value end,
+    'reason', reason);
+end $$;
+
+--
+-- Name: FUNCTION evaluate_flag(f public.feature_flags, subject jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.evaluate_flag(f public.feature_flags, subject jsonb) IS 'One flag for one subject: override > inactive > targeting > rollout bucket; then the variant. Returns {enabled, variant, value, reason}.';
+
+--
+-- Name: event_problem(jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.event_problem(event jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $_$
+declare
+  key text;
+begin
+  if jsonb_typeof(event) is distinct from 'object' then
+    return 'is not an object';
+  end if;
+  select k into key from jsonb_object_keys(event) k
+  where k not in ('event_name', 'event_category', 'event_action', 'event_label', 'page_url', 'referrer', 'properties')
+  limit 1;
+  if key is not null then
+    return format('has an unknown field "%s" (allowed: event_name, event_category, event_action, event_label, page_url, referrer, properties)', key);
+  end if;
+  if coalesce(event ->> 'event_name', '') !~ '^[a-z][a-z0-9_.:-]{0,99}$' then
+    return 'needs an event_name of 1–100 characters: a lower-case letter, then a-z, 0-9, _ . : or -';
+  end if;
+  foreach key in array array['event_category', 'event_action', 'event_label', 'page_url', 'referrer'] loop
+    if event ? key and jsonb_typeof(event -> key) not in ('string', 'null') then
+      return format('%s must be a string', key);
+    end if;
+  end loop;
+  foreach key in array array['event_category', 'event_action', 'event_label'] loop
+    if length(event ->> key) > 200 then
+      return format('%s is %s characters; the limit is 200', key, length(event ->> key));
+    end if;
+  end loop;
+  foreach key in array array['page_url', 'referrer'] loop
+    if length(event ->> key) > 2048 then
+      return format('%s is %s characters; the limit is 2048', key, length(event ->> key));
+    end if;
+  end loop;
+  if event ? 'properties' and jsonb_typeof(event -> 'properties') <> 'object' then
+    return 'properties must be a JSON object';
+  end if;
+  if octet_length((event -> 'properties')::text) > 8192 then
+    return format('properties is %s bytes of JSON; the limit is 8192', octet_length((event -> 'properties')::text));
+  end if;
+  return null;
+end $_$;
+
+--
+-- Name: FUNCTION event_problem(event jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.event_problem(event jsonb) IS 'What is wrong with one analytics event (fields, event_name, lengths: category/action/label 200, URLs 2048, properties 8 KiB), or NULL.';
+
+--
 -- Name: events_before_insert(); Type: FUNCTION; Schema: app; Owner: -
 --
 
 CREATE FUNCTION app.events_before_insert() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'public'
-    AS $_$
+    AS $$
 declare
-  forwarded text := trim(split_part(app.request_header('x-forwarded-for'), ',', 1));
+  problem text;
 begin
   if app.is_trusted() then
     return new;
   end if;
+  problem := app.event_problem(jsonb_strip_nulls(jsonb_build_object(
+    'event_name', new.event_name, 'event_category', new.event_category, 'event_action', new.event_action,
+    'event_label', new.event_label, 'page_url', new.page_url, 'referrer', new.referrer, 'properties', new.properties)));
+  if problem is not null then
+    raise invalid_parameter_value using message = 'the event ' || problem,
+      hint = 'See the limits of track_event() in docs/workflows.md.';
+  end if;
   new.user_id := app.current_user_id();
   new.tenant_id := app.current_tenant_id();
   new.created_at := now();
-  new.user_agent := app.request_header('user-agent');
-  new.ip_address := case when forwarded ~ '^[0-9a-fA-F:.]+$' then forwarded::inet end;
-  if new.session_id is not null and not exists (
-      select 1 from public.user_sessions s where s.id = new.session_id and s.user_id = new.user_id) then
+  new.user_agent := left(app.request_header('user-agent'), 512);
+  new.ip_address := app.client_ip();
+  -- Signed-in callers read their own sessions (RLS); anonymous callers have none.
+  if new.session_id is not null and (new.user_id is null or not exists (
+      select 1 from public.user_sessions s where s.id = new.session_id and s.user_id = new.user_id)) then
     new.session_id := null;
   end if;
   return new;
-end $_$;
+end $$;
 
 --
 -- Name: expire_credit(); Type: FUNCTION; Schema: app; Owner: -
@@ -1874,6 +2141,93 @@ end $$;
 COMMENT ON FUNCTION app.expire_credit() IS 'Writes an expiry row for what is left of each grant past its expires_at; returns how many. Idempotent (a second run finds nothing left).';
 
 --
+-- Name: exportable_columns(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.exportable_columns(table_name text) RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  with cols as (
+    select a.attname::text as name,
+           has_column_privilege('authenticated', a.attrelid, a.attnum, 'SELECT') as readable
+    from pg_attribute a
+    where a.attrelid = format('public.%I', table_name)::regclass and a.attnum > 0 and not a.attisdropped
+  )
+  select case when bool_or(readable) then array_agg(name) filter (where readable) else array_agg(name) end
+  from cols
+$$;
+
+--
+-- Name: feature_flags_validate(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.feature_flags_validate() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  rule record;
+  allowed text[];
+  variant jsonb;
+  keys text[] := '{}';
+  total bigint := 0;
+begin
+  for rule in select * from jsonb_each(new.targeting_rules) loop
+    allowed := case rule.key
+      when 'roles' then enum_range(null::public.user_role)::text[]
+      when 'subscription_tiers' then enum_range(null::public.subscription_tier)::text[]
+      when 'verification_statuses' then enum_range(null::public.verification_status)::text[]
+      when 'regions' then null
+      when 'categories' then null
+      else array['?'] end;
+    if allowed = array['?'] then
+      raise check_violation using
+        message = format('targeting_rules has an unknown key "%s"', rule.key),
+        hint = 'Use roles, regions, subscription_tiers, verification_statuses or categories.';
+    end if;
+    if jsonb_typeof(rule.value) <> 'array' or jsonb_array_length(rule.value) = 0
+       or exists (select 1 from jsonb_array_elements(rule.value) e where jsonb_typeof(e) <> 'string') then
+      raise check_violation using
+        message = format('targeting_rules.%s must be a non-empty array of strings', rule.key),
+        hint = 'Leave the key out to target everyone.';
+    end if;
+    if allowed is not null and exists (select 1 from jsonb_array_elements_text(rule.value) v where v <> all (allowed)) then
+      raise check_violation using
+        message = format('targeting_rules.%s has a value that is not one of %s', rule.key, array_to_string(allowed, ', ')),
+        hint = 'Spell the values as the enum does.';
+    end if;
+  end loop;
+
+  if jsonb_array_length(new.variants) > 20 then
+    raise check_violation using message = 'a flag has at most 20 variants', hint = 'Remove variants.';
+  end if;
+  for variant in select * from jsonb_array_elements(new.variants) loop
+    if jsonb_typeof(variant) <> 'object'
+       or coalesce(variant ->> 'key', '') !~ '^[a-z0-9][a-z0-9_.-]{0,49}$'
+       or jsonb_typeof(variant -> 'weight') is distinct from 'number'
+       or (variant ->> 'weight')::numeric <> floor((variant ->> 'weight')::numeric)
+       or (variant ->> 'weight')::numeric not between 0 and 10000
+       or exists (select 1 from jsonb_object_keys(variant) k where k not in ('key', 'weight', 'value')) then
+      raise check_violation using
+        message = format('variant %s is not {"key": <a-z0-9_.->, "weight": <integer 0–10000>, "value": <optional JSON>}', variant),
+        hint = 'Each variant needs a lower-case key and an integer weight; value defaults to the key.';
+    end if;
+    if (variant ->> 'key') = any (keys) then
+      raise check_violation using message = format('variant key "%s" appears twice', variant ->> 'key'),
+        hint = 'Give each variant its own key.';
+    end if;
+    keys := keys || (variant ->> 'key');
+    total := total + (variant ->> 'weight')::bigint;
+  end loop;
+  if jsonb_array_length(new.variants) > 0 and total = 0 then
+    raise check_violation using message = 'the variants'' weights add up to 0',
+      hint = 'Give at least one variant a positive weight.';
+  end if;
+  return new;
+end $_$;
+
+--
 -- Name: file_uploads_check_target(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1902,6 +2256,60 @@ begin
   end if;
   return new;
 end $$;
+
+--
+-- Name: flag_bucket(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.flag_bucket(input text) RETURNS integer
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select ((get_byte(h, 0)::bigint * 16777216 + get_byte(h, 1) * 65536 + get_byte(h, 2) * 256 + get_byte(h, 3))
+          % 10000)::integer
+  from (select sha256(convert_to(input, 'UTF8')) as h) x
+$$;
+
+--
+-- Name: FUNCTION flag_bucket(input text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.flag_bucket(input text) IS 'A stable bucket 0–9999: the first 32 bits (big-endian, unsigned) of sha256(input) mod 10000. Rollout input: flag_key || '':'' || user_id; variant input: flag_key || '':variant:'' || user_id.';
+
+--
+-- Name: flag_subject(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.flag_subject() RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select jsonb_build_object(
+    'user_id', u.id,
+    'role', app.current_user_role(),
+    'region', coalesce(
+      (select r.code from public.user_profiles p join public.cities c on c.id = p.city_id
+         join public.regions r on r.id = c.region_id where p.user_id = u.id),
+      (select r.code from public.tenants t join public.regions r on r.id = t.region_id
+        where t.id = app.current_tenant_id())),
+    'subscription_tier', case when u.id is not null then coalesce(
+      (select s.tier from public.subscriptions s
+        where s.user_id = u.id and s.status in ('trialing', 'active', 'past_due')
+        order by s.created_at desc limit 1), 'free') end,
+    'verification_status', u.verification_status,
+    'categories', coalesce(
+      (select jsonb_agg(distinct s.part) from public.listings l join public.categories c on c.id = l.category_id
+         cross join lateral unnest(string_to_array(c.path, '/') || c.slug::text) s(part)
+        where l.provider_id = u.id and l.deleted_at is null), '[]'))
+  from (select app.current_user_id() as id) me
+  left join public.users u on u.id = me.id
+$$;
+
+--
+-- Name: FUNCTION flag_subject(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.flag_subject() IS 'The caller''s attributes flags target: user_id, role, region code, subscription tier, verification status, and the category slugs (with ancestors) of their listings.';
 
 --
 -- Name: grant_credit(uuid, text, bigint, public.credit_reason, timestamp with time zone, uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
@@ -4507,6 +4915,58 @@ begin
 end $$;
 
 --
+-- Name: user_feature_flags_validate(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.user_feature_flags_validate() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  flag_variants jsonb;
+begin
+  if new.value = 'true'::jsonb or new.value = 'false'::jsonb then
+    null;
+  elsif jsonb_typeof(new.value) = 'object' and new.value ?& array['variant'] and (select count(*) from jsonb_object_keys(new.value)) = 1 then
+    select f.variants into flag_variants from public.feature_flags f where f.id = new.flag_id;
+    if not exists (select 1 from jsonb_array_elements(flag_variants) v where v ->> 'key' = new.value ->> 'variant') then
+      raise check_violation using
+        message = format('the flag has no variant "%s"', new.value ->> 'variant'),
+        hint = 'Name one of the flag''s variants, or use true / false.';
+    end if;
+  else
+    raise check_violation using
+      message = 'an override''s value is true, false or {"variant": "<key>"}',
+      hint = 'true forces the flag on, false off; {"variant": "bold"} forces it on with that variant.';
+  end if;
+  -- Managers set future expiries; trusted imports may record ones that already passed.
+  if new.expires_at is not null and new.expires_at <= now() and not app.is_trusted()
+     and (tg_op = 'INSERT' or new.expires_at is distinct from old.expires_at) then
+    raise check_violation using
+      message = 'expires_at is in the past',
+      hint = 'Give a future time, or null for an override that does not expire.';
+  end if;
+  return new;
+end $$;
+
+--
+-- Name: user_tenant_id(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.user_tenant_id(target uuid) RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select u.tenant_id from public.users u where u.id = target and u.deleted_at is null
+$$;
+
+--
+-- Name: FUNCTION user_tenant_id(target uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.user_tenant_id(target uuid) IS 'The tenant of a (not deleted) user, read past RLS; for policies that check a target user''s tenant.';
+
+--
 -- Name: valid_scopes(text[]); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -4522,6 +4982,20 @@ $_$;
 --
 
 COMMENT ON FUNCTION app.valid_scopes(scopes text[]) IS 'Scopes are resource:action with action read, write or * (e.g. listings:read, bookings:write, *:read).';
+
+--
+-- Name: visible_flags(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.visible_flags() RETURNS SETOF public.feature_flags
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select distinct on (f.key) f.*
+  from public.feature_flags f
+  where f.tenant_id is null or f.tenant_id = app.current_tenant_id()
+  order by f.key, f.tenant_id nulls last
+$$;
 
 --
 -- Name: webhook_deliveries_track_health(); Type: FUNCTION; Schema: app; Owner: -
@@ -5296,6 +5770,117 @@ CREATE FUNCTION public.decline_booking(booking_id uuid, reason text DEFAULT NULL
 COMMENT ON FUNCTION public.decline_booking(booking_id uuid, reason text) IS 'The provider turns down a pending request (the slot is freed; no charge).';
 
 --
+-- Name: delete_my_account(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.delete_my_account(confirm_email text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  me uuid := app.require_user();
+  account public.users;
+  region public.regions;
+  mode text;
+  rule record;
+  n bigint;
+  open_bookings bigint;
+  deleted jsonb := '{}';
+begin
+  select * into account from public.users where id = me;
+  if confirm_email is null or lower(trim(confirm_email)) <> lower(account.email) then
+    raise invalid_parameter_value using
+      message = 'confirm_email does not match the account''s email address',
+      hint = 'Ask the user to type their email address to confirm; nothing was deleted.';
+  end if;
+  if to_regclass('public.bookings') is not null then
+    select count(*) into open_bookings from public.bookings b
+    where (b.customer_id = me or b.provider_id = me)
+      and (b.status::text in ('pending', 'confirmed', 'in_progress', 'disputed'));
+    if open_bookings > 0 then
+      raise sqlstate 'PT409' using
+        message = format('you have %s open booking(s)', open_bookings),
+        hint = 'Cancel or complete them (and settle disputes) first; nothing was deleted.';
+    end if;
+  end if;
+  if exists (select 1 from public.subscriptions s where s.user_id = me
+             and s.status in ('trialing', 'active', 'past_due', 'unpaid') and not s.cancel_at_period_end) then
+    raise sqlstate 'PT409' using
+      message = 'you have a running subscription',
+      hint = 'Cancel the subscription first; nothing was deleted.';
+  end if;
+
+  select r.* into region from public.tenants t join public.regions r on r.id = t.region_id where t.id = account.tenant_id;
+  mode := app.erasure_mode(coalesce(region.compliance_settings, '{}'));
+  perform set_config('loconomy.erasing', 'on', true);
+  perform set_config('loconomy.reason', 'account deletion (' || mode || ')', true);
+
+  for rule in
+    select p.* from app.personal_data p
+    where p.on_erasure = 'delete' and to_regclass(format('public.%I', p.table_name)) is not null
+    order by p.table_name, p.column_name
+  loop
+    execute format('delete from public.%I where %I = $1', rule.table_name, rule.column_name) using me;
+    get diagnostics n = row_count;
+    deleted := deleted || jsonb_build_object(rule.table_name, coalesce((deleted ->> rule.table_name)::bigint, 0) + n);
+  end loop;
+
+  -- Anonymise.
+  update public.listings set status = 'inactive', deleted_at = coalesce(deleted_at, now()), is_featured = false
+  where provider_id = me;
+  update public.referral_codes set is_active = false where user_id = me;
+  update public.system_logs set user_id = null where user_id = me;
+  delete from app.listing_views where viewer = 'user:' || me;
+  if mode = 'erase' then
+    delete from public.events where user_id = me;
+    get diagnostics n = row_count;
+    deleted := deleted || jsonb_build_object('events', n);
+    update public.messages set content = null, attachments = '[]', metadata = '{}', deleted_at = coalesce(deleted_at, now())
+    where sender_id = me;
+    update public.reviews set title = null, comment = null, response = null where reviewer_id = me;
+    update public.reviews set response = null where reviewee_id = me;
+    update public.bookings set special_requests = null, customer_notes = null, service_address = null
+    where customer_id = me;
+    update public.bookings set provider_notes = null where provider_id = me;
+    -- The trail keeps who did what and when, not the erased values.
+    update public.audit_logs set old_values = null, new_values = null,
+           metadata = metadata || '{"erased": true}'
+    where resource_type in ('users', 'user_profiles', 'user_addresses') and resource_id = me;
+  else
+    update public.events set user_id = null, session_id = null, anonymous_id = null, ip_address = null, user_agent = null
+    where user_id = me;
+  end if;
+  update public.user_profiles set
+    display_name = 'Deleted user', avatar_url = null, headline = null, bio = null, skills = '{}',
+    experience_years = null, education = null, certifications = '{}', languages = '{}', city_id = null,
+    location = null, service_radius_m = null, business_name = null, business_type = null, tax_id = null,
+    license_number = null, insurance_info = null, website_url = null, social_links = '{}', is_public = false,
+    metadata = '{}'
+  where user_id = me;
+  update public.users set
+    clerk_id = null, email = 'deleted-' || id || '@deleted.invalid', email_verified_at = null, phone = null,
+    phone_verified_at = null, first_name = null, last_name = null, preferences = '{}',
+    notification_settings = '{}', privacy_settings = '{}', status = 'inactive', deleted_at = now()
+  where id = me
+  returning * into account;
+
+  return jsonb_build_object(
+    'user_id', me,
+    'deleted_at', account.deleted_at,
+    'region', region.code,
+    'mode', mode,
+    'deleted', deleted,
+    'anonymised', app.erasure_notes('anonymise'),
+    'kept', app.erasure_notes('keep'));
+end $_$;
+
+--
+-- Name: FUNCTION delete_my_account(confirm_email text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.delete_my_account(confirm_email text) IS 'Closes the caller''s account (confirm_email must match): deletes private data, anonymises the profile and what they wrote as the region''s law asks (erase or deidentify), keeps financial and audit records. Refused (409) while bookings are open or a subscription runs. Returns a receipt.';
+
+--
 -- Name: delete_review(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5555,52 +6140,71 @@ end $$;
 COMMENT ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Replaces the stars and words of the caller''s review while it is unpublished (still double-blind).';
 
 --
+-- Name: end_session(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.end_session(session_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  session public.user_sessions;
+begin
+  select * into session from public.user_sessions s where s.id = end_session.session_id and s.user_id = me;
+  if session.id is null then
+    raise sqlstate 'PT404' using
+      message = format('session %s is not one of your sessions', end_session.session_id),
+      hint = 'Pass the session_id start_session() returned.';
+  end if;
+  if session.ended_at is null then
+    update public.user_sessions s set ended_at = greatest(now(), s.started_at) where s.id = session.id
+    returning * into session;
+    insert into public.audit_logs (tenant_id, actor_id, actor_subject, action, resource_type, resource_id,
+                                   ip_address, user_agent, request_id)
+    values (session.tenant_id, me, app.current_subject(), 'logout', 'user_sessions', session.id,
+            app.client_ip(), left(app.request_header('user-agent'), 512), app.request_header('x-request-id'));
+  end if;
+  return jsonb_build_object('session_id', session.id, 'started_at', session.started_at,
+                            'expires_at', session.expires_at, 'ended_at', session.ended_at);
+end $$;
+
+--
+-- Name: FUNCTION end_session(session_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.end_session(session_id uuid) IS 'Ends one of the caller''s sessions (sign-out). Ending an ended session changes nothing.';
+
+--
 -- Name: evaluate_feature_flag(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public.evaluate_feature_flag(flag_key text) RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    AS $$
+    AS $_$
 declare
-  me uuid := app.current_user_id();
   f public.feature_flags;
-  forced jsonb;
-  roles jsonb;
 begin
-  select * into f from public.feature_flags x
-  where x.key = flag_key and (x.tenant_id is null or x.tenant_id = app.current_tenant_id())
-  order by x.tenant_id nulls last
-  limit 1;
+  if flag_key is null or flag_key !~ '^[a-z][a-z0-9_.-]{1,99}$' then
+    raise invalid_parameter_value using
+      message = format('"%s" is not a flag key', coalesce(flag_key, 'null')),
+      hint = 'Flag keys are 2–100 characters: a lower-case letter, then a-z, 0-9, _ . or -.';
+  end if;
+  select * into f from app.visible_flags() v where v.key = flag_key;
   if f.id is null then
-    return null;
+    raise sqlstate 'PT404' using
+      message = format('feature flag "%s" does not exist', flag_key),
+      hint = 'Call my_feature_flags() for every flag you can evaluate.';
   end if;
-  if me is not null then
-    select o.value into forced from public.user_feature_flags o
-    where o.flag_id = f.id and o.user_id = me and (o.expires_at is null or o.expires_at > now());
-    if forced is not null then
-      return forced;
-    end if;
-  end if;
-  if not f.is_active then
-    return f.default_value;
-  end if;
-  roles := f.targeting_rules -> 'roles';
-  if roles is not null and not roles ? app.current_user_role()::text then
-    return f.default_value;
-  end if;
-  if f.rollout_percentage = 100
-     or (me is not null and abs(hashtext(me::text || ':' || f.key)) % 100 < f.rollout_percentage) then
-    return f.enabled_value;
-  end if;
-  return f.default_value;
-end $$;
+  return jsonb_build_object('key', f.key) || app.evaluate_flag(f, app.flag_subject());
+end $_$;
 
 --
 -- Name: FUNCTION evaluate_feature_flag(flag_key text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.evaluate_feature_flag(flag_key text) IS 'The value of a flag for the caller (override, targeting, rollout bucket, default); NULL for an unknown key.';
+COMMENT ON FUNCTION public.evaluate_feature_flag(flag_key text) IS 'One flag for the caller: {key, enabled, variant, value, reason}. reason: override, inactive, not_targeted or rollout. Anonymous callers are in a rollout only at 100 %. 404 for an unknown key.';
 
 --
 -- Name: expire_pending_bookings(); Type: FUNCTION; Schema: public; Owner: -
@@ -5664,6 +6268,68 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.expire_referral_rewards() IS 'For the scheduler (service_role), e.g. hourly: writes credit_ledger expiry rows for what is left of every grant past its date, marks rewards expired (unpaid ones past expires_at, credited ones whose credit lapsed) and returns the counts. Idempotent.';
+
+--
+-- Name: export_my_data(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.export_my_data() RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  me uuid := app.require_user();
+  target record;
+  rows jsonb;
+  tables jsonb := '{}';
+begin
+  -- Every table with a foreign key to users (or user_profiles), found in the catalog.
+  for target in
+    select c.conrelid::regclass as rel, cl.relname::text as table_name,
+           array_agg(distinct a.attname::text order by a.attname::text) as columns
+    from pg_constraint c
+    join pg_class cl on cl.oid = c.conrelid
+    join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+    where c.contype = 'f' and cardinality(c.conkey) = 1
+      and c.confrelid in ('public.users'::regclass, 'public.user_profiles'::regclass)
+      and cl.relnamespace = 'public'::regnamespace
+    group by c.conrelid, cl.relname
+    order by cl.relname
+  loop
+    execute format(
+      'select coalesce(jsonb_agg(jsonb_build_object(%s)), ''[]'') from %s t where %s',
+      (select string_agg(format('%L, t.%I', col, col), ', ' order by col)
+         from unnest(app.exportable_columns(target.table_name)) col),
+      target.rel,
+      (select string_agg(format('t.%I = $1', col), ' or ') from unnest(target.columns) col))
+      into rows using me;
+    tables := tables || jsonb_build_object(target.table_name, rows);
+  end loop;
+  tables := tables || jsonb_build_object('users', jsonb_build_array((
+    select jsonb_object_agg(col, to_jsonb(u) -> col)
+    from public.users u, unnest(app.exportable_columns('users')) col where u.id = me)));
+  -- What the account did (the trail's values stay out: they can hold other people's data).
+  tables := tables || jsonb_build_object('audit_logs', (
+    select coalesce(jsonb_agg(jsonb_build_object(
+             'created_at', l.created_at, 'action', l.action, 'resource_type', l.resource_type,
+             'resource_id', l.resource_id, 'changed_columns', l.changed_columns,
+             'ip_address', l.ip_address, 'user_agent', l.user_agent) order by l.created_at), '[]')
+    from public.audit_logs l where l.actor_id = me));
+  tables := tables || jsonb_build_object('listing_views', (
+    select coalesce(jsonb_agg(jsonb_build_object('listing_id', v.listing_id, 'counted_at', v.counted_at)), '[]')
+    from app.listing_views v where v.viewer = 'user:' || me));
+  return jsonb_build_object(
+    'format', 'loconomy.export/1',
+    'exported_at', now(),
+    'user_id', me,
+    'tables', tables);
+end $_$;
+
+--
+-- Name: FUNCTION export_my_data(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.export_my_data() IS 'GDPR/CCPA access request: every row about the caller as one JSON document {format, exported_at, user_id, tables: {<table>: [rows]}}: each table with a foreign key to users, the caller''s audit trail and listing views. Secret columns (hashes, tax id) are left out.';
 
 --
 -- Name: geo_point(double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
@@ -6122,6 +6788,25 @@ end $$;
 COMMENT ON FUNCTION public.my_credit_balance() IS 'The caller''s credit, one row per currency they ever had credit in: balance_cents (usable now, in minor units), next_expires_at (when the soonest credit lapses, NULL if none will) and expiring_cents (how much lapses then).';
 
 --
+-- Name: my_feature_flags(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.my_feature_flags() RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select coalesce(jsonb_object_agg(f.key, app.evaluate_flag(f, s.subject) - 'reason'), '{}')
+  from (select app.flag_subject() as subject) s
+  cross join app.visible_flags() f
+$$;
+
+--
+-- Name: FUNCTION my_feature_flags(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.my_feature_flags() IS 'Every flag for the caller in one object: {"<key>": {"enabled": …, "variant": …, "value": …}}. The same decision as evaluate_feature_flag.';
+
+--
 -- Name: my_inbox(boolean, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6484,19 +7169,45 @@ COMMENT ON FUNCTION public.publish_due_reviews() IS 'Scheduler (service_role): p
 --
 
 CREATE FUNCTION public.record_listing_view(listing_id uuid) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    AS $$
-  update public.listings l set view_count = l.view_count + 1
-  where l.id = listing_id and l.status = 'active' and l.deleted_at is null
-    and l.tenant_id = app.current_tenant_id()
-$$;
+    AS $_$
+declare
+  me uuid := app.current_user_id();
+  target public.listings;
+  viewer text;
+  window_minutes integer;
+begin
+  select * into target from public.listings l
+  where l.id = record_listing_view.listing_id and l.status = 'active' and l.deleted_at is null
+    and l.tenant_id = app.current_tenant_id();
+  if target.id is null then
+    return;  -- not viewable by this caller: nothing to count
+  end if;
+  if me = target.provider_id then
+    return;  -- providers looking at their own listing are not views
+  end if;
+  viewer := case when me is not null then 'user:' || me
+    else 'anon:' || encode(sha256(convert_to(
+      coalesce(host(app.client_ip()), '') || '|' || coalesce(app.request_header('user-agent'), '') || '|'
+      || (select value from app.install_secrets where name = 'viewer_salt'), 'UTF8')), 'hex') end;
+  select coalesce(case when (t.settings ->> 'listing_view_window_minutes') ~ '^[0-9]{1,5}$'
+                       then (t.settings ->> 'listing_view_window_minutes')::integer end, 60)
+    into window_minutes from public.tenants t where t.id = target.tenant_id;
+
+  insert into app.listing_views as v (listing_id, viewer) values (target.id, viewer)
+  on conflict on constraint listing_views_pkey do update set counted_at = now()
+    where v.counted_at <= now() - make_interval(mins => window_minutes);
+  if found then
+    update public.listings l set view_count = l.view_count + 1 where l.id = target.id;
+  end if;
+end $_$;
 
 --
 -- Name: FUNCTION record_listing_view(listing_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.record_listing_view(listing_id uuid) IS 'Counts a view of an active listing (view_count is not writable by clients).';
+COMMENT ON FUNCTION public.record_listing_view(listing_id uuid) IS 'Counts a view of an active listing, at most once per viewer (the user, else a salted hash of IP and user agent) per window (60 minutes unless the tenant''s settings.listing_view_window_minutes says otherwise). Does not change updated_at.';
 
 --
 -- Name: referrals; Type: TABLE; Schema: public; Owner: -
@@ -7372,6 +8083,57 @@ end $$;
 COMMENT ON FUNCTION public.start_conversation(participant_ids uuid[], title text, booking_id uuid) IS 'Starts (or, for two people, finds) a conversation between the caller and others in the same marketplace.';
 
 --
+-- Name: start_session(jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.start_session(device_info jsonb DEFAULT '{}'::jsonb, clerk_session_id text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  me uuid := app.require_user();
+  session public.user_sessions;
+begin
+  if jsonb_typeof(device_info) is distinct from 'object' or octet_length(device_info::text) > 2048 then
+    raise invalid_parameter_value using
+      message = 'device_info must be a JSON object of at most 2048 bytes',
+      hint = 'Send a few fields such as {"platform": "ios", "app_version": "2.3.0"}.';
+  end if;
+  if clerk_session_id is not null and clerk_session_id !~ '^[A-Za-z0-9_-]{1,255}$' then
+    raise invalid_parameter_value using
+      message = 'clerk_session_id must be 1–255 letters, digits, _ or -',
+      hint = 'Pass the id of the Clerk session (sess_…), or leave it out.';
+  end if;
+  if clerk_session_id is not null then
+    select * into session from public.user_sessions s where s.clerk_session_id = start_session.clerk_session_id;
+    if session.id is not null and session.user_id <> me then
+      raise unique_violation using
+        message = 'this clerk_session_id belongs to another account',
+        hint = 'Start a session without clerk_session_id, or with your own session''s id.';
+    end if;
+  end if;
+  if session.id is null then
+    insert into public.user_sessions (user_id, clerk_session_id, ip_address, user_agent, device_info, last_seen_at, expires_at)
+    values (me, clerk_session_id, app.client_ip(), left(app.request_header('user-agent'), 512), device_info,
+            now(), now() + interval '30 days')
+    returning * into session;
+    update public.users set login_count = login_count + 1, last_active_at = now() where id = me;
+    insert into public.audit_logs (tenant_id, actor_id, actor_subject, action, resource_type, resource_id,
+                                   ip_address, user_agent, request_id)
+    values (session.tenant_id, me, app.current_subject(), 'login', 'user_sessions', session.id,
+            session.ip_address, session.user_agent, app.request_header('x-request-id'));
+  end if;
+  return jsonb_build_object('session_id', session.id, 'started_at', session.started_at,
+                            'expires_at', session.expires_at, 'ended_at', session.ended_at);
+end $_$;
+
+--
+-- Name: FUNCTION start_session(device_info jsonb, clerk_session_id text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.start_session(device_info jsonb, clerk_session_id text) IS 'Records a session of the signed-in caller (IP and user agent from the request) and returns {session_id, started_at, expires_at}. With clerk_session_id a retry returns the same session.';
+
+--
 -- Name: submit_review(uuid, integer, integer, integer, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -7425,6 +8187,75 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Reviews the other party of a completed booking (once, within the review window: 14 days after completion unless the tenant sets reviews.window_days). Ratings 1–5. The review stays hidden until the other party has reviewed too or the window closes.';
+
+--
+-- Name: track_event(jsonb, uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.track_event(events jsonb, session_id uuid DEFAULT NULL::uuid, anonymous_id text DEFAULT NULL::text) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.current_user_id();
+  batch jsonb := case when jsonb_typeof(events) = 'object' then jsonb_build_array(events) else events end;
+  problem text;
+  position integer;
+  written integer;
+begin
+  if jsonb_typeof(batch) is distinct from 'array' or jsonb_array_length(batch) = 0 then
+    raise invalid_parameter_value using
+      message = 'events must be an event object or a non-empty array of them',
+      hint = 'Send {"events": [{"event_name": "listing.viewed", "properties": {…}}]}.';
+  end if;
+  if jsonb_array_length(batch) > 100 then
+    raise invalid_parameter_value using
+      message = format('a batch holds at most 100 events; this one has %s', jsonb_array_length(batch)),
+      hint = 'Send the events in several calls.';
+  end if;
+  select x.n, app.event_problem(x.e) into position, problem
+  from jsonb_array_elements(batch) with ordinality x(e, n)
+  where app.event_problem(x.e) is not null
+  order by x.n limit 1;
+  if problem is not null then
+    raise invalid_parameter_value using
+      message = format('events[%s] %s', position - 1, problem),
+      hint = 'Nothing was recorded; fix that event and send the batch again.';
+  end if;
+  if anonymous_id is not null and length(anonymous_id) not between 1 and 100 then
+    raise invalid_parameter_value using message = 'anonymous_id must be 1–100 characters',
+      hint = 'Use a random id the app keeps per device.';
+  end if;
+  if session_id is not null then
+    update public.user_sessions s set last_seen_at = now()
+    where s.id = track_event.session_id and s.user_id = me;
+    if not found then
+      raise invalid_parameter_value using
+        message = format('session %s is not one of your sessions', session_id),
+        hint = case when me is null then 'Anonymous callers have no sessions: send anonymous_id instead.'
+                    else 'Pass the session_id start_session() returned.' end;
+    end if;
+  end if;
+
+  insert into public.events (tenant_id, user_id, session_id, anonymous_id, event_name, event_category, event_action,
+                             event_label, page_url, referrer, user_agent, ip_address, properties)
+  select app.current_tenant_id(), me, track_event.session_id, track_event.anonymous_id, e ->> 'event_name',
+         e ->> 'event_category', e ->> 'event_action', e ->> 'event_label', e ->> 'page_url', e ->> 'referrer',
+         left(app.request_header('user-agent'), 512), app.client_ip(), coalesce(e -> 'properties', '{}')
+  from jsonb_array_elements(batch) e;
+  get diagnostics written = row_count;
+  if me is not null then
+    update public.users set last_active_at = now()
+    where id = me and (last_active_at is null or last_active_at < now() - interval '5 minutes');
+  end if;
+  return written;
+end $$;
+
+--
+-- Name: FUNCTION track_event(events jsonb, session_id uuid, anonymous_id text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.track_event(events jsonb, session_id uuid, anonymous_id text) IS 'Records 1–100 analytics events at once (all or none): event_name, event_category/action/label (≤ 200), page_url/referrer (≤ 2048), properties (object, ≤ 8 KiB). User, tenant, IP and user agent come from the request. Returns the number recorded.';
 
 --
 -- Name: transition_booking(uuid, public.booking_status, text); Type: FUNCTION; Schema: public; Owner: -
@@ -7665,6 +8496,21 @@ CREATE TABLE app.booking_reminders (
 COMMENT ON TABLE app.booking_reminders IS 'Bookings whose reminder went out (send_booking_reminders() sends one per booking).';
 
 --
+-- Name: install_secrets; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.install_secrets (
+    name text NOT NULL,
+    value text NOT NULL
+);
+
+--
+-- Name: TABLE install_secrets; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.install_secrets IS 'Random values made once per installation (hash salts). Never exposed.';
+
+--
 -- Name: invoice_counters; Type: TABLE; Schema: app; Owner: -
 --
 
@@ -7679,6 +8525,40 @@ CREATE TABLE app.invoice_counters (
 --
 
 COMMENT ON TABLE app.invoice_counters IS 'Last invoice number issued per tenant and year. Only the invoice trigger touches it.';
+
+--
+-- Name: listing_views; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.listing_views (
+    listing_id uuid NOT NULL,
+    viewer text NOT NULL,
+    counted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE listing_views; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.listing_views IS 'When each viewer''s view of a listing last counted; a view counts again once the window has passed. Rows older than a day can be purged.';
+
+--
+-- Name: personal_data; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.personal_data (
+    table_name text NOT NULL,
+    column_name text NOT NULL,
+    on_erasure text NOT NULL,
+    reason text NOT NULL,
+    CONSTRAINT personal_data_on_erasure_check CHECK ((on_erasure = ANY (ARRAY['delete'::text, 'anonymise'::text, 'keep'::text])))
+);
+
+--
+-- Name: TABLE personal_data; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.personal_data IS 'What delete_my_account() does to rows whose column points at the account: delete them, anonymise them (code in delete_my_account), or keep them (why). Tables that do not exist yet are skipped.';
 
 --
 -- Name: api_keys; Type: TABLE; Schema: public; Owner: -
@@ -7997,63 +8877,6 @@ COMMENT ON TABLE public.events IS 'Product analytics events. Anyone may record o
 --
 
 COMMENT ON CONSTRAINT events_event_name_check ON public.events IS 'event_name must start with a lower-case letter: letters, digits, _ . : -, at most 100 characters';
-
---
--- Name: feature_flags; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.feature_flags (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    tenant_id uuid DEFAULT app.current_tenant_id(),
-    key text NOT NULL,
-    description text,
-    flag_type text DEFAULT 'boolean'::text NOT NULL,
-    default_value jsonb DEFAULT 'false'::jsonb NOT NULL,
-    enabled_value jsonb DEFAULT 'true'::jsonb NOT NULL,
-    variants jsonb DEFAULT '[]'::jsonb NOT NULL,
-    targeting_rules jsonb DEFAULT '{}'::jsonb NOT NULL,
-    is_active boolean DEFAULT false NOT NULL,
-    rollout_percentage integer DEFAULT 0 NOT NULL,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT feature_flags_check CHECK (((flag_type <> 'boolean'::text) OR ((jsonb_typeof(default_value) = 'boolean'::text) AND (jsonb_typeof(enabled_value) = 'boolean'::text)))),
-    CONSTRAINT feature_flags_flag_type_check CHECK ((flag_type = ANY (ARRAY['boolean'::text, 'string'::text, 'number'::text, 'json'::text]))),
-    CONSTRAINT feature_flags_key_check CHECK ((key ~ '^[a-z][a-z0-9_.-]{1,99}$'::text)),
-    CONSTRAINT feature_flags_rollout_percentage_check CHECK (((rollout_percentage >= 0) AND (rollout_percentage <= 100))),
-    CONSTRAINT feature_flags_targeting_rules_check CHECK ((jsonb_typeof(targeting_rules) = 'object'::text)),
-    CONSTRAINT feature_flags_variants_check CHECK ((jsonb_typeof(variants) = 'array'::text))
-);
-
---
--- Name: TABLE feature_flags; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.feature_flags IS 'Feature flags. tenant_id NULL: applies to every tenant unless a tenant defines the same key.';
-
---
--- Name: COLUMN feature_flags.targeting_rules; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.feature_flags.targeting_rules IS 'Optional {"roles": [...]} restricting the rollout to those application roles.';
-
---
--- Name: COLUMN feature_flags.rollout_percentage; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.feature_flags.rollout_percentage IS 'Share of users (0–100, by a stable hash of user and key) who get enabled_value while active.';
-
---
--- Name: CONSTRAINT feature_flags_key_check ON feature_flags; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON CONSTRAINT feature_flags_key_check ON public.feature_flags IS 'key must be 2 to 100 characters: a lower-case letter, then lower-case letters, digits, _ . -';
-
---
--- Name: CONSTRAINT feature_flags_rollout_percentage_check ON feature_flags; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON CONSTRAINT feature_flags_rollout_percentage_check ON public.feature_flags IS 'rollout_percentage must be between 0 and 100';
 
 --
 -- Name: inbound_webhook_events; Type: TABLE; Schema: public; Owner: -
@@ -8690,6 +9513,12 @@ CREATE TABLE public.user_feature_flags (
 COMMENT ON TABLE public.user_feature_flags IS 'A flag''s value forced for one user (beta testers, support). Expired overrides are ignored.';
 
 --
+-- Name: COLUMN user_feature_flags.value; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_feature_flags.value IS 'true forces the flag on for the user, false forces it off, {"variant": "<key>"} forces it on with that variant. Ignored once expires_at has passed.';
+
+--
 -- Name: user_sessions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -8781,11 +9610,32 @@ ALTER TABLE ONLY app.booking_reminders
     ADD CONSTRAINT booking_reminders_pkey PRIMARY KEY (booking_id);
 
 --
+-- Name: install_secrets install_secrets_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.install_secrets
+    ADD CONSTRAINT install_secrets_pkey PRIMARY KEY (name);
+
+--
 -- Name: invoice_counters invoice_counters_pkey; Type: CONSTRAINT; Schema: app; Owner: -
 --
 
 ALTER TABLE ONLY app.invoice_counters
     ADD CONSTRAINT invoice_counters_pkey PRIMARY KEY (tenant_id, year);
+
+--
+-- Name: listing_views listing_views_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.listing_views
+    ADD CONSTRAINT listing_views_pkey PRIMARY KEY (listing_id, viewer);
+
+--
+-- Name: personal_data personal_data_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.personal_data
+    ADD CONSTRAINT personal_data_pkey PRIMARY KEY (table_name, column_name);
 
 --
 -- Name: api_keys api_keys_key_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
@@ -9310,6 +10160,18 @@ ALTER TABLE ONLY public.webhook_endpoints
 --
 
 CREATE INDEX booking_idempotency_keys_booking_id_idx ON app.booking_idempotency_keys USING btree (booking_id);
+
+--
+-- Name: listing_views_counted_at_brin; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX listing_views_counted_at_brin ON app.listing_views USING brin (counted_at);
+
+--
+-- Name: listing_views_viewer_idx; Type: INDEX; Schema: app; Owner: -
+--
+
+CREATE INDEX listing_views_viewer_idx ON app.listing_views USING btree (viewer);
 
 --
 -- Name: api_keys_scopes_gin; Type: INDEX; Schema: public; Owner: -
@@ -10236,6 +11098,12 @@ CREATE INDEX user_feature_flags_set_by_idx ON public.user_feature_flags USING bt
 CREATE INDEX user_feature_flags_tenant_id_idx ON public.user_feature_flags USING btree (tenant_id);
 
 --
+-- Name: user_feature_flags_user_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX user_feature_flags_user_id_idx ON public.user_feature_flags USING btree (user_id, flag_id);
+
+--
 -- Name: user_permissions_granted_by_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -10524,6 +11392,12 @@ CREATE TRIGGER feature_flags_audit AFTER INSERT OR DELETE OR UPDATE ON public.fe
 CREATE TRIGGER feature_flags_set_updated_at BEFORE UPDATE ON public.feature_flags FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
 
 --
+-- Name: feature_flags feature_flags_validate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER feature_flags_validate BEFORE INSERT OR UPDATE OF targeting_rules, variants ON public.feature_flags FOR EACH ROW EXECUTE FUNCTION app.feature_flags_validate();
+
+--
 -- Name: file_uploads file_uploads_check_target; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -10623,7 +11497,7 @@ CREATE TRIGGER listings_inherit_tenant BEFORE INSERT ON public.listings FOR EACH
 -- Name: listings listings_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER listings_set_updated_at BEFORE UPDATE ON public.listings FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+CREATE TRIGGER listings_set_updated_at BEFORE UPDATE ON public.listings FOR EACH ROW WHEN ((NOT (new.view_count IS DISTINCT FROM old.view_count))) EXECUTE FUNCTION app.set_updated_at();
 
 --
 -- Name: listings listings_soft_delete; Type: TRIGGER; Schema: public; Owner: -
@@ -10938,6 +11812,12 @@ CREATE TRIGGER user_feature_flags_set_updated_at BEFORE UPDATE ON public.user_fe
 CREATE TRIGGER user_feature_flags_stamp BEFORE INSERT OR UPDATE ON public.user_feature_flags FOR EACH ROW EXECUTE FUNCTION app.user_feature_flags_stamp();
 
 --
+-- Name: user_feature_flags user_feature_flags_validate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER user_feature_flags_validate BEFORE INSERT OR UPDATE ON public.user_feature_flags FOR EACH ROW EXECUTE FUNCTION app.user_feature_flags_validate();
+
+--
 -- Name: user_permissions user_permissions_audit; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -11049,6 +11929,13 @@ ALTER TABLE ONLY app.booking_reminders
 
 ALTER TABLE ONLY app.invoice_counters
     ADD CONSTRAINT invoice_counters_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+--
+-- Name: listing_views listing_views_listing_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.listing_views
+    ADD CONSTRAINT listing_views_listing_id_fkey FOREIGN KEY (listing_id) REFERENCES public.listings(id) ON DELETE CASCADE;
 
 --
 -- Name: api_keys api_keys_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -12146,9 +13033,7 @@ CREATE POLICY "Flag managers can remove overrides of their tenant" ON public.use
 -- Name: user_feature_flags Flag managers can set overrides in their tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY "Flag managers can set overrides in their tenant" ON public.user_feature_flags FOR INSERT TO authenticated WITH CHECK ((( SELECT app.has_permission('flags.manage'::text) AS has_permission) AND (user_id IN ( SELECT u.id
-   FROM public.users u
-  WHERE (u.tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))))));
+CREATE POLICY "Flag managers can set overrides in their tenant" ON public.user_feature_flags FOR INSERT TO authenticated WITH CHECK ((( SELECT app.has_permission('flags.manage'::text) AS has_permission) AND (app.user_tenant_id(user_id) = ( SELECT app.current_tenant_id() AS current_tenant_id))));
 
 --
 -- Name: feature_flags Flag managers can update flags of their tenant; Type: POLICY; Schema: public; Owner: -
@@ -13378,6 +14263,14 @@ REVOKE ALL ON FUNCTION app.check_booking_time(l public.listings, starts timestam
 REVOKE ALL ON FUNCTION app.check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION client_ip(); Type: ACL; Schema: app; Owner: -
+--
+
+GRANT ALL ON FUNCTION app.client_ip() TO anon;
+GRANT ALL ON FUNCTION app.client_ip() TO authenticated;
+GRANT ALL ON FUNCTION app.client_ip() TO service_role;
+
+--
 -- Name: FUNCTION create_user_profile(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -13435,6 +14328,106 @@ GRANT ALL ON FUNCTION app.current_user_role() TO service_role;
 REVOKE ALL ON FUNCTION app.default_provider_time_zone() FROM PUBLIC;
 
 --
+-- Name: FUNCTION erasure_mode(settings jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.erasure_mode(settings jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION erasure_notes(action text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.erasure_notes(action text) FROM PUBLIC;
+
+--
+-- Name: TABLE feature_flags; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.feature_flags TO anon;
+GRANT SELECT,DELETE ON TABLE public.feature_flags TO authenticated;
+GRANT ALL ON TABLE public.feature_flags TO service_role;
+
+--
+-- Name: COLUMN feature_flags.tenant_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(tenant_id) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: COLUMN feature_flags.key; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(key) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: COLUMN feature_flags.description; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: COLUMN feature_flags.flag_type; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(flag_type) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: COLUMN feature_flags.default_value; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(default_value),UPDATE(default_value) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: COLUMN feature_flags.enabled_value; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(enabled_value),UPDATE(enabled_value) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: COLUMN feature_flags.variants; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(variants),UPDATE(variants) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: COLUMN feature_flags.targeting_rules; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(targeting_rules),UPDATE(targeting_rules) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: COLUMN feature_flags.is_active; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: COLUMN feature_flags.rollout_percentage; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(rollout_percentage),UPDATE(rollout_percentage) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: COLUMN feature_flags.metadata; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.feature_flags TO authenticated;
+
+--
+-- Name: FUNCTION evaluate_flag(f public.feature_flags, subject jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.evaluate_flag(f public.feature_flags, subject jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION event_problem(event jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+GRANT ALL ON FUNCTION app.event_problem(event jsonb) TO anon;
+GRANT ALL ON FUNCTION app.event_problem(event jsonb) TO authenticated;
+GRANT ALL ON FUNCTION app.event_problem(event jsonb) TO service_role;
+
+--
 -- Name: FUNCTION events_before_insert(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -13448,10 +14441,36 @@ REVOKE ALL ON FUNCTION app.expire_credit() FROM PUBLIC;
 GRANT ALL ON FUNCTION app.expire_credit() TO service_role;
 
 --
+-- Name: FUNCTION exportable_columns(table_name text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.exportable_columns(table_name text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION feature_flags_validate(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.feature_flags_validate() FROM PUBLIC;
+
+--
 -- Name: FUNCTION file_uploads_check_target(); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.file_uploads_check_target() FROM PUBLIC;
+
+--
+-- Name: FUNCTION flag_bucket(input text); Type: ACL; Schema: app; Owner: -
+--
+
+GRANT ALL ON FUNCTION app.flag_bucket(input text) TO anon;
+GRANT ALL ON FUNCTION app.flag_bucket(input text) TO authenticated;
+GRANT ALL ON FUNCTION app.flag_bucket(input text) TO service_role;
+
+--
+-- Name: FUNCTION flag_subject(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.flag_subject() FROM PUBLIC;
 
 --
 -- Name: FUNCTION grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text); Type: ACL; Schema: app; Owner: -
@@ -14202,6 +15221,20 @@ GRANT ALL ON FUNCTION app.use_api_key(presented text) TO service_role;
 REVOKE ALL ON FUNCTION app.user_feature_flags_stamp() FROM PUBLIC;
 
 --
+-- Name: FUNCTION user_feature_flags_validate(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.user_feature_flags_validate() FROM PUBLIC;
+
+--
+-- Name: FUNCTION user_tenant_id(target uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.user_tenant_id(target uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.user_tenant_id(target uuid) TO authenticated;
+GRANT ALL ON FUNCTION app.user_tenant_id(target uuid) TO service_role;
+
+--
 -- Name: FUNCTION valid_scopes(scopes text[]); Type: ACL; Schema: app; Owner: -
 --
 
@@ -14209,6 +15242,12 @@ REVOKE ALL ON FUNCTION app.valid_scopes(scopes text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.valid_scopes(scopes text[]) TO anon;
 GRANT ALL ON FUNCTION app.valid_scopes(scopes text[]) TO authenticated;
 GRANT ALL ON FUNCTION app.valid_scopes(scopes text[]) TO service_role;
+
+--
+-- Name: FUNCTION visible_flags(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.visible_flags() FROM PUBLIC;
 
 --
 -- Name: FUNCTION webhook_deliveries_track_health(); Type: ACL; Schema: app; Owner: -
@@ -14709,6 +15748,15 @@ GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO au
 GRANT ALL ON FUNCTION public.decline_booking(booking_id uuid, reason text) TO service_role;
 
 --
+-- Name: FUNCTION delete_my_account(confirm_email text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.delete_my_account(confirm_email text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.delete_my_account(confirm_email text) TO anon;
+GRANT ALL ON FUNCTION public.delete_my_account(confirm_email text) TO authenticated;
+GRANT ALL ON FUNCTION public.delete_my_account(confirm_email text) TO service_role;
+
+--
 -- Name: FUNCTION delete_review(review_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -14744,6 +15792,15 @@ GRANT ALL ON FUNCTION public.edit_review(review_id uuid, rating integer, quality
 GRANT ALL ON FUNCTION public.edit_review(review_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO service_role;
 
 --
+-- Name: FUNCTION end_session(session_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.end_session(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.end_session(session_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.end_session(session_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.end_session(session_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION evaluate_feature_flag(flag_key text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -14765,6 +15822,15 @@ GRANT ALL ON FUNCTION public.expire_pending_bookings() TO service_role;
 
 REVOKE ALL ON FUNCTION public.expire_referral_rewards() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.expire_referral_rewards() TO service_role;
+
+--
+-- Name: FUNCTION export_my_data(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.export_my_data() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.export_my_data() TO anon;
+GRANT ALL ON FUNCTION public.export_my_data() TO authenticated;
+GRANT ALL ON FUNCTION public.export_my_data() TO service_role;
 
 --
 -- Name: FUNCTION geo_point(lon double precision, lat double precision); Type: ACL; Schema: public; Owner: -
@@ -14957,6 +16023,15 @@ REVOKE ALL ON FUNCTION public.my_credit_balance() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_credit_balance() TO authenticated;
 GRANT ALL ON FUNCTION public.my_credit_balance() TO service_role;
 GRANT ALL ON FUNCTION public.my_credit_balance() TO anon;
+
+--
+-- Name: FUNCTION my_feature_flags(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.my_feature_flags() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_feature_flags() TO anon;
+GRANT ALL ON FUNCTION public.my_feature_flags() TO authenticated;
+GRANT ALL ON FUNCTION public.my_feature_flags() TO service_role;
 
 --
 -- Name: FUNCTION my_inbox(include_archived boolean, max_rows integer, before timestamp with time zone); Type: ACL; Schema: public; Owner: -
@@ -15313,6 +16388,15 @@ GRANT ALL ON FUNCTION public.start_conversation(participant_ids uuid[], title te
 GRANT ALL ON FUNCTION public.start_conversation(participant_ids uuid[], title text, booking_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION start_session(device_info jsonb, clerk_session_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.start_session(device_info jsonb, clerk_session_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.start_session(device_info jsonb, clerk_session_id text) TO anon;
+GRANT ALL ON FUNCTION public.start_session(device_info jsonb, clerk_session_id text) TO authenticated;
+GRANT ALL ON FUNCTION public.start_session(device_info jsonb, clerk_session_id text) TO service_role;
+
+--
 -- Name: FUNCTION submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -15320,6 +16404,15 @@ REVOKE ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, qua
 GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO anon;
 GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO authenticated;
 GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO service_role;
+
+--
+-- Name: FUNCTION track_event(events jsonb, session_id uuid, anonymous_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.track_event(events jsonb, session_id uuid, anonymous_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.track_event(events jsonb, session_id uuid, anonymous_id text) TO anon;
+GRANT ALL ON FUNCTION public.track_event(events jsonb, session_id uuid, anonymous_id text) TO authenticated;
+GRANT ALL ON FUNCTION public.track_event(events jsonb, session_id uuid, anonymous_id text) TO service_role;
 
 --
 -- Name: FUNCTION transition_booking(booking_id uuid, new_status public.booking_status, reason text); Type: ACL; Schema: public; Owner: -
@@ -15651,80 +16744,6 @@ GRANT INSERT(referrer) ON TABLE public.events TO authenticated;
 
 GRANT INSERT(properties) ON TABLE public.events TO anon;
 GRANT INSERT(properties) ON TABLE public.events TO authenticated;
-
---
--- Name: TABLE feature_flags; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.feature_flags TO anon;
-GRANT SELECT,DELETE ON TABLE public.feature_flags TO authenticated;
-GRANT ALL ON TABLE public.feature_flags TO service_role;
-
---
--- Name: COLUMN feature_flags.tenant_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(tenant_id) ON TABLE public.feature_flags TO authenticated;
-
---
--- Name: COLUMN feature_flags.key; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(key) ON TABLE public.feature_flags TO authenticated;
-
---
--- Name: COLUMN feature_flags.description; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(description),UPDATE(description) ON TABLE public.feature_flags TO authenticated;
-
---
--- Name: COLUMN feature_flags.flag_type; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(flag_type) ON TABLE public.feature_flags TO authenticated;
-
---
--- Name: COLUMN feature_flags.default_value; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(default_value),UPDATE(default_value) ON TABLE public.feature_flags TO authenticated;
-
---
--- Name: COLUMN feature_flags.enabled_value; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(enabled_value),UPDATE(enabled_value) ON TABLE public.feature_flags TO authenticated;
-
---
--- Name: COLUMN feature_flags.variants; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(variants),UPDATE(variants) ON TABLE public.feature_flags TO authenticated;
-
---
--- Name: COLUMN feature_flags.targeting_rules; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(targeting_rules),UPDATE(targeting_rules) ON TABLE public.feature_flags TO authenticated;
-
---
--- Name: COLUMN feature_flags.is_active; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.feature_flags TO authenticated;
-
---
--- Name: COLUMN feature_flags.rollout_percentage; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(rollout_percentage),UPDATE(rollout_percentage) ON TABLE public.feature_flags TO authenticated;
-
---
--- Name: COLUMN feature_flags.metadata; Type: ACL; Schema: public; Owner: -
---
-
-GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.feature_flags TO authenticated;
 
 --
 -- Name: TABLE inbound_webhook_events; Type: ACL; Schema: public; Owner: -

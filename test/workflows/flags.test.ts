@@ -432,7 +432,7 @@ describe(`feature flags (${testBackend()})`, () => {
         /variant key "a" appears twice/,
       ],
       [{ variants: [{ key: 'a', weight: 0 }] }, /weights add up to 0/],
-      [{ rollout_percentage: 101 }, /check constraint/],
+      [{ rollout_percentage: 101 }, /check constraint|rollout_percentage|100/],
     ];
     for (const [fields, message] of cases) {
       const { status, error } = await asManager
