@@ -16,14 +16,11 @@
  * bookings afterwards. Settings: LOCONOMY_BENCH_SECONDS (default 10 per run),
  * LOCONOMY_BENCH_CONNECTIONS (16).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { projectKeys, userToken } from '../src/auth/keys.js';
+import { exited, runLoconomy, waitForHealth } from './loconomy.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const URL_ = process.env.LOCONOMY_BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
 const SECONDS = Number(process.env.LOCONOMY_BENCH_SECONDS ?? 10);
 const CLIENTS = Number(process.env.LOCONOMY_BENCH_CONNECTIONS ?? 16);
@@ -41,34 +38,9 @@ if (!URL_) {
 
 const say = (line: string) => console.log(line);
 
-function loconomy(args: string[]): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'bin/loconomy.mjs'), ...args], {
-    env: {
-      ...process.env,
-      DATABASE_URL: URL_,
-      LOCONOMY_JWT_SECRET: SECRET,
-      LOCONOMY_DB_POOL: String(CLIENTS),
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) =>
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`loconomy exited with ${code}`)))),
-  );
-}
-
-async function waitForHealth(): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${PORT}/health`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the server did not become healthy');
-}
+/** `loconomy <args>` against the bench database. */
+const loconomy = (args: string[]) =>
+  runLoconomy(args, { DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOCONOMY_DB_POOL: String(CLIENTS) });
 
 interface Figures {
   rps: number;
@@ -217,7 +189,7 @@ async function main(): Promise<void> {
     const server = loconomy(['serve', '--port', String(PORT)]);
     const table: string[] = [];
     try {
-      await waitForHealth();
+      await waitForHealth(PORT);
       for (const [name, firstDay] of [
         ['(a) distinct slots: one provider per client', 0],
         ['(b) contended slots: one provider, 16 requests per slot', 1],

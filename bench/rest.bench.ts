@@ -15,12 +15,11 @@
  * this process, so both sides run the same statements; values become literals (bench tooling,
  * trusted values) and the varying ones pgbench variables.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import type { Caller } from '../src/auth/caller.js';
 import { projectKeys, userToken } from '../src/auth/keys.js';
@@ -32,8 +31,8 @@ import { sql } from '../src/db/sql.js';
 import { createLogger } from '../src/log.js';
 import { handleRest, type RestRequest } from '../src/rest/handler.js';
 import { loadSchemaCache } from '../src/rest/schema/cache.js';
+import { exited, runLoconomy, waitForHealth } from './loconomy.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const URL_ = process.env.LOCONOMY_BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
 const SECONDS = Number(process.env.LOCONOMY_BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.LOCONOMY_BENCH_CONNECTIONS ?? 32);
@@ -52,36 +51,10 @@ if (!URL_) {
 
 const say = (line: string) => console.log(line);
 
-/** `loconomy <args>` against the bench database; resolves when it exits 0. */
-function loconomy(args: string[]): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'bin/loconomy.mjs'), ...args], {
-    // As many database connections as pgbench gets, so both sides have the same concurrency.
-    env: {
-      ...process.env,
-      DATABASE_URL: URL_,
-      LOCONOMY_JWT_SECRET: SECRET,
-      LOCONOMY_DB_POOL: String(CONNECTIONS),
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) =>
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`loconomy exited with ${code}`)))),
-  );
-}
-
-async function waitForHealth(): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${PORT}/health`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the server did not become healthy');
-}
+/** `loconomy <args>` against the bench database. */
+const loconomy = (args: string[]) =>
+  // As many database connections as pgbench gets, so both sides have the same concurrency.
+  runLoconomy(args, { DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOCONOMY_DB_POOL: String(CONNECTIONS) });
 
 /** A transaction that records every statement it runs (text and values) and runs it. */
 function recording(tx: Transaction, log: { text: string; values: readonly unknown[] }[]): Transaction {
@@ -356,7 +329,7 @@ async function main(): Promise<void> {
     say('starting loconomy serve…');
     const server = loconomy(['serve', '--port', String(PORT)]);
     try {
-      await waitForHealth();
+      await waitForHealth(PORT);
       say('');
       const rows: string[] = [];
       for (const [i, c] of cases.entries()) {

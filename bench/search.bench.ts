@@ -17,13 +17,10 @@
  * Requests cycle through the ten busiest demo cities and a list of queries, identically on
  * every side.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { projectKeys } from '../src/auth/keys.js';
+import { exited, runLoconomy, waitForHealth } from './loconomy.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const URL_ = process.env.LOCONOMY_BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
 const LISTINGS = Number(process.env.LOCONOMY_BENCH_LISTINGS ?? 100_000);
 const ITERATIONS = Number(process.env.LOCONOMY_BENCH_ITERATIONS ?? 300);
@@ -50,26 +47,8 @@ if (!URL_) {
 }
 const say = (line: string) => console.log(line);
 
-function loconomy(args: string[]): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'bin/loconomy.mjs'), ...args], {
-    env: { ...process.env, DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-}
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) =>
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`loconomy exited with ${code}`)))),
-  );
-}
-async function waitForHealth(): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${PORT}/health`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the server did not become healthy');
-}
+/** `loconomy <args>` against the bench database. */
+const loconomy = (args: string[]) => runLoconomy(args, { DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET });
 
 interface Figures {
   p50: number;
@@ -160,7 +139,7 @@ async function main(): Promise<void> {
     const server = loconomy(['serve', '--port', String(PORT)]);
     const table: string[] = [];
     try {
-      await waitForHealth();
+      await waitForHealth(PORT);
       for (const c of cases) {
         say(`\n▶ ${c.name}`);
         const sample = (

@@ -12,16 +12,13 @@
  * The database is migrated and given demo data (LOCONOMY_BENCH_LISTINGS, default 100000) if it
  * has none. LOCONOMY_BENCH_CALLS (default 500) calls per side, after 50 warm-up calls.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { projectKeys } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/open.js';
 import { sql } from '../src/db/sql.js';
 import { createLogger } from '../src/log.js';
+import { exited, runLoconomy, waitForHealth } from './loconomy.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const URL_ = process.env.LOCONOMY_BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
 const LISTINGS = Number(process.env.LOCONOMY_BENCH_LISTINGS ?? 100_000);
 const CALLS = Number(process.env.LOCONOMY_BENCH_CALLS ?? 500);
@@ -39,28 +36,8 @@ if (!URL_) {
 
 const say = (line: string) => console.log(line);
 
-function loconomy(args: string[]): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'bin/loconomy.mjs'), ...args], {
-    env: { ...process.env, DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) =>
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`loconomy exited with ${code}`)))),
-  );
-}
-
-async function waitForHealth(): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${PORT}/health`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the server did not become healthy');
-}
+/** `loconomy <args>` against the bench database. */
+const loconomy = (args: string[]) => runLoconomy(args, { DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET });
 
 interface Figures {
   p50: number;
@@ -117,7 +94,7 @@ async function main(): Promise<void> {
     say('starting loconomy serve…');
     const server = loconomy(['serve', '--port', String(PORT)]);
     try {
-      await waitForHealth();
+      await waitForHealth(PORT);
       const rest = await measure(async () => {
         const response = await fetch(`http://127.0.0.1:${PORT}/rest/v1/rpc/listing_slots`, {
           method: 'POST',
