@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { LoconomyError } from './errors.js';
 
@@ -116,6 +117,12 @@ export const SETTINGS = {
     description: 'Where the embedded database (pgdata/) and the generated JWT secret live.',
     schema: nonEmpty,
   },
+  LOCONOMY_CACHE_DIR: {
+    type: 'path',
+    description:
+      'Where the prepared embedded database (initialised, migrated, seeded once per machine and schema) is kept, so a new data directory starts as a copy of it. Default: $XDG_CACHE_HOME/loconomy, else ~/.cache/loconomy.',
+    schema: nonEmpty,
+  },
   LOCONOMY_JWT_SECRET: {
     type: 'string (32+ characters)',
     description:
@@ -217,15 +224,23 @@ export const SETTINGS = {
   LOG_LEVEL: {
     type: 'fatal | error | warn | info | debug | trace | silent',
     default: 'info',
-    description: 'Least severe log level written (JSON lines on stdout).',
+    description: 'Least severe log level written.',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',
     }),
+  },
+  LOG_FORMAT: {
+    type: 'auto | pretty | json',
+    default: 'auto',
+    description:
+      'How logs look on stdout: json (one JSON object per line), pretty (short lines for people, with a start-up summary), or auto (pretty when stdout is a terminal, else json).',
+    schema: z.enum(['auto', 'pretty', 'json'], { error: 'must be one of auto, pretty, json' }),
   },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
 export type TxEnd = 'commit' | 'commit-allow-override' | 'rollback' | 'rollback-allow-override';
+export type LogFormat = 'auto' | 'pretty' | 'json';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -235,6 +250,8 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   /** Absolute. */
   readonly dataDir: string;
+  /** Absolute: where the prepared embedded database is kept (src/db/template.ts). */
+  readonly cacheDir: string;
   /** As configured; see src/auth/secret.ts for the generated one. */
   readonly jwtSecret: string | undefined;
   readonly clerk: {
@@ -257,6 +274,7 @@ export interface Config {
   /** Fastify's trustProxy: which proxies' X-Forwarded-For decides the client IP. */
   readonly trustProxy: boolean | readonly string[];
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
 }
 
 /** Reads and validates every setting; the first invalid one is reported as a LoconomyError. */
@@ -290,6 +308,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     host: v.HOST as string,
     databaseUrl: v.DATABASE_URL,
     dataDir: resolve(cwd, v.LOCONOMY_DATA_DIR as string),
+    cacheDir: resolve(cwd, v.LOCONOMY_CACHE_DIR ?? defaultCacheDir(env)),
     jwtSecret: v.LOCONOMY_JWT_SECRET,
     clerk: { jwksUrl: v.CLERK_JWKS_URL, jwtKey: v.CLERK_JWT_KEY, webhookSecret: v.CLERK_WEBHOOK_SECRET },
     stripe: { secretKey: v.STRIPE_SECRET_KEY, webhookSecret: v.STRIPE_WEBHOOK_SECRET },
@@ -306,7 +325,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     trustProxy: v.LOCONOMY_TRUST_PROXY as boolean | string[],
     logLevel: v.LOG_LEVEL as LogLevel,
+    logFormat: v.LOG_FORMAT as LogFormat,
   };
+}
+
+/** The per-user cache directory, as the XDG base directory specification places it. */
+function defaultCacheDir(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_CACHE_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'loconomy');
 }
 
 /** Secrets never appear in error output, and neither does a password inside a URL. */

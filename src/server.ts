@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import type { Server as HttpServer, RequestListener } from 'node:http';
 import cors from '@fastify/cors';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { createAuthenticator } from './auth/authenticate.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
@@ -14,7 +21,20 @@ export interface ServerDeps {
   readonly log: Logger;
   /** The project JWT secret (src/auth/secret.ts resolves it). */
   readonly jwtSecret: string;
+  /**
+   * An HTTP server that is already listening (`loconomy serve` binds its port before the slow
+   * start-up work): Fastify is handed its request handler instead of creating a server.
+   */
+  readonly server?: { readonly http: HttpServer; readonly attach: (handler: RequestListener) => void };
+  /**
+   * One log line per request ("GET /path → 200 (3 ms)") instead of Fastify's two, for the
+   * console people read (LOG_FORMAT=pretty).
+   */
+  readonly oneLineRequests?: boolean;
 }
+
+/** A request that has not been fully received after this long is answered 408. */
+export const REQUEST_TIMEOUT_MS = 60_000;
 
 /** A caller's X-Request-Id is kept when it is short and plain; otherwise one is made. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -49,19 +69,43 @@ const CORS_EXPOSED = [
   'x-request-id',
 ];
 
+/** Fastify's request log lines, as one line per request: "GET /path → 200 (3 ms)". */
+class OneLineRequests extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = `${request.method} ${request.url} → ${reply.statusCode} (${Math.round(reply.elapsedTime)} ms)`;
+    if (error) reply.log.error({ err: error }, line);
+    else reply.log.info(line);
+  }
+}
+
 /**
  * The HTTP server: only composes capability plugins (STYLE.md 10). Each request logs with its
  * request id, which is echoed in the X-Request-Id response header.
  */
-export async function buildServer({ db, config, log, jwtSecret }: ServerDeps): Promise<FastifyInstance> {
+export async function buildServer({
+  db,
+  config,
+  log,
+  jwtSecret,
+  server,
+  oneLineRequests = false,
+}: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(server && {
+      serverFactory: (handler: RequestListener) => {
+        server.attach(handler);
+        return server.http;
+      },
+    }),
     loggerInstance: log as FastifyBaseLogger,
     requestIdHeader: false,
+    ...(oneLineRequests && { logController: new OneLineRequests() }),
     // request.ip: the socket peer, or X-Forwarded-For from the proxies LOCONOMY_TRUST_PROXY names.
     trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
     bodyLimit: BODY_LIMIT_BYTES,
-    // A request that has not been fully received after this long is answered 408.
-    requestTimeout: 60_000,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();

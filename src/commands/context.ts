@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { type Config, loadConfig } from '../config.js';
+import { prettyStream, resolveLogFormat } from '../console/pretty.js';
 import type { Database } from '../db/database.js';
 import { openDatabase } from '../db/open.js';
 import { createLogger, type Logger, round, step } from '../log.js';
@@ -8,18 +9,24 @@ import { createLogger, type Logger, round, step } from '../log.js';
 export interface CommandContext {
   readonly config: Config;
   readonly log: Logger;
+  /** Whether stdout is read by people (LOG_FORMAT; src/console/pretty.ts) or by programs. */
+  readonly format: 'pretty' | 'json';
 }
 
 export function commandContext(): CommandContext {
   const config = loadConfig();
-  const log = createLogger(config.logLevel);
+  const format = resolveLogFormat(config.logFormat);
+  const log = createLogger(config.logLevel, format === 'pretty' ? prettyStream() : undefined);
   // performance.now() counts from process start: Node's boot, tsx and every module import.
   log.info({ step: 'load code', ms: round(performance.now()) }, 'load code done');
-  return { config, log };
+  return { config, log, format };
 }
 
 /** Opens the configured database for fn and closes it afterwards, whatever happens. */
-export async function withDatabase<T>(ctx: CommandContext, fn: (db: Database) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(
+  ctx: Pick<CommandContext, 'config' | 'log'>,
+  fn: (db: Database) => Promise<T>,
+): Promise<T> {
   const db = await step(ctx.log, 'open database', () => openDatabase(ctx.config, ctx.log));
   try {
     return await fn(db);

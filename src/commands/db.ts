@@ -1,4 +1,5 @@
 import { searchPathValue } from '../db/context.js';
+import { fromTemplate } from '../db/open.js';
 import { applySessionDefaults, openPglite } from '../db/pglite.js';
 import { prepareDatabase } from '../db/prepare.js';
 import { LoconomyError } from '../errors.js';
@@ -27,7 +28,12 @@ export async function db(options: DbOptions): Promise<void> {
     );
   }
   const database = await step(log, 'open database', () =>
-    openPglite({ dataDir: config.dataDir, searchPath: searchPathValue(config.db.extraSearchPath), log }),
+    openPglite({
+      dataDir: config.dataDir,
+      searchPath: searchPathValue(config.db.extraSearchPath),
+      log,
+      initialise: fromTemplate(config.cacheDir, log),
+    }),
   );
   let server: { stop(): Promise<void> } | undefined;
   try {

@@ -1,10 +1,16 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { projectKeys } from '../auth/keys.js';
 import { resolveJwtSecret } from '../auth/secret.js';
+import { announceLongSteps } from '../console/pretty.js';
+import { readySummary } from '../console/summary.js';
+import type { Database } from '../db/database.js';
 import { openDatabase } from '../db/open.js';
 import { prepareDatabase } from '../db/prepare.js';
 import { LoconomyError } from '../errors.js';
+import { Starting } from '../health/starting.js';
 import { round, step } from '../log.js';
-import { buildServer } from '../server.js';
+import { buildServer, REQUEST_TIMEOUT_MS } from '../server.js';
 import { commandContext } from './context.js';
 import { demoOptions } from './seed.js';
 
@@ -16,53 +22,115 @@ export interface ServeOptions {
 }
 
 /**
- * `loconomy serve`: open the database, migrate, seed reference data when new, optionally the
- * demo data, then listen. Every step is logged with its duration; SIGINT/SIGTERM close the
- * HTTP server (finishing in-flight requests) and then the database.
+ * `loconomy serve`: bind the port first (a taken port fails at once), answer /health with
+ * `starting` and the current step while the database is opened, migrated, seeded (and given
+ * demo data with --demo), then hand the port to the API. Every step is logged with its
+ * duration. SIGINT/SIGTERM close the HTTP server (finishing in-flight requests) and then the
+ * database; during start-up they stop it at once.
  */
 export async function serve(options: ServeOptions): Promise<void> {
-  const { config, log } = commandContext();
+  const { config, log, format } = commandContext();
   const jwtSecret = await resolveJwtSecret(config); // fail now, not at the first request, if it is missing
-  const db = await step(log, 'open database', () => openDatabase(config, log));
-  let app: Awaited<ReturnType<typeof buildServer>> | undefined;
-  try {
-    const prepared = await prepareDatabase(db, { log, demo: demoOptions(options) });
-    app = await buildServer({ db, config, log, jwtSecret });
-    const host = options.host ?? config.host;
-    const port = options.port ?? config.port;
-    const server = app;
-    const url = await step(log, 'listen', () => listen(server, host, port));
-    log.info(
-      { url, database: db.kind, schema_version: prepared.schemaVersion, ms: round(performance.now()) },
-      `Loconomy API ready on ${url}`,
-    );
-  } catch (error) {
-    await app?.close().catch(() => {});
-    await db.close().catch(() => {});
-    throw error;
-  }
+  const host = options.host ?? config.host;
+  const port = options.port ?? config.port;
 
-  const running = app;
+  const starting = new Starting();
+  let handler: RequestListener = starting.handle;
+  const http = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (request, response) => handler(request, response));
+  const url = await step(log, 'listen', () => listen(http, host, port));
+  log.info({ url }, `listening on ${url}; /health says "starting" until the database is ready`);
+  const quiet = format === 'pretty' ? announceLongSteps((line) => process.stdout.write(`${line}\n`)) : () => {};
+
+  let db: Database | undefined;
+  // Set once the API is ready: a signal then stops it gracefully; before that, at once.
+  let shutdown: ((signal: string) => Promise<void>) | undefined;
   let stopping = false;
-  const stop = async (signal: string) => {
+  const onSignal = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    if (shutdown) {
+      void shutdown(signal);
+      return;
+    }
+    log.info({ signal }, 'stopping during start-up');
+    http.close();
+    // Nothing half-done is kept: migrations and seeds run in transactions, the prepared copy
+    // is renamed into place only when complete, and the data directory's lock goes with us.
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  // `on`, not `once`: Ctrl-C under `npm start` delivers SIGINT twice (from the terminal and
+  // forwarded by npm), and a second one must not fall through to Node's default (an abrupt exit).
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let app: Awaited<ReturnType<typeof buildServer>> | undefined;
+  let api: RequestListener | undefined;
+  let prepared: Awaited<ReturnType<typeof prepareDatabase>>;
+  try {
+    db = await step(log, 'open database', () => openDatabase(config, log));
+    const opened = db;
+    prepared = await prepareDatabase(opened, { log, demo: demoOptions(options) });
+    app = await buildServer({
+      db: opened,
+      config,
+      log,
+      jwtSecret,
+      server: { http, attach: (fastify) => (api = fastify) },
+      oneLineRequests: format === 'pretty',
+    });
+    await app.ready();
+  } catch (error) {
+    quiet();
+    starting.done();
+    await app?.close().catch(() => {});
+    await db?.close().catch(() => {});
+    http.close();
+    throw error;
+  }
+  const running = app;
+  const database = db;
+  shutdown = async (signal) => {
     log.info({ signal }, 'shutting down');
     try {
       await running.close();
-      await db.close();
+      if (http.listening) await new Promise((resolve) => http.close(resolve));
+      await database.close();
       log.info('stopped');
     } finally {
       process.exit(0);
     }
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // Only now does the port serve the API: Fastify's handler answers once every plugin is ready.
+  if (api) handler = api;
+  quiet();
+  starting.done();
+  const ms = round(performance.now());
+  log.info({ url, database: db.kind, schema_version: prepared.schemaVersion, ms }, `Loconomy API ready on ${url}`);
+  if (format === 'pretty') {
+    const { anon } = await projectKeys(jwtSecret);
+    process.stdout.write(
+      `${readySummary({
+        url,
+        anonKey: anon,
+        database: db.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'PostgreSQL',
+        schemaVersion: prepared.schemaVersion,
+        demo: prepared.demo || options.demo === true,
+        ms,
+      })}\n`,
+    );
+  }
 }
 
-async function listen(app: Awaited<ReturnType<typeof buildServer>>, host: string, port: number): Promise<string> {
+/** Binds the port, or says in one line why it cannot. */
+async function listen(http: Server, host: string, port: number): Promise<string> {
   try {
-    return await app.listen({ host, port });
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(port, host, () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
@@ -81,4 +149,7 @@ async function listen(app: Awaited<ReturnType<typeof buildServer>>, host: string
     }
     throw error;
   }
+  const address = http.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
 }

@@ -15,7 +15,7 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   const searchPath = searchPathValue(config.db.extraSearchPath);
   if (config.databaseUrl === undefined) {
     const { openPglite } = await step(log, 'load PGlite backend', () => import('./pglite.js'));
-    return openPglite({ dataDir: config.dataDir, searchPath, log });
+    return openPglite({ dataDir: config.dataDir, searchPath, log, initialise: fromTemplate(config.cacheDir, log) });
   }
   const { openPostgres } = await import('./postgres.js');
   const db = openPostgres({
@@ -32,6 +32,16 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     await db.close().catch(() => {});
     throw error;
   }
+}
+
+/** Starts a new embedded database as a copy of the prepared one, building that first if needed. */
+export function fromTemplate(cacheDir: string, log: Logger): (dataDir: string) => Promise<string> {
+  return async (dataDir) => {
+    const { copyTemplate, ensureTemplate } = await import('./template.js');
+    const template = await ensureTemplate({ cacheDir, log });
+    await step(log, 'copy the prepared database', () => copyTemplate(template, dataDir));
+    return template;
+  };
 }
 
 const probe = sql`select

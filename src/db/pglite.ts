@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Extensions, PGlite, Transaction as PGliteTransaction } from '@electric-sql/pglite';
 import { ensureDataDir, lockDataDir } from '../data-dir.js';
@@ -23,6 +24,12 @@ export interface PgliteOptions {
    * had them created may skip them: opening takes ~0.4 s instead of ~2 s (used by migrator tests).
    */
   readonly extensions?: boolean;
+  /**
+   * Fills a data directory that has no database yet (after the lock is taken), e.g. with a copy
+   * of the prepared database (src/db/template.ts); without it a new directory runs initdb.
+   * Returns what it copied from, for the error message should that copy fail to open.
+   */
+  readonly initialise?: (dataDir: string) => Promise<string>;
 }
 
 /**
@@ -37,12 +44,18 @@ export async function openPglite(options: PgliteOptions): Promise<PgliteDatabase
   await ensureDataDir(dataDir);
   const release = lockDataDir(dataDir);
   try {
-    // A new directory also runs initdb, which is most of a first start's open time.
-    const fresh = !existsSync(join(dataDir, 'pgdata', 'PG_VERSION'));
+    let fresh = !existsSync(join(dataDir, 'pgdata', 'PG_VERSION'));
+    let source: string | undefined;
+    if (fresh && options.initialise) {
+      const initialise = options.initialise;
+      source = await initialise(dataDir);
+      fresh = false;
+    }
+    // A new directory without a prepared copy runs initdb, most of a first start's open time.
     const pg = await step(
       log,
       fresh ? 'pglite: initdb + start (incl. extensions)' : 'pglite: start (incl. extensions)',
-      () => create(options),
+      () => create(options, source),
     );
     return wrap(pg, options, release);
   } catch (error) {
@@ -51,7 +64,7 @@ export async function openPglite(options: PgliteOptions): Promise<PgliteDatabase
   }
 }
 
-async function create(options: PgliteOptions): Promise<PGlite> {
+async function create(options: PgliteOptions, copiedFrom?: string): Promise<PGlite> {
   // Imported here, not at the top: these modules are large and only this backend needs them.
   const { PGlite } = await import('@electric-sql/pglite');
   const extensions: Extensions =
@@ -67,6 +80,16 @@ async function create(options: PgliteOptions): Promise<PGlite> {
   try {
     return await PGlite.create({ dataDir: pgdata, extensions });
   } catch (error) {
+    if (copiedFrom !== undefined) {
+      // A damaged prepared copy: leave no half-made database behind to trip the next start.
+      await rm(pgdata, { recursive: true, force: true });
+      throw new LoconomyError(
+        'LOCO_DB_OPEN_FAILED',
+        `cannot open the embedded database copied from ${copiedFrom}: ${oneLine(error)}`,
+        `delete ${copiedFrom} (it is a cache) and start again: it will be rebuilt`,
+        { cause: error },
+      );
+    }
     throw new LoconomyError(
       'LOCO_DB_OPEN_FAILED',
       `cannot open the embedded database in ${pgdata}: ${oneLine(error)}`,

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { MIGRATIONS_DIR } from '../../src/db/migrator.js';
 import {
@@ -35,39 +38,58 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
-async function poll(url: string, child: ChildProcess, timeoutMs: number): Promise<Response> {
+/**
+ * Polls until the server is ready (200); returns that response and the answers before it
+ * (503 "starting" while the database is prepared).
+ */
+async function poll(
+  url: string,
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<{ ready: Response; before: { status: number; body: unknown }[] }> {
   const deadline = Date.now() + timeoutMs;
+  const before: { status: number; body: unknown }[] = [];
   for (;;) {
     if (child.exitCode !== null) throw new Error(`serve exited early with code ${child.exitCode}`);
-    try {
-      return await fetch(url);
-    } catch {
-      if (Date.now() > deadline) throw new Error(`no answer from ${url} within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const response = await fetch(url).catch(() => undefined);
+    if (response?.status === 200) return { ready: response, before };
+    if (response) before.push({ status: response.status, body: await response.json() });
+    if (Date.now() > deadline) throw new Error(`no answer from ${url} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, response ? 20 : 100));
   }
+}
+
+function spawnServe(port: number, env: Record<string, string>, command = [process.execPath, BIN]): ChildProcess {
+  const [file, ...args] = command as [string, ...string[]];
+  const child = spawn(file, [...args, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
+    cwd: ROOT,
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanups.push(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return child;
+}
+
+function collect(stream: NodeJS.ReadableStream | null): () => string {
+  let text = '';
+  stream?.on('data', (d) => {
+    text += d;
+  });
+  return () => text;
 }
 
 describe(`loconomy serve (${testBackend()})`, () => {
   test('starts, answers GET /health with the database details, and stops cleanly on SIGTERM', async () => {
     const where = await location();
     const port = await freePort();
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
-      cwd: ROOT,
-      env: cleanEnv(where.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (d) => {
-      stderr += d;
-    });
+    const child = spawnServe(port, where.env);
+    const stderr = collect(child.stderr);
     child.stdout?.resume();
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
 
-    const response = await poll(`http://127.0.0.1:${port}/health`, child, 90_000);
-    assert.equal(response.status, 200, stderr);
+    const { ready: response } = await poll(`http://127.0.0.1:${port}/health`, child, 90_000);
+    assert.equal(response.status, 200, stderr());
     assert.match(response.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
     const body = (await response.json()) as { status: string; database: Record<string, unknown> };
     const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
@@ -88,7 +110,98 @@ describe(`loconomy serve (${testBackend()})`, () => {
 
     child.kill('SIGTERM');
     assert.equal(await exited(child), 0);
-    assert.equal(stderr, '');
+    assert.equal(stderr(), '');
+  });
+
+  test('answers /health with 503 "starting" and the step under way, then 200 "ok"', async () => {
+    // A new data directory: on PGlite it is copied from the prepared database and opened,
+    // seconds during which the port already answers.
+    const dataDir = await mkdtemp(join(tmpdir(), 'loconomy-serve-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const env = testBackend() === 'pglite' ? { LOCONOMY_DATA_DIR: dataDir } : (await location()).env;
+    const port = await freePort();
+    const child = spawnServe(port, env);
+    child.stdout?.resume();
+    const stderr = collect(child.stderr);
+    const { ready, before } = await poll(`http://127.0.0.1:${port}/health`, child, 90_000);
+    assert.equal(((await ready.json()) as { status: string }).status, 'ok', stderr());
+    if (testBackend() === 'pglite') assert.ok(before.length > 0, 'the port answered before the database was ready');
+    for (const answer of before) {
+      assert.equal(answer.status, 503);
+      const body = answer.body as { status: string; step: string; elapsed_ms: number };
+      assert.equal(body.status, 'starting');
+      assert.equal(typeof body.step, 'string');
+      assert.ok(body.step.length > 0);
+      assert.ok(Number.isInteger(body.elapsed_ms));
+    }
+    child.kill('SIGTERM');
+    assert.equal(await exited(child), 0);
+  });
+
+  test('a request to the API while starting gets 503 with Retry-After, not a refused connection', {
+    skip: testBackend() !== 'pglite' && 'the embedded database gives the seconds of start-up this needs',
+  }, async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'loconomy-serve-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const port = await freePort();
+    const child = spawnServe(port, { LOCONOMY_DATA_DIR: dataDir }, [process.execPath, BIN]);
+    child.stdout?.resume();
+    let answer: Response | undefined;
+    while (answer === undefined && child.exitCode === null) {
+      answer = await fetch(`http://127.0.0.1:${port}/rest/v1/listings`).catch(() => undefined);
+      if (answer === undefined) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(answer);
+    if (answer.status !== 503) return; // ready before the first answer: nothing left to see
+    assert.equal(answer.headers.get('retry-after'), '1');
+    const body = (await answer.json()) as { code: string; message: string; hint: string };
+    assert.equal(body.code, 'LOCO_STARTING');
+    assert.match(body.message, /^Loconomy is starting \(.+\)$/);
+    await poll(`http://127.0.0.1:${port}/health`, child, 90_000);
+    child.kill('SIGTERM');
+    assert.equal(await exited(child), 0);
+  });
+
+  test('npm start: SIGTERM to npm stops the server cleanly and frees the port and the data directory', async () => {
+    const where = await location();
+    const port = await freePort();
+    const npm = spawn('npm', ['start', '--', '--port', String(port), '--host', '127.0.0.1'], {
+      cwd: ROOT,
+      env: cleanEnv({ ...where.env, LOG_LEVEL: 'info' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanups.push(async () => {
+      if (npm.exitCode === null) npm.kill('SIGKILL');
+    });
+    const stdout = collect(npm.stdout);
+    await poll(`http://127.0.0.1:${port}/health`, npm, 90_000);
+    npm.kill('SIGTERM');
+    await exited(npm);
+    // The server itself is gone, not orphaned: its port refuses connections...
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/health`));
+    // ...after it closed the database (PGlite's lock file is removed on a clean stop).
+    assert.match(stdout(), /"msg":"stopped"/);
+    if (where.backend === 'pglite') assert.equal(existsSync(join(where.dataDir as string, 'loconomy.pid')), false);
+  });
+
+  test('LOG_FORMAT=pretty: short lines for people and a summary with the URLs and the anon key', async () => {
+    const where = await location();
+    const port = await freePort();
+    const child = spawnServe(port, { ...where.env, LOG_FORMAT: 'pretty', LOG_LEVEL: 'info' });
+    const stdout = collect(child.stdout);
+    child.stderr?.resume();
+    await poll(`http://127.0.0.1:${port}/health`, child, 90_000);
+    child.kill('SIGTERM');
+    assert.equal(await exited(child), 0);
+    const text = stdout();
+    assert.doesNotMatch(text, /^\{/m, 'no JSON lines');
+    assert.match(text, /✓ migrate \(\d+(\.\d)? m?s\)/);
+    assert.match(text, new RegExp(`REST API +http://127\\.0\\.0\\.1:${port}/rest/v1`));
+    const anon = /anon key +(\S+)/.exec(text)?.[1] ?? '';
+    const claims = JSON.parse(Buffer.from(anon.split('.')[1] ?? '', 'base64url').toString()) as { role: string };
+    assert.equal(claims.role, 'anon');
+    assert.match(text, /GET \/health → 200 \(\d+ ms\)/);
+    assert.match(text, /stopped/);
   });
 
   test('refuses a port that is already taken, in one line', async () => {
@@ -98,8 +211,10 @@ describe(`loconomy serve (${testBackend()})`, () => {
     cleanups.push(() => new Promise((resolve) => blocker.close(resolve)));
     const address = blocker.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    const result = await runCli(['serve', '--port', String(port)], where.env);
+    const result = await runCli(['serve', '--port', String(port)], { ...where.env, LOG_LEVEL: 'info' });
     assert.equal(result.code, 1);
+    // Refused before any slow work: the database was never opened.
+    assert.doesNotMatch(result.stdout, /open database|migrate/);
     assert.equal(
       result.stderr,
       `loconomy: port ${port} on 127.0.0.1 is already in use — stop the other process or choose another port with --port (or PORT)\n`,

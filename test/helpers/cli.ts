@@ -17,7 +17,8 @@ export interface CliResult {
  */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'NODE_OPTIONS']) {
+  // The cache settings too: a new data directory starts from the prepared database in it.
+  for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'NODE_OPTIONS', 'LOCONOMY_CACHE_DIR', 'XDG_CACHE_HOME']) {
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
@@ -100,12 +101,13 @@ export async function startServe(env: Record<string, string>, attempts = 900): P
   };
   for (let attempt = 0; attempt < attempts; attempt++) {
     if (child.exitCode !== null) throw new Error(`serve exited with code ${child.exitCode}: ${stderr}`);
-    try {
-      await fetch(`${url}/health`);
-      return serve;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // The port answers at once with 503 "starting"; ready is 200.
+    const status = await fetch(`${url}/health`).then(
+      (response) => response.status,
+      () => 0,
+    );
+    if (status === 200) return serve;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
   child.kill('SIGKILL');
   throw new Error(`serve did not answer on ${url} after ${attempts} attempts: ${stderr}`);

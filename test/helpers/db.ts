@@ -68,7 +68,7 @@ export async function createTestDatabaseLocation(
         ? (process.env.LOCONOMY_TEST_PGLITE_TEMPLATE ?? (await ensurePgliteTemplate()))
         : await ensureEmptyPgliteTemplate();
     const dataDir = await mkdtemp(join(tmpdir(), 'loconomy-test-'));
-    await cp(template, dataDir, { recursive: true });
+    await cp(join(template, 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
     return {
       backend: 'pglite',
       dataDir,

@@ -1,69 +1,33 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { MIGRATIONS_DIR } from '../../src/db/migrator.js';
+import { loadConfig } from '../../src/config.js';
 import { openPglite } from '../../src/db/pglite.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import { prepareDatabase } from '../../src/db/prepare.js';
-import { SEEDS_DIR } from '../../src/db/seed.js';
 import { sql } from '../../src/db/sql.js';
+import { ensureTemplate, templateHash } from '../../src/db/template.js';
 import { silentLogger } from '../../src/log.js';
 
 /**
  * Migrated and seeded templates, built once per `npm test` run (by scripts/test.ts) and cloned
- * by every test file: a PGlite data directory copied with fs.cp, or a PostgreSQL database used
- * as CREATE DATABASE … TEMPLATE. Migrations never run per test file. Templates are keyed by a
+ * by every test file: the prepared PGlite database copied with fs.cp, or a PostgreSQL database
+ * used as CREATE DATABASE … TEMPLATE. Migrations never run per test file. Templates are keyed by a
  * hash of everything that shapes them, so a changed migration builds a new one.
  */
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CACHE_DIR = join(ROOT, '.loconomy-test');
 
-/** Files whose content decides what a template holds. */
-const SHAPING_FILES = ['src/db/migrator.ts', 'src/db/seed.ts', 'src/db/prepare.ts'];
-
-export async function templateHash(): Promise<string> {
-  const hash = createHash('sha256');
-  // Directory labels, not absolute paths: every clone of the same commit shares a template.
-  for (const [label, dir] of [
-    ['migrations', MIGRATIONS_DIR],
-    ['seed', SEEDS_DIR],
-  ] as const) {
-    const names = existsSync(dir) ? (await readdir(dir)).filter((n) => n.endsWith('.sql')).sort() : [];
-    for (const name of names) {
-      hash
-        .update(`${label}/${name}\0`)
-        .update(await readFile(join(dir, name)))
-        .update('\0');
-    }
-  }
-  for (const file of SHAPING_FILES) hash.update(file).update(await readFile(join(ROOT, file)));
-  return hash.digest('hex').slice(0, 16);
-}
-
-/** A PGlite data directory (LOCONOMY_DATA_DIR layout) migrated and seeded; built if missing. */
+/**
+ * The prepared PGlite database (src/db/template.ts) in the machine's cache, the same one
+ * `npm install` and `loconomy serve` use: it holds pgdata/, migrated and seeded.
+ */
 export async function ensurePgliteTemplate(): Promise<string> {
-  const hash = await templateHash();
-  const dir = join(CACHE_DIR, `template-${hash}`);
-  if (existsSync(dir)) return dir;
-  await buildDir(dir, async (building) => {
-    const db = await openPglite({ dataDir: building, searchPath: '"public", "extensions"', log: silentLogger() });
-    try {
-      await prepareDatabase(db, { log: silentLogger() });
-    } finally {
-      await db.close();
-    }
-  });
-  // Older templates only take space (each is tens of MB).
-  for (const name of await readdir(CACHE_DIR)) {
-    if (name.startsWith('template-') && name !== `template-${hash}` && !name.includes('.building-')) {
-      await rm(join(CACHE_DIR, name), { recursive: true, force: true });
-    }
-  }
-  return dir;
+  return ensureTemplate({ cacheDir: loadConfig().cacheDir, log: silentLogger() });
 }
 
 /** A PGlite data directory that was only initialised: no extensions, no migrations. */
