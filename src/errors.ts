@@ -89,6 +89,8 @@ export const API_ERRORS = {
   LOCO_AUTH_RATE_LIMITED: { status: 429, message: 'Too many requests for this API key' },
   LOCO_AUTH_UNAVAILABLE: { status: 503, message: 'The identity provider cannot be reached' },
   LOCO_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large' },
+  // Answered by src/health/starting.ts before the API exists; listed so the table is complete.
+  LOCO_STARTING: { status: 503, message: 'The server is starting' },
   LOCO_INTERNAL: { status: 500, message: 'Something went wrong on the server' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
