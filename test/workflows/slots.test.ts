@@ -440,6 +440,88 @@ describe(`listing_slots (${testBackend()})`, () => {
     assert.equal(rows[0]?.at, null);
   });
 
+  test('app.next_available_slots (the search cards) gives each listing what app.next_available_slot gives it', async () => {
+    const override = async (p: Provider, args: Record<string, unknown>) => {
+      const { error } = await p.client.rpc('add_availability_override', args);
+      assert.equal(error, null, JSON.stringify(error));
+    };
+    const weekdays = (start_time: string, end_time: string): Window[] =>
+      [1, 2, 3, 4, 5].map((day_of_week) => ({ day_of_week, start_time, end_time }));
+    // New York on weekdays, buffers, a booking on the Monday after spring-forward.
+    const ny = await provider('America/New_York');
+    await schedule(ny, 'America/New_York', weekdays('09:00', '17:00'));
+    const nyListing = await listing(ny, { step: 30, before: 15, after: 15 });
+    await book(nyListing, '2027-03-15T09:00:00-04:00', '2027-03-15T10:00:00-04:00');
+    // Paris with a day off, a partial block and an extra window.
+    const paris = await provider('Europe/Paris');
+    await schedule(paris, 'Europe/Paris', everyDay('09:00', '17:00'));
+    const parisListing = await listing(paris, { duration: 90, step: 45 });
+    await override(paris, { date: '2027-04-05', kind: 'blocked' });
+    await override(paris, { date: '2027-04-06', kind: 'blocked', start_time: '08:00', end_time: '12:00' });
+    await override(paris, { date: '2027-04-04', kind: 'available', start_time: '18:00', end_time: '21:00' });
+    // Los Angeles, one booking a day, the first day taken.
+    const la = await provider('America/Los_Angeles');
+    await schedule(la, 'America/Los_Angeles', everyDay('09:00', '12:00'));
+    const capped = await listing(la, { maxPerDay: 1 });
+    await book(capped, '2027-02-15T10:00:00-08:00', '2027-02-15T11:00:00-08:00');
+    // Only an extra window, no weekly schedule.
+    const extra = await provider('Asia/Tokyo');
+    await override(extra, { date: '2027-05-10', kind: 'available', start_time: '10:00', end_time: '12:00' });
+    const extraOnly = await listing(extra);
+    // Around the clock with a 45-minute step, nine days off: the slot is in the second 7-day chunk.
+    const allDay = await provider('UTC');
+    await schedule(allDay, 'UTC', everyDay('00:00', '24:00'));
+    const longBlock = await listing(allDay, { step: 45, duration: 45 });
+    for (let d = 1; d <= 9; d++) await override(allDay, { date: `2027-06-0${d}`, kind: 'blocked' });
+    // Windows meeting at midnight in Berlin; a short horizon; a draft; no schedule at all.
+    const berlin = await provider('Europe/Berlin');
+    await schedule(berlin, 'Europe/Berlin', [
+      { day_of_week: 1, start_time: '22:00', end_time: '24:00' },
+      { day_of_week: 2, start_time: '00:00', end_time: '02:00' },
+    ]);
+    const midnight = await listing(berlin, { duration: 180, step: 60 });
+    const shortHorizon = await listing(berlin, { advanceDays: 1 });
+    const draft = await listing(berlin, { status: 'draft' });
+    const unscheduled = await listing(await provider('UTC'));
+
+    const ids = [nyListing, parisListing, capped, extraOnly, longBlock, midnight, shortHorizon, draft, unscheduled];
+    const compare = async (after: string | null) => {
+      const { rows } = await db.query<{ id: string; one: Date | null; many: Date | null }>(sql`
+        select i.id, app.next_available_slot(i.id, coalesce(${after}::timestamptz, now())) as one, s.next_available_at as many
+        from unnest(${ids}::uuid[]) i (id)
+        left join app.next_available_slots(${ids}::uuid[], coalesce(${after}::timestamptz, now())) s on s.listing_id = i.id`);
+      assert.equal(rows.length, ids.length);
+      for (const r of rows) assert.equal(r.many?.toISOString(), r.one?.toISOString(), `${r.id} after ${after}`);
+      return new Map(rows.map((r) => [r.id, r.many ? new Date(r.many).toISOString() : null]));
+    };
+    for (const after of [
+      null,
+      '2027-01-11T23:00:00+01:00',
+      '2027-02-15T00:00:00-08:00',
+      '2027-03-13T12:00:00-05:00',
+      '2027-03-14T08:00:00-04:00',
+      '2027-04-04T17:00:00+02:00',
+      '2027-05-09T00:00:00Z',
+      '2027-06-01T00:00:00Z',
+      '2027-10-30T23:30:00+02:00',
+      '2027-11-06T23:30:00-04:00',
+    ]) {
+      await compare(after);
+    }
+    // And the cases are what they say, so the comparison compares something.
+    const spring = await compare('2027-03-13T12:00:00-05:00');
+    // Monday after spring-forward: 09:00–10:00 booked, with 15-minute buffers 10:30 is first.
+    assert.equal(spring.get(nyListing), '2027-03-15T14:30:00.000Z');
+    assert.equal(spring.get(draft), null);
+    assert.equal(spring.get(unscheduled), null);
+    assert.equal((await compare('2027-02-15T00:00:00-08:00')).get(capped), '2027-02-16T17:00:00.000Z');
+    const paris4 = await compare('2027-04-04T17:00:00+02:00');
+    assert.equal(paris4.get(parisListing), '2027-04-04T16:00:00.000Z'); // the extra window, 18:00 Paris
+    assert.equal(paris4.get(extraOnly), '2027-05-10T01:00:00.000Z'); // 10:00 Tokyo
+    assert.equal((await compare('2027-06-01T00:00:00Z')).get(longBlock), '2027-06-10T00:00:00.000Z');
+    assert.equal((await compare('2027-01-11T23:00:00+01:00')).get(midnight), '2027-01-11T22:00:00.000Z');
+  });
+
   test('bad ranges, zones, durations and listings answer 4xx with the fix', async () => {
     const p = await provider('UTC');
     await schedule(p, 'UTC', everyDay('09:00', '17:00'));
