@@ -1,10 +1,29 @@
-import { type Bookings, COMPLETED, CONFIRMED, enteredAt, finalStatus, PENDING } from './bookings.js';
+import {
+  actorOf,
+  BOOKING_STATUSES,
+  type Bookings,
+  bookingWhen,
+  CANCELLED,
+  COMPLETED,
+  CONFIRMED,
+  DECLINED,
+  DISPUTED,
+  EXPIRED,
+  enteredAt,
+  finalStatus,
+  IN_PROGRESS,
+  moveReason,
+  NO_SHOW,
+  PATHS,
+  PENDING,
+  REFUNDED,
+} from './bookings.js';
 import { type Catalog, listingService } from './catalog.js';
 import { fill, LANGUAGES, type Language, MESSAGES, REVIEWS } from './content.js';
 import type { Context } from './context.js';
 import { bool, NULL, text } from './copy.js';
 import { uuidFactory } from './ids.js';
-import { firstName, type People } from './people.js';
+import { displayName, firstName, type People } from './people.js';
 import { Random } from './random.js';
 import { DAY, HOUR, iso, MINUTE } from './time.js';
 
@@ -274,6 +293,12 @@ export function* voteRows(people: People, reviews: Reviews): Generator<string> {
 // Conversations
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Every booking's conversation, as app.booking_conversation makes it when the booking is
+ * inserted (customer and provider as members, no creator), with the system lines
+ * app.bookings_notify posts for the booking and each status move, and for some bookings a few
+ * messages between the two. Conversation c is booking c.
+ */
 export interface Conversations {
   readonly count: number;
   readonly id: (conversation: number) => string;
@@ -286,66 +311,84 @@ export interface Conversations {
   /** Per participant ([c * 2] customer, [c * 2 + 1] provider). */
   readonly lastReadAt: Float64Array;
   readonly archivedAt: Float64Array;
-  /** Per message. */
+  /** Per message: when, system (1) or text (0), and the move (system) or turn (text) it is. */
   readonly messageAt: Float64Array;
+  readonly messageSystem: Uint8Array;
+  readonly messageStep: Uint8Array;
 }
 
 export function generateConversations(ctx: Context, bookings: Bookings): Conversations {
   const random = ctx.random('conversations');
   const latest = ctx.anchor - MINUTE;
-  const booking: number[] = [];
-  const createdAt: number[] = [];
-  const firstMessage: number[] = [];
-  const messageCount: number[] = [];
-  const variant: number[] = [];
-  const lastRead: number[] = [];
-  const archived: number[] = [];
+  const firstMessage = new Int32Array(bookings.count);
+  const messageCount = new Uint8Array(bookings.count);
+  const variant = new Uint8Array(bookings.count);
+  const lastRead = new Float64Array(bookings.count * 2);
+  const archived = new Float64Array(bookings.count * 2);
   const messageAt: number[] = [];
+  const messageSystem: number[] = [];
+  const messageStep: number[] = [];
+  const texts: number[] = [];
+  const events: [at: number, system: number, step: number][] = [];
   for (let b = 0; b < bookings.count; b++) {
-    const status = finalStatus(bookings, b);
-    const early = status === PENDING || status === CONFIRMED;
-    if (!random.chance(b === 0 ? 1 : early ? 0.4 : 0.25)) continue;
-    // start_conversation needs the booking to exist: the customer writes once it is booked.
-    const created = Math.round(((bookings.createdAt[b] as number) + random.int(2, 60) * MINUTE) / 1000) * 1000;
-    const wanted = random.int(2, 5);
-    const first = messageAt.length;
-    let t = created;
-    let n = 0;
-    const lastSent = [Number.NaN, Number.NaN];
-    for (; n < wanted; n++) {
-      if (n > 0) t += random.int(3, 240) * MINUTE;
-      if (t > latest) break;
-      messageAt.push(t);
-      lastSent[n % 2] = t;
+    const path = PATHS[bookings.path[b] as number] as readonly number[];
+    const status = path[path.length - 1] as number;
+    const created = bookings.createdAt[b] as number;
+    events.length = 0;
+    for (let j = 0; j < path.length; j++) {
+      events.push([j === 0 ? created : (bookings.times[b * 4 + j - 1] as number), 1, j]);
     }
-    if (n === 0) continue;
-    const last = messageAt[messageAt.length - 1] as number;
-    booking.push(b);
-    createdAt.push(created);
-    firstMessage.push(first);
-    messageCount.push(n);
-    variant.push(random.int(0, 255));
+    // The customer writes once it is booked; then they take turns.
+    const early = status === PENDING || status === CONFIRMED;
+    texts.length = 0;
+    if (random.chance(b === 0 ? 1 : early ? 0.4 : 0.25)) {
+      const wanted = random.int(2, 5);
+      let t = Math.round((created + random.int(2, 60) * MINUTE) / 1000) * 1000;
+      for (let n = 0; n < wanted; n++) {
+        if (n > 0) t += random.int(3, 240) * MINUTE;
+        if (t > latest) break;
+        events.push([t, 0, n]);
+        texts.push(t);
+      }
+    }
+    events.sort((x, y) => x[0] - y[0] || y[1] - x[1] || x[2] - y[2]);
+    firstMessage[b] = messageAt.length;
+    messageCount[b] = events.length;
+    variant[b] = random.int(0, 255);
+    for (const [t, system, step] of events) {
+      messageAt.push(t);
+      messageSystem.push(system);
+      messageStep.push(step);
+    }
+    const last = (events[events.length - 1] as [number, number, number])[0];
+    const recent = last > ctx.anchor - 7 * DAY;
     for (const side of [0, 1]) {
-      // Sending marks a conversation read (messages_after_insert); reading it later is the client's.
-      const own = lastSent[side] as number;
+      // Sending marks a conversation read (messages_after_insert); reading it is the client's.
+      let own = Number.NaN;
+      for (let n = side; n < texts.length; n += 2) own = texts[n] as number;
       const readLater = last + random.int(5, 60) * MINUTE;
-      lastRead.push(own === last ? own : random.chance(0.75) && readLater < latest ? readLater : own);
-      const old = last < ctx.anchor - 60 * DAY;
-      archived.push(side === 0 && old && status === COMPLETED && random.chance(0.3) ? last + 7 * DAY : Number.NaN);
+      const readsAll = random.chance(recent ? 0.45 : 0.95) && readLater < latest;
+      lastRead[b * 2 + side] = readsAll ? readLater : own;
+      archived[b * 2 + side] =
+        side === 0 && readsAll && last < ctx.anchor - 60 * DAY && status === COMPLETED && random.chance(0.3)
+          ? last + 7 * DAY
+          : Number.NaN;
     }
   }
   return {
-    count: booking.length,
+    count: bookings.count,
     id: uuidFactory('conversations'),
     messageId: uuidFactory('messages'),
-    booking: Int32Array.from(booking),
-    createdAt: Float64Array.from(createdAt),
-    firstMessage: Int32Array.from(firstMessage),
-    messageCount: Uint8Array.from(messageCount),
-    variant: Uint8Array.from(variant),
-    lastReadAt: Float64Array.from(lastRead),
-    archivedAt: Float64Array.from(archived),
+    booking: Int32Array.from({ length: bookings.count }, (_, b) => b),
+    createdAt: bookings.createdAt,
+    firstMessage,
+    messageCount,
+    variant,
+    lastReadAt: lastRead,
+    archivedAt: archived,
     messageAt: Float64Array.from(messageAt),
+    messageSystem: Uint8Array.from(messageSystem),
+    messageStep: Uint8Array.from(messageStep),
   };
 }
 
@@ -375,11 +418,76 @@ export function messageText(
   });
 }
 
+/** app.bookings_notify's titles of the statuses, by status index. */
+const STATUS_LINES: Record<number, string> = {
+  [CONFIRMED]: 'Booking confirmed',
+  [DECLINED]: 'Booking request declined',
+  [IN_PROGRESS]: 'Booking started',
+  [COMPLETED]: 'Booking completed',
+  [CANCELLED]: 'Booking cancelled',
+  [EXPIRED]: 'Booking request expired',
+  [NO_SHOW]: 'Marked as no-show',
+  [DISPUTED]: 'Booking disputed',
+  [REFUNDED]: 'Booking refunded',
+};
+const WITH_REASON = new Set([CANCELLED, DECLINED, DISPUTED, NO_SHOW]);
+
+/** The line app.bookings_notify posts for move j of booking b (0: the booking itself), with its metadata. */
+export function systemLine(
+  ctx: Context,
+  people: People,
+  catalog: Catalog,
+  bookings: Bookings,
+  b: number,
+  j: number,
+): [content: string, metadata: string] {
+  const path = PATHS[bookings.path[b] as number] as readonly number[];
+  const status = path[j] as number;
+  const booking = bookings.id(b);
+  if (j === 0) {
+    const i = bookings.listing[b] as number;
+    const pu = people.providers[bookings.provider[b] as number] as number;
+    const zone = (ctx.ref.cities[people.city[pu] as number] as (typeof ctx.ref.cities)[number]).timeZone;
+    const title = catalog.titles.texts[catalog.titleKey[i] as number] as string;
+    return [
+      `${status === CONFIRMED ? 'Booked' : 'Booking requested'} ${title} for ${bookingWhen(bookings, b, zone)}`,
+      `{"event":"booking_created","booking_id":"${booking}","status":"${BOOKING_STATUSES[status]}"}`,
+    ];
+  }
+  const actor = actorOf(people, bookings, b, status);
+  const reason = WITH_REASON.has(status) ? moveReason(bookings, b, status) : null;
+  const line = `${STATUS_LINES[status]}${actor >= 0 ? ` by ${displayName(people, actor)}` : ''}${
+    reason ? `: ${reason.slice(0, 500)}` : ''
+  }`;
+  return [
+    line,
+    `{"event":"booking_status","booking_id":"${booking}","status":"${BOOKING_STATUSES[status]}","from_status":"${
+      BOOKING_STATUSES[path[j - 1] as number]
+    }"}`,
+  ];
+}
+
+/** Message m (of conversation c): its text and metadata. */
+function messageContent(
+  ctx: Context,
+  people: People,
+  catalog: Catalog,
+  bookings: Bookings,
+  conversations: Conversations,
+  c: number,
+  m: number,
+): [content: string, metadata: string] {
+  const step = conversations.messageStep[m] as number;
+  if (conversations.messageSystem[m]) return systemLine(ctx, people, catalog, bookings, c, step);
+  return [messageText(ctx, people, catalog, bookings, conversations, c, step), '{}'];
+}
+
 export const CONVERSATION_COLUMNS = [
   'id',
   'tenant_id',
   'booking_id',
   'created_by',
+  'title',
   'is_group',
   'is_active',
   'last_message_id',
@@ -402,9 +510,11 @@ export function* conversationRows(
     const n = conversations.messageCount[c] as number;
     const lastIndex = (conversations.firstMessage[c] as number) + n - 1;
     const last = conversations.messageAt[lastIndex] as number;
-    const preview = [...messageText(ctx, people, catalog, bookings, conversations, c, n - 1)].slice(0, 140).join('');
-    yield `${conversations.id(c)}\t${tenant}\t${bookings.id(b)}\t${people.id(
-      people.customers[bookings.customer[b] as number] as number,
+    const [content] = messageContent(ctx, people, catalog, bookings, conversations, c, lastIndex);
+    const preview = content.length > 140 ? [...content].slice(0, 140).join('') : content;
+    const title = catalog.titles.texts[catalog.titleKey[bookings.listing[b] as number] as number] as string;
+    yield `${conversations.id(c)}\t${tenant}\t${bookings.id(b)}\t${NULL}\t${text(
+      title.length > 200 ? [...title].slice(0, 200).join('') : title,
     )}\tf\tt\t${conversations.messageId(lastIndex)}\t${iso(last)}\t${text(preview)}\t${iso(
       conversations.createdAt[c] as number,
     )}\t${iso(last)}\n`;
@@ -431,7 +541,7 @@ export function* participantRows(people: People, bookings: Bookings, conversatio
     for (const side of [0, 1]) {
       const read = conversations.lastReadAt[c * 2 + side] as number;
       const archived = conversations.archivedAt[c * 2 + side] as number;
-      yield `${conversations.id(c)}\t${people.id(users[side] as number)}\t${side === 0 ? 'owner' : 'member'}\t${joined}\t${
+      yield `${conversations.id(c)}\t${people.id(users[side] as number)}\tmember\t${joined}\t${
         Number.isNaN(read) ? NULL : iso(read)
       }\t${Number.isNaN(archived) ? NULL : iso(archived)}\n`;
     }
@@ -445,6 +555,7 @@ export const MESSAGE_COLUMNS = [
   'sender_id',
   'type',
   'content',
+  'metadata',
   'created_at',
   'updated_at',
 ] as const;
@@ -465,11 +576,13 @@ export function* messageRows(
       people.id(people.providers[bookings.provider[b] as number] as number),
     ];
     const first = conversations.firstMessage[c] as number;
-    for (let n = 0; n < (conversations.messageCount[c] as number); n++) {
-      const when = iso(conversations.messageAt[first + n] as number);
-      yield `${conversations.messageId(first + n)}\t${conversation}\t${tenant}\t${senders[n % 2]}\ttext\t${text(
-        messageText(ctx, people, catalog, bookings, conversations, c, n),
-      )}\t${when}\t${when}\n`;
+    for (let m = first; m < first + (conversations.messageCount[c] as number); m++) {
+      const when = iso(conversations.messageAt[m] as number);
+      const system = conversations.messageSystem[m] === 1;
+      const [content, metadata] = messageContent(ctx, people, catalog, bookings, conversations, c, m);
+      yield `${conversations.messageId(m)}\t${conversation}\t${tenant}\t${
+        system ? NULL : senders[(conversations.messageStep[m] as number) % 2]
+      }\t${system ? 'system' : 'text'}\t${text(content)}\t${text(metadata)}\t${when}\t${when}\n`;
     }
   }
 }

@@ -1,10 +1,22 @@
 import type { Transaction } from '../db/database.js';
 import { sql } from '../db/sql.js';
-import { type Bookings, CANCELLED, COMPLETED, CONFIRMED, enteredAt, finalStatus, PATHS, REFUNDED } from './bookings.js';
-import type { Catalog } from './catalog.js';
+import {
+  type Bookings,
+  CANCELLED,
+  COMPLETED,
+  CONFIRMED,
+  DECLINED,
+  EXPIRED,
+  enteredAt,
+  finalStatus,
+  PATHS,
+  REFUNDED,
+  refundOf,
+} from './bookings.js';
+import { type Catalog, POLICY_KINDS } from './catalog.js';
 import { type Context, roundDiv } from './context.js';
 import { json, NULL, text } from './copy.js';
-import { referralCode, stripeId, uuidFactory } from './ids.js';
+import { confirmationCode, referralCode, stripeId, uuidFactory } from './ids.js';
 import { type People, ROLE_PROVIDER } from './people.js';
 import { DAY, HOUR, iso, isoDate, MINUTE } from './time.js';
 
@@ -367,6 +379,7 @@ export const TRANSACTION_COLUMNS = [
   'stripe_refund_id',
   'stripe_transfer_id',
   'processed_at',
+  'metadata',
   'created_at',
   'updated_at',
 ] as const;
@@ -376,9 +389,11 @@ export interface LedgerCounts {
 }
 
 /**
- * A payment for every booking that was confirmed (captured; voided when later cancelled,
- * marked refunded when refunded), a refund for refunded ones, a payout to the provider two
- * days after completion, and a payment for every paid subscription invoice.
+ * A payment for every booking that was confirmed (captured at confirmation; marked refunded
+ * when refunded), the refund a cancellation of a confirmed booking records (act_on_booking:
+ * pending until the payment integration settles it, here a day later), a refund of the rest
+ * for refunded ones, a payout to the provider two days after completion, and a payment for
+ * every paid subscription invoice.
  */
 export function* transactionRows(
   ctx: Context,
@@ -405,20 +420,42 @@ export function* transactionRows(
     const confirmed = enteredAt(bookings, b, CONFIRMED);
     const booking = bookings.id(b);
     const title = catalog.titles.texts[catalog.titleKey[i] as number] as string;
-    const voided = status === CANCELLED;
     const refunded = status === REFUNDED;
-    const payStatus = voided ? 'cancelled' : refunded ? 'refunded' : 'completed';
+    const payStatus = refunded ? 'refunded' : 'completed';
     const refundAt = enteredAt(bookings, b, REFUNDED);
-    const paymentUpdated = voided ? enteredAt(bookings, b, CANCELLED) : refunded ? refundAt : confirmed;
+    const paymentUpdated = refunded ? refundAt : confirmed;
     yield `${id(row++)}\t${people.id(cu)}\t${tenant}\t${booking}\t${NULL}\tpayment\t${payStatus}\t${total}\t${currency}\t${platform}\t${processing}\t${text(
       `Booking: ${title}`,
-    )}\t${stripeId('pi', b)}\t${voided ? NULL : stripeId('ch', b)}\t${NULL}\t${NULL}\t${
-      voided ? NULL : iso(confirmed)
-    }\t${iso(confirmed)}\t${iso(paymentUpdated)}\n`;
-    if (refunded) {
-      yield `${id(row++)}\t${people.id(cu)}\t${tenant}\t${booking}\t${NULL}\trefund\tcompleted\t${total}\t${currency}\t0\t0\t${text(
-        `Refund: ${title}`,
-      )}\t${NULL}\t${NULL}\t${stripeId('re', b)}\t${NULL}\t${iso(refundAt)}\t${iso(refundAt)}\t${iso(refundAt)}\n`;
+    )}\t${stripeId('pi', b)}\t${stripeId('ch', b)}\t${NULL}\t${NULL}\t${iso(confirmed)}\t{}\t${iso(confirmed)}\t${iso(
+      paymentUpdated,
+    )}\n`;
+    const cancelledAt = enteredAt(bookings, b, CANCELLED);
+    const cancellation = refundOf(catalog, bookings, b);
+    let refundedSoFar = 0;
+    if (!Number.isNaN(cancelledAt) && cancellation.cents > 0) {
+      const settled = cancelledAt + DAY < latest;
+      const hours = Math.round(((bookings.startsAt[b] as number) - cancelledAt) / 36_000) / 100;
+      const canceller = bookings.cancelledByProvider[b] ? pu : cu;
+      yield `${id(row++)}\t${people.id(cu)}\t${tenant}\t${booking}\t${NULL}\trefund\t${settled ? 'completed' : 'pending'}\t${
+        cancellation.cents
+      }\t${currency}\t0\t0\t${text(
+        `Refund of ${cancellation.percent}% for cancelled booking ${confirmationCode(b)}`,
+      )}\t${NULL}\t${NULL}\t${settled ? stripeId('re', b) : NULL}\t${NULL}\t${settled ? iso(cancelledAt + DAY) : NULL}\t${json(
+        {
+          policy: POLICY_KINDS[catalog.policy[i] as number],
+          refund_percent: cancellation.percent,
+          hours_before_start: hours,
+          cancelled_by: people.id(canceller),
+        },
+      )}\t${iso(cancelledAt)}\t${iso(settled ? cancelledAt + DAY : cancelledAt)}\n`;
+      refundedSoFar = cancellation.cents;
+    }
+    if (refunded && total > refundedSoFar) {
+      yield `${id(row++)}\t${people.id(cu)}\t${tenant}\t${booking}\t${NULL}\trefund\tcompleted\t${
+        total - refundedSoFar
+      }\t${currency}\t0\t0\t${text(`Refund: ${title}`)}\t${NULL}\t${NULL}\t${stripeId('re', b + 0x4000000) /* distinct from the cancellation's refund */}\t${NULL}\t${iso(
+        refundAt,
+      )}\t{}\t${iso(refundAt)}\t${iso(refundAt)}\n`;
     }
     if (status === COMPLETED) {
       const payout = enteredAt(bookings, b, COMPLETED) + 2 * DAY;
@@ -426,7 +463,7 @@ export function* transactionRows(
         const amount = (bookings.base[b] as number) - (bookings.platform[b] as number);
         yield `${id(row++)}\t${people.id(pu)}\t${tenant}\t${booking}\t${NULL}\tpayout\tcompleted\t${amount}\t${currency}\t0\t0\t${text(
           `Payout: ${title}`,
-        )}\t${NULL}\t${NULL}\t${NULL}\t${stripeId('tr', b)}\t${iso(payout)}\t${iso(payout)}\t${iso(payout)}\n`;
+        )}\t${NULL}\t${NULL}\t${NULL}\t${stripeId('tr', b)}\t${iso(payout)}\t{}\t${iso(payout)}\t${iso(payout)}\n`;
       }
     }
   }
@@ -439,7 +476,7 @@ export function* transactionRows(
     const paid = iso(paidAt(invoices, n));
     yield `${id(row++)}\t${people.id(u)}\t${tenant}\t${NULL}\t${subscriptions.id(s)}\tpayment\tcompleted\t${amount}\tUSD\t0\t${
       roundDiv(amount * 29, 1000) + 30
-    }\t${text(`Invoice ${invoices.number[n]}`)}\t${stripeId('pi_sub', n)}\t${stripeId('ch_sub', n)}\t${NULL}\t${NULL}\t${paid}\t${paid}\t${paid}\n`;
+    }\t${text(`Invoice ${invoices.number[n]}`)}\t${stripeId('pi_sub', n)}\t${stripeId('ch_sub', n)}\t${NULL}\t${NULL}\t${paid}\t{}\t${paid}\t${paid}\n`;
   }
 }
 
@@ -663,22 +700,191 @@ export function* rewardRows(ctx: Context, people: People, referrals: Referrals):
 }
 
 /**
- * Credited credit rewards reach the credit ledger (migration 0019) as referral_reward grants
- * that expire with the reward, as the completion trigger writes them; then the expiry job runs
- * once, so credit that has lapsed is expired and its reward says so. Runs after the bulk load,
- * with the ledger's triggers live. Returns the ledger rows written.
+ * The expiry job, run once after the ledger is loaded: credit left in lapsed lots is expired
+ * and its reward says so (public.expire_referral_rewards). Returns the ledger rows written.
  */
-export async function creditReferralRewards(tx: Transaction): Promise<number> {
-  const { rowCount } = await tx.query(sql`
-    insert into public.credit_ledger (user_id, tenant_id, currency, amount_cents, reason, referral_reward_id,
-                                      expires_at, note, created_at)
-    select w.user_id, w.tenant_id, w.currency, w.amount_cents, 'referral_reward', w.id, w.expires_at,
-           'Referral reward', w.credited_at
-      from public.referral_rewards w
-     where w.status = 'credited' and w.reward_type = 'credit'
-     order by w.credited_at, w.id`);
+export async function expireCredit(tx: Transaction): Promise<number> {
   const { rows } = await tx.query<{ expired: { credit_rows_expired: number } }>(
     sql`select public.expire_referral_rewards() as expired`,
   );
-  return rowCount + (rows[0]?.expired.credit_rows_expired ?? 0);
+  return rows[0]?.expired.credit_rows_expired ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Referral credit (the 0019 ledger)
+// ---------------------------------------------------------------------------------------------
+
+export interface Credit {
+  /** Grants: one per credited credit reward (its reward row), a lot with the reward's expiry. */
+  readonly grants: {
+    count: number;
+    user: Int32Array;
+    reward: Int32Array;
+    amount: Float64Array;
+    createdAt: Float64Array;
+    expiresAt: Float64Array;
+  };
+  /** Spends (negative) and returns (positive) of a lot by a booking. */
+  readonly moves: {
+    count: number;
+    grant: Int32Array;
+    booking: Int32Array;
+    amount: Float64Array;
+    createdAt: Float64Array;
+  };
+}
+
+/**
+ * Referral credit, as the workflows move it: each credited reward is a grant; a customer's
+ * later booking in the reward's currency spends what is left (app.spend_credit: soonest-expiring
+ * lot first), lowering its total (create_booking: discount_cents); a booking cancelled, declined
+ * or expired gives it back (app.return_credit). A booking the credit would pay in full, and a
+ * referral's qualifying first booking, are booked without credit (use_credit: false), so totals
+ * stay positive and referrals stay qualified. Returned credit is not spent again. Runs after
+ * generateReferrals; changes bookings.discount and bookings.total.
+ */
+export function spendCredit(ctx: Context, people: People, bookings: Bookings, referrals: Referrals): Credit {
+  const program = ctx.ref.program;
+  const grants = {
+    user: [] as number[],
+    reward: [] as number[],
+    amount: [] as number[],
+    createdAt: [] as number[],
+    expiresAt: [] as number[],
+  };
+  const moves = { grant: [] as number[], booking: [] as number[], amount: [] as number[], createdAt: [] as number[] };
+  const pack = () => ({
+    grants: {
+      count: grants.user.length,
+      user: Int32Array.from(grants.user),
+      reward: Int32Array.from(grants.reward),
+      amount: Float64Array.from(grants.amount),
+      createdAt: Float64Array.from(grants.createdAt),
+      expiresAt: Float64Array.from(grants.expiresAt),
+    },
+    moves: {
+      count: moves.grant.length,
+      grant: Int32Array.from(moves.grant),
+      booking: Int32Array.from(moves.booking),
+      amount: Float64Array.from(moves.amount),
+      createdAt: Float64Array.from(moves.createdAt),
+    },
+  });
+  if (!program) return pack();
+  // The reward rows in rewardRows' order; the credited credit ones become grants.
+  const r = referrals.referrals;
+  const lotsOf = new Map<number, number[]>();
+  let row = 0;
+  for (let n = 0; n < r.count; n++) {
+    if ((r.booking[n] as number) < 0) continue;
+    const done = r.completedAt[n] as number;
+    const credited = done + DAY;
+    const expires = program.rewardValidityDays === null ? Number.NaN : done + program.rewardValidityDays * DAY;
+    const parties: [number, number][] = [
+      [referrals.codes.user[r.code[n] as number] as number, program.referrerRewardCents],
+      [people.customers[r.referee[n] as number] as number, program.refereeRewardCents],
+    ];
+    for (const [u, amount] of parties) {
+      if (amount <= 0) continue;
+      const reward = row++;
+      if (program.rewardType !== 'credit' || credited >= ctx.anchor - MINUTE) continue;
+      const g = grants.user.length;
+      grants.user.push(u);
+      grants.reward.push(reward);
+      grants.amount.push(amount);
+      grants.createdAt.push(credited);
+      grants.expiresAt.push(expires);
+      const list = lotsOf.get(u) ?? [];
+      list.push(g);
+      lotsOf.set(u, list);
+    }
+  }
+  if (grants.user.length === 0) return pack();
+  const remaining = Float64Array.from(grants.amount);
+  const firstBookings = new Set<number>(r.booking);
+  const order = Array.from({ length: bookings.count }, (_, b) => b).sort(
+    (a, b) => (bookings.createdAt[a] as number) - (bookings.createdAt[b] as number) || a - b,
+  );
+  for (const b of order) {
+    const lots = lotsOf.get(people.customers[bookings.customer[b] as number] as number);
+    if (!lots || firstBookings.has(b)) continue;
+    const pu = people.providers[bookings.provider[b] as number] as number;
+    if ((ctx.ref.cities[people.city[pu] as number] as (typeof ctx.ref.cities)[number]).currency !== program.currency)
+      continue;
+    const created = bookings.createdAt[b] as number;
+    const usable = lots
+      .filter((g) => {
+        const expires = grants.expiresAt[g] as number;
+        return (remaining[g] as number) > 0 && (grants.createdAt[g] as number) < created && !(expires <= created);
+      })
+      .sort(
+        (x, y) =>
+          (Number.isNaN(grants.expiresAt[x] as number) ? Infinity : (grants.expiresAt[x] as number)) -
+            (Number.isNaN(grants.expiresAt[y] as number) ? Infinity : (grants.expiresAt[y] as number)) ||
+          (grants.createdAt[x] as number) - (grants.createdAt[y] as number) ||
+          x - y,
+      );
+    const available = usable.reduce((sum, g) => sum + (remaining[g] as number), 0);
+    const total = bookings.total[b] as number;
+    if (available === 0 || available >= total) continue;
+    // Given back when the booking will not happen.
+    const path = PATHS[bookings.path[b] as number] as readonly number[];
+    const end = path.find((st) => st === CANCELLED || st === DECLINED || st === EXPIRED);
+    const returnedAt = end === undefined ? Number.NaN : enteredAt(bookings, b, end);
+    for (const g of usable) {
+      const take = remaining[g] as number;
+      remaining[g] = 0;
+      moves.grant.push(g);
+      moves.booking.push(b);
+      moves.amount.push(-take);
+      moves.createdAt.push(created);
+      if (!Number.isNaN(returnedAt)) {
+        moves.grant.push(g);
+        moves.booking.push(b);
+        moves.amount.push(take);
+        moves.createdAt.push(returnedAt);
+      }
+    }
+    bookings.discount[b] = available;
+    bookings.total[b] = total - available;
+  }
+  return pack();
+}
+
+export const CREDIT_COLUMNS = [
+  'id',
+  'tenant_id',
+  'user_id',
+  'currency',
+  'amount_cents',
+  'reason',
+  'credit_id',
+  'referral_reward_id',
+  'booking_id',
+  'expires_at',
+  'note',
+  'created_at',
+] as const;
+
+/** The grants, then the spends and returns, as credit_ledger rows. */
+export function* creditRows(ctx: Context, people: People, bookings: Bookings, credit: Credit): Generator<string> {
+  const program = ctx.ref.program;
+  if (!program) return;
+  const tenant = ctx.ref.tenant.id;
+  const id = uuidFactory('credit_ledger');
+  const rewardId = uuidFactory('referral_rewards');
+  const { grants, moves } = credit;
+  for (let g = 0; g < grants.count; g++) {
+    const expires = grants.expiresAt[g] as number;
+    yield `${id(g)}\t${tenant}\t${people.id(grants.user[g] as number)}\t${program.currency}\t${grants.amount[g]}\treferral_reward\t${NULL}\t${rewardId(
+      grants.reward[g] as number,
+    )}\t${NULL}\t${Number.isNaN(expires) ? NULL : iso(expires)}\tReferral reward\t${iso(grants.createdAt[g] as number)}\n`;
+  }
+  for (let m = 0; m < moves.count; m++) {
+    const g = moves.grant[m] as number;
+    const amount = moves.amount[m] as number;
+    yield `${id(grants.count + m)}\t${tenant}\t${people.id(grants.user[g] as number)}\t${program.currency}\t${amount}\t${
+      amount < 0 ? 'booking_spend' : 'booking_return'
+    }\t${id(g)}\t${NULL}\t${bookings.id(moves.booking[m] as number)}\t${NULL}\t${NULL}\t${iso(moves.createdAt[m] as number)}\n`;
+  }
 }

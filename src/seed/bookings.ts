@@ -1,8 +1,18 @@
-import { type Catalog, LOCATION_TYPES, STATUS_ACTIVE, STATUS_PAUSED } from './catalog.js';
+import {
+  type Catalog,
+  LOCATION_TYPES,
+  POLICY_KINDS as POLICY_NAMES,
+  PRICING,
+  STATUS_ACTIVE,
+  STATUS_PAUSED,
+} from './catalog.js';
 import {
   CANCELLATION_REASONS,
+  DECLINE_REASONS,
   DISPUTE_REASONS,
+  EXPIRY_REASON,
   EXTRA_HOURS_REASONS,
+  NO_SHOW_REASONS,
   OVERRIDE_REASONS,
   PARTIAL_BLOCK_REASONS,
   REFUND_REASONS,
@@ -18,11 +28,17 @@ import { clock, DAY, HOUR, iso, isoDate, isoWeekday, localToUtc, MINUTE } from '
  * Bookings, with the history the state machine would have written. Each provider's bookings
  * fall on distinct local days inside their weekly hours, so no two of a provider's bookings
  * overlap at all (bookings_no_double_booking only forbids it among active ones). Past days
- * hold completed, cancelled, disputed and refunded bookings; yesterday the odd one still in
- * progress; the coming weeks pending and confirmed ones. Money follows create_booking: base
- * (hourly rate × hours, or the fixed price) + the tenant's service fee + tax − discount,
- * with the platform fee taken from the base.
+ * hold completed, cancelled, declined, expired, no-show, disputed and refunded bookings;
+ * yesterday the odd one still in progress; the coming weeks pending and confirmed ones (and
+ * requests already declined, expired or cancelled). Bookings of instant-book listings start
+ * confirmed, the others as requests that expire (0021). Money follows app.price_booking: base
+ * (hourly rate × hours, or the fixed price) + the tenant's service fee + tax − referral credit,
+ * with the platform fee taken from the base; a cancellation refunds what act_on_booking would
+ * (the listing's cancellation policy for a customer's cancellation of a confirmed booking,
+ * everything otherwise).
  */
+
+export { POLICY_NAMES };
 
 export const BOOKING_STATUSES = [
   'pending',
@@ -32,6 +48,9 @@ export const BOOKING_STATUSES = [
   'cancelled',
   'disputed',
   'refunded',
+  'declined',
+  'expired',
+  'no_show',
 ] as const;
 export const PENDING = 0;
 export const CONFIRMED = 1;
@@ -40,9 +59,12 @@ export const COMPLETED = 3;
 export const CANCELLED = 4;
 export const DISPUTED = 5;
 export const REFUNDED = 6;
+export const DECLINED = 7;
+export const EXPIRED = 8;
+export const NO_SHOW = 9;
 
-/** Every path a demo booking takes through the state machine (each move is a legal one). */
-export const PATHS: readonly (readonly number[])[] = [
+/** Every path a request takes through the state machine (each move is a legal one). */
+const REQUEST_PATHS: readonly (readonly number[])[] = [
   [PENDING],
   [PENDING, CONFIRMED],
   [PENDING, CONFIRMED, IN_PROGRESS],
@@ -55,7 +77,25 @@ export const PATHS: readonly (readonly number[])[] = [
   [PENDING, CONFIRMED, CANCELLED, REFUNDED],
   [PENDING, CONFIRMED, COMPLETED, REFUNDED],
   [PENDING, CONFIRMED, COMPLETED, DISPUTED, REFUNDED],
+  [PENDING, DECLINED],
+  [PENDING, EXPIRED],
+  [PENDING, CONFIRMED, NO_SHOW],
+  [PENDING, CONFIRMED, NO_SHOW, DISPUTED],
 ];
+
+/**
+ * The request paths, then the same paths of instant-book bookings (created confirmed:
+ * the request paths that pass through CONFIRMED, without their first step).
+ */
+export const PATHS: readonly (readonly number[])[] = [
+  ...REQUEST_PATHS,
+  ...REQUEST_PATHS.filter((p) => p[1] === CONFIRMED).map((p) => p.slice(1)),
+];
+
+/** The instant-book path of each request path, or -1 for paths that never confirm. */
+const INSTANT_PATH: readonly number[] = REQUEST_PATHS.map((p) =>
+  p[1] === CONFIRMED ? PATHS.findIndex((q, n) => n >= REQUEST_PATHS.length && q.join() === p.slice(1).join()) : -1,
+);
 
 /** Bookings per listing, on average. */
 export const BOOKINGS_PER_LISTING = 0.9;
@@ -69,13 +109,18 @@ export interface Bookings {
   readonly customer: Int32Array;
   readonly startsAt: Float64Array;
   readonly endsAt: Float64Array;
+  /** The start on the provider's wall clock, as ms since 1970-01-01 local (for app.booking_when). */
+  readonly localStart: Float64Array;
   readonly createdAt: Float64Array;
+  /** When an unanswered request expires (least(created + 24 h, start)), or NaN for instant bookings. */
+  readonly expiresAt: Float64Array;
   readonly path: Uint8Array;
   /** The time each move of the path happened: times[b * 4 + j] entered path[j + 1]. */
   readonly times: Float64Array;
   readonly base: Float64Array;
   readonly fee: Float64Array;
   readonly tax: Float64Array;
+  /** Referral credit applied (the only discount create_booking gives); set by spendCredit. */
   readonly discount: Float64Array;
   readonly total: Float64Array;
   readonly platform: Float64Array;
@@ -107,7 +152,7 @@ export function enteredAt(bookings: Bookings, b: number, status: number): number
   for (let j = path.length - 1; j >= 1; j--) {
     if (path[j] === status) return bookings.times[b * 4 + j - 1] as number;
   }
-  return status === PENDING ? (bookings.createdAt[b] as number) : Number.NaN;
+  return path[0] === status ? (bookings.createdAt[b] as number) : Number.NaN;
 }
 
 /** The last time anything happened to the booking. */
@@ -118,10 +163,10 @@ export function lastMoveAt(bookings: Bookings, b: number): number {
 
 // Status weights for a day in the past (completed, cancelled, disputed, refunded paths) and
 // a day ahead (pending, confirmed, cancelled).
-const PAST_PATHS = [3, 4, 5, 6, 7, 8, 9, 10, 11];
-const PAST_WEIGHTS = [46, 30, 5, 7, 1.5, 1.5, 2, 2, 1];
-const FUTURE_PATHS = [0, 1, 5, 6];
-const FUTURE_WEIGHTS = [33, 55, 6, 6];
+const PAST_PATHS = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+const PAST_WEIGHTS = [46, 30, 5, 7, 1.5, 1.5, 2, 2, 1, 4, 3, 2.5, 0.5];
+const FUTURE_PATHS = [0, 1, 5, 6, 12, 13];
+const FUTURE_WEIGHTS = [33, 55, 6, 6, 3, 2];
 /** demo_user_000001's own bookings: one in every status (with demo_user_000002 as customer). */
 const SHOWCASE: readonly (readonly [path: number, day: number])[] = [
   [0, 3],
@@ -131,6 +176,9 @@ const SHOWCASE: readonly (readonly [path: number, day: number])[] = [
   [5, -20],
   [7, -30],
   [10, -40],
+  [12, -15],
+  [13, -25],
+  [14, -35],
 ];
 
 class Growable {
@@ -162,6 +210,7 @@ export function generateBookings(ctx: Context, people: People, catalog: Catalog)
     customer: new Growable(estimate),
     startsAt: new Growable(estimate),
     endsAt: new Growable(estimate),
+    localStart: new Growable(estimate),
     createdAt: new Growable(estimate),
     path: new Growable(estimate),
     t0: new Growable(estimate),
@@ -186,6 +235,9 @@ export function generateBookings(ctx: Context, people: People, catalog: Catalog)
       if (catalog.status[i] === STATUS_ACTIVE) active.push(i);
       if (catalog.status[i] === STATUS_ACTIVE || catalog.status[i] === STATUS_PAUSED) bookable.push(i);
     }
+    // Requests that never confirm need a listing that takes requests.
+    const activeRequests = active.filter((i) => catalog.instantBook[i] === 0);
+    const bookableRequests = bookable.filter((i) => catalog.instantBook[i] === 0);
     const days = workdays(people, k);
     const used = new Set<number>();
     const pickDay = (from: number, to: number): number | undefined => {
@@ -228,11 +280,15 @@ export function generateBookings(ctx: Context, people: People, catalog: Catalog)
       }
     }
 
-    for (const [path, d, fixedCustomer] of plan) {
-      const upcoming = d > 0 || path === 2;
-      const pool = upcoming ? active : bookable;
+    for (const [requestPath, d, fixedCustomer] of plan) {
+      const upcoming = d > 0 || requestPath === 2;
+      const requestOnly = INSTANT_PATH[requestPath] === -1;
+      const pool = requestOnly ? (upcoming ? activeRequests : bookableRequests) : upcoming ? active : bookable;
       if (pool.length === 0) continue;
-      const i = k === 0 && fixedCustomer === 0 ? (active[0] as number) : (random.pick(pool) as number);
+      const i =
+        k === 0 && fixedCustomer === 0 ? ((activeRequests[0] ?? active[0]) as number) : (random.pick(pool) as number);
+      const path = catalog.instantBook[i] && !requestOnly ? (INSTANT_PATH[requestPath] as number) : requestPath;
+      const inProgress = requestPath === 2;
       const j = fixedCustomer >= 0 ? fixedCustomer : pickCustomer(random, people, people.city[u] as number, upcoming);
       // Length: hourly jobs take one to three blocks of the minimum, fixed ones their duration.
       const window = (people.endMinute[k] as number) - (people.startMinute[k] as number);
@@ -249,7 +305,7 @@ export function generateBookings(ctx: Context, people: People, catalog: Catalog)
       const local = ctx.anchorDay + d;
       let startMinute = (people.startMinute[k] as number) + 30 * random.int(0, slots);
       let startsAt = localToUtc(city.timeZone, local, startMinute);
-      if (path === 2 && startsAt > ctx.anchor - 2 * HOUR) {
+      if (inProgress && startsAt > ctx.anchor - 2 * HOUR) {
         startMinute = people.startMinute[k] as number;
         startsAt = localToUtc(city.timeZone, local, startMinute);
       }
@@ -260,6 +316,9 @@ export function generateBookings(ctx: Context, people: People, catalog: Catalog)
       );
       let created =
         d > 0 ? ctx.anchor - HOUR - random.next() * 14 * DAY : startsAt - 2 * HOUR - random.next() * 20 * DAY;
+      // A request still pending has not expired yet; an upcoming one that expired was made over a day ago.
+      if (requestPath === 0) created = ctx.anchor - (10 + random.int(0, 170)) * MINUTE;
+      if (requestPath === 13 && d > 0) created = ctx.anchor - 26 * HOUR - random.next() * 12 * DAY;
       created = Math.max(created, Math.min(floor, startsAt - HOUR));
       const moves = timeline(ctx, random, PATHS[path] as readonly number[], created, startsAt, endsAt);
 
@@ -268,6 +327,7 @@ export function generateBookings(ctx: Context, people: People, catalog: Catalog)
       cols.customer.push(j);
       cols.startsAt.push(startsAt);
       cols.endsAt.push(endsAt);
+      cols.localStart.push(local * DAY + startMinute * MINUTE);
       cols.createdAt.push(created);
       cols.path.push(path);
       cols.t0.push(moves[0] ?? 0);
@@ -330,16 +390,23 @@ export function generateBookings(ctx: Context, people: People, catalog: Catalog)
       catalog.pricing[i] === 0 ? roundDiv((catalog.price[i] as number) * minutes, 60) : (catalog.price[i] as number);
     const serviceFee = roundDiv(amount * serviceFeeBps, 10_000);
     const taxes = roundDiv((amount + serviceFee) * city.taxBps, 10_000);
-    const off = money.chance(0.06) ? Math.min(roundDiv(amount, 10), amount + serviceFee + taxes) : 0;
     base[b] = amount;
     fee[b] = serviceFee;
     tax[b] = taxes;
-    discount[b] = off;
-    total[b] = amount + serviceFee + taxes - off;
+    discount[b] = 0;
+    total[b] = amount + serviceFee + taxes;
     platform[b] = roundDiv(amount * platformFeeBps, 10_000);
     const home = people.homeAddress[customer[b] as number] as number;
     address[b] = catalog.locationType[i] !== 1 && home >= 0 && money.chance(0.9) ? home : -1;
     note[b] = money.chance(0.15) ? money.int(1, SPECIAL_REQUESTS.length) : 0;
+  }
+
+  const createdAt = Float64Array.from(cols.createdAt.get());
+  const expiresAt = new Float64Array(count);
+  for (let b = 0; b < count; b++) {
+    const first = (PATHS[pathArray[b] as number] as readonly number[])[0];
+    expiresAt[b] =
+      first === PENDING ? Math.min((createdAt[b] as number) + 24 * HOUR, startsAt[b] as number) : Number.NaN;
   }
 
   return {
@@ -350,7 +417,9 @@ export function generateBookings(ctx: Context, people: People, catalog: Catalog)
     customer,
     startsAt,
     endsAt,
-    createdAt: Float64Array.from(cols.createdAt.get()),
+    localStart: Float64Array.from(cols.localStart.get()),
+    createdAt,
+    expiresAt,
     path: pathArray,
     times,
     base,
@@ -404,7 +473,15 @@ function timeline(
     let at: number;
     switch (to) {
       case CONFIRMED:
+      case DECLINED:
         at = prev + Math.min(10 * MINUTE + random.next() * 20 * HOUR, (Math.min(startsAt, latest) - prev) * 0.5);
+        break;
+      case EXPIRED:
+        // expire_pending_bookings() runs every minute.
+        at = Math.min(created + 24 * HOUR, startsAt) + random.int(1, 59) * 1000;
+        break;
+      case NO_SHOW:
+        at = startsAt + random.int(15, 90) * MINUTE;
         break;
       case IN_PROGRESS:
         at = startsAt + random.int(0, 10) * MINUTE;
@@ -416,7 +493,8 @@ function timeline(
         at = prev + (Math.min(startsAt, latest) - prev) * (0.1 + 0.8 * random.next());
         break;
       case DISPUTED:
-        at = prev + HOUR + random.next() * 3 * DAY;
+        // Inside the 72-hour dispute window.
+        at = prev + HOUR + random.next() * 2 * DAY;
         break;
       default:
         at = prev + DAY + random.next() * 4 * DAY;
@@ -477,7 +555,53 @@ export const BOOKING_COLUMNS = [
   'refunded_at',
   'created_at',
   'updated_at',
+  'cancellation_policy',
+  'expires_at',
+  'refund_cents',
+  'price_breakdown',
 ] as const;
+
+/** app.refund_percent: the cancellation_policy_tiers of 0021. */
+export function refundPercent(policy: number, hoursBefore: number): number {
+  const h = Math.max(hoursBefore, 0);
+  if (policy === 0) return h >= 24 ? 100 : 50;
+  if (policy === 1) return h >= 120 ? 100 : h >= 24 ? 50 : 0;
+  return h >= 168 ? 50 : 0;
+}
+
+/**
+ * What cancelling refunded, as act_on_booking computes it: the policy's percentage for the
+ * customer's cancellation of a confirmed (or started) booking, everything otherwise; NaN when
+ * the booking was never cancelled.
+ */
+export function refundOf(catalog: Catalog, bookings: Bookings, b: number): { cents: number; percent: number } {
+  const path = PATHS[bookings.path[b] as number] as readonly number[];
+  const j = path.indexOf(CANCELLED);
+  if (j < 0) return { cents: Number.NaN, percent: Number.NaN };
+  const cancelledAt = j === 0 ? (bookings.createdAt[b] as number) : (bookings.times[b * 4 + j - 1] as number);
+  const percent =
+    !bookings.cancelledByProvider[b] && path[j - 1] !== PENDING
+      ? refundPercent(
+          catalog.policy[bookings.listing[b] as number] as number,
+          ((bookings.startsAt[b] as number) - cancelledAt) / HOUR,
+        )
+      : 100;
+  return { cents: Math.floor(((bookings.total[b] as number) * percent + 50) / 100), percent };
+}
+
+const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** app.booking_when: `Tue 03 Mar 2026 14:30 (Europe/Berlin)`, the start on the provider's clock. */
+export function bookingWhen(bookings: Bookings, b: number, timeZone: string): string {
+  const local = bookings.localStart[b] as number;
+  const d = new Date(local);
+  const dd = d.getUTCDate();
+  const minutes = Math.round((local % DAY) / MINUTE);
+  return `${WEEKDAYS[isoWeekday(Math.floor(local / DAY)) - 1]} ${dd < 10 ? '0' : ''}${dd} ${
+    MONTHS[d.getUTCMonth()]
+  } ${d.getUTCFullYear()} ${clock(minutes)} (${timeZone})`;
+}
 
 function at(value: number): string {
   return Number.isNaN(value) ? NULL : iso(value);
@@ -514,6 +638,20 @@ export function* bookingRows(ctx: Context, people: People, catalog: Catalog, boo
     const reason = bookings.reason[b] as number;
     const note = bookings.note[b] as number;
     const description = catalog.descriptions.texts[catalog.descriptionKey[i] as number] as string;
+    const refund = refundOf(catalog, bookings, b).cents;
+    const minutes = Math.round(((bookings.endsAt[b] as number) - (bookings.startsAt[b] as number)) / MINUTE);
+    const kind = catalog.pricing[i] as number;
+    const credit = bookings.discount[b] as number;
+    // app.price_booking's breakdown, with create_booking's credit.
+    const breakdown = `{"currency":"${city.currency}","pricing_type":"${PRICING[kind]}","minutes":${minutes},"unit_price_cents":${
+      catalog.price[i]
+    },"base_cents":${bookings.base[b]},"service_fee_bps":${ctx.ref.tenant.serviceFeeBps},"service_fee_cents":${
+      bookings.fee[b]
+    },"tax_rate_bps":${city.taxBps},"tax_cents":${bookings.tax[b]},"discount_cents":${credit},"credit_cents":${credit},"total_cents":${
+      bookings.total[b]
+    },"platform_fee_bps":${ctx.ref.tenant.platformFeeBps},"platform_fee_cents":${bookings.platform[b]},"provider_payout_cents":${
+      (bookings.base[b] as number) - (bookings.platform[b] as number)
+    }}`;
     yield `${bookings.id(b)}\t${tenant}\t${catalog.id(i)}\t${people.id(pu)}\t${people.id(cu)}\t${iso(
       bookings.startsAt[b] as number,
     )}\t${iso(bookings.endsAt[b] as number)}\t${city.timeZone}\t${text(
@@ -530,7 +668,9 @@ export function* bookingRows(ctx: Context, people: People, catalog: Catalog, boo
       enteredAt(bookings, b, IN_PROGRESS),
     )}\t${at(enteredAt(bookings, b, COMPLETED))}\t${at(cancelledAt)}\t${at(enteredAt(bookings, b, DISPUTED))}\t${at(
       enteredAt(bookings, b, REFUNDED),
-    )}\t${iso(bookings.createdAt[b] as number)}\t${iso(lastMoveAt(bookings, b))}\n`;
+    )}\t${iso(bookings.createdAt[b] as number)}\t${iso(lastMoveAt(bookings, b))}\t${
+      POLICY_NAMES[catalog.policy[i] as number]
+    }\t${at(bookings.expiresAt[b] as number)}\t${Number.isNaN(refund) ? NULL : refund}\t${breakdown}\n`;
   }
 }
 
@@ -545,14 +685,20 @@ export const HISTORY_COLUMNS = [
   'created_at',
 ] as const;
 
-/** Who made a move, as app.current_user_id() was when it happened. */
-export function actorOf(people: People, bookings: Bookings, b: number, status: number): number {
+/**
+ * Who made a move, as app.current_user_id() was when it happened (the first move is the
+ * customer's booking), or -1 for the scheduler (expiry).
+ */
+export function actorOf(people: People, bookings: Bookings, b: number, status: number, first = false): number {
   const pu = people.providers[bookings.provider[b] as number] as number;
   const cu = people.customers[bookings.customer[b] as number] as number;
+  if (first) return cu;
   switch (status) {
     case PENDING:
     case DISPUTED:
       return cu;
+    case EXPIRED:
+      return -1;
     case CANCELLED:
       return bookings.cancelledByProvider[b] ? pu : cu;
     case REFUNDED:
@@ -567,6 +713,11 @@ export function moveReason(bookings: Bookings, b: number, status: number): strin
   if (status === CANCELLED) return CANCELLATION_REASONS[reason % CANCELLATION_REASONS.length] as string;
   if (status === DISPUTED) return DISPUTE_REASONS[reason % DISPUTE_REASONS.length] as string;
   if (status === REFUNDED) return REFUND_REASONS[reason % REFUND_REASONS.length] as string;
+  if (status === DECLINED)
+    return reason % 4 === 3 ? null : (DECLINE_REASONS[reason % DECLINE_REASONS.length] as string);
+  if (status === NO_SHOW)
+    return reason % 2 ? null : (NO_SHOW_REASONS[(reason >> 1) % NO_SHOW_REASONS.length] as string);
+  if (status === EXPIRED) return EXPIRY_REASON;
   return null;
 }
 
@@ -580,9 +731,10 @@ export function* historyRows(ctx: Context, people: People, bookings: Bookings): 
     for (let j = 0; j < path.length; j++) {
       const to = path[j] as number;
       const when = j === 0 ? (bookings.createdAt[b] as number) : (bookings.times[b * 4 + j - 1] as number);
+      const actor = actorOf(people, bookings, b, to, j === 0);
       yield `${id(row++)}\t${booking}\t${tenant}\t${j === 0 ? NULL : BOOKING_STATUSES[path[j - 1] as number]}\t${
         BOOKING_STATUSES[to]
-      }\t${people.id(actorOf(people, bookings, b, to))}\t${text(moveReason(bookings, b, to))}\t${iso(when)}\n`;
+      }\t${actor < 0 ? NULL : people.id(actor)}\t${text(j === 0 ? null : moveReason(bookings, b, to))}\t${iso(when)}\n`;
     }
   }
 }

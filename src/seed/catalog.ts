@@ -32,6 +32,9 @@ export const STATUS_ACTIVE = 0;
 export const STATUS_PAUSED = 1;
 export const PRICING = ['hourly', 'fixed', 'custom'] as const;
 export const LOCATION_TYPES = ['on_site', 'remote', 'both'] as const;
+/** cancellation_policy_kind (0021), by index. */
+export const POLICY_KINDS = ['flexible', 'moderate', 'strict'] as const;
+const POLICY_WEIGHTS = [35, 45, 20];
 
 /** Distinct texts, each with its language, numbered in order of first use. */
 export class TextTable {
@@ -84,6 +87,10 @@ export interface Catalog {
   readonly descriptions: TextTable;
   readonly keywordTexts: TextTable;
   readonly serviceAreas: readonly number[];
+  /** 1: create_booking confirms at once (listings.instant_book). */
+  readonly instantBook: Uint8Array;
+  /** Index into POLICY_KINDS (listings.cancellation_policy_kind). */
+  readonly policy: Uint8Array;
 }
 
 export const NO_TAG = 255;
@@ -282,9 +289,21 @@ export function generateCatalog(ctx: Context, people: People): Catalog {
     }
   }
 
+  // Instant booking and the cancellation policy, from their own stream so the rest stays put.
+  // demo_user_000001's first listing takes requests, so its showcase has pending ones.
+  const terms = ctx.random('listing-terms');
+  const instantBook = new Uint8Array(N);
+  const policy = new Uint8Array(N);
+  for (let i = 0; i < N; i++) {
+    instantBook[i] = i > 0 && terms.chance(0.3) ? 1 : 0;
+    policy[i] = terms.weighted(POLICY_WEIGHTS);
+  }
+
   return {
     count: N,
     id: uuidFactory('listings'),
+    instantBook,
+    policy,
     providerStart,
     providerCount,
     provider,
@@ -371,6 +390,8 @@ export const LISTING_STAGE_COLUMNS = [
   'created_at',
   'updated_at',
   'deleted_at',
+  'instant_book',
+  'cancellation_policy_kind',
   'title_key',
   'description_key',
   'keywords_key',
@@ -420,7 +441,9 @@ export function* listingStageRows(ctx: Context, people: People, catalog: Catalog
       status === 0 && random.chance(0.03),
     )}\t${status === 2 ? 0 : Math.floor(Math.exp(random.normal(4, 1.3)))}\t${
       published === null ? NULL : iso(published)
-    }\t${iso(created)}\t${iso(updated)}\t${deletedAt === null ? NULL : iso(deletedAt)}\t${catalog.titleKey[i]}\t${
+    }\t${iso(created)}\t${iso(updated)}\t${deletedAt === null ? NULL : iso(deletedAt)}\t${bool(
+      catalog.instantBook[i] === 1,
+    )}\t${POLICY_KINDS[catalog.policy[i] as number]}\t${catalog.titleKey[i]}\t${
       catalog.descriptionKey[i]
     }\t${catalog.keywordsKey[i]}\n`;
   }

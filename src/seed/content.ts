@@ -1500,6 +1500,18 @@ export const DISPUTE_REASONS = [
   'Damage reported after the visit',
 ] as const;
 
+export const DECLINE_REASONS = [
+  'Fully booked that day',
+  'Outside my service area',
+  'Not a job I take on',
+  'Need to see the site first',
+] as const;
+
+export const NO_SHOW_REASONS = ['Nobody at the address', 'Customer did not answer the door or the phone'] as const;
+
+/** Why expire_pending_bookings() moved a request (its loconomy.reason). */
+export const EXPIRY_REASON = 'the provider did not answer in time';
+
 export const REFUND_REASONS = ['Refund approved by support', 'Goodwill refund', 'Refund after cancellation'] as const;
 
 export const OVERRIDE_REASONS = ['Public holiday', 'Vacation', 'Training course', 'Family event'] as const;

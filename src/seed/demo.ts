@@ -17,7 +17,9 @@ import {
   voteRows,
 } from './activity.js';
 import {
-  creditReferralRewards,
+  CREDIT_COLUMNS,
+  creditRows,
+  expireCredit,
   generatePaymentMethods,
   generateReferrals,
   generateSubscriptions,
@@ -35,6 +37,7 @@ import {
   referralRows,
   rewardRows,
   SUBSCRIPTION_COLUMNS,
+  spendCredit,
   subscriptionRows,
   TRANSACTION_COLUMNS,
   transactionRows,
@@ -75,6 +78,15 @@ import {
 import { readReference } from './reference.js';
 import { PHASE_PLURALS, restoreStep, suspendTables } from './suspend.js';
 import { DAY } from './time.js';
+import {
+  EVENT_COLUMNS,
+  eventRows,
+  generateUsage,
+  SESSION_COLUMNS,
+  sessionRows,
+  VIEW_COLUMNS,
+  viewRows,
+} from './usage.js';
 
 /**
  * The demo data generator: a believable marketplace in the default tenant for
@@ -334,7 +346,24 @@ export async function seedDemo(
         log[level]({ step: `demo: ${phase}`, ms: round(ms) }, `demo: ${phase} done`);
       }
 
-      rows.credit_ledger = await timed('referral credit in the ledger', () => creditReferralRewards(tx));
+      // The ledger is loaded live (its triggers and keys on): a few rows per referral.
+      await copy('credit_ledger', CREDIT_COLUMNS, creditRows(ctx, people, bookings, world.credit));
+      rows.credit_ledger =
+        (rows.credit_ledger ?? 0) + (await timed('expire lapsed referral credit', () => expireCredit(tx)));
+      // Sessions, analytics events, listing views and flag overrides: small, loaded live.
+      await copy('user_sessions', SESSION_COLUMNS, sessionRows(ctx, people, world.usage));
+      await copy('events', EVENT_COLUMNS, eventRows(ctx, people, catalog, world.usage));
+      rows.listing_views = await timed('copy listing_views', () =>
+        copyLines(
+          tx,
+          db.kind,
+          ['app', 'listing_views'],
+          VIEW_COLUMNS,
+          viewRows(people, catalog, world.usage),
+          progress,
+        ),
+      );
+      rows.user_feature_flags = await timed('feature flag overrides', () => insertFlagOverrides(tx, ctx));
       if (hooks.finish) await hooks.finish(tx);
       done = total;
       current = 'commit';
@@ -369,7 +398,9 @@ function generate(ctx: Context) {
   const payments = generatePaymentMethods(ctx, people);
   const subscriptions = generateSubscriptions(ctx, people);
   const referrals = generateReferrals(ctx, people, bookings);
-  return { people, catalog, bookings, reviews, conversations, payments, subscriptions, referrals };
+  const credit = spendCredit(ctx, people, bookings, referrals);
+  const usage = generateUsage(ctx, people, catalog);
+  return { people, catalog, bookings, reviews, conversations, payments, subscriptions, referrals, credit, usage };
 }
 
 function tablePlan(_ctx: Context, world: World): { table: string; estimate: number }[] {
@@ -440,6 +471,31 @@ async function updateTagCounts(tx: Transaction, ctx: Context): Promise<void> {
   }
 }
 
+/**
+ * A few users with feature flag overrides (0025), as an operator sets them: beta testers with a
+ * flag forced on (some with an expiry, a few already past), some opted out of the typo-tolerant
+ * search; demo_user_000001 is on the new payouts. Chosen by a hash of (flag, user).
+ */
+async function insertFlagOverrides(tx: Transaction, ctx: Context): Promise<number> {
+  const { rowCount } = await tx.query(sql`
+    insert into public.user_feature_flags (user_id, flag_id, tenant_id, value, set_by, reason, expires_at, created_at,
+                                           updated_at)
+    select u.id, f.id, u.tenant_id, to_jsonb(f.key <> 'search.typo-tolerant'), a.id,
+           case when f.key = 'search.typo-tolerant' then 'Asked to opt out of fuzzy matching' else 'Beta tester' end,
+           case when get_byte(x.h, 1) < 64 and u.clerk_id <> 'demo_user_000001' then ${new Date(ctx.anchor)}::timestamptz + (get_byte(x.h, 2) - 60) * interval '1 day' end,
+           ${new Date(ctx.anchor)}::timestamptz - (1 + get_byte(x.h, 3) % 60) * interval '1 day',
+           ${new Date(ctx.anchor)}::timestamptz - (1 + get_byte(x.h, 3) % 60) * interval '1 day'
+      from public.users u
+      cross join public.feature_flags f
+      cross join (select id from public.users where clerk_id = 'demo_admin' and tenant_id = ${ctx.ref.tenant.id}) a
+      cross join lateral (select decode(md5('loconomy-demo:flag:' || f.key || ':' || u.id), 'hex') as h) x
+     where u.tenant_id = ${ctx.ref.tenant.id} and u.deleted_at is null and u.clerk_id like 'demo_user_%'
+       and (f.tenant_id is null or f.tenant_id = u.tenant_id) and f.flag_type = 'boolean'
+       and (f.key <> 'provider-payouts-v2' or u.role = 'provider')
+       and (get_byte(x.h, 0) < 4 or (u.clerk_id = 'demo_user_000001' and f.key = 'provider-payouts-v2'))`);
+  return rowCount;
+}
+
 async function updateInvoiceCounters(tx: Transaction, ctx: Context, counters: Map<number, number>): Promise<void> {
   for (const [year, last] of counters) {
     await tx.query(sql`
@@ -449,10 +505,14 @@ async function updateInvoiceCounters(tx: Transaction, ctx: Context, counters: Ma
 }
 
 /**
- * The notifications the booking, review and message triggers raise (app.bookings_notify,
- * app.reviews_notify, app.messages_after_insert), with their exact titles, bodies and data,
- * for the last NOTIFICATION_DAYS days of activity. Older ones are read; ids derive from what
- * they notify about.
+ * The notifications the booking, review and message triggers raise through app.notify (0018,
+ * 0022): app.bookings_notify's kinds, titles, bodies and data for each history row (the
+ * provider hears of a request; on an instant booking the customer hears it is confirmed; each
+ * move goes to the parties other than who made it, to both when the scheduler did),
+ * app.reviews_notify's double-blind wording, and message_received for text messages (system
+ * lines raise none). The channels are the defaults (nobody has preferences or quiet hours):
+ * in-app, push, and email but for message_received and booking_started. Only the last
+ * NOTIFICATION_DAYS days of activity; older ones are read; ids derive from what they notify about.
  */
 async function insertNotifications(tx: Transaction, ctx: Context, world: World): Promise<number> {
   const since = new Date(ctx.anchor - NOTIFICATION_DAYS * DAY);
@@ -465,35 +525,53 @@ async function insertNotifications(tx: Transaction, ctx: Context, world: World):
   let total = 0;
   const booking = await tx.query(sql`
     insert into public.notifications (id, user_id, tenant_id, sender_id, type, title, body, data, action_url, read_at,
-                                      created_at, updated_at)
-    select md5('loconomy-demo:notification:' || h.id || ':' || r.user_id)::uuid, r.user_id, b.tenant_id, h.changed_by, k.kind,
-           initcap(replace(k.kind::text, '_', ' ')),
-           format('%s on %s (%s)', b.service_title,
-                  to_char(b.starts_at at time zone b.time_zone, 'Dy DD Mon YYYY HH24:MI'), b.confirmation_code),
-           jsonb_build_object('booking_id', b.id, 'status', h.to_status),
+                                      channels, deliver_after, created_at, updated_at)
+    select md5('loconomy-demo:notification:' || h.id || ':' || r.user_id)::uuid, r.user_id, b.tenant_id,
+           nullif(h.changed_by, r.user_id), r.kind::public.notification_type, r.title,
+           format('%s on %s, %s', b.service_title,
+                  to_char(b.starts_at at time zone b.time_zone, 'Dy DD Mon YYYY HH24:MI') || ' (' || b.time_zone || ')',
+                  b.confirmation_code)
+             || case when h.from_status is not null and h.reason is not null and h.to_status::text in ('cancelled', 'declined')
+                     then ': ' || left(h.reason, 200) else '' end,
+           jsonb_build_object('booking_id', b.id, 'status', h.to_status::text, 'conversation_id', c.id,
+                              'urgent', b.starts_at < h.created_at + interval '12 hours')
+             || case when h.from_status is null then '{}'::jsonb
+                     else jsonb_build_object('from_status', h.from_status::text) end,
            '/bookings/' || b.id,
-           x.read_at, h.created_at, coalesce(x.read_at, h.created_at)
+           x.read_at,
+           case when r.kind = 'booking_started' then '{in_app,push}' else '{in_app,email,push}' end::public.notification_channel[],
+           h.created_at, h.created_at, coalesce(x.read_at, h.created_at)
       from public.booking_status_history h
       join public.bookings b on b.id = h.booking_id
+      join public.conversations c on c.booking_id = b.id
       cross join lateral (
-        select case when h.from_status is null then 'booking_received'
-                    else case h.to_status when 'confirmed' then 'booking_confirmed' when 'in_progress' then 'booking_started'
-                      when 'completed' then 'booking_completed' when 'cancelled' then 'booking_cancelled'
-                      when 'disputed' then 'booking_disputed' when 'refunded' then 'booking_refunded' end
-               end::public.notification_type as kind) k
-      cross join lateral unnest(case when h.from_status is null then array[b.provider_id]
-                                     else array(select p from unnest(array[b.customer_id, b.provider_id]) p
-                                                 where p is distinct from h.changed_by) end) r(user_id)
+        select b.provider_id as user_id, 'booking_received' as kind,
+               case when h.to_status::text = 'confirmed' then 'New booking' else 'New booking request' end as title
+         where h.from_status is null
+        union all
+        select b.customer_id, 'booking_confirmed', 'Booking confirmed'
+         where h.from_status is null and h.to_status::text = 'confirmed'
+        union all
+        select p.user_id,
+               'booking_' || case h.to_status::text when 'in_progress' then 'started' else h.to_status::text end,
+               case h.to_status::text
+                 when 'confirmed' then 'Booking confirmed' when 'declined' then 'Booking request declined'
+                 when 'in_progress' then 'Booking started' when 'completed' then 'Booking completed'
+                 when 'cancelled' then 'Booking cancelled' when 'expired' then 'Booking request expired'
+                 when 'no_show' then 'Marked as no-show' when 'disputed' then 'Booking disputed'
+                 when 'refunded' then 'Booking refunded' end
+          from unnest(array[b.customer_id, b.provider_id]) p(user_id)
+         where h.from_status is not null and p.user_id is distinct from h.changed_by) r
       cross join lateral (
         select case when h.created_at < ${readBefore}
                      and get_byte(decode(md5(h.id::text || r.user_id::text), 'hex'), 0) < 205
                     then h.created_at + interval '3 hours' end as read_at) x
-     where h.created_at >= ${since} and k.kind is not null
+     where h.created_at >= ${since}
        and b.id between ${firstBooking}::uuid and ${lastBooking}::uuid`);
   total += booking.rowCount;
   const review = await tx.query(sql`
     insert into public.notifications (id, user_id, tenant_id, sender_id, type, title, body, data, action_url, read_at,
-                                      created_at, updated_at)
+                                      channels, deliver_after, created_at, updated_at)
     select md5('loconomy-demo:notification:' || r.id)::uuid, r.reviewee_id, r.tenant_id, r.reviewer_id, 'review_received',
            'You received a review',
            case when p.both_in then format('Both reviews of %s are now published.', b.service_title)
@@ -501,7 +579,7 @@ async function insertNotifications(tx: Transaction, ctx: Context, world: World):
                             b.service_title, to_char(r.publish_due_at at time zone b.time_zone, 'DD Mon YYYY')) end,
            jsonb_build_object('review_id', r.id, 'booking_id', r.booking_id, 'published', p.both_in),
            '/bookings/' || r.booking_id || '/review',
-           x.read_at, r.created_at, coalesce(x.read_at, r.created_at)
+           x.read_at, '{in_app,email,push}', r.created_at, r.created_at, coalesce(x.read_at, r.created_at)
       from public.reviews r
       join public.bookings b on b.id = r.booking_id
       -- The other party's review, if it came first (one per booking and reviewer). A join, not a
@@ -517,20 +595,20 @@ async function insertNotifications(tx: Transaction, ctx: Context, world: World):
   total += review.rowCount;
   const message = await tx.query(sql`
     insert into public.notifications (id, user_id, tenant_id, sender_id, type, title, body, data, action_url, read_at,
-                                      created_at, updated_at)
+                                      channels, deliver_after, created_at, updated_at)
     select md5('loconomy-demo:notification:' || m.id || ':' || p.user_id)::uuid, p.user_id, m.tenant_id, m.sender_id,
            'message_received',
            coalesce((select up.display_name from public.user_profiles up where up.user_id = m.sender_id), 'New message'),
            left(coalesce(m.content, 'sent an attachment'), 200),
            jsonb_build_object('conversation_id', m.conversation_id, 'message_id', m.id),
            '/conversations/' || m.conversation_id,
-           x.read_at, m.created_at, coalesce(x.read_at, m.created_at)
+           x.read_at, '{in_app,push}', m.created_at, m.created_at, coalesce(x.read_at, m.created_at)
       from public.messages m
       join public.conversation_participants p
         on p.conversation_id = m.conversation_id and p.user_id is distinct from m.sender_id
        and (p.muted_until is null or p.muted_until < m.created_at)
       cross join lateral (select case when p.last_read_at >= m.created_at then p.last_read_at end as read_at) x
-     where m.created_at >= ${since} and m.id between ${firstMessage}::uuid and ${lastMessage}::uuid`);
+     where m.created_at >= ${since} and m.type = 'text' and m.id between ${firstMessage}::uuid and ${lastMessage}::uuid`);
   total += message.rowCount;
   return total;
 }

@@ -344,6 +344,12 @@ export function firstName(people: People, u: number): string {
   return nameOf(people, u).first;
 }
 
+/** user_profiles.display_name: first name and initial (`Ana G.`). */
+export function displayName(people: People, u: number): string {
+  const { first, last } = nameOf(people, u);
+  return `${first} ${last.slice(0, 1)}.`;
+}
+
 export function clerkId(people: People, u: number): string {
   return u === people.adminIndex ? ADMIN_CLERK_ID : demoClerkId(u + 1);
 }
@@ -486,7 +492,7 @@ export function* profileRows(ctx: Context, people: People): Generator<string> {
     const avatar = random.chance(kind === ROLE_CUSTOMER ? 0.4 : 0.8)
       ? `https://i.pravatar.cc/300?u=${clerkId(people, u)}`
       : null;
-    const display = `${first} ${last.slice(0, 1)}.`;
+    const display = displayName(people, u);
     const k = providerIndex[u] as number;
     if (k < 0) {
       yield `${people.id(u)}\t${tenant}\t${text(display)}\t${text(avatar)}\t${NULL}\t${NULL}\t{}\t${NULL}\t{}\t${textArray(
