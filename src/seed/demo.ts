@@ -81,6 +81,9 @@ import { DAY } from './time.js';
 import {
   EVENT_COLUMNS,
   eventRows,
+  FLAG_OVERRIDE_COLUMNS,
+  type Flag,
+  flagOverrideRows,
   generateUsage,
   SESSION_COLUMNS,
   sessionRows,
@@ -155,6 +158,10 @@ export const DEMO_TABLES = [
   'referral_codes',
   'referrals',
   'referral_rewards',
+  'credit_ledger',
+  'user_sessions',
+  'events',
+  'user_feature_flags',
 ] as const;
 
 /** Notifications are written for the activity of the last two weeks (older ones are assumed purged). */
@@ -297,6 +304,13 @@ export async function seedDemo(
       await copy('referral_codes', REFERRAL_CODE_COLUMNS, referralCodeRows(ctx, people, referrals));
       await copy('referrals', REFERRAL_COLUMNS, referralRows(ctx, people, bookings, referrals));
       await copy('referral_rewards', REWARD_COLUMNS, rewardRows(ctx, people, referrals));
+      await copy('credit_ledger', CREDIT_COLUMNS, creditRows(ctx, people, bookings, world.credit));
+      await copy('user_sessions', SESSION_COLUMNS, sessionRows(ctx, people, world.usage));
+      await copy('events', EVENT_COLUMNS, eventRows(ctx, people, catalog, world.usage));
+      const flags = await tx.query<Flag>(sql`
+        select id, key from public.feature_flags
+         where flag_type = 'boolean' and (tenant_id is null or tenant_id = ${ctx.ref.tenant.id}) order by key`);
+      await copy('user_feature_flags', FLAG_OVERRIDE_COLUMNS, flagOverrideRows(ctx, people, flags.rows));
 
       await timed('search vectors of distinct texts', () =>
         tx.exec(`
@@ -346,13 +360,10 @@ export async function seedDemo(
         log[level]({ step: `demo: ${phase}`, ms: round(ms) }, `demo: ${phase} done`);
       }
 
-      // The ledger is loaded live (its triggers and keys on): a few rows per referral.
-      await copy('credit_ledger', CREDIT_COLUMNS, creditRows(ctx, people, bookings, world.credit));
+      // Runs the expiry job over the loaded ledger (with the rewards' triggers live again).
       rows.credit_ledger =
         (rows.credit_ledger ?? 0) + (await timed('expire lapsed referral credit', () => expireCredit(tx)));
-      // Sessions, analytics events, listing views and flag overrides: small, loaded live.
-      await copy('user_sessions', SESSION_COLUMNS, sessionRows(ctx, people, world.usage));
-      await copy('events', EVENT_COLUMNS, eventRows(ctx, people, catalog, world.usage));
+      // A few hundred rows in app's table: loaded live, once the listings' keys are back.
       rows.listing_views = await timed('copy listing_views', () =>
         copyLines(
           tx,
@@ -363,7 +374,6 @@ export async function seedDemo(
           progress,
         ),
       );
-      rows.user_feature_flags = await timed('feature flag overrides', () => insertFlagOverrides(tx, ctx));
       if (hooks.finish) await hooks.finish(tx);
       done = total;
       current = 'commit';
@@ -421,6 +431,9 @@ function tablePlan(_ctx: Context, world: World): { table: string; estimate: numb
     { table: 'payment_methods', estimate: payments.count },
     { table: 'transactions', estimate: bookings.count * 1.3 + subscriptions.invoices.count },
     { table: 'referrals', estimate: referrals.codes.count + referrals.referrals.count * 3 },
+    { table: 'credit_ledger', estimate: world.credit.grants.count + world.credit.moves.count },
+    { table: 'user_sessions', estimate: world.usage.sessions.count },
+    { table: 'events', estimate: world.usage.events.count },
   ];
 }
 
@@ -469,31 +482,6 @@ async function updateTagCounts(tx: Transaction, ctx: Context): Promise<void> {
       sql`update public.tags set usage_count = usage_count + ${counts.get(tag.id) ?? 0}::integer where id = ${tag.id}`,
     );
   }
-}
-
-/**
- * A few users with feature flag overrides (0025), as an operator sets them: beta testers with a
- * flag forced on (some with an expiry, a few already past), some opted out of the typo-tolerant
- * search; demo_user_000001 is on the new payouts. Chosen by a hash of (flag, user).
- */
-async function insertFlagOverrides(tx: Transaction, ctx: Context): Promise<number> {
-  const { rowCount } = await tx.query(sql`
-    insert into public.user_feature_flags (user_id, flag_id, tenant_id, value, set_by, reason, expires_at, created_at,
-                                           updated_at)
-    select u.id, f.id, u.tenant_id, to_jsonb(f.key <> 'search.typo-tolerant'), a.id,
-           case when f.key = 'search.typo-tolerant' then 'Asked to opt out of fuzzy matching' else 'Beta tester' end,
-           case when get_byte(x.h, 1) < 64 and u.clerk_id <> 'demo_user_000001' then ${new Date(ctx.anchor)}::timestamptz + (get_byte(x.h, 2) - 60) * interval '1 day' end,
-           ${new Date(ctx.anchor)}::timestamptz - (1 + get_byte(x.h, 3) % 60) * interval '1 day',
-           ${new Date(ctx.anchor)}::timestamptz - (1 + get_byte(x.h, 3) % 60) * interval '1 day'
-      from public.users u
-      cross join public.feature_flags f
-      cross join (select id from public.users where clerk_id = 'demo_admin' and tenant_id = ${ctx.ref.tenant.id}) a
-      cross join lateral (select decode(md5('loconomy-demo:flag:' || f.key || ':' || u.id), 'hex') as h) x
-     where u.tenant_id = ${ctx.ref.tenant.id} and u.deleted_at is null and u.clerk_id like 'demo_user_%'
-       and (f.tenant_id is null or f.tenant_id = u.tenant_id) and f.flag_type = 'boolean'
-       and (f.key <> 'provider-payouts-v2' or u.role = 'provider')
-       and (get_byte(x.h, 0) < 4 or (u.clerk_id = 'demo_user_000001' and f.key = 'provider-payouts-v2'))`);
-  return rowCount;
 }
 
 async function updateInvoiceCounters(tx: Transaction, ctx: Context, counters: Map<number, number>): Promise<void> {

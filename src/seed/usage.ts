@@ -1,8 +1,8 @@
 import { type Catalog, STATUS_ACTIVE } from './catalog.js';
 import type { Context } from './context.js';
-import { json, NULL } from './copy.js';
+import { json, NULL, text } from './copy.js';
 import { uuidFactory } from './ids.js';
-import type { People } from './people.js';
+import { type People, ROLE_PROVIDER } from './people.js';
 import { DAY, iso, MINUTE } from './time.js';
 
 /**
@@ -201,5 +201,52 @@ export function* viewRows(people: People, catalog: Catalog, usage: Usage): Gener
   const { views } = usage;
   for (let n = 0; n < views.count; n++) {
     yield `${catalog.id(views.listing[n] as number)}\tuser:${people.id(views.user[n] as number)}\t${iso(views.at[n] as number)}\n`;
+  }
+}
+
+/** A boolean feature flag users can be given an override of. */
+export interface Flag {
+  readonly id: string;
+  readonly key: string;
+}
+
+export const FLAG_OVERRIDE_COLUMNS = [
+  'id',
+  'user_id',
+  'flag_id',
+  'tenant_id',
+  'value',
+  'set_by',
+  'reason',
+  'expires_at',
+  'created_at',
+  'updated_at',
+] as const;
+
+/**
+ * Feature flag overrides (0025) for a few users, as an operator (the demo admin) sets them:
+ * beta testers with a flag forced on (a quarter of them until a date, some of those passed),
+ * a few opted out of the typo-tolerant search; demo_user_000001 is on the new payouts, for good.
+ * provider-payouts-v2 targets providers, so only providers get it.
+ */
+export function* flagOverrideRows(ctx: Context, people: People, flags: readonly Flag[]): Generator<string> {
+  const random = ctx.random('flag-overrides');
+  const tenant = ctx.ref.tenant.id;
+  const id = uuidFactory('user_feature_flags');
+  const admin = people.id(people.adminIndex);
+  let row = 0;
+  for (let u = 0; u < people.adminIndex; u++) {
+    for (const flag of flags) {
+      const payouts = flag.key === 'provider-payouts-v2';
+      if (payouts && people.role[u] !== ROLE_PROVIDER) continue;
+      const forced = u === 0 && payouts;
+      if (!forced && !random.chance(0.015)) continue;
+      const optOut = flag.key === 'search.typo-tolerant';
+      const set = ctx.anchor - random.int(1, 60) * DAY;
+      const expires = !forced && random.chance(0.25) ? ctx.anchor + random.int(-20, 60) * DAY : Number.NaN;
+      yield `${id(row++)}\t${people.id(u)}\t${flag.id}\t${tenant}\t${optOut ? 'false' : 'true'}\t${admin}\t${text(
+        optOut ? 'Asked to opt out of fuzzy matching' : 'Beta tester',
+      )}\t${Number.isNaN(expires) ? NULL : iso(expires)}\t${iso(set)}\t${iso(set)}\n`;
+    }
   }
 }
