@@ -586,12 +586,14 @@ async function insertNotifications(tx: Transaction, ctx: Context, world: World):
                                       channels, deliver_after, created_at, updated_at)
     select md5('loconomy-demo:notification:' || m.id || ':' || p.user_id)::uuid, p.user_id, m.tenant_id, m.sender_id,
            'message_received',
-           coalesce((select up.display_name from public.user_profiles up where up.user_id = m.sender_id), 'New message'),
+           coalesce(up.display_name, 'New message'),
            left(coalesce(m.content, 'sent an attachment'), 200),
            jsonb_build_object('conversation_id', m.conversation_id, 'message_id', m.id),
            '/conversations/' || m.conversation_id,
            x.read_at, '{in_app,push}', m.created_at, m.created_at, coalesce(x.read_at, m.created_at)
       from public.messages m
+      -- Joins, not correlated subqueries: the indexes are suspended here.
+      left join public.user_profiles up on up.user_id = m.sender_id
       join public.conversation_participants p
         on p.conversation_id = m.conversation_id and p.user_id is distinct from m.sender_id
        and (p.muted_until is null or p.muted_until < m.created_at)
