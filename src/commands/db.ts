@@ -33,6 +33,7 @@ export async function db(options: DbOptions): Promise<void> {
       searchPath: searchPathValue(config.db.extraSearchPath),
       log,
       initialise: fromTemplate(config.cacheDir, log),
+      cacheDir: config.cacheDir,
     }),
   );
   let server: { stop(): Promise<void> } | undefined;

@@ -15,7 +15,13 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   const searchPath = searchPathValue(config.db.extraSearchPath);
   if (config.databaseUrl === undefined) {
     const { openPglite } = await step(log, 'load PGlite backend', () => import('./pglite.js'));
-    return openPglite({ dataDir: config.dataDir, searchPath, log, initialise: fromTemplate(config.cacheDir, log) });
+    return openPglite({
+      dataDir: config.dataDir,
+      searchPath,
+      log,
+      initialise: fromTemplate(config.cacheDir, log),
+      cacheDir: config.cacheDir,
+    });
   }
   const { openPostgres } = await import('./postgres.js');
   const db = openPostgres({

@@ -10,6 +10,7 @@ import { Channels } from './channels.js';
 import { enterRequestContext } from './context.js';
 import { copyData, copyStatement } from './copy.js';
 import type { CopyOptions, CopySource, CopyTarget, Database, Queryable, QueryResult, Row } from './database.js';
+import { pgliteExtensions } from './extensions.js';
 import type { Query } from './sql.js';
 import { parseValue, toParam } from './values.js';
 
@@ -30,6 +31,11 @@ export interface PgliteOptions {
    * Returns what it copied from, for the error message should that copy fail to open.
    */
   readonly initialise?: (dataDir: string) => Promise<string>;
+  /**
+   * The machine's cache directory (LOCONOMY_CACHE_DIR): PostGIS then loads from a bundle trimmed
+   * to what Loconomy uses, kept there (src/db/extensions.ts). Without it, the package's own.
+   */
+  readonly cacheDir?: string;
 }
 
 /**
@@ -67,15 +73,7 @@ export async function openPglite(options: PgliteOptions): Promise<PgliteDatabase
 async function create(options: PgliteOptions, copiedFrom?: string): Promise<PGlite> {
   // Imported here, not at the top: these modules are large and only this backend needs them.
   const { PGlite } = await import('@electric-sql/pglite');
-  const extensions: Extensions =
-    options.extensions === false
-      ? {}
-      : {
-          postgis: (await import('@electric-sql/pglite-postgis')).postgis,
-          pg_trgm: (await import('@electric-sql/pglite/contrib/pg_trgm')).pg_trgm,
-          btree_gin: (await import('@electric-sql/pglite/contrib/btree_gin')).btree_gin,
-          btree_gist: (await import('@electric-sql/pglite/contrib/btree_gist')).btree_gist,
-        };
+  const extensions: Extensions = options.extensions === false ? {} : await pgliteExtensions(options.cacheDir);
   const pgdata = join(options.dataDir, 'pgdata');
   try {
     return await PGlite.create({ dataDir: pgdata, extensions });

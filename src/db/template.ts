@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, existsSync, readFileSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoconomyError, oneLine } from '../errors.js';
 import { type Logger, silentLogger, step } from '../log.js';
@@ -10,6 +9,7 @@ import { MIGRATIONS_DIR } from './migrator.js';
 import { openPglite } from './pglite.js';
 import { prepareDatabase } from './prepare.js';
 import { SEEDS_DIR } from './seed.js';
+import { packageVersions } from './versions.js';
 
 /**
  * The prepared data directory (decision 0013): an embedded database that has been initialised,
@@ -24,8 +24,13 @@ import { SEEDS_DIR } from './seed.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Code whose behaviour decides what a template holds, besides the SQL files. */
-const SHAPING_FILES = ['src/db/migrator.ts', 'src/db/seed.ts', 'src/db/prepare.ts', 'src/db/template.ts'];
-const SHAPING_PACKAGES = ['@electric-sql/pglite', '@electric-sql/pglite-postgis'];
+const SHAPING_FILES = [
+  'src/db/migrator.ts',
+  'src/db/seed.ts',
+  'src/db/prepare.ts',
+  'src/db/template.ts',
+  'src/db/extensions.ts',
+];
 
 /** Written last, after the build succeeded: a template without it is incomplete. */
 const MANIFEST = 'template.json';
@@ -36,18 +41,6 @@ export interface TemplateManifest {
   readonly packages: Record<string, string>;
   readonly built_at: string;
   readonly build_ms: number;
-}
-
-export function packageVersions(): Record<string, string> {
-  const require = createRequire(import.meta.url);
-  const versions: Record<string, string> = {};
-  for (const name of SHAPING_PACKAGES) {
-    // Their exports hide package.json: walk up from the entry point to it.
-    let dir = dirname(require.resolve(name));
-    while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-    versions[name] = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
-  }
-  return versions;
 }
 
 /** A short hash of everything that shapes a template: the same commit shares one per machine. */
@@ -130,7 +123,12 @@ async function build(dir: string, hash: string, cacheDir: string): Promise<void>
   await mkdir(cacheDir, { recursive: true });
   const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    const db = await openPglite({ dataDir: building, searchPath: '"public", "extensions"', log: silentLogger() });
+    const db = await openPglite({
+      dataDir: building,
+      searchPath: '"public", "extensions"',
+      log: silentLogger(),
+      cacheDir,
+    });
     let schemaVersion: string | undefined;
     try {
       schemaVersion = (await prepareDatabase(db, { log: silentLogger() })).schemaVersion;

@@ -1,14 +1,21 @@
 import assert from 'node:assert/strict';
+import { createReadStream } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { after, describe, test } from 'node:test';
+import { createGunzip } from 'node:zlib';
 import { pino } from 'pino';
+import { extract } from 'tar-stream';
+import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/database.js';
+import { isUnused } from '../../src/db/extensions.js';
 import { fromTemplate } from '../../src/db/open.js';
 import { openPglite } from '../../src/db/pglite.js';
 import { prepareDatabase } from '../../src/db/prepare.js';
 import { ensureTemplate, inspect, type TemplateManifest, templateHash } from '../../src/db/template.js';
+import { packageVersions } from '../../src/db/versions.js';
 import { type Logger, silentLogger } from '../../src/log.js';
 import { testBackend } from '../helpers/index.js';
 import { ensurePgliteTemplate } from '../helpers/template.js';
@@ -107,7 +114,13 @@ describe('the prepared embedded database', { skip }, () => {
     await cp(join(template, 'pgdata'), join(copied, 'pgdata'), { recursive: true });
     // ...and initdb + CREATE EXTENSION + every migration + the seeds, from nothing.
     const fresh = await tempDir('loconomy-tpl-fresh-');
-    const a = await openPglite({ dataDir: copied, searchPath: '"public", "extensions"', log: silentLogger() });
+    // The template was built with PostGIS's trimmed bundle; the fresh one loads the package's own.
+    const a = await openPglite({
+      dataDir: copied,
+      searchPath: '"public", "extensions"',
+      log: silentLogger(),
+      cacheDir: loadConfig().cacheDir,
+    });
     cleanups.push(() => a.close());
     const b = await openPglite({ dataDir: fresh, searchPath: '"public", "extensions"', log: silentLogger() });
     cleanups.push(() => b.close());
@@ -161,6 +174,35 @@ describe('the prepared embedded database', { skip }, () => {
     assert.equal(await inspect(dir, hash), 'pgdata/global/pg_control is missing');
   });
 
+  test('PostGIS loads from a trimmed bundle in the cache: without raster and topology, and it works', async () => {
+    const cacheDir = await tempDir('loconomy-cache-');
+    const dataDir = await tempDir('loconomy-data-');
+    await cp(join(await ensurePgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+    const db = await openPglite({ dataDir, searchPath: '"public", "extensions"', log: silentLogger(), cacheDir });
+    cleanups.push(() => db.close());
+    const bundle = join(cacheDir, `postgis-${packageVersions()['@electric-sql/pglite-postgis']}-core.tar.gz`);
+    const names: string[] = [];
+    const reader = extract();
+    reader.on('entry', (header, stream, next) => {
+      names.push(header.name);
+      stream.on('end', next);
+      stream.resume();
+    });
+    await pipeline(createReadStream(bundle), createGunzip(), reader);
+    assert.ok(names.includes('lib/postgresql/postgis-3.so'));
+    assert.ok(
+      names.some((n) => n.startsWith('share/proj/')),
+      'PROJ data stays: transforms need it',
+    );
+    assert.deepEqual(names.filter(isUnused), []);
+    assert.ok(!names.some((n) => /postgis_(raster|topology)-3\.so$/.test(n)));
+    const { rows } = await db.query<{ p: string }>(
+      `select extensions.st_astext(extensions.st_snaptogrid(extensions.st_transform(
+         extensions.st_setsrid(extensions.st_point(77.2, 28.6), 4326), 3857), 1)) as p`,
+    );
+    assert.equal(rows[0]?.p, 'POINT(8593865 3324833)');
+  });
+
   test('a damaged template is rebuilt, with a warning that says why', async () => {
     const cacheDir = await tempDir('loconomy-cache-');
     const dir = join(cacheDir, `pglite-${await templateHash()}`);
@@ -184,7 +226,7 @@ describe('the prepared embedded database', { skip }, () => {
       `the prepared database in ${dir} is unusable (pgdata/global/pg_control is missing); rebuilding it`,
     );
     assert.equal(await inspect(dir, await templateHash()), undefined);
-    const left = (await readdir(cacheDir)).sort();
+    const left = (await readdir(cacheDir)).filter((name) => name.startsWith('pglite-')).sort();
     assert.deepEqual(left, [...others.slice(0, 3).map((o) => `pglite-${o}`), `pglite-${await templateHash()}`].sort());
   });
 });

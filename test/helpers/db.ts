@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '../../src/config.js';
 import type { Database, Transaction } from '../../src/db/database.js';
 import { openPglite } from '../../src/db/pglite.js';
 import { openPostgres } from '../../src/db/postgres.js';
@@ -106,7 +107,13 @@ export async function getTestDatabase(kind: 'migrated' | 'empty' = 'migrated'): 
   try {
     db =
       location.backend === 'pglite'
-        ? await openPglite({ dataDir: location.dataDir as string, searchPath, log, extensions: kind === 'migrated' })
+        ? await openPglite({
+            dataDir: location.dataDir as string,
+            searchPath,
+            log,
+            extensions: kind === 'migrated',
+            cacheDir: loadConfig().cacheDir,
+          })
         : openPostgres({ url: location.url as string, searchPath, log, poolSize: 4 });
   } catch (error) {
     await location.dispose();
