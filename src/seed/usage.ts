@@ -61,7 +61,7 @@ export function generateUsage(ctx: Context, people: People, catalog: Catalog): U
     catalog.status[i] === STATUS_ACTIVE && !catalog.deleted[i] && ownerOf(i) !== u;
   for (let u = 0; u < people.adminIndex; u++) {
     const seen = people.lastActiveAt[u] as number;
-    if (people.status[u] !== 0 || seen < ctx.anchor - 14 * DAY || !random.chance(u < 2 ? 1 : 0.4)) continue;
+    if (people.status[u] !== 0 || seen < ctx.anchor - 14 * DAY || !random.chance(u < 2 ? 1 : 0.15)) continue;
     const session = s.user.length;
     const started = Math.round((seen - random.int(5, 120) * MINUTE) / 1000) * 1000;
     const lastSeen = Math.min(Math.round(seen / 1000) * 1000, latest);
@@ -72,7 +72,7 @@ export function generateUsage(ctx: Context, people: People, catalog: Catalog): U
     const signedOut = lastSeen + random.int(1, 10) * MINUTE;
     s.ended.push(random.chance(0.4) && signedOut < latest ? signedOut : Number.NaN);
     // What the session sent: it opens, then searches and looks at listings, now and then starts to book.
-    const n = random.int(2, 6);
+    const n = random.int(2, 4);
     for (let k = 0; k < n; k++) {
       const kind = k === 0 ? 0 : random.weighted([0, 3, 5, 1]);
       const at = started + ((lastSeen - started) * k) / n;
