@@ -20,8 +20,10 @@ import { packageDir, packageVersions } from './versions.js';
  */
 export async function pgliteExtensions(cacheDir?: string): Promise<Extensions> {
   const { postgis } = await import('@electric-sql/pglite-postgis');
+  // A cache that cannot be written only costs speed: the package's own bundle then.
+  const trimmed = cacheDir ? await trimmedPostgis(postgis, cacheDir).catch(() => postgis) : postgis;
   return {
-    postgis: cacheDir ? await trimmedPostgis(postgis, cacheDir) : postgis,
+    postgis: trimmed,
     pg_trgm: (await import('@electric-sql/pglite/contrib/pg_trgm')).pg_trgm,
     btree_gin: (await import('@electric-sql/pglite/contrib/btree_gin')).btree_gin,
     btree_gist: (await import('@electric-sql/pglite/contrib/btree_gist')).btree_gist,

@@ -41,10 +41,17 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
 }
 
 /** Starts a new embedded database as a copy of the prepared one, building that first if needed. */
-export function fromTemplate(cacheDir: string, log: Logger): (dataDir: string) => Promise<string> {
+export function fromTemplate(cacheDir: string, log: Logger): (dataDir: string) => Promise<string | undefined> {
   return async (dataDir) => {
     const { copyTemplate, ensureTemplate } = await import('./template.js');
-    const template = await ensureTemplate({ cacheDir, log });
+    let template: string;
+    try {
+      template = await ensureTemplate({ cacheDir, log });
+    } catch (error) {
+      // A cache that cannot be written (a read-only home, no space) only costs speed.
+      log.warn({ err: error }, `no prepared database (${oneLine(error)}); initialising this one from scratch`);
+      return undefined;
+    }
     await step(log, 'copy the prepared database', () => copyTemplate(template, dataDir));
     return template;
   };

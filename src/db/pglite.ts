@@ -28,9 +28,10 @@ export interface PgliteOptions {
   /**
    * Fills a data directory that has no database yet (after the lock is taken), e.g. with a copy
    * of the prepared database (src/db/template.ts); without it a new directory runs initdb.
-   * Returns what it copied from, for the error message should that copy fail to open.
+   * Returns what it copied from, for the error message should that copy fail to open, or
+   * undefined when it could not (then initdb runs as without it).
    */
-  readonly initialise?: (dataDir: string) => Promise<string>;
+  readonly initialise?: (dataDir: string) => Promise<string | undefined>;
   /**
    * The machine's cache directory (LOCONOMY_CACHE_DIR): PostGIS then loads from a bundle trimmed
    * to what Loconomy uses, kept there (src/db/extensions.ts). Without it, the package's own.
@@ -53,9 +54,8 @@ export async function openPglite(options: PgliteOptions): Promise<PgliteDatabase
     let fresh = !existsSync(join(dataDir, 'pgdata', 'PG_VERSION'));
     let source: string | undefined;
     if (fresh && options.initialise) {
-      const initialise = options.initialise;
-      source = await initialise(dataDir);
-      fresh = false;
+      source = await options.initialise(dataDir);
+      fresh = source === undefined;
     }
     // A new directory without a prepared copy runs initdb, most of a first start's open time.
     const pg = await step(

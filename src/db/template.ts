@@ -120,9 +120,9 @@ export async function inspect(dir: string, hash: string): Promise<string | undef
 /** Built in a private directory and renamed into place, so concurrent builders are safe. */
 async function build(dir: string, hash: string, cacheDir: string): Promise<void> {
   const started = performance.now();
-  await mkdir(cacheDir, { recursive: true });
   const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
+    await mkdir(cacheDir, { recursive: true });
     const db = await openPglite({
       dataDir: building,
       searchPath: '"public", "extensions"',
@@ -158,7 +158,8 @@ async function build(dir: string, hash: string, cacheDir: string): Promise<void>
       { cause: error },
     );
   } finally {
-    await rm(building, { recursive: true, force: true });
+    // Never hide the failure above behind one from cleaning up after it.
+    await rm(building, { recursive: true, force: true }).catch(() => {});
   }
 }
 

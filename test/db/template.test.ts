@@ -17,7 +17,7 @@ import { prepareDatabase } from '../../src/db/prepare.js';
 import { ensureTemplate, inspect, type TemplateManifest, templateHash } from '../../src/db/template.js';
 import { packageVersions } from '../../src/db/versions.js';
 import { type Logger, silentLogger } from '../../src/log.js';
-import { testBackend } from '../helpers/index.js';
+import { runCli, testBackend } from '../helpers/index.js';
 import { ensurePgliteTemplate } from '../helpers/template.js';
 
 /*
@@ -201,6 +201,22 @@ describe('the prepared embedded database', { skip }, () => {
          extensions.st_setsrid(extensions.st_point(77.2, 28.6), 4326), 3857), 1)) as p`,
     );
     assert.equal(rows[0]?.p, 'POINT(8593865 3324833)');
+  });
+
+  test('an unusable cache directory costs speed, not the start: the database is initialised in place', async () => {
+    const dataDir = await tempDir('loconomy-data-');
+    const result = await runCli(['migrate'], {
+      LOCONOMY_DATA_DIR: dataDir,
+      LOCONOMY_CACHE_DIR: '/dev/null/loconomy-cache',
+      LOG_LEVEL: 'info',
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /no prepared database \(cannot prepare the embedded database in \/dev\/null\/loconomy-cache/,
+    );
+    assert.match(result.stdout, /pglite: initdb \+ start \(incl\. extensions\) done/);
+    assert.match(result.stdout, /applied 0001_foundation\.sql/);
   });
 
   test('a damaged template is rebuilt, with a warning that says why', async () => {
