@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
-import { PinoPretty } from 'pino-pretty';
 import type { LogFormat } from '../config.js';
 import { watchSteps } from '../log.js';
 
@@ -21,6 +21,8 @@ export function duration(ms: number): string {
  * message.
  */
 export function prettyStream(destination: NodeJS.WritableStream = process.stdout): Writable {
+  // Loaded only here: JSON logging (every non-terminal start) should not pay its ~30 ms import.
+  const { PinoPretty } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   return PinoPretty({
     destination,
     sync: true,
