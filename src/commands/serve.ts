@@ -100,6 +100,8 @@ export async function serve(options: ServeOptions): Promise<void> {
       process.exit(0);
     }
   };
+  // Computed before the switch so the summary is printed before the first 200 can be answered.
+  const anonKey = format === 'pretty' ? (await projectKeys(jwtSecret)).anon : '';
   // Only now does the port serve the API: Fastify's handler answers once every plugin is ready.
   if (api) handler = api;
   quiet();
@@ -107,11 +109,10 @@ export async function serve(options: ServeOptions): Promise<void> {
   const ms = round(performance.now());
   log.info({ url, database: db.kind, schema_version: prepared.schemaVersion, ms }, `Loconomy API ready on ${url}`);
   if (format === 'pretty') {
-    const { anon } = await projectKeys(jwtSecret);
     process.stdout.write(
       `${readySummary({
         url,
-        anonKey: anon,
+        anonKey,
         database: db.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'PostgreSQL',
         schemaVersion: prepared.schemaVersion,
         demo: prepared.demo || options.demo === true,
