@@ -415,7 +415,9 @@ export function* transactionRows(
     const currency = (ctx.ref.cities[people.city[pu] as number] as (typeof ctx.ref.cities)[number]).currency;
     const status = finalStatus(bookings, b);
     const total = bookings.total[b] as number;
-    const platform = (bookings.platform[b] as number) + (bookings.fee[b] as number);
+    // Fees never exceed what was charged (transactions_check): referral credit can bring the
+    // total below the platform's share.
+    const platform = Math.min((bookings.platform[b] as number) + (bookings.fee[b] as number), total);
     const processing = Math.max(0, Math.min(roundDiv(total * 29, 1000) + 30, total - platform));
     const confirmed = enteredAt(bookings, b, CONFIRMED);
     const booking = bookings.id(b);
@@ -474,9 +476,10 @@ export function* transactionRows(
     const u = people.providers[subscriptions.provider[s] as number] as number;
     const amount = invoices.amount[n] as number;
     const paid = iso(paidAt(invoices, n));
-    yield `${id(row++)}\t${people.id(u)}\t${tenant}\t${NULL}\t${subscriptions.id(s)}\tpayment\tcompleted\t${amount}\tUSD\t0\t${
-      roundDiv(amount * 29, 1000) + 30
-    }\t${text(`Invoice ${invoices.number[n]}`)}\t${stripeId('pi_sub', n)}\t${stripeId('ch_sub', n)}\t${NULL}\t${NULL}\t${paid}\t{}\t${paid}\t${paid}\n`;
+    yield `${id(row++)}\t${people.id(u)}\t${tenant}\t${NULL}\t${subscriptions.id(s)}\tpayment\tcompleted\t${amount}\tUSD\t0\t${Math.min(
+      roundDiv(amount * 29, 1000) + 30,
+      amount,
+    )}\t${text(`Invoice ${invoices.number[n]}`)}\t${stripeId('pi_sub', n)}\t${stripeId('ch_sub', n)}\t${NULL}\t${NULL}\t${paid}\t{}\t${paid}\t${paid}\n`;
   }
 }
 
