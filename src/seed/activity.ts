@@ -25,6 +25,7 @@ import { bool, NULL, text } from './copy.js';
 import { uuidFactory } from './ids.js';
 import { displayName, firstName, type People } from './people.js';
 import { Random } from './random.js';
+import { type Reschedules, rescheduleLine } from './reschedules.js';
 import { DAY, HOUR, iso, MINUTE } from './time.js';
 
 /**
@@ -311,13 +312,20 @@ export interface Conversations {
   /** Per participant ([c * 2] customer, [c * 2 + 1] provider). */
   readonly lastReadAt: Float64Array;
   readonly archivedAt: Float64Array;
-  /** Per message: when, system (1) or text (0), and the move (system) or turn (text) it is. */
+  /**
+   * Per message: when, a text (0), a status line (SYSTEM_STATUS) or a reschedule line
+   * (SYSTEM_RESCHEDULE), and the turn (text) or move (status) it is.
+   */
   readonly messageAt: Float64Array;
   readonly messageSystem: Uint8Array;
   readonly messageStep: Uint8Array;
+  readonly reschedules: Reschedules;
 }
 
-export function generateConversations(ctx: Context, bookings: Bookings): Conversations {
+const SYSTEM_STATUS = 1;
+const SYSTEM_RESCHEDULE = 2;
+
+export function generateConversations(ctx: Context, bookings: Bookings, reschedules: Reschedules): Conversations {
   const random = ctx.random('conversations');
   const latest = ctx.anchor - MINUTE;
   const firstMessage = new Int32Array(bookings.count);
@@ -336,12 +344,26 @@ export function generateConversations(ctx: Context, bookings: Bookings): Convers
     const created = bookings.createdAt[b] as number;
     events.length = 0;
     for (let j = 0; j < path.length; j++) {
-      events.push([j === 0 ? created : (bookings.times[b * 4 + j - 1] as number), 1, j]);
+      events.push([j === 0 ? created : (bookings.times[b * 4 + j - 1] as number), SYSTEM_STATUS, j]);
     }
+    const r = reschedules.of[b] as number;
+    if (r >= 0) events.push([reschedules.at[r] as number, SYSTEM_RESCHEDULE, 0]);
     // The customer writes once it is booked; then they take turns.
     const early = status === PENDING || status === CONFIRMED;
     texts.length = 0;
-    if (random.chance(b === 0 ? 1 : early ? 0.4 : 0.25)) {
+    // demo_user_000001's upcoming bookings with demo_user_000002 always have messages the other
+    // side has not read yet: the customer's on the request and the job under way, the
+    // provider's reply on the confirmed one — so both demo users' inboxes show unread counts.
+    const showcase = bookings.provider[b] === 0 && bookings.customer[b] === 0 && (early || status === IN_PROGRESS);
+    if (showcase) {
+      const wanted = status === CONFIRMED ? 2 : status === PENDING ? 1 : 3;
+      const span = Math.min(latest - created, 2 * DAY);
+      for (let n = 0; n < wanted; n++) {
+        const t = Math.round((created + (span * (n + 1)) / (wanted + 1)) / 1000) * 1000;
+        events.push([t, 0, n]);
+        texts.push(t);
+      }
+    } else if (random.chance(b === 0 ? 1 : early ? 0.4 : 0.25)) {
       const wanted = random.int(2, 5);
       let t = Math.round((created + random.int(2, 60) * MINUTE) / 1000) * 1000;
       for (let n = 0; n < wanted; n++) {
@@ -367,7 +389,8 @@ export function generateConversations(ctx: Context, bookings: Bookings): Convers
       let own = Number.NaN;
       for (let n = side; n < texts.length; n += 2) own = texts[n] as number;
       const readLater = last + random.int(5, 60) * MINUTE;
-      const readsAll = random.chance(recent ? 0.45 : 0.95) && readLater < latest;
+      const readsAll =
+        random.chance(recent ? 0.45 : 0.95) && readLater < latest && !(showcase && side !== (texts.length - 1) % 2);
       lastRead[b * 2 + side] = readsAll ? readLater : own;
       archived[b * 2 + side] =
         side === 0 && readsAll && last < ctx.anchor - 60 * DAY && status === COMPLETED && random.chance(0.3)
@@ -389,6 +412,7 @@ export function generateConversations(ctx: Context, bookings: Bookings): Convers
     messageAt: Float64Array.from(messageAt),
     messageSystem: Uint8Array.from(messageSystem),
     messageStep: Uint8Array.from(messageStep),
+    reschedules,
   };
 }
 
@@ -440,6 +464,7 @@ export function systemLine(
   bookings: Bookings,
   b: number,
   j: number,
+  reschedules: Reschedules,
 ): [content: string, metadata: string] {
   const path = PATHS[bookings.path[b] as number] as readonly number[];
   const status = path[j] as number;
@@ -449,8 +474,11 @@ export function systemLine(
     const pu = people.providers[bookings.provider[b] as number] as number;
     const zone = (ctx.ref.cities[people.city[pu] as number] as (typeof ctx.ref.cities)[number]).timeZone;
     const title = catalog.titles.texts[catalog.titleKey[i] as number] as string;
+    // The start it was booked for (before a reschedule moved it).
+    const r = reschedules.of[b] as number;
+    const local = r < 0 ? (bookings.localStart[b] as number) : (reschedules.fromLocal[r] as number);
     return [
-      `${status === CONFIRMED ? 'Booked' : 'Booking requested'} ${title} for ${bookingWhen(bookings, b, zone)}`,
+      `${status === CONFIRMED ? 'Booked' : 'Booking requested'} ${title} for ${bookingWhen(bookings, b, zone, local)}`,
       `{"event":"booking_created","booking_id":"${booking}","status":"${BOOKING_STATUSES[status]}"}`,
     ];
   }
@@ -478,7 +506,12 @@ function messageContent(
   m: number,
 ): [content: string, metadata: string] {
   const step = conversations.messageStep[m] as number;
-  if (conversations.messageSystem[m]) return systemLine(ctx, people, catalog, bookings, c, step);
+  const system = conversations.messageSystem[m];
+  if (system === SYSTEM_RESCHEDULE) {
+    const r = conversations.reschedules.of[conversations.booking[c] as number] as number;
+    return rescheduleLine(ctx, people, bookings, conversations.reschedules, r);
+  }
+  if (system === SYSTEM_STATUS) return systemLine(ctx, people, catalog, bookings, c, step, conversations.reschedules);
   return [messageText(ctx, people, catalog, bookings, conversations, c, step), '{}'];
 }
 
@@ -578,7 +611,7 @@ export function* messageRows(
     const first = conversations.firstMessage[c] as number;
     for (let m = first; m < first + (conversations.messageCount[c] as number); m++) {
       const when = iso(conversations.messageAt[m] as number);
-      const system = conversations.messageSystem[m] === 1;
+      const system = conversations.messageSystem[m] !== 0;
       const [content, metadata] = messageContent(ctx, people, catalog, bookings, conversations, c, m);
       yield `${conversations.messageId(m)}\t${conversation}\t${tenant}\t${
         system ? NULL : senders[(conversations.messageStep[m] as number) % 2]

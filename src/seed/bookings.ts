@@ -22,6 +22,7 @@ import { json, NULL, point, text } from './copy.js';
 import { confirmationCode, uuidFactory } from './ids.js';
 import { addressParts, type People, workdays } from './people.js';
 import type { Random } from './random.js';
+import { bookingMetadata, lastTouchedAt, type Reschedules } from './reschedules.js';
 import { clock, DAY, HOUR, iso, isoDate, isoWeekday, localToUtc, MINUTE } from './time.js';
 
 /**
@@ -559,6 +560,7 @@ export const BOOKING_COLUMNS = [
   'expires_at',
   'refund_cents',
   'price_breakdown',
+  'metadata',
 ] as const;
 
 /** app.refund_percent: the cancellation_policy_tiers of 0021. */
@@ -593,8 +595,12 @@ const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** app.booking_when: `Tue 03 Mar 2026 14:30 (Europe/Berlin)`, the start on the provider's clock. */
-export function bookingWhen(bookings: Bookings, b: number, timeZone: string): string {
-  const local = bookings.localStart[b] as number;
+export function bookingWhen(
+  bookings: Bookings,
+  b: number,
+  timeZone: string,
+  local = bookings.localStart[b] as number,
+): string {
   const d = new Date(local);
   const dd = d.getUTCDate();
   const minutes = Math.round((local % DAY) / MINUTE);
@@ -607,7 +613,13 @@ function at(value: number): string {
   return Number.isNaN(value) ? NULL : iso(value);
 }
 
-export function* bookingRows(ctx: Context, people: People, catalog: Catalog, bookings: Bookings): Generator<string> {
+export function* bookingRows(
+  ctx: Context,
+  people: People,
+  catalog: Catalog,
+  bookings: Bookings,
+  reschedules: Reschedules,
+): Generator<string> {
   const tenant = ctx.ref.tenant.id;
   for (let b = 0; b < bookings.count; b++) {
     const i = bookings.listing[b] as number;
@@ -668,9 +680,14 @@ export function* bookingRows(ctx: Context, people: People, catalog: Catalog, boo
       enteredAt(bookings, b, IN_PROGRESS),
     )}\t${at(enteredAt(bookings, b, COMPLETED))}\t${at(cancelledAt)}\t${at(enteredAt(bookings, b, DISPUTED))}\t${at(
       enteredAt(bookings, b, REFUNDED),
-    )}\t${iso(bookings.createdAt[b] as number)}\t${iso(lastMoveAt(bookings, b))}\t${
+    )}\t${iso(bookings.createdAt[b] as number)}\t${iso(lastTouchedAt(reschedules, b, lastMoveAt(bookings, b)))}\t${
       POLICY_NAMES[catalog.policy[i] as number]
-    }\t${at(bookings.expiresAt[b] as number)}\t${Number.isNaN(refund) ? NULL : refund}\t${breakdown}\n`;
+    }\t${at(bookings.expiresAt[b] as number)}\t${Number.isNaN(refund) ? NULL : refund}\t${breakdown}\t${bookingMetadata(
+      people,
+      bookings,
+      reschedules,
+      b,
+    )}\n`;
   }
 }
 

@@ -64,6 +64,7 @@ import {
 import { type Context, createContext } from './context.js';
 import { copyLines } from './copy.js';
 import { stripeId } from './ids.js';
+import { insertNotifications } from './notifications.js';
 import {
   ADDRESS_COLUMNS,
   AVAILABILITY_COLUMNS,
@@ -76,8 +77,10 @@ import {
   userRows,
 } from './people.js';
 import { readReference } from './reference.js';
+import { generateReminders, REMINDER_COLUMNS, reminderRows } from './reminders.js';
+import { REQUEST_COLUMNS, requestRows } from './requests.js';
+import { generateReschedules, RESCHEDULE_COLUMNS, rescheduleRows } from './reschedules.js';
 import { PHASE_PLURALS, restoreStep, suspendTables } from './suspend.js';
-import { DAY } from './time.js';
 import {
   EVENT_COLUMNS,
   eventRows,
@@ -164,11 +167,17 @@ export const DEMO_TABLES = [
   'user_feature_flags',
 ] as const;
 
+/** The workflow tables in schema app the demo also fills in bulk: create_booking's keys, the reminder job's log. */
+export const DEMO_APP_TABLES = ['booking_idempotency_keys', 'booking_reminders'] as const;
+
+/** Every table in bulk-load mode during the load, schema-qualified. */
+export const DEMO_RELATIONS = [
+  ...DEMO_TABLES.map((t) => `public.${t}`),
+  ...DEMO_APP_TABLES.map((t) => `app.${t}`),
+] as const;
+
 /** Tables that got fewer rows than this are not analyzed after the load. */
 const ANALYZE_MIN_ROWS = 2000;
-
-/** Notifications are written for the activity of the last two weeks (older ones are assumed purged). */
-const NOTIFICATION_DAYS = 14;
 
 export async function seedDemo(
   db: Database,
@@ -223,7 +232,7 @@ export async function seedDemo(
       const loadRows = plan.reduce((sum, t) => sum + t.estimate, 0);
       total = Math.max(1, loadRows * 1.6 + catalog.count);
 
-      const restore = await timed('suspend triggers, constraints and indexes', () => suspendTables(tx, DEMO_TABLES));
+      const restore = await timed('suspend triggers, constraints and indexes', () => suspendTables(tx, DEMO_RELATIONS));
       const progress = {
         add(n: number) {
           done += n;
@@ -288,7 +297,7 @@ export async function seedDemo(
         ['id', 'listing_id', 'tenant_id', 'name', 'area', 'created_at', 'updated_at'],
         serviceAreaRows(ctx, people, catalog),
       );
-      await copy('bookings', BOOKING_COLUMNS, bookingRows(ctx, people, catalog, bookings));
+      await copy('bookings', BOOKING_COLUMNS, bookingRows(ctx, people, catalog, bookings, world.reschedules));
       await copy('booking_status_history', HISTORY_COLUMNS, historyRows(ctx, people, bookings));
       await copy('reviews', REVIEW_COLUMNS, reviewRows(ctx, people, catalog, bookings, reviews));
       await copy('review_votes', VOTE_COLUMNS, voteRows(people, reviews));
@@ -310,6 +319,44 @@ export async function seedDemo(
       await copy('credit_ledger', CREDIT_COLUMNS, creditRows(ctx, people, bookings, world.credit));
       await copy('user_sessions', SESSION_COLUMNS, sessionRows(ctx, people, world.usage));
       await copy('events', EVENT_COLUMNS, eventRows(ctx, people, catalog, world.usage));
+      // create_booking's idempotency keys (their fingerprints computed as create_booking does),
+      // the reminder job's log, and the reschedules the notifications are computed from.
+      await tx.exec(`
+      create temp table loconomy_demo_requests (booking_id uuid not null, idempotency_key text not null,
+        address_id uuid) on commit drop;
+      create temp table loconomy_demo_reschedules (booking_id uuid primary key, at timestamptz not null,
+        from_starts_at timestamptz not null, by uuid not null, status text not null) on commit drop;`);
+      await timed('copy create_booking requests (staging)', () =>
+        copyLines(
+          tx,
+          db.kind,
+          ['pg_temp', 'loconomy_demo_requests'],
+          REQUEST_COLUMNS,
+          requestRows(ctx, people, bookings),
+          progress,
+        ),
+      );
+      rows.booking_idempotency_keys = await timed('idempotency keys', () => insertIdempotencyKeys(tx));
+      await timed('copy reschedules (staging)', () =>
+        copyLines(
+          tx,
+          db.kind,
+          ['pg_temp', 'loconomy_demo_reschedules'],
+          RESCHEDULE_COLUMNS,
+          rescheduleRows(people, bookings, world.reschedules),
+          progress,
+        ),
+      );
+      rows.booking_reminders = await timed('copy booking_reminders', () =>
+        copyLines(
+          tx,
+          db.kind,
+          ['app', 'booking_reminders'],
+          REMINDER_COLUMNS,
+          reminderRows(bookings, world.reminders),
+          progress,
+        ),
+      );
       const flags = await tx.query<Flag>(sql`
         select id, key from public.feature_flags
          where flag_type = 'boolean' and (tenant_id is null or tenant_id = ${ctx.ref.tenant.id}) order by key`);
@@ -332,7 +379,7 @@ export async function seedDemo(
       await timed('tag usage counts', () => updateTagCounts(tx, ctx));
       await timed('invoice counters', () => updateInvoiceCounters(tx, ctx, invoiceCounters(subscriptions)));
       rows.notifications = await timed('notifications of the last two weeks', () =>
-        insertNotifications(tx, ctx, world),
+        insertNotifications(tx, ctx, { bookings, reviews, conversations, transactions: rows.transactions ?? 0 }),
       );
       await tx.query(sql`
       insert into public.audit_logs (tenant_id, action, resource_type, new_values, metadata)
@@ -341,7 +388,7 @@ export async function seedDemo(
 
       // Put back every index, constraint and trigger; each counts for a share of its table's rows.
       const restoreTotal = loadRows * 0.6;
-      const weights = restore.map((s) => (s.phase === 5 ? 0 : (rows[s.table.replace(/^public\./, '')] ?? 1)));
+      const weights = restore.map((s) => (s.phase === 5 ? 0 : (rows[s.table.replace(/^(public|app)\./, '')] ?? 1)));
       const weightSum = weights.reduce((a, b) => a + b, 0) || 1;
       const byPhase: Record<string, number> = {};
       for (const [n, s] of restore.entries()) {
@@ -405,6 +452,8 @@ function generate(ctx: Context) {
   const people = generatePeople(ctx);
   const catalog = generateCatalog(ctx, people);
   const bookings = generateBookings(ctx, people, catalog);
+  const reschedules = generateReschedules(ctx, people, bookings);
+  const reminders = generateReminders(ctx, bookings);
   for (let b = 0; b < bookings.count; b++) {
     if (finalStatus(bookings, b) === COMPLETED) {
       const u = people.providers[bookings.provider[b] as number] as number;
@@ -412,13 +461,26 @@ function generate(ctx: Context) {
     }
   }
   const reviews = generateReviews(ctx, people, bookings);
-  const conversations = generateConversations(ctx, bookings);
+  const conversations = generateConversations(ctx, bookings, reschedules);
   const payments = generatePaymentMethods(ctx, people);
   const subscriptions = generateSubscriptions(ctx, people);
   const referrals = generateReferrals(ctx, people, bookings);
   const credit = spendCredit(ctx, people, bookings, referrals);
   const usage = generateUsage(ctx, people, catalog);
-  return { people, catalog, bookings, reviews, conversations, payments, subscriptions, referrals, credit, usage };
+  return {
+    people,
+    catalog,
+    bookings,
+    reschedules,
+    reminders,
+    reviews,
+    conversations,
+    payments,
+    subscriptions,
+    referrals,
+    credit,
+    usage,
+  };
 }
 
 function tablePlan(_ctx: Context, world: World): { table: string; estimate: number }[] {
@@ -431,6 +493,8 @@ function tablePlan(_ctx: Context, world: World): { table: string; estimate: numb
     { table: 'listings', estimate: catalog.count * 2 },
     { table: 'listing_tags', estimate: catalog.count * 1.2 },
     { table: 'bookings', estimate: bookings.count },
+    { table: 'booking_idempotency_keys', estimate: bookings.count * 0.85 },
+    { table: 'booking_reminders', estimate: world.reminders.count },
     { table: 'booking_status_history', estimate: bookings.count * 2.6 },
     { table: 'reviews', estimate: reviews.count },
     { table: 'review_votes', estimate: reviews.votes.count },
@@ -501,112 +565,20 @@ async function updateInvoiceCounters(tx: Transaction, ctx: Context, counters: Ma
 }
 
 /**
- * The notifications the booking, review and message triggers raise through app.notify (0018,
- * 0022): app.bookings_notify's kinds, titles, bodies and data for each history row (the
- * provider hears of a request; on an instant booking the customer hears it is confirmed; each
- * move goes to the parties other than who made it, to both when the scheduler did),
- * app.reviews_notify's double-blind wording, and message_received for text messages (system
- * lines raise none). The channels are the defaults (nobody has preferences or quiet hours):
- * in-app, push, and email but for message_received and booking_started. Only the last
- * NOTIFICATION_DAYS days of activity; older ones are read; ids derive from what they notify about.
+ * app.booking_idempotency_keys of the staged requests, with create_booking's fingerprint: the
+ * md5 of its arguments as jsonb — the listing, the start asked for (before any reschedule), the
+ * duration in minutes, special requests, address, and use_credit at its default.
  */
-async function insertNotifications(tx: Transaction, ctx: Context, world: World): Promise<number> {
-  const since = new Date(ctx.anchor - NOTIFICATION_DAYS * DAY);
-  const readBefore = new Date(ctx.anchor - 2 * DAY);
-  const { bookings, reviews, conversations } = world;
-  const range = <T>(n: number, id: (i: number) => T) => (n === 0 ? [null, null] : [id(0), id(n - 1)]);
-  const [firstBooking, lastBooking] = range(bookings.count, bookings.id);
-  const [firstReview, lastReview] = range(reviews.count, reviews.id);
-  const [firstMessage, lastMessage] = range(conversations.messageAt.length, conversations.messageId);
-  let total = 0;
-  const booking = await tx.query(sql`
-    insert into public.notifications (id, user_id, tenant_id, sender_id, type, title, body, data, action_url, read_at,
-                                      channels, deliver_after, created_at, updated_at)
-    select md5('loconomy-demo:notification:' || h.id || ':' || r.user_id)::uuid, r.user_id, b.tenant_id,
-           nullif(h.changed_by, r.user_id), r.kind::public.notification_type, r.title,
-           format('%s on %s, %s', b.service_title,
-                  to_char(b.starts_at at time zone b.time_zone, 'Dy DD Mon YYYY HH24:MI') || ' (' || b.time_zone || ')',
-                  b.confirmation_code)
-             || case when h.from_status is not null and h.reason is not null and h.to_status::text in ('cancelled', 'declined')
-                     then ': ' || left(h.reason, 200) else '' end,
-           jsonb_build_object('booking_id', b.id, 'status', h.to_status::text, 'conversation_id', c.id,
-                              'urgent', b.starts_at < h.created_at + interval '12 hours')
-             || case when h.from_status is null then '{}'::jsonb
-                     else jsonb_build_object('from_status', h.from_status::text) end,
-           '/bookings/' || b.id,
-           x.read_at,
-           case when r.kind = 'booking_started' then '{in_app,push}' else '{in_app,email,push}' end::public.notification_channel[],
-           h.created_at, h.created_at, coalesce(x.read_at, h.created_at)
-      from public.booking_status_history h
-      join public.bookings b on b.id = h.booking_id
-      join public.conversations c on c.booking_id = b.id
-      cross join lateral (
-        select b.provider_id as user_id, 'booking_received' as kind,
-               case when h.to_status::text = 'confirmed' then 'New booking' else 'New booking request' end as title
-         where h.from_status is null
-        union all
-        select b.customer_id, 'booking_confirmed', 'Booking confirmed'
-         where h.from_status is null and h.to_status::text = 'confirmed'
-        union all
-        select p.user_id,
-               'booking_' || case h.to_status::text when 'in_progress' then 'started' else h.to_status::text end,
-               case h.to_status::text
-                 when 'confirmed' then 'Booking confirmed' when 'declined' then 'Booking request declined'
-                 when 'in_progress' then 'Booking started' when 'completed' then 'Booking completed'
-                 when 'cancelled' then 'Booking cancelled' when 'expired' then 'Booking request expired'
-                 when 'no_show' then 'Marked as no-show' when 'disputed' then 'Booking disputed'
-                 when 'refunded' then 'Booking refunded' end
-          from unnest(array[b.customer_id, b.provider_id]) p(user_id)
-         where h.from_status is not null and p.user_id is distinct from h.changed_by) r
-      cross join lateral (
-        select case when h.created_at < ${readBefore}
-                     and get_byte(decode(md5(h.id::text || r.user_id::text), 'hex'), 0) < 205
-                    then h.created_at + interval '3 hours' end as read_at) x
-     where h.created_at >= ${since}
-       and b.id between ${firstBooking}::uuid and ${lastBooking}::uuid`);
-  total += booking.rowCount;
-  const review = await tx.query(sql`
-    insert into public.notifications (id, user_id, tenant_id, sender_id, type, title, body, data, action_url, read_at,
-                                      channels, deliver_after, created_at, updated_at)
-    select md5('loconomy-demo:notification:' || r.id)::uuid, r.reviewee_id, r.tenant_id, r.reviewer_id, 'review_received',
-           'You received a review',
-           case when p.both_in then format('Both reviews of %s are now published.', b.service_title)
-                else format('Review %s too to read it: both reviews are published together, or on %s at the latest.',
-                            b.service_title, to_char(r.publish_due_at at time zone b.time_zone, 'DD Mon YYYY')) end,
-           jsonb_build_object('review_id', r.id, 'booking_id', r.booking_id, 'published', p.both_in),
-           '/bookings/' || r.booking_id || '/review',
-           x.read_at, '{in_app,email,push}', r.created_at, r.created_at, coalesce(x.read_at, r.created_at)
-      from public.reviews r
-      join public.bookings b on b.id = r.booking_id
-      -- The other party's review, if it came first (one per booking and reviewer). A join, not a
-      -- correlated exists: the indexes are suspended here, and at 1,000,000 listings an exists
-      -- scanned every review once per review for over ten minutes.
-      left join public.reviews o
-        on o.booking_id = r.booking_id and o.reviewer_id = r.reviewee_id and (o.created_at, o.id) < (r.created_at, r.id)
-      cross join lateral (select o.id is not null as both_in) p
-      cross join lateral (
-        select case when r.created_at < ${readBefore} and get_byte(decode(md5(r.id::text), 'hex'), 0) < 205
-                    then r.created_at + interval '5 hours' end as read_at) x
-     where r.created_at >= ${since} and r.id between ${firstReview}::uuid and ${lastReview}::uuid`);
-  total += review.rowCount;
-  const message = await tx.query(sql`
-    insert into public.notifications (id, user_id, tenant_id, sender_id, type, title, body, data, action_url, read_at,
-                                      channels, deliver_after, created_at, updated_at)
-    select md5('loconomy-demo:notification:' || m.id || ':' || p.user_id)::uuid, p.user_id, m.tenant_id, m.sender_id,
-           'message_received',
-           coalesce(up.display_name, 'New message'),
-           left(coalesce(m.content, 'sent an attachment'), 200),
-           jsonb_build_object('conversation_id', m.conversation_id, 'message_id', m.id),
-           '/conversations/' || m.conversation_id,
-           x.read_at, '{in_app,push}', m.created_at, m.created_at, coalesce(x.read_at, m.created_at)
-      from public.messages m
-      -- Joins, not correlated subqueries: the indexes are suspended here.
-      left join public.user_profiles up on up.user_id = m.sender_id
-      join public.conversation_participants p
-        on p.conversation_id = m.conversation_id and p.user_id is distinct from m.sender_id
-       and (p.muted_until is null or p.muted_until < m.created_at)
-      cross join lateral (select case when p.last_read_at >= m.created_at then p.last_read_at end as read_at) x
-     where m.created_at >= ${since} and m.type = 'text' and m.id between ${firstMessage}::uuid and ${lastMessage}::uuid`);
-  total += message.rowCount;
-  return total;
+async function insertIdempotencyKeys(tx: Transaction): Promise<number> {
+  const { rowCount } = await tx.query(sql`
+    insert into app.booking_idempotency_keys (customer_id, idempotency_key, fingerprint, booking_id, created_at)
+    select b.customer_id, r.idempotency_key,
+           md5(jsonb_build_object(
+             'listing_id', b.listing_id,
+             'starts_at', extract(epoch from coalesce((b.metadata ->> 'rescheduled_from')::timestamptz, b.starts_at)),
+             'duration_minutes', (extract(epoch from b.ends_at - b.starts_at) / 60)::integer,
+             'special_requests', b.special_requests, 'address_id', r.address_id, 'use_credit', true)::text),
+           b.id, b.created_at
+      from pg_temp.loconomy_demo_requests r join public.bookings b on b.id = r.booking_id`);
+  return rowCount;
 }

@@ -59,12 +59,11 @@ begin
 end $fn$;
 `;
 
-/** Puts `tables` (in schema public) into bulk-load mode; returns the steps that undo it, in order. */
+/** Puts `tables` (schema-qualified names) into bulk-load mode; returns the steps that undo it, in order. */
 export async function suspendTables(tx: Transaction, tables: readonly string[]): Promise<RestoreStep[]> {
   await tx.exec(SETUP);
-  const names = tables.map((t) => `public.${t}`);
   await tx.query(sql`
-    with target as (select unnest(${names}::regclass[]) as rel)
+    with target as (select unnest(${tables}::regclass[]) as rel)
     insert into pg_temp.loconomy_demo_ddl (phase, table_name, object_name, suspend_sql, restore_sql)
     select phase, table_name, object_name, suspend_sql, restore_sql from (
       -- 5: enabled user triggers (their effects are computed by the generator instead)

@@ -16,9 +16,11 @@ import {
  * Issue 8: the demo data exercises each workflow of migrations 0018–0023 as the workflow
  * functions would have left it — every booking status with the request deadline, policy
  * refunds and price breakdown of 0021, a booking conversation with 0018's system lines for
- * every booking and inboxes with unread messages, 0018's notifications, 0019's credit spent,
- * returned and expired — and a demo user sees it through REST: the inbox, search with the
- * next free slot, a listing's slots, the credit balance.
+ * every booking and inboxes with unread messages (both demo users' included), reschedules as
+ * reschedule_booking leaves them, create_booking's idempotency keys (a retry returns the demo
+ * booking), the reminder job's log, 0018's notifications (reminders, payments and payouts
+ * included), 0019's credit spent, returned and expired — and a demo user sees it through REST:
+ * the inbox, search with the next free slot, a listing's slots, the credit balance.
  */
 
 const log = testLogger();
@@ -47,6 +49,15 @@ after(async () => {
 
 const client = async (clerkId: string) => server.client({ token: await server.tokenFor(clerkId) });
 
+/** Booking b's start when it was booked: reschedule_booking keeps the old one in metadata. */
+const BOOKED_START = sql`coalesce((b.metadata ->> 'rescheduled_from')::timestamptz, b.starts_at)`;
+/** app.booking_when(b) as of the booking's creation (at its booked start). */
+const BOOKED_WHEN = sql`app.booking_when(jsonb_populate_record(b, jsonb_build_object('starts_at', ${BOOKED_START})))`;
+/** Whether reschedule_booking moved b while it was confirmed (which clears expires_at). */
+const MOVED_CONFIRMED = sql`exists (
+  select 1 from public.messages m join public.conversations c on c.id = m.conversation_id
+   where c.booking_id = b.id and m.metadata ->> 'event' = 'booking_rescheduled' and m.metadata ->> 'status' = 'confirmed')`;
+
 describe(`demo data: the workflows (${testBackend()})`, () => {
   test('has bookings in every status of 0021, listings of each policy, instant and on request', async () => {
     const { rows } = await db.query<{ status: string; n: number }>(sql`
@@ -68,7 +79,7 @@ describe(`demo data: the workflows (${testBackend()})`, () => {
       'requests expire least(created + 24 h, start); instant bookings start confirmed, without': sql`
         select count(*) as n from public.bookings b
           join public.booking_status_history h on h.booking_id = b.id and h.from_status is null
-         where (h.to_status = 'pending') <> (b.expires_at is not null)
+         where (h.to_status = 'pending' and not ${MOVED_CONFIRMED}) <> (b.expires_at is not null)
             or b.expires_at <> least(b.created_at + interval '24 hours', b.starts_at)
             or (h.to_status = 'confirmed' and not (select l.instant_book from public.listings l where l.id = b.listing_id))`,
       'pending requests have not expired; expired ones expired at their deadline': sql`
@@ -125,13 +136,14 @@ describe(`demo data: the workflows (${testBackend()})`, () => {
                        = (select array_agg(x order by x) from unnest(array[b.customer_id, b.provider_id]) x)) <> 1`,
       'a system line per status, the first as the booking was made': sql`
         select count(*) as n from public.bookings b join public.conversations c on c.booking_id = b.id
-         where (select count(*) from public.messages m where m.conversation_id = c.id and m.type = 'system' and m.sender_id is null)
+         where (select count(*) from public.messages m where m.conversation_id = c.id and m.type = 'system' and m.sender_id is null
+                   and m.metadata ->> 'event' <> 'booking_rescheduled')
                <> (select count(*) from public.booking_status_history h where h.booking_id = b.id)
             or not exists (select 1 from public.messages m where m.conversation_id = c.id and m.type = 'system'
                              and m.created_at = b.created_at and m.metadata ->> 'event' = 'booking_created'
                              and m.content = format('%s %s for %s',
                                    case when m.metadata ->> 'status' = 'confirmed' then 'Booked' else 'Booking requested' end,
-                                   b.service_title, app.booking_when(b)))`,
+                                   b.service_title, ${BOOKED_WHEN}))`,
       'each status line names who moved it (none for the scheduler)': sql`
         select count(*) as n from public.booking_status_history h
           join public.conversations c on c.booking_id = h.booking_id
@@ -158,7 +170,7 @@ describe(`demo data: the workflows (${testBackend()})`, () => {
               and x.data ->> 'booking_id' = b.id::text and x.created_at = b.created_at
               and x.data ->> 'conversation_id' = (select c.id::text from public.conversations c where c.booking_id = b.id)
               and x.title in ('New booking', 'New booking request')
-              and x.body = format('%s on %s, %s', b.service_title, app.booking_when(b), b.confirmation_code))`,
+              and x.body = format('%s on %s, %s', b.service_title, ${BOOKED_WHEN}, b.confirmation_code))`,
       'every recent move reached the other party (both when the scheduler moved it)': sql`
         select count(*) as n from public.booking_status_history h join public.bookings b on b.id = h.booking_id
           cross join lateral unnest(array[b.customer_id, b.provider_id]) r(user_id)
@@ -178,6 +190,209 @@ describe(`demo data: the workflows (${testBackend()})`, () => {
       (await count(db, sql`select count(*) as n from public.notifications where read_at is null`)) > 0,
       'some notifications are unread',
     );
+  });
+
+  test('moves some bookings as reschedule_booking does, with its line and notification', async () => {
+    const since = new Date(NOW.getTime() - 14 * 86_400_000);
+    const moved = await count(db, sql`select count(*) as n from public.bookings where metadata ? 'rescheduled_from'`);
+    assert.ok(moved > 0, 'no rescheduled booking');
+    const checks: Record<string, ReturnType<typeof sql>> = {
+      'metadata holds the old start and the party who moved it': sql`
+        select count(*) as n from public.bookings b
+         where b.metadata ? 'rescheduled_from'
+           and (b.metadata ->> 'rescheduled_by' not in (b.customer_id::text, b.provider_id::text)
+                or ${BOOKED_START} = b.starts_at)`,
+      'one "Moved to" line per reschedule, by the mover, while pending or confirmed, a day ahead of both starts': sql`
+        select count(*) as n from public.bookings b join public.conversations c on c.booking_id = b.id
+          left join public.user_profiles p on p.user_id::text = b.metadata ->> 'rescheduled_by'
+         where (select count(*) from public.messages m where m.conversation_id = c.id
+                  and m.metadata ->> 'event' = 'booking_rescheduled') <> (b.metadata ? 'rescheduled_from')::int
+            or exists (
+              select 1 from public.messages m where m.conversation_id = c.id and m.metadata ->> 'event' = 'booking_rescheduled'
+                 and (m.type <> 'system' or m.sender_id is not null
+                      or m.content <> format('Moved to %s by %s', app.booking_when(b), p.display_name)
+                      or m.metadata ->> 'booking_id' <> b.id::text
+                      or m.metadata ->> 'from_status' <> m.metadata ->> 'status'
+                      -- the status it had then: the last one it entered before
+                      or m.metadata ->> 'status' not in ('pending', 'confirmed')
+                      or m.metadata ->> 'status' <> (select h.to_status::text from public.booking_status_history h
+                                                     where h.booking_id = b.id and h.created_at < m.created_at
+                                                     order by h.created_at desc limit 1)
+                      or m.created_at > least(b.starts_at, ${BOOKED_START}) - interval '24 hours'))`,
+      'the old start was on the provider’s weekly hours': sql`
+        select count(*) as n from public.bookings b
+         where b.metadata ? 'rescheduled_from' and not exists (
+           select 1 from public.provider_availability pa
+            where pa.provider_id = b.provider_id
+              and pa.day_of_week = extract(isodow from ${BOOKED_START} at time zone pa.time_zone)
+              and (${BOOKED_START} at time zone pa.time_zone)::time >= pa.start_time
+              and ((${BOOKED_START} + (b.ends_at - b.starts_at)) at time zone pa.time_zone)::time <= pa.end_time)`,
+      'moved while confirmed: no request deadline left': sql`
+        select count(*) as n from public.bookings b where ${MOVED_CONFIRMED} and b.expires_at is not null`,
+      'the other party heard of each recent move, with the previous start': sql`
+        select count(*) as n from public.bookings b
+          join public.conversations c on c.booking_id = b.id
+          join public.messages m on m.conversation_id = c.id and m.metadata ->> 'event' = 'booking_rescheduled'
+         where m.created_at >= ${since} and not exists (
+           select 1 from public.notifications x
+            where x.user_id = case when b.metadata ->> 'rescheduled_by' = b.customer_id::text
+                                   then b.provider_id else b.customer_id end
+              and x.type = 'booking_rescheduled' and x.title = 'Booking rescheduled'
+              and x.sender_id::text = b.metadata ->> 'rescheduled_by' and x.created_at = m.created_at
+              and x.body = format('%s on %s, %s', b.service_title, app.booking_when(b), b.confirmation_code)
+              and x.data ->> 'booking_id' = b.id::text and x.data ->> 'conversation_id' = c.id::text
+              and x.data ->> 'status' = m.metadata ->> 'status'
+              and (x.data ->> 'previous_starts_at')::timestamptz = ${BOOKED_START}
+              and (x.data ->> 'urgent')::boolean = (b.starts_at < m.created_at + interval '12 hours'))`,
+      'no booking_rescheduled notification without a reschedule': sql`
+        select count(*) as n from public.notifications x
+         where x.type = 'booking_rescheduled' and not exists (
+           select 1 from public.bookings b where b.id::text = x.data ->> 'booking_id' and b.metadata ? 'rescheduled_from')`,
+    };
+    for (const [name, query] of Object.entries(checks)) assert.equal(await count(db, query), 0, name);
+    // demo_user_000002 moved demo_user_000001's upcoming confirmed booking.
+    const provider = await client('demo_user_000001');
+    const heard = await provider.from('notifications').select('id, data').eq('type', 'booking_rescheduled');
+    assert.equal(heard.error, null, JSON.stringify(heard.error));
+    assert.ok((heard.data ?? []).length >= 1, 'demo_user_000001 heard of a reschedule');
+  });
+
+  test('reminds both parties of confirmed bookings as send_booking_reminders does, once each', async () => {
+    const since = new Date(NOW.getTime() - 14 * 86_400_000);
+    const reminded = await count(db, sql`select count(*) as n from app.booking_reminders`);
+    assert.ok(reminded > 0, 'no app.booking_reminders rows');
+    const checks: Record<string, ReturnType<typeof sql>> = {
+      'sent while confirmed, before the start, within 24 hours of it, before the demo’s now': sql`
+        select count(*) as n from app.booking_reminders r join public.bookings b on b.id = r.booking_id
+         where r.sent_at >= b.starts_at or r.sent_at < b.starts_at - interval '24 hours' or r.sent_at > ${DAY_START}
+            or (select h.to_status::text from public.booking_status_history h
+                 where h.booking_id = b.id and h.created_at <= r.sent_at order by h.created_at desc limit 1) <> 'confirmed'`,
+      'every booking the every-minute job found confirmed within 24 hours of its start was reminded': sql`
+        select count(*) as n from public.bookings b
+          cross join lateral (select greatest(b.starts_at - interval '24 hours', b.confirmed_at) + interval '2 minutes' as due) d
+         where b.confirmed_at is not null and d.due < b.starts_at and d.due < ${DAY_START}
+           and not exists (select 1 from public.booking_status_history h
+                            where h.booking_id = b.id and h.from_status = 'confirmed' and h.created_at <= d.due)
+           and not exists (select 1 from app.booking_reminders r where r.booking_id = b.id)`,
+      'each recent reminder reached both parties as send_booking_reminders words it': sql`
+        select count(*) as n from app.booking_reminders r join public.bookings b on b.id = r.booking_id
+          join public.conversations c on c.booking_id = b.id
+          cross join lateral unnest(array[b.customer_id, b.provider_id]) p(user_id)
+         where r.sent_at >= ${since} and (
+           select count(*) from public.notifications x
+            where x.user_id = p.user_id and x.type = 'booking_reminder' and x.title = 'Upcoming booking'
+              and x.sender_id is null and x.created_at = r.sent_at and x.deliver_after = r.sent_at
+              and x.body = format('%s on %s, %s', b.service_title, app.booking_when(b), b.confirmation_code)
+              and x.data ->> 'booking_id' = b.id::text and x.data ->> 'conversation_id' = c.id::text
+              and (x.data ->> 'starts_at')::timestamptz = b.starts_at
+              and (x.data ->> 'urgent')::boolean = (b.starts_at < r.sent_at + interval '12 hours')
+              and x.channels = '{in_app,email,push}') <> 1`,
+      'no reminder notification without its reminder': sql`
+        select count(*) as n from public.notifications x
+         where x.type = 'booking_reminder'
+           and not exists (select 1 from app.booking_reminders r where r.booking_id::text = x.data ->> 'booking_id')`,
+    };
+    for (const [name, query] of Object.entries(checks)) assert.equal(await count(db, query), 0, name);
+    assert.ok(
+      (await count(db, sql`select count(*) as n from public.notifications where type = 'booking_reminder'`)) > 0,
+      'reminder notifications',
+    );
+  });
+
+  test('tells providers of payments and payouts as the transactions trigger does', async () => {
+    const since = new Date(NOW.getTime() - 14 * 86_400_000);
+    const checks: Record<string, ReturnType<typeof sql>> = {
+      'each recent completed payment told the booking’s provider (the payer of an invoice)': sql`
+        select count(*) as n from public.transactions t left join public.bookings b on b.id = t.booking_id
+         where t.type = 'payment' and t.status::text in ('completed', 'refunded') and t.created_at >= ${since}
+           and not exists (
+             select 1 from public.notifications x
+              where x.user_id = coalesce(b.provider_id, t.user_id) and x.type = 'payment_received'
+                and x.title = 'Payment received' and x.sender_id is null and x.created_at = t.created_at
+                and x.body = coalesce(t.description, format('%s %s received',
+                                      to_char(t.amount_cents / 100.0, 'FM999999999990.00'), t.currency))
+                and x.data = jsonb_build_object('transaction_id', t.id, 'booking_id', t.booking_id,
+                                                'amount_cents', t.amount_cents, 'currency', t.currency)
+                and x.action_url is not distinct from '/bookings/' || t.booking_id
+                and x.channels = '{in_app,email,push}')`,
+      'each recent payout told its recipient': sql`
+        select count(*) as n from public.transactions t
+         where t.type = 'payout' and t.status = 'completed' and t.created_at >= ${since}
+           and not exists (
+             select 1 from public.notifications x
+              where x.user_id = t.user_id and x.type = 'payout_sent' and x.title = 'Payout sent'
+                and x.created_at = t.created_at and x.action_url is null
+                and x.body = format('%s %s is on its way to your account',
+                                    to_char(t.amount_cents / 100.0, 'FM999999999990.00'), t.currency)
+                and x.data = jsonb_build_object('transaction_id', t.id, 'amount_cents', t.amount_cents,
+                                                'currency', t.currency))`,
+      'no money notification without its transaction': sql`
+        select count(*) as n from public.notifications x
+         where x.type in ('payment_received', 'payout_sent') and not exists (
+           select 1 from public.transactions t where t.id::text = x.data ->> 'transaction_id'
+              and t.type::text = case x.type when 'payment_received' then 'payment' else 'payout' end)`,
+    };
+    for (const [name, query] of Object.entries(checks)) assert.equal(await count(db, query), 0, name);
+    const { rows } = await db.query<{ type: string; n: number }>(sql`
+      select type::text, count(*)::int as n from public.notifications
+       where type in ('payment_received', 'payout_sent') group by 1 order by 1`);
+    assert.deepEqual(
+      rows.map((r) => r.type),
+      ['payment_received', 'payout_sent'],
+      JSON.stringify(rows),
+    );
+  });
+
+  test('keeps create_booking’s idempotency keys: retrying a demo booking’s request returns it', async () => {
+    const checks: Record<string, ReturnType<typeof sql>> = {
+      'keyed by the customer, made with the booking, fingerprinted as create_booking does': sql`
+        select count(*) as n from app.booking_idempotency_keys k join public.bookings b on b.id = k.booking_id
+         where k.customer_id <> b.customer_id or k.created_at <> b.created_at
+            or k.idempotency_key !~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
+            or k.fingerprint !~ '^[0-9a-f]{32}$'`,
+    };
+    for (const [name, query] of Object.entries(checks)) assert.equal(await count(db, query), 0, name);
+    const keyed = await count(db, sql`select count(*) as n from app.booking_idempotency_keys`);
+    const bookings = await count(db, sql`select count(*) as n from public.bookings`);
+    assert.ok(keyed >= bookings * 0.7 && keyed < bookings, `${keyed} of ${bookings} bookings have a key`);
+
+    // The real retry: demo_user_000002 sends a demo booking's request again, rescheduled ones included.
+    const { rows } = await db.query<{
+      id: string;
+      idempotency_key: string;
+      listing_id: string;
+      starts_at: Date;
+      minutes: number;
+      special_requests: string | null;
+      address_id: string | null;
+    }>(sql`
+      select b.id, k.idempotency_key, b.listing_id, ${BOOKED_START} as starts_at,
+             (extract(epoch from b.ends_at - b.starts_at) / 60)::int as minutes, b.special_requests,
+             (select a.id from public.user_addresses a where a.user_id = b.customer_id
+                 and b.service_address ->> 'line1' = a.line1 and b.service_address ->> 'postal_code' = a.postal_code) as address_id
+        from public.bookings b join app.booking_idempotency_keys k on k.booking_id = b.id
+        join public.users u on u.id = b.customer_id
+       where u.clerk_id = 'demo_user_000002'
+       order by b.metadata ? 'rescheduled_from' desc, b.created_at desc limit 3`);
+    assert.ok(rows.length >= 2, 'demo_user_000002 has keyed bookings');
+    const customer = await client('demo_user_000002');
+    const before = await count(db, sql`select count(*) as n from public.bookings`);
+    for (const r of rows) {
+      const args = {
+        listing_id: r.listing_id,
+        starts_at: r.starts_at.toISOString(),
+        duration_minutes: r.minutes,
+        special_requests: r.special_requests,
+        address_id: r.address_id,
+        idempotency_key: r.idempotency_key,
+      };
+      const retry = await customer.rpc('create_booking', args);
+      assert.equal(retry.error, null, JSON.stringify(retry.error));
+      assert.equal((retry.data as { id: string }).id, r.id);
+      const changed = await customer.rpc('create_booking', { ...args, special_requests: 'something else' });
+      assert.equal(changed.error?.code, 'PT422');
+    }
+    assert.equal(await count(db, sql`select count(*) as n from public.bookings`), before);
   });
 
   test('spends, returns and expires referral credit through the 0019 ledger', async () => {
@@ -269,6 +484,36 @@ describe(`demo data: the workflows (${testBackend()})`, () => {
       conversations.some((c) => c.unread_count > 0),
       'some unread',
     );
+    // Unread messages the other side wrote, in both demo users' inboxes (the README's users).
+    const customerInbox = await (await client('demo_user_000002')).rpc('my_inbox', { max_rows: 100 });
+    assert.equal(customerInbox.error, null, JSON.stringify(customerInbox.error));
+    assert.ok(
+      (customerInbox.data as { unread_count: number }[]).some((c) => c.unread_count > 0),
+      'demo_user_000002 has unread messages',
+    );
+    const unreadTexts = sql`
+      select p.user_id, count(*) as n from public.conversation_participants p
+        join public.messages m on m.conversation_id = p.conversation_id
+       where m.type = 'text' and m.sender_id <> p.user_id and m.created_at > coalesce(p.last_read_at, '-infinity')
+       group by p.user_id`;
+    const { rows: demoUsers } = await db.query<{ clerk_id: string; n: string }>(sql`
+      select u.clerk_id, coalesce(x.n, 0) as n from public.users u left join (${unreadTexts}) x on x.user_id = u.id
+       where u.clerk_id in ('demo_user_000001', 'demo_user_000002') order by 1`);
+    assert.deepEqual(
+      demoUsers.map((r) => [r.clerk_id, Number(r.n) > 0]),
+      [
+        ['demo_user_000001', true],
+        ['demo_user_000002', true],
+      ],
+      'both demo users have unread messages from the other side',
+    );
+    // And a share of everyone else.
+    const others = await count(
+      db,
+      sql`select count(*) as n from (${unreadTexts}) x join public.users u on u.id = x.user_id
+           where u.clerk_id not in ('demo_user_000001', 'demo_user_000002')`,
+    );
+    assert.ok(others > 0, 'other users have unread messages');
 
     const customer = await client('demo_user_000002');
     const search = await customer.rpc('search_listings', { page_size: 20 });

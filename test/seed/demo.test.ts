@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Queryable } from '../../src/db/database.js';
 import { DEMO_MARKER, seedDemoOnce } from '../../src/db/seed.js';
 import { sql } from '../../src/db/sql.js';
-import { DEMO_TABLES } from '../../src/seed/demo.js';
+import { DEMO_RELATIONS, DEMO_TABLES } from '../../src/seed/demo.js';
 import { getTestDatabase, type TestDatabase, testBackend, testLogger } from '../helpers/index.js';
 
 /*
@@ -23,7 +23,7 @@ let auditBefore: number;
 
 /** Every index, constraint and enabled trigger of the demo tables, to compare before and after. */
 async function schemaShape(q: Queryable) {
-  const tables = DEMO_TABLES.map((t) => `public.${t}`);
+  const tables = [...DEMO_RELATIONS];
   const indexes = await q.query<{ def: string }>(sql`
     select pg_get_indexdef(i.indexrelid) as def from pg_index i
      where i.indrelid = any (${tables}::regclass[]) order by 1`);
@@ -370,7 +370,11 @@ describe(`demo data (${testBackend()})`, () => {
        where (b.status = 'confirmed' and b.confirmed_at is null) or (b.status = 'completed' and b.completed_at is null)
           or (b.status = 'cancelled' and (b.cancelled_at is null or b.cancelled_by is null or b.cancellation_reason is null))
           or (b.status = 'refunded' and b.refunded_at is null) or (b.status = 'disputed' and b.disputed_at is null)
-          or b.updated_at <> (select max(h.created_at) from public.booking_status_history h where h.booking_id = b.id)`,
+          or b.updated_at <> greatest(
+               (select max(h.created_at) from public.booking_status_history h where h.booking_id = b.id),
+               -- a reschedule (reschedule_booking) touches it too
+               (select max(m.created_at) from public.messages m join public.conversations c on c.id = m.conversation_id
+                 where c.booking_id = b.id and m.metadata ->> 'event' = 'booking_rescheduled'))`,
     );
     assert.equal(stamps, 0);
   });
