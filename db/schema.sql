@@ -4247,6 +4247,9 @@ begin
   if request ->> 'text_mode' is not null then
     mode := request ->> 'text_mode';
   end if;
+  if request ? 'within_m' then
+    spec := spec || jsonb_build_object('within_m', (request ->> 'within_m')::float8);
+  end if;
   return query execute format('explain (costs off%s) %s', case when run then ', analyze' else '' end,
                               app.search_sql(spec, mode));
 end $$;
@@ -4269,16 +4272,63 @@ CREATE FUNCTION app.search_page(request jsonb) RETURNS jsonb
 declare
   spec jsonb := app.search_spec(request);
   mode text := spec ->> 'mode';
+  sort text := spec ->> 'sort';
   r record;
+  done boolean := false;
   last jsonb;
   page jsonb;
   size integer := (spec ->> 'page_size')::integer;
+  within float8 := 2000;  -- the first bounded step's radius, metres
+  rest float8;            -- the most rating and featured add to a relevance score
+  beyond numeric;         -- the lowest sort key a listing beyond `within` can have
+  last_k numeric;
+  score float8;
 begin
   if spec ? 'query' and mode is null then
     mode := case when numnode(websearch_to_tsquery(app.text_search_config(spec ->> 'lang'), spec ->> 'query')) > 0
                  then 'text' else 'similar' end;
   end if;
-  execute app.search_sql(spec, mode) into r;
+
+  if spec ? 'lat' and not (spec ->> 'with_total')::boolean and not (spec ->> 'with_facets')::boolean
+     and not (spec ? 'category_ids' or spec ? 'tag_ids' or spec ? 'min_rating')
+     and (sort = 'distance' or (sort = 'relevance' and mode is null)) then
+    if sort = 'relevance' then
+      select greatest(
+               0.20 * ((coalesce((select max(l.rating_bayesian) from public.listings l
+                                  where l.tenant_id = (spec ->> 'tenant_id')::uuid
+                                    and l.status = 'active' and l.deleted_at is null), 1) - 1) / 4.0),
+               0.05 + 0.20 * ((coalesce((select max(l.rating_bayesian) from public.listings l
+                                         where l.tenant_id = (spec ->> 'tenant_id')::uuid and l.is_featured
+                                           and l.status = 'active' and l.deleted_at is null), -3) - 1) / 4.0))
+        into rest;
+    end if;
+    for step in 1..3 loop
+      -- Within a search radius that is no larger, the radius itself bounds the search.
+      exit when spec ? 'radius_m' and within >= (spec ->> 'radius_m')::float8;
+      execute app.search_sql(spec || jsonb_build_object('within_m', within), mode) into r;
+      -- The last row of the page (the extra row beyond it says a next page exists).
+      last_k := case when jsonb_array_length(r.page) > size then (r.page -> (size - 1) ->> 'k')::numeric end;
+      -- Margins (1e-9 of score, 1 m) absorb rounding: the bound must never be too low.
+      beyond := case sort
+        when 'distance' then (within - 1)::numeric
+        else round(-(0.20 / (1 + within / 5000.0) + rest + 1e-9)::numeric, 9) end;
+      if last_k < beyond then
+        done := true;
+        exit;
+      end if;
+      score := -last_k;
+      within := case
+        -- The radius beyond which no listing can beat the last row found so far (that
+        -- row only improves as the circle grows), with 10 % to spare.
+        when sort = 'relevance' and last_k is not null and score - rest > 0
+          then greatest(within * 2, 1.1 * 5000 * (0.20 / (score - rest) - 1))
+        else within * 4 end;
+    end loop;
+  end if;
+  if not done then
+    execute app.search_sql(spec, mode) into r;
+  end if;
+
   -- The text found nothing at all: the same search again by trigram similarity of the title.
   if mode = 'text' and not spec ? 'after_k' and jsonb_array_length(r.page) = 0 then
     mode := 'similar';
@@ -4545,16 +4595,25 @@ begin
   if point is not null then
     -- Distances on the sphere (within 0.5 % of the spheroid's, several times cheaper).
     dist := format('st_distance(l.location, %s, false)', point);
+    if spec ? 'within_m' then
+      -- A bounded step of app.search_page: only listings within within_m of the point.
+      wheres := wheres || format('st_dwithin(l.location, %s, %s, false)', point, (spec ->> 'within_m')::float8);
+    end if;
     if coalesce((spec ->> 'serving')::boolean, false) then
       -- Served: one of the listing's service areas covers the point, or it has
       -- none and the point is within its travel radius.
       -- Two disjoint halves (a listing has service areas or not), each on its own index.
+      -- In a bounded step the travel-radius half leaves out the box test, so that the
+      -- location index (a few hundred listings near the point) drives it rather than the
+      -- boxes (every listing whose radius reaches the point: tens of thousands in a city).
       served := array[
         format('l.id in (select a.listing_id from public.listing_service_areas a where st_covers(a.area, %1$s) and a.tenant_id = %2$L)',
                point, tenant),
-        format('app.service_bbox(l.location, l.service_radius_m) && %1$s::geometry and l.service_radius_m is not null'
+        format('%2$s l.service_radius_m is not null'
                ' and st_dwithin(l.location, %1$s, l.service_radius_m, false)'
-               ' and not exists (select 1 from public.listing_service_areas a where a.listing_id = l.id)', point)];
+               ' and not exists (select 1 from public.listing_service_areas a where a.listing_id = l.id)', point,
+               case when spec ? 'within_m' then ''
+                    else format('app.service_bbox(l.location, l.service_radius_m) && %s::geometry and', point) end)];
     else
       wheres := wheres || format('st_dwithin(l.location, %s, %s, false)', point, (spec ->> 'radius_m')::float8);
     end if;
@@ -4657,7 +4716,7 @@ end $_$;
 -- Name: FUNCTION search_sql(spec jsonb, text_mode text); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.search_sql(spec jsonb, text_mode text) IS 'The statement behind a search (see app.search_page): one CTE of matches, the page after the cursor, and the total and facets when asked. text_mode: text (full text), similar (trigram fallback) or null.';
+COMMENT ON FUNCTION app.search_sql(spec jsonb, text_mode text) IS 'The statement behind a search (see app.search_page): one CTE of matches, the page after the cursor, and the total and facets when asked. text_mode: text (full text), similar (trigram fallback) or null. spec.within_m limits the matches to that many metres from the point (a bounded step, 0029).';
 
 --
 -- Name: service_bbox(extensions.geography, integer); Type: FUNCTION; Schema: app; Owner: -
@@ -10831,10 +10890,22 @@ CREATE INDEX listings_service_bbox_gist ON public.listings USING gist (app.servi
 CREATE INDEX listings_tenant_active_idx ON public.listings USING btree (tenant_id, created_at DESC) WHERE ((status = 'active'::public.listing_status) AND (deleted_at IS NULL));
 
 --
+-- Name: listings_tenant_featured_rating_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX listings_tenant_featured_rating_idx ON public.listings USING btree (tenant_id, rating_bayesian DESC) WHERE (is_featured AND (status = 'active'::public.listing_status) AND (deleted_at IS NULL));
+
+--
 -- Name: listings_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX listings_tenant_id_idx ON public.listings USING btree (tenant_id);
+
+--
+-- Name: listings_tenant_rating_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX listings_tenant_rating_idx ON public.listings USING btree (tenant_id, rating_bayesian DESC) WHERE ((status = 'active'::public.listing_status) AND (deleted_at IS NULL));
 
 --
 -- Name: listings_tenant_slug_key; Type: INDEX; Schema: public; Owner: -

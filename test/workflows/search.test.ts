@@ -423,6 +423,79 @@ describe(`search: sorts and pages (${testBackend()})`, () => {
   });
 });
 
+describe(`search: near listings first (${testBackend()})`, () => {
+  /*
+   * Migration 0029: a search by location without text (relevance or distance) runs within 2 km
+   * of the point first and widens only while a listing further out could still make the page.
+   * A search with total (which counts every match) runs whole, so it is the reference: paging
+   * through the stepped search must give exactly its list.
+   */
+  test('stepped pages are exactly the whole search: a far, well-rated or featured listing keeps its place', async () => {
+    // 200 km north of the origin, away from every other listing of this file.
+    const at = (m: number) => north(200_000 + m);
+    const point = { lat: at(0), lon: LON };
+    const added: string[] = [];
+    try {
+      // Thirty unrated listings within 1.5 km: they fill the first 2 km step.
+      for (let i = 0; i < 30; i++) {
+        added.push(
+          await addListing(provider, { title: `Near ${i}`, category: 'handyman', lat: at(50 * i), radius: 10_000 }),
+        );
+      }
+      // Further out but rated or featured enough to rank among them (0.274 and 0.269 against
+      // 0.267 for an unrated listing 1 km away), so the steps must reach them.
+      const star = await addListing(otherProvider, {
+        title: 'Far star',
+        category: 'handyman',
+        lat: at(8000),
+        radius: 20_000,
+        rating: [5, 200],
+      });
+      const featured = await addListing(otherProvider, {
+        title: 'Far featured',
+        category: 'handyman',
+        lat: at(-12_000),
+        radius: 20_000,
+        rating: [4.5, 20],
+        featured: true,
+      });
+      // Within a 30 km radius, but its 5 km travel radius does not reach the point.
+      const short = await addListing(otherProvider, {
+        title: 'Short reach',
+        category: 'handyman',
+        lat: at(9000),
+        radius: 5000,
+      });
+      added.push(star, featured, short);
+
+      for (const args of [
+        { ...point, serving: true },
+        { ...point, radius_m: 30_000 },
+        { ...point, serving: true, sort: 'distance' },
+        { ...point, radius_m: 30_000, sort: 'distance' },
+      ]) {
+        const whole = (await search({ ...args, page_size: 100, with_total: true })).results.map((r: Json) => r.title);
+        const stepped: string[] = [];
+        let after: string | undefined;
+        do {
+          const page = await search({ ...args, page_size: 5, ...(after ? { after } : {}) });
+          stepped.push(...titles(page));
+          after = page.next_cursor ?? undefined;
+        } while (after);
+        assert.deepEqual(stepped, whole, JSON.stringify(args));
+        assert.equal(whole.includes('Short reach'), !args.serving, JSON.stringify(args));
+        if (args.sort === undefined) {
+          // Both far listings outrank some of the near ones: the steps widened to them.
+          assert.ok(whole.indexOf('Far star') < whole.indexOf('Near 29'), whole.join());
+          assert.ok(whole.indexOf('Far featured') < whole.indexOf('Near 29'), whole.join());
+        }
+      }
+    } finally {
+      await db.query(sql`delete from public.listings where id = any(${added}::uuid[])`);
+    }
+  });
+});
+
 describe(`search: cards, total and facets (${testBackend()})`, () => {
   test('a result carries what a card shows', async () => {
     const [card] = (await search({ query: 'emergency plumbing', ...near, radius_m: 5000 })).results;
@@ -614,6 +687,14 @@ describe(`search: the plan uses the indexes (${testBackend()})`, () => {
     const text = await plan({ lat: LAT, lon: LON, serving: true, category: 'plumbing' });
     assert.match(text, /listing_service_areas_area_gist/, text);
     assert.match(text, /listings_service_bbox_gist/, text);
+    noSeqScan(text);
+  });
+
+  test('a stepped search by location: the location index near the point, not the travel-radius boxes', async () => {
+    const text = await plan({ lat: LAT, lon: LON, serving: true, within_m: 2000 });
+    assert.match(text, /listing_service_areas_area_gist/, text);
+    assert.match(text, /listings_(active_)?location_gist/, text);
+    assert.doesNotMatch(text, /listings_service_bbox_gist/, text);
     noSeqScan(text);
   });
 });
