@@ -468,12 +468,13 @@ describe(`search: near listings first (${testBackend()})`, () => {
       });
       added.push(star, featured, short);
 
-      for (const args of [
+      const cases: Record<string, unknown>[] = [
         { ...point, serving: true },
         { ...point, radius_m: 30_000 },
         { ...point, serving: true, sort: 'distance' },
         { ...point, radius_m: 30_000, sort: 'distance' },
-      ]) {
+      ];
+      for (const args of cases) {
         const whole = (await search({ ...args, page_size: 100, with_total: true })).results.map((r: Json) => r.title);
         const stepped: string[] = [];
         let after: string | undefined;
