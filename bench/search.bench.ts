@@ -2,12 +2,15 @@
  * The search page on PostgreSQL with the demo data (issue 8): latency p50/p95 of
  *   (a) a city radius + text query: `query` + `lat`/`lon` + `radius_m` 15 km, sorted by relevance;
  *   (b) "providers who serve my address": `serving: true` at a point in a city, one category;
- *   (c) the same without a category: everyone who serves the point, the worst case;
+ *   (c) the same without a category: everyone who serves the point (tens of thousands in a big city);
+ *   (d) the same, nearest first (sort: distance);
  * each on three sides, one request at a time (latency, not throughput):
  *   REST      GET /rest/v1/rpc/search_listings through `loconomy serve` (HTTP, anon key);
  *   function  `select public.search_listings(…)` as anon in a transaction, as REST runs it;
- *   SQL       the statement app.search_page runs for that request (app.search_sql's text), run
- *             directly by the owner: the index work alone, without validation, cursor, cards.
+ *   SQL       the statements app.search_page runs for that request (app.search_sql's text: its
+ *             bounded steps near the point, then the whole search if they did not settle the
+ *             page), run directly by the owner: the index work alone, without validation,
+ *             cursor, cards.
  * Ratios: REST/SQL and function/SQL.
  *
  *   LOCONOMY_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/loconomy_bench npm run bench -- search
@@ -114,22 +117,37 @@ async function main(): Promise<void> {
           return { lat: c.lat + 0.01, lon: c.lon - 0.01, serving: true };
         },
       },
+      {
+        name: '(d) serves my address, nearest first',
+        request: (i) => {
+          const c = cities[i % cities.length] as (typeof cities)[number];
+          return { lat: c.lat + 0.01, lon: c.lon - 0.01, serving: true, sort: 'distance' };
+        },
+      },
     ];
 
-    // The statement app.search_page runs for each request (as anon of the default tenant).
-    const statements = new Map<string, string>();
-    const statementFor = async (request: Record<string, unknown>) => {
+    // The statements app.search_page runs for each request (as anon of the default tenant):
+    // its bounded steps near the point (migration 0029), then the whole search if they did
+    // not settle the page.
+    const statements = new Map<string, string[]>();
+    const statementsFor = async (request: Record<string, unknown>) => {
       const key = JSON.stringify(request);
-      let text = statements.get(key);
-      if (!text) {
-        const { rows } = await client.query<{ text: string }>(
-          `select app.search_sql(app.search_spec($1::jsonb), case when $1::jsonb ? 'query' then 'text' end) as text`,
+      let texts = statements.get(key);
+      if (!texts) {
+        const { rows } = await client.query<{ texts: string[] }>(
+          `with p as (select app.search_page($1::jsonb) as p), s as (select app.search_spec($1::jsonb) as spec)
+           select array(
+             select app.search_sql(s.spec || jsonb_build_object('within_m', w::float8), p.p ->> 'query_mode')
+             from jsonb_array_elements_text(p.p -> 'steps') with ordinality as t (w, n) order by n)
+             || case when (p.p ->> 'whole')::boolean then array[app.search_sql(s.spec, p.p ->> 'query_mode')] else '{}' end
+             as texts
+           from p, s`,
           [key],
         );
-        text = rows[0]?.text as string;
-        statements.set(key, text);
+        texts = rows[0]?.texts as string[];
+        statements.set(key, texts);
       }
-      return text;
+      return texts;
     };
     const keys = await projectKeys(SECRET);
     const query = (request: Record<string, unknown>) =>
@@ -144,10 +162,18 @@ async function main(): Promise<void> {
         say(`\n▶ ${c.name}`);
         const sample = (
           await client.query<{ r: { total: number } }>(
-            `select public.search_listings(lat => $1, lon => $2, radius_m => $3, query => $4, serving => $5, category => $6, with_total => true) as r`,
+            `select public.search_listings(lat => $1, lon => $2, radius_m => $3, query => $4, serving => $5, category => $6, sort => $7, with_total => true) as r`,
             (() => {
               const r = c.request(0);
-              return [r.lat, r.lon, r.radius_m ?? null, r.query ?? null, r.serving ?? false, r.category ?? null];
+              return [
+                r.lat,
+                r.lon,
+                r.radius_m ?? null,
+                r.query ?? null,
+                r.serving ?? false,
+                r.category ?? null,
+                r.sort ?? 'relevance',
+              ];
             })(),
           )
         ).rows[0]?.r;
@@ -166,15 +192,23 @@ async function main(): Promise<void> {
           await client.query(`set local role anon`);
           await client.query(`select set_config('request.jwt.claims', '{"role":"anon"}', true)`);
           await client.query(
-            'select public.search_listings(lat => $1, lon => $2, radius_m => $3, query => $4, serving => $5, category => $6)',
-            [r.lat, r.lon, r.radius_m ?? null, r.query ?? null, r.serving ?? false, r.category ?? null],
+            'select public.search_listings(lat => $1, lon => $2, radius_m => $3, query => $4, serving => $5, category => $6, sort => $7)',
+            [
+              r.lat,
+              r.lon,
+              r.radius_m ?? null,
+              r.query ?? null,
+              r.serving ?? false,
+              r.category ?? null,
+              r.sort ?? 'relevance',
+            ],
           );
           await client.query('commit');
         });
         say(`  function  ${fmt(fn)}`);
-        for (let i = 0; i < WARMUP + ITERATIONS; i++) await statementFor(c.request(i));
+        for (let i = 0; i < WARMUP + ITERATIONS; i++) await statementsFor(c.request(i));
         const raw = await measure(async (i) => {
-          await client.query(await statementFor(c.request(i)));
+          for (const text of await statementsFor(c.request(i))) await client.query(text);
         });
         say(`  SQL       ${fmt(raw)}`);
         say(`  p95 ratios: REST/SQL ${(rest.p95 / raw.p95).toFixed(2)}, function/SQL ${(fn.p95 / raw.p95).toFixed(2)}`);

@@ -215,6 +215,7 @@ declare
   beyond numeric;         -- the lowest sort key a listing beyond `within` can have
   last_k numeric;
   score float8;
+  steps float8[] := '{}';  -- the radii of the bounded steps run, for search_explain and the bench
 begin
   if spec ? 'query' and mode is null then
     mode := case when numnode(websearch_to_tsquery(app.text_search_config(spec ->> 'lang'), spec ->> 'query')) > 0
@@ -238,6 +239,7 @@ begin
       -- Within a search radius that is no larger, the radius itself bounds the search.
       exit when spec ? 'radius_m' and within >= (spec ->> 'radius_m')::float8;
       execute app.search_sql(spec || jsonb_build_object('within_m', within), mode) into r;
+      steps := steps || within;
       -- The last row of the page (the extra row beyond it says a next page exists).
       last_k := case when jsonb_array_length(r.page) > size then (r.page -> (size - 1) ->> 'k')::numeric end;
       -- Margins (1e-9 of score, 1 m) absorb rounding: the bound must never be too low.
@@ -277,7 +279,9 @@ begin
     'next_cursor', case when last is not null then app.search_cursor_encode(jsonb_build_object(
         'v', 1, 'h', spec ->> 'hash', 'm', mode, 'k', last ->> 'k', 'i', last ->> 'id')) end,
     'total', r.total,
-    'facets', r.facets);
+    'facets', r.facets,
+    'steps', to_jsonb(steps),
+    'whole', not done);
 end $$;
 
 -- The plan of a bounded step too (request.within_m), for operators and the plan test.
@@ -299,3 +303,4 @@ begin
   return query execute format('explain (costs off%s) %s', case when run then ', analyze' else '' end,
                               app.search_sql(spec, mode));
 end $$;
+comment on function app.search_page(jsonb) is 'The ids behind one page of public.search_listings (plus next cursor, total, facets), found with the indexes under the public-read rule: active, not deleted, the caller''s tenant. steps: the radii (metres) of the bounded steps it ran; whole: whether it then ran the whole search (0029).';
