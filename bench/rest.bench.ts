@@ -9,13 +9,14 @@
  *
  * The database is migrated and given demo data (LOCONOMY_BENCH_LISTINGS, default 100000) if it
  * has none. Settings: LOCONOMY_BENCH_SECONDS (default 10 per run), LOCONOMY_BENCH_CONNECTIONS (32).
+ * With `wrk` on the PATH (apt-get install wrk), the HTTP side also runs under wrk, beside autocannon.
  * A third side runs the REST handler in this process (no HTTP, no load generator) over a pool
  * of the same size: what the REST layer itself costs beyond the database.
  * The SQL for pgbench is recorded by running each request once through the REST handler in
  * this process, so both sides run the same statements; values become literals (bench tooling,
  * trusted values) and the varying ones pgbench variables.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,9 +26,9 @@ import type { Caller } from '../src/auth/caller.js';
 import { projectKeys, userToken } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
 import { enterRequestContext, searchPathValue } from '../src/db/context.js';
-import type { Database, Queryable, Transaction } from '../src/db/database.js';
+import type { Database, Transaction } from '../src/db/database.js';
 import { openDatabase } from '../src/db/open.js';
-import { sql } from '../src/db/sql.js';
+import { type Query, sql } from '../src/db/sql.js';
 import { createLogger } from '../src/log.js';
 import { handleRest, type RestRequest } from '../src/rest/handler.js';
 import { loadSchemaCache } from '../src/rest/schema/cache.js';
@@ -58,13 +59,15 @@ const loconomy = (args: string[]) =>
 
 /** A transaction that records every statement it runs (text and values) and runs it. */
 function recording(tx: Transaction, log: { text: string; values: readonly unknown[] }[]): Transaction {
+  const record = (query: Query | string, params?: readonly unknown[]): Query => {
+    const q = typeof query === 'string' ? { text: query, values: params ?? [] } : query;
+    log.push({ text: q.text, values: q.values });
+    return q;
+  };
   return {
     ...tx,
-    query: ((query: { text: string; values: readonly unknown[] } | string, params?: readonly unknown[]) => {
-      const q = typeof query === 'string' ? { text: query, values: params ?? [] } : query;
-      log.push({ text: q.text, values: q.values });
-      return tx.query(q);
-    }) as Queryable['query'],
+    query: (query, params) => tx.query(record(query, params)),
+    last: (query, params) => tx.last(record(query, params)),
   };
 }
 
@@ -76,17 +79,16 @@ async function recordRequest(db: Database, caller: Caller, request: RestRequest)
   const spy: Database = {
     ...db,
     asRole: (role, claims, fn, info) =>
-      db.transaction(async (tx) => {
-        const rec = recording(tx, statements);
-        await enterRequestContext(rec, role, claims, info, searchPathValue(config.db.extraSearchPath));
-        const result = await fn(rec);
-        throw Object.assign(new Error('rollback'), { result }); // leave nothing behind
-      }),
+      db.transaction(
+        async (tx) => {
+          const rec = recording(tx, statements);
+          await enterRequestContext(rec, role, claims, info, searchPathValue(config.db.extraSearchPath));
+          return fn(rec);
+        },
+        { end: 'rollback' }, // leave nothing behind
+      ),
   };
-  const response = await handleRest({ db: spy, config, schemaCache: () => cache }, caller, request).catch((e) => {
-    if (e?.message === 'rollback') return e.result;
-    throw e;
-  });
+  const response = await handleRest({ db: spy, config, schemaCache: () => cache }, caller, request);
   if (response.status >= 300) throw new Error(`recording got ${response.status}: ${response.body}`);
   return statements;
 }
@@ -171,6 +173,76 @@ async function runHttp(requests: autocannon.Request[], headers: Record<string, s
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`HTTP run had ${result.non2xx} non-2xx and ${result.errors} errors`);
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/** Whether `wrk` (Debian package `wrk`) is on the PATH. */
+function hasWrk(): boolean {
+  return spawnSync('wrk', ['--version']).error === undefined;
+}
+
+/** A request for wrk: `__UNIQUE__` in the body becomes a value unique to the request. */
+interface WrkRequest {
+  method: string;
+  path: string;
+  body?: string;
+}
+
+/**
+ * The same load from wrk, a C load generator with a Lua script (2 threads), which takes far less
+ * of the shared CPU than autocannon does, so the server's own figure shows more clearly.
+ */
+async function runWrk(requests: WrkRequest[], headers: Record<string, string>): Promise<Figures> {
+  const dir = await mkdtemp(join(tmpdir(), 'loconomy-wrk-'));
+  try {
+    const long = (text: string) => `[==[${text}]==]`;
+    const script = [
+      `local requests = {${requests.map((r) => `{method=${long(r.method)}, path=${long(r.path)}, body=${r.body === undefined ? 'nil' : long(r.body)}}`).join(',\n')}}`,
+      `local headers = {${Object.entries(headers)
+        .map(([k, v]) => `[${long(k)}]=${long(v)}`)
+        .join(', ')}}`,
+      'local threads = 0',
+      'function setup(thread) threads = threads + 1; thread:set("id", threads) end',
+      'local counter = 0',
+      'function init(args) math.randomseed(os.time() + (id or 0)) end',
+      'function request()',
+      '  counter = counter + 1',
+      '  local r = requests[(counter % #requests) + 1]',
+      '  local body = r.body',
+      '  if body then body = body:gsub("__UNIQUE__", (id or 0) .. "-" .. counter .. "-" .. math.random(1, 1000000000)) end',
+      '  return wrk.format(r.method, r.path, headers, body)',
+      'end',
+      '',
+    ].join('\n');
+    await writeFile(join(dir, 'bench.lua'), script);
+    const run = async (seconds: number) => {
+      const args = ['-t', '2', '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--latency', '-s', 'bench.lua'];
+      const child = spawn('wrk', [...args, `http://127.0.0.1:${PORT}`], {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      await new Promise<void>((resolve, reject) =>
+        child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`wrk failed:\n${out}`)))),
+      );
+      return out;
+    };
+    await run(2); // warm-up, as for autocannon
+    const out = await run(SECONDS);
+    const bad = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+    const errors = /Socket errors: (.*)/.exec(out)?.[1];
+    if (bad > 0 || errors) throw new Error(`wrk run had ${bad} non-2xx responses, socket errors: ${errors ?? 'none'}`);
+    const ms = (q: string) => {
+      const m = new RegExp(`^\\s+${q}%\\s+([\\d.]+)(us|ms|s)$`, 'm').exec(out);
+      if (!m) return Number.NaN;
+      const value = Number(m[1]);
+      return m[2] === 'us' ? value / 1000 : m[2] === 's' ? value * 1000 : value;
+    };
+    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p50: ms('50'), p99: ms('99') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** The handler alone: CONNECTIONS loops calling handleRest back to back for SECONDS. */
@@ -260,6 +332,7 @@ async function main(): Promise<void> {
         http: ids
           .slice(0, 100)
           .map((r) => ({ method: 'GET' as const, path: `/rest/v1/listings?id=eq.${r.id}&select=*` })),
+        wrk: ids.slice(0, 100).map((r) => ({ method: 'GET', path: `/rest/v1/listings?id=eq.${r.id}&select=*` })),
         httpHeaders: { apikey: keys.anon },
         caller: anon,
         // Recorded once with the first sample id, which pgbench then varies; run with random ones.
@@ -280,6 +353,7 @@ async function main(): Promise<void> {
       {
         name: '(b) 20 active listings + provider + category',
         http: [{ method: 'GET' as const, path: `/rest/v1/listings?${embedQuery}` }],
+        wrk: [{ method: 'GET', path: `/rest/v1/listings?${embedQuery}` }],
         httpHeaders: { apikey: keys.anon },
         caller: anon,
         request: (): RestRequest => ({
@@ -301,6 +375,7 @@ async function main(): Promise<void> {
             setupRequest: (req: autocannon.Request) => ({ ...req, body: body(`bench-${randomUUID()}`) }),
           },
         ],
+        wrk: [{ method: 'POST', path: '/rest/v1/listings', body: body('bench-__UNIQUE__') }],
         httpHeaders: { apikey: keys.anon, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         caller: user,
         // Recorded with a marker slug, which pgbench replaces; run with a fresh one each time.
@@ -332,10 +407,14 @@ async function main(): Promise<void> {
       await waitForHealth(PORT);
       say('');
       const rows: string[] = [];
+      const wrk = hasWrk();
+      if (!wrk) say('wrk is not installed (Debian: apt-get install wrk): HTTP load from autocannon only\n');
       for (const [i, c] of cases.entries()) {
         say(`▶ ${c.name}`);
         const rest = await runHttp(c.http as autocannon.Request[], c.httpHeaders as Record<string, string>);
-        say(`  REST     ${fmt(rest)}`);
+        say(`  REST     ${fmt(rest)}  (autocannon)`);
+        const viaWrk = wrk ? await runWrk(c.wrk, c.httpHeaders as Record<string, string>) : undefined;
+        if (viaWrk) say(`  REST     ${fmt(viaWrk)}  (wrk)`);
         const handler = await runInProcess(pooled, c.caller, () => c.request());
         say(`  handler  ${fmt(handler)}  (in process, no HTTP)`);
         // extended: unnamed statements, parsed and planned each time, as node-postgres sends
@@ -344,17 +423,18 @@ async function main(): Promise<void> {
         say(`  pgbench -M extended  ${fmt(extended)}`);
         const prepared = await runPgbench(scripts[i] as string, c.setup, 'prepared');
         say(`  pgbench -M prepared  ${fmt(prepared)}`);
-        const ratio = (a: Figures, b: Figures) => (a.rps / b.rps).toFixed(2);
+        const ratio = (a: Figures | undefined, b: Figures) => (a ? (a.rps / b.rps).toFixed(2) : '—');
         say(`  REST/pgbench throughput: ${ratio(rest, extended)} (extended), ${ratio(rest, prepared)} (prepared)`);
+        if (viaWrk) say(`  REST (wrk)/pgbench prepared: ${ratio(viaWrk, prepared)}`);
         say(`  handler/pgbench prepared: ${ratio(handler, prepared)}`);
         rows.push(
-          `| ${c.name} | ${rest.rps.toFixed(0)} | ${rest.p50.toFixed(1)} / ${rest.p99.toFixed(1)} | ${handler.rps.toFixed(0)} | ${extended.rps.toFixed(0)} | ${extended.p50.toFixed(1)} / ${extended.p99.toFixed(1)} | ${prepared.rps.toFixed(0)} | ${ratio(rest, extended)} | ${ratio(rest, prepared)} | ${ratio(handler, prepared)} |`,
+          `| ${c.name} | ${rest.rps.toFixed(0)} | ${rest.p50.toFixed(1)} / ${rest.p99.toFixed(1)} | ${viaWrk ? viaWrk.rps.toFixed(0) : '—'} | ${handler.rps.toFixed(0)} | ${extended.rps.toFixed(0)} | ${extended.p50.toFixed(1)} / ${extended.p99.toFixed(1)} | ${prepared.rps.toFixed(0)} | ${ratio(rest, extended)} | ${ratio(rest, prepared)} | ${ratio(viaWrk, prepared)} | ${ratio(handler, prepared)} |`,
         );
       }
       say(
-        '\n| case | REST req/s | REST p50 / p99 ms | handler req/s | pgbench extended tps | its p50 / p99 ms | pgbench prepared tps | REST/extended | REST/prepared | handler/prepared |',
+        '\n| case | REST req/s (autocannon) | its p50 / p99 ms | REST req/s (wrk) | handler req/s | pgbench extended tps | its p50 / p99 ms | pgbench prepared tps | REST/extended | REST/prepared | REST (wrk)/prepared | handler/prepared |',
       );
-      say('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+      say('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
       for (const row of rows) say(row);
     } finally {
       server.kill('SIGTERM');

@@ -53,6 +53,9 @@ export function oneLine(error: unknown): string {
  * docs/errors.md lists this table and a test keeps the two in step.
  */
 export const API_ERRORS = {
+  // Connection (PGRST0xx): the database cannot be reached, or went away during the request.
+  PGRST000: { status: 503, message: 'The database cannot be reached' },
+  PGRST001: { status: 503, message: 'The database connection was lost during the request' },
   // Request (PGRST1xx): the URL, headers or body are out of grammar.
   PGRST100: { status: 400, message: 'Could not parse the request' },
   PGRST101: { status: 405, message: 'Only GET, HEAD and POST are allowed on a function' },

@@ -40,7 +40,41 @@ export interface Queryable {
   copyFrom(target: CopyTarget, columns: readonly string[], source: CopySource, options?: CopyOptions): Promise<number>;
 }
 
-export type Transaction = Queryable;
+/** One open transaction. */
+export interface Transaction extends Queryable {
+  /**
+   * Runs `query` as the transaction's last statement and ends the transaction with it: commit,
+   * or rollback when it was opened with `end: 'rollback'`. On PostgreSQL the end travels with
+   * the statement (and so do the begin and the request context when nothing was sent before),
+   * so a request of one statement takes one round trip (decision 0014). Nothing may run in the
+   * transaction after it, and it is committed before the caller sees the rows: use `query`
+   * instead when a check of the result may still have to undo the transaction.
+   */
+  last<T = Row>(query: Query | string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+}
+
+export interface TransactionOptions {
+  /** How the transaction ends when its function resolves (default commit); a throw always rolls back. */
+  readonly end?: 'commit' | 'rollback';
+}
+
+/**
+ * The database could not be reached, or the connection was lost while a statement was running:
+ * nothing the request asked for can be assumed done, and trying again may succeed.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor(
+    readonly phase: 'connect' | 'query',
+    options: { cause: unknown },
+  ) {
+    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(
+      phase === 'connect' ? `cannot connect to the database: ${reason}` : `the database connection was lost: ${reason}`,
+      options,
+    );
+    this.name = 'DatabaseUnavailableError';
+  }
+}
 
 /** Request details PostgREST exposes to SQL as request.method, request.path, request.headers. */
 export interface RequestInfo {
@@ -57,13 +91,23 @@ export type Unsubscribe = () => Promise<void>;
 
 export interface Database extends Queryable {
   readonly kind: 'pglite' | 'postgres';
-  /** Commits when fn resolves, rolls back when it throws. On PGlite, use only `tx` inside. */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * Ends as `options.end` says (commit by default) when fn resolves, rolls back when it throws.
+   * On PGlite, use only `tx` inside.
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * One transaction as `role` with the caller's JWT claims, the way PostgREST runs a request:
-   * set local role, request.jwt.claims, request.method/path/headers, search_path.
+   * set local role, request.jwt.claims, request.method/path/headers, search_path. On PostgreSQL
+   * these settings are sent with the transaction's first statement, not on their own.
    */
-  asRole<T>(role: DatabaseRole, claims: object, fn: (tx: Transaction) => Promise<T>, request?: RequestInfo): Promise<T>;
+  asRole<T>(
+    role: DatabaseRole,
+    claims: object,
+    fn: (tx: Transaction) => Promise<T>,
+    request?: RequestInfo,
+    options?: TransactionOptions,
+  ): Promise<T>;
   /** LISTEN; the callback gets each payload. Resolves once the LISTEN is in place. */
   listen(channel: string, callback: (payload: string) => void): Promise<Unsubscribe>;
   notify(channel: string, payload?: string): Promise<void>;

@@ -9,7 +9,16 @@ import { type Logger, step } from '../log.js';
 import { Channels } from './channels.js';
 import { enterRequestContext } from './context.js';
 import { copyData, copyStatement } from './copy.js';
-import type { CopyOptions, CopySource, CopyTarget, Database, Queryable, QueryResult, Row } from './database.js';
+import type {
+  CopyOptions,
+  CopySource,
+  CopyTarget,
+  Database,
+  Queryable,
+  QueryResult,
+  Row,
+  Transaction,
+} from './database.js';
 import { pgliteExtensions } from './extensions.js';
 import type { Query } from './sql.js';
 import { parseValue, toParam } from './values.js';
@@ -157,6 +166,23 @@ function wrap(pg: PGlite, options: PgliteOptions, release: () => void): PgliteDa
     };
   }
 
+  /** One statement at a time, as everything on PGlite; `last` only closes the transaction to further statements, as on PostgreSQL. */
+  function transaction(tx: PGliteTransaction): Transaction {
+    let ended = false;
+    const q = queryable(() => {
+      if (ended) throw new Error('the transaction has ended: nothing may run after last()');
+      return tx;
+    });
+    return {
+      ...q,
+      last<T = Row>(query: Query | string, params?: readonly unknown[]) {
+        const result = q.query<T>(query, params);
+        ended = true;
+        return result;
+      },
+    };
+  }
+
   const channels = new Channels(
     async (statement) => {
       await outside().exec(statement.text);
@@ -169,14 +195,20 @@ function wrap(pg: PGlite, options: PgliteOptions, release: () => void): PgliteDa
     kind: 'pglite',
     pglite: pg,
     ...queryable(outside),
-    transaction(fn) {
-      return outside().transaction((tx) => inTransaction.run(true, () => fn(queryable(() => tx))));
+    transaction(fn, transactionOptions) {
+      return outside().transaction((tx) =>
+        inTransaction.run(true, async () => {
+          const result = await fn(transaction(tx));
+          if (transactionOptions?.end === 'rollback' && !tx.closed) await tx.rollback();
+          return result;
+        }),
+      );
     },
-    asRole(role, claims, fn, request) {
+    asRole(role, claims, fn, request, transactionOptions) {
       return db.transaction(async (tx) => {
         await enterRequestContext(tx, role, claims, request, options.searchPath);
         return fn(tx);
-      });
+      }, transactionOptions);
     },
     listen: (channel, callback) => channels.add(channel, callback),
     async notify(channel, payload = '') {

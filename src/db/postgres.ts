@@ -4,9 +4,20 @@ import pg from 'pg';
 import { from as copyFromStdin } from 'pg-copy-streams';
 import type { Logger } from '../log.js';
 import { Channels, listenStatement } from './channels.js';
-import { enterRequestContext } from './context.js';
+import { requestContext } from './context.js';
 import { copyData, copyStatement } from './copy.js';
-import type { CopyOptions, CopySource, CopyTarget, Database, QueryResult, Row } from './database.js';
+import {
+  type CopyOptions,
+  type CopySource,
+  type CopyTarget,
+  type Database,
+  DatabaseUnavailableError,
+  type QueryResult,
+  type Row,
+  type Transaction,
+  type TransactionOptions,
+} from './database.js';
+import { isServerError, type PipelinedStatement, runPipeline } from './pipeline.js';
 import { PreparedStatements } from './prepared.js';
 import type { Query } from './sql.js';
 
@@ -43,13 +54,54 @@ export function openPostgres(options: PostgresOptions): Database {
       ? undefined
       : new PreparedStatements<pg.PoolClient>(options.maxPreparedPerConnection);
 
+  // A connection that fails while checked out emits 'error' on its client, which pg-pool does
+  // not listen to then; unheard, that would end the process. The failing request already gets
+  // the error, and the client is discarded when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
+
   /** A pooled connection whose prepared statements may be used; retired ones are closed first. */
   async function checkout(): Promise<pg.PoolClient> {
     for (;;) {
-      const client = await pool.connect();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw new DatabaseUnavailableError('connect', { cause: error });
+      }
       if (!statements?.retired(client)) return client;
       // release(true) closes it, and the pool opens a fresh connection in its place.
       client.release(true);
+    }
+  }
+
+  /**
+   * One transaction on a pooled connection, `held` statements (the request context) sent with
+   * its first statement; released afterwards, or discarded when its connection failed.
+   */
+  async function inTransaction<T>(
+    held: readonly Query[],
+    fn: (tx: Transaction) => Promise<T>,
+    options: TransactionOptions | undefined,
+  ): Promise<T> {
+    const client = await checkout();
+    const tx = new PipelinedTransaction(client, statements, held, options?.end ?? 'commit');
+    let broken: Error | undefined;
+    try {
+      const result = await fn(tx.api);
+      await tx.finish();
+      return result;
+    } catch (error) {
+      if (connectionGone(error)) broken = error as Error;
+      else
+        try {
+          await tx.abort();
+        } catch (rollbackError) {
+          // The connection is unusable; release(err) makes the pool discard it.
+          broken = rollbackError as Error;
+        }
+      throw error;
+    } finally {
+      client.release(broken);
     }
   }
 
@@ -60,10 +112,16 @@ export function openPostgres(options: PostgresOptions): Database {
       if (!(q.prepare && statements))
         return resultOf<T>(await pool.query({ text: q.text, values: q.values as unknown[] }));
       const client = await checkout();
+      let broken: Error | undefined;
       try {
-        return await runOn<T>(client, statements, q);
+        // One statement under one Sync: autocommitted, as a plain query is.
+        const [result] = await pipelined(client, statements, [q]);
+        return result as QueryResult<T>;
+      } catch (error) {
+        if (connectionGone(error)) broken = error as Error;
+        throw error;
       } finally {
-        client.release();
+        client.release(broken);
       }
     },
     async exec(script: string): Promise<void> {
@@ -78,38 +136,9 @@ export function openPostgres(options: PostgresOptions): Database {
         client.release();
       }
     },
-    async transaction(fn) {
-      const client = await checkout();
-      let broken: Error | undefined;
-      try {
-        await client.query('begin');
-        const result = await fn({
-          query: (query, params) => runOn(client, statements, toQuery(query, params)),
-          exec: async (script) => {
-            await client.query(script);
-          },
-          copyFrom: (...args) => copyWith(client, ...args),
-        });
-        await client.query('commit');
-        return result;
-      } catch (error) {
-        try {
-          await client.query('rollback');
-        } catch (rollbackError) {
-          // The connection is unusable; release(err) makes the pool discard it.
-          broken = rollbackError as Error;
-        }
-        throw error;
-      } finally {
-        client.release(broken);
-      }
-    },
-    asRole(role, claims, fn, request) {
-      return db.transaction(async (tx) => {
-        await enterRequestContext(tx, role, claims, request, options.searchPath);
-        return fn(tx);
-      });
-    },
+    transaction: (fn, transactionOptions) => inTransaction([], fn, transactionOptions),
+    asRole: (role, claims, fn, request, transactionOptions) =>
+      inTransaction([requestContext(role, claims, request, options.searchPath)], fn, transactionOptions),
     listen: (channel, callback) => listener.channels.add(channel, callback),
     async notify(channel, payload = '') {
       await pool.query('select pg_notify($1, $2)', [channel, payload]);
@@ -134,22 +163,159 @@ function resultOf<T>(result: pg.QueryResult): QueryResult<T> {
 }
 
 /**
- * One statement on a connection: named when it is marked `prepare` and the connection may
- * hold another name, so node-postgres parses it once on this connection and binds it after.
+ * The connection cannot be used again: it was lost, or PostgreSQL ended the session (FATAL,
+ * e.g. 57P01 from pg_terminate_backend). Released with the error, so the pool discards it
+ * rather than hand it to the next request before its socket has closed.
  */
-async function runOn<T>(
+function connectionGone(error: unknown): boolean {
+  return (
+    error instanceof DatabaseUnavailableError ||
+    (isServerError(error) && (error.severity === 'FATAL' || error.severity === 'PANIC'))
+  );
+}
+
+const BEGIN: Query = { text: 'begin', values: [] };
+const END = { commit: { text: 'commit', values: [] }, rollback: { text: 'rollback', values: [] } } as const;
+
+/**
+ * A transaction whose messages wait until they can travel together (decision 0014): the BEGIN
+ * and the held request context go with the first statement; `last()` carries the end too, and
+ * when nothing was sent before and the end is a commit it needs no BEGIN at all (the Sync
+ * commits the implicit transaction, or rolls it back when a statement failed). A transaction
+ * that ran nothing sends only its held statements, alone.
+ */
+class PipelinedTransaction {
+  #held: readonly Query[];
+  /** BEGIN was sent and no end has run since: the server may be in this transaction (or its aborted state). */
+  #open = false;
+  #sentAny = false;
+  #ended = false;
+  readonly api: Transaction;
+
+  constructor(
+    readonly client: pg.PoolClient,
+    readonly statements: PreparedStatements<pg.PoolClient> | undefined,
+    held: readonly Query[],
+    readonly end: 'commit' | 'rollback',
+  ) {
+    this.#held = held;
+    this.api = {
+      query: (query, params) => this.query(toQuery(query, params)),
+      last: (query, params) => this.last(toQuery(query, params)),
+      exec: async (script) => {
+        await this.#begin();
+        await client.query(script);
+      },
+      copyFrom: async (...args) => {
+        await this.#begin();
+        return copyWith(client, ...args);
+      },
+    };
+  }
+
+  async query<T>(query: Query): Promise<QueryResult<T>> {
+    const results = await this.#send(this.#open ? [query] : [BEGIN, ...this.#take(), query], true);
+    return results.at(-1) as QueryResult<T>;
+  }
+
+  async last<T>(query: Query): Promise<QueryResult<T>> {
+    if (!this.#sentAny && this.end === 'commit') {
+      // The implicit transaction of one Sync: no BEGIN, no COMMIT.
+      const results = await this.#send([...this.#take(), query], false, true);
+      return results.at(-1) as QueryResult<T>;
+    }
+    const start = this.#open ? [] : [BEGIN, ...this.#take()];
+    const results = await this.#send([...start, query, END[this.end]], true, true);
+    this.#open = false;
+    return results.at(-2) as QueryResult<T>;
+  }
+
+  /** After fn resolved: the end, unless last() sent it. */
+  async finish(): Promise<void> {
+    if (!this.#sentAny) {
+      // Nothing ran: the held statements alone, so that a bad role or setting still fails as
+      // it would have (their effects end with the implicit transaction either way).
+      const held = this.#take();
+      if (held.length > 0) await this.#send(held, false, true);
+      return;
+    }
+    if (!this.#open) return;
+    await this.#send([END[this.end]], true);
+    this.#open = false;
+  }
+
+  /** After a failure: roll back if the server may still be in the transaction. */
+  async abort(): Promise<void> {
+    if (!this.#open) return;
+    // The simple protocol: a ROLLBACK is accepted in an aborted transaction (and warns when idle).
+    await this.client.query('rollback');
+    this.#open = false;
+  }
+
+  /** For exec and copyFrom, which node-postgres sends on their own: the BEGIN and held statements first. */
+  async #begin(): Promise<void> {
+    this.#checkNotEnded();
+    if (!this.#open) await this.#send([BEGIN, ...this.#take()], true);
+  }
+
+  #take(): readonly Query[] {
+    const held = this.#held;
+    this.#held = [];
+    return held;
+  }
+
+  #send(queries: readonly Query[], opens: boolean, ends = false): Promise<QueryResult<Row>[]> {
+    this.#checkNotEnded();
+    if (ends) this.#ended = true;
+    this.#sentAny = true;
+    // Set before sending: a failure part-way leaves the server in the transaction.
+    if (opens) this.#open = true;
+    return pipelined(this.client, this.statements, queries);
+  }
+
+  #checkNotEnded(): void {
+    if (this.#ended) throw new Error('the transaction has ended: nothing may run after last()');
+  }
+}
+
+/**
+ * Runs the queries as one pipeline on `client`, the ones marked `prepare` as named statements
+ * (decision 0010), and records which names the connection now holds. Throws the first error;
+ * a lost connection as DatabaseUnavailableError.
+ */
+async function pipelined(
   client: pg.PoolClient,
   statements: PreparedStatements<pg.PoolClient> | undefined,
-  query: Query,
-): Promise<QueryResult<T>> {
-  const name = query.prepare ? statements?.nameFor(client, query.text) : undefined;
-  try {
-    return resultOf<T>(await client.query({ text: query.text, values: query.values as unknown[], name }));
-  } catch (error) {
-    // 26000: SQL on this connection deallocated the statement node-postgres believes it has.
-    if (name !== undefined && (error as { code?: string }).code === '26000') statements?.lost(client);
-    throw error;
+  queries: readonly Query[],
+): Promise<QueryResult<Row>[]> {
+  const parsing = new Set<string>();
+  const planned: PipelinedStatement[] = queries.map((q) => {
+    const name = q.prepare ? statements?.nameFor(client, q.text) : undefined;
+    if (name === undefined || statements === undefined) return { text: q.text, values: q.values, parse: true };
+    // A name twice in one pipeline is parsed once: a second Parse of it would fail (42P05).
+    const parse = !parsing.has(name) && !statements.holds(client, name);
+    if (parse) parsing.add(name);
+    return { text: q.text, values: q.values, name, parse };
+  });
+  const outcome = await runPipeline(client, planned);
+  if (statements) {
+    // ParseComplete comes in order; after an error PostgreSQL skips the Parses left.
+    let parsed = outcome.parsed;
+    for (const p of planned) {
+      if (!p.parse || parsed === 0) continue;
+      parsed--;
+      if (p.name !== undefined) statements.parsed(client, p.name);
+    }
   }
+  if (outcome.error === undefined) return outcome.results;
+  if (!isServerError(outcome.error)) {
+    if (!outcome.sent) throw outcome.error; // a parameter node-postgres cannot send
+    throw new DatabaseUnavailableError('query', { cause: outcome.error });
+  }
+  // 26000: SQL on this connection deallocated a statement; 42P05: the server holds one the
+  // bookkeeping did not know of. Either way this connection's record is wrong: retire it.
+  if (outcome.error.code === '26000' || outcome.error.code === '42P05') statements?.lost(client);
+  throw outcome.error;
 }
 
 async function copyWith(

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Queryable, Transaction } from './database.js';
+import type { Transaction } from './database.js';
 import type { Query } from './sql.js';
 
 /**
@@ -18,7 +18,12 @@ export function prepared(query: Query | string, params: readonly unknown[] = [])
 
 /** `tx`, with every statement run through it marked as a request shape. */
 export function preparing(tx: Transaction): Transaction {
-  return { ...tx, query: (query, params) => tx.query(prepared(query, params)) } satisfies Queryable;
+  return {
+    query: (query, params) => tx.query(prepared(query, params)),
+    last: (query, params) => tx.last(prepared(query, params)),
+    exec: (script) => tx.exec(script),
+    copyFrom: (...args) => tx.copyFrom(...args),
+  };
 }
 
 /** `loco_` and 128 bits of SHA-256 of the text: far below PostgreSQL's 63-byte name limit. */
@@ -32,20 +37,21 @@ export const DEFAULT_MAX_PREPARED_PER_CONNECTION = 100;
 interface ConnectionState {
   /** The generation the connection's statements were prepared in. */
   readonly generation: number;
-  readonly names: Set<string>;
+  /** Each name reserved on the connection, and whether its Parse has succeeded. */
+  readonly names: Map<string, boolean>;
   /** A shape was refused a name because the connection held `max` already. */
   full: boolean;
 }
 
 /**
- * Which named statements each connection holds, kept beside node-postgres rather than inside
- * it: node-postgres remembers every statement it prepared on a connection for the
- * connection's life and has no public way to forget one, so a statement cannot be evicted
- * (DEALLOCATE would leave node-postgres believing it still exists). Instead, a connection
- * names at most `max` shapes; past that, further shapes run unnamed and the connection is
- * retired — closed at its next checkout, so the pool opens a fresh one that learns the
- * shapes in use now. `discard()` (after DDL) retires every connection holding statements, so
- * none is run against a changed schema with the parameter types it was prepared with.
+ * Which named statements each connection holds. node-postgres is never given a name (it would
+ * keep its own record of parsed names for the connection's life, with no way to forget one):
+ * src/db/pipeline.ts sends Parse, Bind and Execute itself and reports back here which Parses
+ * succeeded (decision 0014). A connection names at most `max` shapes; past that, further shapes
+ * run unnamed and the connection is retired — closed at its next checkout, so the pool opens a
+ * fresh one that learns the shapes in use now. `discard()` (after DDL) retires every connection
+ * holding statements, so none is run against a changed schema with the parameter types it was
+ * prepared with.
  */
 export class PreparedStatements<Connection extends object> {
   readonly #connections = new WeakMap<Connection, ConnectionState>();
@@ -55,7 +61,10 @@ export class PreparedStatements<Connection extends object> {
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`max must be a positive integer, got ${max}`);
   }
 
-  /** The name to run `text` under on `connection`, or undefined to run it unnamed. */
+  /**
+   * The name to run `text` under on `connection`, or undefined to run it unnamed. A new name is
+   * reserved at once, so the cap counts every name the server may hold.
+   */
   nameFor(connection: Connection, text: string): string | undefined {
     let state = this.#connections.get(connection);
     if (state !== undefined && state.generation !== this.#generation) {
@@ -64,7 +73,7 @@ export class PreparedStatements<Connection extends object> {
       return undefined;
     }
     if (state === undefined) {
-      state = { generation: this.#generation, names: new Set(), full: false };
+      state = { generation: this.#generation, names: new Map(), full: false };
       this.#connections.set(connection, state);
     }
     const name = statementName(text);
@@ -73,8 +82,18 @@ export class PreparedStatements<Connection extends object> {
       state.full = true;
       return undefined;
     }
-    state.names.add(name);
+    state.names.set(name, false);
     return name;
+  }
+
+  /** True when the connection holds `name` (its Parse succeeded), so it is only bound. */
+  holds(connection: Connection, name: string): boolean {
+    return this.#connections.get(connection)?.names.get(name) === true;
+  }
+
+  /** PostgreSQL answered ParseComplete for `name` on the connection. */
+  parsed(connection: Connection, name: string): void {
+    this.#connections.get(connection)?.names.set(name, true);
   }
 
   /** True when the connection should be closed rather than used: its statements are stale or too many. */
@@ -94,7 +113,7 @@ export class PreparedStatements<Connection extends object> {
     this.#generation++;
   }
 
-  /** How many names a connection holds (for tests and logs). */
+  /** How many names a connection holds or has reserved (for tests and logs). */
   count(connection: Connection): number {
     return this.#connections.get(connection)?.names.size ?? 0;
   }

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Transaction } from '../db/database.js';
+import { DatabaseUnavailableError, type Transaction } from '../db/database.js';
 import { preparing } from '../db/prepared.js';
 import type { SqlFragment } from '../db/sql.js';
-import { isApiError } from '../errors.js';
+import { ApiError, isApiError } from '../errors.js';
 import { type Context, header, type RestResponse, txOverridable } from './context.js';
 import { fromDatabaseError, isDatabaseError } from './errors.js';
 import { type PlanRequest, planContentType, planRequest } from './plan/negotiate.js';
@@ -11,7 +11,9 @@ import { explainSql } from './sql/explain.js';
 /**
  * The one place a REST request opens its transaction: as the caller's role, with the request
  * context set, ended by LOCONOMY_DB_TX_END and Prefer: tx; and EXPLAIN of a request's
- * statements for Accept: application/vnd.pgrst.plan.
+ * statements for Accept: application/vnd.pgrst.plan. An action runs its final statement with
+ * `tx.last()` when no check of the result is left that could undo the transaction, so on
+ * PostgreSQL the whole request is one round trip (decision 0014).
  */
 
 /** Runs fn in one transaction as the caller; the end follows LOCONOMY_DB_TX_END and Prefer: tx. */
@@ -37,31 +39,24 @@ export async function run<T>(
     headers: plainHeaders(request.headers),
     settings,
   };
-  const sentinel = { result: undefined as T | undefined };
   try {
     return await deps.db.asRole(
       caller.role,
       caller.claims,
-      async (tx) => {
-        // The request's statements are shapes: prepared on PostgreSQL (decision 0010).
-        const result = await fn(preparing(tx));
-        if (rollback) {
-          sentinel.result = result;
-          throw ROLLBACK;
-        }
-        return result;
-      },
+      // The request's statements are shapes: prepared on PostgreSQL (decision 0010).
+      (tx) => fn(preparing(tx)),
       info,
+      { end: rollback ? 'rollback' : 'commit' },
     );
   } catch (error) {
-    if (error === ROLLBACK) return sentinel.result as T;
     if (isApiError(error)) throw error;
     if (isDatabaseError(error)) throw fromDatabaseError(error, caller.role !== deps.config.db.anonRole, ctx.cache);
+    if (error instanceof DatabaseUnavailableError) {
+      throw new ApiError(error.phase === 'connect' ? 'PGRST000' : 'PGRST001', { details: error.message });
+    }
     throw error;
   }
 }
-
-const ROLLBACK = Symbol('rollback');
 
 export function planOf(ctx: Context): PlanRequest | undefined {
   return planRequest(header(ctx, 'accept'), ctx.deps.config.db.planEnabled);
@@ -81,8 +76,9 @@ export function explain(
     ctx,
     async (tx) => {
       const plans: unknown[] = [];
-      for (const statement of statements) {
-        const { rows } = await tx.query<{ 'QUERY PLAN': unknown }>(explainSql(statement, plan));
+      for (const [i, statement] of statements.entries()) {
+        const explained = explainSql(statement, plan);
+        const { rows } = await (i === statements.length - 1 ? tx.last : tx.query)<{ 'QUERY PLAN': unknown }>(explained);
         for (const row of rows) plans.push(row['QUERY PLAN']);
       }
       const body =

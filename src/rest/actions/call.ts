@@ -17,7 +17,7 @@ import { CONTENT_TYPES, negotiate } from '../plan/negotiate.js';
 import { closest, nearest, planSelect } from '../plan/select.js';
 import type { Source } from '../plan/types.js';
 import { contentRange } from '../respond/range.js';
-import { CALL_ECHO, respondRows } from '../respond/rows.js';
+import { CALL_ECHO, mayRefuse, respondRows } from '../respond/rows.js';
 import { type Routine, routineRelation } from '../schema/cache.js';
 import { readSql, scalarCallSql } from '../sql/read.js';
 import { explain, planOf, run } from '../transaction.js';
@@ -84,11 +84,12 @@ export async function call(ctx: Context, name: string): Promise<RestResponse> {
         const headers: Record<string, string> = { 'content-range': '0-0/*' };
         const applied = preferenceApplied(ctx.prefer, CALL_ECHO, txOverridable(ctx));
         if (applied) headers['preference-applied'] = applied;
+        // Nothing checks the result: the call ends the transaction (one round trip on PostgreSQL).
         if (routine.returnType.name === 'void') {
-          await tx.query(scalarCallSql(source, 'void'));
+          await tx.last(scalarCallSql(source, 'void'));
           return { status: 204, headers };
         }
-        const { rows } = await tx.query<{ body: string; page_total?: number }>(
+        const { rows } = await tx.last<{ body: string; page_total?: number }>(
           scalarCallSql(source, routine.returnsSet ? 'set' : 'one'),
         );
         const n = rows[0]?.page_total;
@@ -108,10 +109,11 @@ export async function call(ctx: Context, name: string): Promise<RestResponse> {
   const count = countOf(ctx);
   const statement = readSql(source, select, { count: count.read, format: formatOf(media) });
   if (plan) return explain(ctx, plan, [statement], settings);
+  const closing = !mayRefuse(media, page.offset ?? 0, count.read !== undefined || count.planned);
   return run(
     ctx,
     async (tx) => {
-      const result = await pageResult(tx, statement, count, source, select);
+      const result = await pageResult(tx, statement, count, source, select, closing);
       const response = respondRows(ctx, media, result, page.offset ?? 0, 200, CALL_ECHO);
       if (routine.returnsSet || media !== 'json') return response;
       // A function returning one row answers with that row, as PostgREST does.

@@ -7,7 +7,7 @@ import { parseQuery } from '../parse/query.js';
 import { negotiate } from '../plan/negotiate.js';
 import { planSelect } from '../plan/select.js';
 import type { SelectPlan, Source } from '../plan/types.js';
-import { type PageResult, respondRows } from '../respond/rows.js';
+import { mayRefuse, type PageResult, respondRows } from '../respond/rows.js';
 import type { Relation } from '../schema/cache.js';
 import { plannedCountSql, type ReadCount, readSql } from '../sql/read.js';
 import { explain, planOf, run } from '../transaction.js';
@@ -26,8 +26,9 @@ export async function read(ctx: Context, relation: Relation): Promise<RestRespon
   const count = countOf(ctx);
   const statement = readSql(source, select, { count: count.read, format: formatOf(media) });
   if (plan) return explain(ctx, plan, [statement]);
+  const closing = !mayRefuse(media, page.offset ?? 0, count.read !== undefined || count.planned);
   return run(ctx, async (tx) => {
-    const result = await pageResult(tx, statement, count, source, select);
+    const result = await pageResult(tx, statement, count, source, select, closing);
     const response = respondRows(ctx, media, result, page.offset ?? 0, 200);
     return { ...response, headers: { ...response.headers, 'content-location': contentLocation(relation, ctx) } };
   });
@@ -57,25 +58,34 @@ export function countOf(ctx: Context): CountMode {
   }
 }
 
+/**
+ * Runs the page's statement (and the planned count when one is needed). `closing`: nothing
+ * after may refuse the page, so the last statement ends the transaction (`tx.last`); the
+ * planned count depends on the page, so a read that may need one keeps the transaction open.
+ */
 export async function pageResult(
   tx: Transaction,
   statement: SqlFragment,
   count: CountMode,
   source: Source,
   select: SelectPlan,
+  closing: boolean,
 ): Promise<PageResult> {
-  const { rows } = await tx.query<{ page_total: number; body: string; total?: string | number }>(statement);
+  type PageRow = { page_total: number; body: string; total?: string | number };
+  const { rows } = closing && !count.planned ? await tx.last<PageRow>(statement) : await tx.query<PageRow>(statement);
   const row = rows[0] ?? { page_total: 0, body: '[]' };
   let total = count.read && row.total !== undefined ? Number(row.total) : undefined;
   const upTo = count.read?.upTo;
   const overMax = upTo !== undefined && total !== undefined && total > upTo;
   const estimated = count.planned && (total === undefined || overMax);
-  if (estimated) total = await plannedCount(tx, source, select);
+  if (estimated) total = await plannedCount(tx, source, select, closing);
   return { pageTotal: row.page_total, body: row.body, total, estimated };
 }
 
-async function plannedCount(tx: Transaction, source: Source, select: SelectPlan): Promise<number> {
-  const { rows } = await tx.query<{ 'QUERY PLAN': unknown }>(plannedCountSql(source, select));
+async function plannedCount(tx: Transaction, source: Source, select: SelectPlan, closing: boolean): Promise<number> {
+  const statement = plannedCountSql(source, select);
+  type PlanRow = { 'QUERY PLAN': unknown };
+  const { rows } = closing ? await tx.last<PlanRow>(statement) : await tx.query<PlanRow>(statement);
   const plan = rows[0]?.['QUERY PLAN'];
   const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as { Plan?: { 'Plan Rows'?: number } }[];
   return Math.round(parsed[0]?.Plan?.['Plan Rows'] ?? 0);

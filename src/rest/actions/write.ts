@@ -113,17 +113,21 @@ export async function mutate(ctx: Context, relation: Relation): Promise<RestResp
 
   const statements = mutateSql(write, formatOf(media));
   if (plan) return explain(ctx, plan, statements);
+  // Checks of the result that refuse the write (and must roll it back) keep the transaction
+  // open past the statement; otherwise the last statement carries the end.
+  const closing = !strictMaxAffected(ctx) && !(returning === 'representation' && media === 'object');
   return run(ctx, async (tx) => {
+    const runs = (i: number) => (closing && i === statements.length - 1 ? tx.last : tx.query);
     let result: WriteResult;
     if (returning === 'minimal') {
       result = { pageTotal: 0, body: '', inserted: 0 };
-      for (const statement of statements) {
-        const { rows, rowCount } = await tx.query<{ _inserted?: boolean }>(statement);
+      for (const [i, statement] of statements.entries()) {
+        const { rows, rowCount } = await runs(i)<{ _inserted?: boolean }>(statement);
         result.pageTotal += rowCount;
         result.inserted += rows.filter((r) => r._inserted === true).length;
       }
     } else {
-      const { rows } = await tx.query<{ page_total: number; body: string; inserted?: number }>(
+      const { rows } = await runs(0)<{ page_total: number; body: string; inserted?: number }>(
         statements[0] as SqlFragment,
       );
       const row = rows[0];
@@ -220,9 +224,14 @@ function limitedWrite(ctx: Context, relation: Relation, query: ParsedQuery): Mut
   return { order: order.map((term) => planOrder(ctx.cache, relation, term)), limit, offset };
 }
 
+/** Prefer: handling=strict, max-affected=N: the count is checked after the write, which it may undo. */
+function strictMaxAffected(ctx: Context): boolean {
+  return ctx.prefer.maxAffected !== undefined && ctx.prefer.handling === 'strict';
+}
+
 function checkMaxAffected(ctx: Context, affected: number): void {
   const max = ctx.prefer.maxAffected;
-  if (max !== undefined && ctx.prefer.handling === 'strict' && affected > max) {
+  if (max !== undefined && strictMaxAffected(ctx) && affected > max) {
     throw new ApiError('PGRST124', {
       message: 'Query result exceeds max-affected preference constraint',
       details: `The query affects ${affected} rows`,

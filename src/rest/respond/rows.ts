@@ -48,6 +48,15 @@ export function respondRows(
   return { status: partial ? 206 : status, headers, body: ctx.request.method === 'HEAD' ? undefined : result.body };
 }
 
+/**
+ * Whether respondRows may still refuse a page once its statement has run: 406 for a singular
+ * object, 416 for an offset past a counted total. Then the statement cannot be the
+ * transaction's last (`tx.last`), since the refusal must roll the transaction back.
+ */
+export function mayRefuse(media: MediaType, offset: number, counted: boolean): boolean {
+  return media === 'object' || (offset > 0 && counted);
+}
+
 /** The body of a representation: the array, or for vnd.pgrst.object its one row (406 otherwise). */
 export function singular(media: MediaType, rows: number, body: string): string {
   if (media !== 'object') return body;

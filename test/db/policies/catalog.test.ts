@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { Transaction } from '../../../src/db/database.js';
+import type { Queryable, Transaction } from '../../../src/db/database.js';
 import { sql } from '../../../src/db/sql.js';
 import {
   categoryId,
@@ -56,18 +56,18 @@ const uniq = () => randomUUID().slice(0, 8);
 const asService = <T>(fn: (tx: Transaction) => Promise<T>) => asRole(db, 'service_role', { role: 'service_role' }, fn);
 
 /** Leaves the API role for the rest of the transaction: what follows reads as the owner, past RLS. */
-async function asOwnerFromNow(tx: Transaction): Promise<void> {
+async function asOwnerFromNow(tx: Queryable): Promise<void> {
   await tx.query('reset role');
 }
 
 /** Expects a statement to fail, inside a savepoint so the transaction goes on. */
-async function rejectsWithin(tx: Transaction, query: ReturnType<typeof sql>, expected: object): Promise<void> {
+async function rejectsWithin(tx: Queryable, query: ReturnType<typeof sql>, expected: object): Promise<void> {
   await tx.query('savepoint expected_failure');
   await assert.rejects(tx.query(query), expected);
   await tx.query('rollback to savepoint expected_failure');
 }
 
-async function count(tx: Transaction, query: ReturnType<typeof sql>): Promise<number> {
+async function count(tx: Queryable, query: ReturnType<typeof sql>): Promise<number> {
   const { rows } = await tx.query<{ n: number }>(sql`select count(*)::int as n from (${query}) q`);
   return rows[0]?.n ?? -1;
 }
@@ -78,7 +78,7 @@ async function count(tx: Transaction, query: ReturnType<typeof sql>): Promise<nu
 
 /** Inserts a category and returns its id (as whoever tx acts). */
 async function addCategory(
-  tx: Transaction,
+  tx: Queryable,
   options: { slug: string; parentId?: string | null; tenantId?: string | null; isActive?: boolean },
 ): Promise<string> {
   const { rows } = await tx.query<{ id: string }>(sql`
@@ -89,7 +89,7 @@ async function addCategory(
   return rows[0]?.id as string;
 }
 
-async function tree(tx: Transaction, ids: string[]) {
+async function tree(tx: Queryable, ids: string[]) {
   const { rows } = await tx.query<{ slug: string; depth: number; path: string }>(sql`
     select slug, depth, path from public.categories where id = any(${ids}::uuid[]) order by depth, slug`);
   return rows;
@@ -341,13 +341,13 @@ describe(`categories (${testBackend()})`, () => {
 // tags and listing_tags
 // --------------------------------------------------------------------------------------------
 
-async function addTag(db_: Transaction, tenantId: string | null, slug = `tag-${uniq()}`): Promise<string> {
+async function addTag(db_: Queryable, tenantId: string | null, slug = `tag-${uniq()}`): Promise<string> {
   const { rows } = await db_.query<{ id: string }>(sql`
     insert into public.tags (tenant_id, name, slug) values (${tenantId}, ${slug}, ${slug}) returning id`);
   return rows[0]?.id as string;
 }
 
-async function usageCount(tx: Transaction, tagId: string): Promise<number> {
+async function usageCount(tx: Queryable, tagId: string): Promise<number> {
   const { rows } = await tx.query<{ usage_count: number }>(
     sql`select usage_count from public.tags where id = ${tagId}`,
   );
