@@ -232,6 +232,11 @@ class PipelinedTransaction {
 
   /** After fn resolved: the end, unless last() sent it. */
   async finish(): Promise<void> {
+    if (this.#ended) {
+      // fn caught last()'s error and resolved: its end did not run, so roll back what may be open.
+      await this.abort();
+      return;
+    }
     if (!this.#sentAny) {
       // Nothing ran: the held statements alone, so that a bad role or setting still fails as
       // it would have (their effects end with the implicit transaction either way).

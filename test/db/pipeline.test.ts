@@ -71,6 +71,19 @@ describe(`transactions that end with their last statement (${testBackend()})`, (
     assert.deepEqual((await db.query(sql`select id from k where id = 4`)).rows, []);
   });
 
+  test('a caller that catches the error of last() still leaves the connection idle', async () => {
+    for (const end of ['commit', 'rollback'] as const) {
+      await db.transaction(
+        async (tx) => {
+          await tx.query(sql`insert into k values (${8}, ${'before'})`);
+          await tx.last(sql`select 1 / 0`).catch(() => {});
+        },
+        { end },
+      );
+      assert.deepEqual((await db.query(sql`select id from k where id = 8`)).rows, [], `end ${end}`);
+    }
+  });
+
   test('exec and copyFrom inside a transaction run after its begin', async () => {
     const n = await db.transaction(async (tx) => {
       await tx.exec(`insert into k values (5, 'exec'); insert into k values (6, 'exec');`);
