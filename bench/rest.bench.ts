@@ -198,7 +198,7 @@ async function runWrk(requests: WrkRequest[], headers: Record<string, string>): 
     const script = [
       `local requests = {${requests.map((r) => `{method=${long(r.method)}, path=${long(r.path)}, body=${r.body === undefined ? 'nil' : long(r.body)}}`).join(',\n')}}`,
       `local headers = {${Object.entries(headers)
-        .map(([k, v]) => `[${long(k)}]=${long(v)}`)
+        .map(([k, v]) => `[ ${long(k)} ] = ${long(v)}`)
         .join(', ')}}`,
       'local threads = 0',
       'function setup(thread) threads = threads + 1; thread:set("id", threads) end',
