@@ -103,6 +103,12 @@ const trustProxy = z
     return list;
   });
 
+/** A whole number within [min, max], with the range in the message. */
+function intIn(min: number, max: number) {
+  const message = `must be an integer between ${min} and ${max}`;
+  return z.coerce.number({ error: message }).int(message).min(min, message).max(max, message);
+}
+
 export const SETTINGS = {
   PORT: { type: 'integer', default: '54321', description: 'TCP port of the HTTP API.', schema: port },
   HOST: { type: 'string', default: '127.0.0.1', description: 'Address the HTTP API binds to.', schema: nonEmpty },
@@ -221,6 +227,41 @@ export const SETTINGS = {
       "Which proxies in front of the server may set X-Forwarded-For: false (the client IP is the socket peer), true (any: the first address of the header), or the proxies' addresses/CIDR ranges. The client IP reaches SQL as app.client_ip() (events, sessions, audit trail, listing views).",
     schema: trustProxy,
   },
+  LOCONOMY_REALTIME_IDLE_TIMEOUT_MS: {
+    type: 'integer (ms)',
+    default: '60000',
+    description:
+      'A realtime WebSocket that sends nothing (not even a heartbeat) for this long is closed, as Phoenix does after 60 s; supabase-js sends a heartbeat every 25 s.',
+    schema: intIn(100, 3_600_000),
+  },
+  LOCONOMY_REALTIME_MAX_CHANNELS: {
+    type: 'positive integer',
+    default: '100',
+    description:
+      'Channels one realtime connection may have joined at once; one more is refused with `ChannelRateLimitReached: Too many channels`.',
+    schema: intIn(1, 100_000),
+  },
+  LOCONOMY_REALTIME_MAX_JOINS_PER_SECOND: {
+    type: 'positive integer',
+    default: '100',
+    description:
+      'Channel joins one realtime connection may make per second; one more is refused with `ClientJoinRateLimitReached: Too many joins per second` and the connection is closed.',
+    schema: intIn(1, 100_000),
+  },
+  LOCONOMY_REALTIME_MAX_EVENTS_PER_SECOND: {
+    type: 'positive integer',
+    default: '100',
+    description:
+      'Broadcast, presence and access_token messages one realtime connection may send per second; one more closes the channel it was sent on with the system message `Too many messages per second`.',
+    schema: intIn(1, 1_000_000),
+  },
+  LOCONOMY_REALTIME_MAX_PAYLOAD_KB: {
+    type: 'positive integer',
+    default: '3000',
+    description:
+      'Largest broadcast payload or presence state (KiB), over the WebSocket and POST /realtime/v1/api/broadcast; larger ones are refused (an error reply; HTTP 413).',
+    schema: intIn(1, 100_000),
+  },
   LOG_LEVEL: {
     type: 'fatal | error | warn | info | debug | trace | silent',
     default: 'info',
@@ -242,6 +283,14 @@ export type SettingName = keyof typeof SETTINGS;
 export type TxEnd = 'commit' | 'commit-allow-override' | 'rollback' | 'rollback-allow-override';
 export type LogFormat = 'auto' | 'pretty' | 'json';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface RealtimeLimits {
+  readonly idleTimeoutMs: number;
+  readonly maxChannels: number;
+  readonly maxJoinsPerSecond: number;
+  readonly maxEventsPerSecond: number;
+  readonly maxPayloadBytes: number;
+}
 
 export interface Config {
   readonly port: number;
@@ -273,6 +322,8 @@ export interface Config {
   };
   /** Fastify's trustProxy: which proxies' X-Forwarded-For decides the client IP. */
   readonly trustProxy: boolean | readonly string[];
+  /** Realtime (src/realtime/): per-connection limits and the idle timeout. */
+  readonly realtime: RealtimeLimits;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
 }
@@ -324,6 +375,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       aggregatesEnabled: v.LOCONOMY_DB_AGGREGATES_ENABLED as boolean,
     },
     trustProxy: v.LOCONOMY_TRUST_PROXY as boolean | string[],
+    realtime: {
+      idleTimeoutMs: v.LOCONOMY_REALTIME_IDLE_TIMEOUT_MS as number,
+      maxChannels: v.LOCONOMY_REALTIME_MAX_CHANNELS as number,
+      maxJoinsPerSecond: v.LOCONOMY_REALTIME_MAX_JOINS_PER_SECOND as number,
+      maxEventsPerSecond: v.LOCONOMY_REALTIME_MAX_EVENTS_PER_SECOND as number,
+      maxPayloadBytes: (v.LOCONOMY_REALTIME_MAX_PAYLOAD_KB as number) * 1024,
+    },
     logLevel: v.LOG_LEVEL as LogLevel,
     logFormat: v.LOG_FORMAT as LogFormat,
   };

@@ -92,6 +92,9 @@ export const API_ERRORS = {
   LOCO_AUTH_RATE_LIMITED: { status: 429, message: 'Too many requests for this API key' },
   LOCO_AUTH_UNAVAILABLE: { status: 503, message: 'The identity provider cannot be reached' },
   LOCO_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large' },
+  LOCO_AUTH_REQUIRED: { status: 401, message: 'This endpoint needs a user token or the service_role key' },
+  LOCO_REALTIME_INVALID: { status: 400, message: 'The realtime request is not valid' },
+  LOCO_REALTIME_PAYLOAD_TOO_LARGE: { status: 413, message: 'The broadcast payload is larger than the limit' },
   // Answered by src/health/starting.ts before the API exists; listed so the table is complete.
   LOCO_STARTING: { status: 503, message: 'The server is starting' },
   LOCO_INTERNAL: { status: 500, message: 'Something went wrong on the server' },

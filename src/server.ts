@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { healthPlugin } from './health/plugin.js';
 import type { Logger } from './log.js';
+import { realtimePlugin } from './realtime/plugin.js';
 import { restPlugin } from './rest/plugin.js';
 
 export interface ServerDeps {
@@ -130,5 +131,6 @@ export async function buildServer({
     log,
   });
   await app.register(restPlugin, { prefix: '/rest/v1', db, config, authenticator, log });
+  await app.register(realtimePlugin, { prefix: '/realtime/v1', authenticator, limits: config.realtime, log });
   return app;
 }

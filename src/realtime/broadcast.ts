@@ -1,0 +1,48 @@
+import { checkWrite, refusalReason } from './auth.js';
+import type { RealtimeContext } from './channel.js';
+import type { Hub } from './hub.js';
+import type { Member } from './member.js';
+import type { BroadcastData } from './serializer.js';
+
+/**
+ * Broadcast: a message to every member of a topic in this process. The sender's own channel
+ * receives it only with `broadcast.self`; a server-side send (HTTP) has no sender.
+ */
+export function fanOut(hub: Hub, topic: string, event: string, data: BroadcastData, from?: Member): number {
+  let delivered = 0;
+  for (const member of hub.members(topic)) {
+    if (member.closed || (member === from && !member.config.self)) continue;
+    member.deliverBroadcast(event, data);
+    delivered += 1;
+  }
+  return delivered;
+}
+
+/**
+ * A client's broadcast on a joined channel: API keys need `realtime:write`; a payload over the
+ * limit is refused with an error reply (realtime-js resolves an acked send to 'error'); with
+ * `broadcast.ack` the send is answered once fanned out.
+ */
+export function handleBroadcast(
+  ctx: RealtimeContext,
+  member: Member,
+  ref: string | null,
+  push: { event: string; data: BroadcastData; size: number },
+): void {
+  try {
+    checkWrite(member.caller);
+  } catch (error) {
+    member.reply(ref, 'error', { reason: refusalReason(error) });
+    return;
+  }
+  if (push.size > ctx.limits.maxPayloadBytes) {
+    member.reply(ref, 'error', { reason: payloadTooLarge(push.size, ctx.limits.maxPayloadBytes) });
+    return;
+  }
+  fanOut(ctx.hub, member.topic, push.event, push.data, member);
+  if (member.config.ack) member.reply(ref, 'ok', {});
+}
+
+export function payloadTooLarge(size: number, limit: number): string {
+  return `PayloadTooLarge: the payload is ${size} bytes, the limit is ${limit} bytes (LOCONOMY_REALTIME_MAX_PAYLOAD_KB)`;
+}

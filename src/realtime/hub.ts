@@ -1,0 +1,30 @@
+import type { Member } from './member.js';
+
+/**
+ * Who has joined which topic, in this server process. Broadcast and presence fan out through
+ * it. Fan-out across processes (through PostgreSQL, DESIGN principle 5) is a later slice; it
+ * will publish here what other processes send.
+ */
+export class Hub {
+  private readonly topics = new Map<string, Set<Member>>();
+
+  add(member: Member): void {
+    let members = this.topics.get(member.topic);
+    if (members === undefined) {
+      members = new Set();
+      this.topics.set(member.topic, members);
+    }
+    members.add(member);
+  }
+
+  remove(member: Member): void {
+    const members = this.topics.get(member.topic);
+    if (members === undefined) return;
+    members.delete(member);
+    if (members.size === 0) this.topics.delete(member.topic);
+  }
+
+  members(topic: string): Iterable<Member> {
+    return this.topics.get(topic) ?? [];
+  }
+}
