@@ -11,9 +11,9 @@ import { presencePayload, problem } from './messages.js';
  * Phoenix Presence as realtime-js consumes it: the state is `{key: {metas: [{...payload,
  * phx_ref}]}}`; a joiner with presence enabled gets `presence_state`, and every track,
  * untrack, leave or disconnect sends a `presence_diff {joins, leaves}` to the topic's members
- * with presence enabled (the tracker included). Re-tracking a different payload is one diff
- * with a join (carrying `phx_ref_prev`) and a leave for the same key, as Phoenix does;
- * re-tracking the same payload changes nothing. The state is derived from the members, so a
+ * with presence enabled (the tracker included). Re-tracking a different payload is a leave of
+ * the old meta and a join of the new one (carrying `phx_ref_prev`); re-tracking the same
+ * payload changes nothing. The state is derived from the members, so a
  * member that goes away takes its presence with it.
  */
 
@@ -46,7 +46,12 @@ export function track(hub: Hub, member: Member, payload: unknown): boolean {
   const meta: Record<string, unknown> = { ...(payload as object), phx_ref: presenceRef() };
   if (previous !== undefined) meta.phx_ref_prev = previous.ref;
   member.presence = { ref: meta.phx_ref as string, meta, json };
-  sendDiff(hub, member.topic, { [key]: { metas: [meta] } }, previous ? { [key]: { metas: [previous.meta] } } : {});
+  // An update leaves, then joins, in two diffs. Phoenix sends one diff with both, but
+  // realtime-js 2.x handling such a diff strips phx_ref from the old meta while announcing
+  // the join (its transformState mutates the state it reads), so the leave no longer matches
+  // and the old meta stays forever.
+  if (previous !== undefined) sendDiff(hub, member.topic, {}, { [key]: { metas: [previous.meta] } });
+  sendDiff(hub, member.topic, { [key]: { metas: [meta] } }, {});
   return true;
 }
 
