@@ -45,7 +45,7 @@ async function listener(
   return { supabase, channel, received };
 }
 
-async function post(path: string, body: BodyInit, headers: Record<string, string>) {
+async function post(path: string, body: string, headers: Record<string, string>) {
   const response = await fetch(`${server.url}/realtime/v1/api/broadcast${path}`, { method: 'POST', body, headers });
   const text = await response.text();
   return { status: response.status, json: text ? JSON.parse(text) : undefined };
@@ -148,7 +148,10 @@ describe(`broadcast from the server over HTTP (${testBackend()})`, () => {
     const original = console.warn;
     console.warn = () => {}; // realtime-js warns that this fallback is deprecated
     try {
-      assert.equal(await sender.channel('room-fallback').send({ type: 'broadcast', event: 'x', payload: { y: 1 } }), 'ok');
+      assert.equal(
+        await sender.channel('room-fallback').send({ type: 'broadcast', event: 'x', payload: { y: 1 } }),
+        'ok',
+      );
     } finally {
       console.warn = original;
     }

@@ -47,7 +47,12 @@ async function member(topic: string, key: string) {
 const joinOf = (key: string) => (e: PresenceEvent) => e.event === 'join' && e.key === key;
 const leaveOf = (key: string) => (e: PresenceEvent) => e.event === 'leave' && e.key === key;
 const names = (channel: RealtimeChannel) =>
-  Object.fromEntries(Object.entries(channel.presenceState()).map(([k, metas]) => [k, metas.map((m) => m.name)]));
+  Object.fromEntries(
+    Object.entries(channel.presenceState<{ name?: string; status?: string }>()).map(([k, metas]) => [
+      k,
+      metas.map((m) => m.name),
+    ]),
+  );
 
 describe(`presence over supabase-js (${testBackend()})`, () => {
   test('two clients see each other track, and a late joiner gets the state', async () => {
@@ -84,7 +89,7 @@ describe(`presence over supabase-js (${testBackend()})`, () => {
     assert.equal(update.presences?.[0].status, 'free');
     await watcher.events.until((e) => e.event === 'sync');
     assert.deepEqual(
-      watcher.channel.presenceState().dana?.map((m) => m.status),
+      watcher.channel.presenceState<{ name?: string; status?: string }>().dana?.map((m) => m.status),
       ['free'],
     );
 
@@ -111,7 +116,13 @@ describe(`presence over supabase-js (${testBackend()})`, () => {
     await watcher.events.until(joinOf('erin'));
     await watcher.events.until(joinOf('erin'));
     await watcher.events.until((e) => e.event === 'sync');
-    assert.deepEqual(watcher.channel.presenceState().erin?.map((m) => m.name).sort(), ['laptop', 'phone']);
+    assert.deepEqual(
+      watcher.channel
+        .presenceState<{ name: string }>()
+        .erin?.map((m) => m.name)
+        .sort(),
+      ['laptop', 'phone'],
+    );
   });
 
   test('a track payload that is not an object is refused', async () => {

@@ -85,7 +85,9 @@ export class RawSocket {
       if (isBinary) this.frames.push({ binary: buffer });
       else this.frames.push({ text: buffer.toString('utf8'), parsed: JSON.parse(buffer.toString('utf8')) });
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   static open(server: TestServer, params: Record<string, string>): Promise<RawSocket> {
