@@ -28,8 +28,19 @@ export function preparing(tx: Transaction): Transaction {
 
 /** `loco_` and 128 bits of SHA-256 of the text: far below PostgreSQL's 63-byte name limit. */
 export function statementName(text: string): string {
-  return `loco_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+  // Every request hashes its statement's text (kilobytes for embeds); the shapes in use are few.
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `loco_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+    if (names.size >= NAMES_REMEMBERED) names.delete(names.keys().next().value as string);
+    names.set(text, name);
+  }
+  return name;
 }
+
+/** How many texts' names are remembered (oldest forgotten first); a few MB at most. */
+const NAMES_REMEMBERED = 1000;
+const names = new Map<string, string>();
 
 /** Named statements per connection unless told otherwise. */
 export const DEFAULT_MAX_PREPARED_PER_CONNECTION = 100;

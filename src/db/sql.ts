@@ -19,9 +19,14 @@ export interface Query {
   readonly prepare?: boolean;
 }
 
-type Part = { readonly sql: string } | { readonly value: unknown };
+/** Text, a value (a parameter), or a nested fragment: nesting keeps a reference, no copy. */
+type Part = string | { readonly value: unknown } | SqlFragment;
 
-/** A piece of SQL; fragments nest, and compile to one Query when `text`/`values` is read. */
+/**
+ * A piece of SQL; fragments nest, and compile to one Query when `text`/`values` is read. A
+ * request's statement is built from hundreds of small fragments, so nesting only links them and
+ * the tree is walked once, at compile time (decision 0014, CPU per request).
+ */
 export class SqlFragment implements Query {
   readonly #parts: readonly Part[];
   #compiled: Query | undefined;
@@ -32,44 +37,48 @@ export class SqlFragment implements Query {
   }
 
   get text(): string {
-    this.#compiled ??= compile(this.#parts);
+    this.#compiled ??= compile(this);
     return this.#compiled.text;
   }
 
   get values(): readonly unknown[] {
-    this.#compiled ??= compile(this.#parts);
+    this.#compiled ??= compile(this);
     return this.#compiled.values;
   }
 
-  /** @internal Lets nesting splice parts without compiling. */
+  /** @internal For compile: the parts as given, nested fragments included. */
   get parts(): readonly Part[] {
     return this.#parts;
   }
 }
 
-function compile(parts: readonly Part[]): Query {
-  let text = '';
-  const values: unknown[] = [];
-  for (const part of parts) {
-    if ('sql' in part) text += part.sql;
+function compile(root: SqlFragment): Query {
+  const state = { text: '', values: [] as unknown[] };
+  append(root, state);
+  return state;
+}
+
+function append(fragment: SqlFragment, state: { text: string; values: unknown[] }): void {
+  for (const part of fragment.parts) {
+    if (typeof part === 'string') state.text += part;
+    else if (part instanceof SqlFragment) append(part, state);
     else {
-      values.push(part.value);
-      text += `$${values.length}`;
+      state.values.push(part.value);
+      state.text += `$${state.values.length}`;
     }
   }
-  return { text, values };
 }
 
 function fragment(strings: TemplateStringsArray, ...args: unknown[]): SqlFragment {
   const parts: Part[] = [];
-  strings.forEach((chunk, i) => {
-    if (chunk !== '') parts.push({ sql: chunk });
+  for (let i = 0; i < strings.length; i++) {
+    const chunk = strings[i] as string;
+    if (chunk !== '') parts.push(chunk);
     if (i < args.length) {
       const arg = args[i];
-      if (arg instanceof SqlFragment) parts.push(...arg.parts);
-      else parts.push({ value: arg });
+      parts.push(arg instanceof SqlFragment ? arg : { value: arg });
     }
-  });
+  }
   return new SqlFragment(parts);
 }
 
@@ -88,31 +97,34 @@ function ident(...names: string[]): SqlFragment {
     if (typeof name !== 'string') throw new TypeError(`sql.ident expects strings, got ${typeof name}`);
     if (name === '') throw new TypeError('sql.ident: an identifier cannot be empty');
     if (name.includes('\0')) throw new TypeError('sql.ident: an identifier cannot contain NUL');
-    if (Buffer.byteLength(name, 'utf8') > MAX_IDENTIFIER_BYTES) {
+    // A UTF-16 unit is at most 3 UTF-8 bytes: short names need no counting.
+    if (name.length * 3 > MAX_IDENTIFIER_BYTES && Buffer.byteLength(name, 'utf8') > MAX_IDENTIFIER_BYTES) {
       throw new TypeError(`sql.ident: identifier longer than ${MAX_IDENTIFIER_BYTES} bytes: ${name.slice(0, 20)}…`);
     }
     return `"${name.replaceAll('"', '""')}"`;
   });
-  return new SqlFragment([{ sql: quoted.join('.') }]);
+  return new SqlFragment([quoted.join('.')]);
 }
 
 /** Joins fragments (or values, which become parameters) with a separator, default ", ". */
-function join(items: readonly unknown[], separator: SqlFragment = new SqlFragment([{ sql: ', ' }])): SqlFragment {
+function join(items: readonly unknown[], separator: SqlFragment = COMMA): SqlFragment {
   const parts: Part[] = [];
-  items.forEach((item, i) => {
-    if (i > 0) parts.push(...separator.parts);
-    if (item instanceof SqlFragment) parts.push(...item.parts);
-    else parts.push({ value: item });
-  });
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) parts.push(separator);
+    const item = items[i];
+    parts.push(item instanceof SqlFragment ? item : { value: item });
+  }
   return new SqlFragment(parts);
 }
+
+const COMMA = new SqlFragment([', ']);
 
 /**
  * Verbatim SQL, for compile-time constants only. The parameter type accepts string literals
  * and rejects `string`, so a runtime value cannot reach it without a cast a reviewer will see.
  */
 function raw<T extends string>(text: string extends T ? never : T): SqlFragment {
-  return new SqlFragment([{ sql: text }]);
+  return new SqlFragment([text]);
 }
 
 /**
@@ -121,7 +133,7 @@ function raw<T extends string>(text: string extends T ? never : T): SqlFragment 
  */
 function int(value: number): SqlFragment {
   if (!Number.isSafeInteger(value)) throw new TypeError(`sql.int expects a safe integer, got ${String(value)}`);
-  return new SqlFragment([{ sql: String(value) }]);
+  return new SqlFragment([String(value)]);
 }
 
 /** An empty fragment, for optional clauses. */
