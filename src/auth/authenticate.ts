@@ -4,11 +4,12 @@ import type { Database } from '../db/database.js';
 import type { Logger } from '../log.js';
 import { apiKeyCaller, isApiKey } from './api-keys.js';
 import type { Authenticator, Caller } from './caller.js';
-import { type ClerkOptions, createClerkVerifier } from './clerk.js';
+import { CLERK_CLOCK_SKEW_S, type ClerkOptions, createClerkVerifier } from './clerk.js';
 import { invalidApiKey, invalidToken } from './failures.js';
 import { type Claims, readHeader } from './jwt.js';
-import { verifyProjectJwt } from './keys.js';
+import { PROJECT_CLOCK_SKEW_S, verifyProjectJwt } from './keys.js';
 import { isOpaqueKey, opaqueKeyRole, opaqueKeys } from './opaque-keys.js';
+import { type TokenCacheOptions, VerifiedTokens } from './token-cache.js';
 
 /**
  * Who a request is from, from the `apikey` and `Authorization: Bearer` headers as Supabase
@@ -20,7 +21,9 @@ import { isOpaqueKey, opaqueKeyRole, opaqueKeys } from './opaque-keys.js';
  *
  * A credential is one of: a Loconomy API key (`lk_…`), an opaque key (`sb_publishable_…`,
  * `sb_secret_…`), or a JWT whose `alg` picks the verifier — HS256: the project secret; RS256:
- * Clerk; anything else is refused.
+ * Clerk; anything else is refused. A verified JWT is remembered by its string until its exp,
+ * for at most a few minutes (src/auth/token-cache.ts has the rules); API keys are checked on
+ * every request.
  */
 
 export interface AuthenticatorOptions {
@@ -32,6 +35,8 @@ export interface AuthenticatorOptions {
   readonly log: Logger;
   /** The clock, in milliseconds (default Date.now); token times are checked against it. */
   readonly now?: () => number;
+  /** Reuse of verified JWTs (default: 1000 tokens, 5 minutes). */
+  readonly tokenCache?: TokenCacheOptions;
 }
 
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
@@ -41,6 +46,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const secret = createSecretKey(Buffer.from(options.jwtSecret, 'utf8'));
   const opaque = opaqueKeys(options.jwtSecret);
   const clerk = createClerkVerifier(options.clerk, log);
+  const verified = new VerifiedTokens(options.tokenCache);
   const anon: Caller = { role: anonRole, claims: { role: anonRole } };
   const serviceRole: Caller = { role: 'service_role', claims: { role: 'service_role' } };
   log.debug({ anonRole, clerk: clerk?.source ?? 'off' }, 'authenticator ready');
@@ -65,8 +71,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   async function jwtCaller(token: string): Promise<Caller> {
+    const known = verified.get(token, now());
+    if (known !== undefined) return known;
     const { alg } = readHeader(token);
-    if (alg === 'HS256') return projectCaller(await verifyProjectJwt(secret, token, seconds()));
+    if (alg === 'HS256') {
+      const caller = projectCaller(await verifyProjectJwt(secret, token, seconds()));
+      verified.set(token, caller, PROJECT_CLOCK_SKEW_S, now());
+      return caller;
+    }
     if (alg === 'RS256') {
       if (clerk === undefined) {
         throw invalidToken(
@@ -77,7 +89,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       }
       // Clerk vouches for who the user is, not for database roles: always authenticated.
       const claims = await clerk.verify(token, seconds());
-      return { role: 'authenticated', claims: { ...claims, role: 'authenticated' } };
+      const caller: Caller = { role: 'authenticated', claims: { ...claims, role: 'authenticated' } };
+      // Keys from a JWKS can be withdrawn by Clerk at any time, and a token signed with one must
+      // fail from then on: only a fixed key (CLERK_JWT_KEY, changed by a restart) is reused.
+      if (clerk.source === 'pem') verified.set(token, caller, CLERK_CLOCK_SKEW_S, now());
+      return caller;
     }
     throw invalidToken(
       'PGRST301',

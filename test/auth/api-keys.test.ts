@@ -125,6 +125,21 @@ describe(`authentication: Loconomy API keys (${testBackend()})`, () => {
     });
   });
 
+  test('a key revoked after it was used is refused on the very next request (keys are never cached)', async () => {
+    const key = await createKey(owner);
+    assert.equal((await auth.authenticate({ apikey: key.api_key })).role, 'authenticated');
+    assert.equal((await auth.authenticate(bearer(key.api_key))).role, 'authenticated');
+    await asUser(
+      db,
+      owner.clerkId,
+      (tx) => tx.query(sql`update public.api_keys set revoked_at = now() where id = ${key.key_id}`),
+      { commit: true },
+    );
+    for (const headers of [{ apikey: key.api_key }, bearer(key.api_key)]) {
+      await refused(auth.authenticate(headers), { status: 401, code: 'PGRST301', message: 'Invalid API key' });
+    }
+  });
+
   test('an expired key is refused', async () => {
     const key = await createKey(owner);
     await db.query(sql`

@@ -144,6 +144,31 @@ describe(`authentication: Clerk session tokens (${testBackend()})`, () => {
     });
   });
 
+  test('a token verified with JWKS keys is verified again on every request, so a withdrawn key fails at once', async () => {
+    jwks.keys = [first.jwk];
+    const auth = authenticator({ jwksUrl });
+    const token = await clerkToken(first);
+    assert.notEqual(await auth.authenticate(bearer(token)), await auth.authenticate(bearer(token)));
+  });
+
+  test('with CLERK_JWT_KEY (a fixed key) a verified token is reused until its exp', async () => {
+    const clock = { s: NOW };
+    const auth = createAuthenticator({
+      db,
+      jwtSecret: SECRET,
+      anonRole: 'anon',
+      clerk: { jwtKey: first.pem },
+      log: testLogger(),
+      now: () => clock.s * 1000,
+    });
+    const token = await clerkToken(first); // exp NOW + 50, 5 s of skew
+    const caller = await auth.authenticate(bearer(token));
+    clock.s = NOW + 55;
+    assert.equal(await auth.authenticate(bearer(token)), caller);
+    clock.s = NOW + 56;
+    await refused(auth.authenticate(bearer(token)), { status: 401, code: 'PGRST303', message: 'JWT expired' });
+  });
+
   test('unknown kids do not refetch the JWKS more than once per cool-down', async () => {
     jwks.keys = [first.jwk];
     const auth = authenticator({ jwksUrl }); // default cool-down: 30 s
