@@ -53,18 +53,20 @@ export class SqlFragment implements Query {
 }
 
 function compile(root: SqlFragment): Query {
-  const state = { text: '', values: [] as unknown[] };
-  append(root, state);
-  return state;
+  const texts: string[] = [];
+  const values: unknown[] = [];
+  append(root, texts, values);
+  // One flat string: concatenating hundreds of pieces one by one makes as many rope nodes.
+  return { text: texts.join(''), values };
 }
 
-function append(fragment: SqlFragment, state: { text: string; values: unknown[] }): void {
+function append(fragment: SqlFragment, texts: string[], values: unknown[]): void {
   for (const part of fragment.parts) {
-    if (typeof part === 'string') state.text += part;
-    else if (part instanceof SqlFragment) append(part, state);
+    if (typeof part === 'string') texts.push(part);
+    else if (part instanceof SqlFragment) append(part, texts, values);
     else {
-      state.values.push(part.value);
-      state.text += `$${state.values.length}`;
+      values.push(part.value);
+      texts.push(`$${values.length}`);
     }
   }
 }
@@ -93,18 +95,30 @@ const MAX_IDENTIFIER_BYTES = 63;
  */
 function ident(...names: string[]): SqlFragment {
   if (names.length === 0) throw new TypeError('sql.ident needs at least one name');
-  const quoted = names.map((name) => {
-    if (typeof name !== 'string') throw new TypeError(`sql.ident expects strings, got ${typeof name}`);
-    if (name === '') throw new TypeError('sql.ident: an identifier cannot be empty');
-    if (name.includes('\0')) throw new TypeError('sql.ident: an identifier cannot contain NUL');
-    // A UTF-16 unit is at most 3 UTF-8 bytes: short names need no counting.
-    if (name.length * 3 > MAX_IDENTIFIER_BYTES && Buffer.byteLength(name, 'utf8') > MAX_IDENTIFIER_BYTES) {
-      throw new TypeError(`sql.ident: identifier longer than ${MAX_IDENTIFIER_BYTES} bytes: ${name.slice(0, 20)}…`);
-    }
-    return `"${name.replaceAll('"', '""')}"`;
-  });
-  return new SqlFragment([quoted.join('.')]);
+  let text = quoted(names[0] as string);
+  for (let i = 1; i < names.length; i++) text += `.${quoted(names[i] as string)}`;
+  return new SqlFragment([text]);
 }
+
+/** One identifier, checked and quoted; remembered, since requests name the same columns again and again. */
+function quoted(name: string): string {
+  let text = quotedNames.get(name);
+  if (text !== undefined) return text;
+  if (typeof name !== 'string') throw new TypeError(`sql.ident expects strings, got ${typeof name}`);
+  if (name === '') throw new TypeError('sql.ident: an identifier cannot be empty');
+  if (name.includes('\0')) throw new TypeError('sql.ident: an identifier cannot contain NUL');
+  if (Buffer.byteLength(name, 'utf8') > MAX_IDENTIFIER_BYTES) {
+    throw new TypeError(`sql.ident: identifier longer than ${MAX_IDENTIFIER_BYTES} bytes: ${name.slice(0, 20)}…`);
+  }
+  text = `"${name.replaceAll('"', '""')}"`;
+  // Names can come from requests (aliases): bounded, the whole map forgotten when full.
+  if (quotedNames.size >= QUOTED_NAMES_REMEMBERED) quotedNames.clear();
+  quotedNames.set(name, text);
+  return text;
+}
+
+const QUOTED_NAMES_REMEMBERED = 10_000;
+const quotedNames = new Map<string, string>();
 
 /** Joins fragments (or values, which become parameters) with a separator, default ", ". */
 function join(items: readonly unknown[], separator: SqlFragment = COMMA): SqlFragment {

@@ -91,6 +91,32 @@ function levelAt(levels: Map<string, Level>, path: string): Level {
   return level;
 }
 
+/**
+ * What `*` is for a role: the columns it may read, as output items. The same for every request
+ * until the schema cache is rebuilt (new Relation objects), so made once per relation and role.
+ */
+function starColumns(relation: Relation, role: string): readonly OutputItem[] {
+  let byRole = starCache.get(relation);
+  if (byRole === undefined) {
+    byRole = new Map();
+    starCache.set(relation, byRole);
+  }
+  let items = byRole.get(role);
+  if (items === undefined) {
+    const made: OutputItem[] = [];
+    for (const column of relation.columns.values()) {
+      if (isRoutineRelation(relation) || column.readers.has(role)) {
+        made.push({ kind: 'column', field: { name: column.name, path: [] }, name: column.name });
+      }
+    }
+    items = made;
+    byRole.set(role, items);
+  }
+  return items;
+}
+
+const starCache = new WeakMap<Relation, Map<string, readonly OutputItem[]>>();
+
 function buildLevel(
   ctx: SelectContext,
   relation: Relation,
@@ -104,11 +130,7 @@ function buildLevel(
   for (const item of items) {
     switch (item.kind) {
       case 'star':
-        for (const column of relation.columns.values()) {
-          if (isRoutineRelation(relation) || column.readers.has(ctx.role)) {
-            out.push({ kind: 'column', field: { name: column.name, path: [] }, name: column.name });
-          }
-        }
+        for (const column of starColumns(relation, ctx.role)) out.push(column);
         break;
       case 'field': {
         const field = resolveField(ctx.cache, relation, item.field);

@@ -17,7 +17,7 @@ export function typeRef(type: TypeName): SqlFragment {
 export function fieldRef(alias: string, field: Field): SqlFragment {
   let expr = field.computed
     ? sql`${sql.ident(field.computed.schema, field.computed.name)}(${sql.ident(alias)})`
-    : sql`${sql.ident(alias, field.name)}`;
+    : sql.ident(alias, field.name);
   for (const step of field.path) {
     const key = /^-?\d+$/.test(step.key) ? sql`${Number(step.key)}::int` : sql`${step.key}::text`;
     expr = step.arrow === '->' ? sql`${expr}->${key}` : sql`${expr}->>${key}`;

@@ -98,6 +98,7 @@ function outputSql(
   embedAliases: readonly string[],
   grouped: boolean,
 ): SqlFragment {
+  if (item.kind === 'column' && isPlainColumn(item)) return plainColumnSql(alias, item.name);
   const name = sql.ident(item.name);
   switch (item.kind) {
     case 'column': {
@@ -124,6 +125,39 @@ function outputSql(
       return sql`${sql.ident(embedAliases[item.embed] as string, item.column)} as ${name}`;
   }
 }
+
+/** A column output under its own name: no path, cast, aggregate or computed field. */
+function isPlainColumn(item: Extract<OutputItem, { kind: 'column' }>): boolean {
+  return (
+    item.name === item.field.name &&
+    item.field.path.length === 0 &&
+    !item.field.computed &&
+    !item.cast &&
+    !item.aggregate
+  );
+}
+
+/**
+ * `"t0"."title" as "title"`, made once per alias and column: `select=*` names every column of a
+ * table on every request, and these pieces were a large share of a read's allocations.
+ */
+function plainColumnSql(alias: string, column: string): SqlFragment {
+  let columns = plainColumns.get(alias);
+  if (columns === undefined) {
+    if (plainColumns.size >= 100) plainColumns.clear(); // aliases are t0, t1…: a few
+    columns = new Map();
+    plainColumns.set(alias, columns);
+  }
+  let fragment = columns.get(column);
+  if (fragment === undefined) {
+    fragment = sql`${sql.ident(alias, column)} as ${sql.ident(column)}`;
+    if (columns.size >= 10_000) columns.clear(); // columns of the schema cache's relations
+    columns.set(column, fragment);
+  }
+  return fragment;
+}
+
+const plainColumns = new Map<string, Map<string, SqlFragment>>();
 
 function aggregateSql(fn: string, expr: SqlFragment): SqlFragment {
   switch (fn) {
