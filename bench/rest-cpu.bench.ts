@@ -11,7 +11,8 @@
  *   - handler: handleRest called in this process (no HTTP, caller already known);
  *   - http: the whole server (buildServer: Fastify, authentication from the anon key, CORS,
  *     request ids, the request log) listening in this process, loaded by `wrk` in its own
- *     process (whose CPU is not counted), with LOG_LEVEL warn and info (log lines to /dev/null).
+ *     process (whose CPU is not counted), with LOG_LEVEL warn and info (log lines to /dev/null),
+ *     two servers whose runs alternate, so the pair shares the machine's conditions.
  * Each figure is the median of LOCONOMY_BENCH_REPEATS (3) runs.
  *
  * Settings: LOCONOMY_BENCH_REQUESTS (handler requests per run, 5000), LOCONOMY_BENCH_SECONDS
@@ -233,7 +234,11 @@ async function main(): Promise<void> {
     }
 
     if (MODES.includes('http')) {
-      for (const level of ['warn', 'info']) {
+      // One server per log level, both up at once, their runs alternated: the pair is compared
+      // under the same load from whatever else shares the machine.
+      const levels = ['warn', 'info'];
+      const servers = [];
+      for (const level of levels) {
         const serverConfig = config({ LOG_LEVEL: level });
         const serverDb = await openDatabase(serverConfig, log);
         // Log lines written as `loconomy serve` writes them (synchronously), to /dev/null.
@@ -242,29 +247,35 @@ async function main(): Promise<void> {
           pino.destination({ dest: '/dev/null', sync: true }),
         );
         const app = await buildServer({ db: serverDb, config: serverConfig, log: serverLog, jwtSecret: SECRET });
-        try {
-          await app.listen({ port: 0, host: '127.0.0.1' });
-          const { port } = app.server.address() as AddressInfo;
-          let served = 0;
-          app.server.on('request', () => served++);
-          for (const c of cases) {
-            say(`▶ ${c.name}, http, LOG_LEVEL=${level}`);
-            const h = { apikey: keys.anon, 'user-agent': 'loconomy-bench', accept: '*/*' };
-            await wrkRun(port, c.paths, h, 2); // warm-up
-            const figures: [number, number][] = [];
-            for (let i = 0; i < REPEATS; i++) {
-              const { us, system, requests } = await cpuOf(`http ${level} ${c.name} ${i}`, async () => {
-                const start = served;
-                await wrkRun(port, c.paths, h, SECONDS);
-                return served - start;
+        await app.listen({ port: 0, host: '127.0.0.1' });
+        const server = { level, app, db: serverDb, port: (app.server.address() as AddressInfo).port, served: 0 };
+        app.server.on('request', () => server.served++);
+        servers.push(server);
+      }
+      try {
+        const h = { apikey: keys.anon, 'user-agent': 'loconomy-bench', accept: '*/*' };
+        for (const c of cases) {
+          say(`▶ ${c.name}, http (whole server), LOG_LEVEL ${levels.join(' / ')}`);
+          const figures = servers.map(() => [] as [number, number][]);
+          for (const server of servers) await wrkRun(server.port, c.paths, h, 2); // warm-up
+          for (let i = 0; i < REPEATS; i++) {
+            for (const [k, server] of servers.entries()) {
+              const { us, system, requests } = await cpuOf(`http ${server.level} ${c.name} ${i}`, async () => {
+                const start = server.served;
+                await wrkRun(server.port, c.paths, h, SECONDS);
+                return server.served - start;
               });
-              figures.push([us / requests, system / requests]);
+              figures[k]?.push([us / requests, system / requests]);
             }
-            record(c.name, `http, LOG_LEVEL=${level}`, figures);
           }
-        } finally {
-          await app.close();
-          await serverDb.close();
+          for (const [k, server] of servers.entries()) {
+            record(c.name, `http, LOG_LEVEL=${server.level}`, figures[k] as [number, number][]);
+          }
+        }
+      } finally {
+        for (const server of servers) {
+          await server.app.close();
+          await server.db.close();
         }
       }
     }
