@@ -151,6 +151,6 @@ export async function buildServer({
     log,
   });
   await app.register(restPlugin, { prefix: '/rest/v1', db, config, authenticator, log });
-  await app.register(realtimePlugin, { prefix: '/realtime/v1', authenticator, limits: config.realtime, log });
+  await app.register(realtimePlugin, { prefix: '/realtime/v1', db, authenticator, limits: config.realtime, log });
   return app;
 }

@@ -1,5 +1,6 @@
 import type { Authenticator } from '../auth/caller.js';
 import type { RealtimeLimits } from '../config.js';
+import type { Queryable } from '../db/database.js';
 import type { Logger } from '../log.js';
 import { authenticateChannel, expiresAt, expiryMessage, refusalReason } from './auth.js';
 import type { Hub } from './hub.js';
@@ -8,6 +9,7 @@ import { Member, type Outbox } from './member.js';
 import { accessTokenPayload, joinPayload, problem } from './messages.js';
 import { presenceState, untrack } from './presence.js';
 import type { Message } from './serializer.js';
+import { type Subscription, SubscriptionError, subscriptionsFor } from './subscriptions.js';
 
 /**
  * Channel lifecycle: `phx_join` (checks in Realtime's order: topic, join rate, replacing a
@@ -18,6 +20,8 @@ import type { Message } from './serializer.js';
 
 export interface RealtimeContext {
   readonly hub: Hub;
+  /** Where postgres_changes bindings are checked (as the owner: the registry and column privileges). */
+  readonly db: Queryable;
   readonly authenticator: Authenticator;
   readonly limits: RealtimeLimits;
   readonly log: Logger;
@@ -69,11 +73,6 @@ export async function join(ctx: RealtimeContext, host: ChannelHost, message: Mes
       'PrivateChannelsUnavailable: private channels (config.private) are not available on this server yet; join without private: true',
     );
   }
-  if ((config.postgres_changes ?? []).length > 0) {
-    return refuse(
-      'PostgresChangesUnavailable: postgres_changes subscriptions are not available on this server yet (broadcast and presence are); subscribe without postgres_changes listeners',
-    );
-  }
 
   const token = parsed.data.access_token ?? undefined;
   let caller: Member['caller'];
@@ -83,6 +82,20 @@ export async function join(ctx: RealtimeContext, host: ChannelHost, message: Mes
     return refuse(refusalReason(error));
   }
   if (!host.open) return;
+
+  // postgres_changes bindings, checked against the streamed tables and the caller's columns.
+  let changes: { subscriptions: Subscription[]; echo: object[] } = { subscriptions: [], echo: [] };
+  const bindings = config.postgres_changes ?? [];
+  if (bindings.length > 0) {
+    try {
+      changes = await subscriptionsFor(ctx.db, caller, bindings);
+    } catch (error) {
+      if (error instanceof SubscriptionError) return refuse(error.message);
+      ctx.log.error({ err: error }, 'realtime: checking postgres_changes bindings failed');
+      return refuse('UnableToSubscribe: the postgres_changes subscriptions could not be checked');
+    }
+    if (!host.open) return;
+  }
 
   const presenceKey =
     config.presence?.key === undefined || config.presence.key === ''
@@ -100,11 +113,21 @@ export async function join(ctx: RealtimeContext, host: ChannelHost, message: Mes
     },
     caller,
     token,
+    changes.subscriptions,
   );
   host.members.set(topic, member);
   ctx.hub.add(member);
   scheduleExpiry(ctx, host, member);
-  member.reply(ref, 'ok', { postgres_changes: [] });
+  member.reply(ref, 'ok', { postgres_changes: changes.echo });
+  // The feed has been listening since the server started: changes committed from now on arrive.
+  if (changes.subscriptions.length > 0) {
+    member.push('system', {
+      extension: 'postgres_changes',
+      status: 'ok',
+      message: 'Subscribed to PostgreSQL',
+      channel: member.subTopic,
+    });
+  }
   if (member.config.presenceEnabled) member.push('presence_state', presenceState(ctx.hub, topic));
 }
 

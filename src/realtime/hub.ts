@@ -7,6 +7,8 @@ import type { Member } from './member.js';
  */
 export class Hub {
   private readonly topics = new Map<string, Set<Member>>();
+  /** Members with postgres_changes subscriptions, whatever their topic. */
+  private readonly subscribed = new Set<Member>();
 
   add(member: Member): void {
     let members = this.topics.get(member.topic);
@@ -15,13 +17,19 @@ export class Hub {
       this.topics.set(member.topic, members);
     }
     members.add(member);
+    if (member.changes.length > 0) this.subscribed.add(member);
   }
 
   remove(member: Member): void {
+    this.subscribed.delete(member);
     const members = this.topics.get(member.topic);
     if (members === undefined) return;
     members.delete(member);
     if (members.size === 0) this.topics.delete(member.topic);
+  }
+
+  changeMembers(): Iterable<Member> {
+    return this.subscribed;
   }
 
   members(topic: string): Iterable<Member> {

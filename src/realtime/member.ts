@@ -1,5 +1,6 @@
 import type { Caller } from '../auth/caller.js';
 import { type BroadcastData, encodeUserBroadcast, type Message, type Vsn } from './serializer.js';
+import type { Subscription } from './subscriptions.js';
 
 /** How a member reaches its client: the connection it joined on. */
 export interface Outbox {
@@ -43,6 +44,8 @@ export class Member {
     public caller: Caller,
     /** The access_token the caller came from (undefined: the apikey decided). */
     public token: string | undefined,
+    /** The join's postgres_changes subscriptions (src/realtime/changes.ts delivers them). */
+    readonly changes: readonly Subscription[] = [],
   ) {}
 
   /** The channel name without `realtime:`, as `system` messages carry it. */

@@ -4,9 +4,11 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import type { Authenticator } from '../auth/caller.js';
 import type { RealtimeLimits } from '../config.js';
+import type { Database } from '../db/database.js';
 import { ApiError, isApiError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { authenticateChannel } from './auth.js';
+import { ChangeFeed } from './changes.js';
 import type { RealtimeContext } from './channel.js';
 import { broadcastRoutes } from './http.js';
 import { Hub } from './hub.js';
@@ -14,6 +16,7 @@ import { DEFAULT_VSN, type Vsn } from './serializer.js';
 import { Connection } from './socket.js';
 
 export interface RealtimePluginOptions {
+  readonly db: Database;
   readonly authenticator: Authenticator;
   readonly limits: RealtimeLimits;
   readonly log: Logger;
@@ -32,8 +35,12 @@ const FRAME_OVERHEAD_BYTES = 64 * 1024;
  * bad key never opens a socket.
  */
 export async function realtimePlugin(app: FastifyInstance, options: RealtimePluginOptions): Promise<void> {
-  const { authenticator, limits, log } = options;
-  const ctx: RealtimeContext = { hub: new Hub(), authenticator, limits, log, now: Date.now };
+  const { db, authenticator, limits, log } = options;
+  const hub = new Hub();
+  const ctx: RealtimeContext = { hub, db, authenticator, limits, log, now: Date.now };
+  // Listening before the first join, so a subscription's "Subscribed to PostgreSQL" is true.
+  const feed = new ChangeFeed(db, hub, log);
+  await feed.start();
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: limits.maxPayloadBytes + FRAME_OVERHEAD_BYTES,
@@ -83,6 +90,7 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
     for (const connection of connections) connection.shutdown();
   });
   app.addHook('onClose', async () => {
+    await feed.stop();
     wss.close();
   });
 
