@@ -3,8 +3,15 @@ import { after, before, describe, test } from 'node:test';
 import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js';
 import { sql } from '../../src/db/sql.js';
 import { createUser, type UserFixture } from '../helpers/fixtures.js';
-import { getTestDatabase, startTestServer, type TestDatabase, type TestServer, testBackend } from '../helpers/index.js';
-import { Queue, realtimeClient, subscribe, subscribed } from './support.js';
+import {
+  asUser,
+  getTestDatabase,
+  startTestServer,
+  type TestDatabase,
+  type TestServer,
+  testBackend,
+} from '../helpers/index.js';
+import { Queue, RawSocket, realtimeClient, subscribe, subscribed } from './support.js';
 
 /*
  * postgres_changes through supabase-js over real sockets: capture by the 0031 triggers,
@@ -304,5 +311,54 @@ describe(`postgres_changes over supabase-js (${testBackend()})`, () => {
       rows.map((r) => r.record),
       [{ id: 1 }],
     );
+  });
+
+  test('the join reply echoes the bindings in order with integer ids, then system says Subscribed to PostgreSQL (raw frames)', async () => {
+    const frank = await createUser(db);
+    const token = await server.tokenFor(frank.clerkId);
+    const socket = await RawSocket.open(server, { apikey: server.keys.anon, vsn: '2.0.0' });
+    const bindings = [
+      { event: 'INSERT', schema: 'public', table: 'notifications', filter: `user_id=eq.${frank.id}` },
+      { event: '*', schema: 'public', table: 'bookings' },
+    ];
+    socket.send([
+      '7',
+      '7',
+      'realtime:raw',
+      'phx_join',
+      { config: { postgres_changes: bindings }, access_token: token },
+    ]);
+    const reply = await socket.next((f) => f[3] === 'phx_reply');
+    assert.equal(reply[4].status, 'ok');
+    const echoed = reply[4].response.postgres_changes as { id: number }[];
+    assert.deepEqual(
+      echoed.map(({ id, ...rest }) => rest),
+      bindings,
+    );
+    for (const { id } of echoed) assert.ok(Number.isInteger(id) && id > 0);
+    assert.notEqual(echoed[0]?.id, echoed[1]?.id);
+    const system = await socket.next((f) => f[3] === 'system');
+    assert.deepEqual(system, [
+      '7',
+      null,
+      'realtime:raw',
+      'system',
+      { extension: 'postgres_changes', status: 'ok', message: 'Subscribed to PostgreSQL', channel: 'raw' },
+    ]);
+    await socket.close();
+  });
+
+  test('the API roles cannot read captured changes, call the visibility function or edit the registry', async () => {
+    const gina = await createUser(db);
+    for (const clerkId of [gina.clerkId, null]) {
+      await assert.rejects(
+        asUser(db, clerkId, (tx) => tx.query('select count(*) from realtime.changes')),
+        /permission denied for schema realtime/,
+      );
+      await assert.rejects(
+        asUser(db, clerkId, (tx) => tx.query(`select * from realtime.visible_changes('{}', '[]')`)),
+        /permission denied for schema realtime/,
+      );
+    }
   });
 });
