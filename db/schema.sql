@@ -34,6 +34,18 @@ COMMENT ON SCHEMA app IS 'Loconomy internals: identity and permission helpers, t
 CREATE SCHEMA extensions;
 
 --
+-- Name: realtime; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA realtime;
+
+--
+-- Name: SCHEMA realtime; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON SCHEMA realtime IS 'Realtime (issue 11): the streamed-table registry and captured changes. Not exposed over REST.';
+
+--
 -- Name: btree_gin; Type: EXTENSION; Schema: -; Owner: -
 --
 
@@ -8661,6 +8673,188 @@ end $$;
 COMMENT ON FUNCTION public.vote_review(review_id uuid, helpful boolean) IS 'Marks a published review helpful (true) or not (false), replacing the caller''s earlier vote; null withdraws it. Not on one''s own reviews. Returns the review with its counts.';
 
 --
+-- Name: capture(); Type: FUNCTION; Schema: realtime; Owner: -
+--
+
+CREATE FUNCTION realtime.capture() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog'
+    AS $$
+declare
+  captured bigint;
+begin
+  if tg_op = 'INSERT' then
+    insert into realtime.changes (schema_name, table_name, op, record, primary_key)
+    select tg_table_schema, tg_table_name, 'INSERT', to_jsonb(n), tg_argv from realtime_new n;
+  elsif tg_op = 'UPDATE' then
+    insert into realtime.changes (schema_name, table_name, op, record, old_record, primary_key)
+    select tg_table_schema, tg_table_name, 'UPDATE', r.j,
+           (select jsonb_object_agg(k, r.j -> k) from unnest(tg_argv) k), tg_argv
+    from (select to_jsonb(n) as j from realtime_new n) r;
+  else
+    insert into realtime.changes (schema_name, table_name, op, old_record, primary_key)
+    select tg_table_schema, tg_table_name, 'DELETE', to_jsonb(o), tg_argv from realtime_old o;
+  end if;
+  get diagnostics captured = row_count;
+  if captured > 0 then
+    -- One notification per transaction: identical payloads are folded at commit.
+    perform pg_notify('loconomy_realtime_changes', txid_current()::text);
+  end if;
+  return null;
+end
+$$;
+
+--
+-- Name: FUNCTION capture(); Type: COMMENT; Schema: realtime; Owner: -
+--
+
+COMMENT ON FUNCTION realtime.capture() IS 'Statement trigger of a streamed table (arguments: its primary key columns): records the rows in realtime.changes and notifies the transaction id.';
+
+--
+-- Name: streamed_tables_sync(); Type: FUNCTION; Schema: realtime; Owner: -
+--
+
+CREATE FUNCTION realtime.streamed_tables_sync() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog'
+    AS $$
+declare
+  rel regclass;
+  pk text[];
+  args text;
+begin
+  if tg_op = 'DELETE' then
+    rel := to_regclass(format('%I.%I', old.schema_name, old.table_name));
+    if rel is not null then
+      execute format('drop trigger if exists realtime_capture_insert on %s', rel);
+      execute format('drop trigger if exists realtime_capture_update on %s', rel);
+      execute format('drop trigger if exists realtime_capture_delete on %s', rel);
+    end if;
+    return old;
+  end if;
+  if new.schema_name in ('realtime', 'pg_catalog', 'information_schema') then
+    raise exception 'tables of schema % cannot be streamed', new.schema_name using errcode = '42501';
+  end if;
+  rel := to_regclass(format('%I.%I', new.schema_name, new.table_name));
+  if rel is null or (select c.relkind from pg_class c where c.oid = rel) not in ('r', 'p') then
+    raise exception 'table %.% does not exist', new.schema_name, new.table_name using errcode = '42P01';
+  end if;
+  select array_agg(a.attname::text order by array_position(i.indkey::int2[], a.attnum))
+    into pk
+    from pg_index i
+    join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey::int2[])
+   where i.indrelid = rel and i.indisprimary;
+  if pk is null then
+    raise exception 'table %.% has no primary key', new.schema_name, new.table_name
+      using errcode = '55000', hint = 'postgres_changes identifies rows by their primary key';
+  end if;
+  new.primary_key := pk;
+  select string_agg(quote_literal(c), ', ') into args from unnest(pk) c;
+  execute format('create or replace trigger realtime_capture_insert after insert on %s '
+                 'referencing new table as realtime_new for each statement execute function realtime.capture(%s)', rel, args);
+  execute format('create or replace trigger realtime_capture_update after update on %s '
+                 'referencing new table as realtime_new for each statement execute function realtime.capture(%s)', rel, args);
+  execute format('create or replace trigger realtime_capture_delete after delete on %s '
+                 'referencing old table as realtime_old for each statement execute function realtime.capture(%s)', rel, args);
+  return new;
+end
+$$;
+
+--
+-- Name: visible_changes(bigint[], jsonb); Type: FUNCTION; Schema: realtime; Owner: -
+--
+
+CREATE FUNCTION realtime.visible_changes(change_ids bigint[], subscriber_groups jsonb) RETURNS TABLE(change_id bigint, group_index integer, record jsonb, old_record jsonb, columns jsonb)
+    LANGUAGE plpgsql
+    AS $_$
+declare
+  g record;
+  t record;
+  rel regclass;
+  readable text[];
+  cols jsonb;
+  predicate text;
+  visible bigint[];
+  batch jsonb;
+begin
+  perform set_config('search_path', 'pg_catalog', true);
+  -- Read as the owner, before any role switch.
+  select coalesce(jsonb_agg(to_jsonb(ch) order by ch.id), '[]')
+    into batch from realtime.changes ch where ch.id = any (change_ids);
+
+  for g in select (e.ordinality - 1)::integer as idx, e.value ->> 'role' as role_name,
+                  coalesce(e.value -> 'claims', '{}') as claims
+             from jsonb_array_elements(subscriber_groups) with ordinality e
+  loop
+    for t in select b.schema_name, b.table_name, format('%I.%I', b.schema_name, b.table_name) as qualified,
+                    array_agg(b.id order by b.id) as ids,
+                    array_agg(case when b.op = 'DELETE' then b.old_record else b.record end order by b.id) as images,
+                    min(b.primary_key) as pk
+               from jsonb_to_recordset(batch) as b(id bigint, schema_name text, table_name text, op text, record jsonb, old_record jsonb, primary_key text[]) group by b.schema_name, b.table_name
+    loop
+      perform set_config('role', 'none', true);
+      rel := to_regclass(t.qualified);
+      continue when rel is null;
+      -- As the owner: the columns the role may read, and its SELECT policies as one predicate.
+      select coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', ty.typname) order by a.attnum), '[]'),
+             coalesce(array_agg(a.attname::text), '{}')
+        into cols, readable
+        from pg_attribute a join pg_type ty on ty.oid = a.atttypid
+       where a.attrelid = rel and a.attnum > 0 and not a.attisdropped
+         and has_column_privilege(g.role_name, rel, a.attnum, 'SELECT');
+      continue when not (t.pk <@ readable); -- a row it cannot identify, it cannot see
+      if exists (select 1 from pg_class cl where cl.oid = rel and cl.relrowsecurity)
+         and not exists (select 1 from pg_roles r where r.rolname = g.role_name and r.rolbypassrls) then
+        select '(' || coalesce(string_agg('(' || coalesce(pg_get_expr(p.polqual, p.polrelid), 'false') || ')', ' or ')
+                                 filter (where p.polpermissive), 'false') || ')'
+               || coalesce(' and ' || string_agg('(' || coalesce(pg_get_expr(p.polqual, p.polrelid), 'false') || ')', ' and ')
+                                 filter (where not p.polpermissive), '')
+          into predicate
+          from pg_policy p
+         where p.polrelid = rel and p.polcmd in ('r', '*')
+           and ('{0}'::oid[] @> p.polroles
+                or exists (select 1 from unnest(p.polroles) pr where pg_has_role(g.role_name, pr, 'member')));
+      else
+        predicate := 'true';
+      end if;
+
+      perform set_config('role', g.role_name, true);
+      perform set_config('request.jwt.claims', g.claims::text, true);
+      begin
+        execute format('select coalesce(array_agg(realtime_change_id), ''{}'') '
+                       'from unnest($1::bigint[], $2::jsonb[]) as realtime_batch_rows(realtime_change_id, realtime_image), '
+                       'lateral jsonb_populate_record(null::%s, realtime_image) as %I where %s',
+                       t.qualified, t.table_name, predicate)
+          into visible using t.ids, t.images;
+      exception when others then
+        visible := '{}'; -- a policy that fails for this role hides the rows from it, not from everyone
+      end;
+      perform set_config('role', 'none', true);
+
+      return query
+        select b.id, g.idx,
+               case when b.op <> 'DELETE' then
+                 (select coalesce(jsonb_object_agg(kv.key, kv.value), '{}')
+                    from jsonb_each(b.record) kv where kv.key = any (readable)) end,
+               case when b.op <> 'INSERT' then
+                 (select coalesce(jsonb_object_agg(k, b.old_record -> k), '{}') from unnest(t.pk) k) end,
+               cols
+          from jsonb_to_recordset(batch) as b(id bigint, schema_name text, table_name text, op text, record jsonb, old_record jsonb, primary_key text[])
+         where b.id = any (visible)
+         order by b.id;
+    end loop;
+  end loop;
+  perform set_config('role', 'none', true);
+end
+$_$;
+
+--
+-- Name: FUNCTION visible_changes(change_ids bigint[], subscriber_groups jsonb); Type: COMMENT; Schema: realtime; Owner: -
+--
+
+COMMENT ON FUNCTION realtime.visible_changes(change_ids bigint[], subscriber_groups jsonb) IS 'For the server only: which of a batch of captured changes each group of subscribers (role + JWT claims) may SELECT, judged on the changed row, with the columns it may read (decision 0017).';
+
+--
 -- Name: api_key_rate_windows; Type: TABLE; Schema: app; Owner: -
 --
 
@@ -9817,6 +10011,59 @@ CREATE TABLE public.webhook_deliveries (
 COMMENT ON TABLE public.webhook_deliveries IS 'One event to one endpoint, with its attempts. message_id is the Standard Webhooks webhook-id (stable across retries).';
 
 --
+-- Name: changes; Type: TABLE; Schema: realtime; Owner: -
+--
+
+CREATE UNLOGGED TABLE realtime.changes (
+    id bigint NOT NULL,
+    xid bigint DEFAULT txid_current() NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    op text NOT NULL,
+    record jsonb,
+    old_record jsonb,
+    primary_key text[] NOT NULL,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT changes_op_check CHECK ((op = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text])))
+);
+
+--
+-- Name: TABLE changes; Type: COMMENT; Schema: realtime; Owner: -
+--
+
+COMMENT ON TABLE realtime.changes IS 'Captured row changes of the streamed tables, read back by the server on NOTIFY; the server deletes them after LOCONOMY_REALTIME_CHANGES_RETENTION_S.';
+
+--
+-- Name: changes_id_seq; Type: SEQUENCE; Schema: realtime; Owner: -
+--
+
+ALTER TABLE realtime.changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME realtime.changes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: streamed_tables; Type: TABLE; Schema: realtime; Owner: -
+--
+
+CREATE TABLE realtime.streamed_tables (
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    primary_key text[] DEFAULT '{}'::text[] NOT NULL,
+    added_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE streamed_tables; Type: COMMENT; Schema: realtime; Owner: -
+--
+
+COMMENT ON TABLE realtime.streamed_tables IS 'The tables whose changes postgres_changes subscribers can receive (Supabase''s supabase_realtime publication). Insert a row to stream a table, delete it to stop; primary_key is filled in.';
+
+--
 -- Name: api_key_rate_windows api_key_rate_windows_pkey; Type: CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -10382,6 +10629,20 @@ ALTER TABLE ONLY public.webhook_deliveries
 
 ALTER TABLE ONLY public.webhook_endpoints
     ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
+
+--
+-- Name: changes changes_pkey; Type: CONSTRAINT; Schema: realtime; Owner: -
+--
+
+ALTER TABLE ONLY realtime.changes
+    ADD CONSTRAINT changes_pkey PRIMARY KEY (id);
+
+--
+-- Name: streamed_tables streamed_tables_pkey; Type: CONSTRAINT; Schema: realtime; Owner: -
+--
+
+ALTER TABLE ONLY realtime.streamed_tables
+    ADD CONSTRAINT streamed_tables_pkey PRIMARY KEY (schema_name, table_name);
 
 --
 -- Name: booking_idempotency_keys_booking_id_idx; Type: INDEX; Schema: app; Owner: -
@@ -11500,6 +11761,18 @@ CREATE INDEX webhook_endpoints_tenant_id_idx ON public.webhook_endpoints USING b
 CREATE INDEX webhook_endpoints_user_id_idx ON public.webhook_endpoints USING btree (user_id);
 
 --
+-- Name: changes_changed_at_idx; Type: INDEX; Schema: realtime; Owner: -
+--
+
+CREATE INDEX changes_changed_at_idx ON realtime.changes USING btree (changed_at);
+
+--
+-- Name: changes_xid_idx; Type: INDEX; Schema: realtime; Owner: -
+--
+
+CREATE INDEX changes_xid_idx ON realtime.changes USING btree (xid);
+
+--
 -- Name: api_keys api_keys_audit; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -11836,6 +12109,96 @@ CREATE TRIGGER provider_availability_inherit_tenant BEFORE INSERT ON public.prov
 CREATE TRIGGER provider_availability_set_updated_at BEFORE UPDATE ON public.provider_availability FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
 
 --
+-- Name: booking_status_history realtime_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_delete AFTER DELETE ON public.booking_status_history REFERENCING OLD TABLE AS realtime_old FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: bookings realtime_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_delete AFTER DELETE ON public.bookings REFERENCING OLD TABLE AS realtime_old FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: conversation_participants realtime_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_delete AFTER DELETE ON public.conversation_participants REFERENCING OLD TABLE AS realtime_old FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('conversation_id', 'user_id');
+
+--
+-- Name: messages realtime_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_delete AFTER DELETE ON public.messages REFERENCING OLD TABLE AS realtime_old FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: notifications realtime_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_delete AFTER DELETE ON public.notifications REFERENCING OLD TABLE AS realtime_old FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: booking_status_history realtime_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_insert AFTER INSERT ON public.booking_status_history REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: bookings realtime_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_insert AFTER INSERT ON public.bookings REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: conversation_participants realtime_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_insert AFTER INSERT ON public.conversation_participants REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('conversation_id', 'user_id');
+
+--
+-- Name: messages realtime_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_insert AFTER INSERT ON public.messages REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: notifications realtime_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_insert AFTER INSERT ON public.notifications REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: booking_status_history realtime_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_update AFTER UPDATE ON public.booking_status_history REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: bookings realtime_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_update AFTER UPDATE ON public.bookings REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: conversation_participants realtime_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_update AFTER UPDATE ON public.conversation_participants REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('conversation_id', 'user_id');
+
+--
+-- Name: messages realtime_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_update AFTER UPDATE ON public.messages REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
+-- Name: notifications realtime_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER realtime_capture_update AFTER UPDATE ON public.notifications REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.capture('id');
+
+--
 -- Name: referral_codes referral_codes_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -12134,6 +12497,18 @@ CREATE TRIGGER webhook_endpoints_inherit_tenant BEFORE INSERT ON public.webhook_
 --
 
 CREATE TRIGGER webhook_endpoints_set_updated_at BEFORE UPDATE ON public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+
+--
+-- Name: streamed_tables streamed_tables_register; Type: TRIGGER; Schema: realtime; Owner: -
+--
+
+CREATE TRIGGER streamed_tables_register BEFORE INSERT ON realtime.streamed_tables FOR EACH ROW EXECUTE FUNCTION realtime.streamed_tables_sync();
+
+--
+-- Name: streamed_tables streamed_tables_unregister; Type: TRIGGER; Schema: realtime; Owner: -
+--
+
+CREATE TRIGGER streamed_tables_unregister AFTER DELETE ON realtime.streamed_tables FOR EACH ROW EXECUTE FUNCTION realtime.streamed_tables_sync();
 
 --
 -- Name: api_key_rate_windows api_key_rate_windows_api_key_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
@@ -14136,6 +14511,24 @@ ALTER TABLE public.webhook_deliveries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.webhook_endpoints ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: changes; Type: ROW SECURITY; Schema: realtime; Owner: -
+--
+
+ALTER TABLE realtime.changes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: streamed_tables service_role manages the streamed tables; Type: POLICY; Schema: realtime; Owner: -
+--
+
+CREATE POLICY "service_role manages the streamed tables" ON realtime.streamed_tables TO service_role USING (true) WITH CHECK (true);
+
+--
+-- Name: streamed_tables; Type: ROW SECURITY; Schema: realtime; Owner: -
+--
+
+ALTER TABLE realtime.streamed_tables ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: SCHEMA app; Type: ACL; Schema: -; Owner: -
 --
 
@@ -14158,6 +14551,12 @@ GRANT USAGE ON SCHEMA extensions TO service_role;
 GRANT USAGE ON SCHEMA public TO anon;
 GRANT USAGE ON SCHEMA public TO authenticated;
 GRANT USAGE ON SCHEMA public TO service_role;
+
+--
+-- Name: SCHEMA realtime; Type: ACL; Schema: -; Owner: -
+--
+
+GRANT USAGE ON SCHEMA realtime TO service_role;
 
 --
 -- Name: FUNCTION is_valid_time_zone(tz text); Type: ACL; Schema: app; Owner: -
@@ -16706,6 +17105,24 @@ GRANT ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) TO aut
 GRANT ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) TO service_role;
 
 --
+-- Name: FUNCTION capture(); Type: ACL; Schema: realtime; Owner: -
+--
+
+REVOKE ALL ON FUNCTION realtime.capture() FROM PUBLIC;
+
+--
+-- Name: FUNCTION streamed_tables_sync(); Type: ACL; Schema: realtime; Owner: -
+--
+
+REVOKE ALL ON FUNCTION realtime.streamed_tables_sync() FROM PUBLIC;
+
+--
+-- Name: FUNCTION visible_changes(change_ids bigint[], subscriber_groups jsonb); Type: ACL; Schema: realtime; Owner: -
+--
+
+REVOKE ALL ON FUNCTION realtime.visible_changes(change_ids bigint[], subscriber_groups jsonb) FROM PUBLIC;
+
+--
 -- Name: TABLE api_keys; Type: ACL; Schema: public; Owner: -
 --
 
@@ -17477,6 +17894,12 @@ GRANT SELECT(ended_at),UPDATE(ended_at) ON TABLE public.user_sessions TO authent
 
 GRANT SELECT ON TABLE public.webhook_deliveries TO authenticated;
 GRANT ALL ON TABLE public.webhook_deliveries TO service_role;
+
+--
+-- Name: TABLE streamed_tables; Type: ACL; Schema: realtime; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE ON TABLE realtime.streamed_tables TO service_role;
 
 --
 -- PostgreSQL database dump complete
