@@ -242,16 +242,16 @@ describe(`schema catalog (${testBackend()})`, () => {
   test('every SECURITY DEFINER function pins its search_path', async () => {
     const unpinned = await column<string>(sql`
       select p.oid::regprocedure::text as v from pg_proc p
-      where p.pronamespace in ('public'::regnamespace, 'app'::regnamespace) and p.prosecdef
+      where p.pronamespace in ('public'::regnamespace, 'app'::regnamespace, 'realtime'::regnamespace) and p.prosecdef
         and not exists (select 1 from unnest(p.proconfig) c where c like 'search_path=%')`);
     assert.deepEqual(unpinned, []);
   });
 
-  test('no function in public or app can be executed by PUBLIC unless it is a plain helper', async () => {
+  test('no function in public, app or realtime can be executed by PUBLIC unless it is a plain helper', async () => {
     // Definer functions must choose their callers explicitly.
     const open = await column<string>(sql`
       select p.oid::regprocedure::text as v from pg_proc p
-      where p.pronamespace in ('public'::regnamespace, 'app'::regnamespace) and p.prosecdef
+      where p.pronamespace in ('public'::regnamespace, 'app'::regnamespace, 'realtime'::regnamespace) and p.prosecdef
         and has_function_privilege('public', p.oid, 'execute')`);
     assert.deepEqual(open, []);
   });
