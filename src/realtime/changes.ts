@@ -67,11 +67,17 @@ export class ChangeFeed {
     this.pruner.unref();
   }
 
+  /** Stops listening; a database already closed (or gone) under the server is not an error here. */
   async stop(): Promise<void> {
     clearInterval(this.pruner);
-    await this.unlisten?.();
+    const unlisten = this.unlisten;
     this.unlisten = undefined;
     this.pending = [];
+    try {
+      await unlisten?.();
+    } catch (error) {
+      this.log.debug({ err: error }, 'realtime: UNLISTEN failed while closing');
+    }
     await this.running;
   }
 
