@@ -361,4 +361,29 @@ describe(`postgres_changes over supabase-js (${testBackend()})`, () => {
       );
     }
   });
+
+  test('a token refreshed on a live channel decides what it receives from then on', async () => {
+    const hana = await createUser(db);
+    const ivan = await createUser(db);
+    const hanas = await conversation([hana]);
+    const ivans = await conversation([ivan]);
+    const supabase = await realtimeClient(server, { token: await server.tokenFor(hana.clerkId) });
+    clients.push(supabase);
+    const received = new Queue<Change>();
+    const channel = supabase
+      .channel(`refresh-${++topics}`, { config: { broadcast: { ack: true } } })
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'messages' }, (p) =>
+        received.push(p as unknown as Change),
+      );
+    await subscribed(channel);
+    await post(hanas, hana, 'to hana');
+    assert.equal((await received.next()).new.content, 'to hana');
+
+    await supabase.realtime.setAuth(await server.tokenFor(ivan.clerkId));
+    // Pushes are handled in order: once this acked broadcast is answered, the token is in use.
+    assert.equal(await channel.send({ type: 'broadcast', event: 'sync', payload: {} }), 'ok');
+    await post(hanas, hana, 'hana again');
+    await post(ivans, ivan, 'to ivan');
+    assert.equal((await received.next()).new.content, 'to ivan', "as ivan, the channel no longer sees hana's messages");
+  });
 });
