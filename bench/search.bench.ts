@@ -73,6 +73,17 @@ async function measure(once: (i: number) => Promise<void>): Promise<Figures> {
   return { p50: at(0.5), p95: at(0.95), mean: latencies.reduce((a, b) => a + b, 0) / latencies.length };
 }
 
+/** A request's values for search_listings' named arguments $1…$7 (lat, lon, radius_m, query, serving, category, sort). */
+const functionArgs = (r: Record<string, unknown>): unknown[] => [
+  r.lat,
+  r.lon,
+  r.radius_m ?? null,
+  r.query ?? null,
+  r.serving ?? false,
+  r.category ?? null,
+  r.sort ?? 'relevance',
+];
+
 const fmt = (f: Figures) => `p50 ${f.p50.toFixed(2).padStart(7)} ms  p95 ${f.p95.toFixed(2).padStart(7)} ms`;
 
 async function main(): Promise<void> {
@@ -163,18 +174,7 @@ async function main(): Promise<void> {
         const sample = (
           await client.query<{ r: { total: number } }>(
             `select public.search_listings(lat => $1, lon => $2, radius_m => $3, query => $4, serving => $5, category => $6, sort => $7, with_total => true) as r`,
-            (() => {
-              const r = c.request(0);
-              return [
-                r.lat,
-                r.lon,
-                r.radius_m ?? null,
-                r.query ?? null,
-                r.serving ?? false,
-                r.category ?? null,
-                r.sort ?? 'relevance',
-              ];
-            })(),
+            functionArgs(c.request(0)),
           )
         ).rows[0]?.r;
         say(`  first request matches ${sample?.total} listings`);
@@ -187,21 +187,12 @@ async function main(): Promise<void> {
         });
         say(`  REST      ${fmt(rest)}`);
         const fn = await measure(async (i) => {
-          const r = c.request(i);
           await client.query('begin');
           await client.query(`set local role anon`);
           await client.query(`select set_config('request.jwt.claims', '{"role":"anon"}', true)`);
           await client.query(
             'select public.search_listings(lat => $1, lon => $2, radius_m => $3, query => $4, serving => $5, category => $6, sort => $7)',
-            [
-              r.lat,
-              r.lon,
-              r.radius_m ?? null,
-              r.query ?? null,
-              r.serving ?? false,
-              r.category ?? null,
-              r.sort ?? 'relevance',
-            ],
+            functionArgs(c.request(i)),
           );
           await client.query('commit');
         });
