@@ -43,7 +43,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Largest request body accepted (bulk inserts included); larger ones get 413. */
 export const BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 
-/** Headers supabase-js and PostgREST clients send and read, for CORS as Supabase answers it. */
+/** Methods, and headers supabase-js and PostgREST clients send and read, for CORS as Supabase answers it. */
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'];
 const CORS_ALLOWED = [
   'authorization',
   'apikey',
@@ -137,9 +138,10 @@ export async function buildServer({
   });
   await app.register(cors, {
     origin: true,
-    methods: ['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
-    allowedHeaders: CORS_ALLOWED,
-    exposedHeaders: CORS_EXPOSED,
+    // As strings: @fastify/cors joins a list on every request (exposed) or preflight.
+    methods: CORS_METHODS.join(', '),
+    allowedHeaders: CORS_ALLOWED.join(', '),
+    exposedHeaders: CORS_EXPOSED.join(', '),
     maxAge: 86_400,
   });
   await app.register(healthPlugin, { db });

@@ -6,6 +6,7 @@ import { ApiError, isApiError } from '../errors.js';
 import { type Logger, step } from '../log.js';
 import { handleRest, type RestMethod, type RestResponse } from './handler.js';
 import { parseCsvBody } from './parse/csv.js';
+import { restTarget } from './parse/target.js';
 import { openApi } from './respond/openapi.js';
 import { loadSchemaCache, type SchemaCache } from './schema/cache.js';
 
@@ -100,12 +101,11 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
     url: '/*',
     handler: async (request, reply) => {
       const caller = await authenticator.authenticate(request.headers);
-      const url = new URL(request.url, 'http://loconomy.invalid');
-      const path = decodeURIComponent(url.pathname.replace(/^\/rest\/v1\//, '')).replace(/\/+$/, '');
+      const { path, search } = restTarget(request.url, '/rest/v1/');
       const response = await handleRest({ db, config, schemaCache: () => cache }, caller, {
         method: request.method as RestMethod,
         path,
-        search: url.searchParams,
+        search,
         headers: request.headers,
         body: request.body,
         clientIp: request.ip,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { TEXTS_CACHED } from '../../src/db/context.js';
 import { sql } from '../../src/db/sql.js';
 import { getTestDatabase, type TestDatabase, testBackend } from '../helpers/index.js';
 
@@ -220,6 +221,35 @@ describe(`asRole (${testBackend()})`, () => {
     ).rows[0];
     assert.notEqual(afterwards?.who, role, 'the role ended with the transaction');
     assert.ok(!afterwards?.claims, 'the claims ended with the transaction');
+  });
+
+  test('sets every further setting, whatever their number (the statement text is kept per number)', async () => {
+    // The text is compiled once per number of settings, up to TEXTS_CACHED, and each time past
+    // it: each number must still get its own text, and the values of this request.
+    for (const count of [0, 1, 3, 1, 0, 3, TEXTS_CACHED - 1, TEXTS_CACHED, TEXTS_CACHED + 2]) {
+      const settings = Object.fromEntries(
+        Array.from({ length: count }, (_, i) => [`loconomy.s${i}`, `v${count}.${i}`]),
+      );
+      const seen = await db.asRole(
+        role,
+        { role },
+        async (tx) =>
+          (
+            await tx.query<{ values: (string | null)[]; path: string }>(
+              sql`select array(select current_setting('loconomy.s' || i, true) from generate_series(0, ${count + 1}) i) as values,
+                current_setting('request.path', true) as path`,
+            )
+          ).rows[0],
+        { method: 'GET', path: `/p${count}`, settings },
+      );
+      const expected = [...Object.values(settings), null, null];
+      assert.deepStrictEqual(
+        seen?.values.map((v) => v || null),
+        expected,
+        `${count} settings`,
+      );
+      assert.equal(seen?.path, `/p${count}`);
+    }
   });
 
   test('runs with the role’s privileges', async () => {
