@@ -31,7 +31,7 @@ export function requestContext(
 
 /**
  * The statement's text depends only on how many settings it sets, so it is compiled once per
- * count (every request runs it: compiling it was ~1% of a small request's CPU). Counts are few
+ * count (every request runs it: building it was 1–2 % of a small request's CPU). Counts are few
  * (the settings' names are fixed by code); past TEXTS_CACHED it is compiled each time.
  */
 function contextText(extra: number): string {
