@@ -19,6 +19,21 @@ export function fanOut(hub: Hub, topic: string, event: string, data: BroadcastDa
 }
 
 /**
+ * A broadcast from this process: delivered to its own members, then to the other processes'
+ * through the database (src/realtime/relay.ts).
+ */
+export function broadcast(
+  ctx: RealtimeContext,
+  topic: string,
+  event: string,
+  data: BroadcastData,
+  from?: Member,
+): void {
+  fanOut(ctx.hub, topic, event, data, from);
+  ctx.relay.publish(topic, event, data);
+}
+
+/**
  * A client's broadcast on a joined channel: API keys need `realtime:write`; a payload over the
  * limit is refused with an error reply (realtime-js resolves an acked send to 'error'); with
  * `broadcast.ack` the send is answered once fanned out.
@@ -39,7 +54,7 @@ export function handleBroadcast(
     member.reply(ref, 'error', { reason: payloadTooLarge(push.size, ctx.limits.maxPayloadBytes) });
     return;
   }
-  fanOut(ctx.hub, member.topic, push.event, push.data, member);
+  broadcast(ctx, member.topic, push.event, push.data, member);
   if (member.config.ack) member.reply(ref, 'ok', {});
 }
 

@@ -8,6 +8,7 @@ import type { RateWindow } from './limits.js';
 import { Member, type Outbox } from './member.js';
 import { accessTokenPayload, joinPayload, problem } from './messages.js';
 import { presenceState, untrack } from './presence.js';
+import type { BroadcastRelay } from './relay.js';
 import type { Message } from './serializer.js';
 import { type Subscription, SubscriptionError, subscriptionsFor } from './subscriptions.js';
 
@@ -20,6 +21,8 @@ import { type Subscription, SubscriptionError, subscriptionsFor } from './subscr
 
 export interface RealtimeContext {
   readonly hub: Hub;
+  /** Hands broadcasts to the other server processes (PostgreSQL only). */
+  readonly relay: BroadcastRelay;
   /** Where postgres_changes bindings are checked (as the owner: the registry and column privileges). */
   readonly db: Queryable;
   readonly authenticator: Authenticator;

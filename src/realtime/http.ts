@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator, Caller } from '../auth/caller.js';
 import { ApiError } from '../errors.js';
 import { checkWrite } from './auth.js';
-import { fanOut, payloadTooLarge } from './broadcast.js';
+import { broadcast, payloadTooLarge } from './broadcast.js';
 import type { RealtimeContext } from './channel.js';
 import { jsonSize } from './limits.js';
 import { broadcastBatch, problem } from './messages.js';
@@ -37,7 +37,7 @@ export function broadcastRoutes(app: FastifyInstance, ctx: RealtimeContext): voi
       checkSize(ctx, jsonSize(message.payload));
     }
     for (const { topic, event, payload } of parsed.data.messages) {
-      fanOut(ctx.hub, `realtime:${topic}`, event, { kind: 'json', value: payload });
+      broadcast(ctx, `realtime:${topic}`, event, { kind: 'json', value: payload });
     }
     return reply.status(202).send();
   });
@@ -56,7 +56,7 @@ export function broadcastRoutes(app: FastifyInstance, ctx: RealtimeContext): voi
         throw new ApiError('LOCO_REALTIME_INVALID', { details: 'the body (the payload) is empty' });
       }
       checkSize(ctx, data.kind === 'binary' ? data.bytes.length : jsonSize(data.value));
-      fanOut(ctx.hub, `realtime:${request.params.topic}`, request.params.event, data);
+      broadcast(ctx, `realtime:${request.params.topic}`, request.params.event, data);
       return reply.status(202).send();
     },
   );

@@ -12,6 +12,7 @@ import { ChangeFeed } from './changes.js';
 import type { RealtimeContext } from './channel.js';
 import { broadcastRoutes } from './http.js';
 import { Hub } from './hub.js';
+import { BroadcastRelay } from './relay.js';
 import { DEFAULT_VSN, type Vsn } from './serializer.js';
 import { Connection } from './socket.js';
 
@@ -37,10 +38,12 @@ const FRAME_OVERHEAD_BYTES = 64 * 1024;
 export async function realtimePlugin(app: FastifyInstance, options: RealtimePluginOptions): Promise<void> {
   const { db, authenticator, limits, log } = options;
   const hub = new Hub();
-  const ctx: RealtimeContext = { hub, db, authenticator, limits, log, now: Date.now };
+  const relay = new BroadcastRelay(db, hub, log);
+  const ctx: RealtimeContext = { hub, relay, db, authenticator, limits, log, now: Date.now };
   // Listening before the first join, so a subscription's "Subscribed to PostgreSQL" is true.
   const feed = new ChangeFeed(db, hub, log);
   await feed.start();
+  await relay.start();
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: limits.maxPayloadBytes + FRAME_OVERHEAD_BYTES,
@@ -91,6 +94,7 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
   });
   app.addHook('onClose', async () => {
     await feed.stop();
+    await relay.stop();
     wss.close();
   });
 

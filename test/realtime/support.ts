@@ -6,7 +6,7 @@ import type { TestServer } from '../helpers/index.js';
 
 /** A supabase-js client whose realtime acts as `token` (set before anything subscribes). */
 export async function realtimeClient(
-  server: TestServer,
+  server: Pick<TestServer, 'url' | 'keys'>,
   options: { token?: string; apikey?: string; vsn?: string } = {},
 ): Promise<SupabaseClient> {
   const client = createClient(server.url, options.apikey ?? server.keys.anon, {
