@@ -17,7 +17,7 @@ import { wants } from './subscriptions.js';
  */
 
 export const CHANGES_CHANNEL = 'loconomy_realtime_changes';
-/** How long captured rows are kept (a later slice lets other processes read them too). */
+/** How long captured rows are kept: every serve process on the database reads them well within it. */
 const RETENTION_SECONDS = 300;
 const PRUNE_EVERY_MS = 60_000;
 

@@ -2,8 +2,8 @@ import type { Member } from './member.js';
 
 /**
  * Who has joined which topic, in this server process. Broadcast and presence fan out through
- * it. Fan-out across processes (through PostgreSQL, DESIGN principle 5) is a later slice; it
- * will publish here what other processes send.
+ * it; broadcasts from other processes arrive through src/realtime/relay.ts. Presence is per
+ * process for now.
  */
 export class Hub {
   private readonly topics = new Map<string, Set<Member>>();
