@@ -4,7 +4,8 @@ import type { Transaction } from '../../db/database.js';
 import type { SqlFragment } from '../../db/sql.js';
 import { type Context, filtersOf, formatOf, header, pageOf, type RestResponse, selectContext } from '../context.js';
 import { parseQuery } from '../parse/query.js';
-import { negotiate } from '../plan/negotiate.js';
+import { type MediaType, negotiate } from '../plan/negotiate.js';
+import { reusedPlan } from '../plan/reuse.js';
 import { planSelect } from '../plan/select.js';
 import type { SelectPlan, Source } from '../plan/types.js';
 import { mayRefuse, type PageResult, respondRows } from '../respond/rows.js';
@@ -16,22 +17,60 @@ import { explain, planOf, run } from '../transaction.js';
 
 export async function read(ctx: Context, relation: Relation): Promise<RestResponse> {
   const plan = planOf(ctx);
-  const media = plan?.for ?? negotiate(header(ctx, 'accept'), ['json', 'object', 'csv']);
+  const planned = plan
+    ? planRead(ctx, relation, plan.for)
+    : reusedPlan(ctx.cache, readKey(ctx, relation), () => planRead(ctx, relation));
+  checkScopes(ctx.caller, planned.needs);
+  if (plan) return explain(ctx, plan, [planned.statement]);
+  const { statement, count, select, media, offset, closing } = planned;
+  const source: Source = { kind: 'relation', relation };
+  return run(ctx, async (tx) => {
+    const result = await pageResult(tx, statement, count, source, select, closing);
+    const response = respondRows(ctx, media, result, offset, 200);
+    return { ...response, headers: { ...response.headers, 'content-location': contentLocation(relation, ctx) } };
+  });
+}
+
+/** Everything about a read that does not depend on who the caller is beyond their role. */
+interface ReadPlan {
+  readonly media: MediaType;
+  readonly needs: readonly ScopeNeed[];
+  readonly select: SelectPlan;
+  readonly count: CountMode;
+  readonly statement: SqlFragment;
+  readonly offset: number;
+  /** Nothing after the statement may refuse the page: it ends the transaction. */
+  readonly closing: boolean;
+}
+
+function planRead(ctx: Context, relation: Relation, media?: MediaType): ReadPlan {
+  media ??= negotiate(header(ctx, 'accept'), ['json', 'object', 'csv']);
   const query = parseQuery(ctx.request.search);
   const needs: ScopeNeed[] = [{ resource: relation.name, action: 'read' }];
   const page = pageOf(ctx, query);
   const select = planSelect(selectContext(ctx, needs), relation, query, filtersOf(query), page);
-  checkScopes(ctx.caller, needs);
-  const source: Source = { kind: 'relation', relation };
   const count = countOf(ctx);
-  const statement = readSql(source, select, { count: count.read, format: formatOf(media) });
-  if (plan) return explain(ctx, plan, [statement]);
-  const closing = !mayRefuse(media, page.offset ?? 0, count.read !== undefined || count.planned);
-  return run(ctx, async (tx) => {
-    const result = await pageResult(tx, statement, count, source, select, closing);
-    const response = respondRows(ctx, media, result, page.offset ?? 0, 200);
-    return { ...response, headers: { ...response.headers, 'content-location': contentLocation(relation, ctx) } };
-  });
+  const statement = readSql({ kind: 'relation', relation }, select, { count: count.read, format: formatOf(media) });
+  const offset = page.offset ?? 0;
+  const closing = !mayRefuse(media, offset, count.read !== undefined || count.planned);
+  return { media, needs, select, count, statement, offset, closing };
+}
+
+/** What a read's plan depends on (src/rest/plan/reuse.ts): the config is the server's, the schema cache holds the plans. */
+function readKey(ctx: Context, relation: Relation): string {
+  return [
+    ctx.request.method,
+    ctx.caller.role,
+    relation.schema,
+    relation.name,
+    ctx.request.search.toString(),
+    header(ctx, 'range') ?? '',
+    header(ctx, 'accept') ?? '',
+    ctx.prefer.count ?? '',
+    // The server's own, unless a caller of handleRest shares one schema cache between configs.
+    ctx.deps.config.db.maxRows ?? '',
+    ctx.deps.config.db.aggregatesEnabled,
+  ].join('\0');
 }
 
 /**
