@@ -262,6 +262,13 @@ export const SETTINGS = {
       'Largest broadcast payload or presence state (KiB), over the WebSocket and POST /realtime/v1/api/broadcast; larger ones are refused (an error reply; HTTP 413).',
     schema: intIn(1, 100_000),
   },
+  LOCONOMY_REALTIME_PRESENCE_INTERVAL_MS: {
+    type: 'integer (ms)',
+    default: '2000',
+    description:
+      "With PostgreSQL, how often a serve process tells the others it is alive (a NOTIFY). Silent for 3 intervals, it is taken for dead and its clients' presences leave the others: at most 4 × this (8 s) after it stops without a goodbye (killed, cut off). Unused with PGlite.",
+    schema: intIn(50, 600_000),
+  },
   LOG_LEVEL: {
     type: 'fatal | error | warn | info | debug | trace | silent',
     default: 'info',
@@ -290,6 +297,8 @@ export interface RealtimeLimits {
   readonly maxJoinsPerSecond: number;
   readonly maxEventsPerSecond: number;
   readonly maxPayloadBytes: number;
+  /** How often a process announces itself to the others (presence across processes). */
+  readonly presenceIntervalMs: number;
 }
 
 export interface Config {
@@ -381,6 +390,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxJoinsPerSecond: v.LOCONOMY_REALTIME_MAX_JOINS_PER_SECOND as number,
       maxEventsPerSecond: v.LOCONOMY_REALTIME_MAX_EVENTS_PER_SECOND as number,
       maxPayloadBytes: (v.LOCONOMY_REALTIME_MAX_PAYLOAD_KB as number) * 1024,
+      presenceIntervalMs: v.LOCONOMY_REALTIME_PRESENCE_INTERVAL_MS as number,
     },
     logLevel: v.LOG_LEVEL as LogLevel,
     logFormat: v.LOG_FORMAT as LogFormat,

@@ -11,6 +11,7 @@ import { presenceState, untrack } from './presence.js';
 import type { BroadcastRelay } from './relay.js';
 import type { Message } from './serializer.js';
 import { type Subscription, SubscriptionError, subscriptionsFor } from './subscriptions.js';
+import type { PresenceTracker } from './tracker.js';
 
 /**
  * Channel lifecycle: `phx_join` (checks in Realtime's order: topic, join rate, replacing a
@@ -23,6 +24,8 @@ export interface RealtimeContext {
   readonly hub: Hub;
   /** Hands broadcasts to the other server processes (PostgreSQL only). */
   readonly relay: BroadcastRelay;
+  /** The other processes' presences, and this one's told to them (PostgreSQL only). */
+  readonly tracker: PresenceTracker;
   /** Where postgres_changes bindings are checked (as the owner: the registry and column privileges). */
   readonly db: Queryable;
   readonly authenticator: Authenticator;
@@ -131,7 +134,7 @@ export async function join(ctx: RealtimeContext, host: ChannelHost, message: Mes
       channel: member.subTopic,
     });
   }
-  if (member.config.presenceEnabled) member.push('presence_state', presenceState(ctx.hub, topic));
+  if (member.config.presenceEnabled) member.push('presence_state', presenceState(ctx, topic));
 }
 
 export function leave(ctx: RealtimeContext, host: ChannelHost, message: Message): void {
@@ -188,7 +191,7 @@ export function closeMember(
   member.closed = true;
   clearTimeout(member.expiry);
   if (host.members.get(member.topic) === member) host.members.delete(member.topic);
-  untrack(ctx.hub, member);
+  untrack(ctx, member);
   ctx.hub.remove(member);
   if (!options.notify) return;
   if (options.system !== undefined) {

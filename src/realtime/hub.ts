@@ -2,8 +2,8 @@ import type { Member } from './member.js';
 
 /**
  * Who has joined which topic, in this server process. Broadcast and presence fan out through
- * it; broadcasts from other processes arrive through src/realtime/relay.ts. Presence is per
- * process for now.
+ * it; broadcasts from other processes arrive through src/realtime/relay.ts, their presences
+ * through src/realtime/tracker.ts.
  */
 export class Hub {
   private readonly topics = new Map<string, Set<Member>>();

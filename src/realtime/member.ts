@@ -1,6 +1,7 @@
 import type { Caller } from '../auth/caller.js';
 import { type BroadcastData, encodeUserBroadcast, type Message, type Vsn } from './serializer.js';
 import type { Subscription } from './subscriptions.js';
+import type { Meta } from './tracker.js';
 
 /** How a member reaches its client: the connection it joined on. */
 export interface Outbox {
@@ -24,7 +25,7 @@ export interface ChannelConfig {
 /** A presence this member tracks: one per member, as in Phoenix (one per channel process). */
 export interface Tracked {
   readonly ref: string;
-  readonly meta: Readonly<Record<string, unknown>>;
+  readonly meta: Meta;
   /** The tracked payload as JSON, to tell a re-track of the same state (a no-op). */
   readonly json: string;
 }

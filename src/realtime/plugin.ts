@@ -15,6 +15,7 @@ import { Hub } from './hub.js';
 import { BroadcastRelay } from './relay.js';
 import { DEFAULT_VSN, type Vsn } from './serializer.js';
 import { Connection } from './socket.js';
+import { PresenceTracker } from './tracker.js';
 
 export interface RealtimePluginOptions {
   readonly db: Database;
@@ -39,11 +40,13 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
   const { db, authenticator, limits, log } = options;
   const hub = new Hub();
   const relay = new BroadcastRelay(db, hub, log);
-  const ctx: RealtimeContext = { hub, relay, db, authenticator, limits, log, now: Date.now };
+  const tracker = new PresenceTracker(relay, hub, limits.presenceIntervalMs, log);
+  const ctx: RealtimeContext = { hub, relay, tracker, db, authenticator, limits, log, now: Date.now };
   // Listening before the first join, so a subscription's "Subscribed to PostgreSQL" is true.
   const feed = new ChangeFeed(db, hub, log);
   await feed.start();
   await relay.start();
+  tracker.start();
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: limits.maxPayloadBytes + FRAME_OVERHEAD_BYTES,
@@ -94,6 +97,7 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
   });
   app.addHook('onClose', async () => {
     await feed.stop();
+    tracker.stop();
     await relay.stop();
     wss.close();
   });

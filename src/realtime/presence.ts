@@ -6,6 +6,7 @@ import type { Hub } from './hub.js';
 import { jsonSize } from './limits.js';
 import type { Member } from './member.js';
 import { presencePayload, problem } from './messages.js';
+import type { Meta, PresenceTracker } from './tracker.js';
 
 /**
  * Phoenix Presence as realtime-js consumes it: the state is `{key: {metas: [{...payload,
@@ -13,57 +14,77 @@ import { presencePayload, problem } from './messages.js';
  * untrack, leave or disconnect sends a `presence_diff {joins, leaves}` to the topic's members
  * with presence enabled (the tracker included). Re-tracking a different payload is a leave of
  * the old meta and a join of the new one (carrying `phx_ref_prev`); re-tracking the same
- * payload changes nothing. The state is derived from the members, so a
- * member that goes away takes its presence with it.
+ * payload changes nothing. This process's state is derived from its members, so a
+ * member that goes away takes its presence with it; the other processes' presences come
+ * from the tracker (src/realtime/tracker.ts), which also hears of every change here.
  */
 
-type Metas = Record<string, { metas: Record<string, unknown>[] }>;
+export type Metas = Record<string, { metas: Record<string, unknown>[] }>;
+
+/** What presence needs of the realtime context. */
+export interface Presences {
+  readonly hub: Hub;
+  readonly tracker: PresenceTracker;
+}
 
 /** Phoenix's phx_ref: an opaque unique string. */
 function presenceRef(): string {
   return randomBytes(9).toString('base64url');
 }
 
-export function presenceState(hub: Hub, topic: string): Metas {
+/** The topic's presences, this process's and the others'. */
+export function presenceState({ hub, tracker }: Presences, topic: string): Metas {
   const state: Metas = {};
-  for (const member of hub.members(topic)) {
-    if (member.presence === undefined) continue;
-    const key = member.config.presenceKey;
+  const add = (key: string, meta: Meta) => {
     const entry = state[key] ?? { metas: [] };
-    entry.metas.push({ ...member.presence.meta });
+    entry.metas.push({ ...meta });
     state[key] = entry;
+  };
+  for (const member of hub.members(topic)) {
+    if (member.presence !== undefined) add(member.config.presenceKey, member.presence.meta);
   }
+  for (const other of tracker.others(topic)) add(other.key, other.meta);
   return state;
 }
 
 /** Tracks (or updates) the member's presence; false when the payload is not a JSON object. */
-export function track(hub: Hub, member: Member, payload: unknown): boolean {
+export function track({ hub, tracker }: Presences, member: Member, payload: unknown): boolean {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return false;
   const json = JSON.stringify(payload);
   const previous = member.presence;
   if (previous?.json === json) return true;
   const key = member.config.presenceKey;
-  const meta: Record<string, unknown> = { ...(payload as object), phx_ref: presenceRef() };
-  if (previous !== undefined) meta.phx_ref_prev = previous.ref;
-  member.presence = { ref: meta.phx_ref as string, meta, json };
+  const ref = presenceRef();
+  const meta: Meta = {
+    ...(payload as object),
+    phx_ref: ref,
+    ...(previous === undefined ? {} : { phx_ref_prev: previous.ref }),
+  };
+  member.presence = { ref, meta, json };
   // An update leaves, then joins, in two diffs. Phoenix sends one diff with both, but
   // realtime-js 2.x handling such a diff strips phx_ref from the old meta while announcing
   // the join (its transformState mutates the state it reads), so the leave no longer matches
   // and the old meta stays forever.
-  if (previous !== undefined) sendDiff(hub, member.topic, {}, { [key]: { metas: [previous.meta] } });
+  if (previous !== undefined) {
+    sendDiff(hub, member.topic, {}, { [key]: { metas: [previous.meta] } });
+    tracker.left(previous.ref);
+  }
   sendDiff(hub, member.topic, { [key]: { metas: [meta] } }, {});
+  tracker.joined(member.topic, key, meta);
   return true;
 }
 
 /** Stops tracking (untrack, leave, disconnect): a leave diff when something was tracked. */
-export function untrack(hub: Hub, member: Member): void {
+export function untrack({ hub, tracker }: Presences, member: Member): void {
   const previous = member.presence;
   if (previous === undefined) return;
   member.presence = undefined;
   sendDiff(hub, member.topic, {}, { [member.config.presenceKey]: { metas: [previous.meta] } });
+  tracker.left(previous.ref);
 }
 
-function sendDiff(hub: Hub, topic: string, joins: Metas, leaves: Metas): void {
+/** A presence_diff to the topic's members in this process that have presence enabled. */
+export function sendDiff(hub: Hub, topic: string, joins: Metas, leaves: Metas): void {
   for (const member of hub.members(topic)) {
     if (member.config.presenceEnabled && !member.closed) member.fastlane('presence_diff', { joins, leaves });
   }
@@ -83,7 +104,7 @@ export function handlePresence(ctx: RealtimeContext, member: Member, ref: string
     return;
   }
   if (parsed.data.event === 'untrack') {
-    untrack(ctx.hub, member);
+    untrack(ctx, member);
     member.reply(ref, 'ok', {});
     return;
   }
@@ -92,7 +113,7 @@ export function handlePresence(ctx: RealtimeContext, member: Member, ref: string
     member.reply(ref, 'error', { reason: payloadTooLarge(size, ctx.limits.maxPayloadBytes) });
     return;
   }
-  if (!track(ctx.hub, member, parsed.data.payload)) {
+  if (!track(ctx, member, parsed.data.payload)) {
     member.reply(ref, 'error', { reason: 'Presence track payload must be a map' });
     return;
   }

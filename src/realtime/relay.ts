@@ -12,6 +12,8 @@ import type { BroadcastData } from './serializer.js';
  * `loconomy_realtime_broadcast`; every process LISTENs there and delivers what the others
  * published to its members. Messages carry the publishing process's id, so a process skips
  * the echo of its own (it delivered them already, with `self` decided by the sender's socket).
+ * Other kinds of message (presence: src/realtime/tracker.ts) travel the same way, in order
+ * with the broadcasts, and go to the handler registered for their kind.
  *
  * A NOTIFY payload is at most 8000 bytes, while a broadcast may be up to
  * LOCONOMY_REALTIME_MAX_PAYLOAD_KB: a message is cut into chunks that are notified in one
@@ -26,14 +28,8 @@ export const BROADCAST_CHANNEL = 'loconomy_realtime_broadcast';
 /** Chunk text per notification, under the 8000-byte limit with room for the header. */
 const CHUNK_CHARS = 7000;
 
-interface Outgoing {
-  readonly topic: string;
-  readonly event: string;
-  readonly data: BroadcastData;
-}
-
-/** What a message's chunks put together hold. */
-interface Wire {
+/** What a message's chunks put together hold: a broadcast… */
+interface BroadcastWire {
   readonly t: string;
   readonly e: string;
   /** JSON payload, or base64 bytes. */
@@ -41,15 +37,27 @@ interface Wire {
   readonly b?: string;
 }
 
+/** …or a message of another kind, for that kind's handler. */
+interface KindWire {
+  readonly k: string;
+  readonly m: unknown;
+}
+
+type Wire = BroadcastWire | KindWire;
+
+/** Handles a message of its kind from another process (`process`: the sender's id). */
+export type RelayHandler = (message: unknown, process: string) => void;
+
 export class BroadcastRelay {
   /** This process's id on the wire. */
   readonly id = randomUUID();
-  private queue: Outgoing[] = [];
+  private queue: Wire[] = [];
   private flushing: Promise<void> | undefined;
   private unlisten: Unsubscribe | undefined;
   /** Chunks received of messages not yet complete, by `<process>:<message>`. */
   private readonly partial = new Map<string, string[]>();
   private sequence = 0;
+  private readonly handlers = new Map<string, RelayHandler>();
 
   constructor(
     private readonly db: Database,
@@ -80,7 +88,25 @@ export class BroadcastRelay {
   /** Hands a broadcast already delivered here to the other processes. */
   publish(topic: string, event: string, data: BroadcastData): void {
     if (!this.active) return;
-    this.queue.push({ topic, event, data });
+    this.enqueue(
+      data.kind === 'json'
+        ? { t: topic, e: event, j: data.value }
+        : { t: topic, e: event, b: data.bytes.toString('base64') },
+    );
+  }
+
+  /** Sends a JSON message to the other processes' handler of `kind`. */
+  send(kind: string, message: unknown): void {
+    if (this.active) this.enqueue({ k: kind, m: message });
+  }
+
+  /** Where messages of `kind` from the other processes go. */
+  on(kind: string, handler: RelayHandler): void {
+    this.handlers.set(kind, handler);
+  }
+
+  private enqueue(wire: Wire): void {
+    this.queue.push(wire);
     if (this.flushing === undefined) this.flushing = this.flush();
   }
 
@@ -105,11 +131,7 @@ export class BroadcastRelay {
   }
 
   /** `<process> <message> <index> <count> <text>` per chunk. */
-  private encode(message: Outgoing): string[] {
-    const wire: Wire =
-      message.data.kind === 'json'
-        ? { t: message.topic, e: message.event, j: message.data.value }
-        : { t: message.topic, e: message.event, b: message.data.bytes.toString('base64') };
+  private encode(wire: Wire): string[] {
     // ASCII only (non-ASCII as \u escapes), so a chunk's characters are its bytes.
     const text = JSON.stringify(wire).replace(
       /[\u0080-\uffff]/g,
@@ -147,13 +169,17 @@ export class BroadcastRelay {
     this.partial.delete(key);
     try {
       const wire = JSON.parse(parts.join('')) as Wire;
+      if ('k' in wire) {
+        this.handlers.get(wire.k)?.(wire.m, process);
+        return;
+      }
       const data: BroadcastData =
         wire.b !== undefined
           ? { kind: 'binary', bytes: Buffer.from(wire.b, 'base64') }
           : { kind: 'json', value: wire.j };
       fanOut(this.hub, wire.t, wire.e, data);
     } catch (error) {
-      this.log.warn({ err: error }, 'realtime: a broadcast from another process could not be read');
+      this.log.warn({ err: error }, 'realtime: a message from another process could not be read');
     }
   }
 }

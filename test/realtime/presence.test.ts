@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js';
+import type { SupabaseClient } from '@supabase/supabase-js';
 import { getTestDatabase, startTestServer, type TestDatabase, type TestServer, testBackend } from '../helpers/index.js';
-import { Queue, RawSocket, realtimeClient, subscribed } from './support.js';
+import { joinOf, leaveOf, names, presenceMember, RawSocket } from './support.js';
 
 let db: TestDatabase;
 let server: TestServer;
@@ -18,41 +18,7 @@ after(async () => {
   await db?.dispose();
 });
 
-interface PresenceEvent {
-  readonly event: 'join' | 'leave' | 'sync';
-  readonly key?: string;
-  // biome-ignore lint/suspicious/noExplicitAny: presence metas are whatever was tracked
-  readonly presences?: any[];
-}
-
-/** A client on `topic` with presence key `key`, recording join, leave and sync events. */
-async function member(topic: string, key: string) {
-  const supabase = await realtimeClient(server);
-  clients.push(supabase);
-  const events = new Queue<PresenceEvent>();
-  const channel: RealtimeChannel = supabase
-    .channel(topic, { config: { presence: { key } } })
-    .on('presence', { event: 'sync' }, () => events.push({ event: 'sync' }))
-    .on('presence', { event: 'join' }, ({ key, newPresences }) =>
-      events.push({ event: 'join', key, presences: newPresences }),
-    )
-    .on('presence', { event: 'leave' }, ({ key, leftPresences }) =>
-      events.push({ event: 'leave', key, presences: leftPresences }),
-    );
-  await subscribed(channel);
-  await events.until((e) => e.event === 'sync'); // presence_state arrived
-  return { supabase, channel, events };
-}
-
-const joinOf = (key: string) => (e: PresenceEvent) => e.event === 'join' && e.key === key;
-const leaveOf = (key: string) => (e: PresenceEvent) => e.event === 'leave' && e.key === key;
-const names = (channel: RealtimeChannel) =>
-  Object.fromEntries(
-    Object.entries(channel.presenceState<{ name?: string; status?: string }>()).map(([k, metas]) => [
-      k,
-      metas.map((m) => m.name),
-    ]),
-  );
+const member = (topic: string, key: string) => presenceMember(server, topic, key, clients);
 
 describe(`presence over supabase-js (${testBackend()})`, () => {
   test('two clients see each other track, and a late joiner gets the state', async () => {

@@ -15,17 +15,20 @@ import {
   type TestServer,
   testBackend,
 } from '../helpers/index.js';
-import { Queue, realtimeClient, subscribed } from './support.js';
+import { joinOf, leaveOf, names, presenceIs, presenceMember, Queue, realtimeClient, subscribed } from './support.js';
 
 /*
- * Two real `loconomy serve` processes on one PostgreSQL database: what one process's clients
- * broadcast reaches the other's through the database (src/realtime/relay.ts). PGlite is one
- * process per data directory, so there is no second process to reach.
+ * Two real `loconomy serve` processes on one PostgreSQL database (and a third, started later
+ * and killed): what one process's clients broadcast or track reaches the other's through the
+ * database (src/realtime/relay.ts, src/realtime/tracker.ts). PGlite is one process per data
+ * directory, so there is no second process to reach.
  */
 
 const skip = testBackend() === 'pglite' && 'the embedded database is one process per data directory';
 
-type Server = Pick<TestServer, 'url' | 'keys'>;
+type Server = Pick<TestServer, 'url' | 'keys'> & { readonly child: ChildProcess };
+/** Heartbeats twice a second, so a killed process's presences leave within about 2 s. */
+const PRESENCE_INTERVAL_MS = '500';
 
 let where: TestDatabaseLocation | undefined;
 const children: ChildProcess[] = [];
@@ -37,7 +40,7 @@ async function serve(location: TestDatabaseLocation): Promise<Server> {
   const port = await freePort();
   const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
     cwd: ROOT,
-    env: cleanEnv(location.env),
+    env: cleanEnv({ ...location.env, LOCONOMY_REALTIME_PRESENCE_INTERVAL_MS: PRESENCE_INTERVAL_MS }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(child);
@@ -52,7 +55,7 @@ async function serve(location: TestDatabaseLocation): Promise<Server> {
     if (response?.status === 200) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, keys: await projectKeys(TEST_JWT_SECRET) };
+  return { url, keys: await projectKeys(TEST_JWT_SECRET), child };
 }
 
 before(async () => {
@@ -66,7 +69,7 @@ after(async () => {
     children.map(
       (child) =>
         new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
           child.once('exit', () => resolve());
           child.kill('SIGTERM');
         }),
@@ -182,5 +185,110 @@ describe(`postgres_changes across two serve processes (${testBackend()})`, { ski
     } finally {
       await admin.end();
     }
+  });
+});
+
+describe(`presence across serve processes (${testBackend()})`, { skip }, () => {
+  const member = (server: Server, topic: string, key: string) => presenceMember(server, topic, key, clients);
+
+  test('tracks on one process appear on the other, with updates, untrack and disconnect', async () => {
+    const alice = await member(a, 'px-lobby', 'alice');
+    const bob = await member(b, 'px-lobby', 'bob');
+
+    assert.equal(await alice.channel.track({ name: 'Alice' }), 'ok');
+    const joined = await bob.events.until(joinOf('alice'));
+    assert.equal(joined.presences?.[0].name, 'Alice');
+    await presenceIs(bob, { alice: ['Alice'] });
+
+    await bob.channel.track({ name: 'Bob' });
+    await alice.events.until(joinOf('bob'));
+    await presenceIs(alice, { alice: ['Alice'], bob: ['Bob'] });
+
+    // presence_state for a newcomer holds the other process's members too.
+    const carol = await member(b, 'px-lobby', 'carol');
+    assert.deepEqual(names(carol.channel), { alice: ['Alice'], bob: ['Bob'] });
+
+    await alice.channel.track({ name: 'Alice', status: 'away' });
+    const old = await bob.events.until(leaveOf('alice'));
+    assert.equal(old.presences?.[0].status, undefined);
+    const update = await bob.events.until(joinOf('alice'));
+    assert.equal(update.presences?.[0].status, 'away');
+    await presenceIs(bob, { alice: ['Alice'], bob: ['Bob'] });
+    assert.deepEqual(
+      bob.channel.presenceState<{ status?: string }>().alice?.map((m) => m.status),
+      ['away'],
+    );
+
+    assert.equal(await alice.channel.untrack(), 'ok');
+    await carol.events.until(leaveOf('alice'));
+    await presenceIs(carol, { bob: ['Bob'] });
+
+    await bob.supabase.realtime.disconnect(); // the socket goes away without leaving
+    const gone = await alice.events.until(leaveOf('bob'));
+    assert.equal(gone.presences?.[0].name, 'Bob');
+    await presenceIs(alice, {});
+  });
+
+  test('a client that reconnects to the other process is tracked there', async () => {
+    const watcher = await member(a, 'px-move', 'watcher');
+    const first = await member(b, 'px-move', 'frank');
+    await first.channel.track({ name: 'on B' });
+    await presenceIs(watcher, { frank: ['on B'] });
+    await first.supabase.realtime.disconnect();
+    await presenceIs(watcher, {});
+
+    const moved = await member(a, 'px-move', 'frank');
+    await moved.channel.track({ name: 'on A' });
+    const onB = await member(b, 'px-move', 'gina');
+    await presenceIs(onB, { frank: ['on A'] });
+    await presenceIs(watcher, { frank: ['on A'] });
+  });
+
+  test('changes made while the LISTEN connections were cut arrive once they are back', async () => {
+    const watcher = await member(b, 'px-cut', 'watcher');
+    const hana = await member(a, 'px-cut', 'hana');
+    const admin = new pg.Client({ connectionString: where?.url });
+    await admin.connect();
+    // Both processes lose their LISTEN connection and reconnect a moment later; what A
+    // publishes meanwhile never reaches B, which sees a gap in A's sequence numbers at A's
+    // next heartbeat and asks A for its state.
+    const cut = () =>
+      admin.query(`
+        select pg_terminate_backend(pid) from pg_stat_activity
+         where application_name = 'loconomy-listen' and datname = current_database()`);
+    try {
+      await cut();
+      await hana.channel.track({ name: 'Hana' });
+      await presenceIs(watcher, { hana: ['Hana'] });
+      await cut();
+      await hana.channel.untrack();
+      await presenceIs(watcher, {});
+    } finally {
+      await admin.end();
+    }
+  });
+
+  test("a process started later learns the state; a killed process's members leave", async () => {
+    const dana = await member(a, 'px-late', 'dana');
+    await dana.channel.track({ name: 'Dana' });
+    const watcherOnB = await member(b, 'px-late', 'watcher');
+    await presenceIs(watcherOnB, { dana: ['Dana'] });
+
+    if (where === undefined) throw new Error('no database');
+    const c = await serve(where);
+    // Its state request may still be on its way when this client joins: the state then
+    // arrives as joins.
+    const erin = await member(c, 'px-late', 'erin');
+    await presenceIs(erin, { dana: ['Dana'] });
+    await erin.channel.track({ name: 'Erin' });
+    await presenceIs(dana, { dana: ['Dana'], erin: ['Erin'] });
+    await presenceIs(watcherOnB, { dana: ['Dana'], erin: ['Erin'] });
+
+    // No goodbye: the others notice the silence (3 missed heartbeats) and drop its members.
+    c.child.kill('SIGKILL');
+    const left = await dana.events.until(leaveOf('erin'));
+    assert.equal(left.presences?.[0].name, 'Erin');
+    await presenceIs(dana, { dana: ['Dana'] });
+    await presenceIs(watcherOnB, { dana: ['Dana'] });
   });
 });

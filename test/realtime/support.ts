@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { createClient, type RealtimeChannel, type SupabaseClient } from '@supabase/supabase-js';
 import ws from 'ws';
 import type { TestServer } from '../helpers/index.js';
@@ -37,6 +38,64 @@ export async function subscribed(channel: RealtimeChannel): Promise<Queue<Status
     throw new Error(`expected SUBSCRIBED, got ${first.status}${first.error ? `: ${first.error.message}` : ''}`);
   }
   return statuses;
+}
+
+export interface PresenceEvent {
+  readonly event: 'join' | 'leave' | 'sync';
+  readonly key?: string;
+  // biome-ignore lint/suspicious/noExplicitAny: presence metas are whatever was tracked
+  readonly presences?: any[];
+}
+
+export interface PresenceMember {
+  readonly supabase: SupabaseClient;
+  readonly channel: RealtimeChannel;
+  readonly events: Queue<PresenceEvent>;
+}
+
+/**
+ * A client of `server` on `topic` with presence key `key` (added to `clients` for clean-up),
+ * recording join, leave and sync events; resolves once presence_state arrived.
+ */
+export async function presenceMember(
+  server: Pick<TestServer, 'url' | 'keys'>,
+  topic: string,
+  key: string,
+  clients: SupabaseClient[],
+): Promise<PresenceMember> {
+  const supabase = await realtimeClient(server);
+  clients.push(supabase);
+  const events = new Queue<PresenceEvent>();
+  const channel = supabase
+    .channel(topic, { config: { presence: { key } } })
+    .on('presence', { event: 'sync' }, () => events.push({ event: 'sync' }))
+    .on('presence', { event: 'join' }, ({ key, newPresences }) =>
+      events.push({ event: 'join', key, presences: newPresences }),
+    )
+    .on('presence', { event: 'leave' }, ({ key, leftPresences }) =>
+      events.push({ event: 'leave', key, presences: leftPresences }),
+    );
+  await subscribed(channel);
+  await events.until((e) => e.event === 'sync'); // presence_state arrived
+  return { supabase, channel, events };
+}
+
+export const joinOf = (key: string) => (e: PresenceEvent) => e.event === 'join' && e.key === key;
+export const leaveOf = (key: string) => (e: PresenceEvent) => e.event === 'leave' && e.key === key;
+
+/** The channel's presence state as `{key: [name, …]}`, names sorted. */
+export function names(channel: RealtimeChannel): Record<string, (string | undefined)[]> {
+  return Object.fromEntries(
+    Object.entries(channel.presenceState<{ name?: string }>()).map(([k, metas]) => [
+      k,
+      metas.map((m) => m.name).sort(),
+    ]),
+  );
+}
+
+/** Waits, sync after sync, until the member's presence state has these names. */
+export async function presenceIs(member: PresenceMember, expected: Record<string, string[]>): Promise<void> {
+  while (!isDeepStrictEqual(names(member.channel), expected)) await member.events.until((e) => e.event === 'sync');
 }
 
 /** Values in arrival order; `next()` resolves with the next one not yet taken. */
