@@ -2,6 +2,7 @@ import pg from 'pg';
 import Result from 'pg/lib/result.js';
 import utils from 'pg/lib/utils.js';
 import type { QueryResult, Row } from './database.js';
+import { keepBytes } from './row-bytes.js';
 
 /**
  * Several statements sent to PostgreSQL in one write and answered in one round trip
@@ -27,6 +28,8 @@ export interface PipelinedStatement {
   readonly name?: string | undefined;
   /** Send Parse before Bind: false only for a named statement the connection holds. */
   readonly parse: boolean;
+  /** Columns whose values arrive as Buffers (Query.bytes). */
+  readonly bytes?: readonly string[] | undefined;
 }
 
 export interface PipelineOutcome {
@@ -116,8 +119,20 @@ class Pipeline {
     return null;
   }
 
-  handleRowDescription(message: { fields: unknown[] }): void {
+  handleRowDescription(message: { fields: { name: string }[] }): void {
     this.#current.addFields(message.fields);
+    // The rows of this statement follow: its byte columns are known by position from here.
+    const bytes = this.statements[this.#results.length]?.bytes;
+    if (bytes !== undefined && this.#connection !== undefined) {
+      const positions = new Set<number>();
+      const parsers = (this.#current as unknown as { _parsers: ((value: unknown) => unknown)[] })._parsers;
+      message.fields.forEach((field, i) => {
+        if (!bytes.includes(field.name)) return;
+        positions.add(i);
+        parsers[i] = asSent; // the type parser would turn the Buffer back into a string
+      });
+      keepBytes(this.#connection, positions);
+    }
   }
 
   handleDataRow(message: { fields: unknown[] }): void {
@@ -156,6 +171,7 @@ class Pipeline {
   handleCopyData(): void {}
 
   #next(): void {
+    if (this.#connection !== undefined) keepBytes(this.#connection, undefined);
     const r = this.#current;
     this.#results.push({ rows: r.rows, rowCount: r.rowCount ?? 0 });
     this.#current = new Result(undefined, this.types);
@@ -165,9 +181,12 @@ class Pipeline {
     if (this.#settled) return;
     this.#settled = true;
     this.#connection?.off('parseComplete', this.#onParseComplete);
+    if (this.#connection !== undefined) keepBytes(this.#connection, undefined);
     this.settle(outcome);
   }
 }
+
+const asSent = (value: unknown) => value;
 
 /** True for an error PostgreSQL sent about a statement, as opposed to the connection failing. */
 export function isServerError(error: unknown): error is pg.DatabaseError {

@@ -19,6 +19,7 @@ import {
 } from './database.js';
 import { isServerError, type PipelinedStatement, runPipeline } from './pipeline.js';
 import { PreparedStatements } from './prepared.js';
+import { BytesClient } from './row-bytes.js';
 import type { Query } from './sql.js';
 
 export interface PostgresOptions {
@@ -45,6 +46,8 @@ export function openPostgres(options: PostgresOptions): Database {
     // A host that drops packets should fail start-up in seconds, not hang it.
     connectionTimeoutMillis: 10_000,
     application_name: 'loconomy',
+    // Its connections can return a statement's body as bytes (Query.bytes).
+    Client: BytesClient,
   });
   // An idle client losing its connection emits here; without a listener the process dies.
   pool.on('error', (error) => options.log.warn({ err: error }, 'idle PostgreSQL connection failed'));
@@ -296,11 +299,12 @@ async function pipelined(
   const parsing = new Set<string>();
   const planned: PipelinedStatement[] = queries.map((q) => {
     const name = q.prepare ? statements?.nameFor(client, q.text) : undefined;
-    if (name === undefined || statements === undefined) return { text: q.text, values: q.values, parse: true };
+    if (name === undefined || statements === undefined)
+      return { text: q.text, values: q.values, parse: true, bytes: q.bytes };
     // A name twice in one pipeline is parsed once: a second Parse of it would fail (42P05).
     const parse = !parsing.has(name) && !statements.holds(client, name);
     if (parse) parsing.add(name);
-    return { text: q.text, values: q.values, name, parse };
+    return { text: q.text, values: q.values, name, parse, bytes: q.bytes };
   });
   const outcome = await runPipeline(client, planned);
   if (statements) {

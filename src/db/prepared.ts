@@ -13,7 +13,7 @@ import type { Query } from './sql.js';
 export function prepared(query: Query | string, params: readonly unknown[] = []): Query {
   return typeof query === 'string'
     ? { text: query, values: params, prepare: true }
-    : { text: query.text, values: query.values, prepare: true };
+    : { text: query.text, values: query.values, prepare: true, bytes: query.bytes };
 }
 
 /** `tx`, with every statement run through it marked as a request shape. */

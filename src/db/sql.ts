@@ -17,6 +17,11 @@ export interface Query {
    * named prepared statement, planned once per connection (src/db/prepared.ts); PGlite ignores it.
    */
   readonly prepare?: boolean;
+  /**
+   * Columns of the result to return as the bytes PostgreSQL sent (Buffers), not decoded text:
+   * a body passed on untouched (src/db/row-bytes.ts). PostgreSQL only; PGlite returns strings.
+   */
+  readonly bytes?: readonly string[];
 }
 
 /** Text, a value (a parameter), or a nested fragment: nesting keeps a reference, no copy. */

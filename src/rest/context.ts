@@ -33,7 +33,8 @@ export interface RestRequest {
 export interface RestResponse {
   readonly status: number;
   readonly headers: Record<string, string>;
-  readonly body?: string;
+  /** Text, or the bytes the database sent for a body it built (Query.bytes). */
+  readonly body?: string | Buffer;
 }
 
 export interface RestDeps {

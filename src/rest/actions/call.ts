@@ -117,7 +117,7 @@ export async function call(ctx: Context, name: string): Promise<RestResponse> {
       const response = respondRows(ctx, media, result, page.offset ?? 0, 200, CALL_ECHO);
       if (routine.returnsSet || media !== 'json') return response;
       // A function returning one row answers with that row, as PostgREST does.
-      const body = result.pageTotal === 1 ? result.body.slice(1, -1).trim() : 'null';
+      const body = result.pageTotal === 1 ? result.body.toString().slice(1, -1).trim() : 'null';
       return { ...response, body: request.method === 'HEAD' ? undefined : body };
     },
     settings,

@@ -1,7 +1,7 @@
 import type { ScopeNeed } from '../../auth/caller.js';
 import { checkScopes } from '../../auth/scopes.js';
 import type { Transaction } from '../../db/database.js';
-import type { SqlFragment } from '../../db/sql.js';
+import type { Query, SqlFragment } from '../../db/sql.js';
 import { type Context, filtersOf, formatOf, header, pageOf, type RestResponse, selectContext } from '../context.js';
 import { parseQuery } from '../parse/query.js';
 import { type MediaType, negotiate } from '../plan/negotiate.js';
@@ -22,10 +22,10 @@ export async function read(ctx: Context, relation: Relation): Promise<RestRespon
     : reusedPlan(ctx.cache, readKey(ctx, relation), () => planRead(ctx, relation));
   checkScopes(ctx.caller, planned.needs);
   if (plan) return explain(ctx, plan, [planned.statement]);
-  const { statement, count, select, media, offset, closing } = planned;
+  const { query, count, select, media, offset, closing } = planned;
   const source: Source = { kind: 'relation', relation };
   return run(ctx, async (tx) => {
-    const result = await pageResult(tx, statement, count, source, select, closing);
+    const result = await pageResult(tx, query, count, source, select, closing);
     const response = respondRows(ctx, media, result, offset, 200);
     return { ...response, headers: { ...response.headers, 'content-location': contentLocation(relation, ctx) } };
   });
@@ -38,6 +38,8 @@ interface ReadPlan {
   readonly select: SelectPlan;
   readonly count: CountMode;
   readonly statement: SqlFragment;
+  /** The statement as run: a page that cannot be refused keeps its body as bytes (sent on as they are). */
+  readonly query: Query;
   readonly offset: number;
   /** Nothing after the statement may refuse the page: it ends the transaction. */
   readonly closing: boolean;
@@ -45,15 +47,17 @@ interface ReadPlan {
 
 function planRead(ctx: Context, relation: Relation, media?: MediaType): ReadPlan {
   media ??= negotiate(header(ctx, 'accept'), ['json', 'object', 'csv']);
-  const query = parseQuery(ctx.request.search);
+  const parsed = parseQuery(ctx.request.search);
   const needs: ScopeNeed[] = [{ resource: relation.name, action: 'read' }];
-  const page = pageOf(ctx, query);
-  const select = planSelect(selectContext(ctx, needs), relation, query, filtersOf(query), page);
+  const page = pageOf(ctx, parsed);
+  const select = planSelect(selectContext(ctx, needs), relation, parsed, filtersOf(parsed), page);
   const count = countOf(ctx);
   const statement = readSql({ kind: 'relation', relation }, select, { count: count.read, format: formatOf(media) });
   const offset = page.offset ?? 0;
   const closing = !mayRefuse(media, offset, count.read !== undefined || count.planned);
-  return { media, needs, select, count, statement, offset, closing };
+  // An object's body is cut from the array, so it is read as text.
+  const query = media === 'object' ? statement : { text: statement.text, values: statement.values, bytes: ['body'] };
+  return { media, needs, select, count, statement, query, offset, closing };
 }
 
 /** What a read's plan depends on (src/rest/plan/reuse.ts): the config is the server's, the schema cache holds the plans. */
@@ -104,13 +108,13 @@ export function countOf(ctx: Context): CountMode {
  */
 export async function pageResult(
   tx: Transaction,
-  statement: SqlFragment,
+  statement: Query,
   count: CountMode,
   source: Source,
   select: SelectPlan,
   closing: boolean,
 ): Promise<PageResult> {
-  type PageRow = { page_total: number; body: string; total?: string | number };
+  type PageRow = { page_total: number; body: string | Buffer; total?: string | number };
   const { rows } = closing && !count.planned ? await tx.last<PageRow>(statement) : await tx.query<PageRow>(statement);
   const row = rows[0] ?? { page_total: 0, body: '[]' };
   let total = count.read && row.total !== undefined ? Number(row.total) : undefined;

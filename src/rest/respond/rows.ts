@@ -11,7 +11,8 @@ import { contentRange } from '../respond/range.js';
 
 export interface PageResult {
   readonly pageTotal: number;
-  readonly body: string;
+  /** The database's JSON (or CSV): text, or its bytes when the statement asked for them (reads on PostgreSQL). */
+  readonly body: string | Buffer;
   readonly total?: number;
   /** The total is the planner's estimate, not a count. */
   readonly estimated?: boolean;
@@ -36,7 +37,7 @@ export function respondRows(
   };
   const applied = preferenceApplied(ctx.prefer, echo, txOverridable(ctx));
   if (applied) headers['preference-applied'] = applied;
-  if (media === 'object') return { status, headers, body: singular(media, result.pageTotal, result.body) };
+  if (media === 'object') return { status, headers, body: singular(media, result.pageTotal, result.body.toString()) };
   if (offset > 0 && result.total !== undefined && !result.estimated && offset >= result.total && result.total > 0) {
     throw new ApiError('PGRST103', {
       message: 'Requested range not satisfiable',
