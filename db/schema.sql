@@ -2600,6 +2600,26 @@ end $$;
 COMMENT ON FUNCTION app.is_bookable_slot_without(listing_id uuid, starts timestamp with time zone, minutes integer, moving uuid) IS 'app.is_bookable_slot() as if booking `moving` did not exist (for reschedule_booking); changes nothing.';
 
 --
+-- Name: is_booking_party(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.is_booking_party(booking uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  -- SECURITY DEFINER: the customer and provider only, whatever bookings' own
+  -- policies let others (booking managers) read.
+  select exists (select 1 from public.bookings b
+                 where b.id = booking and app.current_user_id() in (b.customer_id, b.provider_id))
+$$;
+
+--
+-- Name: FUNCTION is_booking_party(booking uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.is_booking_party(booking uuid) IS 'True when the caller is the booking''s customer or provider.';
+
+--
 -- Name: is_conversation_participant(uuid); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -3609,6 +3629,25 @@ $$;
 --
 
 COMMENT ON FUNCTION app.rating_bayesian(total numeric, n integer) IS 'Bayesian average rating for ranking: (5 × 3.0 + sum of ratings) / (5 + count), rounded to 4 places; 3.0 with no reviews.';
+
+--
+-- Name: realtime_topic_id(text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.realtime_topic_id(topic text, kind text) RETURNS uuid
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $_$
+  select case when starts_with(topic, kind || ':')
+               and substr(topic, length(kind) + 2) ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
+              then substr(topic, length(kind) + 2)::uuid end
+$_$;
+
+--
+-- Name: FUNCTION realtime_topic_id(topic text, kind text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.realtime_topic_id(topic text, kind text) IS 'The uuid of a realtime topic `<kind>:<uuid>`, or NULL when the topic is not of that form.';
 
 --
 -- Name: referral_codes_before_insert(); Type: FUNCTION; Schema: app; Owner: -
@@ -8673,6 +8712,35 @@ end $$;
 COMMENT ON FUNCTION public.vote_review(review_id uuid, helpful boolean) IS 'Marks a published review helpful (true) or not (false), replacing the caller''s earlier vote; null withdraws it. Not on one''s own reviews. Returns the review with its counts.';
 
 --
+-- Name: broadcast_changes(text, text, text, text, text, record, record, text); Type: FUNCTION; Schema: realtime; Owner: -
+--
+
+CREATE FUNCTION realtime.broadcast_changes(topic_name text, event_name text, operation text, table_name text, table_schema text, new record, old record, level text DEFAULT 'ROW'::text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog'
+    AS $$
+begin
+  if level is distinct from 'ROW' then
+    raise exception 'realtime.broadcast_changes: call it from a FOR EACH ROW trigger (level %)', level
+      using errcode = '22023';
+  end if;
+  if operation is null or operation not in ('INSERT', 'UPDATE', 'DELETE') then
+    raise exception 'realtime.broadcast_changes: unexpected operation %', operation using errcode = '22023';
+  end if;
+  perform realtime.send(
+    jsonb_build_object('record', to_jsonb(new), 'old_record', to_jsonb(old), 'operation', operation,
+                       'table', table_name, 'schema', table_schema),
+    event_name, topic_name, true);
+end
+$$;
+
+--
+-- Name: FUNCTION broadcast_changes(topic_name text, event_name text, operation text, table_name text, table_schema text, new record, old record, level text); Type: COMMENT; Schema: realtime; Owner: -
+--
+
+COMMENT ON FUNCTION realtime.broadcast_changes(topic_name text, event_name text, operation text, table_name text, table_schema text, new record, old record, level text) IS 'From a row trigger: realtime.broadcast_changes(topic, event, TG_OP, TG_TABLE_NAME, TG_TABLE_SCHEMA, NEW, OLD) broadcasts the change to the private topic at commit.';
+
+--
 -- Name: capture(); Type: FUNCTION; Schema: realtime; Owner: -
 --
 
@@ -8709,6 +8777,112 @@ $$;
 --
 
 COMMENT ON FUNCTION realtime.capture() IS 'Statement trigger of a streamed table (arguments: its primary key columns): records the rows in realtime.changes and notifies the transaction id.';
+
+--
+-- Name: channel_access(text, text, jsonb); Type: FUNCTION; Schema: realtime; Owner: -
+--
+
+CREATE FUNCTION realtime.channel_access(channel_topic text, role_name text, claims jsonb) RETURNS TABLE(extension text, can_read boolean, can_write boolean)
+    LANGUAGE plpgsql
+    AS $$
+declare
+  probes uuid[];
+  readable text[] := '{}';
+  writable text[] := '{}';
+  kind text;
+begin
+  begin
+    perform set_config('search_path', 'pg_catalog', true);
+    with probe as (
+      insert into realtime.messages (topic, extension, private, payload)
+      select channel_topic, k, true, '{}' from unnest(array['broadcast', 'presence']) k
+      returning id
+    )
+    select array_agg(id) into probes from probe;
+
+    perform set_config('role', role_name, true);
+    perform set_config('request.jwt.claims', coalesce(claims, '{}')::text, true);
+    perform set_config('realtime.topic', channel_topic, true);
+    begin
+      select coalesce(array_agg(m.extension), '{}') into readable
+        from realtime.messages m where m.id = any (probes);
+    exception when others then
+      readable := '{}';
+    end;
+    foreach kind in array array['broadcast', 'presence'] loop
+      begin
+        insert into realtime.messages (topic, extension, private, payload)
+        values (channel_topic, kind, true, '{}');
+        writable := writable || kind;
+      exception when others then
+        null; -- insufficient_privilege (the policies said no), or a policy that failed
+      end;
+    end loop;
+    raise exception using errcode = 'RTCHK', message = 'realtime access check rolled back';
+  exception when sqlstate 'RTCHK' then
+    null;
+  end;
+  return query
+    select k, k = any (readable), k = any (writable) from unnest(array['broadcast', 'presence']) k;
+end
+$$;
+
+--
+-- Name: FUNCTION channel_access(channel_topic text, role_name text, claims jsonb); Type: COMMENT; Schema: realtime; Owner: -
+--
+
+COMMENT ON FUNCTION realtime.channel_access(channel_topic text, role_name text, claims jsonb) IS 'For the server only: whether realtime.messages policies let a role with these JWT claims read (receive) and insert (send, track) on a private channel topic, per extension; leaves nothing behind (decision 0018).';
+
+--
+-- Name: messages_notify(); Type: FUNCTION; Schema: realtime; Owner: -
+--
+
+CREATE FUNCTION realtime.messages_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog'
+    AS $$
+begin
+  perform pg_notify('loconomy_realtime_messages', string_agg(r.id::text, ',' order by r.n))
+     from (select m.id, row_number() over () as n from realtime_new m where m.extension = 'broadcast') r
+    group by (r.n - 1) / 150
+    order by (r.n - 1) / 150;
+  return null;
+end
+$$;
+
+--
+-- Name: send(jsonb, text, text, boolean); Type: FUNCTION; Schema: realtime; Owner: -
+--
+
+CREATE FUNCTION realtime.send(payload jsonb, event text, topic text, private boolean DEFAULT true) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog'
+    AS $$
+declare
+  previous text := current_setting('realtime.topic', true);
+begin
+  if send.topic is null or send.topic = '' then
+    raise exception 'realtime.send: topic is required' using errcode = '22023';
+  end if;
+  if send.event is null or send.event = '' then
+    raise exception 'realtime.send: event is required' using errcode = '22023';
+  end if;
+  begin
+    perform set_config('realtime.topic', send.topic, true);
+    insert into realtime.messages (payload, event, topic, private, extension)
+    values (send.payload, send.event, send.topic, coalesce(send.private, true), 'broadcast');
+  exception when others then
+    raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
+  end;
+  perform set_config('realtime.topic', coalesce(previous, ''), true);
+end
+$$;
+
+--
+-- Name: FUNCTION send(payload jsonb, event text, topic text, private boolean); Type: COMMENT; Schema: realtime; Owner: -
+--
+
+COMMENT ON FUNCTION realtime.send(payload jsonb, event text, topic text, private boolean) IS 'Broadcasts payload as event on topic when the transaction commits (private by default: only members authorised by realtime.messages policies receive it). The caller''s INSERT policies on realtime.messages decide; a refusal is a WARNING.';
 
 --
 -- Name: streamed_tables_sync(); Type: FUNCTION; Schema: realtime; Owner: -
@@ -8759,6 +8933,23 @@ begin
   return new;
 end
 $$;
+
+--
+-- Name: topic(); Type: FUNCTION; Schema: realtime; Owner: -
+--
+
+CREATE FUNCTION realtime.topic() RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select nullif(current_setting('realtime.topic', true), '')
+$$;
+
+--
+-- Name: FUNCTION topic(); Type: COMMENT; Schema: realtime; Owner: -
+--
+
+COMMENT ON FUNCTION realtime.topic() IS 'The topic (channel name without realtime:) being authorised or sent to; NULL elsewhere. For realtime.messages policies, as on Supabase.';
 
 --
 -- Name: visible_changes(bigint[], jsonb); Type: FUNCTION; Schema: realtime; Owner: -
@@ -10047,6 +10238,29 @@ ALTER TABLE realtime.changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: messages; Type: TABLE; Schema: realtime; Owner: -
+--
+
+CREATE TABLE realtime.messages (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    topic text NOT NULL,
+    extension text NOT NULL,
+    payload jsonb,
+    event text,
+    private boolean DEFAULT false NOT NULL,
+    inserted_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT messages_extension_check CHECK ((extension = ANY (ARRAY['broadcast'::text, 'presence'::text]))),
+    CONSTRAINT messages_topic_check CHECK ((topic <> ''::text))
+);
+
+--
+-- Name: TABLE messages; Type: COMMENT; Schema: realtime; Owner: -
+--
+
+COMMENT ON TABLE realtime.messages IS 'Supabase''s realtime.messages: its RLS policies authorise private channels (SELECT: receive, INSERT: send or track); broadcast rows inserted here reach the topic''s clients at commit. Pruned after 5 minutes.';
+
+--
 -- Name: streamed_tables; Type: TABLE; Schema: realtime; Owner: -
 --
 
@@ -10636,6 +10850,13 @@ ALTER TABLE ONLY public.webhook_endpoints
 
 ALTER TABLE ONLY realtime.changes
     ADD CONSTRAINT changes_pkey PRIMARY KEY (id);
+
+--
+-- Name: messages messages_pkey; Type: CONSTRAINT; Schema: realtime; Owner: -
+--
+
+ALTER TABLE ONLY realtime.messages
+    ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
 
 --
 -- Name: streamed_tables streamed_tables_pkey; Type: CONSTRAINT; Schema: realtime; Owner: -
@@ -11773,6 +11994,12 @@ CREATE INDEX changes_changed_at_idx ON realtime.changes USING btree (changed_at)
 CREATE INDEX changes_xid_idx ON realtime.changes USING btree (xid);
 
 --
+-- Name: messages_inserted_at_idx; Type: INDEX; Schema: realtime; Owner: -
+--
+
+CREATE INDEX messages_inserted_at_idx ON realtime.messages USING btree (inserted_at);
+
+--
 -- Name: api_keys api_keys_audit; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -12497,6 +12724,12 @@ CREATE TRIGGER webhook_endpoints_inherit_tenant BEFORE INSERT ON public.webhook_
 --
 
 CREATE TRIGGER webhook_endpoints_set_updated_at BEFORE UPDATE ON public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+
+--
+-- Name: messages messages_notify; Type: TRIGGER; Schema: realtime; Owner: -
+--
+
+CREATE TRIGGER messages_notify AFTER INSERT ON realtime.messages REFERENCING NEW TABLE AS realtime_new FOR EACH STATEMENT EXECUTE FUNCTION realtime.messages_notify();
 
 --
 -- Name: streamed_tables streamed_tables_register; Type: TRIGGER; Schema: realtime; Owner: -
@@ -14511,10 +14744,40 @@ ALTER TABLE public.webhook_deliveries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.webhook_endpoints ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: messages Booking parties receive on its channel; Type: POLICY; Schema: realtime; Owner: -
+--
+
+CREATE POLICY "Booking parties receive on its channel" ON realtime.messages FOR SELECT TO authenticated USING (app.is_booking_party(app.realtime_topic_id(topic, 'booking'::text)));
+
+--
+-- Name: messages Booking parties send on its channel; Type: POLICY; Schema: realtime; Owner: -
+--
+
+CREATE POLICY "Booking parties send on its channel" ON realtime.messages FOR INSERT TO authenticated WITH CHECK (app.is_booking_party(app.realtime_topic_id(topic, 'booking'::text)));
+
+--
+-- Name: messages Conversation participants receive on its channel; Type: POLICY; Schema: realtime; Owner: -
+--
+
+CREATE POLICY "Conversation participants receive on its channel" ON realtime.messages FOR SELECT TO authenticated USING (app.is_conversation_participant(app.realtime_topic_id(topic, 'conversation'::text)));
+
+--
+-- Name: messages Conversation participants send on its channel; Type: POLICY; Schema: realtime; Owner: -
+--
+
+CREATE POLICY "Conversation participants send on its channel" ON realtime.messages FOR INSERT TO authenticated WITH CHECK (app.is_conversation_participant(app.realtime_topic_id(topic, 'conversation'::text)));
+
+--
 -- Name: changes; Type: ROW SECURITY; Schema: realtime; Owner: -
 --
 
 ALTER TABLE realtime.changes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: messages; Type: ROW SECURITY; Schema: realtime; Owner: -
+--
+
+ALTER TABLE realtime.messages ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: streamed_tables service_role manages the streamed tables; Type: POLICY; Schema: realtime; Owner: -
@@ -14557,6 +14820,8 @@ GRANT USAGE ON SCHEMA public TO service_role;
 --
 
 GRANT USAGE ON SCHEMA realtime TO service_role;
+GRANT USAGE ON SCHEMA realtime TO anon;
+GRANT USAGE ON SCHEMA realtime TO authenticated;
 
 --
 -- Name: FUNCTION is_valid_time_zone(tz text); Type: ACL; Schema: app; Owner: -
@@ -15173,6 +15438,14 @@ GRANT ALL ON FUNCTION app.is_bookable_slot(listing_id uuid, starts_at timestamp 
 REVOKE ALL ON FUNCTION app.is_bookable_slot_without(listing_id uuid, starts timestamp with time zone, minutes integer, moving uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION is_booking_party(booking uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.is_booking_party(booking uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.is_booking_party(booking uuid) TO authenticated;
+GRANT ALL ON FUNCTION app.is_booking_party(booking uuid) TO service_role;
+
+--
 -- Name: FUNCTION is_conversation_participant(conversation uuid); Type: ACL; Schema: app; Owner: -
 --
 
@@ -15383,6 +15656,15 @@ REVOKE ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) FROM PUBLIC
 GRANT ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) TO anon;
 GRANT ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) TO authenticated;
 GRANT ALL ON FUNCTION app.rating_bayesian(total numeric, n integer) TO service_role;
+
+--
+-- Name: FUNCTION realtime_topic_id(topic text, kind text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.realtime_topic_id(topic text, kind text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.realtime_topic_id(topic text, kind text) TO anon;
+GRANT ALL ON FUNCTION app.realtime_topic_id(topic text, kind text) TO authenticated;
+GRANT ALL ON FUNCTION app.realtime_topic_id(topic text, kind text) TO service_role;
 
 --
 -- Name: FUNCTION referral_codes_before_insert(); Type: ACL; Schema: app; Owner: -
@@ -17105,16 +17387,53 @@ GRANT ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) TO aut
 GRANT ALL ON FUNCTION public.vote_review(review_id uuid, helpful boolean) TO service_role;
 
 --
+-- Name: FUNCTION broadcast_changes(topic_name text, event_name text, operation text, table_name text, table_schema text, new record, old record, level text); Type: ACL; Schema: realtime; Owner: -
+--
+
+REVOKE ALL ON FUNCTION realtime.broadcast_changes(topic_name text, event_name text, operation text, table_name text, table_schema text, new record, old record, level text) FROM PUBLIC;
+GRANT ALL ON FUNCTION realtime.broadcast_changes(topic_name text, event_name text, operation text, table_name text, table_schema text, new record, old record, level text) TO authenticated;
+GRANT ALL ON FUNCTION realtime.broadcast_changes(topic_name text, event_name text, operation text, table_name text, table_schema text, new record, old record, level text) TO service_role;
+
+--
 -- Name: FUNCTION capture(); Type: ACL; Schema: realtime; Owner: -
 --
 
 REVOKE ALL ON FUNCTION realtime.capture() FROM PUBLIC;
 
 --
+-- Name: FUNCTION channel_access(channel_topic text, role_name text, claims jsonb); Type: ACL; Schema: realtime; Owner: -
+--
+
+REVOKE ALL ON FUNCTION realtime.channel_access(channel_topic text, role_name text, claims jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION messages_notify(); Type: ACL; Schema: realtime; Owner: -
+--
+
+REVOKE ALL ON FUNCTION realtime.messages_notify() FROM PUBLIC;
+
+--
+-- Name: FUNCTION send(payload jsonb, event text, topic text, private boolean); Type: ACL; Schema: realtime; Owner: -
+--
+
+REVOKE ALL ON FUNCTION realtime.send(payload jsonb, event text, topic text, private boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION realtime.send(payload jsonb, event text, topic text, private boolean) TO authenticated;
+GRANT ALL ON FUNCTION realtime.send(payload jsonb, event text, topic text, private boolean) TO service_role;
+
+--
 -- Name: FUNCTION streamed_tables_sync(); Type: ACL; Schema: realtime; Owner: -
 --
 
 REVOKE ALL ON FUNCTION realtime.streamed_tables_sync() FROM PUBLIC;
+
+--
+-- Name: FUNCTION topic(); Type: ACL; Schema: realtime; Owner: -
+--
+
+REVOKE ALL ON FUNCTION realtime.topic() FROM PUBLIC;
+GRANT ALL ON FUNCTION realtime.topic() TO anon;
+GRANT ALL ON FUNCTION realtime.topic() TO authenticated;
+GRANT ALL ON FUNCTION realtime.topic() TO service_role;
 
 --
 -- Name: FUNCTION visible_changes(change_ids bigint[], subscriber_groups jsonb); Type: ACL; Schema: realtime; Owner: -
@@ -17894,6 +18213,14 @@ GRANT SELECT(ended_at),UPDATE(ended_at) ON TABLE public.user_sessions TO authent
 
 GRANT SELECT ON TABLE public.webhook_deliveries TO authenticated;
 GRANT ALL ON TABLE public.webhook_deliveries TO service_role;
+
+--
+-- Name: TABLE messages; Type: ACL; Schema: realtime; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE realtime.messages TO anon;
+GRANT SELECT,INSERT ON TABLE realtime.messages TO authenticated;
+GRANT SELECT,INSERT ON TABLE realtime.messages TO service_role;
 
 --
 -- Name: TABLE streamed_tables; Type: ACL; Schema: realtime; Owner: -

@@ -95,6 +95,7 @@ export const API_ERRORS = {
   LOCO_AUTH_REQUIRED: { status: 401, message: 'This endpoint needs a user token or the service_role key' },
   LOCO_REALTIME_INVALID: { status: 400, message: 'The realtime request is not valid' },
   LOCO_REALTIME_PAYLOAD_TOO_LARGE: { status: 413, message: 'The broadcast payload is larger than the limit' },
+  LOCO_REALTIME_FORBIDDEN: { status: 403, message: 'You do not have permissions to write to this Channel topic' },
   // Answered by src/health/starting.ts before the API exists; listed so the table is complete.
   LOCO_STARTING: { status: 503, message: 'The server is starting' },
   LOCO_INTERNAL: { status: 500, message: 'Something went wrong on the server' },

@@ -1,9 +1,10 @@
-import type { Database, Unsubscribe } from '../db/database.js';
+import type { Database } from '../db/database.js';
 import { sql } from '../db/sql.js';
 import type { Logger } from '../log.js';
 import { matches } from './filter.js';
 import type { Hub } from './hub.js';
 import type { Member } from './member.js';
+import { NotifiedBatches, RETENTION_SECONDS } from './notified.js';
 import { wants } from './subscriptions.js';
 
 /**
@@ -17,9 +18,6 @@ import { wants } from './subscriptions.js';
  */
 
 export const CHANGES_CHANNEL = 'loconomy_realtime_changes';
-/** How long captured rows are kept: every serve process on the database reads them well within it. */
-const RETENTION_SECONDS = 300;
-const PRUNE_EVERY_MS = 60_000;
 
 interface ChangeRow {
   id: string;
@@ -46,65 +44,20 @@ interface Group {
   readonly wanted: Map<string, Map<Member, number[]>>;
 }
 
-export class ChangeFeed {
-  private pending: string[] = [];
-  private running: Promise<void> | undefined;
-  private unlisten: Unsubscribe | undefined;
-  private pruner: NodeJS.Timeout | undefined;
-
+export class ChangeFeed extends NotifiedBatches<string> {
   constructor(
-    private readonly db: Database,
+    db: Database,
     private readonly hub: Hub,
-    private readonly log: Logger,
-  ) {}
-
-  /** LISTENs; resolves once notifications are being received. */
-  async start(): Promise<void> {
-    this.unlisten = await this.db.listen(CHANGES_CHANNEL, (xid) => this.notified(xid));
-    this.pruner = setInterval(() => {
-      this.prune().catch((error) => this.log.warn({ err: error }, 'realtime: pruning captured changes failed'));
-    }, PRUNE_EVERY_MS);
-    this.pruner.unref();
+    log: Logger,
+  ) {
+    super(db, CHANGES_CHANNEL, log, 'captured changes');
   }
 
-  /** Stops listening; a database already closed (or gone) under the server is not an error here. */
-  async stop(): Promise<void> {
-    clearInterval(this.pruner);
-    const unlisten = this.unlisten;
-    this.unlisten = undefined;
-    this.pending = [];
-    try {
-      await unlisten?.();
-    } catch (error) {
-      this.log.debug({ err: error }, 'realtime: UNLISTEN failed while closing');
-    }
-    await this.running;
+  protected parse(payload: string): string[] {
+    return /^\d+$/.test(payload) ? [payload] : [];
   }
 
-  private notified(xid: string): void {
-    if (!/^\d+$/.test(xid)) return;
-    this.pending.push(xid);
-    if (this.running === undefined) this.running = this.drain();
-  }
-
-  /** Delivers every notified transaction, a batch at a time, until none is left. */
-  private async drain(): Promise<void> {
-    try {
-      while (this.pending.length > 0 && this.unlisten !== undefined) {
-        const batch = this.pending;
-        this.pending = [];
-        try {
-          await this.deliver(batch);
-        } catch (error) {
-          this.log.error({ err: error }, 'realtime: delivering captured changes failed');
-        }
-      }
-    } finally {
-      this.running = undefined;
-    }
-  }
-
-  private async deliver(xids: readonly string[]): Promise<void> {
+  protected async deliver(xids: readonly string[]): Promise<void> {
     const members = [...this.hub.changeMembers()];
     if (members.length === 0) return;
     const { rows: changes } = await this.db.query<ChangeRow>(sql`
@@ -195,7 +148,7 @@ export class ChangeFeed {
     }
   }
 
-  private async prune(): Promise<void> {
+  protected async prune(): Promise<void> {
     await this.db.query(
       sql`delete from realtime.changes where changed_at < now() - make_interval(secs => ${RETENTION_SECONDS})`,
     );

@@ -2,6 +2,7 @@ import type { Authenticator } from '../auth/caller.js';
 import type { RealtimeLimits } from '../config.js';
 import type { Queryable } from '../db/database.js';
 import type { Logger } from '../log.js';
+import { type ChannelAccess, channelAccess, mayJoin, PUBLIC_ACCESS, readRefusal, readRevoked } from './access.js';
 import { authenticateChannel, expiresAt, expiryMessage, refusalReason } from './auth.js';
 import type { Hub } from './hub.js';
 import type { RateWindow } from './limits.js';
@@ -15,9 +16,9 @@ import type { PresenceTracker } from './tracker.js';
 
 /**
  * Channel lifecycle: `phx_join` (checks in Realtime's order: topic, join rate, replacing a
- * duplicate join, channels per connection, what is not built yet, credentials), `phx_leave`,
- * `access_token` refresh, and closing a channel whose token expired with the `system` error and
- * `phx_close` realtime-js expects.
+ * duplicate join, channels per connection, credentials, a private channel's policies),
+ * `phx_leave`, `access_token` refresh (a private channel's policies asked again), and closing a
+ * channel whose token expired with the `system` error and `phx_close` realtime-js expects.
  */
 
 export interface RealtimeContext {
@@ -26,7 +27,10 @@ export interface RealtimeContext {
   readonly relay: BroadcastRelay;
   /** The other processes' presences, and this one's told to them (PostgreSQL only). */
   readonly tracker: PresenceTracker;
-  /** Where postgres_changes bindings are checked (as the owner: the registry and column privileges). */
+  /**
+   * Where postgres_changes bindings (the registry and column privileges) and private channels
+   * (realtime.channel_access) are checked, as the owner.
+   */
   readonly db: Queryable;
   readonly authenticator: Authenticator;
   readonly limits: RealtimeLimits;
@@ -74,11 +78,6 @@ export async function join(ctx: RealtimeContext, host: ChannelHost, message: Mes
   const previous = host.members.get(topic);
   if (previous !== undefined) closeMember(ctx, host, previous, { notify: true });
   if (host.members.size >= ctx.limits.maxChannels) return refuse('ChannelRateLimitReached: Too many channels');
-  if (config.private === true) {
-    return refuse(
-      'PrivateChannelsUnavailable: private channels (config.private) are not available on this server yet; join without private: true',
-    );
-  }
 
   const token = parsed.data.access_token ?? undefined;
   let caller: Member['caller'];
@@ -88,6 +87,20 @@ export async function join(ctx: RealtimeContext, host: ChannelHost, message: Mes
     return refuse(refusalReason(error));
   }
   if (!host.open) return;
+
+  const isPrivate = config.private === true;
+  const subTopic = topic.slice(TOPIC_PREFIX.length);
+  let access = PUBLIC_ACCESS;
+  if (isPrivate) {
+    try {
+      access = await channelAccess(ctx.db, subTopic, caller);
+    } catch (error) {
+      ctx.log.error({ err: error, topic }, 'realtime: checking a private channel failed');
+      return refuse('UnableToAuthorize: the channel policies could not be checked');
+    }
+    if (!host.open) return;
+    if (!mayJoin(access)) return refuse(readRefusal(subTopic));
+  }
 
   // postgres_changes bindings, checked against the streamed tables and the caller's columns.
   let changes: { subscriptions: Subscription[]; echo: object[] } = { subscriptions: [], echo: [] };
@@ -116,10 +129,12 @@ export async function join(ctx: RealtimeContext, host: ChannelHost, message: Mes
       ack: config.broadcast?.ack ?? false,
       presenceEnabled: config.presence?.enabled ?? false,
       presenceKey,
+      private: isPrivate,
     },
     caller,
     token,
     changes.subscriptions,
+    access,
   );
   host.members.set(topic, member);
   ctx.hub.add(member);
@@ -134,7 +149,9 @@ export async function join(ctx: RealtimeContext, host: ChannelHost, message: Mes
       channel: member.subTopic,
     });
   }
-  if (member.config.presenceEnabled) member.push('presence_state', presenceState(ctx, topic));
+  if (member.config.presenceEnabled && access.presence.read) {
+    member.push('presence_state', presenceState(ctx, member.room));
+  }
 }
 
 export function leave(ctx: RealtimeContext, host: ChannelHost, message: Message): void {
@@ -156,7 +173,8 @@ export function leave(ctx: RealtimeContext, host: ChannelHost, message: Message)
 
 /**
  * A new token for a live channel: no reply; the same or no token is ignored; a token that
- * does not verify closes the channel. The channel then acts as the new caller.
+ * does not verify closes the channel. The channel then acts as the new caller; on a private
+ * channel the policies are asked again, and a caller that may no longer read is closed out.
  */
 export async function refreshToken(
   ctx: RealtimeContext,
@@ -167,11 +185,21 @@ export async function refreshToken(
   const parsed = accessTokenPayload.safeParse(payload);
   const token = parsed.success ? parsed.data.access_token : undefined;
   if (token === undefined || token === null || token === member.token) return;
+  let caller: Member['caller'];
+  let access: ChannelAccess = PUBLIC_ACCESS;
   try {
-    member.caller = await authenticateChannel(ctx.authenticator, host.apikey, token);
-    member.token = token;
+    caller = await authenticateChannel(ctx.authenticator, host.apikey, token);
+    if (member.config.private) access = await channelAccess(ctx.db, member.subTopic, caller);
   } catch (error) {
     closeMember(ctx, host, member, { notify: true, system: refusalReason(error) });
+    return;
+  }
+  if (member.closed) return;
+  member.caller = caller;
+  member.token = token;
+  member.access = access;
+  if (!mayJoin(access)) {
+    closeMember(ctx, host, member, { notify: true, system: readRevoked(member.subTopic) });
     return;
   }
   scheduleExpiry(ctx, host, member);

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator, Caller } from '../auth/caller.js';
 import { ApiError } from '../errors.js';
+import { channelAccess, roomOf } from './access.js';
 import { checkWrite } from './auth.js';
 import { broadcast, payloadTooLarge } from './broadcast.js';
 import type { RealtimeContext } from './channel.js';
@@ -16,7 +17,9 @@ import type { BroadcastData } from './serializer.js';
  *   application/octet-stream) — `channel.httpSend()`.
  * Both answer 202 with no body. Authentication is REST's (`apikey` and `Authorization`
  * headers); a user token, an API key with `realtime:write` or the service_role key may send,
- * anon may not. Every message is checked before any is sent.
+ * anon may not. A private message (`private: true`, `?private=true`) needs the realtime.messages
+ * INSERT policies' permission for its topic, as a private channel's member does (403 otherwise).
+ * Every message is checked before any is sent.
  */
 export function broadcastRoutes(app: FastifyInstance, ctx: RealtimeContext): void {
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) =>
@@ -24,7 +27,7 @@ export function broadcastRoutes(app: FastifyInstance, ctx: RealtimeContext): voi
   );
 
   app.post('/api/broadcast', async (request, reply) => {
-    await sender(ctx.authenticator, request);
+    const caller = await sender(ctx.authenticator, request);
     const parsed = broadcastBatch.safeParse(request.body);
     if (!parsed.success) {
       throw new ApiError('LOCO_REALTIME_INVALID', {
@@ -32,12 +35,16 @@ export function broadcastRoutes(app: FastifyInstance, ctx: RealtimeContext): voi
         hint: 'send {"messages": [{"topic": "room-1", "event": "name", "payload": {…}}]}',
       });
     }
+    const allowed = new Map<string, Promise<void>>();
     for (const message of parsed.data.messages) {
-      if (message.private === true) throw privateUnavailable();
       checkSize(ctx, jsonSize(message.payload));
+      if (message.private === true && !allowed.has(message.topic)) {
+        allowed.set(message.topic, checkPrivateWrite(ctx, caller, message.topic));
+      }
     }
-    for (const { topic, event, payload } of parsed.data.messages) {
-      broadcast(ctx, `realtime:${topic}`, event, { kind: 'json', value: payload });
+    await Promise.all(allowed.values());
+    for (const { topic, event, payload, private: isPrivate } of parsed.data.messages) {
+      broadcast(ctx, roomOf(`realtime:${topic}`, isPrivate === true), event, { kind: 'json', value: payload });
     }
     return reply.status(202).send();
   });
@@ -45,9 +52,9 @@ export function broadcastRoutes(app: FastifyInstance, ctx: RealtimeContext): voi
   app.post<{ Params: { topic: string; event: string } }>(
     '/api/broadcast/:topic/events/:event',
     async (request, reply) => {
-      await sender(ctx.authenticator, request);
+      const caller = await sender(ctx.authenticator, request);
       const query = request.query as Record<string, unknown>;
-      if (query.private === 'true') throw privateUnavailable();
+      const isPrivate = query.private === 'true';
       const body = request.body;
       const data: BroadcastData = Buffer.isBuffer(body)
         ? { kind: 'binary', bytes: body }
@@ -56,7 +63,8 @@ export function broadcastRoutes(app: FastifyInstance, ctx: RealtimeContext): voi
         throw new ApiError('LOCO_REALTIME_INVALID', { details: 'the body (the payload) is empty' });
       }
       checkSize(ctx, data.kind === 'binary' ? data.bytes.length : jsonSize(data.value));
-      broadcast(ctx, `realtime:${request.params.topic}`, request.params.event, data);
+      if (isPrivate) await checkPrivateWrite(ctx, caller, request.params.topic);
+      broadcast(ctx, roomOf(`realtime:${request.params.topic}`, isPrivate), request.params.event, data);
       return reply.status(202).send();
     },
   );
@@ -83,10 +91,13 @@ function checkSize(ctx: RealtimeContext, size: number): void {
   }
 }
 
-function privateUnavailable(): ApiError {
-  return new ApiError('PGRST127', {
-    message: 'Private channels are not available on this server yet',
-    details: 'a message with private: true (or ?private=true) cannot be authorised until private channels land',
-    hint: 'send to a public channel',
-  });
+/** 403 unless the realtime.messages policies let the caller send on the private topic. */
+async function checkPrivateWrite(ctx: RealtimeContext, caller: Caller, topic: string): Promise<void> {
+  const access = await channelAccess(ctx.db, topic, caller);
+  if (!access.broadcast.write) {
+    throw new ApiError('LOCO_REALTIME_FORBIDDEN', {
+      details: `the realtime.messages policies do not let the caller send to the private topic ${JSON.stringify(topic).slice(0, 200)}`,
+      hint: 'send as a member the policies allow, or with the service_role key',
+    });
+  }
 }

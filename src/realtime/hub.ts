@@ -11,10 +11,10 @@ export class Hub {
   private readonly subscribed = new Set<Member>();
 
   add(member: Member): void {
-    let members = this.topics.get(member.topic);
+    let members = this.topics.get(member.room);
     if (members === undefined) {
       members = new Set();
-      this.topics.set(member.topic, members);
+      this.topics.set(member.room, members);
     }
     members.add(member);
     if (member.changes.length > 0) this.subscribed.add(member);
@@ -22,17 +22,18 @@ export class Hub {
 
   remove(member: Member): void {
     this.subscribed.delete(member);
-    const members = this.topics.get(member.topic);
+    const members = this.topics.get(member.room);
     if (members === undefined) return;
     members.delete(member);
-    if (members.size === 0) this.topics.delete(member.topic);
+    if (members.size === 0) this.topics.delete(member.room);
   }
 
   changeMembers(): Iterable<Member> {
     return this.subscribed;
   }
 
-  members(topic: string): Iterable<Member> {
-    return this.topics.get(topic) ?? [];
+  /** The members of a room: the topic, or `private:<topic>` for private channels (access.ts roomOf). */
+  members(room: string): Iterable<Member> {
+    return this.topics.get(room) ?? [];
   }
 }

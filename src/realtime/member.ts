@@ -1,4 +1,5 @@
 import type { Caller } from '../auth/caller.js';
+import { type ChannelAccess, PUBLIC_ACCESS, roomOf } from './access.js';
 import { type BroadcastData, encodeUserBroadcast, type Message, type Vsn } from './serializer.js';
 import type { Subscription } from './subscriptions.js';
 import type { Meta } from './tracker.js';
@@ -20,6 +21,8 @@ export interface ChannelConfig {
   readonly presenceEnabled: boolean;
   /** presence.key, or a UUID made at join. */
   readonly presenceKey: string;
+  /** private: authorised by the realtime.messages policies (src/realtime/access.ts). */
+  readonly private: boolean;
 }
 
 /** A presence this member tracks: one per member, as in Phoenix (one per channel process). */
@@ -47,7 +50,14 @@ export class Member {
     public token: string | undefined,
     /** The join's postgres_changes subscriptions (src/realtime/changes.ts delivers them). */
     readonly changes: readonly Subscription[] = [],
+    /** What the policies allow on a private channel, decided at join and on token refresh. */
+    public access: ChannelAccess = PUBLIC_ACCESS,
   ) {}
+
+  /** Where the member meets the topic's others: public and private channels of one name differ. */
+  get room(): string {
+    return roomOf(this.topic, this.config.private);
+  }
 
   /** The channel name without `realtime:`, as `system` messages carry it. */
   get subTopic(): string {
@@ -68,10 +78,13 @@ export class Member {
     this.outbox.send({ joinRef: null, ref: null, topic: this.topic, event, payload });
   }
 
-  /** A broadcast as this client's protocol carries it; binary payloads need vsn 2.0.0. */
-  deliverBroadcast(event: string, data: BroadcastData): void {
+  /**
+   * A broadcast as this client's protocol carries it; binary payloads need vsn 2.0.0. `meta`
+   * (`{id}` for a message sent from SQL) rides along with JSON payloads, as on Supabase.
+   */
+  deliverBroadcast(event: string, data: BroadcastData, meta?: object): void {
     if (data.kind === 'json') {
-      this.fastlane('broadcast', { type: 'broadcast', event, payload: data.value });
+      this.fastlane('broadcast', { type: 'broadcast', event, payload: data.value, ...(meta ? { meta } : {}) });
       return;
     }
     if (this.outbox.vsn !== '2.0.0') return; // a vsn 1.0.0 client has no way to receive bytes

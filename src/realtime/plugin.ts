@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { authenticateChannel } from './auth.js';
 import { ChangeFeed } from './changes.js';
 import type { RealtimeContext } from './channel.js';
+import { SqlBroadcasts } from './from-sql.js';
 import { broadcastRoutes } from './http.js';
 import { Hub } from './hub.js';
 import { BroadcastRelay } from './relay.js';
@@ -45,6 +46,8 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
   // Listening before the first join, so a subscription's "Subscribed to PostgreSQL" is true.
   const feed = new ChangeFeed(db, hub, log);
   await feed.start();
+  const fromSql = new SqlBroadcasts(db, hub, log);
+  await fromSql.start();
   await relay.start();
   tracker.start();
   const wss = new WebSocketServer({
@@ -98,6 +101,7 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
   app.addHook('onClose', async () => {
     await feed.stop();
     tracker.stop();
+    await fromSql.stop();
     await relay.stop();
     wss.close();
   });

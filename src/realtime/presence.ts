@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { writeRefusal } from './access.js';
 import { checkWrite, refusalReason } from './auth.js';
 import { payloadTooLarge } from './broadcast.js';
 import type { RealtimeContext } from './channel.js';
@@ -32,18 +33,18 @@ function presenceRef(): string {
   return randomBytes(9).toString('base64url');
 }
 
-/** The topic's presences, this process's and the others'. */
-export function presenceState({ hub, tracker }: Presences, topic: string): Metas {
+/** A room's presences (the topic; private channels apart), this process's and the others'. */
+export function presenceState({ hub, tracker }: Presences, room: string): Metas {
   const state: Metas = {};
   const add = (key: string, meta: Meta) => {
     const entry = state[key] ?? { metas: [] };
     entry.metas.push({ ...meta });
     state[key] = entry;
   };
-  for (const member of hub.members(topic)) {
+  for (const member of hub.members(room)) {
     if (member.presence !== undefined) add(member.config.presenceKey, member.presence.meta);
   }
-  for (const other of tracker.others(topic)) add(other.key, other.meta);
+  for (const other of tracker.others(room)) add(other.key, other.meta);
   return state;
 }
 
@@ -66,11 +67,11 @@ export function track({ hub, tracker }: Presences, member: Member, payload: unkn
   // the join (its transformState mutates the state it reads), so the leave no longer matches
   // and the old meta stays forever.
   if (previous !== undefined) {
-    sendDiff(hub, member.topic, {}, { [key]: { metas: [previous.meta] } });
+    sendDiff(hub, member.room, {}, { [key]: { metas: [previous.meta] } });
     tracker.left(previous.ref);
   }
-  sendDiff(hub, member.topic, { [key]: { metas: [meta] } }, {});
-  tracker.joined(member.topic, key, meta);
+  sendDiff(hub, member.room, { [key]: { metas: [meta] } }, {});
+  tracker.joined(member.room, key, meta);
   return true;
 }
 
@@ -79,14 +80,19 @@ export function untrack({ hub, tracker }: Presences, member: Member): void {
   const previous = member.presence;
   if (previous === undefined) return;
   member.presence = undefined;
-  sendDiff(hub, member.topic, {}, { [member.config.presenceKey]: { metas: [previous.meta] } });
+  sendDiff(hub, member.room, {}, { [member.config.presenceKey]: { metas: [previous.meta] } });
   tracker.left(previous.ref);
 }
 
-/** A presence_diff to the topic's members in this process that have presence enabled. */
-export function sendDiff(hub: Hub, topic: string, joins: Metas, leaves: Metas): void {
-  for (const member of hub.members(topic)) {
-    if (member.config.presenceEnabled && !member.closed) member.fastlane('presence_diff', { joins, leaves });
+/**
+ * A presence_diff to the room's members in this process that have presence enabled and may
+ * receive presence (private channels).
+ */
+export function sendDiff(hub: Hub, room: string, joins: Metas, leaves: Metas): void {
+  for (const member of hub.members(room)) {
+    if (member.config.presenceEnabled && member.access.presence.read && !member.closed) {
+      member.fastlane('presence_diff', { joins, leaves });
+    }
   }
 }
 
@@ -101,6 +107,10 @@ export function handlePresence(ctx: RealtimeContext, member: Member, ref: string
     checkWrite(member.caller);
   } catch (error) {
     member.reply(ref, 'error', { reason: refusalReason(error) });
+    return;
+  }
+  if (!member.access.presence.write) {
+    member.reply(ref, 'error', { reason: writeRefusal(member.subTopic) });
     return;
   }
   if (parsed.data.event === 'untrack') {

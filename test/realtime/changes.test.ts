@@ -351,13 +351,22 @@ describe(`postgres_changes over supabase-js (${testBackend()})`, () => {
   test('the API roles cannot read captured changes, call the visibility function or edit the registry', async () => {
     const gina = await createUser(db);
     for (const clerkId of [gina.clerkId, null]) {
+      // They use the schema since 0032 (realtime.messages, realtime.topic()), nothing else of it.
       await assert.rejects(
         asUser(db, clerkId, (tx) => tx.query('select count(*) from realtime.changes')),
-        /permission denied for schema realtime/,
+        /permission denied for table changes/,
       );
       await assert.rejects(
         asUser(db, clerkId, (tx) => tx.query(`select * from realtime.visible_changes('{}', '[]')`)),
-        /permission denied for schema realtime/,
+        /permission denied for function visible_changes/,
+      );
+      await assert.rejects(
+        asUser(db, clerkId, (tx) => tx.query(`select * from realtime.channel_access('x', 'service_role', '{}')`)),
+        /permission denied for function channel_access/,
+      );
+      await assert.rejects(
+        asUser(db, clerkId, (tx) => tx.query(`delete from realtime.streamed_tables`)),
+        /permission denied for table streamed_tables/,
       );
     }
   });

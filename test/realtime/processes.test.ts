@@ -292,3 +292,60 @@ describe(`presence across serve processes (${testBackend()})`, { skip }, () => {
     await presenceIs(watcherOnB, { dana: ['Dana'] });
   });
 });
+
+describe(`private channels and SQL broadcasts across two serve processes (${testBackend()})`, { skip }, () => {
+  test('private broadcasts and realtime.send reach the authorised members on both processes, not the public channel', async () => {
+    const admin = new pg.Client({ connectionString: where?.url });
+    await admin.connect();
+    try {
+      await admin.query(`
+        create policy "test: team-x read" on realtime.messages for select to authenticated using (topic = 'team-x');
+        create policy "test: team-x write" on realtime.messages for insert to authenticated with check (topic = 'team-x');`);
+      const token = await userToken(TEST_JWT_SECRET, { sub: 'user_x_team' });
+      const [onA, onB] = await Promise.all(
+        [a, b].map(async (server) => {
+          const supabase = await realtimeClient(server, { token });
+          clients.push(supabase);
+          const received = new Queue<Received>();
+          const channel = supabase
+            .channel('team-x', { config: { private: true, broadcast: { ack: true } } })
+            .on('broadcast', { event: '*' }, (m) => received.push({ event: m.event, payload: m.payload }));
+          await subscribed(channel);
+          return { channel, received };
+        }),
+      );
+      const publicOnA = await listener(a, 'team-x');
+      assert.equal(await onB?.channel.send({ type: 'broadcast', event: 'hi', payload: { from: 'b' } }), 'ok');
+      assert.deepEqual(await onA?.received.next(), { event: 'hi', payload: { from: 'b' } });
+
+      await admin.query(`select realtime.send('{"from": "sql"}', 'sql', 'team-x')`);
+      for (const side of [onA, onB]) assert.equal((await side?.received.next())?.payload.from, 'sql');
+      await admin.query(`select realtime.send('{"from": "sql-public"}', 'sql', 'team-x', false)`);
+      assert.equal((await publicOnA.received.next()).payload.from, 'sql-public', 'no private message before it');
+    } finally {
+      await admin.end();
+    }
+  });
+
+  test("a private channel's presence reaches its members on the other process, not the public channel", async () => {
+    const admin = new pg.Client({ connectionString: where?.url });
+    await admin.connect();
+    try {
+      await admin.query(`
+        create policy "test: team-p read" on realtime.messages for select to authenticated using (topic = 'team-p');
+        create policy "test: team-p write" on realtime.messages for insert to authenticated with check (topic = 'team-p');`);
+      const token = await userToken(TEST_JWT_SECRET, { sub: 'user_x_presence' });
+      const ana = await presenceMember(a, 'team-p', 'ana', clients, { token, isPrivate: true });
+      const onB = await presenceMember(b, 'team-p', 'ben', clients, { token, isPrivate: true });
+      const publicOnB = await presenceMember(b, 'team-p', 'pub', clients);
+      assert.equal(await ana.channel.track({ name: 'Ana' }), 'ok');
+      await presenceIs(onB, { ana: ['Ana'] });
+      assert.equal(await publicOnB.channel.track({ name: 'Pub' }), 'ok');
+      // B had Ana's presence before Pub tracked, so a leak would have reached this client first.
+      await publicOnB.events.until(joinOf('pub'));
+      assert.deepEqual(names(publicOnB.channel), { pub: ['Pub'] }, 'no private presence in the public channel');
+    } finally {
+      await admin.end();
+    }
+  });
+});

@@ -55,19 +55,21 @@ export interface PresenceMember {
 
 /**
  * A client of `server` on `topic` with presence key `key` (added to `clients` for clean-up),
- * recording join, leave and sync events; resolves once presence_state arrived.
+ * recording join, leave and sync events; resolves once presence_state arrived. With `token`
+ * it acts as that user; with `isPrivate` it joins the private channel.
  */
 export async function presenceMember(
   server: Pick<TestServer, 'url' | 'keys'>,
   topic: string,
   key: string,
   clients: SupabaseClient[],
+  options: { token?: string; isPrivate?: boolean } = {},
 ): Promise<PresenceMember> {
-  const supabase = await realtimeClient(server);
+  const supabase = await realtimeClient(server, options.token ? { token: options.token } : {});
   clients.push(supabase);
   const events = new Queue<PresenceEvent>();
   const channel = supabase
-    .channel(topic, { config: { presence: { key } } })
+    .channel(topic, { config: { presence: { key }, private: options.isPrivate ?? false } })
     .on('presence', { event: 'sync' }, () => events.push({ event: 'sync' }))
     .on('presence', { event: 'join' }, ({ key, newPresences }) =>
       events.push({ event: 'join', key, presences: newPresences }),
