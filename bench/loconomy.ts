@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -6,12 +7,42 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-/** `loconomy <args>` with the given settings on top of this process's environment. */
-export function runLoconomy(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'bin/loconomy.mjs'), ...args], {
+/**
+ * `loconomy <args>` with the given settings on top of this process's environment. With
+ * `openFiles`, the process's soft open-file limit is raised to it first (`ulimit -n` in a shell
+ * that then execs node, so the child's pid is still loconomy's); it cannot pass the hard limit.
+ */
+export function runLoconomy(
+  args: string[],
+  env: Record<string, string>,
+  options: { openFiles?: number } = {},
+): ChildProcess {
+  const command = [process.execPath, join(ROOT, 'bin/loconomy.mjs'), ...args];
+  const [file, argv] =
+    options.openFiles === undefined
+      ? [process.execPath, command.slice(1)]
+      : ['/bin/sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(options.openFiles), ...command]];
+  return spawn(file as string, argv as string[], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
+}
+
+/** The soft and hard open-file limits this process (and so its children) has: `ulimit -n`. */
+export function openFileLimits(): { soft: number; hard: number } {
+  const text = readFileSync('/proc/self/limits', 'utf8');
+  const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(text);
+  const value = (v: string | undefined) =>
+    v === undefined || v === 'unlimited' ? Number.POSITIVE_INFINITY : Number(v);
+  return { soft: value(line?.[1]), hard: value(line?.[2]) };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Resolves when the process exits 0. */
