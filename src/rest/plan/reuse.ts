@@ -11,8 +11,11 @@ import type { SchemaCache } from '../schema/cache.js';
  * scopes are checked and the request context is set on every request.
  */
 
-/** How many plans one schema cache keeps; the least recently used goes first. */
-const PLANS_KEPT = 500;
+/**
+ * How many plans one schema cache keeps; the least recently used goes first. As many as the
+ * statement names remembered (src/db/prepared.ts): a few kB each, 10 MB at worst.
+ */
+const PLANS_KEPT = 1000;
 
 const plansByCache = new WeakMap<SchemaCache, Map<string, unknown>>();
 
