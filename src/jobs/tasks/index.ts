@@ -1,0 +1,17 @@
+import type { TaskDefinition } from '../task.js';
+import { expireApiKeys } from './expire-api-keys.js';
+import { expirePendingBookings } from './expire-pending-bookings.js';
+import { expireReferralRewards } from './expire-referral-rewards.js';
+import { publishDueReviews } from './publish-due-reviews.js';
+import { purgeExpiredRows } from './purge-expired-rows.js';
+import { sendBookingReminders } from './send-booking-reminders.js';
+
+/** Every task a Loconomy worker runs, by name. */
+export const TASKS: readonly TaskDefinition[] = [
+  expirePendingBookings,
+  sendBookingReminders,
+  publishDueReviews,
+  expireReferralRewards,
+  expireApiKeys,
+  purgeExpiredRows,
+];
