@@ -30,10 +30,26 @@ function program(): Command {
       `listings in the demo data set (default: ${DEFAULT_DEMO_LISTINGS}; needs --demo)`,
       positiveInteger('--listings'),
     )
+    .option('--no-jobs', 'do not run background jobs in this process (default: LOCONOMY_SERVE_JOBS, true)')
     .action(async (options) => {
       needsDemo(options);
       const { serve } = await import('./commands/serve.js');
       await serve(options);
+    });
+
+  cli
+    .command('worker')
+    .description(
+      'run the background jobs and the schedule without the HTTP API (pair with `serve --no-jobs` to scale them apart)',
+    )
+    .option(
+      '--concurrency <n>',
+      'jobs run at once (default: LOCONOMY_JOBS_CONCURRENCY or 2)',
+      positiveInteger('--concurrency'),
+    )
+    .action(async (options) => {
+      const { worker } = await import('./commands/worker.js');
+      await worker(options);
     });
 
   cli
@@ -129,7 +145,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
   }
   try {
     await cli.parseAsync(argv);
-    const long = command === 'serve' || command === 'db';
+    const long = command === 'serve' || command === 'db' || command === 'worker';
     return long ? undefined : 0;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -269,6 +269,33 @@ export const SETTINGS = {
       "With PostgreSQL, how often a serve process tells the others it is alive (a NOTIFY). Silent for 3 intervals, it is taken for dead and its clients' presences leave the others: at most 4 × this (8 s) after it stops without a goodbye (killed, cut off). Unused with PGlite.",
     schema: intIn(50, 600_000),
   },
+  LOCONOMY_SERVE_JOBS: {
+    type: 'boolean',
+    default: 'true',
+    description:
+      '`serve` also runs the background jobs and the schedule (docs/jobs.md); set false (or `serve --no-jobs`) when separate `loconomy worker` processes run them, so web and worker processes scale apart.',
+    schema: bool,
+  },
+  LOCONOMY_JOBS_CONCURRENCY: {
+    type: 'positive integer',
+    default: '2',
+    description: 'Jobs one process (`serve` or `worker`) runs at once.',
+    schema: intIn(1, 100),
+  },
+  LOCONOMY_JOBS_POLL_INTERVAL_MS: {
+    type: 'integer (ms)',
+    default: '2000',
+    description:
+      'How often an idle worker looks for jobs whose time has come (retries after their back-off, jobs added with a later run_at); a new job wakes the workers at once.',
+    schema: intIn(50, 600_000),
+  },
+  LOCONOMY_JOBS_RECOVER_AFTER_MS: {
+    type: 'integer (ms)',
+    default: '30000',
+    description:
+      'On PostgreSQL, a job held this long by a worker whose process has gone (killed, crashed, lost its connection) is released for a retry; checked this often. On the embedded database every such job is released at start.',
+    schema: intIn(1000, 86_400_000),
+  },
   LOG_LEVEL: {
     type: 'fatal | error | warn | info | debug | trace | silent',
     default: 'info',
@@ -333,6 +360,13 @@ export interface Config {
   readonly trustProxy: boolean | readonly string[];
   /** Realtime (src/realtime/): per-connection limits and the idle timeout. */
   readonly realtime: RealtimeLimits;
+  /** Background jobs (src/jobs/). */
+  readonly jobs: {
+    readonly inServe: boolean;
+    readonly concurrency: number;
+    readonly pollIntervalMs: number;
+    readonly recoverAfterMs: number;
+  };
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
 }
@@ -391,6 +425,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxEventsPerSecond: v.LOCONOMY_REALTIME_MAX_EVENTS_PER_SECOND as number,
       maxPayloadBytes: (v.LOCONOMY_REALTIME_MAX_PAYLOAD_KB as number) * 1024,
       presenceIntervalMs: v.LOCONOMY_REALTIME_PRESENCE_INTERVAL_MS as number,
+    },
+    jobs: {
+      inServe: v.LOCONOMY_SERVE_JOBS as boolean,
+      concurrency: v.LOCONOMY_JOBS_CONCURRENCY as number,
+      pollIntervalMs: v.LOCONOMY_JOBS_POLL_INTERVAL_MS as number,
+      recoverAfterMs: v.LOCONOMY_JOBS_RECOVER_AFTER_MS as number,
     },
     logLevel: v.LOG_LEVEL as LogLevel,
     logFormat: v.LOG_FORMAT as LogFormat,

@@ -7,8 +7,9 @@ import { readySummary } from '../console/summary.js';
 import type { Database } from '../db/database.js';
 import { openDatabase } from '../db/open.js';
 import { prepareDatabase } from '../db/prepare.js';
-import { LoconomyError } from '../errors.js';
+import { LoconomyError, oneLine } from '../errors.js';
 import { Starting } from '../health/starting.js';
+import type { Jobs } from '../jobs/runner.js';
 import { round, step } from '../log.js';
 import { buildServer, REQUEST_TIMEOUT_MS } from '../server.js';
 import { commandContext } from './context.js';
@@ -19,14 +20,18 @@ export interface ServeOptions {
   host?: string;
   demo?: boolean;
   listings?: number;
+  /** false (`--no-jobs`): leave background jobs to `loconomy worker` processes. */
+  jobs?: boolean;
 }
 
 /**
  * `loconomy serve`: bind the port first (a taken port fails at once), answer /health with
  * `starting` and the current step while the database is opened, migrated, seeded (and given
  * demo data with --demo), then hand the port to the API. Every step is logged with its
- * duration. SIGINT/SIGTERM close the HTTP server (finishing in-flight requests) and then the
- * database; during start-up they stop it at once.
+ * duration. Once the API answers, the background jobs start in this process unless turned off
+ * (LOCONOMY_SERVE_JOBS, --no-jobs), so they never delay the first response. SIGINT/SIGTERM close
+ * the HTTP server (finishing in-flight requests), stop the jobs (letting running ones finish)
+ * and then close the database; during start-up they stop it at once.
  */
 export async function serve(options: ServeOptions): Promise<void> {
   const { config, log, format } = commandContext();
@@ -89,11 +94,13 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   const running = app;
   const database = db;
+  let jobs: Promise<Jobs | undefined> = Promise.resolve(undefined);
   shutdown = async (signal) => {
     log.info({ signal }, 'shutting down');
     try {
       await running.close();
       if (http.listening) await new Promise((resolve) => http.close(resolve));
+      await (await jobs)?.stop();
       await database.close();
       log.info('stopped');
     } finally {
@@ -119,6 +126,15 @@ export async function serve(options: ServeOptions): Promise<void> {
         ms,
       })}\n`,
     );
+  }
+  if (options.jobs !== false && config.jobs.inServe) {
+    jobs = import('../jobs/start.js')
+      .then(({ startConfiguredJobs }) => startConfiguredJobs(database, config, log))
+      .catch((error: unknown) => {
+        // The API keeps serving; what needs the queue says so (docs/jobs.md).
+        log.error({ err: error }, `background jobs did not start: ${oneLine(error)}`);
+        return undefined;
+      });
   }
 }
 

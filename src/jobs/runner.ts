@@ -31,6 +31,8 @@ export interface JobsOptions {
    * every job still locked at start is released then.
    */
   readonly recoverAfterMs?: number;
+  /** Where graphile-worker's events go (default a new emitter), to listen before the start. */
+  readonly events?: WorkerEvents;
 }
 
 export interface Jobs {
@@ -64,7 +66,7 @@ export async function startJobs(options: JobsOptions): Promise<Jobs> {
   const concurrency = options.concurrency ?? 1;
   // Each worker slot may hold one connection, plus the LISTEN connection and cron.
   const connection = await connect(db, options.databaseUrl, concurrency + 2);
-  const events: WorkerEvents = new EventEmitter();
+  const events: WorkerEvents = options.events ?? new EventEmitter();
   const definitions = options.tasks ?? TASKS;
   const schedule =
     options.schedule === false ? [] : options.schedule === true ? SCHEDULE : (options.schedule ?? SCHEDULE);

@@ -10,8 +10,8 @@ import { getTestDatabase, type TestDatabase, testBackend, testLogger } from '../
 /*
  * The durable queue (graphile-worker, decision 0020) on this backend, driven in-process: a job
  * enqueued in a committed transaction runs, one in a rolled-back transaction never does, a
- * failing job is retried with exponential back-off and then kept as dead, and a job added while
- * no worker runs is run by the next one.
+ * failing job is retried with exponential back-off and then kept as dead, a job added while no
+ * worker runs is run by the next one, and one a dead worker held is released and run again.
  */
 
 let db: TestDatabase;
@@ -170,6 +170,25 @@ describe(`jobs across a restart (${testBackend()})`, () => {
     const jobs = await start();
     try {
       await until(() => ran.some((r) => (r.payload as { n: number }).n === 5));
+    } finally {
+      await jobs.stop();
+    }
+  });
+
+  test('a job left locked by a worker whose process died is released at the next start and run', async () => {
+    const id = await addJob(db, 'test.record', { n: 6 });
+    // What a killed worker leaves behind: the job taken (one attempt spent), never finished.
+    await db.query(sql`
+      update graphile_worker._private_jobs
+         set locked_by = 'worker-of-a-killed-process', locked_at = now() - interval '1 hour', attempts = 1
+       where id = ${id}::bigint`);
+    const jobs = await start();
+    try {
+      await until(async () => (await jobRow(id)) === undefined);
+      assert.deepEqual(
+        ran.filter((r) => (r.payload as { n: number }).n === 6).map((r) => r.attempt),
+        [2],
+      );
     } finally {
       await jobs.stop();
     }

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { after, before, describe, test } from 'node:test';
+import type { WorkerEvents } from 'graphile-worker';
+import { z } from 'zod';
 import { sql } from '../../src/db/sql.js';
 import { addJob } from '../../src/jobs/queue.js';
 import { type Jobs, startJobs } from '../../src/jobs/runner.js';
 import { SCHEDULE } from '../../src/jobs/schedule.js';
+import { defineTask } from '../../src/jobs/task.js';
 import { TASKS } from '../../src/jobs/tasks/index.js';
 import { createBooking, createListing, createUser } from '../helpers/fixtures.js';
 import { getTestDatabase, type TestDatabase, testBackend, testLogger } from '../helpers/index.js';
@@ -180,5 +184,55 @@ describe(`scheduled tasks (${testBackend()})`, () => {
     assert.deepEqual(await finished([again]), ['done']);
     const { rows: after } = await db.query(sql`select 1 from public.notifications where user_id = ${owner.id}`);
     assert.equal(after.length, 1);
+  });
+
+  test('a schedule fires once per minute across two workers on one database', async () => {
+    await jobs?.stop();
+    jobs = undefined;
+    const runs: string[] = [];
+    const tick = defineTask({
+      name: 'test.tick',
+      payload: z.object({ _cron: z.object({ ts: z.string() }) }),
+      run: async (payload) => {
+        runs.push(payload._cron.ts);
+      },
+    });
+    const item = {
+      task: 'test.tick',
+      match: '* * * * *',
+      identifier: 'test.tick',
+      options: { backfillPeriod: 4 * 60_000 },
+    };
+    // The item is known since long ago and last ran three minutes ago: each worker, starting,
+    // catches up on the missed minutes, and each minute must still run once.
+    await db.query(sql`
+      insert into graphile_worker._private_known_crontabs (identifier, known_since, last_execution)
+      values ('test.tick', now() - interval '1 hour', now() - interval '3 minutes')`);
+    const started: Promise<unknown>[] = [];
+    const workers = await Promise.all(
+      [1, 2].map(async () => {
+        const events: WorkerEvents = new EventEmitter();
+        started.push(new Promise((resolve) => events.once('cron:started', resolve)));
+        return startJobs({
+          db,
+          databaseUrl: db.location.url,
+          log: testLogger(),
+          pollInterval: 200,
+          tasks: [tick],
+          schedule: [item],
+          events,
+        });
+      }),
+    );
+    try {
+      await Promise.all(started);
+      await until(async () => {
+        const { rows } = await db.query(sql`select 1 from graphile_worker.jobs where task_identifier = 'test.tick'`);
+        return rows.length === 0 && runs.length >= 2;
+      });
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+    assert.equal(new Set(runs).size, runs.length, `each minute ran once: ${runs.join(', ')}`);
   });
 });
