@@ -156,6 +156,21 @@ describe(`job queue (${testBackend()})`, () => {
     assert.equal(rows[0]?.n, 1);
   });
 
+  test('the API roles cannot enqueue or read jobs', async () => {
+    for (const role of ['anon', 'authenticated']) {
+      await assert.rejects(
+        db.asRole(role, { role }, (tx) => addJob(tx, 'test.record', { n: 99 })),
+        /permission denied for schema graphile_worker/,
+        role,
+      );
+      await assert.rejects(
+        db.asRole(role, { role }, (tx) => tx.query('select count(*) from graphile_worker.jobs')),
+        /permission denied for schema graphile_worker/,
+        role,
+      );
+    }
+  });
+
   test('an invalid payload fails the job with a clear error', async () => {
     const id = await addJob(db, 'test.record', { n: 'not a number' }, { maxAttempts: 1 });
     await until(async () => (await jobRow(id))?.attempts === 1 && (await jobRow(id))?.locked_at === null);
