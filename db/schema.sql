@@ -6484,6 +6484,58 @@ end $_$;
 COMMENT ON FUNCTION public.evaluate_feature_flag(flag_key text) IS 'One flag for the caller: {key, enabled, variant, value, reason}. reason: override, inactive, not_targeted or rollout. Anonymous callers are in a rollout only at 100 %. 404 for an unknown key.';
 
 --
+-- Name: expire_api_keys(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.expire_api_keys(notice_days integer DEFAULT 7) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  k public.api_keys;
+  notified integer := 0;
+  cleared integer;
+begin
+  if notice_days is null or notice_days not between 0 and 90 then
+    raise invalid_parameter_value using message = 'notice_days must be between 0 and 90',
+      hint = 'how many days before a key expires its owner is told (default 7)';
+  end if;
+  for k in
+    select x.* from public.api_keys x
+     where x.revoked_at is null and x.expires_at is not null
+       and x.expires_at <= now() + make_interval(days => notice_days)
+       and not exists (select 1 from app.api_key_expiry_notices n where n.api_key_id = x.id)
+     order by x.expires_at
+     for update skip locked
+  loop
+    insert into app.api_key_expiry_notices (api_key_id) values (k.id) on conflict do nothing;
+    if not found then
+      continue;  -- another run took it
+    end if;
+    perform app.notify(k.user_id, 'system_alert',
+      case when k.expires_at <= now() then 'API key expired' else 'API key expires soon' end,
+      format('Your API key "%s" (%s…) %s on %s. Create a new key and replace it where it is used.',
+             k.name, k.key_prefix, case when k.expires_at <= now() then 'expired' else 'expires' end,
+             to_char(k.expires_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')),
+      jsonb_build_object('api_key_id', k.id, 'key_prefix', k.key_prefix, 'expires_at', k.expires_at),
+      null, null);
+    notified := notified + 1;
+  end loop;
+  -- A dead key's counter is never read again (app.use_api_key refuses the key first).
+  delete from app.api_key_rate_windows w
+   using public.api_keys x
+   where x.id = w.api_key_id and (x.revoked_at is not null or x.expires_at <= now());
+  get diagnostics cleared = row_count;
+  return jsonb_build_object('owners_notified', notified, 'rate_windows_cleared', cleared);
+end $$;
+
+--
+-- Name: FUNCTION expire_api_keys(notice_days integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.expire_api_keys(notice_days integer) IS 'For the scheduler (service_role), e.g. hourly: tells the owner of each live key that expires within notice_days days (or has expired) once, and clears the rate-limit windows of expired and revoked keys. Returns the counts. Idempotent.';
+
+--
 -- Name: expire_pending_bookings(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -7440,6 +7492,72 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.publish_due_reviews() IS 'Scheduler (service_role): publishes every review whose window has closed. Returns how many. Safe to run at any interval and from several servers.';
+
+--
+-- Name: purge_expired_rows(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.purge_expired_rows(batch_size integer DEFAULT 10000) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  counts jsonb := '{}';
+  n integer;
+begin
+  if batch_size is null or batch_size not between 1 and 1000000 then
+    raise invalid_parameter_value using message = 'batch_size must be between 1 and 1000000',
+      hint = 'how many rows of each table one run deletes at most (default 10000)';
+  end if;
+
+  delete from public.events t where (t.id, t.created_at) in (
+    select e.id, e.created_at from public.events e
+     where e.created_at < now() - interval '13 months' limit batch_size);
+  get diagnostics n = row_count;
+  counts := counts || jsonb_build_object('events', n);
+
+  delete from public.system_logs t where (t.id, t.created_at) in (
+    select l.id, l.created_at from public.system_logs l
+     where l.created_at < now() - case when l.level in ('error', 'critical') then interval '1 year'
+                                       else interval '90 days' end
+     limit batch_size);
+  get diagnostics n = row_count;
+  counts := counts || jsonb_build_object('system_logs', n);
+
+  delete from public.webhook_deliveries t where (t.id, t.created_at) in (
+    select d.id, d.created_at from public.webhook_deliveries d
+     where (d.status = 'succeeded' and d.created_at < now() - interval '30 days')
+        or (d.status in ('failed', 'dead') and d.created_at < now() - interval '90 days')
+     limit batch_size);
+  get diagnostics n = row_count;
+  counts := counts || jsonb_build_object('webhook_deliveries', n);
+
+  delete from public.inbound_webhook_events t where t.id in (
+    select i.id from public.inbound_webhook_events i
+     where i.processed_at < now() - interval '90 days' limit batch_size);
+  get diagnostics n = row_count;
+  counts := counts || jsonb_build_object('inbound_webhook_events', n);
+
+  delete from public.user_sessions t where t.id in (
+    select s.id from public.user_sessions s
+     where coalesce(s.ended_at, s.expires_at) < now() - interval '1 year' limit batch_size);
+  get diagnostics n = row_count;
+  counts := counts || jsonb_build_object('user_sessions', n);
+
+  delete from public.notifications t where t.id in (
+    select x.id from public.notifications x
+     where x.read_at < now() - interval '1 year' limit batch_size);
+  get diagnostics n = row_count;
+  counts := counts || jsonb_build_object('notifications', n);
+
+  return counts;
+end $$;
+
+--
+-- Name: FUNCTION purge_expired_rows(batch_size integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.purge_expired_rows(batch_size integer) IS 'For the scheduler (service_role), e.g. daily: deletes up to batch_size rows per table that have outlived decision 0006''s retention (events 13 months; system_logs 90 days, errors 1 year; webhook_deliveries 30 days after success, 90 failed or dead; inbound_webhook_events 90 days after processing; user_sessions 1 year after ending; notifications 1 year once read). Returns the rows deleted per table; run again while one equals batch_size.';
 
 --
 -- Name: record_listing_view(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -9046,6 +9164,21 @@ $_$;
 COMMENT ON FUNCTION realtime.visible_changes(change_ids bigint[], subscriber_groups jsonb) IS 'For the server only: which of a batch of captured changes each group of subscribers (role + JWT claims) may SELECT, judged on the changed row, with the columns it may read (decision 0017).';
 
 --
+-- Name: api_key_expiry_notices; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.api_key_expiry_notices (
+    api_key_id uuid NOT NULL,
+    notified_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE api_key_expiry_notices; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.api_key_expiry_notices IS 'API keys whose owner was told the key expires (expire_api_keys() tells each owner once per key).';
+
+--
 -- Name: api_key_rate_windows; Type: TABLE; Schema: app; Owner: -
 --
 
@@ -10276,6 +10409,13 @@ CREATE TABLE realtime.streamed_tables (
 --
 
 COMMENT ON TABLE realtime.streamed_tables IS 'The tables whose changes postgres_changes subscribers can receive (Supabase''s supabase_realtime publication). Insert a row to stream a table, delete it to stop; primary_key is filled in.';
+
+--
+-- Name: api_key_expiry_notices api_key_expiry_notices_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.api_key_expiry_notices
+    ADD CONSTRAINT api_key_expiry_notices_pkey PRIMARY KEY (api_key_id);
 
 --
 -- Name: api_key_rate_windows api_key_rate_windows_pkey; Type: CONSTRAINT; Schema: app; Owner: -
@@ -12744,6 +12884,13 @@ CREATE TRIGGER streamed_tables_register BEFORE INSERT ON realtime.streamed_table
 CREATE TRIGGER streamed_tables_unregister AFTER DELETE ON realtime.streamed_tables FOR EACH ROW EXECUTE FUNCTION realtime.streamed_tables_sync();
 
 --
+-- Name: api_key_expiry_notices api_key_expiry_notices_api_key_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.api_key_expiry_notices
+    ADD CONSTRAINT api_key_expiry_notices_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
+
+--
 -- Name: api_key_rate_windows api_key_rate_windows_api_key_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -13610,6 +13757,12 @@ ALTER TABLE ONLY public.webhook_endpoints
 
 ALTER TABLE ONLY public.webhook_endpoints
     ADD CONSTRAINT webhook_endpoints_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: api_key_expiry_notices; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.api_key_expiry_notices ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: api_key_rate_windows; Type: ROW SECURITY; Schema: app; Owner: -
@@ -16740,6 +16893,13 @@ GRANT ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) TO authenticat
 GRANT ALL ON FUNCTION public.evaluate_feature_flag(flag_key text) TO service_role;
 
 --
+-- Name: FUNCTION expire_api_keys(notice_days integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.expire_api_keys(notice_days integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.expire_api_keys(notice_days integer) TO service_role;
+
+--
 -- Name: FUNCTION expire_pending_bookings(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -17065,6 +17225,13 @@ GRANT ALL ON FUNCTION public.nearest_cities(lon double precision, lat double pre
 
 REVOKE ALL ON FUNCTION public.publish_due_reviews() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.publish_due_reviews() TO service_role;
+
+--
+-- Name: FUNCTION purge_expired_rows(batch_size integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.purge_expired_rows(batch_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.purge_expired_rows(batch_size integer) TO service_role;
 
 --
 -- Name: FUNCTION record_listing_view(listing_id uuid); Type: ACL; Schema: public; Owner: -

@@ -18,6 +18,8 @@ export class Liveness {
   private client: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly recoverAfterMs: number;
+  /** The liveness connection's statements, one after another (pg wants no overlapping queries). */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: { url: string; log: Logger; recoverAfterMs?: number }) {
     this.recoverAfterMs = options.recoverAfterMs ?? 30_000;
@@ -37,13 +39,21 @@ export class Liveness {
 
   /** This process's worker `id` is alive for as long as the process is. */
   async claim(id: string): Promise<void> {
-    await this.client
-      ?.query('select pg_advisory_lock($1, hashtext($2))', [NAMESPACE, id])
-      .catch((error: unknown) => this.options.log.warn({ err: error }, `jobs: cannot mark worker ${id} alive`));
+    await this.run('select pg_advisory_lock($1, hashtext($2))', id).catch((error: unknown) =>
+      this.options.log.warn({ err: error }, `jobs: cannot mark worker ${id} alive`),
+    );
   }
 
   async forget(id: string): Promise<void> {
-    await this.client?.query('select pg_advisory_unlock($1, hashtext($2))', [NAMESPACE, id]).catch(() => {});
+    await this.run('select pg_advisory_unlock($1, hashtext($2))', id).catch(() => {});
+  }
+
+  private run(text: string, id: string): Promise<unknown> {
+    const client = this.client;
+    if (!client) return Promise.resolve();
+    const next = this.queue.then(() => client.query(text, [NAMESPACE, id]));
+    this.queue = next.catch(() => {});
+    return next;
   }
 
   /** Releases the jobs of workers that are gone; returns how many workers. */

@@ -4122,6 +4122,12 @@ export type Database = {
         };
         Returns: Json;
       };
+      expire_api_keys: {
+        Args: {
+          notice_days?: number;
+        };
+        Returns: Json;
+      };
       expire_pending_bookings: {
         Args: never;
         Returns: number;
@@ -4599,6 +4605,12 @@ export type Database = {
       publish_due_reviews: {
         Args: never;
         Returns: number;
+      };
+      purge_expired_rows: {
+        Args: {
+          batch_size?: number;
+        };
+        Returns: Json;
       };
       record_listing_view: {
         Args: {
