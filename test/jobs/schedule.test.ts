@@ -89,9 +89,9 @@ describe(`scheduled tasks (${testBackend()})`, () => {
     }
   });
 
-  test('a run missed while no worker ran is caught up at start: an overdue request expires', async () => {
-    const booking = await overdueRequest();
-    jobs = await startJobs({
+  /** A worker whose schedule expires requests every minute, catching up on five minutes missed. */
+  async function startExpiring(): Promise<Jobs> {
+    const started = await startJobs({
       db,
       databaseUrl: db.location.url,
       log: testLogger(),
@@ -105,7 +105,13 @@ describe(`scheduled tasks (${testBackend()})`, () => {
         },
       ],
     });
-    jobs.events.on('job:success', ({ job }) => done.set(job.task_identifier, job.payload));
+    started.events.on('job:success', ({ job }) => done.set(job.task_identifier, job.payload));
+    return started;
+  }
+
+  test('a run missed while no worker ran is caught up at start: an overdue request expires', async () => {
+    const booking = await overdueRequest();
+    jobs = await startExpiring();
     // The schedule is registered; pretend the last run was three minutes ago, then restart.
     await until(async () => {
       const { rows } = await db.query(
@@ -118,21 +124,7 @@ describe(`scheduled tasks (${testBackend()})`, () => {
       update graphile_worker._private_known_crontabs
          set known_since = now() - interval '10 minutes', last_execution = now() - interval '3 minutes'
        where identifier = 'test.expire_pending'`);
-    jobs = await startJobs({
-      db,
-      databaseUrl: db.location.url,
-      log: testLogger(),
-      pollInterval: 200,
-      schedule: [
-        {
-          task: 'bookings.expire_pending',
-          match: '* * * * *',
-          identifier: 'test.expire_pending',
-          options: { backfillPeriod: 5 * 60_000 },
-        },
-      ],
-    });
-    jobs.events.on('job:success', ({ job }) => done.set(job.task_identifier, job.payload));
+    jobs = await startExpiring();
     await until(async () => (await bookingStatus(booking)) === 'expired');
     const payload = done.get('bookings.expire_pending') as { _cron?: { backfilled?: boolean } } | undefined;
     assert.equal(payload?._cron?.backfilled, true, 'run by the cron catch-up');
