@@ -9077,81 +9077,41 @@ CREATE FUNCTION realtime.visible_changes(change_ids bigint[], subscriber_groups 
     LANGUAGE plpgsql
     AS $_$
 declare
-  g record;
   t record;
   rel regclass;
-  readable text[];
-  cols jsonb;
-  predicate text;
-  visible bigint[];
-  batch jsonb;
 begin
   perform set_config('search_path', 'pg_catalog', true);
   -- Read as the owner, before any role switch.
-  select coalesce(jsonb_agg(to_jsonb(ch) order by ch.id), '[]')
-    into batch from realtime.changes ch where ch.id = any (change_ids);
-
-  for g in select (e.ordinality - 1)::integer as idx, e.value ->> 'role' as role_name,
-                  coalesce(e.value -> 'claims', '{}') as claims
-             from jsonb_array_elements(subscriber_groups) with ordinality e
+  for t in select ch.schema_name, ch.table_name, min(ch.primary_key) as pk,
+                  array_agg(ch.id order by ch.id) as ids,
+                  array_agg(ch.op order by ch.id) as ops,
+                  array_agg(ch.record order by ch.id) as records,
+                  array_agg(ch.old_record order by ch.id) as old_records
+             from realtime.changes ch
+            where ch.id = any (change_ids)
+            group by ch.schema_name, ch.table_name
   loop
-    for t in select b.schema_name, b.table_name, format('%I.%I', b.schema_name, b.table_name) as qualified,
-                    array_agg(b.id order by b.id) as ids,
-                    array_agg(case when b.op = 'DELETE' then b.old_record else b.record end order by b.id) as images,
-                    min(b.primary_key) as pk
-               from jsonb_to_recordset(batch) as b(id bigint, schema_name text, table_name text, op text, record jsonb, old_record jsonb, primary_key text[]) group by b.schema_name, b.table_name
-    loop
-      perform set_config('role', 'none', true);
-      rel := to_regclass(t.qualified);
-      continue when rel is null;
-      -- As the owner: the columns the role may read, and its SELECT policies as one predicate.
-      select coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', ty.typname) order by a.attnum), '[]'),
-             coalesce(array_agg(a.attname::text), '{}')
-        into cols, readable
-        from pg_attribute a join pg_type ty on ty.oid = a.atttypid
-       where a.attrelid = rel and a.attnum > 0 and not a.attisdropped
-         and has_column_privilege(g.role_name, rel, a.attnum, 'SELECT');
-      continue when not (t.pk <@ readable); -- a row it cannot identify, it cannot see
-      if exists (select 1 from pg_class cl where cl.oid = rel and cl.relrowsecurity)
-         and not exists (select 1 from pg_roles r where r.rolname = g.role_name and r.rolbypassrls) then
-        select '(' || coalesce(string_agg('(' || coalesce(pg_get_expr(p.polqual, p.polrelid), 'false') || ')', ' or ')
-                                 filter (where p.polpermissive), 'false') || ')'
-               || coalesce(' and ' || string_agg('(' || coalesce(pg_get_expr(p.polqual, p.polrelid), 'false') || ')', ' and ')
-                                 filter (where not p.polpermissive), '')
-          into predicate
-          from pg_policy p
-         where p.polrelid = rel and p.polcmd in ('r', '*')
-           and ('{0}'::oid[] @> p.polroles
-                or exists (select 1 from unnest(p.polroles) pr where pg_has_role(g.role_name, pr, 'member')));
-      else
-        predicate := 'true';
-      end if;
-
-      perform set_config('role', g.role_name, true);
-      perform set_config('request.jwt.claims', g.claims::text, true);
-      begin
-        execute format('select coalesce(array_agg(realtime_change_id), ''{}'') '
-                       'from unnest($1::bigint[], $2::jsonb[]) as realtime_batch_rows(realtime_change_id, realtime_image), '
-                       'lateral jsonb_populate_record(null::%s, realtime_image) as %I where %s',
-                       t.qualified, t.table_name, predicate)
-          into visible using t.ids, t.images;
-      exception when others then
-        visible := '{}'; -- a policy that fails for this role hides the rows from it, not from everyone
-      end;
-      perform set_config('role', 'none', true);
-
-      return query
-        select b.id, g.idx,
-               case when b.op <> 'DELETE' then
-                 (select coalesce(jsonb_object_agg(kv.key, kv.value), '{}')
-                    from jsonb_each(b.record) kv where kv.key = any (readable)) end,
-               case when b.op <> 'INSERT' then
-                 (select coalesce(jsonb_object_agg(k, b.old_record -> k), '{}') from unnest(t.pk) k) end,
-               cols
-          from jsonb_to_recordset(batch) as b(id bigint, schema_name text, table_name text, op text, record jsonb, old_record jsonb, primary_key text[])
-         where b.id = any (visible)
-         order by b.id;
-    end loop;
+    rel := to_regclass(format('%I.%I', t.schema_name, t.table_name));
+    continue when rel is null;
+    -- The images (the new row; for a DELETE the deleted one) made rows of the table once.
+    return query execute format($q$
+      select ($1::bigint[])[p.n], v.group_index,
+             case when ($2::text[])[p.n] <> 'DELETE' then
+               case when v.all_readable then ($3::jsonb[])[p.n]
+                    else (select coalesce(jsonb_object_agg(kv.key, kv.value), '{}')
+                            from jsonb_each(($3::jsonb[])[p.n]) kv where kv.key = any (v.readable)) end
+             end,
+             case when ($2::text[])[p.n] <> 'INSERT' then
+               (select coalesce(jsonb_object_agg(k, ($4::jsonb[])[p.n] -> k), '{}') from unnest($5::text[]) k)
+             end,
+             v.columns
+        from realtime.visible_rows(
+               (select array_agg(jsonb_populate_record(null::%s,
+                                   case when u.op = 'DELETE' then u.old_record else u.record end) order by u.n)
+                  from unnest($2::text[], $3::jsonb[], $4::jsonb[]) with ordinality u(op, record, old_record, n)),
+               $6::regclass, $5::text[], $7::jsonb) v
+        cross join lateral unnest(v.positions) p(n)
+    $q$, rel) using t.ids, t.ops, t.records, t.old_records, t.pk, rel, subscriber_groups;
   end loop;
   perform set_config('role', 'none', true);
 end
@@ -9162,6 +9122,134 @@ $_$;
 --
 
 COMMENT ON FUNCTION realtime.visible_changes(change_ids bigint[], subscriber_groups jsonb) IS 'For the server only: which of a batch of captured changes each group of subscribers (role + JWT claims) may SELECT, judged on the changed row, with the columns it may read (decision 0017).';
+
+--
+-- Name: visible_rows(anyarray, regclass, text[], jsonb); Type: FUNCTION; Schema: realtime; Owner: -
+--
+
+CREATE FUNCTION realtime.visible_rows(rows anyarray, rel regclass, primary_key text[], subscriber_groups jsonb) RETURNS TABLE(group_index integer, positions integer[], readable text[], all_readable boolean, columns jsonb)
+    LANGUAGE plpgsql
+    AS $_$
+declare
+  r record;
+  i integer;
+  alias text;
+  column_list text;
+  cols jsonb;
+  readable_cols text[];
+  every_column boolean;
+  predicate text;
+  statement text;
+  visible integer[];
+  found_groups integer[];
+  found_positions integer[];
+  failed boolean;
+begin
+  perform set_config('search_path', 'pg_catalog', true);
+  perform set_config('role', 'none', true);
+  -- The row source is aliased as the table, with the table's own column names, so the
+  -- policy text (pg_get_expr prints columns bare or prefixed with the table's name) applies.
+  select c.relname, string_agg(quote_ident(a.attname), ', ' order by a.attnum)
+    into alias, column_list
+    from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+   where c.oid = rel
+   group by c.relname;
+
+  for r in select e.value ->> 'role' as role_name,
+                  array_agg((e.ordinality - 1)::integer order by e.ordinality) as indexes,
+                  array_agg(coalesce(e.value -> 'claims', '{}') order by e.ordinality) as claims
+             from jsonb_array_elements(subscriber_groups) with ordinality e
+            group by 1
+  loop
+    perform set_config('role', 'none', true);
+    -- As the owner, once for all the role's groups: the columns it may read…
+    select coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', a.typname) order by a.attnum)
+                      filter (where a.readable), '[]'),
+           coalesce(array_agg(a.attname::text order by a.attnum) filter (where a.readable), '{}'),
+           coalesce(bool_and(a.readable), true)
+      into cols, readable_cols, every_column
+      from (select a.attname, a.attnum, ty.typname,
+                   has_column_privilege(r.role_name, rel, a.attnum, 'SELECT') as readable
+              from pg_attribute a join pg_type ty on ty.oid = a.atttypid
+             where a.attrelid = rel and a.attnum > 0 and not a.attisdropped) a;
+    continue when not (primary_key <@ readable_cols); -- a row it cannot identify, it cannot see
+    -- …and its SELECT policies as one predicate (permissive OR-ed, restrictive AND-ed).
+    if exists (select 1 from pg_class cl where cl.oid = rel and cl.relrowsecurity)
+       and not exists (select 1 from pg_roles ro where ro.rolname = r.role_name and ro.rolbypassrls) then
+      select '(' || coalesce(string_agg('(' || coalesce(pg_get_expr(p.polqual, p.polrelid), 'false') || ')', ' or ')
+                               filter (where p.polpermissive), 'false') || ')'
+             || coalesce(' and ' || string_agg('(' || coalesce(pg_get_expr(p.polqual, p.polrelid), 'false') || ')', ' and ')
+                               filter (where not p.polpermissive), '')
+        into predicate
+        from pg_policy p
+       where p.polrelid = rel and p.polcmd in ('r', '*')
+         and ('{0}'::oid[] @> p.polroles
+              or exists (select 1 from unnest(p.polroles) pr where pg_has_role(r.role_name, pr, 'member')));
+    else
+      predicate := 'true';
+    end if;
+
+    if predicate = 'true' then
+      -- No RLS for this role: every row, for every group, no role switch needed.
+      return query
+        select g, (select array_agg(n)::integer[] from generate_series(1, cardinality(rows)) n),
+               readable_cols, every_column, cols
+          from unnest(r.indexes) g;
+      continue;
+    end if;
+
+    statement := format('select coalesce(array_agg("realtime: position"), ''{}'')::integer[] '
+                        'from unnest($1) with ordinality as %I(%s, "realtime: position") where %s',
+                        alias, column_list, predicate);
+    found_groups := '{}';
+    found_positions := '{}';
+    failed := false;
+    begin
+      for i in 1 .. cardinality(r.indexes) loop
+        perform set_config('role', r.role_name, true);
+        perform set_config('request.jwt.claims', (r.claims[i])::text, true);
+        execute statement into visible using rows;
+        perform set_config('role', 'none', true);
+        found_groups := found_groups || array_fill(r.indexes[i], array[cardinality(visible)]);
+        found_positions := found_positions || visible;
+      end loop;
+    exception when others then
+      failed := true; -- one of the groups failed; the block's settings are rolled back
+    end;
+    if failed then
+      -- One subtransaction per group: a policy that fails for some claims hides the rows
+      -- from those groups, not from the others.
+      found_groups := '{}';
+      found_positions := '{}';
+      for i in 1 .. cardinality(r.indexes) loop
+        begin
+          perform set_config('role', r.role_name, true);
+          perform set_config('request.jwt.claims', (r.claims[i])::text, true);
+          execute statement into visible using rows;
+        exception when others then
+          visible := '{}';
+        end;
+        perform set_config('role', 'none', true);
+        found_groups := found_groups || array_fill(r.indexes[i], array[cardinality(visible)]);
+        found_positions := found_positions || visible;
+      end loop;
+    end if;
+    perform set_config('role', 'none', true);
+
+    return query
+      select f.g, array_agg(f.n order by f.n)::integer[], readable_cols, every_column, cols
+        from unnest(found_groups, found_positions) f(g, n)
+       group by f.g;
+  end loop;
+  perform set_config('role', 'none', true);
+end
+$_$;
+
+--
+-- Name: FUNCTION visible_rows(rows anyarray, rel regclass, primary_key text[], subscriber_groups jsonb); Type: COMMENT; Schema: realtime; Owner: -
+--
+
+COMMENT ON FUNCTION realtime.visible_rows(rows anyarray, rel regclass, primary_key text[], subscriber_groups jsonb) IS 'For realtime.visible_changes only: which of a batch''s rows of one table each group of subscribers may SELECT (decision 0017, "Then: speed").';
 
 --
 -- Name: api_key_expiry_notices; Type: TABLE; Schema: app; Owner: -
@@ -17607,6 +17695,12 @@ GRANT ALL ON FUNCTION realtime.topic() TO service_role;
 --
 
 REVOKE ALL ON FUNCTION realtime.visible_changes(change_ids bigint[], subscriber_groups jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION visible_rows(rows anyarray, rel regclass, primary_key text[], subscriber_groups jsonb); Type: ACL; Schema: realtime; Owner: -
+--
+
+REVOKE ALL ON FUNCTION realtime.visible_rows(rows anyarray, rel regclass, primary_key text[], subscriber_groups jsonb) FROM PUBLIC;
 
 --
 -- Name: TABLE api_keys; Type: ACL; Schema: public; Owner: -

@@ -1,11 +1,9 @@
 import type { Database } from '../db/database.js';
 import { sql } from '../db/sql.js';
 import type { Logger } from '../log.js';
-import { matches } from './filter.js';
+import { BatchBindings, type Group } from './bindings.js';
 import type { Hub } from './hub.js';
-import type { Member } from './member.js';
 import { NotifiedBatches, RETENTION_SECONDS } from './notified.js';
-import { wants } from './subscriptions.js';
 
 /**
  * postgres_changes delivery (decision 0017). The capture triggers of migration 0031 write
@@ -37,13 +35,6 @@ interface VisibleRow {
   columns: { name: string; type: string }[];
 }
 
-interface Group {
-  readonly role: string;
-  readonly claims: object;
-  /** Members of the group with the subscription ids that want each change id. */
-  readonly wanted: Map<string, Map<Member, number[]>>;
-}
-
 export class ChangeFeed extends NotifiedBatches<string> {
   constructor(
     db: Database,
@@ -58,92 +49,65 @@ export class ChangeFeed extends NotifiedBatches<string> {
   }
 
   protected async deliver(xids: readonly string[]): Promise<void> {
-    const members = [...this.hub.changeMembers()];
-    if (members.length === 0) return;
+    const bindings = new BatchBindings(this.hub.changeMembers());
+    if (bindings.groups.length === 0) return;
     const { rows: changes } = await this.db.query<ChangeRow>(sql`
       select id, schema_name, table_name, op, record, old_record,
              to_char(changed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as commit_timestamp
         from realtime.changes where xid = any (${xids}::bigint[]) order by id`);
     if (changes.length === 0) return;
 
-    const groups = new Map<string, Group>();
+    // The changes some subscription wants, and the groups to ask about.
+    const candidates: string[] = [];
+    const asked = new Set<Group>();
+    const seen = new Set<string>();
     for (const change of changes) {
-      // A DELETE is matched on the deleted row, an INSERT or UPDATE on the new one.
-      const row = change.op === 'DELETE' ? change.old_record : change.record;
-      for (const member of members) {
-        const ids = member.changes
-          .filter(
-            (s) =>
-              wants(s, change.schema_name, change.table_name, change.op) &&
-              (s.filter === undefined || matches(s.filter, row)),
-          )
-          .map((s) => s.id);
-        if (ids.length === 0) continue;
-        const key = JSON.stringify([member.caller.role, member.caller.claims]);
-        let group = groups.get(key);
-        if (group === undefined) {
-          group = { role: member.caller.role, claims: member.caller.claims, wanted: new Map() };
-          groups.set(key, group);
-        }
-        let byMember = group.wanted.get(change.id);
-        if (byMember === undefined) {
-          byMember = new Map();
-          group.wanted.set(change.id, byMember);
-        }
-        byMember.set(member, ids);
+      if (bindings.collect(change.schema_name, change.table_name, change.op, matchedRow(change), asked, seen)) {
+        candidates.push(change.id);
       }
     }
-    if (groups.size === 0) return;
+    if (candidates.length === 0 || asked.size === 0) return;
 
-    const list = [...groups.values()];
-    const candidates = [...new Set(list.flatMap((g) => [...g.wanted.keys()]))];
+    const list = [...asked];
     const { rows: visible } = await this.db.query<VisibleRow>(sql`
       select change_id, group_index, record, old_record, columns
         from realtime.visible_changes(${candidates}::bigint[], ${JSON.stringify(
           list.map((g) => ({ role: g.role, claims: g.claims })),
         )}::jsonb)`);
 
-    const byChange = new Map(changes.map((c) => [c.id, c]));
-    const allowed = new Map<string, Map<number, VisibleRow>>();
+    const allowed = new Map<string, VisibleRow[]>();
     for (const row of visible) {
-      let perGroup = allowed.get(row.change_id);
-      if (perGroup === undefined) {
-        perGroup = new Map();
-        allowed.set(row.change_id, perGroup);
-      }
-      perGroup.set(row.group_index, row);
+      const rows = allowed.get(row.change_id);
+      if (rows === undefined) allowed.set(row.change_id, [row]);
+      else rows.push(row);
     }
-    // In commit order: each change to each group that may see it.
+    // In commit order: each change to each group that may see it, one frame per member.
     for (const change of changes) {
-      const perGroup = allowed.get(change.id);
-      if (perGroup === undefined) continue;
-      for (const [index, row] of perGroup) {
-        const group = list[index];
-        const source = byChange.get(change.id);
-        if (group === undefined || source === undefined) continue;
-        const readable = new Set(row.columns.map((c) => c.name));
-        for (const [member, ids] of group.wanted.get(change.id) ?? []) {
-          if (member.closed) continue;
-          // A filter on a column the role may not read would tell what the column holds.
-          const shown = ids.filter((id) => {
-            const filter = member.changes.find((s) => s.id === id)?.filter;
-            return filter === undefined || readable.has(filter.column);
-          });
-          if (shown.length === 0) continue;
-          member.fastlane('postgres_changes', {
-            ids: shown,
-            data: {
-              schema: source.schema_name,
-              table: source.table_name,
-              commit_timestamp: source.commit_timestamp,
-              type: source.op,
-              columns: row.columns,
-              ...(source.op === 'DELETE' ? {} : { record: row.record ?? {} }),
-              ...(source.op === 'INSERT' ? {} : { old_record: row.old_record ?? {} }),
-              errors: null,
-            },
-          });
-        }
+      const rows = allowed.get(change.id);
+      if (rows === undefined) continue;
+      const row = matchedRow(change);
+      for (const seenBy of rows) {
+        const group = list[seenBy.group_index];
+        if (group === undefined) continue;
+        const data = {
+          schema: change.schema_name,
+          table: change.table_name,
+          commit_timestamp: change.commit_timestamp,
+          type: change.op,
+          columns: seenBy.columns,
+          ...(change.op === 'DELETE' ? {} : { record: seenBy.record ?? {} }),
+          ...(change.op === 'INSERT' ? {} : { old_record: seenBy.old_record ?? {} }),
+          errors: null,
+        };
+        bindings.forEachMember(
+          group,
+          change.schema_name,
+          change.table_name,
+          change.op,
+          row,
+          (column) => seenBy.columns.some((c) => c.name === column),
+          (member, ids) => member.fastlane('postgres_changes', { ids, data }),
+        );
       }
     }
   }
@@ -153,4 +117,9 @@ export class ChangeFeed extends NotifiedBatches<string> {
       sql`delete from realtime.changes where changed_at < now() - make_interval(secs => ${RETENTION_SECONDS})`,
     );
   }
+}
+
+/** The row a change's filters are matched on: a DELETE's deleted row, otherwise the new one. */
+function matchedRow(change: ChangeRow): Record<string, unknown> | null {
+  return change.op === 'DELETE' ? change.old_record : change.record;
 }

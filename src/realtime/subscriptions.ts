@@ -131,12 +131,3 @@ function describe(params: Record<string, unknown>): string {
   const show = (v: unknown) => (v === undefined || v === null ? 'nil' : String(v).slice(0, 100));
   return `event: ${show(params.event)}, schema: ${show(params.schema)}, table: ${show(params.table)}, filters: [${show(params.filter)}]`;
 }
-
-/** Whether `subscription` wants a change of `op` on `schema`.`table`. */
-export function wants(subscription: Subscription, schema: string, table: string, op: string): boolean {
-  return (
-    subscription.schema === schema &&
-    (subscription.table === undefined || subscription.table === table) &&
-    (subscription.event === '*' || subscription.event === op)
-  );
-}

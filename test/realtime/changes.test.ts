@@ -293,6 +293,95 @@ describe(`postgres_changes over supabase-js (${testBackend()})`, () => {
     await subscribed(fine);
   });
 
+  test('users of one role with different claims, in one batch, each see only their own rows', async () => {
+    // One statement, one transaction: one batch in which both users are groups of the role
+    // authenticated. The policy reads the claims through an InitPlan, evaluated once per
+    // statement, so a batch judged with one statement for several groups would show the first
+    // group's rows to all of them.
+    await db.exec(`
+      create table public.rt_owned (
+        id integer primary key,
+        owner text not null,
+        body text
+      );
+      alter table public.rt_owned enable row level security;
+      create policy "owners read their rows" on public.rt_owned for select to authenticated
+        using (owner = (select app.current_subject()));
+      grant select on public.rt_owned to authenticated;
+      insert into realtime.streamed_tables (schema_name, table_name) values ('public', 'rt_owned');`);
+    const users = [await createUser(db), await createUser(db), await createUser(db)];
+    const watchers = [];
+    for (const user of users)
+      watchers.push(await watch(user, [{ event: 'INSERT', schema: 'public', table: 'rt_owned' }]));
+    const [a, b, c] = users as [UserFixture, UserFixture, UserFixture];
+    await db.query(sql`
+      insert into public.rt_owned (id, owner, body) values
+        (1, ${a.clerkId}, 'a1'), (2, ${b.clerkId}, 'b1'), (3, 'nobody', 'x'), (4, ${a.clerkId}, 'a2'), (5, ${c.clerkId}, 'c1')`);
+    // A second batch, one row each, after which nothing else can arrive first.
+    await db.query(sql`
+      insert into public.rt_owned (id, owner, body) values (6, ${a.clerkId}, 'a3'), (7, ${b.clerkId}, 'b2'), (8, ${c.clerkId}, 'c2')`);
+    const expected = [
+      ['a1', 'a2', 'a3'],
+      ['b1', 'b2'],
+      ['c1', 'c2'],
+    ];
+    for (const [i, watcher] of watchers.entries()) {
+      const queue = watcher.changes[0] as Queue<Change>;
+      const got = [];
+      for (const _ of expected[i] as string[]) got.push((await queue.next()).new.body);
+      assert.deepEqual(got, expected[i], `user ${i} receives exactly their own rows, in commit order`);
+    }
+  });
+
+  test('a policy that fails for one group hides the rows from that group only', async () => {
+    await db.exec(`
+      create table public.rt_fragile (
+        id integer primary key,
+        owner text not null
+      );
+      create table public.rt_fragile_subjects (subject text primary key);
+      alter table public.rt_fragile_subjects enable row level security; -- no policies: the guard reads it as owner
+      create function public.rt_fragile_guard() returns boolean
+      language plpgsql stable security definer set search_path = pg_catalog as $$
+      begin
+        if exists (select 1 from public.rt_fragile_subjects s where s.subject = app.current_subject()) then
+          raise exception 'this policy fails for %', app.current_subject();
+        end if;
+        return true;
+      end $$;
+      alter table public.rt_fragile enable row level security;
+      create policy "owners read their rows, unless the guard fails" on public.rt_fragile for select to authenticated
+        using (owner = (select app.current_subject()) and (select public.rt_fragile_guard()));
+      grant select on public.rt_fragile to authenticated;
+      insert into realtime.streamed_tables (schema_name, table_name) values ('public', 'rt_fragile');`);
+    const fails = await createUser(db);
+    const works = await createUser(db);
+    await db.query(sql`insert into public.rt_fragile_subjects (subject) values (${fails.clerkId})`);
+    const failsConversation = await conversation([fails]);
+    // The failing user watches the whole schema: its first delivery tells whether anything of
+    // the failing table reached it before its own message.
+    const failsWatch = await watch(fails, [{ event: '*', schema: 'public' }]);
+    const worksWatch = await watch(works, [{ event: '*', schema: 'public', table: 'rt_fragile' }]);
+    await db.query(sql`
+      insert into public.rt_fragile (id, owner) values (1, ${fails.clerkId}), (2, ${works.clerkId}), (3, ${works.clerkId})`);
+    const message = await post(failsConversation, fails, 'after the failing batch');
+
+    const worksSaw = worksWatch.changes[0] as Queue<Change>;
+    assert.deepEqual([(await worksSaw.next()).new.id, (await worksSaw.next()).new.id], [2, 3]);
+    // Everything it receives up to its own message (a trigger may touch its read state too).
+    const failsSaw = failsWatch.changes[0] as Queue<Change>;
+    const tables: string[] = [];
+    for (;;) {
+      const change = await failsSaw.next();
+      tables.push(change.table);
+      if (change.table === 'messages' && change.new.id === message) break;
+    }
+    assert.ok(
+      !tables.includes('rt_fragile'),
+      `the group whose policy failed received nothing of rt_fragile: ${tables}`,
+    );
+  });
+
   test('the registry: a table without a primary key cannot be streamed; unregistering stops capture', async () => {
     await db.exec('create table public.rt_nokey (a int)');
     await assert.rejects(
