@@ -355,19 +355,30 @@ describe(`postgres_changes over supabase-js (${testBackend()})`, () => {
       grant select on public.rt_fragile to authenticated;
       insert into realtime.streamed_tables (schema_name, table_name) values ('public', 'rt_fragile');`);
     const fails = await createUser(db);
-    const works = await createUser(db);
+    const earlier = await createUser(db);
+    const later = await createUser(db);
     await db.query(sql`insert into public.rt_fragile_subjects (subject) values (${fails.clerkId})`);
     const failsConversation = await conversation([fails]);
-    // The failing user watches the whole schema: its first delivery tells whether anything of
-    // the failing table reached it before its own message.
+    // Groups are judged in the order they are asked about: one watching the table itself comes
+    // first, then those watching the whole schema in the order they joined, so the failing
+    // group sits between two others of its role and both must still get their rows. The
+    // failing user watches the whole schema: its first deliveries tell whether anything of the
+    // failing table reached it before its own message.
+    const earlierWatch = await watch(earlier, [{ event: '*', schema: 'public', table: 'rt_fragile' }]);
     const failsWatch = await watch(fails, [{ event: '*', schema: 'public' }]);
-    const worksWatch = await watch(works, [{ event: '*', schema: 'public', table: 'rt_fragile' }]);
+    const laterWatch = await watch(later, [{ event: '*', schema: 'public' }]);
     await db.query(sql`
-      insert into public.rt_fragile (id, owner) values (1, ${fails.clerkId}), (2, ${works.clerkId}), (3, ${works.clerkId})`);
+      insert into public.rt_fragile (id, owner) values
+        (1, ${fails.clerkId}), (2, ${earlier.clerkId}), (3, ${later.clerkId}), (4, ${earlier.clerkId}), (5, ${later.clerkId})`);
     const message = await post(failsConversation, fails, 'after the failing batch');
 
-    const worksSaw = worksWatch.changes[0] as Queue<Change>;
-    assert.deepEqual([(await worksSaw.next()).new.id, (await worksSaw.next()).new.id], [2, 3]);
+    for (const [watcher, ids] of [
+      [earlierWatch, [2, 4]],
+      [laterWatch, [3, 5]],
+    ] as const) {
+      const saw = watcher.changes[0] as Queue<Change>;
+      assert.deepEqual([(await saw.next()).new.id, (await saw.next()).new.id], ids);
+    }
     // Everything it receives up to its own message (a trigger may touch its read state too).
     const failsSaw = failsWatch.changes[0] as Queue<Change>;
     const tables: string[] = [];
