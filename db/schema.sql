@@ -1001,6 +1001,20 @@ $$;
 COMMENT ON FUNCTION app.booking_transition_allowed(from_status public.booking_status, to_status public.booking_status) IS 'True for a legal booking status move; declined, expired and refunded are final.';
 
 --
+-- Name: booking_webhook_data(public.bookings); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.booking_webhook_data(b public.bookings) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select jsonb_build_object('id', b.id, 'listing_id', b.listing_id, 'provider_id', b.provider_id,
+                            'customer_id', b.customer_id, 'status', b.status, 'starts_at', b.starts_at,
+                            'ends_at', b.ends_at, 'currency', b.currency, 'total_cents', b.total_cents,
+                            'confirmation_code', b.confirmation_code)
+$$;
+
+--
 -- Name: booking_when(public.bookings); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1136,6 +1150,39 @@ begin
 end $$;
 
 --
+-- Name: bookings_emit_events(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.bookings_emit_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  data jsonb := app.booking_webhook_data(new);
+begin
+  if tg_op = 'INSERT' then
+    perform app.emit_event('booking.created', new.tenant_id, data);
+    return null;
+  end if;
+  if new.status is distinct from old.status then
+    data := data || jsonb_build_object('previous_status', old.status);
+    if new.status::text in ('confirmed', 'cancelled', 'completed', 'declined', 'expired') then
+      perform app.emit_event('booking.' || new.status::text, new.tenant_id,
+                             data || case when new.status = 'cancelled'
+                                          then jsonb_build_object('cancelled_by', new.cancelled_by,
+                                                                  'cancellation_reason', new.cancellation_reason)
+                                          else '{}' end);
+    end if;
+  end if;
+  if new.starts_at is distinct from old.starts_at or new.ends_at is distinct from old.ends_at then
+    perform app.emit_event('booking.rescheduled', new.tenant_id,
+                           data || jsonb_build_object('previous_starts_at', old.starts_at,
+                                                      'previous_ends_at', old.ends_at));
+  end if;
+  return null;
+end $$;
+
+--
 -- Name: bookings_notify(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -1226,6 +1273,76 @@ begin
   end loop;
   return null;
 end $$;
+
+--
+-- Name: webhook_endpoints; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_endpoints (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    url text NOT NULL,
+    description text,
+    secret text NOT NULL,
+    events text[] NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    max_retries integer DEFAULT 8 NOT NULL,
+    consecutive_failures integer DEFAULT 0 NOT NULL,
+    disabled_at timestamp with time zone,
+    last_success_at timestamp with time zone,
+    last_failure_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    previous_secret text,
+    secret_rotated_at timestamp with time zone,
+    failing_since timestamp with time zone,
+    CONSTRAINT webhook_endpoints_consecutive_failures_check CHECK ((consecutive_failures >= 0)),
+    CONSTRAINT webhook_endpoints_description_check CHECK ((length(description) <= 500)),
+    CONSTRAINT webhook_endpoints_events_check CHECK (((cardinality(events) > 0) AND (array_to_string(events, ','::text) ~ '^(\*|[a-z_]+\.[a-z_*]+)(,(\*|[a-z_]+\.[a-z_*]+))*$'::text))),
+    CONSTRAINT webhook_endpoints_max_retries_check CHECK (((max_retries >= 0) AND (max_retries <= 20))),
+    CONSTRAINT webhook_endpoints_previous_secret_check CHECK ((previous_secret ~ '^whsec_[A-Za-z0-9+/=]{32,}$'::text)),
+    CONSTRAINT webhook_endpoints_secret_check CHECK ((secret ~ '^whsec_[A-Za-z0-9+/=]{32,}$'::text)),
+    CONSTRAINT webhook_endpoints_url_check CHECK (((url ~ '^https?://[^\s/$.?#].[^\s]*$'::text) AND (length(url) <= 2048)))
+);
+
+--
+-- Name: TABLE webhook_endpoints; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.webhook_endpoints IS 'Where to deliver which events (e.g. booking.created, booking.*). Signed per Standard Webhooks with secret, which is shown only at creation and rotation.';
+
+--
+-- Name: COLUMN webhook_endpoints.consecutive_failures; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_endpoints.consecutive_failures IS 'Endpoint health: the delivery job disables an endpoint after too many failures in a row.';
+
+--
+-- Name: COLUMN webhook_endpoints.previous_secret; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_endpoints.previous_secret IS 'The secret before the last rotation: deliveries are signed with it too while the grace period (LOCONOMY_WEBHOOKS_ROTATION_GRACE_HOURS) since secret_rotated_at lasts. Never readable through the API.';
+
+--
+-- Name: COLUMN webhook_endpoints.failing_since; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_endpoints.failing_since IS 'When the current run of consecutive failures began (null after a success): auto-disable needs both enough failures and enough time.';
+
+--
+-- Name: can_manage_webhook_endpoint(public.webhook_endpoints); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.can_manage_webhook_endpoint(endpoint public.webhook_endpoints) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select app.is_service_role()
+      or (app.has_permission('webhooks.manage')
+          and (endpoint.user_id = app.current_user_id() or endpoint.tenant_id = app.current_tenant_id()))
+$$;
 
 --
 -- Name: categories_maintain_tree(); Type: FUNCTION; Schema: app; Owner: -
@@ -1834,6 +1951,61 @@ begin
     raise check_violation using message = 'all of a provider''s weekly windows must use the same time zone';
   end if;
   return new;
+end $$;
+
+--
+-- Name: emit_event(text, uuid, jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.emit_event(event_type text, tenant uuid, data jsonb) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  message text;
+  body jsonb;
+  e record;
+  n integer := 0;
+begin
+  for e in
+    select w.id from public.webhook_endpoints w
+     where w.tenant_id = tenant and w.is_active and w.disabled_at is null
+       and app.webhook_event_matches(w.events, event_type)
+     order by w.id
+  loop
+    if message is null then
+      message := 'msg_' || app.random_hex(1);
+      body := app.webhook_body(event_type, data);
+    end if;
+    perform app.enqueue_webhook_delivery(e.id, message, event_type, body);
+    n := n + 1;
+  end loop;
+  return n;
+end $$;
+
+--
+-- Name: FUNCTION emit_event(event_type text, tenant uuid, data jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.emit_event(event_type text, tenant uuid, data jsonb) IS 'Writes an event of the catalogue (docs/webhooks.md) to the outbox: a delivery and a job per active endpoint of the tenant subscribed to it, in the caller''s transaction. Returns how many.';
+
+--
+-- Name: enqueue_webhook_delivery(uuid, text, text, jsonb, uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.enqueue_webhook_delivery(endpoint_id uuid, message_id text, event_type text, body jsonb, replay_of uuid DEFAULT NULL::uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  delivery uuid;
+begin
+  insert into public.webhook_deliveries (endpoint_id, message_id, event_type, payload, replay_of)
+  values (endpoint_id, message_id, event_type, body, replay_of)
+  returning id into delivery;
+  perform graphile_worker.add_job('webhooks.deliver', json_build_object('delivery_id', delivery),
+                                  max_attempts => 5, job_key => 'webhook:' || delivery);
+  return delivery;
 end $$;
 
 --
@@ -2634,6 +2806,17 @@ CREATE FUNCTION app.is_conversation_participant(conversation uuid) RETURNS boole
 $$;
 
 --
+-- Name: is_service_role(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.is_service_role() RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select coalesce(app.jwt_claims() ->> 'role', '') = 'service_role'
+$$;
+
+--
 -- Name: is_trusted(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2969,6 +3152,28 @@ $$;
 COMMENT ON FUNCTION app.lock_provider_calendar(provider uuid) IS 'Transaction-scoped advisory lock on a provider''s calendar, taken before checking and writing its bookings.';
 
 --
+-- Name: managed_active_endpoint(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.managed_active_endpoint(endpoint_id uuid) RETURNS public.webhook_endpoints
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  e public.webhook_endpoints;
+begin
+  select * into e from public.webhook_endpoints w where w.id = endpoint_id;
+  if e.id is null or not app.can_manage_webhook_endpoint(e) then
+    raise no_data_found using message = format('webhook endpoint %s not found', endpoint_id);
+  end if;
+  if not e.is_active then
+    raise object_not_in_prerequisite_state using
+      message = format('webhook endpoint %s is disabled', endpoint_id), hint = 'set is_active to true first';
+  end if;
+  return e;
+end $$;
+
+--
 -- Name: message_max_length(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -3088,6 +3293,21 @@ begin
     new.edited_at := now();
   end if;
   return new;
+end $$;
+
+--
+-- Name: messages_emit_events(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.messages_emit_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  perform app.emit_event('message.created', new.tenant_id,
+    jsonb_build_object('id', new.id, 'conversation_id', new.conversation_id, 'sender_id', new.sender_id,
+                       'type', new.type, 'reply_to_id', new.reply_to_id, 'created_at', new.created_at));
+  return null;
 end $$;
 
 --
@@ -3650,6 +3870,82 @@ $_$;
 COMMENT ON FUNCTION app.realtime_topic_id(topic text, kind text) IS 'The uuid of a realtime topic `<kind>:<uuid>`, or NULL when the topic is not of that form.';
 
 --
+-- Name: record_webhook_attempt(uuid, integer, integer, text, text, integer, integer, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.record_webhook_attempt(delivery_id uuid, http_status integer, duration_ms integer, error text, response_body text, retry_in_ms integer, disable_after_failures integer, disable_after_seconds integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  d public.webhook_deliveries;
+  e public.webhook_endpoints;
+  ok boolean := error is null and http_status between 200 and 299;
+  attempt integer;
+  next_status public.delivery_status;
+  retry_at timestamptz;
+  disabled boolean := false;
+begin
+  select * into d from public.webhook_deliveries w where w.id = delivery_id for update;
+  if d.id is null or d.status in ('succeeded', 'dead') then
+    return jsonb_build_object('status', coalesce(d.status::text, 'missing'), 'recorded', false);
+  end if;
+  select * into e from public.webhook_endpoints w where w.id = d.endpoint_id for update;
+  attempt := d.attempt_count + 1;
+  if ok then
+    next_status := 'succeeded';
+  elsif attempt <= e.max_retries and retry_in_ms is not null and e.is_active then
+    next_status := 'failed';
+    retry_at := now() + make_interval(secs => retry_in_ms / 1000.0);
+  else
+    next_status := 'dead';
+  end if;
+  update public.webhook_deliveries w
+     set status = next_status, attempt_count = attempt, last_attempt_at = now(),
+         http_status = record_webhook_attempt.http_status, duration_ms = record_webhook_attempt.duration_ms,
+         error_message = error, response_body = left(record_webhook_attempt.response_body, 4096),
+         delivered_at = case when ok then now() end,
+         next_attempt_at = coalesce(retry_at, w.next_attempt_at, now()),
+         attempts = w.attempts || jsonb_build_object('attempt', attempt, 'at', now(),
+                                                     'http_status', record_webhook_attempt.http_status,
+                                                     'duration_ms', record_webhook_attempt.duration_ms,
+                                                     'error', error)
+   where w.id = d.id and w.created_at = d.created_at;
+
+  -- Sustained failure: enough failures in a row, over long enough (the health
+  -- trigger has just counted this one).
+  select * into e from public.webhook_endpoints w where w.id = d.endpoint_id;
+  if not ok and e.is_active and e.consecutive_failures >= disable_after_failures
+     and e.failing_since <= now() - make_interval(secs => disable_after_seconds) then
+    update public.webhook_endpoints w set is_active = false, disabled_at = now() where w.id = e.id;
+    update public.webhook_deliveries w set status = 'dead', error_message = 'endpoint disabled'
+     where w.endpoint_id = e.id and w.status in ('pending', 'failed');
+    insert into public.notifications (user_id, tenant_id, type, title, body, data)
+    values (e.user_id, e.tenant_id, 'system_alert', 'Webhook endpoint disabled',
+            format('Deliveries to %s failed %s times in a row since %s, so it was disabled. Fix it, then enable it again.',
+                   e.url, e.consecutive_failures, e.failing_since),
+            jsonb_build_object('kind', 'webhook_endpoint_disabled', 'endpoint_id', e.id, 'url', e.url,
+                               'consecutive_failures', e.consecutive_failures));
+    disabled := true;
+    next_status := 'dead';
+    retry_at := null;
+  end if;
+
+  if retry_at is not null then
+    perform graphile_worker.add_job('webhooks.deliver', json_build_object('delivery_id', d.id),
+                                    run_at => retry_at, max_attempts => 5, job_key => 'webhook:' || d.id);
+  end if;
+  return jsonb_build_object('status', next_status, 'attempt', attempt, 'retry_at', retry_at,
+                            'endpoint_disabled', disabled, 'recorded', true);
+end $$;
+
+--
+-- Name: FUNCTION record_webhook_attempt(delivery_id uuid, http_status integer, duration_ms integer, error text, response_body text, retry_in_ms integer, disable_after_failures integer, disable_after_seconds integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.record_webhook_attempt(delivery_id uuid, http_status integer, duration_ms integer, error text, response_body text, retry_in_ms integer, disable_after_failures integer, disable_after_seconds integer) IS 'For the delivery task: records one attempt (success when no error and a 2xx status), schedules the retry after retry_in_ms while the endpoint''s max_retries allow, and disables the endpoint (owner notified) after disable_after_failures failures in a row spanning disable_after_seconds.';
+
+--
 -- Name: referral_codes_before_insert(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -3838,6 +4134,28 @@ begin
   end if;
   update public.referral_codes set uses_count = uses_count + 1 where id = c.id;
   return new;
+end $$;
+
+--
+-- Name: referrals_emit_events(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.referrals_emit_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  data jsonb := jsonb_build_object('id', new.id, 'referrer_id', new.referrer_id, 'referee_id', new.referee_id,
+                                   'program_id', new.program_id, 'status', new.status);
+begin
+  if tg_op = 'INSERT' then
+    perform app.emit_event('referral.redeemed', new.tenant_id, data);
+  elsif new.status = 'completed' and old.status <> 'completed' then
+    perform app.emit_event('referral.completed', new.tenant_id,
+                           data || jsonb_build_object('first_booking_id', new.first_booking_id,
+                                                      'completed_at', new.completed_at));
+  end if;
+  return null;
 end $$;
 
 --
@@ -4169,6 +4487,24 @@ begin
   end if;
   new.is_public := new.published_at is not null and new.hidden_at is null;
   return new;
+end $$;
+
+--
+-- Name: reviews_emit_events(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.reviews_emit_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if new.published_at is not null and (tg_op = 'INSERT' or old.published_at is null) then
+    perform app.emit_event('review.published', new.tenant_id,
+      jsonb_build_object('id', new.id, 'booking_id', new.booking_id, 'listing_id', new.listing_id,
+                         'reviewer_id', new.reviewer_id, 'reviewee_id', new.reviewee_id, 'rating', new.rating,
+                         'is_public', new.is_public, 'published_at', new.published_at));
+  end if;
+  return null;
 end $$;
 
 --
@@ -5244,6 +5580,29 @@ $$;
 COMMENT ON FUNCTION app.user_tenant_id(target uuid) IS 'The tenant of a (not deleted) user, read past RLS; for policies that check a target user''s tenant.';
 
 --
+-- Name: users_emit_events(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.users_emit_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  r public.users := case when tg_op = 'DELETE' then old else new end;
+  data jsonb := jsonb_build_object('id', r.id, 'role', r.role, 'status', r.status,
+                                   'verification_status', r.verification_status, 'created_at', r.created_at);
+begin
+  if tg_op = 'INSERT' then
+    perform app.emit_event('user.created', new.tenant_id, data);
+  elsif tg_op = 'DELETE' or (new.deleted_at is not null and old.deleted_at is null) then
+    perform app.emit_event('user.deleted', r.tenant_id, data);
+  elsif new.deleted_at is null then
+    perform app.emit_event('user.updated', new.tenant_id, data);
+  end if;
+  return null;
+end $$;
+
+--
 -- Name: valid_scopes(text[]); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -5261,6 +5620,19 @@ $_$;
 COMMENT ON FUNCTION app.valid_scopes(scopes text[]) IS 'Scopes are resource:action with action read, write or * (e.g. listings:read, bookings:write, *:read).';
 
 --
+-- Name: valid_webhook_events(text[]); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.valid_webhook_events(events text[]) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog'
+    AS $_$
+  select cardinality(events) between 1 and 50
+     and coalesce(bool_and(e ~ '^(\*|(booking|review|message|payment|referral|user)\.(\*|[a-z_]+))$'), false)
+    from unnest(events) e
+$_$;
+
+--
 -- Name: visible_flags(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -5275,6 +5647,19 @@ CREATE FUNCTION app.visible_flags() RETURNS SETOF public.feature_flags
 $$;
 
 --
+-- Name: webhook_body(text, jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.webhook_body(event_type text, data jsonb) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select jsonb_build_object('type', event_type,
+                            'timestamp', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                            'data', data)
+$$;
+
+--
 -- Name: webhook_deliveries_track_health(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -5285,15 +5670,62 @@ CREATE FUNCTION app.webhook_deliveries_track_health() RETURNS trigger
 begin
   if new.status = 'succeeded' then
     update public.webhook_endpoints
-       set consecutive_failures = 0, last_success_at = new.delivered_at
+       set consecutive_failures = 0, failing_since = null, last_success_at = new.delivered_at
      where id = new.endpoint_id;
   elsif new.status in ('failed', 'dead') then
     update public.webhook_endpoints
-       set consecutive_failures = consecutive_failures + 1, last_failure_at = coalesce(new.last_attempt_at, now())
+       set consecutive_failures = consecutive_failures + 1,
+           failing_since = coalesce(failing_since, new.last_attempt_at, now()),
+           last_failure_at = coalesce(new.last_attempt_at, now())
      where id = new.endpoint_id;
   end if;
   return null;
 end $$;
+
+--
+-- Name: webhook_delivery_to_send(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.webhook_delivery_to_send(delivery_id uuid) RETURNS TABLE(url text, secret text, previous_secret text, secret_rotated_at timestamp with time zone, message_id text, payload jsonb, attempt integer, endpoint_active boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select e.url, e.secret, e.previous_secret, e.secret_rotated_at, d.message_id, d.payload, d.attempt_count + 1,
+         e.is_active and e.disabled_at is null
+    from public.webhook_deliveries d join public.webhook_endpoints e on e.id = d.endpoint_id
+   where d.id = delivery_id and d.status in ('pending', 'failed', 'delivering')
+$$;
+
+--
+-- Name: webhook_endpoints_reenable(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.webhook_endpoints_reenable() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog'
+    AS $$
+begin
+  if new.is_active and not old.is_active then
+    new.disabled_at := null;
+    new.consecutive_failures := 0;
+    new.failing_since := null;
+  end if;
+  return new;
+end $$;
+
+--
+-- Name: webhook_event_matches(text[], text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.webhook_event_matches(patterns text[], event_type text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select exists (
+    select 1 from unnest(patterns) p
+     where p = '*' or p = event_type
+        or (p like '%.*' and split_part(p, '.', 1) = split_part(event_type, '.', 1)))
+$$;
 
 --
 -- Name: availability_overrides; Type: TABLE; Schema: public; Owner: -
@@ -5963,54 +6395,13 @@ end $$;
 COMMENT ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) IS 'Books an active listing for the caller. Checks notice, horizon, the provider''s schedule, daily capacity and overlaps with the provider''s calendar locked (a taken slot answers 409), prices it in minor units (hourly × duration or fixed, service fee, regional tax, referral credit when use_credit) and returns the booking with price_breakdown. Instant-book listings confirm at once; other requests wait for the provider (expires_at). A retry with the same idempotency_key returns the same booking; the key with other arguments answers 422.';
 
 --
--- Name: webhook_endpoints; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.webhook_endpoints (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    url text NOT NULL,
-    description text,
-    secret text NOT NULL,
-    events text[] NOT NULL,
-    is_active boolean DEFAULT true NOT NULL,
-    max_retries integer DEFAULT 8 NOT NULL,
-    consecutive_failures integer DEFAULT 0 NOT NULL,
-    disabled_at timestamp with time zone,
-    last_success_at timestamp with time zone,
-    last_failure_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT webhook_endpoints_consecutive_failures_check CHECK ((consecutive_failures >= 0)),
-    CONSTRAINT webhook_endpoints_description_check CHECK ((length(description) <= 500)),
-    CONSTRAINT webhook_endpoints_events_check CHECK (((cardinality(events) > 0) AND (array_to_string(events, ','::text) ~ '^(\*|[a-z_]+\.[a-z_*]+)(,(\*|[a-z_]+\.[a-z_*]+))*$'::text))),
-    CONSTRAINT webhook_endpoints_max_retries_check CHECK (((max_retries >= 0) AND (max_retries <= 20))),
-    CONSTRAINT webhook_endpoints_secret_check CHECK ((secret ~ '^whsec_[A-Za-z0-9+/=]{32,}$'::text)),
-    CONSTRAINT webhook_endpoints_url_check CHECK (((url ~ '^https?://[^\s/$.?#].[^\s]*$'::text) AND (length(url) <= 2048)))
-);
-
---
--- Name: TABLE webhook_endpoints; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.webhook_endpoints IS 'Where to deliver which events (e.g. booking.created, booking.*). Signed per Standard Webhooks with secret, which is shown only at creation and rotation.';
-
---
--- Name: COLUMN webhook_endpoints.consecutive_failures; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.webhook_endpoints.consecutive_failures IS 'Endpoint health: the delivery job disables an endpoint after too many failures in a row.';
-
---
 -- Name: create_webhook_endpoint(text, text[], text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.create_webhook_endpoint(url text, events text[], description text DEFAULT NULL::text) RETURNS public.webhook_endpoints
+CREATE FUNCTION public.create_webhook_endpoint(url text, events text[], description text DEFAULT NULL::text) RETURNS TABLE(endpoint_id uuid, signing_secret text, endpoint_url text, subscribed_events text[], created_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    AS $$
+    AS $_$
 declare
   me uuid := app.current_user_id();
   created public.webhook_endpoints;
@@ -6018,18 +6409,29 @@ begin
   if me is null then
     raise insufficient_privilege using message = 'sign in to create a webhook endpoint';
   end if;
+  if not app.has_permission('webhooks.manage') then
+    raise insufficient_privilege using message = 'creating webhook endpoints needs the webhooks.manage permission';
+  end if;
+  if events is null or not app.valid_webhook_events(events) then
+    raise check_violation using
+      message = 'events must list 1 to 50 event types such as booking.created, booking.* or *',
+      hint = 'families: booking, review, message, payment, referral, user (docs/webhooks.md)';
+  end if;
+  if url is null or url !~ '^https?://[^\s/$.?#].[^\s]*$' or length(url) > 2048 then
+    raise check_violation using message = 'url must be an http(s) URL of at most 2048 characters';
+  end if;
   insert into public.webhook_endpoints (user_id, url, events, description, secret)
   values (me, create_webhook_endpoint.url, create_webhook_endpoint.events, create_webhook_endpoint.description,
           app.new_webhook_secret())
   returning * into created;
-  return created;
-end $$;
+  return query select created.id, created.secret, created.url, created.events, created.created_at;
+end $_$;
 
 --
 -- Name: FUNCTION create_webhook_endpoint(url text, events text[], description text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.create_webhook_endpoint(url text, events text[], description text) IS 'Registers a webhook endpoint for the caller and returns it with its signing secret (shown only now).';
+COMMENT ON FUNCTION public.create_webhook_endpoint(url text, events text[], description text) IS 'Registers a webhook endpoint (needs webhooks.manage) for event types of docs/webhooks.md and returns its signing secret (whsec_…), shown only now.';
 
 --
 -- Name: decline_booking(uuid, text); Type: FUNCTION; Schema: public; Owner: -
@@ -7854,6 +8256,68 @@ end $$;
 COMMENT ON FUNCTION public.remove_availability_override(override_id uuid) IS 'Removes one of the caller''s schedule overrides and returns it.';
 
 --
+-- Name: replay_webhook_deliveries(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.replay_webhook_deliveries(endpoint_id uuid, since timestamp with time zone, until timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  n integer := 0;
+  d record;
+begin
+  perform app.managed_active_endpoint(endpoint_id);
+  if since is null or until is null or since > until or until - since > interval '31 days' then
+    raise invalid_parameter_value using message = 'since must precede until, at most 31 days apart';
+  end if;
+  -- Each event once (the first delivery of each message id), in order.
+  for d in
+    select distinct on (w.message_id) w.id, w.message_id, w.event_type, w.payload, w.created_at
+      from public.webhook_deliveries w
+     where w.endpoint_id = replay_webhook_deliveries.endpoint_id and w.created_at >= since and w.created_at < until
+       and w.event_type <> 'webhook.test'
+     order by w.message_id, w.created_at
+  loop
+    perform app.enqueue_webhook_delivery(endpoint_id, d.message_id, d.event_type, d.payload, d.id);
+    n := n + 1;
+  end loop;
+  return n;
+end $$;
+
+--
+-- Name: FUNCTION replay_webhook_deliveries(endpoint_id uuid, since timestamp with time zone, until timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.replay_webhook_deliveries(endpoint_id uuid, since timestamp with time zone, until timestamp with time zone) IS 'Sends again every event delivered (or not) to an endpoint between since and until (at most 31 days), each with its webhook-id; returns how many.';
+
+--
+-- Name: replay_webhook_delivery(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.replay_webhook_delivery(delivery_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  d public.webhook_deliveries;
+begin
+  select * into d from public.webhook_deliveries w where w.id = delivery_id order by w.created_at desc limit 1;
+  if d.id is null or not app.can_manage_webhook_endpoint(
+       (select w from public.webhook_endpoints w where w.id = d.endpoint_id)) then
+    raise no_data_found using message = format('webhook delivery %s not found', delivery_id);
+  end if;
+  perform app.managed_active_endpoint(d.endpoint_id);
+  return app.enqueue_webhook_delivery(d.endpoint_id, d.message_id, d.event_type, d.payload, d.id);
+end $$;
+
+--
+-- Name: FUNCTION replay_webhook_delivery(delivery_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.replay_webhook_delivery(delivery_id uuid) IS 'Sends a delivery''s event to its endpoint again, with the same webhook-id and body; returns the new delivery id.';
+
+--
 -- Name: reschedule_booking(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -7978,27 +8442,29 @@ COMMENT ON FUNCTION public.reviews_to_write() IS 'The caller''s completed bookin
 -- Name: rotate_webhook_secret(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.rotate_webhook_secret(endpoint_id uuid) RETURNS public.webhook_endpoints
+CREATE FUNCTION public.rotate_webhook_secret(endpoint_id uuid) RETURNS TABLE(id uuid, signing_secret text, rotated_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
-  result public.webhook_endpoints;
+  e public.webhook_endpoints;
 begin
-  update public.webhook_endpoints e set secret = app.new_webhook_secret()
-  where e.id = endpoint_id and e.user_id = app.current_user_id()
-  returning * into result;
-  if result.id is null then
-    raise no_data_found using message = format('webhook endpoint %s not found', endpoint_id);
+  select * into e from public.webhook_endpoints w where w.id = rotate_webhook_secret.endpoint_id for update;
+  if e.id is null or not app.can_manage_webhook_endpoint(e) then
+    raise no_data_found using message = format('webhook endpoint %s not found', rotate_webhook_secret.endpoint_id);
   end if;
-  return result;
+  update public.webhook_endpoints w
+     set previous_secret = w.secret, secret = app.new_webhook_secret(), secret_rotated_at = now()
+   where w.id = e.id
+  returning * into e;
+  return query select e.id, e.secret, e.secret_rotated_at;
 end $$;
 
 --
 -- Name: FUNCTION rotate_webhook_secret(endpoint_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.rotate_webhook_secret(endpoint_id uuid) IS 'Replaces an endpoint''s signing secret and returns the new one (shown only now).';
+COMMENT ON FUNCTION public.rotate_webhook_secret(endpoint_id uuid) IS 'Gives an endpoint a new signing secret and returns it (shown only now); the old one keeps signing alongside it for LOCONOMY_WEBHOOKS_ROTATION_GRACE_HOURS.';
 
 --
 -- Name: search_listings(text, text, double precision, double precision, double precision, boolean, text, text[], bigint, bigint, text, text, text, numeric, date, text, text, integer, boolean, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -8232,6 +8698,27 @@ end $$;
 --
 
 COMMENT ON FUNCTION public.send_message(conversation_id uuid, body text, attachment_id uuid, reply_to_id uuid) IS 'Sends a message as the caller into a conversation they are in: body (1-4000 characters) and/or attachment_id (an active upload of the caller''s own, not attached elsewhere), optionally replying to a message of the same conversation. The other participants are notified (message_received).';
+
+--
+-- Name: send_test_webhook(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.send_test_webhook(endpoint_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  e public.webhook_endpoints := app.managed_active_endpoint(endpoint_id);
+begin
+  return app.enqueue_webhook_delivery(e.id, 'msg_' || app.random_hex(1), 'webhook.test',
+    app.webhook_body('webhook.test', jsonb_build_object('endpoint_id', e.id, 'message', 'This is a test event from Loconomy.')));
+end $$;
+
+--
+-- Name: FUNCTION send_test_webhook(endpoint_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.send_test_webhook(endpoint_id uuid) IS 'Sends a webhook.test event to an endpoint now; returns the delivery id (its attempts show in webhook_deliveries).';
 
 --
 -- Name: provider_availability; Type: TABLE; Schema: public; Owner: -
@@ -10408,9 +10895,14 @@ CREATE TABLE public.webhook_deliveries (
     response_headers jsonb,
     error_message text,
     delivered_at timestamp with time zone,
+    duration_ms integer,
+    attempts jsonb DEFAULT '[]'::jsonb NOT NULL,
+    replay_of uuid,
     CONSTRAINT webhook_deliveries_attempt_count_check CHECK ((attempt_count >= 0)),
+    CONSTRAINT webhook_deliveries_attempts_check CHECK ((jsonb_typeof(attempts) = 'array'::text)),
     CONSTRAINT webhook_deliveries_check CHECK (((status <> 'succeeded'::public.delivery_status) OR (delivered_at IS NOT NULL))),
     CONSTRAINT webhook_deliveries_check1 CHECK (((status <> ALL (ARRAY['pending'::public.delivery_status, 'failed'::public.delivery_status])) OR (next_attempt_at IS NOT NULL))),
+    CONSTRAINT webhook_deliveries_duration_ms_check CHECK ((duration_ms >= 0)),
     CONSTRAINT webhook_deliveries_event_type_check CHECK ((event_type ~ '^[a-z_]+\.[a-z_]+$'::text)),
     CONSTRAINT webhook_deliveries_http_status_check CHECK (((http_status >= 100) AND (http_status <= 599))),
     CONSTRAINT webhook_deliveries_response_body_check CHECK ((length(response_body) <= 65536))
@@ -10421,6 +10913,18 @@ CREATE TABLE public.webhook_deliveries (
 --
 
 COMMENT ON TABLE public.webhook_deliveries IS 'One event to one endpoint, with its attempts. message_id is the Standard Webhooks webhook-id (stable across retries).';
+
+--
+-- Name: COLUMN webhook_deliveries.attempts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_deliveries.attempts IS 'Every attempt, oldest first: {attempt, at, http_status, duration_ms, error}. The columns http_status, duration_ms, error_message hold the last one.';
+
+--
+-- Name: COLUMN webhook_deliveries.replay_of; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_deliveries.replay_of IS 'The delivery this one re-sends (same message_id, same payload), when it is a replay.';
 
 --
 -- Name: changes; Type: TABLE; Schema: realtime; Owner: -
@@ -11064,6 +11568,13 @@ ALTER TABLE ONLY public.users
 
 ALTER TABLE ONLY public.webhook_deliveries
     ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id, created_at);
+
+--
+-- Name: webhook_endpoints webhook_endpoints_known_events; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_known_events CHECK (app.valid_webhook_events(events)) NOT VALID;
 
 --
 -- Name: webhook_endpoints webhook_endpoints_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -12288,6 +12799,12 @@ CREATE TRIGGER bookings_before_update BEFORE UPDATE ON public.bookings FOR EACH 
 CREATE TRIGGER bookings_complete_referral AFTER UPDATE OF status ON public.bookings FOR EACH ROW WHEN (((new.status = 'completed'::public.booking_status) AND (old.status <> 'completed'::public.booking_status))) EXECUTE FUNCTION app.bookings_complete_referral();
 
 --
+-- Name: bookings bookings_emit_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER bookings_emit_events AFTER INSERT OR UPDATE OF status, starts_at, ends_at ON public.bookings FOR EACH ROW EXECUTE FUNCTION app.bookings_emit_events();
+
+--
 -- Name: bookings bookings_notify; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -12490,6 +13007,12 @@ CREATE TRIGGER messages_after_update AFTER UPDATE ON public.messages FOR EACH RO
 --
 
 CREATE TRIGGER messages_before_write BEFORE INSERT OR UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION app.messages_before_write();
+
+--
+-- Name: messages messages_emit_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER messages_emit_events AFTER INSERT ON public.messages FOR EACH ROW EXECUTE FUNCTION app.messages_emit_events();
 
 --
 -- Name: messages messages_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
@@ -12696,6 +13219,12 @@ CREATE TRIGGER referrals_after_update AFTER UPDATE OF status ON public.referrals
 CREATE TRIGGER referrals_before_insert BEFORE INSERT ON public.referrals FOR EACH ROW EXECUTE FUNCTION app.referrals_before_insert();
 
 --
+-- Name: referrals referrals_emit_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER referrals_emit_events AFTER INSERT OR UPDATE OF status ON public.referrals FOR EACH ROW EXECUTE FUNCTION app.referrals_emit_events();
+
+--
 -- Name: referrals referrals_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -12742,6 +13271,12 @@ CREATE TRIGGER reviews_before_insert BEFORE INSERT ON public.reviews FOR EACH RO
 --
 
 CREATE TRIGGER reviews_before_update BEFORE UPDATE ON public.reviews FOR EACH ROW EXECUTE FUNCTION app.reviews_before_update();
+
+--
+-- Name: reviews reviews_emit_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER reviews_emit_events AFTER INSERT OR UPDATE OF published_at ON public.reviews FOR EACH ROW EXECUTE FUNCTION app.reviews_emit_events();
 
 --
 -- Name: reviews reviews_notify; Type: TRIGGER; Schema: public; Owner: -
@@ -12912,6 +13447,12 @@ CREATE TRIGGER users_audit AFTER INSERT OR DELETE OR UPDATE ON public.users FOR 
 CREATE TRIGGER users_create_profile AFTER INSERT ON public.users FOR EACH ROW EXECUTE FUNCTION app.create_user_profile();
 
 --
+-- Name: users users_emit_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER users_emit_events AFTER INSERT OR DELETE OR UPDATE OF email, phone, role, status, verification_status, first_name, last_name, time_zone, locale, deleted_at ON public.users FOR EACH ROW EXECUTE FUNCTION app.users_emit_events();
+
+--
 -- Name: users users_guard; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -12939,13 +13480,19 @@ CREATE TRIGGER webhook_deliveries_track_health AFTER UPDATE OF status, attempt_c
 -- Name: webhook_endpoints webhook_endpoints_audit; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_endpoints_audit AFTER INSERT OR DELETE OR UPDATE OF url, events, is_active, secret, disabled_at ON public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app.audit_row('secret');
+CREATE TRIGGER webhook_endpoints_audit AFTER INSERT OR DELETE OR UPDATE OF url, events, is_active, secret, disabled_at ON public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app.audit_row('secret', 'previous_secret');
 
 --
 -- Name: webhook_endpoints webhook_endpoints_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER webhook_endpoints_inherit_tenant BEFORE INSERT ON public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app.inherit_tenant('users', 'user_id');
+
+--
+-- Name: webhook_endpoints webhook_endpoints_reenable; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_endpoints_reenable BEFORE UPDATE OF is_active ON public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app.webhook_endpoints_reenable();
 
 --
 -- Name: webhook_endpoints webhook_endpoints_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
@@ -14075,6 +14622,12 @@ CREATE POLICY "Conversation participants can read attachments" ON public.file_up
    FROM public.messages m))));
 
 --
+-- Name: webhook_endpoints Deleting webhook endpoints needs webhooks.manage; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Deleting webhook endpoints needs webhooks.manage" ON public.webhook_endpoints AS RESTRICTIVE FOR DELETE TO authenticated USING (( SELECT app.has_permission('webhooks.manage'::text) AS has_permission));
+
+--
 -- Name: webhook_deliveries Endpoint owners can read their deliveries; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -14129,6 +14682,12 @@ CREATE POLICY "Flag managers can set overrides in their tenant" ON public.user_f
 --
 
 CREATE POLICY "Flag managers can update flags of their tenant" ON public.feature_flags FOR UPDATE TO authenticated USING ((( SELECT app.has_permission('flags.manage'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id)))) WITH CHECK ((tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id)));
+
+--
+-- Name: webhook_endpoints Managing webhook endpoints needs webhooks.manage; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Managing webhook endpoints needs webhooks.manage" ON public.webhook_endpoints AS RESTRICTIVE FOR UPDATE TO authenticated USING (( SELECT app.has_permission('webhooks.manage'::text) AS has_permission));
 
 --
 -- Name: referral_programs Marketing managers can create programs in their tenant; Type: POLICY; Schema: public; Owner: -
@@ -14691,6 +15250,12 @@ CREATE POLICY "Users can vote on reviews they can see" ON public.review_votes FO
 CREATE POLICY "Users can withdraw their own votes" ON public.review_votes FOR DELETE TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
+-- Name: webhook_endpoints Webhook managers can delete endpoints of their tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Webhook managers can delete endpoints of their tenant" ON public.webhook_endpoints FOR DELETE TO authenticated USING ((( SELECT app.has_permission('webhooks.manage'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
 -- Name: webhook_deliveries Webhook managers can read deliveries of their tenant; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -14701,6 +15266,12 @@ CREATE POLICY "Webhook managers can read deliveries of their tenant" ON public.w
 --
 
 CREATE POLICY "Webhook managers can read endpoints of their tenant" ON public.webhook_endpoints FOR SELECT TO authenticated USING ((( SELECT app.has_permission('webhooks.manage'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
+-- Name: webhook_endpoints Webhook managers can update endpoints of their tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Webhook managers can update endpoints of their tenant" ON public.webhook_endpoints FOR UPDATE TO authenticated USING ((( SELECT app.has_permission('webhooks.manage'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id)))) WITH CHECK ((tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id)));
 
 --
 -- Name: api_keys; Type: ROW SECURITY; Schema: public; Owner: -
@@ -15169,10 +15740,133 @@ REVOKE ALL ON FUNCTION app.bookings_before_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.bookings_complete_referral() FROM PUBLIC;
 
 --
+-- Name: FUNCTION bookings_emit_events(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.bookings_emit_events() FROM PUBLIC;
+
+--
 -- Name: FUNCTION bookings_notify(); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.bookings_notify() FROM PUBLIC;
+
+--
+-- Name: TABLE webhook_endpoints; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT DELETE ON TABLE public.webhook_endpoints TO authenticated;
+GRANT ALL ON TABLE public.webhook_endpoints TO service_role;
+
+--
+-- Name: COLUMN webhook_endpoints.id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(id) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.user_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(user_id) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.tenant_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(tenant_id) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.url; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(url),UPDATE(url) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.description; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(description),UPDATE(description) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.events; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(events),UPDATE(events) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.is_active; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(is_active),UPDATE(is_active) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.max_retries; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(max_retries),UPDATE(max_retries) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.consecutive_failures; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(consecutive_failures) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.disabled_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(disabled_at) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.last_success_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(last_success_at) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.last_failure_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(last_failure_at) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.metadata; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(metadata),UPDATE(metadata) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.created_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(created_at) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.updated_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(updated_at) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.secret_rotated_at; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(secret_rotated_at) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: COLUMN webhook_endpoints.failing_since; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(failing_since) ON TABLE public.webhook_endpoints TO authenticated;
+
+--
+-- Name: FUNCTION can_manage_webhook_endpoint(endpoint public.webhook_endpoints); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.can_manage_webhook_endpoint(endpoint public.webhook_endpoints) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.can_manage_webhook_endpoint(endpoint public.webhook_endpoints) TO authenticated;
+GRANT ALL ON FUNCTION app.can_manage_webhook_endpoint(endpoint public.webhook_endpoints) TO service_role;
 
 --
 -- Name: FUNCTION categories_maintain_tree(); Type: ACL; Schema: app; Owner: -
@@ -15473,6 +16167,18 @@ GRANT ALL ON FUNCTION app.current_user_role() TO service_role;
 REVOKE ALL ON FUNCTION app.default_provider_time_zone() FROM PUBLIC;
 
 --
+-- Name: FUNCTION emit_event(event_type text, tenant uuid, data jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.emit_event(event_type text, tenant uuid, data jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION enqueue_webhook_delivery(endpoint_id uuid, message_id text, event_type text, body jsonb, replay_of uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.enqueue_webhook_delivery(endpoint_id uuid, message_id text, event_type text, body jsonb, replay_of uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION erasure_mode(settings jsonb); Type: ACL; Schema: app; Owner: -
 --
 
@@ -15695,6 +16401,14 @@ GRANT ALL ON FUNCTION app.is_conversation_participant(conversation uuid) TO auth
 GRANT ALL ON FUNCTION app.is_conversation_participant(conversation uuid) TO service_role;
 
 --
+-- Name: FUNCTION is_service_role(); Type: ACL; Schema: app; Owner: -
+--
+
+GRANT ALL ON FUNCTION app.is_service_role() TO anon;
+GRANT ALL ON FUNCTION app.is_service_role() TO authenticated;
+GRANT ALL ON FUNCTION app.is_service_role() TO service_role;
+
+--
 -- Name: FUNCTION is_trusted(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -15780,6 +16494,12 @@ REVOKE ALL ON FUNCTION app.lock_credit(user_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.lock_provider_calendar(provider uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION managed_active_endpoint(endpoint_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.managed_active_endpoint(endpoint_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION message_max_length(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -15803,6 +16523,12 @@ REVOKE ALL ON FUNCTION app.messages_after_update() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.messages_before_write() FROM PUBLIC;
+
+--
+-- Name: FUNCTION messages_emit_events(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.messages_emit_events() FROM PUBLIC;
 
 --
 -- Name: FUNCTION new_webhook_secret(); Type: ACL; Schema: app; Owner: -
@@ -15906,6 +16632,13 @@ REVOKE ALL ON FUNCTION app.realtime_topic_id(topic text, kind text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.realtime_topic_id(topic text, kind text) TO anon;
 GRANT ALL ON FUNCTION app.realtime_topic_id(topic text, kind text) TO authenticated;
 GRANT ALL ON FUNCTION app.realtime_topic_id(topic text, kind text) TO service_role;
+
+--
+-- Name: FUNCTION record_webhook_attempt(delivery_id uuid, http_status integer, duration_ms integer, error text, response_body text, retry_in_ms integer, disable_after_failures integer, disable_after_seconds integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.record_webhook_attempt(delivery_id uuid, http_status integer, duration_ms integer, error text, response_body text, retry_in_ms integer, disable_after_failures integer, disable_after_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.record_webhook_attempt(delivery_id uuid, http_status integer, duration_ms integer, error text, response_body text, retry_in_ms integer, disable_after_failures integer, disable_after_seconds integer) TO service_role;
 
 --
 -- Name: FUNCTION referral_codes_before_insert(); Type: ACL; Schema: app; Owner: -
@@ -16036,6 +16769,12 @@ REVOKE ALL ON FUNCTION app.referrals_after_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.referrals_before_insert() FROM PUBLIC;
 
 --
+-- Name: FUNCTION referrals_emit_events(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.referrals_emit_events() FROM PUBLIC;
+
+--
 -- Name: FUNCTION refresh_rating_aggregates(listing uuid, reviewee uuid); Type: ACL; Schema: app; Owner: -
 --
 
@@ -16115,6 +16854,12 @@ REVOKE ALL ON FUNCTION app.reviews_before_insert() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.reviews_before_update() FROM PUBLIC;
+
+--
+-- Name: FUNCTION reviews_emit_events(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.reviews_emit_events() FROM PUBLIC;
 
 --
 -- Name: FUNCTION reviews_notify(); Type: ACL; Schema: app; Owner: -
@@ -16406,6 +17151,12 @@ GRANT ALL ON FUNCTION app.user_tenant_id(target uuid) TO authenticated;
 GRANT ALL ON FUNCTION app.user_tenant_id(target uuid) TO service_role;
 
 --
+-- Name: FUNCTION users_emit_events(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.users_emit_events() FROM PUBLIC;
+
+--
 -- Name: FUNCTION valid_scopes(scopes text[]); Type: ACL; Schema: app; Owner: -
 --
 
@@ -16413,6 +17164,14 @@ REVOKE ALL ON FUNCTION app.valid_scopes(scopes text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.valid_scopes(scopes text[]) TO anon;
 GRANT ALL ON FUNCTION app.valid_scopes(scopes text[]) TO authenticated;
 GRANT ALL ON FUNCTION app.valid_scopes(scopes text[]) TO service_role;
+
+--
+-- Name: FUNCTION valid_webhook_events(events text[]); Type: ACL; Schema: app; Owner: -
+--
+
+GRANT ALL ON FUNCTION app.valid_webhook_events(events text[]) TO anon;
+GRANT ALL ON FUNCTION app.valid_webhook_events(events text[]) TO authenticated;
+GRANT ALL ON FUNCTION app.valid_webhook_events(events text[]) TO service_role;
 
 --
 -- Name: FUNCTION visible_flags(); Type: ACL; Schema: app; Owner: -
@@ -16425,6 +17184,20 @@ REVOKE ALL ON FUNCTION app.visible_flags() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.webhook_deliveries_track_health() FROM PUBLIC;
+
+--
+-- Name: FUNCTION webhook_delivery_to_send(delivery_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.webhook_delivery_to_send(delivery_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.webhook_delivery_to_send(delivery_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION webhook_event_matches(patterns text[], event_type text); Type: ACL; Schema: app; Owner: -
+--
+
+GRANT ALL ON FUNCTION app.webhook_event_matches(patterns text[], event_type text) TO authenticated;
+GRANT ALL ON FUNCTION app.webhook_event_matches(patterns text[], event_type text) TO service_role;
 
 --
 -- Name: TABLE availability_overrides; Type: ACL; Schema: public; Owner: -
@@ -16803,103 +17576,6 @@ REVOKE ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestam
 GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO anon;
 GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO authenticated;
 GRANT ALL ON FUNCTION public.create_booking(listing_id uuid, starts_at timestamp with time zone, duration_minutes integer, special_requests text, address_id uuid, idempotency_key text, use_credit boolean) TO service_role;
-
---
--- Name: TABLE webhook_endpoints; Type: ACL; Schema: public; Owner: -
---
-
-GRANT DELETE ON TABLE public.webhook_endpoints TO authenticated;
-GRANT ALL ON TABLE public.webhook_endpoints TO service_role;
-
---
--- Name: COLUMN webhook_endpoints.id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(id) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.user_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(user_id) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.tenant_id; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(tenant_id) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.url; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(url),UPDATE(url) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.description; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(description),UPDATE(description) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.events; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(events),UPDATE(events) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.is_active; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(is_active),UPDATE(is_active) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.max_retries; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(max_retries),UPDATE(max_retries) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.consecutive_failures; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(consecutive_failures) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.disabled_at; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(disabled_at) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.last_success_at; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(last_success_at) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.last_failure_at; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(last_failure_at) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.metadata; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(metadata),UPDATE(metadata) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.created_at; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(created_at) ON TABLE public.webhook_endpoints TO authenticated;
-
---
--- Name: COLUMN webhook_endpoints.updated_at; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT(updated_at) ON TABLE public.webhook_endpoints TO authenticated;
 
 --
 -- Name: FUNCTION create_webhook_endpoint(url text, events text[], description text); Type: ACL; Schema: public; Owner: -
@@ -17371,6 +18047,22 @@ GRANT ALL ON FUNCTION public.remove_availability_override(override_id uuid) TO a
 GRANT ALL ON FUNCTION public.remove_availability_override(override_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION replay_webhook_deliveries(endpoint_id uuid, since timestamp with time zone, until timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.replay_webhook_deliveries(endpoint_id uuid, since timestamp with time zone, until timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.replay_webhook_deliveries(endpoint_id uuid, since timestamp with time zone, until timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.replay_webhook_deliveries(endpoint_id uuid, since timestamp with time zone, until timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION replay_webhook_delivery(delivery_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.replay_webhook_delivery(delivery_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.replay_webhook_delivery(delivery_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.replay_webhook_delivery(delivery_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION reschedule_booking(booking_id uuid, starts_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
@@ -17477,6 +18169,14 @@ GRANT INSERT(metadata) ON TABLE public.messages TO authenticated;
 REVOKE ALL ON FUNCTION public.send_message(conversation_id uuid, body text, attachment_id uuid, reply_to_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.send_message(conversation_id uuid, body text, attachment_id uuid, reply_to_id uuid) TO anon;
 GRANT ALL ON FUNCTION public.send_message(conversation_id uuid, body text, attachment_id uuid, reply_to_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION send_test_webhook(endpoint_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.send_test_webhook(endpoint_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.send_test_webhook(endpoint_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.send_test_webhook(endpoint_id uuid) TO service_role;
 
 --
 -- Name: TABLE provider_availability; Type: ACL; Schema: public; Owner: -

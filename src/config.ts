@@ -296,6 +296,54 @@ export const SETTINGS = {
       'On PostgreSQL, a job held this long by a worker whose process has gone (killed, crashed, lost its connection) is released for a retry; checked this often. On the embedded database every such job is released at start.',
     schema: intIn(1000, 86_400_000),
   },
+  LOCONOMY_WEBHOOKS_TIMEOUT_MS: {
+    type: 'integer (ms)',
+    default: '10000',
+    description:
+      'How long one webhook delivery may take (connecting, sending, the response) before it counts as a failure and is retried.',
+    schema: intIn(100, 120_000),
+  },
+  LOCONOMY_WEBHOOKS_RETRY_BASE_MS: {
+    type: 'integer (ms)',
+    default: '5000',
+    description:
+      "Back-off before a failed webhook delivery's first retry; each next one waits 4 times longer (5 s, 20 s, 80 s, 5 min, 21 min, 85 min, 5.7 h, then the cap), up to the endpoint's max_retries (default 8).",
+    schema: intIn(1, 3_600_000),
+  },
+  LOCONOMY_WEBHOOKS_RETRY_MAX_MS: {
+    type: 'integer (ms)',
+    default: '36000000',
+    description: 'The longest wait between two attempts of a webhook delivery (default 10 hours).',
+    schema: intIn(1, 604_800_000),
+  },
+  LOCONOMY_WEBHOOKS_DISABLE_AFTER_FAILURES: {
+    type: 'positive integer',
+    default: '15',
+    description:
+      'A webhook endpoint is disabled (its owner notified) after this many failed attempts in a row, if they also span LOCONOMY_WEBHOOKS_DISABLE_AFTER_HOURS.',
+    schema: intIn(1, 10_000),
+  },
+  LOCONOMY_WEBHOOKS_DISABLE_AFTER_HOURS: {
+    type: 'number (hours)',
+    default: '24',
+    description:
+      'How long an unbroken run of failures must last before the endpoint is disabled (with LOCONOMY_WEBHOOKS_DISABLE_AFTER_FAILURES); 0 disables on the count alone.',
+    schema: z.coerce.number({ error: 'must be a number of hours between 0 and 720' }).min(0).max(720),
+  },
+  LOCONOMY_WEBHOOKS_ROTATION_GRACE_HOURS: {
+    type: 'number (hours)',
+    default: '24',
+    description:
+      'After a webhook secret is rotated, deliveries carry a signature with the old secret too for this long, so receivers can switch without losing events; 0 signs with the new one only.',
+    schema: z.coerce.number({ error: 'must be a number of hours between 0 and 720' }).min(0).max(720),
+  },
+  LOCONOMY_WEBHOOKS_ALLOW_PRIVATE: {
+    type: 'boolean',
+    default: 'false',
+    description:
+      'Let webhook deliveries reach private, loopback, link-local and other non-public addresses (refused by default, also after DNS resolution). For tests and closed networks only.',
+    schema: bool,
+  },
   LOG_LEVEL: {
     type: 'fatal | error | warn | info | debug | trace | silent',
     default: 'info',
@@ -326,6 +374,16 @@ export interface RealtimeLimits {
   readonly maxPayloadBytes: number;
   /** How often a process announces itself to the others (presence across processes). */
   readonly presenceIntervalMs: number;
+}
+
+export interface WebhookSettings {
+  readonly timeoutMs: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly disableAfterFailures: number;
+  readonly disableAfterHours: number;
+  readonly rotationGraceHours: number;
+  readonly allowPrivate: boolean;
 }
 
 export interface Config {
@@ -367,6 +425,8 @@ export interface Config {
     readonly pollIntervalMs: number;
     readonly recoverAfterMs: number;
   };
+  /** Outbound webhooks (src/webhooks/, docs/webhooks.md). */
+  readonly webhooks: WebhookSettings;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
 }
@@ -431,6 +491,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       concurrency: v.LOCONOMY_JOBS_CONCURRENCY as number,
       pollIntervalMs: v.LOCONOMY_JOBS_POLL_INTERVAL_MS as number,
       recoverAfterMs: v.LOCONOMY_JOBS_RECOVER_AFTER_MS as number,
+    },
+    webhooks: {
+      timeoutMs: v.LOCONOMY_WEBHOOKS_TIMEOUT_MS as number,
+      retryBaseMs: v.LOCONOMY_WEBHOOKS_RETRY_BASE_MS as number,
+      retryMaxMs: v.LOCONOMY_WEBHOOKS_RETRY_MAX_MS as number,
+      disableAfterFailures: v.LOCONOMY_WEBHOOKS_DISABLE_AFTER_FAILURES as number,
+      disableAfterHours: v.LOCONOMY_WEBHOOKS_DISABLE_AFTER_HOURS as number,
+      rotationGraceHours: v.LOCONOMY_WEBHOOKS_ROTATION_GRACE_HOURS as number,
+      allowPrivate: v.LOCONOMY_WEBHOOKS_ALLOW_PRIVATE as boolean,
     },
     logLevel: v.LOG_LEVEL as LogLevel,
     logFormat: v.LOG_FORMAT as LogFormat,

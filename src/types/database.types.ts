@@ -3301,8 +3301,10 @@ export type Database = {
       webhook_deliveries: {
         Row: {
           attempt_count: number;
+          attempts: Json;
           created_at: string;
           delivered_at: string | null;
+          duration_ms: number | null;
           endpoint_id: string;
           error_message: string | null;
           event_type: string;
@@ -3312,6 +3314,7 @@ export type Database = {
           message_id: string;
           next_attempt_at: string | null;
           payload: Json;
+          replay_of: string | null;
           response_body: string | null;
           response_headers: Json | null;
           status: Database['public']['Enums']['delivery_status'];
@@ -3319,8 +3322,10 @@ export type Database = {
         };
         Insert: {
           attempt_count?: number;
+          attempts?: Json;
           created_at?: string;
           delivered_at?: string | null;
+          duration_ms?: number | null;
           endpoint_id: string;
           error_message?: string | null;
           event_type: string;
@@ -3330,6 +3335,7 @@ export type Database = {
           message_id: string;
           next_attempt_at?: string | null;
           payload: Json;
+          replay_of?: string | null;
           response_body?: string | null;
           response_headers?: Json | null;
           status?: Database['public']['Enums']['delivery_status'];
@@ -3337,8 +3343,10 @@ export type Database = {
         };
         Update: {
           attempt_count?: number;
+          attempts?: Json;
           created_at?: string;
           delivered_at?: string | null;
+          duration_ms?: number | null;
           endpoint_id?: string;
           error_message?: string | null;
           event_type?: string;
@@ -3348,6 +3356,7 @@ export type Database = {
           message_id?: string;
           next_attempt_at?: string | null;
           payload?: Json;
+          replay_of?: string | null;
           response_body?: string | null;
           response_headers?: Json | null;
           status?: Database['public']['Enums']['delivery_status'];
@@ -3377,13 +3386,16 @@ export type Database = {
           description: string | null;
           disabled_at: string | null;
           events: string[];
+          failing_since: string | null;
           id: string;
           is_active: boolean;
           last_failure_at: string | null;
           last_success_at: string | null;
           max_retries: number;
           metadata: Json;
+          previous_secret: string | null;
           secret: string;
+          secret_rotated_at: string | null;
           tenant_id: string;
           updated_at: string;
           url: string;
@@ -3395,13 +3407,16 @@ export type Database = {
           description?: string | null;
           disabled_at?: string | null;
           events: string[];
+          failing_since?: string | null;
           id?: string;
           is_active?: boolean;
           last_failure_at?: string | null;
           last_success_at?: string | null;
           max_retries?: number;
           metadata?: Json;
+          previous_secret?: string | null;
           secret: string;
+          secret_rotated_at?: string | null;
           tenant_id: string;
           updated_at?: string;
           url: string;
@@ -3413,13 +3428,16 @@ export type Database = {
           description?: string | null;
           disabled_at?: string | null;
           events?: string[];
+          failing_since?: string | null;
           id?: string;
           is_active?: boolean;
           last_failure_at?: string | null;
           last_success_at?: string | null;
           max_retries?: number;
           metadata?: Json;
+          previous_secret?: string | null;
           secret?: string;
+          secret_rotated_at?: string | null;
           tenant_id?: string;
           updated_at?: string;
           url?: string;
@@ -3914,29 +3932,12 @@ export type Database = {
           url: string;
         };
         Returns: {
-          consecutive_failures: number;
           created_at: string;
-          description: string | null;
-          disabled_at: string | null;
-          events: string[];
-          id: string;
-          is_active: boolean;
-          last_failure_at: string | null;
-          last_success_at: string | null;
-          max_retries: number;
-          metadata: Json;
-          secret: string;
-          tenant_id: string;
-          updated_at: string;
-          url: string;
-          user_id: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'webhook_endpoints';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
+          endpoint_id: string;
+          endpoint_url: string;
+          signing_secret: string;
+          subscribed_events: string[];
+        }[];
       };
       decline_booking: {
         Args: {
@@ -4701,6 +4702,20 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      replay_webhook_deliveries: {
+        Args: {
+          endpoint_id: string;
+          since: string;
+          until?: string;
+        };
+        Returns: number;
+      };
+      replay_webhook_delivery: {
+        Args: {
+          delivery_id: string;
+        };
+        Returns: string;
+      };
       reschedule_booking: {
         Args: {
           booking_id: string;
@@ -4816,29 +4831,10 @@ export type Database = {
           endpoint_id: string;
         };
         Returns: {
-          consecutive_failures: number;
-          created_at: string;
-          description: string | null;
-          disabled_at: string | null;
-          events: string[];
           id: string;
-          is_active: boolean;
-          last_failure_at: string | null;
-          last_success_at: string | null;
-          max_retries: number;
-          metadata: Json;
-          secret: string;
-          tenant_id: string;
-          updated_at: string;
-          url: string;
-          user_id: string;
-        };
-        SetofOptions: {
-          from: '*';
-          to: 'webhook_endpoints';
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
+          rotated_at: string;
+          signing_secret: string;
+        }[];
       };
       search_listings: {
         Args: {
@@ -4899,6 +4895,12 @@ export type Database = {
           isOneToOne: true;
           isSetofReturn: false;
         };
+      };
+      send_test_webhook: {
+        Args: {
+          endpoint_id: string;
+        };
+        Returns: string;
       };
       set_weekly_schedule: {
         Args: {

@@ -271,6 +271,7 @@ describe(`schema catalog (${testBackend()})`, () => {
     const secrets = [
       ['api_keys', 'key_hash'],
       ['webhook_endpoints', 'secret'],
+      ['webhook_endpoints', 'previous_secret'],
       ['user_sessions', 'session_token_hash'],
       ['user_profiles', 'tax_id'],
     ];

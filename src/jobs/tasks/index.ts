@@ -1,4 +1,5 @@
 import type { TaskDefinition } from '../task.js';
+import { deliverWebhook } from './deliver-webhook.js';
 import { expireApiKeys } from './expire-api-keys.js';
 import { expirePendingBookings } from './expire-pending-bookings.js';
 import { expireReferralRewards } from './expire-referral-rewards.js';
@@ -14,4 +15,5 @@ export const TASKS: readonly TaskDefinition[] = [
   expireReferralRewards,
   expireApiKeys,
   purgeExpiredRows,
+  deliverWebhook,
 ];
