@@ -1750,6 +1750,424 @@ end $$;
 COMMENT ON FUNCTION app.check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Raises 22023 (HTTP 400) naming the limit when a review''s stars or texts are out of range.';
 
 --
+-- Name: clerk_apply_event(text, jsonb, text[]); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_apply_event(svix_id text, event jsonb, trusted text[] DEFAULT '{}'::text[]) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  kind text := event ->> 'type';
+  data jsonb := event -> 'data';
+  recorded uuid;
+  result jsonb;
+begin
+  if coalesce(svix_id, '') = '' or jsonb_typeof(data) is distinct from 'object' or kind is null then
+    raise invalid_parameter_value using message = 'a Clerk event needs an id, a type and a data object';
+  end if;
+  insert into public.inbound_webhook_events as e (provider, event_id, event_type, payload)
+  values ('clerk', svix_id, kind, event)
+  on conflict (provider, event_id) do update set attempts = e.attempts + 1
+    where e.processed_at is null
+  returning e.id into recorded;
+  if recorded is null then
+    return jsonb_build_object('outcome', 'duplicate', 'reason', 'this event was processed before');
+  end if;
+
+  if kind in ('user.created', 'user.updated', 'user.deleted')
+     and coalesce(data ->> 'id', '') !~ '^[A-Za-z0-9_-]{1,255}$' then
+    raise invalid_parameter_value using message = kind || ' needs data.id, the Clerk user id';
+  end if;
+  if kind like 'session.%' and (coalesce(data ->> 'id', '') !~ '^[A-Za-z0-9_-]{1,255}$'
+                                      or coalesce(data ->> 'user_id', '') !~ '^[A-Za-z0-9_-]{1,255}$') then
+    raise invalid_parameter_value using message = kind || ' needs data.id and data.user_id';
+  end if;
+  result := case
+    when kind in ('user.created', 'user.updated') then app.clerk_apply_user(data, trusted)
+    when kind = 'user.deleted' then app.clerk_delete_user(data ->> 'id')
+    when kind in ('session.created', 'session.ended', 'session.removed', 'session.revoked')
+      then app.clerk_apply_session(kind, data, trusted)
+    else jsonb_build_object('outcome', 'ignored', 'reason', format('%s events are not synced', kind))
+  end;
+  update public.inbound_webhook_events set processed_at = now(), last_error = null where id = recorded;
+  return jsonb_strip_nulls(result);
+end $_$;
+
+--
+-- Name: FUNCTION clerk_apply_event(svix_id text, event jsonb, trusted text[]); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.clerk_apply_event(svix_id text, event jsonb, trusted text[]) IS 'Records a verified Clerk webhook event (svix-id) in inbound_webhook_events and applies it in the same transaction; {outcome: applied | ignored | duplicate, reason?, …}. trusted names the public_metadata keys the deployment trusts (role, tenant_id).';
+
+--
+-- Name: clerk_apply_session(text, jsonb, text[]); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_apply_session(kind text, data jsonb, trusted text[]) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  state app.clerk_users := app.clerk_lock(data ->> 'user_id');
+  account uuid;
+  started timestamptz := coalesce(app.clerk_time(data -> 'created_at'), now());
+  ends timestamptz := app.clerk_time(data -> 'expire_at');
+  ended timestamptz;
+  session public.user_sessions;
+begin
+  if state.deleted_at is not null then
+    return jsonb_build_object('outcome', 'ignored', 'reason', 'Clerk deleted this user');
+  end if;
+  account := app.clerk_create_account(data ->> 'user_id', '{}', trusted);
+  if ends <= started then
+    ends := null;
+  end if;
+  if kind = 'session.created' then
+    insert into public.user_sessions (user_id, clerk_session_id, started_at, last_seen_at, expires_at)
+    values (account, data ->> 'id', started, coalesce(app.clerk_time(data -> 'last_active_at'), started), ends)
+    on conflict (clerk_session_id) do nothing
+    returning * into session;
+    if session.id is null then
+      return jsonb_build_object('outcome', 'ignored', 'reason', 'the session is already recorded');
+    end if;
+    update public.users set login_count = login_count + 1,
+           last_active_at = greatest(last_active_at, session.last_seen_at)
+    where id = account;
+    return jsonb_build_object('outcome', 'applied', 'session_id', session.id);
+  end if;
+  ended := greatest(coalesce(app.clerk_time(data -> 'updated_at'), now()), started);
+  update public.user_sessions s set ended_at = greatest(ended, s.started_at)
+  where s.clerk_session_id = data ->> 'id' and s.user_id = account and s.ended_at is null
+  returning * into session;
+  if session.id is null then
+    insert into public.user_sessions (user_id, clerk_session_id, started_at, expires_at, ended_at)
+    values (account, data ->> 'id', started, ends, ended)
+    on conflict (clerk_session_id) do nothing
+    returning * into session;
+  end if;
+  return jsonb_build_object('outcome', case when session.id is null then 'ignored' else 'applied' end,
+                            'reason', case when session.id is null then 'the session had ended already' end,
+                            'session_id', session.id);
+end $$;
+
+--
+-- Name: clerk_apply_user(jsonb, text[]); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_apply_user(data jsonb, trusted text[]) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  subject text := data ->> 'id';
+  changed_at timestamptz := coalesce(app.clerk_time(data -> 'updated_at'), app.clerk_time(data -> 'created_at'));
+  state app.clerk_users := app.clerk_lock(subject);
+  account public.users;
+  email jsonb := app.clerk_primary(data -> 'email_addresses', data ->> 'primary_email_address_id', 'email_address');
+  phone jsonb := app.clerk_primary(data -> 'phone_numbers', data ->> 'primary_phone_number_id', 'phone_number');
+  new_email text;
+  email_verified boolean := false;
+  new_phone text;
+  phone_verified boolean := false;
+  image text := nullif(data ->> 'image_url', '');
+  claimed_role text := data -> 'public_metadata' ->> 'role';
+  new_role public.user_role;
+begin
+  if state.deleted_at is not null then
+    return jsonb_build_object('outcome', 'ignored', 'reason', 'Clerk deleted this user');
+  end if;
+  if state.clerk_updated_at is not null and changed_at is not null and changed_at <= state.clerk_updated_at then
+    return jsonb_build_object('outcome', 'ignored', 'reason', 'an update as new or newer was applied before');
+  end if;
+  perform app.clerk_create_account(subject, jsonb_build_object(
+    'tenant_id', data -> 'public_metadata' ->> 'tenant_id'), trusted);
+  select * into account from public.users u where u.clerk_id = subject and u.deleted_at is null;
+
+  -- An address the users table would refuse is left out, not a reason to fail the event.
+  if email ->> 'value' ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then
+    new_email := email ->> 'value';
+    email_verified := (email ->> 'verified')::boolean;
+  else
+    new_email := account.email;
+  end if;
+  if phone ->> 'value' ~ '^\+?[0-9 ()-]{6,20}$' then
+    new_phone := phone ->> 'value';
+    phone_verified := (phone ->> 'verified')::boolean;
+  end if;
+  -- A role from Clerk only when the deployment trusts it, only when Clerk's value changed
+  -- (a stale value does not undo a role set in Loconomy), and never super_admin.
+  if 'role' = any (trusted) and claimed_role is distinct from state.metadata_role
+     and claimed_role in ('guest', 'customer', 'provider', 'admin') then
+    new_role := claimed_role::public.user_role;
+  end if;
+
+  update public.users u set
+    email = new_email,
+    email_verified_at = case when not email_verified then null
+                             when new_email = u.email and u.email_verified_at is not null then u.email_verified_at
+                             else coalesce(changed_at, now()) end,
+    phone = new_phone,
+    phone_verified_at = case when new_phone is null or not phone_verified then null
+                             when new_phone = u.phone and u.phone_verified_at is not null then u.phone_verified_at
+                             else coalesce(changed_at, now()) end,
+    first_name = left(nullif(trim(data ->> 'first_name'), ''), 100),
+    last_name = left(nullif(trim(data ->> 'last_name'), ''), 100),
+    -- Clerk verified the address: the account is no longer pending (suspended or banned stay so).
+    status = case when u.status = 'pending_verification' and email_verified then 'active' else u.status end,
+    role = coalesce(new_role, u.role)
+  where u.id = account.id
+  returning * into account;
+
+  update public.user_profiles p set
+    avatar_url = case when p.avatar_url is null or p.avatar_url = state.image_url then image else p.avatar_url end,
+    display_name = coalesce(p.display_name, nullif(trim(concat_ws(' ', account.first_name,
+                     left(account.last_name, 1) || case when account.last_name is not null then '.' end)), '')),
+    is_public = p.is_public or new_role is not distinct from 'provider'
+  where p.user_id = account.id;
+
+  update app.clerk_users set clerk_updated_at = coalesce(changed_at, clerk_updated_at), image_url = image,
+         metadata_role = claimed_role
+  where clerk_id_hash = state.clerk_id_hash;
+  return jsonb_build_object('outcome', 'applied', 'user_id', account.id);
+end $_$;
+
+--
+-- Name: clerk_create_account(text, jsonb, text[]); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_create_account(subject text, details jsonb, trusted text[]) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  new_id uuid := gen_random_uuid();
+  given_email text := details ->> 'email';
+  created uuid;
+begin
+  if given_email is null or given_email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then
+    given_email := 'pending-' || new_id || '@clerk.invalid';
+  end if;
+  insert into public.users (id, tenant_id, clerk_id, email, first_name, last_name)
+  values (new_id, app.clerk_tenant(details ->> 'tenant_id', trusted), subject, given_email,
+          left(nullif(trim(details ->> 'first_name'), ''), 100), left(nullif(trim(details ->> 'last_name'), ''), 100))
+  on conflict (clerk_id) where deleted_at is null do nothing
+  returning id into created;
+  if created is null then
+    select u.id into created from public.users u where u.clerk_id = subject and u.deleted_at is null;
+  end if;
+  return created;
+end $_$;
+
+--
+-- Name: clerk_delete_user(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_delete_user(subject text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  state app.clerk_users := app.clerk_lock(subject);
+  account uuid;
+  receipt jsonb;
+begin
+  update app.clerk_users set deleted_at = coalesce(deleted_at, now()), image_url = null, metadata_role = null
+  where clerk_id_hash = state.clerk_id_hash;
+  select u.id into account from public.users u where u.clerk_id = subject and u.deleted_at is null;
+  if account is not null then
+    receipt := app.erase_account(account);
+  end if;
+  update public.inbound_webhook_events e
+  set payload = jsonb_build_object('type', e.payload -> 'type', 'redacted', true)
+  where e.provider = 'clerk'
+    and coalesce(e.payload -> 'data' ->> 'user_id', e.payload -> 'data' ->> 'id') = subject;
+  return jsonb_build_object('outcome', case when account is null then 'ignored' else 'applied' end,
+                            'reason', case when account is null then 'no account (already deleted or never created)' end,
+                            'user_id', account, 'mode', receipt ->> 'mode');
+end $$;
+
+--
+-- Name: clerk_ensure_user(jsonb, text[]); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_ensure_user(claims jsonb, trusted text[] DEFAULT '{}'::text[]) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  subject text := claims ->> 'sub';
+  found_id uuid;
+  state app.clerk_users;
+begin
+  if coalesce(subject, '') = '' or length(subject) > 255 then
+    raise invalid_parameter_value using message = 'the claims need a sub (the Clerk user id)';
+  end if;
+  -- The common case, without a lock or a write: the account exists.
+  select u.id into found_id from public.users u where u.clerk_id = subject and u.deleted_at is null;
+  if found_id is not null then
+    return found_id;
+  end if;
+  state := app.clerk_lock(subject);
+  if state.deleted_at is not null then
+    return null;  -- Clerk deleted this user: a token still in flight does not bring the account back.
+  end if;
+  return app.clerk_create_account(subject, jsonb_build_object(
+    'email', claims ->> 'email',
+    'first_name', coalesce(claims ->> 'first_name', claims ->> 'given_name'),
+    'last_name', coalesce(claims ->> 'last_name', claims ->> 'family_name'),
+    'tenant_id', claims ->> 'tenant_id'), trusted);
+end $$;
+
+--
+-- Name: FUNCTION clerk_ensure_user(claims jsonb, trusted text[]); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.clerk_ensure_user(claims jsonb, trusted text[]) IS 'users.id for the sub of verified Clerk token claims, creating the account when there is none (email, names and, when trusted, tenant_id from the claims); NULL when Clerk deleted the user. Race-safe with the webhook through the unique index on clerk_id.';
+
+--
+-- Name: clerk_id_hash(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_id_hash(clerk_id text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select encode(sha256(convert_to(clerk_id, 'UTF8')), 'hex')
+$$;
+
+--
+-- Name: clerk_users; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.clerk_users (
+    clerk_id_hash text NOT NULL,
+    clerk_updated_at timestamp with time zone,
+    image_url text,
+    metadata_role text,
+    deleted_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT clerk_users_clerk_id_hash_check CHECK ((clerk_id_hash ~ '^[0-9a-f]{64}$'::text))
+);
+
+--
+-- Name: TABLE clerk_users; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.clerk_users IS 'Clerk sync state per Clerk user (keyed by sha256 of the Clerk id). A row with deleted_at is a tombstone: Clerk deleted the user, and no later event or token brings the account back.';
+
+--
+-- Name: COLUMN clerk_users.clerk_updated_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.clerk_users.clerk_updated_at IS 'Clerk''s updated_at of the last user.created/updated applied: an event with an older or equal updated_at is stale and ignored.';
+
+--
+-- Name: COLUMN clerk_users.image_url; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.clerk_users.image_url IS 'The Clerk image last copied to user_profiles.avatar_url: a later Clerk image replaces the avatar only while the user has not set another.';
+
+--
+-- Name: COLUMN clerk_users.metadata_role; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.clerk_users.metadata_role IS 'public_metadata.role as Clerk last sent it. With role trusted, only a change of it is applied, so an unchanged (stale) value never undoes a role set in Loconomy.';
+
+--
+-- Name: clerk_lock(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_lock(subject text) RETURNS app.clerk_users
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  state app.clerk_users;
+begin
+  insert into app.clerk_users (clerk_id_hash) values (app.clerk_id_hash(subject)) on conflict do nothing;
+  select * into state from app.clerk_users where clerk_id_hash = app.clerk_id_hash(subject) for update;
+  return state;
+end $$;
+
+--
+-- Name: clerk_primary(jsonb, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_primary(entries jsonb, primary_id text, field text) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select jsonb_build_object('value', e ->> field,
+                            'verified', coalesce(e -> 'verification' ->> 'status', '') = 'verified')
+  from jsonb_array_elements(case when jsonb_typeof(entries) = 'array' then entries else '[]' end) e
+  where e ->> 'id' = primary_id
+  limit 1
+$$;
+
+--
+-- Name: clerk_record_failure(text, jsonb, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_record_failure(svix_id text, event jsonb, error text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  insert into public.inbound_webhook_events as e (provider, event_id, event_type, payload, last_error)
+  values ('clerk', svix_id, coalesce(event ->> 'type', 'unknown'), event, left(error, 2000))
+  on conflict (provider, event_id) do update set attempts = e.attempts + 1, last_error = excluded.last_error
+    where e.processed_at is null
+$$;
+
+--
+-- Name: FUNCTION clerk_record_failure(svix_id text, event jsonb, error text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.clerk_record_failure(svix_id text, event jsonb, error text) IS 'Records that applying a Clerk event failed (attempts, last_error); a processed event is left alone.';
+
+--
+-- Name: clerk_tenant(text, text[]); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_tenant(claimed text, trusted text[]) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  result uuid;
+begin
+  if 'tenant_id' = any (trusted) and claimed ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' then
+    select t.id into result from public.tenants t where t.id = claimed::uuid and t.is_active;
+  end if;
+  if result is null then
+    select t.id into result from public.tenants t where t.is_default and t.is_active;
+  end if;
+  if result is null then
+    raise sqlstate 'PT409' using
+      message = 'no tenant to create the Clerk user''s account in',
+      hint = 'Mark one active tenant is_default, or trust tenant_id (LOCONOMY_CLERK_TRUSTED_METADATA) and set it in the user''s public metadata.';
+  end if;
+  return result;
+end $_$;
+
+--
+-- Name: clerk_time(jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_time(ms jsonb) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select case when jsonb_typeof(ms) = 'number' then to_timestamp((ms #>> '{}')::numeric / 1000) end
+$$;
+
+--
+-- Name: FUNCTION clerk_time(ms jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.clerk_time(ms jsonb) IS 'A Clerk timestamp (milliseconds since the epoch, a JSON number) as timestamptz; NULL otherwise.';
+
+--
 -- Name: client_ip(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2007,6 +2425,94 @@ begin
                                   max_attempts => 5, job_key => 'webhook:' || delivery);
   return delivery;
 end $$;
+
+--
+-- Name: erase_account(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.erase_account(target uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  me uuid := target;
+  account public.users;
+  region public.regions;
+  mode text;
+  rule record;
+  n bigint;
+  deleted jsonb := '{}';
+begin
+  select * into account from public.users where id = me;
+  select r.* into region from public.tenants t join public.regions r on r.id = t.region_id where t.id = account.tenant_id;
+  mode := app.erasure_mode(coalesce(region.compliance_settings, '{}'));
+  perform set_config('loconomy.erasing', 'on', true);
+  perform set_config('loconomy.reason', 'account deletion (' || mode || ')', true);
+
+  for rule in
+    select p.* from app.personal_data p
+    where p.on_erasure = 'delete' and to_regclass(format('public.%I', p.table_name)) is not null
+    order by p.table_name, p.column_name
+  loop
+    execute format('delete from public.%I where %I = $1', rule.table_name, rule.column_name) using me;
+    get diagnostics n = row_count;
+    deleted := deleted || jsonb_build_object(rule.table_name, coalesce((deleted ->> rule.table_name)::bigint, 0) + n);
+  end loop;
+
+  -- Anonymise.
+  update public.listings set status = 'inactive', deleted_at = coalesce(deleted_at, now()), is_featured = false
+  where provider_id = me;
+  update public.referral_codes set is_active = false where user_id = me;
+  update public.system_logs set user_id = null where user_id = me;
+  delete from app.listing_views where viewer = 'user:' || me;
+  if mode = 'erase' then
+    delete from public.events where user_id = me;
+    get diagnostics n = row_count;
+    deleted := deleted || jsonb_build_object('events', n);
+    update public.messages set content = null, attachments = '[]', metadata = '{}', deleted_at = coalesce(deleted_at, now())
+    where sender_id = me;
+    update public.reviews set title = null, comment = null, response = null where reviewer_id = me;
+    update public.reviews set response = null where reviewee_id = me;
+    update public.bookings set special_requests = null, customer_notes = null, service_address = null
+    where customer_id = me;
+    update public.bookings set provider_notes = null where provider_id = me;
+    -- The trail keeps who did what and when, not the erased values.
+    update public.audit_logs set old_values = null, new_values = null,
+           metadata = metadata || '{"erased": true}'
+    where resource_type in ('users', 'user_profiles', 'user_addresses') and resource_id = me;
+  else
+    update public.events set user_id = null, session_id = null, anonymous_id = null, ip_address = null, user_agent = null
+    where user_id = me;
+  end if;
+  update public.user_profiles set
+    display_name = 'Deleted user', avatar_url = null, headline = null, bio = null, skills = '{}',
+    experience_years = null, education = null, certifications = '{}', languages = '{}', city_id = null,
+    location = null, service_radius_m = null, business_name = null, business_type = null, tax_id = null,
+    license_number = null, insurance_info = null, website_url = null, social_links = '{}', is_public = false,
+    metadata = '{}'
+  where user_id = me;
+  update public.users set
+    clerk_id = null, email = 'deleted-' || id || '@deleted.invalid', email_verified_at = null, phone = null,
+    phone_verified_at = null, first_name = null, last_name = null, preferences = '{}',
+    notification_settings = '{}', privacy_settings = '{}', status = 'inactive', deleted_at = now()
+  where id = me
+  returning * into account;
+
+  return jsonb_build_object(
+    'user_id', me,
+    'deleted_at', account.deleted_at,
+    'region', region.code,
+    'mode', mode,
+    'deleted', deleted,
+    'anonymised', app.erasure_notes('anonymise'),
+    'kept', app.erasure_notes('keep'));
+end $_$;
+
+--
+-- Name: FUNCTION erase_account(target uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.erase_account(target uuid) IS 'Soft-deletes and anonymises an account by the app.personal_data rules and the region''s erasure mode (erase or deidentify); returns the receipt. No checks: callers decide whether the account may be closed.';
 
 --
 -- Name: erasure_mode(jsonb); Type: FUNCTION; Schema: app; Owner: -
@@ -6455,16 +6961,11 @@ COMMENT ON FUNCTION public.decline_booking(booking_id uuid, reason text) IS 'The
 CREATE FUNCTION public.delete_my_account(confirm_email text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    AS $_$
+    AS $$
 declare
   me uuid := app.require_user();
   account public.users;
-  region public.regions;
-  mode text;
-  rule record;
-  n bigint;
   open_bookings bigint;
-  deleted jsonb := '{}';
 begin
   select * into account from public.users where id = me;
   if confirm_email is null or lower(trim(confirm_email)) <> lower(account.email) then
@@ -6488,70 +6989,8 @@ begin
       message = 'you have a running subscription',
       hint = 'Cancel the subscription first; nothing was deleted.';
   end if;
-
-  select r.* into region from public.tenants t join public.regions r on r.id = t.region_id where t.id = account.tenant_id;
-  mode := app.erasure_mode(coalesce(region.compliance_settings, '{}'));
-  perform set_config('loconomy.erasing', 'on', true);
-  perform set_config('loconomy.reason', 'account deletion (' || mode || ')', true);
-
-  for rule in
-    select p.* from app.personal_data p
-    where p.on_erasure = 'delete' and to_regclass(format('public.%I', p.table_name)) is not null
-    order by p.table_name, p.column_name
-  loop
-    execute format('delete from public.%I where %I = $1', rule.table_name, rule.column_name) using me;
-    get diagnostics n = row_count;
-    deleted := deleted || jsonb_build_object(rule.table_name, coalesce((deleted ->> rule.table_name)::bigint, 0) + n);
-  end loop;
-
-  -- Anonymise.
-  update public.listings set status = 'inactive', deleted_at = coalesce(deleted_at, now()), is_featured = false
-  where provider_id = me;
-  update public.referral_codes set is_active = false where user_id = me;
-  update public.system_logs set user_id = null where user_id = me;
-  delete from app.listing_views where viewer = 'user:' || me;
-  if mode = 'erase' then
-    delete from public.events where user_id = me;
-    get diagnostics n = row_count;
-    deleted := deleted || jsonb_build_object('events', n);
-    update public.messages set content = null, attachments = '[]', metadata = '{}', deleted_at = coalesce(deleted_at, now())
-    where sender_id = me;
-    update public.reviews set title = null, comment = null, response = null where reviewer_id = me;
-    update public.reviews set response = null where reviewee_id = me;
-    update public.bookings set special_requests = null, customer_notes = null, service_address = null
-    where customer_id = me;
-    update public.bookings set provider_notes = null where provider_id = me;
-    -- The trail keeps who did what and when, not the erased values.
-    update public.audit_logs set old_values = null, new_values = null,
-           metadata = metadata || '{"erased": true}'
-    where resource_type in ('users', 'user_profiles', 'user_addresses') and resource_id = me;
-  else
-    update public.events set user_id = null, session_id = null, anonymous_id = null, ip_address = null, user_agent = null
-    where user_id = me;
-  end if;
-  update public.user_profiles set
-    display_name = 'Deleted user', avatar_url = null, headline = null, bio = null, skills = '{}',
-    experience_years = null, education = null, certifications = '{}', languages = '{}', city_id = null,
-    location = null, service_radius_m = null, business_name = null, business_type = null, tax_id = null,
-    license_number = null, insurance_info = null, website_url = null, social_links = '{}', is_public = false,
-    metadata = '{}'
-  where user_id = me;
-  update public.users set
-    clerk_id = null, email = 'deleted-' || id || '@deleted.invalid', email_verified_at = null, phone = null,
-    phone_verified_at = null, first_name = null, last_name = null, preferences = '{}',
-    notification_settings = '{}', privacy_settings = '{}', status = 'inactive', deleted_at = now()
-  where id = me
-  returning * into account;
-
-  return jsonb_build_object(
-    'user_id', me,
-    'deleted_at', account.deleted_at,
-    'region', region.code,
-    'mode', mode,
-    'deleted', deleted,
-    'anonymised', app.erasure_notes('anonymise'),
-    'kept', app.erasure_notes('keep'));
-end $_$;
+  return app.erase_account(me);
+end $$;
 
 --
 -- Name: FUNCTION delete_my_account(confirm_email text); Type: COMMENT; Schema: public; Owner: -
@@ -11031,6 +11470,13 @@ ALTER TABLE ONLY app.booking_reminders
     ADD CONSTRAINT booking_reminders_pkey PRIMARY KEY (booking_id);
 
 --
+-- Name: clerk_users clerk_users_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.clerk_users
+    ADD CONSTRAINT clerk_users_pkey PRIMARY KEY (clerk_id_hash);
+
+--
 -- Name: install_secrets install_secrets_pkey; Type: CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -11963,6 +12409,12 @@ CREATE INDEX file_uploads_user_created_idx ON public.file_uploads USING btree (u
 --
 
 CREATE INDEX file_uploads_user_id_idx ON public.file_uploads USING btree (user_id);
+
+--
+-- Name: inbound_webhook_events_clerk_user_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX inbound_webhook_events_clerk_user_idx ON public.inbound_webhook_events USING btree (COALESCE(((payload -> 'data'::text) ->> 'user_id'::text), ((payload -> 'data'::text) ->> 'id'::text))) WHERE (provider = 'clerk'::text);
 
 --
 -- Name: inbound_webhook_events_received_brin; Type: INDEX; Schema: public; Owner: -
@@ -16102,6 +16554,81 @@ REVOKE ALL ON FUNCTION app.check_booking_time(l public.listings, starts timestam
 REVOKE ALL ON FUNCTION app.check_review_input(rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION clerk_apply_event(svix_id text, event jsonb, trusted text[]); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_apply_event(svix_id text, event jsonb, trusted text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.clerk_apply_event(svix_id text, event jsonb, trusted text[]) TO service_role;
+
+--
+-- Name: FUNCTION clerk_apply_session(kind text, data jsonb, trusted text[]); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_apply_session(kind text, data jsonb, trusted text[]) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_apply_user(data jsonb, trusted text[]); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_apply_user(data jsonb, trusted text[]) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_create_account(subject text, details jsonb, trusted text[]); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_create_account(subject text, details jsonb, trusted text[]) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_delete_user(subject text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_delete_user(subject text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_ensure_user(claims jsonb, trusted text[]); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_ensure_user(claims jsonb, trusted text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.clerk_ensure_user(claims jsonb, trusted text[]) TO service_role;
+
+--
+-- Name: FUNCTION clerk_id_hash(clerk_id text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_id_hash(clerk_id text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_lock(subject text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_lock(subject text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_primary(entries jsonb, primary_id text, field text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_primary(entries jsonb, primary_id text, field text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_record_failure(svix_id text, event jsonb, error text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_record_failure(svix_id text, event jsonb, error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.clerk_record_failure(svix_id text, event jsonb, error text) TO service_role;
+
+--
+-- Name: FUNCTION clerk_tenant(claimed text, trusted text[]); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_tenant(claimed text, trusted text[]) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_time(ms jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_time(ms jsonb) FROM PUBLIC;
+
+--
 -- Name: FUNCTION client_ip(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -16177,6 +16704,12 @@ REVOKE ALL ON FUNCTION app.emit_event(event_type text, tenant uuid, data jsonb) 
 --
 
 REVOKE ALL ON FUNCTION app.enqueue_webhook_delivery(endpoint_id uuid, message_id text, event_type text, body jsonb, replay_of uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION erase_account(target uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.erase_account(target uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION erasure_mode(settings jsonb); Type: ACL; Schema: app; Owner: -

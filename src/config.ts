@@ -147,8 +147,23 @@ export const SETTINGS = {
   },
   CLERK_WEBHOOK_SECRET: {
     type: 'string',
-    description: 'Signing secret (whsec_…) of the Clerk webhook endpoint.',
+    description:
+      'Signing secret (whsec_…) of the Clerk webhook endpoint POST /webhooks/clerk (Clerk dashboard → Webhooks → the endpoint → Signing Secret). Unset: that route answers 503, and Clerk keeps retrying.',
     schema: nonEmpty,
+  },
+  LOCONOMY_CLERK_TRUSTED_METADATA: {
+    type: 'comma-separated list of role, tenant_id',
+    description:
+      "Which keys of a Clerk user's public_metadata (and, for tenant_id, which session token claims) Loconomy believes: role sets users.role (guest, customer, provider or admin; never super_admin) when Clerk's value changes, tenant_id picks the tenant of a new account. Unset: none, so roles change only in Loconomy and new accounts join the default tenant.",
+    schema: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      )
+      .pipe(z.array(z.enum(['role', 'tenant_id'], { error: 'may name only role and tenant_id' }))),
   },
   STRIPE_SECRET_KEY: { type: 'string', description: 'Stripe API secret key (sk_…).', schema: nonEmpty },
   STRIPE_WEBHOOK_SECRET: {
@@ -363,6 +378,7 @@ export const SETTINGS = {
 
 export type SettingName = keyof typeof SETTINGS;
 export type TxEnd = 'commit' | 'commit-allow-override' | 'rollback' | 'rollback-allow-override';
+export type ClerkTrustedKey = 'role' | 'tenant_id';
 export type LogFormat = 'auto' | 'pretty' | 'json';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -401,6 +417,8 @@ export interface Config {
     readonly jwksUrl: string | undefined;
     readonly jwtKey: string | undefined;
     readonly webhookSecret: string | undefined;
+    /** public_metadata keys (and token claims) trusted: LOCONOMY_CLERK_TRUSTED_METADATA. */
+    readonly trustedMetadata: readonly ClerkTrustedKey[];
   };
   readonly stripe: { readonly secretKey: string | undefined; readonly webhookSecret: string | undefined };
   readonly db: {
@@ -464,7 +482,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dataDir: resolve(cwd, v.LOCONOMY_DATA_DIR as string),
     cacheDir: resolve(cwd, v.LOCONOMY_CACHE_DIR ?? defaultCacheDir(env)),
     jwtSecret: v.LOCONOMY_JWT_SECRET,
-    clerk: { jwksUrl: v.CLERK_JWKS_URL, jwtKey: v.CLERK_JWT_KEY, webhookSecret: v.CLERK_WEBHOOK_SECRET },
+    clerk: {
+      jwksUrl: v.CLERK_JWKS_URL,
+      jwtKey: v.CLERK_JWT_KEY,
+      webhookSecret: v.CLERK_WEBHOOK_SECRET,
+      trustedMetadata: [...new Set(v.LOCONOMY_CLERK_TRUSTED_METADATA ?? [])],
+    },
     stripe: { secretKey: v.STRIPE_SECRET_KEY, webhookSecret: v.STRIPE_WEBHOOK_SECRET },
     db: {
       schemas: v.LOCONOMY_DB_SCHEMAS as string[],

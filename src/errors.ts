@@ -93,6 +93,8 @@ export const API_ERRORS = {
   LOCO_AUTH_UNAVAILABLE: { status: 503, message: 'The identity provider cannot be reached' },
   LOCO_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large' },
   LOCO_AUTH_REQUIRED: { status: 401, message: 'This endpoint needs a user token or the service_role key' },
+  LOCO_WEBHOOK_INVALID: { status: 400, message: 'The webhook could not be verified or read' },
+  LOCO_WEBHOOK_UNCONFIGURED: { status: 503, message: 'This webhook is not configured on the server' },
   LOCO_REALTIME_INVALID: { status: 400, message: 'The realtime request is not valid' },
   LOCO_REALTIME_PAYLOAD_TOO_LARGE: { status: 413, message: 'The broadcast payload is larger than the limit' },
   LOCO_REALTIME_FORBIDDEN: { status: 403, message: 'You do not have permissions to write to this Channel topic' },

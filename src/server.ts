@@ -12,6 +12,8 @@ import { createAuthenticator } from './auth/authenticate.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { healthPlugin } from './health/plugin.js';
+import { clerkAccounts } from './integrations/clerk/accounts.js';
+import { clerkWebhookPlugin } from './integrations/clerk/plugin.js';
 import type { Logger } from './log.js';
 import { realtimePlugin } from './realtime/plugin.js';
 import { restPlugin } from './rest/plugin.js';
@@ -145,14 +147,23 @@ export async function buildServer({
     maxAge: 86_400,
   });
   await app.register(healthPlugin, { db });
+  const accounts = clerkAccounts(db, config.clerk.trustedMetadata, log);
   const authenticator = createAuthenticator({
     db,
     jwtSecret,
     anonRole: config.db.anonRole,
     clerk: { jwksUrl: config.clerk.jwksUrl, jwtKey: config.clerk.jwtKey },
     log,
+    ensureClerkAccount: accounts.ensure,
   });
   await app.register(restPlugin, { prefix: '/rest/v1', db, config, authenticator, log });
   await app.register(realtimePlugin, { prefix: '/realtime/v1', db, authenticator, limits: config.realtime, log });
+  await app.register(clerkWebhookPlugin, {
+    db,
+    secret: config.clerk.webhookSecret,
+    trusted: config.clerk.trustedMetadata,
+    accounts,
+    log,
+  });
   return app;
 }

@@ -48,6 +48,7 @@ describe('configuration', () => {
         CLERK_JWKS_URL: 'https://clerk.example/.well-known/jwks.json',
         CLERK_JWT_KEY: '-----BEGIN PUBLIC KEY-----',
         CLERK_WEBHOOK_SECRET: 'whsec_a',
+        LOCONOMY_CLERK_TRUSTED_METADATA: 'role, tenant_id, role',
         STRIPE_SECRET_KEY: 'sk_test_a',
         STRIPE_WEBHOOK_SECRET: 'whsec_b',
         LOCONOMY_DB_SCHEMAS: 'api, public',
@@ -72,6 +73,7 @@ describe('configuration', () => {
       jwksUrl: 'https://clerk.example/.well-known/jwks.json',
       jwtKey: '-----BEGIN PUBLIC KEY-----',
       webhookSecret: 'whsec_a',
+      trustedMetadata: ['role', 'tenant_id'],
     });
     assert.deepEqual(config.stripe, { secretKey: 'sk_test_a', webhookSecret: 'whsec_b' });
     assert.deepEqual(config.db, {

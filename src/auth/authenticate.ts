@@ -37,6 +37,11 @@ export interface AuthenticatorOptions {
   readonly now?: () => number;
   /** Reuse of verified JWTs (default: 1000 tokens, 5 minutes). */
   readonly tokenCache?: TokenCacheOptions;
+  /**
+   * Called with the claims of each newly verified Clerk token, before the request goes on: creates
+   * the account of a sub that has none (src/integrations/clerk/accounts.ts, just in time).
+   */
+  readonly ensureClerkAccount?: (claims: Claims) => Promise<void>;
 }
 
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
@@ -89,6 +94,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       }
       // Clerk vouches for who the user is, not for database roles: always authenticated.
       const claims = await clerk.verify(token, seconds());
+      await options.ensureClerkAccount?.(claims);
       const caller: Caller = { role: 'authenticated', claims: { ...claims, role: 'authenticated' } };
       // Keys from a JWKS can be withdrawn by Clerk at any time, and a token signed with one must
       // fail from then on: only a fixed key (CLERK_JWT_KEY, changed by a restart) is reused.

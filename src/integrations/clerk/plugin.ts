@@ -1,0 +1,74 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ClerkTrustedKey } from '../../config.js';
+import type { Database } from '../../db/database.js';
+import { ApiError, isApiError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { ClerkAccounts } from './accounts.js';
+import { applyClerkEvent } from './apply.js';
+import { checkWebhookSecret, verifyClerkWebhook } from './verify.js';
+
+/** Clerk's events are a few KiB; anything much larger is not one. */
+export const CLERK_WEBHOOK_BODY_LIMIT = 1024 * 1024;
+
+export interface ClerkWebhookOptions {
+  readonly db: Database;
+  /** CLERK_WEBHOOK_SECRET; unset: the route answers 503 so Clerk keeps the events and retries. */
+  readonly secret: string | undefined;
+  readonly trusted: readonly ClerkTrustedKey[];
+  readonly accounts: ClerkAccounts;
+  readonly log: Logger;
+}
+
+/**
+ * POST /webhooks/clerk (decision 0021): verify the svix signature over the raw body, then record
+ * and apply the event in one transaction. 200 `{received, outcome, reason?}` for applied, ignored
+ * and duplicate events; 400 LOCO_WEBHOOK_INVALID (nothing written) for forged, stale or malformed
+ * ones; 503 LOCO_WEBHOOK_UNCONFIGURED without a secret; 500 when applying failed (recorded in
+ * inbound_webhook_events.last_error; Clerk retries).
+ */
+export const clerkWebhookPlugin: FastifyPluginAsync<ClerkWebhookOptions> = async (app, options) => {
+  const { db, secret, trusted, accounts, log } = options;
+  if (secret !== undefined) checkWebhookSecret(secret);
+
+  // This plugin's own context: the body stays the bytes that were signed, whatever its type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: CLERK_WEBHOOK_BODY_LIMIT }, (_request, body, done) =>
+    done(null, body),
+  );
+
+  app.setErrorHandler((error, request, reply) => {
+    let apiError: ApiError;
+    if (isApiError(error)) apiError = error;
+    else if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      apiError = new ApiError('LOCO_BODY_TOO_LARGE', {
+        message: `A Clerk webhook body is at most ${CLERK_WEBHOOK_BODY_LIMIT} bytes`,
+      });
+    } else {
+      log.error({ err: error, reqId: request.id }, 'a Clerk webhook could not be applied');
+      apiError = new ApiError('LOCO_INTERNAL', {
+        message: 'The Clerk event could not be applied',
+        hint: 'The failure is recorded in inbound_webhook_events.last_error; Clerk retries the delivery.',
+      });
+    }
+    return reply
+      .status(apiError.status)
+      .headers(apiError.headers)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(JSON.stringify(apiError.toJSON()));
+  });
+
+  app.post('/webhooks/clerk', async (request) => {
+    if (secret === undefined) {
+      throw new ApiError('LOCO_WEBHOOK_UNCONFIGURED', {
+        message: 'Clerk webhooks are not configured on this server',
+        hint: 'Set CLERK_WEBHOOK_SECRET to the Signing Secret of this endpoint in the Clerk dashboard (docs/auth.md).',
+      });
+    }
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const verified = await verifyClerkWebhook(secret, request.headers, body);
+    const applied = await applyClerkEvent(db, verified, trusted);
+    if (verified.type === 'user.deleted') accounts.forget(String((verified.event.data as { id?: unknown }).id));
+    request.log.info({ svixId: verified.id, type: verified.type, ...applied }, 'Clerk webhook');
+    return { received: true, ...applied };
+  });
+};
