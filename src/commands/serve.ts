@@ -135,6 +135,13 @@ export async function serve(options: ServeOptions): Promise<void> {
         log.error({ err: error }, `background jobs did not start: ${oneLine(error)}`);
         return undefined;
       });
+  } else {
+    // Jobs run elsewhere, but this process enqueues them too (webhook events): the queue's
+    // schema must exist even if no worker has started yet.
+    jobs = import('../jobs/runner.js')
+      .then(({ installQueueSchema }) => installQueueSchema(database, config.databaseUrl, log))
+      .catch((error: unknown) => log.error({ err: error }, `job queue schema not installed: ${oneLine(error)}`))
+      .then(() => undefined);
   }
 }
 

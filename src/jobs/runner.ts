@@ -122,6 +122,21 @@ export async function startJobs(options: JobsOptions): Promise<Jobs> {
   };
 }
 
+/**
+ * Installs or upgrades graphile-worker's schema without running any job. `serve --no-jobs` does
+ * it, so that SQL which enqueues (webhook events, migration 0036) works before the first
+ * `loconomy worker` has ever started on the database.
+ */
+export async function installQueueSchema(db: Database, databaseUrl: string | undefined, log: Logger): Promise<void> {
+  const connection = await connect(db, databaseUrl, 1);
+  try {
+    const logger = await workerLogger(log);
+    await step(log, 'jobs: install queue schema', () => runMigrations(connection.options, logger));
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
 async function runMigrations(options: object, logger: unknown): Promise<void> {
   const { runMigrations: migrate } = await import('graphile-worker');
   await migrate({ ...options, logger: logger as never });
