@@ -253,6 +253,27 @@ describe(`postgres_changes over supabase-js (${testBackend()})`, () => {
     await supabase.removeChannel(probing);
   });
 
+  test('a table with columns named n and o streams whole rows (the capture trigger’s aliases)', async () => {
+    await db.exec(`
+      create table public.rt_letters (id int primary key, n text not null, o text);
+      alter table public.rt_letters enable row level security;
+      create policy "anyone signed in reads letters" on public.rt_letters for select to authenticated using (true);
+      grant select on public.rt_letters to authenticated;
+      insert into realtime.streamed_tables (schema_name, table_name) values ('public', 'rt_letters');`);
+    const fay = await createUser(db);
+    const watcher = await watch(fay, [{ event: '*', schema: 'public', table: 'rt_letters' }]);
+    const letters = watcher.changes[0] as Queue<Change>;
+    await db.exec(`
+      insert into public.rt_letters values (1, 'en', 'oh');
+      update public.rt_letters set o = 'owe' where id = 1;
+      delete from public.rt_letters where id = 1;`);
+    assert.deepEqual((await letters.next()).new, { id: 1, n: 'en', o: 'oh' });
+    const updated = await letters.next();
+    assert.deepEqual([updated.new, updated.old], [{ id: 1, n: 'en', o: 'owe' }, { id: 1 }]);
+    const deleted = await letters.next();
+    assert.deepEqual([deleted.eventType, deleted.old], ['DELETE', { id: 1 }]);
+  });
+
   test('an invalid filter or a table that is not streamed refuses the join with the reason the client shows', async () => {
     const erin = await createUser(db);
     const supabase = await realtimeClient(server, { token: await server.tokenFor(erin.clerkId) });
