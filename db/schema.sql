@@ -9797,15 +9797,15 @@ declare
 begin
   if tg_op = 'INSERT' then
     insert into realtime.changes (schema_name, table_name, op, record, primary_key)
-    select tg_table_schema, tg_table_name, 'INSERT', to_jsonb(n), tg_argv from realtime_new n;
+    select tg_table_schema, tg_table_name, 'INSERT', to_jsonb(n.*), tg_argv from realtime_new n;
   elsif tg_op = 'UPDATE' then
     insert into realtime.changes (schema_name, table_name, op, record, old_record, primary_key)
     select tg_table_schema, tg_table_name, 'UPDATE', r.j,
            (select jsonb_object_agg(k, r.j -> k) from unnest(tg_argv) k), tg_argv
-    from (select to_jsonb(n) as j from realtime_new n) r;
+    from (select to_jsonb(n.*) as j from realtime_new n) r;
   else
     insert into realtime.changes (schema_name, table_name, op, old_record, primary_key)
-    select tg_table_schema, tg_table_name, 'DELETE', to_jsonb(o), tg_argv from realtime_old o;
+    select tg_table_schema, tg_table_name, 'DELETE', to_jsonb(o.*), tg_argv from realtime_old o;
   end if;
   get diagnostics captured = row_count;
   if captured > 0 then
