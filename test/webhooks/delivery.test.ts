@@ -255,12 +255,44 @@ describe(`outbound webhooks (${testBackend()})`, () => {
     );
     const rows = await until(async () => {
       const all = await deliveries(endpoint.id);
-      return all.length === 2 && all.every((d) => d.status === 'succeeded') && all;
+      return all.length > 0 && all.every((d) => d.status === 'succeeded') && all;
     });
     assert.deepEqual(
       rows.map((d) => d.payload.type),
       ['booking.confirmed', 'booking.rescheduled'],
     );
+  });
+
+  test('user and message changes are events too; activity counters are not', async () => {
+    const m = await marketplace();
+    const endpoint = await register(m.manager, '/people', ['user.*', 'message.created']);
+    const newcomer = await createUser(db, { tenantId: m.tenantId });
+    await db.query(sql`update public.users set last_active_at = now(), login_count = login_count + 1
+                        where id = ${newcomer.id}::uuid`);
+    await db.query(sql`update public.users set role = 'provider' where id = ${newcomer.id}::uuid`);
+    const { rows } = await db.query<{ id: string }>(sql`
+      insert into public.conversations (tenant_id, created_by) values (${m.tenantId}, ${newcomer.id}) returning id`);
+    const conversation = rows[0]?.id as string;
+    await db.query(sql`insert into public.conversation_participants (conversation_id, user_id)
+                        values (${conversation}, ${newcomer.id}), (${conversation}, ${m.customer.id})`);
+    await db.query(sql`insert into public.messages (conversation_id, sender_id, content)
+                        values (${conversation}, ${newcomer.id}, 'hello')`);
+    await db.query(sql`update public.users set deleted_at = now() where id = ${newcomer.id}::uuid`);
+    // Delivery rows exist from each change's commit: wait only for their sending.
+    const delivered = await until(async () => {
+      const all = await deliveries(endpoint.id);
+      return all.length > 0 && all.every((d) => d.status === 'succeeded') && all;
+    });
+    assert.deepEqual(
+      delivered.map((d) => [d.payload.type, d.payload.data.id === newcomer.id]),
+      [
+        ['user.created', true],
+        ['user.updated', true],
+        ['message.created', false],
+        ['user.deleted', true],
+      ],
+    );
+    assert.ok(!at('/people').some((r) => r.body.includes('hello')), 'no message text in a payload');
   });
 
   test('after a rotation both secrets verify during the grace period, then only the new one', async () => {
