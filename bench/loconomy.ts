@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /**
- * `loconomy <args>` with the given settings on top of this process's environment. With
+ * `loconomy <args>` with the given settings on top of this process's environment, background
+ * jobs off unless the settings turn them on. With
  * `openFiles`, the process's soft open-file limit is raised to it first (`ulimit -n` in a shell
  * that then execs node, so the child's pid is still loconomy's); it cannot pass the hard limit.
  */
@@ -23,7 +24,9 @@ export function runLoconomy(
       ? [process.execPath, command.slice(1)]
       : ['/bin/sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(options.openFiles), ...command]];
   return spawn(file as string, argv as string[], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    // The schedule's catch-up runs (retention, expiries) would share the machine with what is
+    // measured; a bench that wants the jobs sets LOCONOMY_SERVE_JOBS itself.
+    env: { ...process.env, LOG_LEVEL: 'warn', LOCONOMY_SERVE_JOBS: 'false', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
 }
