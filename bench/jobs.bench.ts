@@ -1,29 +1,10 @@
-/**
- * Job queue latency (issue 12, decision 0020): from the commit of a transaction that enqueues a
- * job (graphile_worker.add_job) to the start of the task in the worker, one job at a time so
- * nothing queues, on the embedded database (graphile-worker through the in-process pool adaptor,
- * woken by PGlite's own NOTIFY) and, when LOCONOMY_BENCH_DATABASE_URL is set, on PostgreSQL.
- * The ratio is against the enqueueing transaction alone, the raw SQL of the same step.
- *
- *   npm run bench -- jobs
- *   LOCONOMY_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/loconomy_bench npm run bench -- jobs
- *
- * Settings: LOCONOMY_BENCH_JOBS (default 200 per backend, after 10 not counted).
- */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { z } from 'zod';
-import { loadConfig } from '../src/config.js';
 import type { Database } from '../src/db/database.js';
-import { fromTemplate } from '../src/db/open.js';
-import { openPglite } from '../src/db/pglite.js';
-import { openPostgres } from '../src/db/postgres.js';
-import { prepareDatabase } from '../src/db/prepare.js';
 import { addJob } from '../src/jobs/queue.js';
 import { startJobs } from '../src/jobs/runner.js';
 import { defineTask } from '../src/jobs/task.js';
 import { silentLogger } from '../src/log.js';
+import { onBothBackends } from './backends.js';
 
 const JOBS = Number(process.env.LOCONOMY_BENCH_JOBS ?? 200);
 const WARMUP = 10;
@@ -70,34 +51,15 @@ async function measure(label: string, db: Database, databaseUrl?: string): Promi
   );
 }
 
-const config = loadConfig();
-const dataDir = await mkdtemp(join(tmpdir(), 'loconomy-bench-jobs-'));
-try {
-  const db = await openPglite({
-    dataDir,
-    searchPath: '"public", "extensions"',
+await onBothBackends(
+  {
+    name: 'jobs',
+    url: URL_,
     log,
-    initialise: fromTemplate(config.cacheDir, log),
-    cacheDir: config.cacheDir,
-  });
-  try {
-    await prepareDatabase(db, { log });
-    await measure('embedded (PGlite, pool adaptor, LISTEN in-process)', db);
-  } finally {
-    await db.close();
-  }
-} finally {
-  await rm(dataDir, { recursive: true, force: true });
-}
-
-if (URL_) {
-  const db = openPostgres({ url: URL_, searchPath: '"public", "extensions"', log });
-  try {
-    await prepareDatabase(db, { log });
-    await measure('PostgreSQL (pg.Pool, LISTEN/NOTIFY)', db, URL_);
-  } finally {
-    await db.close();
-  }
-} else {
-  console.log('PostgreSQL: skipped (set LOCONOMY_BENCH_DATABASE_URL)');
-}
+    labels: {
+      pglite: 'embedded (PGlite, pool adaptor, LISTEN in-process)',
+      postgres: 'PostgreSQL (pg.Pool, LISTEN/NOTIFY)',
+    },
+  },
+  measure,
+);

@@ -1,32 +1,11 @@
-/**
- * Webhook fan-out (issue 12, decision 0022): events committed one after another in a tenant
- * with 100 endpoints subscribed (one local HTTP receiver, a path per endpoint, answering 204),
- * delivered by real `webhooks.deliver` jobs. Reports deliveries and events per second, from the
- * first commit to the last delivery, and commit→delivery latency (the receiver's clock minus
- * the event's commit), on the embedded database and, when LOCONOMY_BENCH_DATABASE_URL is set,
- * on PostgreSQL. The raw baseline is the same booking insert with no endpoint subscribed.
- *
- *   npm run bench -- webhooks
- *   LOCONOMY_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/loconomy_bench npm run bench -- webhooks
- *
- * Settings: LOCONOMY_BENCH_WEBHOOK_EVENTS (default 20, so 2,000 deliveries),
- * LOCONOMY_BENCH_WEBHOOK_ENDPOINTS (100), LOCONOMY_BENCH_WEBHOOK_CONCURRENCY (jobs at once, 8).
- */
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../src/config.js';
 import type { Database } from '../src/db/database.js';
-import { fromTemplate } from '../src/db/open.js';
-import { openPglite } from '../src/db/pglite.js';
-import { openPostgres } from '../src/db/postgres.js';
-import { prepareDatabase } from '../src/db/prepare.js';
 import { sql } from '../src/db/sql.js';
 import { startJobs } from '../src/jobs/runner.js';
 import { deliverWebhook } from '../src/jobs/tasks/deliver-webhook.js';
 import { silentLogger } from '../src/log.js';
+import { onBothBackends } from './backends.js';
 
 const EVENTS = Number(process.env.LOCONOMY_BENCH_WEBHOOK_EVENTS ?? 20);
 const ENDPOINTS = Number(process.env.LOCONOMY_BENCH_WEBHOOK_ENDPOINTS ?? 100);
@@ -149,34 +128,7 @@ async function measure(label: string, db: Database, databaseUrl?: string): Promi
   }
 }
 
-const config = loadConfig();
-const dataDir = await mkdtemp(join(tmpdir(), 'loconomy-bench-webhooks-'));
-try {
-  const db = await openPglite({
-    dataDir,
-    searchPath: '"public", "extensions"',
-    log,
-    initialise: fromTemplate(config.cacheDir, log),
-    cacheDir: config.cacheDir,
-  });
-  try {
-    await prepareDatabase(db, { log });
-    await measure('embedded (PGlite)', db);
-  } finally {
-    await db.close();
-  }
-} finally {
-  await rm(dataDir, { recursive: true, force: true });
-}
-
-if (URL_) {
-  const db = openPostgres({ url: URL_, searchPath: '"public", "extensions"', log });
-  try {
-    await prepareDatabase(db, { log });
-    await measure('PostgreSQL', db, URL_);
-  } finally {
-    await db.close();
-  }
-} else {
-  console.log('PostgreSQL: skipped (set LOCONOMY_BENCH_DATABASE_URL)');
-}
+await onBothBackends(
+  { name: 'webhooks', url: URL_, log, labels: { pglite: 'embedded (PGlite)', postgres: 'PostgreSQL' } },
+  measure,
+);
