@@ -344,6 +344,15 @@ CREATE TYPE public.notification_type AS ENUM (
 );
 
 --
+-- Name: payment_mode; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.payment_mode AS ENUM (
+    'offline',
+    'stripe'
+);
+
+--
 -- Name: payment_status; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -3041,6 +3050,32 @@ end $$;
 COMMENT ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) IS 'Grants credit (a new lot). Idempotent: a referral reward, or an idempotency key of the user, grants once; a replay returns the first row''s id.';
 
 --
+-- Name: guard_listing_payouts(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.guard_listing_payouts() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if new.status = 'active' and (tg_op = 'INSERT' or old.status is distinct from 'active')
+     and (select t.payment_mode from public.tenants t where t.id = new.tenant_id) = 'stripe'
+     and not exists (select 1 from public.payout_accounts p
+                      where p.user_id = new.provider_id and p.charges_enabled and p.payouts_enabled) then
+    raise sqlstate 'PT409' using
+      message = 'this listing cannot be published until its provider can receive payouts',
+      hint = 'Finish payout onboarding (supabase.functions.invoke(''stripe-connect-onboarding'')); the listing can be published once Stripe enables charges and payouts.';
+  end if;
+  return new;
+end $$;
+
+--
+-- Name: FUNCTION guard_listing_payouts(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.guard_listing_payouts() IS 'BEFORE INSERT/UPDATE on listings: in a stripe-mode marketplace, a listing becomes active only when its provider''s Connect account has charges and payouts enabled (PT409 otherwise).';
+
+--
 -- Name: guard_listings(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -4157,6 +4192,20 @@ begin
     where user_id = new.user_id and id <> new.id and is_default;
   end if;
   return new;
+end $$;
+
+--
+-- Name: payout_accounts_link_user(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payout_accounts_link_user() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  update public.users u set stripe_connect_account_id = new.stripe_account_id
+   where u.id = new.user_id and u.stripe_connect_account_id is distinct from new.stripe_account_id;
+  return null;
 end $$;
 
 --
@@ -10856,6 +10905,42 @@ CREATE TABLE public.payment_methods (
 COMMENT ON TABLE public.payment_methods IS 'Stripe payment methods a user saved (display details only; card data stays at Stripe). One default per user.';
 
 --
+-- Name: payout_accounts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.payout_accounts (
+    user_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    stripe_account_id text NOT NULL,
+    account_type text DEFAULT 'express'::text NOT NULL,
+    country text,
+    default_currency public.currency_code,
+    details_submitted boolean DEFAULT false NOT NULL,
+    charges_enabled boolean DEFAULT false NOT NULL,
+    payouts_enabled boolean DEFAULT false NOT NULL,
+    requirements_due text[] DEFAULT '{}'::text[] NOT NULL,
+    disabled_reason text,
+    stripe_synced_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payout_accounts_account_type_check CHECK ((account_type = ANY (ARRAY['express'::text, 'standard'::text, 'custom'::text]))),
+    CONSTRAINT payout_accounts_country_check CHECK ((country ~ '^[A-Z]{2}$'::text)),
+    CONSTRAINT payout_accounts_stripe_account_id_check CHECK ((stripe_account_id ~ '^acct_[A-Za-z0-9]+$'::text))
+);
+
+--
+-- Name: TABLE payout_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.payout_accounts IS 'A provider''s Stripe Connect account (Express by default), mirrored from account.updated: whether it can take charges and receive payouts, and what Stripe still needs. Written by the Stripe integration only.';
+
+--
+-- Name: COLUMN payout_accounts.requirements_due; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payout_accounts.requirements_due IS 'Stripe requirements currently_due and past_due: what the provider must still provide in onboarding.';
+
+--
 -- Name: permissions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -11057,6 +11142,7 @@ CREATE TABLE public.tenants (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    payment_mode public.payment_mode DEFAULT 'offline'::public.payment_mode NOT NULL,
     CONSTRAINT tenants_domain_check CHECK ((domain ~ '^[a-z0-9.-]+$'::text)),
     CONSTRAINT tenants_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
     CONSTRAINT tenants_platform_fee_bps_check CHECK (((platform_fee_bps >= 0) AND (platform_fee_bps <= 10000))),
@@ -11086,6 +11172,12 @@ COMMENT ON COLUMN public.tenants.platform_fee_bps IS 'Commission kept from the p
 --
 
 COMMENT ON COLUMN public.tenants.is_default IS 'The tenant anonymous visitors browse when their key names no tenant (at most one).';
+
+--
+-- Name: COLUMN tenants.payment_mode; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.tenants.payment_mode IS 'offline: payments are recorded as cash or invoice with the same fees and ledger; stripe: cards through Stripe, providers paid through Stripe Connect (decision 0023).';
 
 --
 -- Name: transactions; Type: TABLE; Schema: public; Owner: -
@@ -11734,6 +11826,20 @@ ALTER TABLE ONLY public.payment_methods
 
 ALTER TABLE ONLY public.payment_methods
     ADD CONSTRAINT payment_methods_stripe_payment_method_id_key UNIQUE (stripe_payment_method_id);
+
+--
+-- Name: payout_accounts payout_accounts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payout_accounts
+    ADD CONSTRAINT payout_accounts_pkey PRIMARY KEY (user_id);
+
+--
+-- Name: payout_accounts payout_accounts_stripe_account_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payout_accounts
+    ADD CONSTRAINT payout_accounts_stripe_account_id_key UNIQUE (stripe_account_id);
 
 --
 -- Name: permissions permissions_name_key; Type: CONSTRAINT; Schema: public; Owner: -
@@ -12675,6 +12781,12 @@ CREATE INDEX payment_methods_tenant_id_idx ON public.payment_methods USING btree
 CREATE INDEX payment_methods_user_id_idx ON public.payment_methods USING btree (user_id);
 
 --
+-- Name: payout_accounts_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payout_accounts_tenant_id_idx ON public.payout_accounts USING btree (tenant_id);
+
+--
 -- Name: provider_availability_provider_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -13425,6 +13537,12 @@ CREATE TRIGGER listings_before_write BEFORE INSERT OR UPDATE OF title, descripti
 CREATE TRIGGER listings_guard BEFORE INSERT OR UPDATE ON public.listings FOR EACH ROW EXECUTE FUNCTION app.guard_listings();
 
 --
+-- Name: listings listings_guard_payouts; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER listings_guard_payouts BEFORE INSERT OR UPDATE OF status ON public.listings FOR EACH ROW EXECUTE FUNCTION app.guard_listing_payouts();
+
+--
 -- Name: listings listings_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -13519,6 +13637,30 @@ CREATE TRIGGER payment_methods_set_updated_at BEFORE UPDATE ON public.payment_me
 --
 
 CREATE TRIGGER payment_methods_single_default BEFORE INSERT OR UPDATE OF is_default, is_active ON public.payment_methods FOR EACH ROW EXECUTE FUNCTION app.payment_methods_single_default();
+
+--
+-- Name: payout_accounts payout_accounts_audit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payout_accounts_audit AFTER INSERT OR DELETE OR UPDATE ON public.payout_accounts FOR EACH ROW EXECUTE FUNCTION app.audit_row();
+
+--
+-- Name: payout_accounts payout_accounts_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payout_accounts_inherit_tenant BEFORE INSERT ON public.payout_accounts FOR EACH ROW EXECUTE FUNCTION app.inherit_tenant('users', 'user_id');
+
+--
+-- Name: payout_accounts payout_accounts_link_user; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payout_accounts_link_user AFTER INSERT OR UPDATE OF stripe_account_id ON public.payout_accounts FOR EACH ROW EXECUTE FUNCTION app.payout_accounts_link_user();
+
+--
+-- Name: payout_accounts payout_accounts_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payout_accounts_set_updated_at BEFORE UPDATE ON public.payout_accounts FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
 
 --
 -- Name: provider_availability provider_availability_default_time_zone; Type: TRIGGER; Schema: public; Owner: -
@@ -14440,6 +14582,20 @@ ALTER TABLE ONLY public.payment_methods
     ADD CONSTRAINT payment_methods_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 --
+-- Name: payout_accounts payout_accounts_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payout_accounts
+    ADD CONSTRAINT payout_accounts_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+--
+-- Name: payout_accounts payout_accounts_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payout_accounts
+    ADD CONSTRAINT payout_accounts_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+--
 -- Name: provider_availability provider_availability_provider_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -14982,6 +15138,12 @@ CREATE POLICY "Auditors can read the audit trail of their tenant" ON public.audi
 CREATE POLICY "Billing admins can read invoices of their tenant" ON public.invoices FOR SELECT TO authenticated USING ((( SELECT app.has_permission('payments.read'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
 
 --
+-- Name: payout_accounts Billing admins can read payout accounts of their tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Billing admins can read payout accounts of their tenant" ON public.payout_accounts FOR SELECT TO authenticated USING ((( SELECT app.has_permission('payments.read'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
 -- Name: subscriptions Billing admins can read subscriptions of their tenant; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -15348,6 +15510,12 @@ CREATE POLICY "Providers can read their own listings" ON public.listings FOR SEL
 --
 
 CREATE POLICY "Providers can read their own overrides" ON public.availability_overrides FOR SELECT TO authenticated USING ((provider_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+--
+-- Name: payout_accounts Providers can read their own payout account; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Providers can read their own payout account" ON public.payout_accounts FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
 -- Name: provider_availability Providers can remove from their own schedule; Type: POLICY; Schema: public; Owner: -
@@ -15862,6 +16030,12 @@ ALTER TABLE public.notifications ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.payment_methods ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: payout_accounts; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.payout_accounts ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: permissions; Type: ROW SECURITY; Schema: public; Owner: -
@@ -16864,6 +17038,12 @@ REVOKE ALL ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cent
 GRANT ALL ON FUNCTION app.grant_credit(user_id uuid, currency text, amount_cents bigint, reason public.credit_reason, expires_at timestamp with time zone, referral_reward_id uuid, note text, idempotency_key text) TO service_role;
 
 --
+-- Name: FUNCTION guard_listing_payouts(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.guard_listing_payouts() FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_listings(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -17106,6 +17286,12 @@ GRANT ALL ON FUNCTION app.notify(recipient uuid, kind public.notification_type, 
 --
 
 REVOKE ALL ON FUNCTION app.payment_methods_single_default() FROM PUBLIC;
+
+--
+-- Name: FUNCTION payout_accounts_link_user(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payout_accounts_link_user() FROM PUBLIC;
 
 --
 -- Name: FUNCTION post_system_message(conversation_id uuid, body text, metadata jsonb); Type: ACL; Schema: app; Owner: -
@@ -19303,6 +19489,13 @@ GRANT ALL ON TABLE public.payment_methods TO service_role;
 --
 
 GRANT UPDATE(is_default) ON TABLE public.payment_methods TO authenticated;
+
+--
+-- Name: TABLE payout_accounts; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.payout_accounts TO authenticated;
+GRANT ALL ON TABLE public.payout_accounts TO service_role;
 
 --
 -- Name: TABLE permissions; Type: ACL; Schema: public; Owner: -

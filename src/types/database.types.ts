@@ -1730,6 +1730,72 @@ export type Database = {
           },
         ];
       };
+      payout_accounts: {
+        Row: {
+          account_type: string;
+          charges_enabled: boolean;
+          country: string | null;
+          created_at: string;
+          default_currency: string | null;
+          details_submitted: boolean;
+          disabled_reason: string | null;
+          payouts_enabled: boolean;
+          requirements_due: string[];
+          stripe_account_id: string;
+          stripe_synced_at: string | null;
+          tenant_id: string;
+          updated_at: string;
+          user_id: string;
+        };
+        Insert: {
+          account_type?: string;
+          charges_enabled?: boolean;
+          country?: string | null;
+          created_at?: string;
+          default_currency?: string | null;
+          details_submitted?: boolean;
+          disabled_reason?: string | null;
+          payouts_enabled?: boolean;
+          requirements_due?: string[];
+          stripe_account_id: string;
+          stripe_synced_at?: string | null;
+          tenant_id: string;
+          updated_at?: string;
+          user_id: string;
+        };
+        Update: {
+          account_type?: string;
+          charges_enabled?: boolean;
+          country?: string | null;
+          created_at?: string;
+          default_currency?: string | null;
+          details_submitted?: boolean;
+          disabled_reason?: string | null;
+          payouts_enabled?: boolean;
+          requirements_due?: string[];
+          stripe_account_id?: string;
+          stripe_synced_at?: string | null;
+          tenant_id?: string;
+          updated_at?: string;
+          user_id?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: 'payout_accounts_tenant_id_fkey';
+            columns: ['tenant_id'];
+            isOneToOne: false;
+            referencedRelation: 'tenants';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'payout_accounts_user_id_fkey';
+            columns: ['user_id'];
+            isOneToOne: true;
+            referencedRelation: 'users';
+            referencedColumns: ['id'];
+          },
+        ];
+      };
       permissions: {
         Row: {
           action: string;
@@ -2570,6 +2636,7 @@ export type Database = {
           is_default: boolean;
           metadata: Json;
           name: string;
+          payment_mode: Database['public']['Enums']['payment_mode'];
           platform_fee_bps: number;
           region_id: string | null;
           service_fee_bps: number;
@@ -2588,6 +2655,7 @@ export type Database = {
           is_default?: boolean;
           metadata?: Json;
           name: string;
+          payment_mode?: Database['public']['Enums']['payment_mode'];
           platform_fee_bps?: number;
           region_id?: string | null;
           service_fee_bps?: number;
@@ -2606,6 +2674,7 @@ export type Database = {
           is_default?: boolean;
           metadata?: Json;
           name?: string;
+          payment_mode?: Database['public']['Enums']['payment_mode'];
           platform_fee_bps?: number;
           region_id?: string | null;
           service_fee_bps?: number;
@@ -5281,6 +5350,7 @@ export type Database = {
         | 'message_received'
         | 'referral_completed'
         | 'system_alert';
+      payment_mode: 'offline' | 'stripe';
       payment_status: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled' | 'refunded';
       pricing_type: 'hourly' | 'fixed' | 'custom';
       referral_status: 'pending' | 'completed' | 'cancelled';
@@ -5436,6 +5506,7 @@ export const Constants = {
         'referral_completed',
         'system_alert',
       ],
+      payment_mode: ['offline', 'stripe'],
       payment_status: ['pending', 'processing', 'completed', 'failed', 'cancelled', 'refunded'],
       pricing_type: ['hourly', 'fixed', 'custom'],
       referral_status: ['pending', 'completed', 'cancelled'],
