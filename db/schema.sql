@@ -128,6 +128,26 @@ CREATE TYPE public.billing_interval AS ENUM (
 );
 
 --
+-- Name: booking_payment_status; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.booking_payment_status AS ENUM (
+    'requires_payment',
+    'authorised',
+    'captured',
+    'partially_refunded',
+    'refunded',
+    'voided',
+    'failed'
+);
+
+--
+-- Name: TYPE booking_payment_status; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TYPE public.booking_payment_status IS 'A booking payment''s state: requires_payment → authorised → captured → partially_refunded → refunded; requires_payment or authorised → voided (nothing taken) or failed (failed → authorised on a retry). Decision 0024.';
+
+--
 -- Name: booking_status; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -505,7 +525,9 @@ CREATE TYPE public.transaction_type AS ENUM (
     'fee',
     'refund',
     'bonus',
-    'referral'
+    'referral',
+    'transfer',
+    'transfer_reversal'
 );
 
 --
@@ -798,15 +820,9 @@ begin
        set status = 'cancelled', cancellation_reason = reason, cancelled_by = me, refund_cents = refund
      where x.id = b.id
     returning * into b;
-    -- Money was taken at confirmation: a confirmed booking's refund is a ledger row
-    -- the payment integration settles.
-    if refund > 0 and b.confirmed_at is not null then
-      insert into public.transactions (user_id, tenant_id, booking_id, type, status, amount_cents, currency, description, metadata)
-      values (b.customer_id, b.tenant_id, b.id, 'refund', 'pending', refund, b.currency,
-              format('Refund of %s%% for cancelled booking %s', pct, b.confirmation_code),
-              jsonb_build_object('policy', b.cancellation_policy, 'refund_percent', pct,
-                                 'hours_before_start', round(hours, 2), 'cancelled_by', me));
-    end if;
+    -- The money follows in app.bookings_move_money() (the trigger on bookings):
+    -- a captured payment is refunded refund_cents, an authorised one captures
+    -- only what the policy keeps and voids the rest.
   else
     update public.bookings x set status = target::public.booking_status where x.id = b.id
     returning * into b;
@@ -822,7 +838,7 @@ end $$;
 -- Name: FUNCTION act_on_booking(booking_id uuid, action text, reason text); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.act_on_booking(booking_id uuid, action text, reason text) IS 'The booking workflows'' one mover: finds the booking (404 unless a party or a booking manager), checks who may take the action, from which status and when, moves it, and for cancellations records the refund.';
+COMMENT ON FUNCTION app.act_on_booking(booking_id uuid, action text, reason text) IS 'The booking workflows'' one mover: finds the booking (404 unless a party or a booking manager), checks who may take the action, from which status and when, moves it, and for cancellations sets refund_cents (the payment follows: app.bookings_move_money, migration 0040).';
 
 --
 -- Name: audit_row(); Type: FUNCTION; Schema: app; Owner: -
@@ -1190,6 +1206,104 @@ begin
   end if;
   return null;
 end $$;
+
+--
+-- Name: bookings_move_money(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.bookings_move_money() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  p public.payments;
+  split record;
+  kept bigint;
+  remaining bigint;
+begin
+  split := app.payment_split(new);
+  if tg_op = 'INSERT' then
+    insert into public.payments (booking_id, tenant_id, customer_id, provider_id, method, currency,
+                                 amount_cents, application_fee_cents, provider_amount_cents, credit_shortfall_cents)
+    select new.id, new.tenant_id, new.customer_id, new.provider_id, t.payment_mode, new.currency,
+           new.total_cents, split.application_fee, split.provider_amount, split.shortfall
+      from public.tenants t where t.id = new.tenant_id
+    returning * into p;
+    if p.method::text = 'offline' and new.status::text in ('confirmed', 'in_progress') then
+      perform app.payment_authorise(p.id);
+    end if;
+    return null;
+  end if;
+
+  select * into p from public.payments x where x.booking_id = new.id for update;
+  if p.id is null then
+    return null;  -- a booking from before payments existed (migration 0040): its money is in the old ledger rows
+  end if;
+
+  -- The price changed (create_booking applies referral credit just after the insert).
+  if (new.total_cents, new.base_price_cents, new.platform_fee_cents)
+     is distinct from (old.total_cents, old.base_price_cents, old.platform_fee_cents) then
+    if p.status::text not in ('requires_payment', 'failed') and not (p.method::text = 'offline' and p.status::text = 'authorised') then
+      raise sqlstate 'PT409' using message = format('the price of booking %s cannot change: its payment is %s', new.id, p.status);
+    end if;
+    update public.payments x
+       set amount_cents = new.total_cents, application_fee_cents = split.application_fee,
+           provider_amount_cents = split.provider_amount, credit_shortfall_cents = split.shortfall,
+           authorised_cents = case when x.status = 'authorised' then new.total_cents else x.authorised_cents end
+     where x.id = p.id
+    returning * into p;
+  end if;
+
+  if new.status is not distinct from old.status or p.method::text <> 'offline' then
+    return null;
+  end if;
+  case new.status::text
+    when 'confirmed', 'in_progress' then
+      if p.status::text in ('requires_payment', 'failed') then
+        perform app.payment_authorise(p.id);
+      end if;
+    when 'completed', 'no_show' then
+      if p.status::text = 'authorised' then
+        perform app.payment_capture(p.id);
+      end if;
+    when 'cancelled' then
+      if p.status::text in ('captured', 'partially_refunded') then
+        if coalesce(new.refund_cents, 0) > 0 then
+          perform app.payment_refund(p.id, least(new.refund_cents, p.captured_cents - p.refunded_cents), 'cancellation',
+                                     metadata => jsonb_build_object('policy', new.cancellation_policy,
+                                                                    'cancelled_by', new.cancelled_by));
+        end if;
+      elsif p.status::text = 'authorised' then
+        kept := p.authorised_cents - least(coalesce(new.refund_cents, p.authorised_cents), p.authorised_cents);
+        if kept > 0 then
+          perform app.payment_capture(p.id, kept);
+        else
+          perform app.payment_void(p.id);
+        end if;
+      elsif p.status::text in ('requires_payment', 'failed') then
+        perform app.payment_void(p.id);
+      end if;
+    when 'declined', 'expired' then
+      if p.status::text in ('requires_payment', 'authorised', 'failed') then
+        perform app.payment_void(p.id);
+      end if;
+    when 'refunded' then
+      remaining := p.captured_cents - p.refunded_cents;
+      if p.status::text in ('captured', 'partially_refunded') and remaining > 0 then
+        perform app.payment_refund(p.id, remaining, 'booking_refunded',
+                                   metadata => jsonb_build_object('refunded_by', app.current_user_id()));
+      end if;
+    else
+      null;  -- disputed: the money stays where it is until the dispute is settled
+  end case;
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION bookings_move_money(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.bookings_move_money() IS 'AFTER INSERT/UPDATE on bookings: creates the booking''s payment and, in an offline marketplace, authorises at confirmation, captures at completion or no-show, applies a cancellation''s refund_cents, voids on decline and expiry and refunds the rest when a manager refunds. Stripe marketplaces: the payment waits for the Stripe jobs.';
 
 --
 -- Name: bookings_notify(); Type: FUNCTION; Schema: app; Owner: -
@@ -3464,6 +3578,137 @@ $$;
 COMMENT ON FUNCTION app.jwt_claims() IS 'The verified JWT claims of the current request, or {} outside a request.';
 
 --
+-- Name: payments; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.payments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    booking_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    customer_id uuid NOT NULL,
+    provider_id uuid NOT NULL,
+    method public.payment_mode NOT NULL,
+    status public.booking_payment_status DEFAULT 'requires_payment'::public.booking_payment_status NOT NULL,
+    currency public.currency_code NOT NULL,
+    amount_cents public.cents NOT NULL,
+    application_fee_cents public.cents NOT NULL,
+    provider_amount_cents public.cents NOT NULL,
+    credit_shortfall_cents public.cents DEFAULT 0 NOT NULL,
+    authorised_cents public.cents DEFAULT 0 NOT NULL,
+    captured_cents public.cents DEFAULT 0 NOT NULL,
+    captured_fee_cents public.cents DEFAULT 0 NOT NULL,
+    processing_fee_cents public.cents DEFAULT 0 NOT NULL,
+    refunded_cents public.cents DEFAULT 0 NOT NULL,
+    application_fee_refunded_cents public.cents DEFAULT 0 NOT NULL,
+    transfer_reversed_cents public.cents DEFAULT 0 NOT NULL,
+    stripe_payment_intent_id text,
+    stripe_charge_id text,
+    stripe_transfer_id text,
+    failure_code text,
+    failure_message text,
+    authorised_at timestamp with time zone,
+    capture_before timestamp with time zone,
+    captured_at timestamp with time zone,
+    voided_at timestamp with time zone,
+    failed_at timestamp with time zone,
+    refunded_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payments_check CHECK ((((application_fee_cents)::bigint + (provider_amount_cents)::bigint) = (amount_cents)::bigint)),
+    CONSTRAINT payments_check1 CHECK (((authorised_cents)::bigint <= (amount_cents)::bigint)),
+    CONSTRAINT payments_check10 CHECK (((status <> ALL (ARRAY['captured'::public.booking_payment_status, 'partially_refunded'::public.booking_payment_status, 'refunded'::public.booking_payment_status])) OR ((captured_at IS NOT NULL) AND ((captured_cents)::bigint > 0)))),
+    CONSTRAINT payments_check11 CHECK (((status = 'refunded'::public.booking_payment_status) = (((captured_cents)::bigint > 0) AND ((refunded_cents)::bigint = (captured_cents)::bigint)))),
+    CONSTRAINT payments_check12 CHECK (((status = 'partially_refunded'::public.booking_payment_status) = (((refunded_cents)::bigint > 0) AND ((refunded_cents)::bigint < (captured_cents)::bigint)))),
+    CONSTRAINT payments_check2 CHECK (((captured_cents)::bigint <= (authorised_cents)::bigint)),
+    CONSTRAINT payments_check3 CHECK ((((captured_fee_cents)::bigint <= (captured_cents)::bigint) AND ((captured_fee_cents)::bigint <= (application_fee_cents)::bigint))),
+    CONSTRAINT payments_check4 CHECK (((processing_fee_cents)::bigint <= ((captured_cents)::bigint - (captured_fee_cents)::bigint))),
+    CONSTRAINT payments_check5 CHECK (((refunded_cents)::bigint <= (captured_cents)::bigint)),
+    CONSTRAINT payments_check6 CHECK ((((application_fee_refunded_cents)::bigint + (transfer_reversed_cents)::bigint) = (refunded_cents)::bigint)),
+    CONSTRAINT payments_check7 CHECK (((application_fee_refunded_cents)::bigint <= (captured_fee_cents)::bigint)),
+    CONSTRAINT payments_check8 CHECK (((transfer_reversed_cents)::bigint <= ((captured_cents)::bigint - (captured_fee_cents)::bigint))),
+    CONSTRAINT payments_check9 CHECK (((status <> ALL (ARRAY['authorised'::public.booking_payment_status, 'captured'::public.booking_payment_status, 'partially_refunded'::public.booking_payment_status, 'refunded'::public.booking_payment_status])) OR (authorised_at IS NOT NULL))),
+    CONSTRAINT payments_failure_code_check CHECK ((length(failure_code) <= 100)),
+    CONSTRAINT payments_failure_message_check CHECK ((length(failure_message) <= 1000)),
+    CONSTRAINT payments_stripe_charge_id_check CHECK ((stripe_charge_id ~ '^(ch|py)_[A-Za-z0-9_]+$'::text)),
+    CONSTRAINT payments_stripe_payment_intent_id_check CHECK ((stripe_payment_intent_id ~ '^pi_[A-Za-z0-9_]+$'::text)),
+    CONSTRAINT payments_stripe_transfer_id_check CHECK ((stripe_transfer_id ~ '^tr_[A-Za-z0-9_]+$'::text))
+);
+
+--
+-- Name: TABLE payments; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.payments IS 'A booking''s payment (one per booking, created with it): the amount and how it splits between the platform and the provider, what was authorised, captured, refunded and reversed, and the Stripe ids. Written only by the movement functions (app.payment_authorise, _capture, _refund, _void, _fail); each movement of money is in transactions. Decision 0024.';
+
+--
+-- Name: COLUMN payments.method; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.method IS 'offline (cash or invoice, recorded) or stripe, from the marketplace''s payment_mode when the booking was made.';
+
+--
+-- Name: COLUMN payments.amount_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.amount_cents IS 'The booking''s total (after referral credit), in minor units of currency.';
+
+--
+-- Name: COLUMN payments.application_fee_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.application_fee_cents IS 'The platform''s share of the whole amount: total − provider payout (service fee + tax + commission − credit), never below 0.';
+
+--
+-- Name: COLUMN payments.provider_amount_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.provider_amount_cents IS 'The provider''s share of the whole amount: amount − application fee (the payout, capped at the amount).';
+
+--
+-- Name: COLUMN payments.credit_shortfall_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.credit_shortfall_cents IS 'When referral credit brings the total below the provider''s payout, the difference: the platform owes it to the provider; not moved by this slice (decision 0024).';
+
+--
+-- Name: COLUMN payments.captured_fee_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.captured_fee_cents IS 'The application fee on the captured amount (proportional when a cancellation captures only the part its policy keeps).';
+
+--
+-- Name: COLUMN payments.processing_fee_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.processing_fee_cents IS 'What the processor kept on the capture (Stripe''s fee, borne by the platform); 0 offline.';
+
+--
+-- Name: COLUMN payments.capture_before; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payments.capture_before IS 'Stripe: when the authorisation is captured at the latest (6 days after it was made); null offline.';
+
+--
+-- Name: ledger_write(text, public.payments, uuid, text, bigint, bigint, bigint, text, jsonb, text, text, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.ledger_write(key text, payment public.payments, user_id uuid, kind text, amount bigint, platform_fee bigint, processing_fee bigint, description text, metadata jsonb, stripe_payment_intent_id text DEFAULT NULL::text, stripe_charge_id text DEFAULT NULL::text, stripe_refund_id text DEFAULT NULL::text, stripe_transfer_id text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  insert into public.transactions (user_id, tenant_id, booking_id, payment_id, type, status, amount_cents, currency,
+                                   platform_fee_cents, processing_fee_cents, description, metadata, idempotency_key,
+                                   stripe_payment_intent_id, stripe_charge_id, stripe_refund_id, stripe_transfer_id)
+  values (ledger_write.user_id, payment.tenant_id, payment.booking_id, payment.id, kind::public.transaction_type,
+          'completed', amount, payment.currency, platform_fee, processing_fee, description,
+          jsonb_build_object('method', payment.method) || coalesce(ledger_write.metadata, '{}'), key,
+          ledger_write.stripe_payment_intent_id, ledger_write.stripe_charge_id, ledger_write.stripe_refund_id,
+          ledger_write.stripe_transfer_id)
+  on conflict (idempotency_key) do nothing;
+end $$;
+
+--
 -- Name: listing_available_on(uuid, date); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -4179,6 +4424,160 @@ end $$;
 COMMENT ON FUNCTION app.notify(recipient uuid, kind public.notification_type, title text, body text, data jsonb, action_url text, sender uuid) IS 'Notifies a user: one notifications row carrying the channels due (per the user''s notification_settings and defaults) and deliver_after (end of quiet hours for push/SMS unless urgent). Returns its id, or NULL when the user gets nothing (no channel due, no such user). sender defaults to the caller.';
 
 --
+-- Name: payment_authorise(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payment_authorise(payment_id uuid, stripe_payment_intent_id text DEFAULT NULL::text, capture_before timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  p public.payments := app.payment_for_update(payment_authorise.payment_id);
+begin
+  if p.status::text in ('authorised', 'captured', 'partially_refunded', 'refunded') then
+    if payment_authorise.stripe_payment_intent_id is distinct from p.stripe_payment_intent_id
+       and payment_authorise.stripe_payment_intent_id is not null then
+      raise sqlstate 'PT409' using message = format('payment %s is already authorised by %s', p.id, p.stripe_payment_intent_id);
+    end if;
+    return p;  -- already done: authorising twice changes nothing
+  end if;
+  if p.status::text = 'voided' then
+    raise sqlstate 'PT409' using message = format('payment %s was voided and cannot be authorised', p.id);
+  end if;
+  if p.method::text = 'stripe' and payment_authorise.stripe_payment_intent_id is null then
+    raise invalid_parameter_value using message = 'a stripe payment is authorised with its PaymentIntent id';
+  end if;
+  if p.method::text = 'offline' and payment_authorise.stripe_payment_intent_id is not null then
+    raise invalid_parameter_value using message = 'an offline payment has no PaymentIntent';
+  end if;
+  update public.payments x
+     set status = 'authorised', authorised_cents = x.amount_cents, authorised_at = now(),
+         stripe_payment_intent_id = coalesce(payment_authorise.stripe_payment_intent_id, x.stripe_payment_intent_id),
+         capture_before = coalesce(payment_authorise.capture_before,
+                                   case when x.method = 'stripe' then now() + interval '6 days' end),
+         failure_code = null, failure_message = null
+   where x.id = p.id
+  returning * into p;
+  return p;
+end $$;
+
+--
+-- Name: FUNCTION payment_authorise(payment_id uuid, stripe_payment_intent_id text, capture_before timestamp with time zone); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.payment_authorise(payment_id uuid, stripe_payment_intent_id text, capture_before timestamp with time zone) IS 'requires_payment or failed → authorised for the whole amount (stripe: with the PaymentIntent id; capture_before defaults to 6 days). Idempotent.';
+
+--
+-- Name: payment_capture(uuid, bigint, text, text, bigint, bigint); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payment_capture(payment_id uuid, amount_cents bigint DEFAULT NULL::bigint, stripe_charge_id text DEFAULT NULL::text, stripe_transfer_id text DEFAULT NULL::text, processing_fee_cents bigint DEFAULT 0, application_fee_cents bigint DEFAULT NULL::bigint) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  p public.payments := app.payment_for_update(payment_capture.payment_id);
+  amount bigint;
+  fee bigint;
+  processing bigint := coalesce(payment_capture.processing_fee_cents, 0);
+  b public.bookings;
+begin
+  if p.status::text in ('captured', 'partially_refunded', 'refunded') then
+    return p;  -- a payment is captured once: a second capture changes nothing
+  end if;
+  if p.status::text <> 'authorised' then
+    raise sqlstate 'PT409' using message = format('payment %s is %s: only an authorised payment can be captured', p.id, p.status);
+  end if;
+  amount := coalesce(payment_capture.amount_cents, p.authorised_cents);
+  if amount <= 0 or amount > p.authorised_cents then
+    raise invalid_parameter_value using
+      message = format('a capture of payment %s must be between 1 and %s (what was authorised)', p.id, p.authorised_cents),
+      hint = 'To take nothing, void the payment.';
+  end if;
+  fee := coalesce(payment_capture.application_fee_cents, app.prorate(p.application_fee_cents, amount, p.amount_cents));
+  if fee < 0 or fee > amount or fee > p.application_fee_cents then
+    raise invalid_parameter_value using message = format('application fee %s is out of range for a capture of %s', fee, amount);
+  end if;
+  if processing < 0 or processing > amount - fee then
+    raise invalid_parameter_value using message = format('processing fee %s is out of range for a capture of %s', processing, amount);
+  end if;
+  if p.method::text = 'stripe' and payment_capture.stripe_charge_id is null then
+    raise invalid_parameter_value using message = 'a stripe capture is recorded with its charge id';
+  end if;
+  update public.payments x
+     set status = 'captured', captured_cents = amount, captured_fee_cents = fee, processing_fee_cents = processing,
+         captured_at = now(), stripe_charge_id = payment_capture.stripe_charge_id,
+         stripe_transfer_id = payment_capture.stripe_transfer_id
+   where x.id = p.id
+  returning * into p;
+  select * into b from public.bookings x where x.id = p.booking_id;
+  perform app.ledger_write(format('payment:%s:capture', p.id), p, p.customer_id, 'payment', amount, fee, processing,
+    format('Booking %s: %s', b.confirmation_code, b.service_title),
+    jsonb_build_object('authorised_cents', p.authorised_cents, 'released_cents', p.authorised_cents - amount),
+    stripe_payment_intent_id => p.stripe_payment_intent_id, stripe_charge_id => p.stripe_charge_id);
+  if amount - fee > 0 then
+    perform app.ledger_write(format('payment:%s:transfer', p.id), p, p.provider_id, 'transfer', amount - fee, 0, 0,
+      format('Your share of booking %s', b.confirmation_code), '{}', stripe_transfer_id => p.stripe_transfer_id);
+  end if;
+  return p;
+end $$;
+
+--
+-- Name: FUNCTION payment_capture(payment_id uuid, amount_cents bigint, stripe_charge_id text, stripe_transfer_id text, processing_fee_cents bigint, application_fee_cents bigint); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.payment_capture(payment_id uuid, amount_cents bigint, stripe_charge_id text, stripe_transfer_id text, processing_fee_cents bigint, application_fee_cents bigint) IS 'authorised → captured, of amount_cents (default: all that was authorised; less releases the rest) with the application fee in proportion unless given; writes the payment (customer) and transfer (provider) ledger rows. Idempotent: a payment is captured once.';
+
+--
+-- Name: payment_fail(uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payment_fail(payment_id uuid, failure_code text DEFAULT NULL::text, failure_message text DEFAULT NULL::text) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  p public.payments := app.payment_for_update(payment_fail.payment_id);
+begin
+  if p.status::text = 'failed' then
+    return p;
+  end if;
+  if p.status::text not in ('requires_payment', 'authorised') then
+    raise sqlstate 'PT409' using message = format('payment %s is %s and cannot fail', p.id, p.status);
+  end if;
+  update public.payments x
+     set status = 'failed', failed_at = now(), authorised_cents = 0,
+         failure_code = left(payment_fail.failure_code, 100), failure_message = left(payment_fail.failure_message, 1000)
+   where x.id = p.id
+  returning * into p;
+  return p;
+end $$;
+
+--
+-- Name: FUNCTION payment_fail(payment_id uuid, failure_code text, failure_message text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.payment_fail(payment_id uuid, failure_code text, failure_message text) IS 'requires_payment or authorised → failed (declined card, lapsed authorisation), with the processor''s code and message. Idempotent; a failed payment can be authorised again.';
+
+--
+-- Name: payment_for_update(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payment_for_update(payment_id uuid) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  p public.payments;
+begin
+  select * into p from public.payments x where x.id = payment_for_update.payment_id for update;
+  if p.id is null then
+    raise sqlstate 'PT404' using message = format('payment %s not found', payment_for_update.payment_id);
+  end if;
+  return p;
+end $$;
+
+--
 -- Name: payment_methods_single_default(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -4193,6 +4592,133 @@ begin
   end if;
   return new;
 end $$;
+
+--
+-- Name: payment_refund(uuid, bigint, text, text, bigint, bigint, jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text DEFAULT NULL::text, application_fee_refunded_cents bigint DEFAULT NULL::bigint, transfer_reversed_cents bigint DEFAULT NULL::bigint, metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  p public.payments := app.payment_for_update(payment_refund.payment_id);
+  key text;
+  amount bigint := payment_refund.amount_cents;
+  fee bigint;
+  reversed bigint;
+  b public.bookings;
+begin
+  if nullif(btrim(payment_refund.refund_key), '') is null or length(payment_refund.refund_key) > 200 then
+    raise invalid_parameter_value using message = 'a refund needs a refund_key of 1 to 200 characters',
+      hint = 'Stripe: the refund''s id; offline: what the refund is for (e.g. cancellation).';
+  end if;
+  key := format('payment:%s:refund:%s', p.id, payment_refund.refund_key);
+  if exists (select 1 from public.transactions t where t.idempotency_key = key) then
+    return p;  -- this refund was recorded already
+  end if;
+  if p.status::text not in ('captured', 'partially_refunded') then
+    raise sqlstate 'PT409' using message = format('payment %s is %s: only captured money can be refunded', p.id, p.status);
+  end if;
+  if amount is null or amount <= 0 or amount > p.captured_cents - p.refunded_cents then
+    raise invalid_parameter_value using
+      message = format('a refund of payment %s must be between 1 and %s (captured and not yet refunded)', p.id,
+                       p.captured_cents - p.refunded_cents);
+  end if;
+  if (payment_refund.application_fee_refunded_cents is null) <> (payment_refund.transfer_reversed_cents is null) then
+    raise invalid_parameter_value using message = 'give both application_fee_refunded_cents and transfer_reversed_cents, or neither';
+  end if;
+  fee := coalesce(payment_refund.application_fee_refunded_cents,
+                  app.prorate(p.captured_fee_cents, p.refunded_cents + amount, p.captured_cents) - p.application_fee_refunded_cents);
+  reversed := coalesce(payment_refund.transfer_reversed_cents, amount - fee);
+  if fee < 0 or reversed < 0 or fee + reversed <> amount
+     or p.application_fee_refunded_cents + fee > p.captured_fee_cents
+     or p.transfer_reversed_cents + reversed > p.captured_cents - p.captured_fee_cents then
+    raise invalid_parameter_value using
+      message = format('fee refunded %s and transfer reversed %s must add up to %s within what was captured', fee, reversed, amount);
+  end if;
+  if p.method::text = 'stripe' and payment_refund.stripe_refund_id is null then
+    raise invalid_parameter_value using message = 'a stripe refund is recorded with its refund id';
+  end if;
+  update public.payments x
+     set refunded_cents = x.refunded_cents + amount,
+         application_fee_refunded_cents = x.application_fee_refunded_cents + fee,
+         transfer_reversed_cents = x.transfer_reversed_cents + reversed,
+         status = case when x.refunded_cents + amount = x.captured_cents then 'refunded' else 'partially_refunded' end
+                    ::public.booking_payment_status,
+         refunded_at = now()
+   where x.id = p.id
+  returning * into p;
+  select * into b from public.bookings x where x.id = p.booking_id;
+  perform app.ledger_write(key, p, p.customer_id, 'refund', amount, fee, 0,
+    format('Refund for booking %s', b.confirmation_code),
+    coalesce(payment_refund.metadata, '{}') || jsonb_build_object(
+      'refund_key', payment_refund.refund_key, 'application_fee_refunded_cents', fee, 'transfer_reversed_cents', reversed),
+    stripe_refund_id => payment_refund.stripe_refund_id);
+  if reversed > 0 then
+    perform app.ledger_write(format('payment:%s:reversal:%s', p.id, payment_refund.refund_key), p, p.provider_id,
+      'transfer_reversal', reversed, 0, 0, format('Refund for booking %s: your share taken back', b.confirmation_code),
+      jsonb_build_object('refund_key', payment_refund.refund_key));
+  end if;
+  -- A payment refunded in full no longer pays for the booking (reviews' "verified").
+  if p.status::text = 'refunded' then
+    update public.transactions t set status = 'refunded'
+     where t.idempotency_key = format('payment:%s:capture', p.id) and t.status = 'completed';
+  end if;
+  return p;
+end $$;
+
+--
+-- Name: FUNCTION payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text, application_fee_refunded_cents bigint, transfer_reversed_cents bigint, metadata jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text, application_fee_refunded_cents bigint, transfer_reversed_cents bigint, metadata jsonb) IS 'Refunds amount_cents of captured money, once per refund_key (Stripe: the refund id): the application fee refunded and the transfer reversed in proportion (prorated half up on the cumulative refund; or as Stripe reported them, adding up to the amount). Writes the refund (customer) and transfer_reversal (provider) ledger rows.';
+
+--
+-- Name: payment_split(public.bookings); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payment_split(b public.bookings, OUT application_fee bigint, OUT provider_amount bigint, OUT shortfall bigint) RETURNS record
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select greatest(b.total_cents - (b.base_price_cents - b.platform_fee_cents), 0),
+         least(b.base_price_cents - b.platform_fee_cents, b.total_cents),
+         greatest((b.base_price_cents - b.platform_fee_cents) - b.total_cents, 0)
+$$;
+
+--
+-- Name: FUNCTION payment_split(b public.bookings, OUT application_fee bigint, OUT provider_amount bigint, OUT shortfall bigint); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.payment_split(b public.bookings, OUT application_fee bigint, OUT provider_amount bigint, OUT shortfall bigint) IS 'application fee = total − provider payout (never < 0), provider amount = total − fee, and the credit shortfall when credit made the total smaller than the payout.';
+
+--
+-- Name: payment_void(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payment_void(payment_id uuid) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  p public.payments := app.payment_for_update(payment_void.payment_id);
+begin
+  if p.status::text = 'voided' then
+    return p;
+  end if;
+  if p.status::text not in ('requires_payment', 'authorised', 'failed') then
+    raise sqlstate 'PT409' using message = format('payment %s is %s: captured money is refunded, not voided', p.id, p.status);
+  end if;
+  update public.payments x set status = 'voided', voided_at = now() where x.id = p.id returning * into p;
+  return p;
+end $$;
+
+--
+-- Name: FUNCTION payment_void(payment_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.payment_void(payment_id uuid) IS 'requires_payment, authorised or failed → voided: nothing is taken (the authorisation is released). Idempotent.';
 
 --
 -- Name: payout_accounts_link_user(); Type: FUNCTION; Schema: app; Owner: -
@@ -4285,6 +4811,23 @@ end $$;
 COMMENT ON FUNCTION app.price_booking(l public.listings, minutes integer) IS 'Price breakdown of a booking of this many minutes: base (hourly rate × minutes / 60, or the fixed price), service fee, tax of the region, platform commission; each rounded half up to a minor unit.';
 
 --
+-- Name: prorate(bigint, bigint, bigint); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.prorate(part bigint, numerator bigint, denominator bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select case when denominator = 0 then 0 else round(part::numeric * numerator / denominator)::bigint end
+$$;
+
+--
+-- Name: FUNCTION prorate(part bigint, numerator bigint, denominator bigint); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.prorate(part bigint, numerator bigint, denominator bigint) IS 'part × numerator / denominator rounded half up (non-negative inputs); 0 when denominator is 0.';
+
+--
 -- Name: provider_is_available(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -4344,6 +4887,35 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone) IS 'True when [starts, ends) lies inside the provider''s schedule in their time zone and no blocking override covers it.';
+
+--
+-- Name: provider_ledger(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.provider_ledger(provider uuid) RETURNS TABLE(currency text, earned_cents bigint, reversed_cents bigint, net_cents bigint, paid_out_cents bigint, balance_cents bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select t.currency::text,
+         coalesce(sum(t.amount_cents) filter (where t.type::text = 'transfer'), 0)::bigint,
+         coalesce(sum(t.amount_cents) filter (where t.type::text = 'transfer_reversal'), 0)::bigint,
+         coalesce(sum(case t.type::text when 'transfer' then t.amount_cents when 'transfer_reversal' then -t.amount_cents end), 0)::bigint,
+         coalesce(sum(t.amount_cents) filter (where t.type::text = 'payout'), 0)::bigint,
+         coalesce(sum(case t.type::text when 'transfer' then t.amount_cents
+                                        when 'transfer_reversal' then -t.amount_cents
+                                        when 'payout' then -t.amount_cents end), 0)::bigint
+    from public.transactions t
+   where t.user_id = provider and t.status in ('completed', 'refunded')
+     and t.type::text in ('transfer', 'transfer_reversal', 'payout')
+   group by t.currency
+   order by t.currency
+$$;
+
+--
+-- Name: FUNCTION provider_ledger(provider uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.provider_ledger(provider uuid) IS 'Per currency: the provider''s shares (transfer), shares taken back (transfer_reversal), net, payouts and balance = net − payouts.';
 
 --
 -- Name: provider_time_zone(uuid); Type: FUNCTION; Schema: app; Owner: -
@@ -6755,7 +7327,7 @@ end $$;
 -- Name: FUNCTION cancel_booking(booking_id uuid, reason text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.cancel_booking(booking_id uuid, reason text) IS 'The customer or the provider cancels a pending, confirmed or started booking, with a reason. A customer''s cancellation of a confirmed booking refunds per its cancellation policy (refund_cents, and a refund row in transactions); any other cancellation refunds everything.';
+COMMENT ON FUNCTION public.cancel_booking(booking_id uuid, reason text) IS 'The customer or the provider cancels a pending, confirmed or started booking, with a reason. A customer''s cancellation of a confirmed booking refunds per its cancellation policy (refund_cents), any other cancellation refunds everything; the payment follows (offline: the kept part captured and the rest released, or captured money refunded).';
 
 --
 -- Name: complete_booking(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -8357,6 +8929,85 @@ $$;
 COMMENT ON FUNCTION public.nearest_cities(lon double precision, lat double precision, max_results integer) IS 'The closest active cities to a point, nearest first (KNN on the GIST index).';
 
 --
+-- Name: payments_report(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payments_report(period_start timestamp with time zone DEFAULT NULL::timestamp with time zone, period_end timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(currency text, payments integer, captured_cents bigint, refunded_cents bigint, collected_net_cents bigint, platform_fees_cents bigint, platform_fees_refunded_cents bigint, processing_fees_cents bigint, platform_net_cents bigint, provider_share_cents bigint, transfers_reversed_cents bigint, provider_net_cents bigint, payouts_cents bigint, providers_owed_cents bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  tenant uuid := app.current_tenant_id();
+begin
+  perform app.require_user();
+  if not app.has_permission('payments.read') then
+    raise insufficient_privilege using message = 'you cannot read the payments report',
+      hint = 'The report needs the payments.read permission.';
+  end if;
+  if period_start is not null and period_end is not null and period_end <= period_start then
+    raise invalid_parameter_value using message = 'period_end must be after period_start';
+  end if;
+  return query
+  with moves as (
+    select t.currency::text as currency, t.type::text as kind, t.amount_cents as amount,
+           t.platform_fee_cents as fee, t.processing_fee_cents as processing
+      from public.transactions t
+     where t.tenant_id = tenant and t.status in ('completed', 'refunded')
+       and (t.payment_id is not null or t.type::text = 'payout')
+       and (period_start is null or t.processed_at >= period_start)
+       and (period_end is null or t.processed_at < period_end)
+  ), sums as (
+    select m.currency,
+           count(*) filter (where m.kind = 'payment')::int as n,
+           coalesce(sum(m.amount) filter (where m.kind = 'payment'), 0)::bigint as captured,
+           coalesce(sum(m.amount) filter (where m.kind = 'refund'), 0)::bigint as refunded,
+           coalesce(sum(m.fee) filter (where m.kind = 'payment'), 0)::bigint as fees,
+           coalesce(sum(m.fee) filter (where m.kind = 'refund'), 0)::bigint as fees_refunded,
+           coalesce(sum(m.processing) filter (where m.kind = 'payment'), 0)::bigint as processing,
+           coalesce(sum(m.amount) filter (where m.kind = 'transfer'), 0)::bigint as shares,
+           coalesce(sum(m.amount) filter (where m.kind = 'transfer_reversal'), 0)::bigint as reversed,
+           coalesce(sum(m.amount) filter (where m.kind = 'payout'), 0)::bigint as payouts
+      from moves m group by m.currency
+  )
+  select s.currency, s.n, s.captured, s.refunded, s.captured - s.refunded,
+         s.fees, s.fees_refunded, s.processing, s.fees - s.fees_refunded - s.processing,
+         s.shares, s.reversed, s.shares - s.reversed, s.payouts, s.shares - s.reversed - s.payouts
+    from sums s order by s.currency;
+end $$;
+
+--
+-- Name: FUNCTION payments_report(period_start timestamp with time zone, period_end timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.payments_report(period_start timestamp with time zone, period_end timestamp with time zone) IS 'For payments.read: per currency over [period_start, period_end) of when money moved — payments captured, refunds, platform fees net of fee refunds and processing fees, providers'' shares net of reversals, payouts and what providers are still owed. captured − refunded = platform_net + processing_fees + provider_net.';
+
+--
+-- Name: provider_balances(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.provider_balances(provider_id uuid DEFAULT NULL::uuid) RETURNS TABLE(currency text, earned_cents bigint, reversed_cents bigint, net_cents bigint, paid_out_cents bigint, balance_cents bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  who uuid := coalesce(provider_balances.provider_id, me);
+begin
+  if who <> me and not (app.has_permission('payments.read')
+                        and exists (select 1 from public.users u where u.id = who and u.tenant_id = app.current_tenant_id())) then
+    raise sqlstate 'PT404' using message = format('provider %s not found', who),
+      hint = 'Providers read their own balance; payments.read readers those of their marketplace.';
+  end if;
+  return query select * from app.provider_ledger(who);
+end $$;
+
+--
+-- Name: FUNCTION provider_balances(provider_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.provider_balances(provider_id uuid) IS 'A provider''s money per currency: earned (their share of captured payments), reversed (taken back by refunds), net, paid out and balance (net − paid out). Default: the caller''s own; another provider''s needs payments.read.';
+
+--
 -- Name: publish_due_reviews(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -8493,6 +9144,144 @@ end $_$;
 --
 
 COMMENT ON FUNCTION public.record_listing_view(listing_id uuid) IS 'Counts a view of an active listing, at most once per viewer (the user, else a salted hash of IP and user agent) per window (60 minutes unless the tenant''s settings.listing_view_window_minutes says otherwise). Does not change updated_at.';
+
+--
+-- Name: transactions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.transactions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    booking_id uuid,
+    subscription_id uuid,
+    type public.transaction_type NOT NULL,
+    status public.payment_status DEFAULT 'pending'::public.payment_status NOT NULL,
+    amount_cents public.cents NOT NULL,
+    currency public.currency_code NOT NULL,
+    platform_fee_cents public.cents DEFAULT 0 NOT NULL,
+    processing_fee_cents public.cents DEFAULT 0 NOT NULL,
+    net_amount_cents bigint GENERATED ALWAYS AS ((((amount_cents)::bigint - (platform_fee_cents)::bigint) - (processing_fee_cents)::bigint)) STORED,
+    description text,
+    stripe_payment_intent_id text,
+    stripe_charge_id text,
+    stripe_refund_id text,
+    stripe_transfer_id text,
+    processed_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    payment_id uuid,
+    idempotency_key text,
+    CONSTRAINT transactions_check CHECK ((((platform_fee_cents)::bigint + (processing_fee_cents)::bigint) <= (amount_cents)::bigint)),
+    CONSTRAINT transactions_check1 CHECK (((status <> 'completed'::public.payment_status) OR (processed_at IS NOT NULL))),
+    CONSTRAINT transactions_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 300)))
+);
+
+--
+-- Name: TABLE transactions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.transactions IS 'Every movement of money (payments, payouts, fees, refunds, bonuses). Ledger rows are kept: users and bookings with transactions cannot be hard-deleted.';
+
+--
+-- Name: COLUMN transactions.type; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.transactions.type IS 'payment: the customer''s captured payment (platform_fee_cents = application fee, processing_fee_cents = processor fee); transfer: the provider''s share of it; refund: money back to the customer (platform_fee_cents = application fee refunded); transfer_reversal: the provider''s share taken back by a refund; payout: money paid to the provider.';
+
+--
+-- Name: COLUMN transactions.net_amount_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.transactions.net_amount_cents IS 'amount − platform fee − processing fee (generated).';
+
+--
+-- Name: COLUMN transactions.payment_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.transactions.payment_id IS 'The booking payment this movement belongs to (payment, transfer, refund, transfer_reversal rows).';
+
+--
+-- Name: COLUMN transactions.idempotency_key; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.transactions.idempotency_key IS 'The movement''s key (payment:<id>:capture, payment:<id>:refund:<key>, payout:<provider>:<key> …): each movement is written once.';
+
+--
+-- Name: record_payout(uuid, bigint, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.record_payout(provider_id uuid, amount_cents bigint, currency text, method text DEFAULT 'bank_transfer'::text, reference text DEFAULT NULL::text, idempotency_key text DEFAULT NULL::text) RETURNS public.transactions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  me uuid := app.require_user();
+  provider public.users;
+  mode public.payment_mode;
+  balance bigint;
+  key text;
+  result public.transactions;
+begin
+  if not app.has_permission('payments.manage') then
+    raise insufficient_privilege using message = 'you cannot record payouts', hint = 'Recording payouts needs the payments.manage permission.';
+  end if;
+  select * into provider from public.users u where u.id = record_payout.provider_id and u.tenant_id = app.current_tenant_id();
+  if provider.id is null then
+    raise sqlstate 'PT404' using message = format('provider %s not found', record_payout.provider_id);
+  end if;
+  if record_payout.amount_cents is null or record_payout.amount_cents <= 0 then
+    raise invalid_parameter_value using message = 'amount_cents must be a positive whole number of minor units';
+  end if;
+  if record_payout.currency is null or record_payout.currency !~ '^[A-Z]{3}$' then
+    raise invalid_parameter_value using message = 'currency must be an ISO 4217 code in upper case, e.g. USD';
+  end if;
+  if record_payout.method is null or record_payout.method not in ('cash', 'bank_transfer', 'cheque', 'other') then
+    raise invalid_parameter_value using message = 'method must be cash, bank_transfer, cheque or other';
+  end if;
+  if length(record_payout.reference) > 200 or length(record_payout.idempotency_key) not between 1 and 200 then
+    raise invalid_parameter_value using message = 'reference and idempotency_key are at most 200 characters';
+  end if;
+  select t.payment_mode into mode from public.tenants t where t.id = provider.tenant_id;
+  if mode::text <> 'offline' then
+    raise sqlstate 'PT409' using message = 'this marketplace pays its providers through Stripe',
+      hint = 'Payouts are recorded by hand only in an offline marketplace.';
+  end if;
+  -- One payout per provider and currency at a time, so two cannot both fit the same balance.
+  perform pg_advisory_xact_lock(40, hashtext(provider.id::text || '/' || record_payout.currency));
+  if record_payout.idempotency_key is not null then
+    key := format('payout:%s:%s', provider.id, record_payout.idempotency_key);
+    select * into result from public.transactions t where t.idempotency_key = key;
+    if result.id is not null then
+      if (result.amount_cents, result.currency::text) is distinct from (record_payout.amount_cents, record_payout.currency) then
+        raise sqlstate 'PT422' using message = 'this idempotency_key was already used for a different payout';
+      end if;
+      return result;
+    end if;
+  end if;
+  balance := coalesce((select l.balance_cents from app.provider_ledger(provider.id) l where l.currency = record_payout.currency), 0);
+  if record_payout.amount_cents > balance then
+    raise sqlstate 'PT409' using
+      message = format('a payout of %s %s exceeds the provider''s balance of %s %s', record_payout.amount_cents,
+                       record_payout.currency, balance, record_payout.currency),
+      hint = 'provider_balances() shows what is owed.';
+  end if;
+  insert into public.transactions (user_id, tenant_id, type, status, amount_cents, currency, description, metadata,
+                                   idempotency_key)
+  values (provider.id, provider.tenant_id, 'payout', 'completed', record_payout.amount_cents, record_payout.currency,
+          format('Payout (%s)', replace(record_payout.method, '_', ' ')),
+          jsonb_build_object('method', record_payout.method, 'reference', record_payout.reference, 'recorded_by', me),
+          coalesce(key, format('payout:%s:%s', provider.id, gen_random_uuid())))
+  returning * into result;
+  return result;
+end $_$;
+
+--
+-- Name: FUNCTION record_payout(provider_id uuid, amount_cents bigint, currency text, method text, reference text, idempotency_key text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.record_payout(provider_id uuid, amount_cents bigint, currency text, method text, reference text, idempotency_key text) IS 'A payments manager records that a provider was paid (cash, bank transfer, cheque) in an offline marketplace; refused beyond the provider''s balance in that currency (409). A retry with the same idempotency_key returns the same payout.';
 
 --
 -- Name: referrals; Type: TABLE; Schema: public; Owner: -
@@ -11180,48 +11969,6 @@ COMMENT ON COLUMN public.tenants.is_default IS 'The tenant anonymous visitors br
 COMMENT ON COLUMN public.tenants.payment_mode IS 'offline: payments are recorded as cash or invoice with the same fees and ledger; stripe: cards through Stripe, providers paid through Stripe Connect (decision 0023).';
 
 --
--- Name: transactions; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.transactions (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    booking_id uuid,
-    subscription_id uuid,
-    type public.transaction_type NOT NULL,
-    status public.payment_status DEFAULT 'pending'::public.payment_status NOT NULL,
-    amount_cents public.cents NOT NULL,
-    currency public.currency_code NOT NULL,
-    platform_fee_cents public.cents DEFAULT 0 NOT NULL,
-    processing_fee_cents public.cents DEFAULT 0 NOT NULL,
-    net_amount_cents bigint GENERATED ALWAYS AS ((((amount_cents)::bigint - (platform_fee_cents)::bigint) - (processing_fee_cents)::bigint)) STORED,
-    description text,
-    stripe_payment_intent_id text,
-    stripe_charge_id text,
-    stripe_refund_id text,
-    stripe_transfer_id text,
-    processed_at timestamp with time zone,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT transactions_check CHECK ((((platform_fee_cents)::bigint + (processing_fee_cents)::bigint) <= (amount_cents)::bigint)),
-    CONSTRAINT transactions_check1 CHECK (((status <> 'completed'::public.payment_status) OR (processed_at IS NOT NULL)))
-);
-
---
--- Name: TABLE transactions; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.transactions IS 'Every movement of money (payments, payouts, fees, refunds, bonuses). Ledger rows are kept: users and bookings with transactions cannot be hard-deleted.';
-
---
--- Name: COLUMN transactions.net_amount_cents; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.transactions.net_amount_cents IS 'amount − platform fee − processing fee (generated).';
-
---
 -- Name: usage_logs; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -11828,6 +12575,41 @@ ALTER TABLE ONLY public.payment_methods
     ADD CONSTRAINT payment_methods_stripe_payment_method_id_key UNIQUE (stripe_payment_method_id);
 
 --
+-- Name: payments payments_booking_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_booking_id_key UNIQUE (booking_id);
+
+--
+-- Name: payments payments_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_pkey PRIMARY KEY (id);
+
+--
+-- Name: payments payments_stripe_charge_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_stripe_charge_id_key UNIQUE (stripe_charge_id);
+
+--
+-- Name: payments payments_stripe_payment_intent_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_stripe_payment_intent_id_key UNIQUE (stripe_payment_intent_id);
+
+--
+-- Name: payments payments_stripe_transfer_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_stripe_transfer_id_key UNIQUE (stripe_transfer_id);
+
+--
 -- Name: payout_accounts payout_accounts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -12001,6 +12783,13 @@ ALTER TABLE ONLY public.tenants
 
 ALTER TABLE ONLY public.tenants
     ADD CONSTRAINT tenants_slug_key UNIQUE (slug);
+
+--
+-- Name: transactions transactions_idempotency_key_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.transactions
+    ADD CONSTRAINT transactions_idempotency_key_key UNIQUE (idempotency_key);
 
 --
 -- Name: transactions transactions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -12781,6 +13570,30 @@ CREATE INDEX payment_methods_tenant_id_idx ON public.payment_methods USING btree
 CREATE INDEX payment_methods_user_id_idx ON public.payment_methods USING btree (user_id);
 
 --
+-- Name: payments_capture_due_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payments_capture_due_idx ON public.payments USING btree (capture_before) WHERE ((status = 'authorised'::public.booking_payment_status) AND (capture_before IS NOT NULL));
+
+--
+-- Name: payments_customer_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payments_customer_id_idx ON public.payments USING btree (customer_id, created_at DESC);
+
+--
+-- Name: payments_provider_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payments_provider_id_idx ON public.payments USING btree (provider_id, created_at DESC);
+
+--
+-- Name: payments_tenant_status_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payments_tenant_status_idx ON public.payments USING btree (tenant_id, status, created_at DESC);
+
+--
 -- Name: payout_accounts_tenant_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -13031,6 +13844,12 @@ CREATE INDEX tenants_region_id_idx ON public.tenants USING btree (region_id);
 --
 
 CREATE INDEX transactions_booking_id_idx ON public.transactions USING btree (booking_id) WHERE (booking_id IS NOT NULL);
+
+--
+-- Name: transactions_payment_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX transactions_payment_id_idx ON public.transactions USING btree (payment_id) WHERE (payment_id IS NOT NULL);
 
 --
 -- Name: transactions_pending_idx; Type: INDEX; Schema: public; Owner: -
@@ -13369,6 +14188,12 @@ CREATE TRIGGER bookings_complete_referral AFTER UPDATE OF status ON public.booki
 CREATE TRIGGER bookings_emit_events AFTER INSERT OR UPDATE OF status, starts_at, ends_at ON public.bookings FOR EACH ROW EXECUTE FUNCTION app.bookings_emit_events();
 
 --
+-- Name: bookings bookings_move_money; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER bookings_move_money AFTER INSERT OR UPDATE OF status, total_cents, base_price_cents, platform_fee_cents ON public.bookings FOR EACH ROW EXECUTE FUNCTION app.bookings_move_money();
+
+--
 -- Name: bookings bookings_notify; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -13637,6 +14462,18 @@ CREATE TRIGGER payment_methods_set_updated_at BEFORE UPDATE ON public.payment_me
 --
 
 CREATE TRIGGER payment_methods_single_default BEFORE INSERT OR UPDATE OF is_default, is_active ON public.payment_methods FOR EACH ROW EXECUTE FUNCTION app.payment_methods_single_default();
+
+--
+-- Name: payments payments_audit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payments_audit AFTER INSERT OR DELETE OR UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION app.audit_row();
+
+--
+-- Name: payments payments_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payments_set_updated_at BEFORE UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
 
 --
 -- Name: payout_accounts payout_accounts_audit; Type: TRIGGER; Schema: public; Owner: -
@@ -14582,6 +15419,34 @@ ALTER TABLE ONLY public.payment_methods
     ADD CONSTRAINT payment_methods_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 --
+-- Name: payments payments_booking_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE;
+
+--
+-- Name: payments payments_customer_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.users(id);
+
+--
+-- Name: payments payments_provider_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_provider_id_fkey FOREIGN KEY (provider_id) REFERENCES public.users(id);
+
+--
+-- Name: payments payments_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+--
 -- Name: payout_accounts payout_accounts_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -14811,6 +15676,13 @@ ALTER TABLE ONLY public.tenants
 
 ALTER TABLE ONLY public.transactions
     ADD CONSTRAINT transactions_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id);
+
+--
+-- Name: transactions transactions_payment_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.transactions
+    ADD CONSTRAINT transactions_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id);
 
 --
 -- Name: transactions transactions_subscription_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -15138,6 +16010,12 @@ CREATE POLICY "Auditors can read the audit trail of their tenant" ON public.audi
 CREATE POLICY "Billing admins can read invoices of their tenant" ON public.invoices FOR SELECT TO authenticated USING ((( SELECT app.has_permission('payments.read'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
 
 --
+-- Name: payments Billing admins can read payments of their tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Billing admins can read payments of their tenant" ON public.payments FOR SELECT TO authenticated USING ((( SELECT app.has_permission('payments.read'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
 -- Name: payout_accounts Billing admins can read payout accounts of their tenant; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -15234,6 +16112,12 @@ CREATE POLICY "Conversation owners can rename or close them" ON public.conversat
 
 CREATE POLICY "Conversation participants can read attachments" ON public.file_uploads FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (message_id IN ( SELECT m.id
    FROM public.messages m))));
+
+--
+-- Name: payments Customers can read the payments of their bookings; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Customers can read the payments of their bookings" ON public.payments FOR SELECT TO authenticated USING ((customer_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
 -- Name: webhook_endpoints Deleting webhook endpoints needs webhooks.manage; Type: POLICY; Schema: public; Owner: -
@@ -15498,6 +16382,12 @@ CREATE POLICY "Providers can delete their own overrides" ON public.availability_
 CREATE POLICY "Providers can read payments for their bookings" ON public.transactions FOR SELECT TO authenticated USING ((booking_id IN ( SELECT b.id
    FROM public.bookings b
   WHERE (b.provider_id = ( SELECT app.current_user_id() AS current_user_id)))));
+
+--
+-- Name: payments Providers can read the payments of their bookings; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Providers can read the payments of their bookings" ON public.payments FOR SELECT TO authenticated USING ((provider_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 --
 -- Name: listings Providers can read their own listings; Type: POLICY; Schema: public; Owner: -
@@ -16032,6 +16922,12 @@ ALTER TABLE public.notifications ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.payment_methods ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: payments; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.payments ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: payout_accounts; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -16370,6 +17266,12 @@ REVOKE ALL ON FUNCTION app.bookings_complete_referral() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.bookings_emit_events() FROM PUBLIC;
+
+--
+-- Name: FUNCTION bookings_move_money(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.bookings_move_money() FROM PUBLIC;
 
 --
 -- Name: FUNCTION bookings_notify(); Type: ACL; Schema: app; Owner: -
@@ -17154,6 +18056,19 @@ GRANT ALL ON FUNCTION app.jwt_claims() TO authenticated;
 GRANT ALL ON FUNCTION app.jwt_claims() TO service_role;
 
 --
+-- Name: TABLE payments; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.payments TO authenticated;
+GRANT ALL ON TABLE public.payments TO service_role;
+
+--
+-- Name: FUNCTION ledger_write(key text, payment public.payments, user_id uuid, kind text, amount bigint, platform_fee bigint, processing_fee bigint, description text, metadata jsonb, stripe_payment_intent_id text, stripe_charge_id text, stripe_refund_id text, stripe_transfer_id text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.ledger_write(key text, payment public.payments, user_id uuid, kind text, amount bigint, platform_fee bigint, processing_fee bigint, description text, metadata jsonb, stripe_payment_intent_id text, stripe_charge_id text, stripe_refund_id text, stripe_transfer_id text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION listing_available_on(listing_id uuid, day date); Type: ACL; Schema: app; Owner: -
 --
 
@@ -17282,10 +18197,57 @@ REVOKE ALL ON FUNCTION app.notify(recipient uuid, kind public.notification_type,
 GRANT ALL ON FUNCTION app.notify(recipient uuid, kind public.notification_type, title text, body text, data jsonb, action_url text, sender uuid) TO service_role;
 
 --
+-- Name: FUNCTION payment_authorise(payment_id uuid, stripe_payment_intent_id text, capture_before timestamp with time zone); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payment_authorise(payment_id uuid, stripe_payment_intent_id text, capture_before timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.payment_authorise(payment_id uuid, stripe_payment_intent_id text, capture_before timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION payment_capture(payment_id uuid, amount_cents bigint, stripe_charge_id text, stripe_transfer_id text, processing_fee_cents bigint, application_fee_cents bigint); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payment_capture(payment_id uuid, amount_cents bigint, stripe_charge_id text, stripe_transfer_id text, processing_fee_cents bigint, application_fee_cents bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.payment_capture(payment_id uuid, amount_cents bigint, stripe_charge_id text, stripe_transfer_id text, processing_fee_cents bigint, application_fee_cents bigint) TO service_role;
+
+--
+-- Name: FUNCTION payment_fail(payment_id uuid, failure_code text, failure_message text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payment_fail(payment_id uuid, failure_code text, failure_message text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.payment_fail(payment_id uuid, failure_code text, failure_message text) TO service_role;
+
+--
+-- Name: FUNCTION payment_for_update(payment_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payment_for_update(payment_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION payment_methods_single_default(); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.payment_methods_single_default() FROM PUBLIC;
+
+--
+-- Name: FUNCTION payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text, application_fee_refunded_cents bigint, transfer_reversed_cents bigint, metadata jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text, application_fee_refunded_cents bigint, transfer_reversed_cents bigint, metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text, application_fee_refunded_cents bigint, transfer_reversed_cents bigint, metadata jsonb) TO service_role;
+
+--
+-- Name: FUNCTION payment_split(b public.bookings, OUT application_fee bigint, OUT provider_amount bigint, OUT shortfall bigint); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payment_split(b public.bookings, OUT application_fee bigint, OUT provider_amount bigint, OUT shortfall bigint) FROM PUBLIC;
+
+--
+-- Name: FUNCTION payment_void(payment_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payment_void(payment_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.payment_void(payment_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION payout_accounts_link_user(); Type: ACL; Schema: app; Owner: -
@@ -17307,11 +18269,23 @@ GRANT ALL ON FUNCTION app.post_system_message(conversation_id uuid, body text, m
 REVOKE ALL ON FUNCTION app.price_booking(l public.listings, minutes integer) FROM PUBLIC;
 
 --
+-- Name: FUNCTION prorate(part bigint, numerator bigint, denominator bigint); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.prorate(part bigint, numerator bigint, denominator bigint) FROM PUBLIC;
+
+--
 -- Name: FUNCTION provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.provider_is_available(provider uuid, starts timestamp with time zone, ends timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION provider_ledger(provider uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.provider_ledger(provider uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION provider_time_zone(provider uuid); Type: ACL; Schema: app; Owner: -
@@ -18703,6 +19677,24 @@ GRANT ALL ON FUNCTION public.nearest_cities(lon double precision, lat double pre
 GRANT ALL ON FUNCTION public.nearest_cities(lon double precision, lat double precision, max_results integer) TO service_role;
 
 --
+-- Name: FUNCTION payments_report(period_start timestamp with time zone, period_end timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payments_report(period_start timestamp with time zone, period_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.payments_report(period_start timestamp with time zone, period_end timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION public.payments_report(period_start timestamp with time zone, period_end timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.payments_report(period_start timestamp with time zone, period_end timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION provider_balances(provider_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.provider_balances(provider_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.provider_balances(provider_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.provider_balances(provider_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.provider_balances(provider_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION publish_due_reviews(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -18724,6 +19716,22 @@ REVOKE ALL ON FUNCTION public.record_listing_view(listing_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.record_listing_view(listing_id uuid) TO anon;
 GRANT ALL ON FUNCTION public.record_listing_view(listing_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.record_listing_view(listing_id uuid) TO service_role;
+
+--
+-- Name: TABLE transactions; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.transactions TO authenticated;
+GRANT ALL ON TABLE public.transactions TO service_role;
+
+--
+-- Name: FUNCTION record_payout(provider_id uuid, amount_cents bigint, currency text, method text, reference text, idempotency_key text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.record_payout(provider_id uuid, amount_cents bigint, currency text, method text, reference text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_payout(provider_id uuid, amount_cents bigint, currency text, method text, reference text, idempotency_key text) TO anon;
+GRANT ALL ON FUNCTION public.record_payout(provider_id uuid, amount_cents bigint, currency text, method text, reference text, idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION public.record_payout(provider_id uuid, amount_cents bigint, currency text, method text, reference text, idempotency_key text) TO service_role;
 
 --
 -- Name: TABLE referrals; Type: ACL; Schema: public; Owner: -
@@ -19691,13 +20699,6 @@ GRANT UPDATE(settings) ON TABLE public.tenants TO authenticated;
 
 GRANT SELECT(created_at) ON TABLE public.tenants TO anon;
 GRANT SELECT(created_at) ON TABLE public.tenants TO authenticated;
-
---
--- Name: TABLE transactions; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.transactions TO authenticated;
-GRANT ALL ON TABLE public.transactions TO service_role;
 
 --
 -- Name: TABLE usage_logs; Type: ACL; Schema: public; Owner: -

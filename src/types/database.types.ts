@@ -1730,6 +1730,140 @@ export type Database = {
           },
         ];
       };
+      payments: {
+        Row: {
+          amount_cents: number;
+          application_fee_cents: number;
+          application_fee_refunded_cents: number;
+          authorised_at: string | null;
+          authorised_cents: number;
+          booking_id: string;
+          capture_before: string | null;
+          captured_at: string | null;
+          captured_cents: number;
+          captured_fee_cents: number;
+          created_at: string;
+          credit_shortfall_cents: number;
+          currency: string;
+          customer_id: string;
+          failed_at: string | null;
+          failure_code: string | null;
+          failure_message: string | null;
+          id: string;
+          method: Database['public']['Enums']['payment_mode'];
+          processing_fee_cents: number;
+          provider_amount_cents: number;
+          provider_id: string;
+          refunded_at: string | null;
+          refunded_cents: number;
+          status: Database['public']['Enums']['booking_payment_status'];
+          stripe_charge_id: string | null;
+          stripe_payment_intent_id: string | null;
+          stripe_transfer_id: string | null;
+          tenant_id: string;
+          transfer_reversed_cents: number;
+          updated_at: string;
+          voided_at: string | null;
+        };
+        Insert: {
+          amount_cents: number;
+          application_fee_cents: number;
+          application_fee_refunded_cents?: number;
+          authorised_at?: string | null;
+          authorised_cents?: number;
+          booking_id: string;
+          capture_before?: string | null;
+          captured_at?: string | null;
+          captured_cents?: number;
+          captured_fee_cents?: number;
+          created_at?: string;
+          credit_shortfall_cents?: number;
+          currency: string;
+          customer_id: string;
+          failed_at?: string | null;
+          failure_code?: string | null;
+          failure_message?: string | null;
+          id?: string;
+          method: Database['public']['Enums']['payment_mode'];
+          processing_fee_cents?: number;
+          provider_amount_cents: number;
+          provider_id: string;
+          refunded_at?: string | null;
+          refunded_cents?: number;
+          status?: Database['public']['Enums']['booking_payment_status'];
+          stripe_charge_id?: string | null;
+          stripe_payment_intent_id?: string | null;
+          stripe_transfer_id?: string | null;
+          tenant_id: string;
+          transfer_reversed_cents?: number;
+          updated_at?: string;
+          voided_at?: string | null;
+        };
+        Update: {
+          amount_cents?: number;
+          application_fee_cents?: number;
+          application_fee_refunded_cents?: number;
+          authorised_at?: string | null;
+          authorised_cents?: number;
+          booking_id?: string;
+          capture_before?: string | null;
+          captured_at?: string | null;
+          captured_cents?: number;
+          captured_fee_cents?: number;
+          created_at?: string;
+          credit_shortfall_cents?: number;
+          currency?: string;
+          customer_id?: string;
+          failed_at?: string | null;
+          failure_code?: string | null;
+          failure_message?: string | null;
+          id?: string;
+          method?: Database['public']['Enums']['payment_mode'];
+          processing_fee_cents?: number;
+          provider_amount_cents?: number;
+          provider_id?: string;
+          refunded_at?: string | null;
+          refunded_cents?: number;
+          status?: Database['public']['Enums']['booking_payment_status'];
+          stripe_charge_id?: string | null;
+          stripe_payment_intent_id?: string | null;
+          stripe_transfer_id?: string | null;
+          tenant_id?: string;
+          transfer_reversed_cents?: number;
+          updated_at?: string;
+          voided_at?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: 'payments_booking_id_fkey';
+            columns: ['booking_id'];
+            isOneToOne: true;
+            referencedRelation: 'bookings';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'payments_customer_id_fkey';
+            columns: ['customer_id'];
+            isOneToOne: false;
+            referencedRelation: 'users';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'payments_provider_id_fkey';
+            columns: ['provider_id'];
+            isOneToOne: false;
+            referencedRelation: 'users';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'payments_tenant_id_fkey';
+            columns: ['tenant_id'];
+            isOneToOne: false;
+            referencedRelation: 'tenants';
+            referencedColumns: ['id'];
+          },
+        ];
+      };
       payout_accounts: {
         Row: {
           account_type: string;
@@ -2701,8 +2835,10 @@ export type Database = {
           currency: string;
           description: string | null;
           id: string;
+          idempotency_key: string | null;
           metadata: Json;
           net_amount_cents: number | null;
+          payment_id: string | null;
           platform_fee_cents: number;
           processed_at: string | null;
           processing_fee_cents: number;
@@ -2724,8 +2860,10 @@ export type Database = {
           currency: string;
           description?: string | null;
           id?: string;
+          idempotency_key?: string | null;
           metadata?: Json;
           net_amount_cents?: never;
+          payment_id?: string | null;
           platform_fee_cents?: number;
           processed_at?: string | null;
           processing_fee_cents?: number;
@@ -2747,8 +2885,10 @@ export type Database = {
           currency?: string;
           description?: string | null;
           id?: string;
+          idempotency_key?: string | null;
           metadata?: Json;
           net_amount_cents?: never;
+          payment_id?: string | null;
           platform_fee_cents?: number;
           processed_at?: string | null;
           processing_fee_cents?: number;
@@ -2769,6 +2909,13 @@ export type Database = {
             columns: ['booking_id'];
             isOneToOne: false;
             referencedRelation: 'bookings';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'transactions_payment_id_fkey';
+            columns: ['payment_id'];
+            isOneToOne: false;
+            referencedRelation: 'payments';
             referencedColumns: ['id'];
           },
           {
@@ -4672,6 +4819,41 @@ export type Database = {
           isSetofReturn: true;
         };
       };
+      payments_report: {
+        Args: {
+          period_end?: string;
+          period_start?: string;
+        };
+        Returns: {
+          captured_cents: number;
+          collected_net_cents: number;
+          currency: string;
+          payments: number;
+          payouts_cents: number;
+          platform_fees_cents: number;
+          platform_fees_refunded_cents: number;
+          platform_net_cents: number;
+          processing_fees_cents: number;
+          provider_net_cents: number;
+          provider_share_cents: number;
+          providers_owed_cents: number;
+          refunded_cents: number;
+          transfers_reversed_cents: number;
+        }[];
+      };
+      provider_balances: {
+        Args: {
+          provider_id?: string;
+        };
+        Returns: {
+          balance_cents: number;
+          currency: string;
+          earned_cents: number;
+          net_cents: number;
+          paid_out_cents: number;
+          reversed_cents: number;
+        }[];
+      };
       publish_due_reviews: {
         Args: never;
         Returns: number;
@@ -4687,6 +4869,47 @@ export type Database = {
           listing_id: string;
         };
         Returns: undefined;
+      };
+      record_payout: {
+        Args: {
+          amount_cents: number;
+          currency: string;
+          idempotency_key?: string;
+          method?: string;
+          provider_id: string;
+          reference?: string;
+        };
+        Returns: {
+          amount_cents: number;
+          booking_id: string | null;
+          created_at: string;
+          currency: string;
+          description: string | null;
+          id: string;
+          idempotency_key: string | null;
+          metadata: Json;
+          net_amount_cents: number | null;
+          payment_id: string | null;
+          platform_fee_cents: number;
+          processed_at: string | null;
+          processing_fee_cents: number;
+          status: Database['public']['Enums']['payment_status'];
+          stripe_charge_id: string | null;
+          stripe_payment_intent_id: string | null;
+          stripe_refund_id: string | null;
+          stripe_transfer_id: string | null;
+          subscription_id: string | null;
+          tenant_id: string;
+          type: Database['public']['Enums']['transaction_type'];
+          updated_at: string;
+          user_id: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'transactions';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       redeem_referral_code: {
         Args: {
@@ -5307,6 +5530,14 @@ export type Database = {
         | 'booking';
       availability_override_kind: 'blocked' | 'available';
       billing_interval: 'month' | 'year';
+      booking_payment_status:
+        | 'requires_payment'
+        | 'authorised'
+        | 'captured'
+        | 'partially_refunded'
+        | 'refunded'
+        | 'voided'
+        | 'failed';
       booking_status:
         | 'pending'
         | 'confirmed'
@@ -5365,7 +5596,15 @@ export type Database = {
         | 'incomplete'
         | 'incomplete_expired';
       subscription_tier: 'free' | 'basic' | 'professional' | 'enterprise';
-      transaction_type: 'payment' | 'payout' | 'fee' | 'refund' | 'bonus' | 'referral';
+      transaction_type:
+        | 'payment'
+        | 'payout'
+        | 'fee'
+        | 'refund'
+        | 'bonus'
+        | 'referral'
+        | 'transfer'
+        | 'transfer_reversal';
       user_role: 'guest' | 'customer' | 'provider' | 'admin' | 'super_admin';
       user_status: 'active' | 'inactive' | 'suspended' | 'pending_verification' | 'banned';
       verification_status: 'pending' | 'in_review' | 'verified' | 'rejected';
@@ -5461,6 +5700,15 @@ export const Constants = {
       audit_action: ['create', 'read', 'update', 'delete', 'login', 'logout', 'admin_action', 'payment', 'booking'],
       availability_override_kind: ['blocked', 'available'],
       billing_interval: ['month', 'year'],
+      booking_payment_status: [
+        'requires_payment',
+        'authorised',
+        'captured',
+        'partially_refunded',
+        'refunded',
+        'voided',
+        'failed',
+      ],
       booking_status: [
         'pending',
         'confirmed',
@@ -5514,7 +5762,7 @@ export const Constants = {
       reward_type: ['credit', 'cash', 'discount', 'bonus'],
       subscription_status: ['trialing', 'active', 'past_due', 'canceled', 'unpaid', 'incomplete', 'incomplete_expired'],
       subscription_tier: ['free', 'basic', 'professional', 'enterprise'],
-      transaction_type: ['payment', 'payout', 'fee', 'refund', 'bonus', 'referral'],
+      transaction_type: ['payment', 'payout', 'fee', 'refund', 'bonus', 'referral', 'transfer', 'transfer_reversal'],
       user_role: ['guest', 'customer', 'provider', 'admin', 'super_admin'],
       user_status: ['active', 'inactive', 'suspended', 'pending_verification', 'banned'],
       verification_status: ['pending', 'in_review', 'verified', 'rejected'],

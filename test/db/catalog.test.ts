@@ -87,13 +87,16 @@ const SPEC_ENUMS: Record<string, string[]> = {
   location_type: ['on_site', 'remote', 'both'],
   subscription_status: ['trialing', 'active', 'past_due', 'canceled', 'unpaid', 'incomplete', 'incomplete_expired'],
   payment_status: ['pending', 'processing', 'completed', 'failed', 'cancelled', 'refunded'],
-  transaction_type: ['payment', 'payout', 'fee', 'refund', 'bonus', 'referral'],
+  // The specification's six, then the provider's side of a booking payment (migration 0040, issue 13).
+  transaction_type: ['payment', 'payout', 'fee', 'refund', 'bonus', 'referral', 'transfer', 'transfer_reversal'],
   audit_action: ['create', 'read', 'update', 'delete', 'login', 'logout', 'admin_action', 'payment', 'booking'],
   log_level: ['debug', 'info', 'warning', 'error', 'critical'],
 };
 
 /** Enums the domain needs beyond the specification's twelve. */
 const ADDED_ENUMS = [
+  'booking_payment_status',
+  'payment_mode',
   'subscription_tier',
   'availability_override_kind',
   'notification_type',
@@ -210,6 +213,9 @@ describe(`schema catalog (${testBackend()})`, () => {
       'transactions_booking_id_fkey',
       'invoices_user_id_fkey',
       'invoices_booking_id_fkey',
+      'payments_customer_id_fkey',
+      'payments_provider_id_fkey',
+      'transactions_payment_id_fkey',
     ]);
     assert.deepEqual(new Set(rows.map((r) => r.fk)), expected);
   });

@@ -10,7 +10,7 @@ import { getTestDatabase, startTestServer, type TestDatabase, type TestServer, t
  * The booking lifecycle (migration 0021) through /rest/v1/rpc with supabase-js and real tokens:
  * create_booking (price breakdown, instant book, idempotency keys, taken slots), the actions
  * (confirm, decline, start, complete, no-show, cancel, dispute, reschedule), who may take each
- * and when, refunds at each cancellation-policy boundary with their ledger rows, expiry of
+ * and when, refunds at each cancellation-policy boundary with the payment they leave (offline mode), expiry of
  * unanswered requests, and on PostgreSQL many simultaneous requests for one provider's time.
  */
 
@@ -93,13 +93,17 @@ async function bookingRow(id: string): Promise<Record<string, unknown>> {
   return rows[0] as Record<string, unknown>;
 }
 
-async function refundRows(bookingId: string) {
-  const { rows } = await db.query(
-    sql`select user_id, type::text, status::text, amount_cents::int, currency,
-               (metadata ->> 'refund_percent')::int as percent
-        from public.transactions where booking_id = ${bookingId}`,
+/** The booking's payment (status, captured, refunded) and its ledger rows, in the order written. */
+async function moneyOf(bookingId: string) {
+  const { rows: payments } = await db.query<{ status: string; captured: number; refunded: number }>(
+    sql`select status::text, captured_cents::int as captured, refunded_cents::int as refunded
+        from public.payments where booking_id = ${bookingId}`,
   );
-  return rows;
+  const { rows: ledger } = await db.query<{ type: string; user_id: string; amount: number; fee: number }>(
+    sql`select type::text, user_id, amount_cents::int as amount, platform_fee_cents::int as fee
+        from public.transactions where booking_id = ${bookingId} order by created_at, type`,
+  );
+  return { ...payments[0], ledger };
 }
 
 /**
@@ -400,20 +404,24 @@ describe(`cancellation refunds (${testBackend()})`, () => {
       assert.equal(error, null);
       const refund = (8400 * percent) / 100;
       assert.deepEqual([data?.status, data?.refund_cents, data?.cancelled_by], ['cancelled', refund, customer.id]);
+      // Offline, the confirmed booking's payment was authorised: the part the policy keeps is
+      // captured (with the 12.00 application fee in proportion) and the rest released.
+      const kept = 8400 - refund;
+      const fee = Math.round((1200 * kept) / 8400);
+      const money = await moneyOf(id);
       assert.deepEqual(
-        await refundRows(id),
-        refund === 0
-          ? []
-          : [
-              {
-                user_id: customer.id,
-                type: 'refund',
-                status: 'pending',
-                amount_cents: refund,
-                currency: 'USD',
-                percent,
-              },
-            ],
+        money,
+        kept === 0
+          ? { status: 'voided', captured: 0, refunded: 0, ledger: [] }
+          : {
+              status: 'captured',
+              captured: kept,
+              refunded: 0,
+              ledger: [
+                { type: 'payment', user_id: customer.id, amount: kept, fee },
+                { type: 'transfer', user_id: listing.providerId, amount: kept - fee, fee: 0 },
+              ],
+            },
       );
     });
   }
@@ -425,20 +433,17 @@ describe(`cancellation refunds (${testBackend()})`, () => {
       .rpc('cancel_booking', { booking_id: id, reason: 'Van broke down' })
       .single<Record<string, unknown>>();
     assert.equal(data?.refund_cents, 8400);
-    assert.deepEqual(
-      (await refundRows(id)).map((row) => [row.amount_cents, row.percent]),
-      [[8400, 100]],
-    );
+    assert.deepEqual(await moneyOf(id), { status: 'voided', captured: 0, refunded: 0, ledger: [] });
   });
 
-  test('cancelling an unconfirmed request refunds everything and writes no ledger row (nothing was charged)', async () => {
+  test('cancelling an unconfirmed request voids its payment and writes no ledger row (nothing was charged)', async () => {
     const { listing } = await newProvider({ policy: 'strict' });
     const id = await insertBooking(listing, { startsAt: inHours(2), status: 'pending', policy: 'strict' });
     const { data } = await asCustomer
       .rpc('cancel_booking', { booking_id: id, reason: 'Found someone sooner' })
       .single<Record<string, unknown>>();
     assert.equal(data?.refund_cents, 8400);
-    assert.deepEqual(await refundRows(id), []);
+    assert.deepEqual(await moneyOf(id), { status: 'voided', captured: 0, refunded: 0, ledger: [] });
   });
 
   test('a cancellation needs a reason, a party and a cancellable status; failures change nothing', async () => {
@@ -458,7 +463,7 @@ describe(`cancellation refunds (${testBackend()})`, () => {
     }
     assert.equal((await bookingRow(id)).status, 'confirmed');
     assert.equal((await bookingRow(done)).status, 'completed');
-    assert.deepEqual(await refundRows(id), []);
+    assert.deepEqual(await moneyOf(id), { status: 'authorised', captured: 0, refunded: 0, ledger: [] });
   });
 
   test('anyone reads the policies behind the refunds', async () => {

@@ -891,7 +891,8 @@ describe(`notifications (${testBackend()})`, () => {
     const types = async (u: UserFixture) => (await notificationsOf(u)).map((n) => n.type);
     // Booked straight into confirmed: the customer hears of it at once.
     assert.deepEqual(await types(customer), ['booking_confirmed', 'booking_completed']);
-    assert.deepEqual(await types(provider), ['booking_received', 'booking_completed']);
+    // Completion captures the payment authorised at confirmation (offline, migration 0040).
+    assert.deepEqual(await types(provider), ['booking_received', 'booking_completed', 'payment_received']);
   });
 
   test('a new review notifies the reviewee, without its stars or words (reviews are double-blind, 0022)', async () => {

@@ -94,6 +94,7 @@ describe(`has_permission (${testBackend()})`, () => {
         'files.moderate',
         'flags.manage',
         'listings.moderate',
+        'payments.manage',
         'payments.read',
         'payments.refund',
         'referrals.manage',
@@ -454,7 +455,7 @@ describe(`permission tables (${testBackend()})`, () => {
       permissions: (await tx.query(sql`select id from public.permissions`)).rowCount,
       superAdmin: (await tx.query(sql`select 1 from public.role_permissions where role = 'super_admin'`)).rowCount,
     }));
-    assert.deepEqual(seen, { permissions: 20, superAdmin: 20 });
+    assert.deepEqual(seen, { permissions: 21, superAdmin: 21 });
     for (const table of ['permissions', 'role_permissions', 'user_permissions']) {
       await assert.rejects(
         asUser(db, null, (tx) => tx.query(sql`select * from ${sql.ident('public', table)}`)),
