@@ -1,22 +1,11 @@
 import type { Transaction } from '../db/database.js';
 import { sql } from '../db/sql.js';
-import {
-  type Bookings,
-  CANCELLED,
-  COMPLETED,
-  CONFIRMED,
-  DECLINED,
-  EXPIRED,
-  enteredAt,
-  finalStatus,
-  PATHS,
-  REFUNDED,
-  refundOf,
-} from './bookings.js';
-import { type Catalog, POLICY_KINDS } from './catalog.js';
+import { type Bookings, CANCELLED, COMPLETED, DECLINED, EXPIRED, enteredAt, PATHS } from './bookings.js';
+import type { Catalog } from './catalog.js';
 import { type Context, roundDiv } from './context.js';
 import { json, NULL, text } from './copy.js';
-import { confirmationCode, referralCode, stripeId, uuidFactory } from './ids.js';
+import { referralCode, stripeId, uuidFactory } from './ids.js';
+import { bookingLedgerRows } from './payments.js';
 import { type People, ROLE_PROVIDER } from './people.js';
 import { DAY, HOUR, iso, isoDate, MINUTE } from './time.js';
 
@@ -382,6 +371,8 @@ export const TRANSACTION_COLUMNS = [
   'metadata',
   'created_at',
   'updated_at',
+  'payment_id',
+  'idempotency_key',
 ] as const;
 
 export interface LedgerCounts {
@@ -389,11 +380,8 @@ export interface LedgerCounts {
 }
 
 /**
- * A payment for every booking that was confirmed (captured at confirmation; marked refunded
- * when refunded), the refund a cancellation of a confirmed booking records (act_on_booking:
- * pending until the payment integration settles it, here a day later), a refund of the rest
- * for refunded ones, a payout to the provider two days after completion, and a payment for
- * every paid subscription invoice.
+ * The bookings' money as migration 0040's workflow moves it (src/seed/payments.ts: payments,
+ * transfers, refunds, reversals, payouts), then a payment for every paid subscription invoice.
  */
 export function* transactionRows(
   ctx: Context,
@@ -404,71 +392,8 @@ export function* transactionRows(
 ): Generator<string> {
   const tenant = ctx.ref.tenant.id;
   const id = uuidFactory('transactions');
-  const latest = ctx.anchor - MINUTE;
   let row = 0;
-  for (let b = 0; b < bookings.count; b++) {
-    const path = PATHS[bookings.path[b] as number] as readonly number[];
-    if (!path.includes(CONFIRMED)) continue;
-    const i = bookings.listing[b] as number;
-    const pu = people.providers[bookings.provider[b] as number] as number;
-    const cu = people.customers[bookings.customer[b] as number] as number;
-    const currency = (ctx.ref.cities[people.city[pu] as number] as (typeof ctx.ref.cities)[number]).currency;
-    const status = finalStatus(bookings, b);
-    const total = bookings.total[b] as number;
-    // Fees never exceed what was charged (transactions_check): referral credit can bring the
-    // total below the platform's share.
-    const platform = Math.min((bookings.platform[b] as number) + (bookings.fee[b] as number), total);
-    const processing = Math.max(0, Math.min(roundDiv(total * 29, 1000) + 30, total - platform));
-    const confirmed = enteredAt(bookings, b, CONFIRMED);
-    const booking = bookings.id(b);
-    const title = catalog.titles.texts[catalog.titleKey[i] as number] as string;
-    const refunded = status === REFUNDED;
-    const payStatus = refunded ? 'refunded' : 'completed';
-    const refundAt = enteredAt(bookings, b, REFUNDED);
-    const paymentUpdated = refunded ? refundAt : confirmed;
-    yield `${id(row++)}\t${people.id(cu)}\t${tenant}\t${booking}\t${NULL}\tpayment\t${payStatus}\t${total}\t${currency}\t${platform}\t${processing}\t${text(
-      `Booking: ${title}`,
-    )}\t${stripeId('pi', b)}\t${stripeId('ch', b)}\t${NULL}\t${NULL}\t${iso(confirmed)}\t{}\t${iso(confirmed)}\t${iso(
-      paymentUpdated,
-    )}\n`;
-    const cancelledAt = enteredAt(bookings, b, CANCELLED);
-    const cancellation = refundOf(catalog, bookings, b);
-    let refundedSoFar = 0;
-    if (!Number.isNaN(cancelledAt) && cancellation.cents > 0) {
-      const settled = cancelledAt + DAY < latest;
-      const hours = Math.round(((bookings.startsAt[b] as number) - cancelledAt) / 36_000) / 100;
-      const canceller = bookings.cancelledByProvider[b] ? pu : cu;
-      yield `${id(row++)}\t${people.id(cu)}\t${tenant}\t${booking}\t${NULL}\trefund\t${settled ? 'completed' : 'pending'}\t${
-        cancellation.cents
-      }\t${currency}\t0\t0\t${text(
-        `Refund of ${cancellation.percent}% for cancelled booking ${confirmationCode(b)}`,
-      )}\t${NULL}\t${NULL}\t${settled ? stripeId('re', b) : NULL}\t${NULL}\t${settled ? iso(cancelledAt + DAY) : NULL}\t${json(
-        {
-          policy: POLICY_KINDS[catalog.policy[i] as number],
-          refund_percent: cancellation.percent,
-          hours_before_start: hours,
-          cancelled_by: people.id(canceller),
-        },
-      )}\t${iso(cancelledAt)}\t${iso(settled ? cancelledAt + DAY : cancelledAt)}\n`;
-      refundedSoFar = cancellation.cents;
-    }
-    if (refunded && total > refundedSoFar) {
-      yield `${id(row++)}\t${people.id(cu)}\t${tenant}\t${booking}\t${NULL}\trefund\tcompleted\t${
-        total - refundedSoFar
-      }\t${currency}\t0\t0\t${text(`Refund: ${title}`)}\t${NULL}\t${NULL}\t${stripeId('re', b + 0x4000000) /* distinct from the cancellation's refund */}\t${NULL}\t${iso(
-        refundAt,
-      )}\t{}\t${iso(refundAt)}\t${iso(refundAt)}\n`;
-    }
-    if (status === COMPLETED) {
-      const payout = enteredAt(bookings, b, COMPLETED) + 2 * DAY;
-      if (payout < latest) {
-        const amount = (bookings.base[b] as number) - (bookings.platform[b] as number);
-        yield `${id(row++)}\t${people.id(pu)}\t${tenant}\t${booking}\t${NULL}\tpayout\tcompleted\t${amount}\t${currency}\t0\t0\t${text(
-          `Payout: ${title}`,
-        )}\t${NULL}\t${NULL}\t${NULL}\t${stripeId('tr', b)}\t${iso(payout)}\t{}\t${iso(payout)}\t${iso(payout)}\n`;
-      }
-    }
-  }
+  yield* bookingLedgerRows(ctx, people, catalog, bookings, () => id(row++));
   const { invoices } = subscriptions;
   for (let n = 0; n < invoices.count; n++) {
     if (invoices.status[n] !== 0) continue;
@@ -479,7 +404,7 @@ export function* transactionRows(
     yield `${id(row++)}\t${people.id(u)}\t${tenant}\t${NULL}\t${subscriptions.id(s)}\tpayment\tcompleted\t${amount}\tUSD\t0\t${Math.min(
       roundDiv(amount * 29, 1000) + 30,
       amount,
-    )}\t${text(`Invoice ${invoices.number[n]}`)}\t${stripeId('pi_sub', n)}\t${stripeId('ch_sub', n)}\t${NULL}\t${NULL}\t${paid}\t{}\t${paid}\t${paid}\n`;
+    )}\t${text(`Invoice ${invoices.number[n]}`)}\t${stripeId('pi_sub', n)}\t${stripeId('ch_sub', n)}\t${NULL}\t${NULL}\t${paid}\t{}\t${paid}\t${paid}\t${NULL}\t${NULL}\n`;
   }
 }
 

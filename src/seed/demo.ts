@@ -65,6 +65,7 @@ import { type Context, createContext } from './context.js';
 import { copyLines } from './copy.js';
 import { stripeId } from './ids.js';
 import { insertNotifications } from './notifications.js';
+import { PAYMENT_COLUMNS, paymentRows } from './payments.js';
 import {
   ADDRESS_COLUMNS,
   AVAILABILITY_COLUMNS,
@@ -154,6 +155,7 @@ export const DEMO_TABLES = [
   'messages',
   'notifications',
   'payment_methods',
+  'payments',
   'transactions',
   'subscriptions',
   'invoices',
@@ -312,6 +314,7 @@ export async function seedDemo(
       await copy('subscriptions', SUBSCRIPTION_COLUMNS, subscriptionRows(ctx, people, subscriptions));
       await copy('invoices', INVOICE_COLUMNS, invoiceRows(ctx, people, subscriptions));
       await copy('invoice_items', INVOICE_ITEM_COLUMNS, invoiceItemRows(subscriptions));
+      await copy('payments', PAYMENT_COLUMNS, paymentRows(ctx, people, catalog, bookings));
       await copy('transactions', TRANSACTION_COLUMNS, transactionRows(ctx, people, catalog, bookings, subscriptions));
       await copy('referral_codes', REFERRAL_CODE_COLUMNS, referralCodeRows(ctx, people, referrals));
       await copy('referrals', REFERRAL_COLUMNS, referralRows(ctx, people, bookings, referrals));
@@ -501,6 +504,7 @@ function tablePlan(_ctx: Context, world: World): { table: string; estimate: numb
     { table: 'conversations', estimate: conversations.count * 3 },
     { table: 'messages', estimate: conversations.messageAt.length },
     { table: 'payment_methods', estimate: payments.count },
+    { table: 'payments', estimate: bookings.count },
     { table: 'transactions', estimate: bookings.count * 1.3 + subscriptions.invoices.count },
     { table: 'referrals', estimate: referrals.codes.count + referrals.referrals.count * 3 },
     { table: 'credit_ledger', estimate: world.credit.grants.count + world.credit.moves.count },

@@ -194,30 +194,65 @@ describe(`demo data (${testBackend()})`, () => {
           or b.platform_fee_cents <> round(b.base_price_cents * t.platform_fee_bps / 10000.0)`,
     );
     assert.equal(fees, 0);
+    // Each booking's payment is what migration 0040's workflow leaves (offline marketplace).
     const payments = await count(
       db,
       sql`
-      select count(*) as n from public.transactions x join public.bookings b on b.id = x.booking_id
-       where (x.type = 'payment' and x.amount_cents <> b.total_cents) or x.currency <> b.currency`,
+      select count(*) as n from public.bookings b
+        left join public.payments p on p.booking_id = b.id
+        cross join lateral app.payment_split(b) s
+        cross join lateral (select case
+            when b.cancelled_at is not null then case when b.confirmed_at is null then 0 else b.total_cents - b.refund_cents end
+            when b.completed_at is not null
+                 or exists (select 1 from public.booking_status_history h
+                             where h.booking_id = b.id and h.to_status::text = 'no_show') then b.total_cents
+            else 0 end as captured) e
+       where p.id is null or p.method <> 'offline' or p.currency <> b.currency or p.amount_cents <> b.total_cents
+          or (p.application_fee_cents, p.provider_amount_cents, p.credit_shortfall_cents)
+             <> (s.application_fee, s.provider_amount, s.shortfall)
+          or p.captured_cents <> e.captured
+          or p.captured_fee_cents <> app.prorate(p.application_fee_cents, p.captured_cents, p.amount_cents)
+          or p.refunded_cents <> case when b.status = 'refunded' then p.captured_cents else 0 end
+          or p.application_fee_refunded_cents <> app.prorate(p.captured_fee_cents, p.refunded_cents, p.captured_cents)
+          or p.status::text <> case
+               when b.status = 'pending' then 'requires_payment'
+               when b.status in ('confirmed', 'in_progress') then 'authorised'
+               when p.refunded_cents > 0 then 'refunded'
+               when p.captured_cents > 0 then 'captured'
+               when b.status::text in ('declined', 'expired', 'cancelled', 'refunded') then 'voided'
+               else 'authorised' end`,
     );
-    assert.equal(payments, 0);
-    const paid = await count(
+    assert.equal(payments, 0, 'each booking has the payment the workflow leaves');
+    // The ledger holds exactly the payments' movements.
+    const ledger = await count(
       db,
       sql`
-      select count(*) as n from public.bookings b
-       where b.status in ('confirmed', 'in_progress', 'completed', 'disputed', 'refunded')
-         and not exists (select 1 from public.transactions x where x.booking_id = b.id and x.type = 'payment')`,
+      select count(*) as n from public.payments p
+        left join lateral (
+          select coalesce(sum(x.amount_cents) filter (where x.type = 'payment'), 0) as paid,
+                 coalesce(sum(x.platform_fee_cents) filter (where x.type = 'payment'), 0) as fee,
+                 coalesce(sum(x.amount_cents) filter (where x.type::text = 'transfer'), 0) as share,
+                 coalesce(sum(x.amount_cents) filter (where x.type = 'refund'), 0) as refunded,
+                 coalesce(sum(x.platform_fee_cents) filter (where x.type = 'refund'), 0) as fee_refunded,
+                 coalesce(sum(x.amount_cents) filter (where x.type::text = 'transfer_reversal'), 0) as reversed,
+                 count(*) filter (where x.currency <> p.currency or x.booking_id <> p.booking_id) as wrong
+            from public.transactions x where x.payment_id = p.id) l on true
+       where (l.paid, l.fee, l.share, l.refunded, l.fee_refunded, l.reversed, l.wrong)
+             <> (p.captured_cents, p.captured_fee_cents, p.captured_cents - p.captured_fee_cents, p.refunded_cents,
+                 p.application_fee_refunded_cents, p.transfer_reversed_cents, 0::bigint)`,
     );
-    assert.equal(paid, 0, 'every confirmed booking has a payment');
-    const refunds = await count(
+    assert.equal(ledger, 0, 'the ledger holds each payment’s movements once');
+    const overpaid = await count(
       db,
-      sql`
-      select count(*) as n from public.bookings b
-       where (select coalesce(sum(x.amount_cents), 0) from public.transactions x where x.booking_id = b.id and x.type = 'refund')
-             <> case when b.status = 'refunded' then b.total_cents
-                     when b.status = 'cancelled' and b.confirmed_at is not null then b.refund_cents else 0 end`,
+      sql`select count(*) as n from public.users u cross join lateral app.provider_ledger(u.id) l
+           where u.role = 'provider' and l.balance_cents < 0`,
     );
-    assert.equal(refunds, 0, 'refunded bookings refunded in full, cancelled ones their refund_cents');
+    assert.equal(overpaid, 0, 'no provider is paid out more than they earned');
+    const kinds = await count(
+      db,
+      sql`select count(distinct type) as n from public.transactions where payment_id is not null or type = 'payout'`,
+    );
+    assert.equal(kinds, 5, 'payments, transfers, refunds, reversals and payouts');
     const invoices = await count(
       db,
       sql`
