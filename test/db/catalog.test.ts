@@ -63,6 +63,7 @@ const ADDED_TABLES = [
   'booking_status_history',
   'user_addresses',
   'cancellation_policy_tiers',
+  'payments',
 ];
 
 const SPEC_ENUMS: Record<string, string[]> = {
