@@ -1996,6 +1996,7 @@ declare
   image text := nullif(data ->> 'image_url', '');
   claimed_role text := data -> 'public_metadata' ->> 'role';
   new_role public.user_role;
+  metadata_fresh boolean;
 begin
   if state.deleted_at is not null then
     return jsonb_build_object('outcome', 'ignored', 'reason', 'Clerk deleted this user');
@@ -2020,7 +2021,9 @@ begin
   end if;
   -- A role from Clerk only when the deployment trusts it, only when Clerk's value changed
   -- (a stale value does not undo a role set in Loconomy), and never super_admin.
-  if 'role' = any (trusted) and claimed_role is distinct from state.metadata_role
+  -- Metadata not newer than Loconomy's last push (its echo, or an older event) is not a change.
+  metadata_fresh := state.pushed_clerk_updated_at is null or changed_at > state.pushed_clerk_updated_at;
+  if 'role' = any (trusted) and metadata_fresh and claimed_role is distinct from state.metadata_role
      and claimed_role in ('guest', 'customer', 'provider', 'admin') then
     new_role := claimed_role::public.user_role;
   end if;
@@ -2050,7 +2053,7 @@ begin
   where p.user_id = account.id;
 
   update app.clerk_users set clerk_updated_at = coalesce(changed_at, clerk_updated_at), image_url = image,
-         metadata_role = claimed_role
+         metadata_role = case when metadata_fresh then claimed_role else metadata_role end
   where clerk_id_hash = state.clerk_id_hash;
   return jsonb_build_object('outcome', 'applied', 'user_id', account.id);
 end $_$;
@@ -2170,6 +2173,11 @@ CREATE TABLE app.clerk_users (
     metadata_role text,
     deleted_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    pushed_role text,
+    pushed_status text,
+    pushed_verification text,
+    pushed_at timestamp with time zone,
+    pushed_clerk_updated_at timestamp with time zone,
     CONSTRAINT clerk_users_clerk_id_hash_check CHECK ((clerk_id_hash ~ '^[0-9a-f]{64}$'::text))
 );
 
@@ -2196,6 +2204,36 @@ COMMENT ON COLUMN app.clerk_users.image_url IS 'The Clerk image last copied to u
 --
 
 COMMENT ON COLUMN app.clerk_users.metadata_role IS 'public_metadata.role as Clerk last sent it. With role trusted, only a change of it is applied, so an unchanged (stale) value never undoes a role set in Loconomy.';
+
+--
+-- Name: COLUMN clerk_users.pushed_role; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.clerk_users.pushed_role IS 'users.role as last written to Clerk public_metadata.role by the push job.';
+
+--
+-- Name: COLUMN clerk_users.pushed_status; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.clerk_users.pushed_status IS 'users.status as last written to Clerk public_metadata.status.';
+
+--
+-- Name: COLUMN clerk_users.pushed_verification; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.clerk_users.pushed_verification IS 'users.verification_status as last written to Clerk public_metadata.verification_status.';
+
+--
+-- Name: COLUMN clerk_users.pushed_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.clerk_users.pushed_at IS 'When the last push succeeded.';
+
+--
+-- Name: COLUMN clerk_users.pushed_clerk_updated_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.clerk_users.pushed_clerk_updated_at IS 'Clerk''s updated_at of the user object the last push returned: user.updated events not newer than it carry metadata as old as the push (its echo, or an event sent before it), so their public_metadata.role is not a change.';
 
 --
 -- Name: clerk_lock(text); Type: FUNCTION; Schema: app; Owner: -
@@ -2229,6 +2267,30 @@ CREATE FUNCTION app.clerk_primary(entries jsonb, primary_id text, field text) RE
 $$;
 
 --
+-- Name: clerk_push_state(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_push_state(target uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select jsonb_build_object('clerk_id', u.clerk_id, 'role', u.role, 'status', u.status,
+                            'verification_status', u.verification_status)
+  from public.users u
+  left join app.clerk_users c on c.clerk_id_hash = app.clerk_id_hash(u.clerk_id)
+  where u.id = target and u.clerk_id is not null and u.deleted_at is null and c.deleted_at is null
+    and (c.clerk_id_hash is null
+         or (u.role::text, u.status::text, u.verification_status::text)
+            is distinct from (c.pushed_role, c.pushed_status, c.pushed_verification))
+$$;
+
+--
+-- Name: FUNCTION clerk_push_state(target uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.clerk_push_state(target uuid) IS 'The Clerk id, role, status and verification_status to push for a user; NULL when there is nothing to push (no Clerk id, erased, deleted at Clerk, or unchanged since the last push).';
+
+--
 -- Name: clerk_record_failure(text, jsonb, text); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2247,6 +2309,38 @@ $$;
 --
 
 COMMENT ON FUNCTION app.clerk_record_failure(svix_id text, event jsonb, error text) IS 'Records that applying a Clerk event failed (attempts, last_error); a processed event is left alone.';
+
+--
+-- Name: clerk_record_push(jsonb, timestamp with time zone); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_record_push(pushed jsonb, returned_updated_at timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  subject text := pushed ->> 'clerk_id';
+  state app.clerk_users;
+begin
+  if coalesce(subject, '') = '' then
+    raise invalid_parameter_value using message = 'the pushed state needs the clerk_id';
+  end if;
+  state := app.clerk_lock(subject);
+  update app.clerk_users c set
+    pushed_role = pushed ->> 'role',
+    pushed_status = pushed ->> 'status',
+    pushed_verification = pushed ->> 'verification_status',
+    pushed_at = now(),
+    pushed_clerk_updated_at = greatest(c.pushed_clerk_updated_at, returned_updated_at),
+    metadata_role = pushed ->> 'role'
+  where c.clerk_id_hash = state.clerk_id_hash and c.deleted_at is null;
+end $$;
+
+--
+-- Name: FUNCTION clerk_record_push(pushed jsonb, returned_updated_at timestamp with time zone); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.clerk_record_push(pushed jsonb, returned_updated_at timestamp with time zone) IS 'Records a push to Clerk that succeeded: the values pushed and the updated_at of the user object Clerk returned.';
 
 --
 -- Name: clerk_tenant(text, text[]); Type: FUNCTION; Schema: app; Owner: -
@@ -6726,6 +6820,24 @@ begin
   elsif new.deleted_at is null then
     perform app.emit_event('user.updated', new.tenant_id, data);
   end if;
+  return null;
+end $$;
+
+--
+-- Name: users_enqueue_clerk_push(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.users_enqueue_clerk_push() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if new.clerk_id is null or new.deleted_at is not null or to_regnamespace('graphile_worker') is null then
+    return null;
+  end if;
+  perform graphile_worker.add_job('clerk.push_user', json_build_object('user_id', new.id),
+                                  queue_name => 'clerk.push:' || (hashtext(new.id::text) & 7),
+                                  job_key => 'clerk.push:' || new.id);
   return null;
 end $$;
 
@@ -14872,6 +14984,12 @@ CREATE TRIGGER user_sessions_inherit_tenant BEFORE INSERT ON public.user_session
 CREATE TRIGGER users_audit AFTER INSERT OR DELETE OR UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION app.audit_row();
 
 --
+-- Name: users users_clerk_push; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER users_clerk_push AFTER UPDATE OF role, status, verification_status ON public.users FOR EACH ROW WHEN (((old.role IS DISTINCT FROM new.role) OR (old.verification_status IS DISTINCT FROM new.verification_status) OR ((old.status IS DISTINCT FROM new.status) AND (NOT ((old.status = 'pending_verification'::public.user_status) AND (new.status = 'active'::public.user_status)))))) EXECUTE FUNCTION app.users_enqueue_clerk_push();
+
+--
 -- Name: users users_create_profile; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -17686,11 +17804,25 @@ REVOKE ALL ON FUNCTION app.clerk_lock(subject text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.clerk_primary(entries jsonb, primary_id text, field text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION clerk_push_state(target uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_push_state(target uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.clerk_push_state(target uuid) TO service_role;
+
+--
 -- Name: FUNCTION clerk_record_failure(svix_id text, event jsonb, error text); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.clerk_record_failure(svix_id text, event jsonb, error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.clerk_record_failure(svix_id text, event jsonb, error text) TO service_role;
+
+--
+-- Name: FUNCTION clerk_record_push(pushed jsonb, returned_updated_at timestamp with time zone); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_record_push(pushed jsonb, returned_updated_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.clerk_record_push(pushed jsonb, returned_updated_at timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION clerk_tenant(claimed text, trusted text[]); Type: ACL; Schema: app; Owner: -
@@ -18848,6 +18980,12 @@ GRANT ALL ON FUNCTION app.user_tenant_id(target uuid) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION app.users_emit_events() FROM PUBLIC;
+
+--
+-- Name: FUNCTION users_enqueue_clerk_push(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.users_enqueue_clerk_push() FROM PUBLIC;
 
 --
 -- Name: FUNCTION valid_scopes(scopes text[]); Type: ACL; Schema: app; Owner: -

@@ -165,6 +165,22 @@ export const SETTINGS = {
       )
       .pipe(z.array(z.enum(['role', 'tenant_id'], { error: 'may name only role and tenant_id' }))),
   },
+  CLERK_SECRET_KEY: {
+    type: 'string (sk_live_… or sk_test_…)',
+    description:
+      "Clerk Backend API secret key (Clerk dashboard → API keys). Set on the processes that run jobs: role, status and verification changes made in Loconomy are then written to the user's Clerk public_metadata. Unset: nothing is pushed to Clerk (the push jobs end without calling it).",
+    schema: z
+      .string()
+      .trim()
+      .regex(/^sk_(live|test)_\S+$/, 'must be a Clerk secret key (sk_live_… or sk_test_…)'),
+  },
+  LOCONOMY_CLERK_API_URL: {
+    type: 'URL',
+    default: 'https://api.clerk.com',
+    description:
+      "Base URL of Clerk's Backend API (the client adds /v1). Change it only to point at a test double or a proxy.",
+    schema: httpUrl,
+  },
   STRIPE_SECRET_KEY: { type: 'string', description: 'Stripe API secret key (sk_…).', schema: nonEmpty },
   STRIPE_WEBHOOK_SECRET: {
     type: 'string',
@@ -419,6 +435,10 @@ export interface Config {
     readonly webhookSecret: string | undefined;
     /** public_metadata keys (and token claims) trusted: LOCONOMY_CLERK_TRUSTED_METADATA. */
     readonly trustedMetadata: readonly ClerkTrustedKey[];
+    /** CLERK_SECRET_KEY: unset, nothing is pushed to Clerk. */
+    readonly secretKey: string | undefined;
+    /** LOCONOMY_CLERK_API_URL. */
+    readonly apiUrl: string;
   };
   readonly stripe: { readonly secretKey: string | undefined; readonly webhookSecret: string | undefined };
   readonly db: {
@@ -487,6 +507,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       jwtKey: v.CLERK_JWT_KEY,
       webhookSecret: v.CLERK_WEBHOOK_SECRET,
       trustedMetadata: [...new Set(v.LOCONOMY_CLERK_TRUSTED_METADATA ?? [])],
+      secretKey: v.CLERK_SECRET_KEY,
+      apiUrl: v.LOCONOMY_CLERK_API_URL as string,
     },
     stripe: { secretKey: v.STRIPE_SECRET_KEY, webhookSecret: v.STRIPE_WEBHOOK_SECRET },
     db: {

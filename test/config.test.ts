@@ -49,6 +49,8 @@ describe('configuration', () => {
         CLERK_JWT_KEY: '-----BEGIN PUBLIC KEY-----',
         CLERK_WEBHOOK_SECRET: 'whsec_a',
         LOCONOMY_CLERK_TRUSTED_METADATA: 'role, tenant_id, role',
+        CLERK_SECRET_KEY: 'sk_live_abc',
+        LOCONOMY_CLERK_API_URL: 'http://127.0.0.1:9999',
         STRIPE_SECRET_KEY: 'sk_test_a',
         STRIPE_WEBHOOK_SECRET: 'whsec_b',
         LOCONOMY_DB_SCHEMAS: 'api, public',
@@ -74,6 +76,8 @@ describe('configuration', () => {
       jwtKey: '-----BEGIN PUBLIC KEY-----',
       webhookSecret: 'whsec_a',
       trustedMetadata: ['role', 'tenant_id'],
+      secretKey: 'sk_live_abc',
+      apiUrl: 'http://127.0.0.1:9999',
     });
     assert.deepEqual(config.stripe, { secretKey: 'sk_test_a', webhookSecret: 'whsec_b' });
     assert.deepEqual(config.db, {
@@ -171,5 +175,12 @@ describe('configuration', () => {
 
   test('refuses a Clerk JWKS URL that is not http(s)', () => {
     assert.match(failure({ CLERK_JWKS_URL: 'ftp://x' }).message, /CLERK_JWKS_URL is not a valid http\(s\) URL/);
+  });
+
+  test('refuses a Clerk secret key that is not one, without echoing it', () => {
+    const error = failure({ CLERK_SECRET_KEY: 'pk_test_abc' });
+    assert.match(error.message, /CLERK_SECRET_KEY must be a Clerk secret key \(sk_live_… or sk_test_…\)/);
+    assert.doesNotMatch(error.message, /pk_test_abc/);
+    assert.match(failure({ LOCONOMY_CLERK_API_URL: 'api.clerk.com' }).message, /LOCONOMY_CLERK_API_URL is not a valid/);
   });
 });

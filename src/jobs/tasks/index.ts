@@ -5,6 +5,7 @@ import { expirePendingBookings } from './expire-pending-bookings.js';
 import { expireReferralRewards } from './expire-referral-rewards.js';
 import { publishDueReviews } from './publish-due-reviews.js';
 import { purgeExpiredRows } from './purge-expired-rows.js';
+import { pushClerkUser } from './push-clerk-user.js';
 import { sendBookingReminders } from './send-booking-reminders.js';
 
 /** Every task a Loconomy worker runs, by name. */
@@ -16,4 +17,5 @@ export const TASKS: readonly TaskDefinition[] = [
   expireApiKeys,
   purgeExpiredRows,
   deliverWebhook,
+  pushClerkUser,
 ];
