@@ -341,6 +341,96 @@ describe(`offline payments end to end (${testBackend()})`, () => {
   });
 });
 
+describe(`the movements take what Stripe reports (${testBackend()})`, () => {
+  test('a stripe payment is authorised with its PaymentIntent, captured with its charge and fees, refunded with its refund id', async () => {
+    const tenant = await createTenant(db);
+    const { provider, listing } = await newProvider({ tenantId: tenant });
+    await db.query(sql`update public.tenants set payment_mode = 'stripe' where id = ${tenant}`);
+    const buyer = await createUser(db, { tenantId: tenant });
+    const id = await insertBooking(listing, buyer, { startsAt: inHours(20), status: 'pending' });
+    const { id: pay } = await paymentOf(id);
+    const refused = async (query: ReturnType<typeof sql>, message: RegExp) =>
+      assert.rejects(db.query(query), (e: { code?: string; message?: string }) => {
+        assert.equal(e.code, '22023', e.message);
+        assert.match(e.message ?? '', message);
+        return true;
+      });
+    await refused(sql`select app.payment_authorise(${pay})`, /PaymentIntent id/);
+    await db.query(sql`select app.payment_authorise(${pay}, 'pi_3Demo')`);
+    const { rows: held } = await db.query<{ days: number }>(sql`
+      select round(extract(epoch from capture_before - authorised_at) / 86400)::int as days
+        from public.payments where id = ${pay}`);
+    assert.equal(held[0]?.days, 6, 'captured at the latest 6 days after the authorisation');
+    await assert.rejects(db.query(sql`select app.payment_authorise(${pay}, 'pi_3Other')`), { code: 'PT409' });
+    await refused(sql`select app.payment_capture(${pay})`, /charge id/);
+    await db.query(sql`select app.payment_capture(${pay}, stripe_charge_id => 'ch_3Demo', stripe_transfer_id => 'tr_3Demo',
+                                                  processing_fee_cents => 274)`);
+    await refused(sql`select app.payment_refund(${pay}, 1000, 're_1')`, /refund id/);
+    // Stripe's own split of the refund is taken as reported, when it adds up.
+    await refused(
+      sql`select app.payment_refund(${pay}, 1000, 're_1', 're_1', application_fee_refunded_cents => 100,
+                                    transfer_reversed_cents => 800)`,
+      /must add up to 1000/,
+    );
+    await db.query(sql`select app.payment_refund(${pay}, 1000, 're_1', 're_1', application_fee_refunded_cents => 142,
+                                                 transfer_reversed_cents => 858)`);
+    const { rows } = await db.query(sql`
+      select type::text, user_id, amount_cents::int as amount, platform_fee_cents::int as fee,
+             processing_fee_cents::int as processing, stripe_payment_intent_id as pi, stripe_charge_id as ch,
+             stripe_refund_id as re, stripe_transfer_id as tr
+        from public.transactions where payment_id = ${pay} order by created_at, type`);
+    assert.deepEqual(rows, [
+      {
+        type: 'payment',
+        user_id: buyer.id,
+        amount: 8400,
+        fee: 1200,
+        processing: 274,
+        pi: 'pi_3Demo',
+        ch: 'ch_3Demo',
+        re: null,
+        tr: null,
+      },
+      {
+        type: 'transfer',
+        user_id: provider.id,
+        amount: 7200,
+        fee: 0,
+        processing: 0,
+        pi: null,
+        ch: null,
+        re: null,
+        tr: 'tr_3Demo',
+      },
+      {
+        type: 'refund',
+        user_id: buyer.id,
+        amount: 1000,
+        fee: 142,
+        processing: 0,
+        pi: null,
+        ch: null,
+        re: 're_1',
+        tr: null,
+      },
+      {
+        type: 'transfer_reversal',
+        user_id: provider.id,
+        amount: 858,
+        fee: 0,
+        processing: 0,
+        pi: null,
+        ch: null,
+        re: null,
+        tr: null,
+      },
+    ]);
+    // The same Stripe refund delivered again (a replayed webhook) changes nothing.
+    await db.query(sql`select app.payment_refund(${pay}, 1000, 're_1', 're_1')`);
+    assert.equal((await paymentOf(id)).refunded, 1000);
+  });
+});
+
 describe(`cancellations move the money by the policy (${testBackend()})`, () => {
   // [policy, hours before the start, refund %]
   const tiers: [string, number, number][] = [
@@ -785,5 +875,33 @@ describe(`the reports add up (${testBackend()})`, () => {
     assert.deepEqual(viaOperator.data, balance.data);
     const past = await asOperator.rpc('payments_report', { period_end: '2020-01-01T00:00:00Z' });
     assert.deepEqual(past.data, []);
+  });
+});
+
+describe(`concurrent movements (${testBackend()})`, { skip: testBackend() !== 'postgres' }, () => {
+  test('two payouts racing for one balance: one is recorded, the other refused', async () => {
+    const { provider, listing } = await newProvider();
+    await move('capture', (await paymentOf(await insertBooking(listing, customer, { startsAt: inHours(-5) }))).id);
+    const results = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        asManager.rpc('record_payout', { provider_id: provider.id, amount_cents: 5000, currency: 'USD' }),
+      ),
+    );
+    assert.deepEqual(results.map((r) => r.status).sort(), [200, 409, 409, 409]);
+    const { rows } = await db.query<{ balance: number }>(
+      sql`select balance_cents::int as balance from app.provider_ledger(${provider.id})`,
+    );
+    assert.equal(rows[0]?.balance, 2200);
+  });
+
+  test('the same capture and refund sent at once move money once', async () => {
+    const { listing } = await newProvider();
+    const id = await insertBooking(listing, customer, { startsAt: inHours(-6) });
+    const { id: pay } = await paymentOf(id);
+    await Promise.all([1, 2, 3].map(() => db.query(sql`select app.payment_capture(${pay})`)));
+    await Promise.all([1, 2, 3].map(() => db.query(sql`select app.payment_refund(${pay}, 2100, 're_same')`)));
+    const p = await paymentOf(id);
+    assert.deepEqual([p.captured, p.refunded, p.feeRefunded, p.reversed], [8400, 2100, 300, 1800]);
+    assert.equal((await ledgerOf(id)).length, 4);
   });
 });
