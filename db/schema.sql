@@ -1468,6 +1468,47 @@ CREATE FUNCTION app.can_manage_webhook_endpoint(endpoint public.webhook_endpoint
 $$;
 
 --
+-- Name: cancel_bookings_of_closed_account(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.cancel_bookings_of_closed_account(account uuid) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  b public.bookings;
+  why text;
+  previous_reason text := current_setting('loconomy.reason', true);
+  n integer := 0;
+begin
+  for b in
+    select * from public.bookings x
+     where (x.customer_id = account or x.provider_id = account)
+       and x.status in ('pending', 'confirmed', 'in_progress')
+     order by x.starts_at
+       for update
+  loop
+    why := case when b.provider_id = account
+                then 'The provider''s account was closed; the booking is cancelled and refunded in full.'
+                else 'The customer''s account was closed; the booking is cancelled and refunded in full.' end;
+    perform set_config('loconomy.reason', why, true);
+    update public.bookings x
+       set status = 'cancelled', cancellation_reason = why, cancelled_by = account, refund_cents = b.total_cents
+     where x.id = b.id;
+    perform app.return_credit(b.id);
+    n := n + 1;
+  end loop;
+  perform set_config('loconomy.reason', coalesce(previous_reason, ''), true);
+  return n;
+end $$;
+
+--
+-- Name: FUNCTION cancel_bookings_of_closed_account(account uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.cancel_bookings_of_closed_account(account uuid) IS 'Cancels the pending, confirmed and started bookings of an account that is being closed without its consent (deleted at Clerk), refunding each in full, with the reason recorded and the other party notified. Returns how many.';
+
+--
 -- Name: categories_maintain_tree(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -2097,11 +2138,13 @@ declare
   state app.clerk_users := app.clerk_lock(subject);
   account uuid;
   receipt jsonb;
+  cancelled integer := 0;
 begin
   update app.clerk_users set deleted_at = coalesce(deleted_at, now()), image_url = null, metadata_role = null
   where clerk_id_hash = state.clerk_id_hash;
   select u.id into account from public.users u where u.clerk_id = subject and u.deleted_at is null;
   if account is not null then
+    cancelled := app.cancel_bookings_of_closed_account(account);
     receipt := app.erase_account(account);
   end if;
   update public.inbound_webhook_events e
@@ -2110,7 +2153,7 @@ begin
     and coalesce(e.payload -> 'data' ->> 'user_id', e.payload -> 'data' ->> 'id') = subject;
   return jsonb_build_object('outcome', case when account is null then 'ignored' else 'applied' end,
                             'reason', case when account is null then 'no account (already deleted or never created)' end,
-                            'user_id', account, 'mode', receipt ->> 'mode');
+                            'user_id', account, 'mode', receipt ->> 'mode', 'bookings_cancelled', cancelled);
 end $$;
 
 --
@@ -17513,6 +17556,12 @@ GRANT SELECT(failing_since) ON TABLE public.webhook_endpoints TO authenticated;
 REVOKE ALL ON FUNCTION app.can_manage_webhook_endpoint(endpoint public.webhook_endpoints) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.can_manage_webhook_endpoint(endpoint public.webhook_endpoints) TO authenticated;
 GRANT ALL ON FUNCTION app.can_manage_webhook_endpoint(endpoint public.webhook_endpoints) TO service_role;
+
+--
+-- Name: FUNCTION cancel_bookings_of_closed_account(account uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.cancel_bookings_of_closed_account(account uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION categories_maintain_tree(); Type: ACL; Schema: app; Owner: -

@@ -189,3 +189,76 @@ begin
   return jsonb_build_object('outcome', 'applied', 'user_id', account.id);
 end $$;
 revoke execute on function app.clerk_apply_user(jsonb, text[]) from public;
+
+-- =============================================================================
+-- The open bookings of an account deleted at Clerk. The person is gone from the
+-- identity provider, so the other party must not wait for a booking that cannot
+-- happen: each pending, confirmed or started booking is cancelled with a full
+-- refund — the provider gone, the customer is owed everything; the customer
+-- gone, nothing was delivered — the way the booking workflow cancels (0021
+-- act_on_booking): refund_cents, the payment follows (0040 bookings_move_money:
+-- captured money refunded, an authorisation released), spent credit returned,
+-- the other party notified with the reason (bookings_notify), the audit log
+-- carries the reason too.
+-- =============================================================================
+create function app.cancel_bookings_of_closed_account(account uuid) returns integer
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  b public.bookings;
+  why text;
+  previous_reason text := current_setting('loconomy.reason', true);
+  n integer := 0;
+begin
+  for b in
+    select * from public.bookings x
+     where (x.customer_id = account or x.provider_id = account)
+       and x.status in ('pending', 'confirmed', 'in_progress')
+     order by x.starts_at
+       for update
+  loop
+    why := case when b.provider_id = account
+                then 'The provider''s account was closed; the booking is cancelled and refunded in full.'
+                else 'The customer''s account was closed; the booking is cancelled and refunded in full.' end;
+    perform set_config('loconomy.reason', why, true);
+    update public.bookings x
+       set status = 'cancelled', cancellation_reason = why, cancelled_by = account, refund_cents = b.total_cents
+     where x.id = b.id;
+    perform app.return_credit(b.id);
+    n := n + 1;
+  end loop;
+  perform set_config('loconomy.reason', coalesce(previous_reason, ''), true);
+  return n;
+end $$;
+comment on function app.cancel_bookings_of_closed_account(uuid) is 'Cancels the pending, confirmed and started bookings of an account that is being closed without its consent (deleted at Clerk), refunding each in full, with the reason recorded and the other party notified. Returns how many.';
+revoke execute on function app.cancel_bookings_of_closed_account(uuid) from public;
+
+-- user.deleted (0035) again: the account's open bookings are cancelled first,
+-- then the account is erased as before.
+create or replace function app.clerk_delete_user(subject text) returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+  state app.clerk_users := app.clerk_lock(subject);
+  account uuid;
+  receipt jsonb;
+  cancelled integer := 0;
+begin
+  update app.clerk_users set deleted_at = coalesce(deleted_at, now()), image_url = null, metadata_role = null
+  where clerk_id_hash = state.clerk_id_hash;
+  select u.id into account from public.users u where u.clerk_id = subject and u.deleted_at is null;
+  if account is not null then
+    cancelled := app.cancel_bookings_of_closed_account(account);
+    receipt := app.erase_account(account);
+  end if;
+  update public.inbound_webhook_events e
+  set payload = jsonb_build_object('type', e.payload -> 'type', 'redacted', true)
+  where e.provider = 'clerk'
+    and coalesce(e.payload -> 'data' ->> 'user_id', e.payload -> 'data' ->> 'id') = subject;
+  return jsonb_build_object('outcome', case when account is null then 'ignored' else 'applied' end,
+                            'reason', case when account is null then 'no account (already deleted or never created)' end,
+                            'user_id', account, 'mode', receipt ->> 'mode', 'bookings_cancelled', cancelled);
+end $$;
+revoke execute on function app.clerk_delete_user(text) from public;
