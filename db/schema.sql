@@ -6491,6 +6491,270 @@ end $$;
 COMMENT ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) IS 'Applies up to max_cents of the user''s unexpired credit in this currency to a booking (soonest-expiring first) and returns the amount applied. Idempotent per booking: a second call writes nothing and returns the first amount.';
 
 --
+-- Name: stripe_apply_account(text, jsonb, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  ev public.inbound_webhook_events := app.stripe_event_to_process(event_id);
+  p public.payout_accounts;
+  req jsonb := coalesce(account -> 'requirements', '{}');
+  due text[];
+  outcome text := 'applied';
+begin
+  if ev.id is null then
+    return jsonb_build_object('outcome', 'duplicate');
+  end if;
+  select * into p from public.payout_accounts a where a.stripe_account_id = account ->> 'id' for update;
+  if p.user_id is null then
+    outcome := 'ignored';   -- an account Loconomy did not create (or whose user is gone)
+  elsif p.stripe_synced_at is not null and p.stripe_synced_at >= fetched_at then
+    outcome := 'stale';     -- a later fetch was applied already
+  else
+    select coalesce(array_agg(distinct r order by r), '{}') into due
+      from (select jsonb_array_elements_text(coalesce(req -> 'currently_due', '[]')) r
+            union select jsonb_array_elements_text(coalesce(req -> 'past_due', '[]'))) d;
+    update public.payout_accounts a
+       set charges_enabled = coalesce((account ->> 'charges_enabled')::boolean, false),
+           payouts_enabled = coalesce((account ->> 'payouts_enabled')::boolean, false),
+           details_submitted = coalesce((account ->> 'details_submitted')::boolean, false),
+           requirements_due = due,
+           disabled_reason = nullif(req ->> 'disabled_reason', ''),
+           country = coalesce(upper(nullif(account ->> 'country', '')), a.country),
+           default_currency = coalesce(upper(nullif(account ->> 'default_currency', '')), a.default_currency::text)::public.currency_code,
+           account_type = coalesce(nullif(account ->> 'type', ''), a.account_type),
+           stripe_synced_at = fetched_at
+     where a.user_id = p.user_id;
+  end if;
+  perform app.stripe_finish_event(event_id, outcome, attempts);
+  return jsonb_build_object('outcome', outcome, 'user_id', p.user_id);
+end $$;
+
+--
+-- Name: FUNCTION stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer) IS 'For the Stripe event job: mirrors a Connect account, as fetched from Stripe at fetched_at, into payout_accounts (unless a later fetch was applied) and marks the event processed, in one transaction.';
+
+--
+-- Name: stripe_deauthorize_account(text, text, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  ev public.inbound_webhook_events := app.stripe_event_to_process(event_id);
+  n integer;
+begin
+  if ev.id is null then
+    return jsonb_build_object('outcome', 'duplicate');
+  end if;
+  -- The platform can no longer act on the account: nothing can be charged or paid out through it.
+  update public.payout_accounts a
+     set charges_enabled = false, payouts_enabled = false, disabled_reason = 'platform_deauthorized',
+         stripe_synced_at = greatest(a.stripe_synced_at, event_at)
+   where a.stripe_account_id = account_id;
+  get diagnostics n = row_count;
+  perform app.stripe_finish_event(event_id, case when n = 0 then 'ignored' else 'applied' end, attempts);
+  return jsonb_build_object('outcome', case when n = 0 then 'ignored' else 'applied' end);
+end $$;
+
+--
+-- Name: FUNCTION stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer) IS 'For the Stripe event job: account.application.deauthorized — the account can no longer take charges or payouts through the platform.';
+
+--
+-- Name: stripe_event_failed(text, integer, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_event_failed(event_id text, attempts integer, error text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  update public.inbound_webhook_events e
+     set attempts = greatest(stripe_event_failed.attempts, 1), last_error = left(error, 2000)
+   where e.provider = 'stripe' and e.event_id = stripe_event_failed.event_id and e.processed_at is null
+$$;
+
+--
+-- Name: FUNCTION stripe_event_failed(event_id text, attempts integer, error text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_event_failed(event_id text, attempts integer, error text) IS 'For the Stripe event job: records a failed attempt (the job''s attempt number and the error); the queue retries it.';
+
+--
+-- Name: inbound_webhook_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.inbound_webhook_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider text NOT NULL,
+    event_id text NOT NULL,
+    event_type text NOT NULL,
+    payload jsonb NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    processed_at timestamp with time zone,
+    attempts integer DEFAULT 1 NOT NULL,
+    last_error text,
+    outcome text,
+    CONSTRAINT inbound_webhook_events_attempts_check CHECK ((attempts > 0)),
+    CONSTRAINT inbound_webhook_events_event_id_check CHECK (((length(event_id) >= 1) AND (length(event_id) <= 255))),
+    CONSTRAINT inbound_webhook_events_outcome_check CHECK ((outcome = ANY (ARRAY['applied'::text, 'ignored'::text, 'stale'::text]))),
+    CONSTRAINT inbound_webhook_events_provider_check CHECK ((provider = ANY (ARRAY['stripe'::text, 'clerk'::text])))
+);
+
+--
+-- Name: TABLE inbound_webhook_events; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.inbound_webhook_events IS 'Inbound webhook events by provider and event id: insert ... on conflict do nothing makes a redelivered event a no-op. Platform-wide, so service_role only.';
+
+--
+-- Name: COLUMN inbound_webhook_events.outcome; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.inbound_webhook_events.outcome IS 'Stripe events: applied, ignored (a type or an account Loconomy does not handle) or stale (Stripe''s state was already newer); set with processed_at.';
+
+--
+-- Name: stripe_event_to_process(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_event_to_process(event_id text) RETURNS public.inbound_webhook_events
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select e.* from public.inbound_webhook_events e
+   where e.provider = 'stripe' and e.event_id = stripe_event_to_process.event_id and e.processed_at is null
+   for update
+$$;
+
+--
+-- Name: stripe_finish_event(text, text, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_finish_event(event_id text, outcome text, attempts integer) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  update public.inbound_webhook_events e
+     set processed_at = now(), outcome = stripe_finish_event.outcome, last_error = null,
+         attempts = greatest(stripe_finish_event.attempts, 1)
+   where e.provider = 'stripe' and e.event_id = stripe_finish_event.event_id and e.processed_at is null
+$$;
+
+--
+-- Name: FUNCTION stripe_finish_event(event_id text, outcome text, attempts integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_finish_event(event_id text, outcome text, attempts integer) IS 'For the Stripe event job: marks an event processed with its outcome (applied, ignored, stale) and the job attempt that did it.';
+
+--
+-- Name: stripe_link_payout_account(uuid, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  kept text;
+begin
+  insert into public.payout_accounts (user_id, stripe_account_id)
+  values (user_id, stripe_account_id)
+  on conflict on constraint payout_accounts_pkey do nothing;
+  -- Two onboarding calls at once create one account at Stripe (same idempotency
+  -- key), and whichever insert lost keeps the first.
+  select a.stripe_account_id into kept from public.payout_accounts a where a.user_id = stripe_link_payout_account.user_id;
+  return kept;
+end $$;
+
+--
+-- Name: FUNCTION stripe_link_payout_account(user_id uuid, stripe_account_id text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) IS 'For the onboarding function (service_role): stores the Connect account created for a provider, once; returns the account id kept.';
+
+--
+-- Name: stripe_payout_caller(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_payout_caller() RETURNS TABLE(user_id uuid, tenant_id uuid, role public.user_role, payment_mode public.payment_mode, country text, stripe_account_id text, details_submitted boolean, charges_enabled boolean, payouts_enabled boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select u.id, u.tenant_id, u.role, t.payment_mode,
+         -- A region of one country fixes the Express account's country (it cannot change later).
+         case when cardinality(r.country_codes) = 1 then r.country_codes[1] end,
+         p.stripe_account_id, p.details_submitted, p.charges_enabled, p.payouts_enabled
+    from public.users u
+    join public.tenants t on t.id = u.tenant_id
+    left join public.regions r on r.id = t.region_id
+    left join public.payout_accounts p on p.user_id = u.id
+   where u.id = app.current_user_id()
+$$;
+
+--
+-- Name: FUNCTION stripe_payout_caller(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_payout_caller() IS 'The signed-in caller as payout onboarding needs them: role, the tenant''s payment mode, the region''s country, and their Connect account if any. No row without a user.';
+
+--
+-- Name: stripe_record_event(jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_record_event(event jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  evt_id text := event ->> 'id';
+  kind text := event ->> 'type';
+  -- One queue per connected account (or object): its events are processed one
+  -- at a time, so a re-fetch that finishes last is also the one that started last.
+  queue text := 'stripe:' || coalesce(event ->> 'account', event -> 'data' -> 'object' ->> 'id', 'platform');
+  recorded uuid;
+  processed timestamptz;
+begin
+  if coalesce(evt_id, '') !~ '^evt_[A-Za-z0-9_]{1,250}$' or coalesce(kind, '') = ''
+     or jsonb_typeof(event -> 'data' -> 'object') is distinct from 'object' then
+    raise invalid_parameter_value using message = 'a Stripe event needs an evt_ id, a type and a data.object';
+  end if;
+  insert into public.inbound_webhook_events (provider, event_id, event_type, payload)
+  values ('stripe', evt_id, kind, event)
+  on conflict (provider, event_id) do nothing
+  returning id into recorded;
+  if recorded is null then
+    -- A redelivery. A concurrent duplicate waited here for the first insert to
+    -- commit. Not yet processed: the job is put back to run now (replace mode
+    -- resets a job waiting on its back-off; a running one is left alone).
+    select e.processed_at into processed from public.inbound_webhook_events e
+     where e.provider = 'stripe' and e.event_id = evt_id;
+    if processed is null then
+      perform graphile_worker.add_job('stripe.process_event', json_build_object('event_id', evt_id),
+                                      queue_name => queue, max_attempts => 25, job_key => 'stripe:' || evt_id);
+    end if;
+    return jsonb_build_object('outcome', 'duplicate', 'processed', processed is not null);
+  end if;
+  perform graphile_worker.add_job('stripe.process_event', json_build_object('event_id', evt_id),
+                                  queue_name => queue, max_attempts => 25, job_key => 'stripe:' || evt_id);
+  return jsonb_build_object('outcome', 'recorded');
+end $_$;
+
+--
+-- Name: FUNCTION stripe_record_event(event jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_record_event(event jsonb) IS 'For the Stripe webhook route (service_role), after the signature is verified: records the event once in inbound_webhook_events and enqueues stripe.process_event in the same transaction; {outcome: recorded | duplicate, processed?}.';
+
+--
 -- Name: users; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -11630,31 +11894,6 @@ COMMENT ON TABLE public.events IS 'Product analytics events. Anyone may record o
 --
 
 COMMENT ON CONSTRAINT events_event_name_check ON public.events IS 'event_name must start with a lower-case letter: letters, digits, _ . : -, at most 100 characters';
-
---
--- Name: inbound_webhook_events; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.inbound_webhook_events (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider text NOT NULL,
-    event_id text NOT NULL,
-    event_type text NOT NULL,
-    payload jsonb NOT NULL,
-    received_at timestamp with time zone DEFAULT now() NOT NULL,
-    processed_at timestamp with time zone,
-    attempts integer DEFAULT 1 NOT NULL,
-    last_error text,
-    CONSTRAINT inbound_webhook_events_attempts_check CHECK ((attempts > 0)),
-    CONSTRAINT inbound_webhook_events_event_id_check CHECK (((length(event_id) >= 1) AND (length(event_id) <= 255))),
-    CONSTRAINT inbound_webhook_events_provider_check CHECK ((provider = ANY (ARRAY['stripe'::text, 'clerk'::text])))
-);
-
---
--- Name: TABLE inbound_webhook_events; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.inbound_webhook_events IS 'Inbound webhook events by provider and event id: insert ... on conflict do nothing makes a redelivered event a no-op. Platform-wide, so service_role only.';
 
 --
 -- Name: invoice_items; Type: TABLE; Schema: public; Owner: -
@@ -18828,6 +19067,67 @@ REVOKE ALL ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency 
 GRANT ALL ON FUNCTION app.spend_credit(user_id uuid, booking_id uuid, currency text, max_cents bigint) TO service_role;
 
 --
+-- Name: FUNCTION stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION stripe_event_failed(event_id text, attempts integer, error text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_event_failed(event_id text, attempts integer, error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_event_failed(event_id text, attempts integer, error text) TO service_role;
+
+--
+-- Name: TABLE inbound_webhook_events; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.inbound_webhook_events TO service_role;
+
+--
+-- Name: FUNCTION stripe_event_to_process(event_id text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_event_to_process(event_id text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION stripe_finish_event(event_id text, outcome text, attempts integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_finish_event(event_id text, outcome text, attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_finish_event(event_id text, outcome text, attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION stripe_link_payout_account(user_id uuid, stripe_account_id text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) TO service_role;
+
+--
+-- Name: FUNCTION stripe_payout_caller(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_payout_caller() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_payout_caller() TO authenticated;
+
+--
+-- Name: FUNCTION stripe_record_event(event jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_record_event(event jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_record_event(event jsonb) TO service_role;
+
+--
 -- Name: TABLE users; Type: ACL; Schema: public; Owner: -
 --
 
@@ -20604,12 +20904,6 @@ GRANT INSERT(referrer) ON TABLE public.events TO authenticated;
 
 GRANT INSERT(properties) ON TABLE public.events TO anon;
 GRANT INSERT(properties) ON TABLE public.events TO authenticated;
-
---
--- Name: TABLE inbound_webhook_events; Type: ACL; Schema: public; Owner: -
---
-
-GRANT ALL ON TABLE public.inbound_webhook_events TO service_role;
 
 --
 -- Name: TABLE invoice_items; Type: ACL; Schema: public; Owner: -

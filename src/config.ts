@@ -181,11 +181,65 @@ export const SETTINGS = {
       "Base URL of Clerk's Backend API (the client adds /v1). Change it only to point at a test double or a proxy.",
     schema: httpUrl,
   },
-  STRIPE_SECRET_KEY: { type: 'string', description: 'Stripe API secret key (sk_…).', schema: nonEmpty },
-  STRIPE_WEBHOOK_SECRET: {
+  STRIPE_SECRET_KEY: {
     type: 'string',
-    description: 'Signing secret (whsec_…) of the Stripe webhook endpoint.',
-    schema: nonEmpty,
+    description:
+      'Stripe API secret key (sk_test_… or sk_live_…, or a restricted rk_… key) for marketplaces in stripe payment mode. Unset: the Stripe functions and POST /webhooks/stripe answer 503; offline marketplaces need nothing. See docs/payments.md.',
+    schema: z
+      .string()
+      .trim()
+      .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret key (sk_test_…, sk_live_…, rk_…)'),
+  },
+  STRIPE_WEBHOOK_SECRET: {
+    type: 'comma-separated list',
+    description:
+      'Signing secrets (whsec_…) of the Stripe webhook endpoints that call POST /webhooks/stripe: the platform endpoint and the Connect endpoint have one each; any of them verifies an event. Unset: that route answers 503 and Stripe keeps retrying.',
+    schema: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      )
+      .pipe(
+        z
+          .array(z.string().regex(/^whsec_[A-Za-z0-9+/=_-]+$/, 'must list webhook signing secrets (whsec_…)'))
+          .min(1, 'must list at least one signing secret (whsec_…)'),
+      ),
+  },
+  LOCONOMY_STRIPE_API_URL: {
+    type: 'URL',
+    description:
+      "Where the Stripe SDK sends API requests instead of https://api.stripe.com (its host, port and protocol): a local double in tests, or a proxy. Unset: Stripe's API.",
+    schema: httpUrl,
+  },
+  LOCONOMY_STRIPE_RETURN_ORIGINS: {
+    type: 'comma-separated list of origins',
+    description:
+      'Front-end origins (https://app.example.com) that stripe-connect-onboarding accepts as return_url and refresh_url. Unset: any https URL, and http://localhost or 127.0.0.1 for development.',
+    schema: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      )
+      .pipe(
+        z
+          .array(
+            z.string().refine((v) => {
+              try {
+                const url = new URL(v);
+                return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === v.replace(/\/$/, '');
+              } catch {
+                return false;
+              }
+            }, 'must list origins such as https://app.example.com (scheme, host and port only)'),
+          )
+          .min(1, 'must list at least one origin'),
+      ),
   },
   LOCONOMY_DB_SCHEMAS: {
     type: 'comma-separated list',
@@ -418,6 +472,16 @@ export interface WebhookSettings {
   readonly allowPrivate: boolean;
 }
 
+export interface StripeSettings {
+  readonly secretKey: string | undefined;
+  /** Signing secrets of the webhook endpoints (platform and Connect); empty when unset. */
+  readonly webhookSecrets: readonly string[];
+  /** LOCONOMY_STRIPE_API_URL: the SDK's host, port and protocol come from it. */
+  readonly apiUrl: string | undefined;
+  /** Origins accepted in onboarding return URLs; undefined: any https, or localhost over http. */
+  readonly returnOrigins: readonly string[] | undefined;
+}
+
 export interface Config {
   readonly port: number;
   readonly host: string;
@@ -440,7 +504,8 @@ export interface Config {
     /** LOCONOMY_CLERK_API_URL. */
     readonly apiUrl: string;
   };
-  readonly stripe: { readonly secretKey: string | undefined; readonly webhookSecret: string | undefined };
+  /** Stripe (src/integrations/stripe/, docs/payments.md). */
+  readonly stripe: StripeSettings;
   readonly db: {
     readonly schemas: readonly string[];
     readonly anonRole: string;
@@ -510,7 +575,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       secretKey: v.CLERK_SECRET_KEY,
       apiUrl: v.LOCONOMY_CLERK_API_URL as string,
     },
-    stripe: { secretKey: v.STRIPE_SECRET_KEY, webhookSecret: v.STRIPE_WEBHOOK_SECRET },
+    stripe: {
+      secretKey: v.STRIPE_SECRET_KEY,
+      webhookSecrets: v.STRIPE_WEBHOOK_SECRET ?? [],
+      apiUrl: v.LOCONOMY_STRIPE_API_URL,
+      returnOrigins: v.LOCONOMY_STRIPE_RETURN_ORIGINS?.map((origin) => new URL(origin).origin),
+    },
     db: {
       schemas: v.LOCONOMY_DB_SCHEMAS as string[],
       anonRole: v.LOCONOMY_DB_ANON_ROLE as string,

@@ -14,6 +14,9 @@ import type { Database } from './db/database.js';
 import { healthPlugin } from './health/plugin.js';
 import { clerkAccounts } from './integrations/clerk/accounts.js';
 import { clerkWebhookPlugin } from './integrations/clerk/plugin.js';
+import { createStripeClient } from './integrations/stripe/client.js';
+import { stripeFunctionsPlugin } from './integrations/stripe/functions.js';
+import { stripeWebhookPlugin } from './integrations/stripe/plugin.js';
 import type { Logger } from './log.js';
 import { realtimePlugin } from './realtime/plugin.js';
 import { restPlugin } from './rest/plugin.js';
@@ -163,6 +166,16 @@ export async function buildServer({
     secret: config.clerk.webhookSecret,
     trusted: config.clerk.trustedMetadata,
     accounts,
+    log,
+  });
+  // Stripe (docs/payments.md): unconfigured, its routes answer 503 and nothing else changes.
+  await app.register(stripeWebhookPlugin, { db, settings: config.stripe, log });
+  await app.register(stripeFunctionsPlugin, {
+    prefix: '/functions/v1',
+    db,
+    authenticator,
+    stripe: createStripeClient(config.stripe),
+    settings: config.stripe,
     log,
   });
   return app;

@@ -52,7 +52,9 @@ describe('configuration', () => {
         CLERK_SECRET_KEY: 'sk_live_abc',
         LOCONOMY_CLERK_API_URL: 'http://127.0.0.1:9999',
         STRIPE_SECRET_KEY: 'sk_test_a',
-        STRIPE_WEBHOOK_SECRET: 'whsec_b',
+        STRIPE_WEBHOOK_SECRET: 'whsec_b, whsec_c',
+        LOCONOMY_STRIPE_API_URL: 'http://127.0.0.1:12111',
+        LOCONOMY_STRIPE_RETURN_ORIGINS: 'https://app.example.com, http://localhost:3000/',
         LOCONOMY_DB_SCHEMAS: 'api, public',
         LOCONOMY_DB_ANON_ROLE: 'web_anon',
         LOCONOMY_DB_EXTRA_SEARCH_PATH: 'public,extensions, postgis',
@@ -79,7 +81,12 @@ describe('configuration', () => {
       secretKey: 'sk_live_abc',
       apiUrl: 'http://127.0.0.1:9999',
     });
-    assert.deepEqual(config.stripe, { secretKey: 'sk_test_a', webhookSecret: 'whsec_b' });
+    assert.deepEqual(config.stripe, {
+      secretKey: 'sk_test_a',
+      webhookSecrets: ['whsec_b', 'whsec_c'],
+      apiUrl: 'http://127.0.0.1:12111',
+      returnOrigins: ['https://app.example.com', 'http://localhost:3000'],
+    });
     assert.deepEqual(config.db, {
       schemas: ['api', 'public'],
       anonRole: 'web_anon',
@@ -182,5 +189,26 @@ describe('configuration', () => {
     assert.match(error.message, /CLERK_SECRET_KEY must be a Clerk secret key \(sk_live_… or sk_test_…\)/);
     assert.doesNotMatch(error.message, /pk_test_abc/);
     assert.match(failure({ LOCONOMY_CLERK_API_URL: 'api.clerk.com' }).message, /LOCONOMY_CLERK_API_URL is not a valid/);
+  });
+
+  test('Stripe: refuses a key that is not a secret key, non-whsec signing secrets and return origins with a path', () => {
+    const key = failure({ STRIPE_SECRET_KEY: 'pk_test_publishable' });
+    assert.match(key.message, /STRIPE_SECRET_KEY must be a Stripe secret key/);
+    assert.doesNotMatch(key.message, /pk_test_publishable/);
+    assert.match(
+      failure({ STRIPE_WEBHOOK_SECRET: 'whsec_a, nope' }).message,
+      /STRIPE_WEBHOOK_SECRET must list webhook/,
+    );
+    assert.match(failure({ LOCONOMY_STRIPE_API_URL: 'ftp://x' }).message, /LOCONOMY_STRIPE_API_URL is not a valid/);
+    assert.match(
+      failure({ LOCONOMY_STRIPE_RETURN_ORIGINS: 'https://app.example.com/payouts' }).message,
+      /LOCONOMY_STRIPE_RETURN_ORIGINS must list origins/,
+    );
+    assert.deepEqual(loadConfig({}).stripe, {
+      secretKey: undefined,
+      webhookSecrets: [],
+      apiUrl: undefined,
+      returnOrigins: undefined,
+    });
   });
 });

@@ -1048,6 +1048,7 @@ export type Database = {
           event_type: string;
           id: string;
           last_error: string | null;
+          outcome: string | null;
           payload: Json;
           processed_at: string | null;
           provider: string;
@@ -1059,6 +1060,7 @@ export type Database = {
           event_type: string;
           id?: string;
           last_error?: string | null;
+          outcome?: string | null;
           payload: Json;
           processed_at?: string | null;
           provider: string;
@@ -1070,6 +1072,7 @@ export type Database = {
           event_type?: string;
           id?: string;
           last_error?: string | null;
+          outcome?: string | null;
           payload?: Json;
           processed_at?: string | null;
           provider?: string;

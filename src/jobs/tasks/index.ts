@@ -3,6 +3,7 @@ import { deliverWebhook } from './deliver-webhook.js';
 import { expireApiKeys } from './expire-api-keys.js';
 import { expirePendingBookings } from './expire-pending-bookings.js';
 import { expireReferralRewards } from './expire-referral-rewards.js';
+import { processStripeEventTask } from './process-stripe-event.js';
 import { publishDueReviews } from './publish-due-reviews.js';
 import { purgeExpiredRows } from './purge-expired-rows.js';
 import { pushClerkUser } from './push-clerk-user.js';
@@ -18,4 +19,5 @@ export const TASKS: readonly TaskDefinition[] = [
   purgeExpiredRows,
   deliverWebhook,
   pushClerkUser,
+  processStripeEventTask,
 ];

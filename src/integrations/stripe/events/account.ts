@@ -1,0 +1,52 @@
+import type Stripe from 'stripe';
+import { sql } from '../../../db/sql.js';
+import type { EventHandler, HandlerContext, RecordedEvent } from './index.js';
+
+/** The connected account an account event is about (Connect events name it in `account`). */
+function accountId(event: RecordedEvent): string {
+  const id = event.account ?? (event.data.object.object === 'account' ? event.data.object.id : undefined);
+  if (typeof id !== 'string' || !/^acct_[A-Za-z0-9]+$/.test(id))
+    throw new Error(`${event.type} ${event.id} names no account`);
+  return id;
+}
+
+async function asService<T>(context: HandlerContext, query: ReturnType<typeof sql>): Promise<T> {
+  const { rows } = await context.db.asRole('service_role', { role: 'service_role' }, (tx) =>
+    tx.last<{ result: T }>(query),
+  );
+  return (rows[0] as { result: T }).result;
+}
+
+/**
+ * account.updated: the account is fetched again and mirrored as Stripe has it now, so an event
+ * that arrives late or twice cannot roll the mirror back. The fetch time orders concurrent
+ * processing (app.stripe_apply_account keeps the latest fetch); the per-account job queue
+ * already runs one account's events one at a time.
+ */
+const accountUpdated: EventHandler = async (event, context) => {
+  const id = accountId(event);
+  const fetchedAt = new Date();
+  const account: Stripe.Account = await context.stripe.accounts.retrieve(id);
+  return asService(
+    context,
+    sql`select app.stripe_apply_account(${event.id}, ${JSON.stringify(account)}::jsonb, ${fetchedAt.toISOString()}::timestamptz, ${context.attempt}) as result`,
+  );
+};
+
+/**
+ * account.application.deauthorized: the account disconnected the platform; it can no longer be
+ * fetched, so the event itself is the news. Charges and payouts are off for it from then on.
+ */
+const accountDeauthorized: EventHandler = async (event, context) => {
+  const id = accountId(event);
+  const at = new Date(event.created * 1000).toISOString();
+  return asService(
+    context,
+    sql`select app.stripe_deauthorize_account(${event.id}, ${id}, ${at}::timestamptz, ${context.attempt}) as result`,
+  );
+};
+
+export const accountHandlers: Readonly<Record<string, EventHandler>> = {
+  'account.updated': accountUpdated,
+  'account.application.deauthorized': accountDeauthorized,
+};

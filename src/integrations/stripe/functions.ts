@@ -1,0 +1,72 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type Stripe from 'stripe';
+import type { Authenticator } from '../../auth/caller.js';
+import type { StripeSettings } from '../../config.js';
+import type { Database } from '../../db/database.js';
+import { ApiError, isApiError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { dashboardLink, functionBody, onboardingBody, payoutCaller, startOnboarding } from './onboarding.js';
+
+/**
+ * Built-in server functions, called as Supabase Edge Functions are
+ * (`supabase.functions.invoke(name, { body })` → POST /functions/v1/<name>). These names are
+ * reserved: a project's own functions (issue 15) cannot take them, and static routes win over a
+ * later `/functions/v1/:name` route in Fastify, so both can be registered.
+ */
+export const BUILT_IN_FUNCTIONS = ['stripe-connect-onboarding', 'stripe-connect-dashboard'] as const;
+
+/** A function body is small JSON (two URLs). */
+const FUNCTION_BODY_LIMIT = 64 * 1024;
+
+export interface StripeFunctionsOptions {
+  readonly db: Database;
+  readonly authenticator: Authenticator;
+  readonly stripe: Stripe | undefined;
+  readonly settings: StripeSettings;
+  readonly log: Logger;
+}
+
+/** Registers the built-in Stripe functions under the plugin's prefix (/functions/v1). */
+export const stripeFunctionsPlugin: FastifyPluginAsync<StripeFunctionsOptions> = async (app, options) => {
+  const { db, authenticator, stripe, settings, log } = options;
+
+  // The body is read as text and checked here, so a bad one gets this API's error shape.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: FUNCTION_BODY_LIMIT }, (_request, body, done) =>
+    done(null, body),
+  );
+
+  app.setErrorHandler((error, request, reply) => {
+    let apiError: ApiError;
+    if (isApiError(error)) apiError = error;
+    else if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      apiError = new ApiError('LOCO_BODY_TOO_LARGE', {
+        message: `A function body is at most ${FUNCTION_BODY_LIMIT} bytes`,
+      });
+    } else {
+      log.error({ err: error, reqId: request.id }, 'a built-in function failed');
+      apiError = new ApiError('LOCO_INTERNAL');
+    }
+    return reply
+      .status(apiError.status)
+      .headers(apiError.headers)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(JSON.stringify(apiError.toJSON()));
+  });
+
+  const text = (body: unknown) => (typeof body === 'string' ? body : '');
+
+  app.post('/stripe-connect-onboarding', async (request) => {
+    const name = 'stripe-connect-onboarding';
+    const me = await payoutCaller(db, authenticator, request.headers, name);
+    const urls = functionBody(name, onboardingBody(settings.returnOrigins), text(request.body));
+    const link = await startOnboarding(db, stripe, me, urls);
+    request.log.info({ userId: me.user_id, account: link.account_id }, 'Stripe onboarding link');
+    return link;
+  });
+
+  app.post('/stripe-connect-dashboard', async (request) => {
+    const me = await payoutCaller(db, authenticator, request.headers, 'stripe-connect-dashboard');
+    return dashboardLink(stripe, me);
+  });
+};

@@ -1,0 +1,1325 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Stripe from 'stripe';
+import { type FormObject, type FormValue, parseForm } from './form.js';
+
+/*
+ * A local HTTP double of the Stripe API, for tests: the official SDK is pointed at it (its
+ * host/port/protocol options, LOCONOMY_STRIPE_API_URL) and talks to it over real HTTP.
+ *
+ * Scope — what Loconomy's payments use, with Stripe's behaviour where tests depend on it:
+ * - the wire: form-encoded requests in bracket notation, JSON answers, Stripe's error shape
+ *   (`{error: {type, code, decline_code, message, param}}`, 400/401/402/404), `Request-Id`,
+ *   the bearer secret key checked on every call, and Idempotency-Key on POSTs (same key and same
+ *   body → the stored answer again, with `Idempotent-Replayed: true`; same key and another body →
+ *   400 idempotency_error), keys scoped by Stripe-Account as Stripe scopes them;
+ * - Connect: Express accounts (create, retrieve, update), account links whose URL the test (or a
+ *   browser) visits to finish onboarding, login links; `updateAccount` changes requirements and
+ *   capabilities as Stripe would after review;
+ * - customers, payment methods (the test cards and `pm_card_*` ids below), SetupIntents,
+ *   PaymentIntents with manual capture (requires_action for 3-D Secure cards until the test
+ *   completes the action, off-session authentication_required, declines, partial capture with
+ *   amount_to_capture, cancel), destination charges (application fee and transfer objects), and
+ *   refunds with refund_application_fee and reverse_transfer (proportional, as Stripe does);
+ * - events: `event()` builds a Stripe Event, `deliver()` POSTs it to a webhook URL signed with
+ *   the real algorithm (`stripe.webhooks.generateTestHeaderString`), and the test decides order,
+ *   duplicates, delays and tampering.
+ *
+ * Not modelled: lists and search (except a customer's payment methods), balances, payouts,
+ * disputes, billing — later slices add what they need. Amounts are not checked against
+ * currencies' minimums. Everything lives in memory for the life of the double.
+ */
+
+export type Obj = Record<string, unknown>;
+
+/** An error Stripe would answer with. */
+export class StripeDoubleError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Obj,
+  ) {
+    super(String(body.message));
+  }
+}
+
+const invalid = (message: string, extra: Obj = {}) =>
+  new StripeDoubleError(400, { type: 'invalid_request_error', message, ...extra });
+const missing = (kind: string, id: string, param = 'id') =>
+  new StripeDoubleError(404, {
+    type: 'invalid_request_error',
+    code: 'resource_missing',
+    message: `No such ${kind}: '${id}'`,
+    param,
+  });
+
+/** How a test card behaves. */
+type CardBehaviour = 'succeeds' | 'authenticate' | 'authenticate_on_setup' | 'declined' | 'insufficient_funds';
+interface TestCard {
+  readonly brand: string;
+  readonly last4: string;
+  readonly behaviour: CardBehaviour;
+}
+
+/** Stripe's test payment methods and tokens (docs.stripe.com/testing). */
+const TEST_CARDS: Record<string, TestCard> = {
+  pm_card_visa: { brand: 'visa', last4: '4242', behaviour: 'succeeds' },
+  tok_visa: { brand: 'visa', last4: '4242', behaviour: 'succeeds' },
+  pm_card_mastercard: { brand: 'mastercard', last4: '4444', behaviour: 'succeeds' },
+  tok_mastercard: { brand: 'mastercard', last4: '4444', behaviour: 'succeeds' },
+  // 4000 0027 6000 3184: 3-D Secure on every payment, even when set up.
+  pm_card_authenticationRequired: { brand: 'visa', last4: '3184', behaviour: 'authenticate' },
+  pm_card_threeDSecure2Required: { brand: 'visa', last4: '3184', behaviour: 'authenticate' },
+  tok_threeDSecure2Required: { brand: 'visa', last4: '3184', behaviour: 'authenticate' },
+  // 4000 0025 0000 3155: 3-D Secure unless set up for off-session use.
+  pm_card_authenticationRequiredOnSetup: { brand: 'visa', last4: '3155', behaviour: 'authenticate_on_setup' },
+  tok_authenticationRequiredOnSetup: { brand: 'visa', last4: '3155', behaviour: 'authenticate_on_setup' },
+  pm_card_chargeDeclined: { brand: 'visa', last4: '0002', behaviour: 'declined' },
+  pm_card_visa_chargeDeclined: { brand: 'visa', last4: '0002', behaviour: 'declined' },
+  tok_chargeDeclined: { brand: 'visa', last4: '0002', behaviour: 'declined' },
+  pm_card_chargeDeclinedInsufficientFunds: { brand: 'visa', last4: '9995', behaviour: 'insufficient_funds' },
+  tok_chargeDeclinedInsufficientFunds: { brand: 'visa', last4: '9995', behaviour: 'insufficient_funds' },
+};
+
+const CURRENCY_BY_COUNTRY: Record<string, string> = {
+  US: 'usd',
+  GB: 'gbp',
+  CA: 'cad',
+  AU: 'aud',
+  JP: 'jpy',
+  CH: 'chf',
+  FR: 'eur',
+  DE: 'eur',
+  ES: 'eur',
+  IT: 'eur',
+  NL: 'eur',
+  IE: 'eur',
+};
+
+/** What a new Express account must still provide (a short version of Stripe's list). */
+const ONBOARDING_REQUIREMENTS = [
+  'business_type',
+  'external_account',
+  'individual.dob.day',
+  'individual.first_name',
+  'individual.last_name',
+  'tos_acceptance.date',
+];
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly params: FormObject;
+  readonly idempotencyKey: string | undefined;
+  readonly stripeAccount: string | undefined;
+  readonly stripeVersion: string | undefined;
+  readonly status: number;
+}
+
+export interface DeliveryOptions {
+  /** Signing secret (default: the double's webhook secret). */
+  readonly secret?: string;
+  /** Signature timestamp in seconds (default: now); older than 300 s is stale. */
+  readonly timestamp?: number;
+  /** Changes the body after it was signed. */
+  readonly tamper?: (body: string) => string;
+  /** A Stripe-Signature header to send instead, or null to send none. */
+  readonly signature?: string | null;
+}
+
+export interface DeliveryAnswer {
+  readonly status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON came back
+  readonly json: any;
+}
+
+type Handler = (params: FormObject, match: RegExpMatchArray, context: { account: string | undefined }) => Obj;
+
+const now = () => Math.floor(Date.now() / 1000);
+const clone = <T>(value: T): T => structuredClone(value);
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+function newId(prefix: string, length = 24): string {
+  const bytes = randomBytes(length);
+  let id = '';
+  for (const b of bytes) id += ALNUM[b % ALNUM.length];
+  return `${prefix}_${id}`;
+}
+
+function str(params: FormObject, name: string): string | undefined {
+  const v = params[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw invalid(`Invalid string: ${name}`, { param: name });
+  return v;
+}
+function int(params: FormObject, name: string): number | undefined {
+  const v = str(params, name);
+  if (v === undefined) return undefined;
+  if (!/^-?[0-9]+$/.test(v)) throw invalid(`Invalid integer: ${v}`, { param: name, code: 'parameter_invalid_integer' });
+  return Number(v);
+}
+function bool(params: FormObject, name: string): boolean | undefined {
+  const v = str(params, name);
+  if (v === undefined) return undefined;
+  if (v !== 'true' && v !== 'false') throw invalid(`Invalid boolean: ${v}`, { param: name });
+  return v === 'true';
+}
+function obj(params: FormObject, name: string): FormObject {
+  const v = params[name];
+  if (v === undefined || v === '') return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw invalid(`Invalid hash: ${name}`, { param: name });
+  return v;
+}
+function required<T>(value: T | undefined, name: string): T {
+  if (value === undefined) {
+    throw invalid(`Missing required param: ${name}.`, { code: 'parameter_missing', param: name });
+  }
+  return value;
+}
+function metadata(params: FormObject, previous: Obj = {}): Obj {
+  const given = obj(params, 'metadata');
+  const merged: Obj = { ...previous };
+  for (const [k, v] of Object.entries(given)) {
+    if (v === '') delete merged[k];
+    else merged[k] = v;
+  }
+  return merged;
+}
+function validUrl(value: string | undefined, name: string): string {
+  const url = required(value, name);
+  try {
+    new URL(url);
+  } catch {
+    throw invalid(`Not a valid URL`, { param: name, code: 'url_invalid' });
+  }
+  return url;
+}
+
+export class StripeDouble {
+  readonly secretKey: string;
+  readonly webhookSecret: string;
+  /** Every API request answered, in order. */
+  readonly requests: RecordedRequest[] = [];
+  readonly accounts = new Map<string, Obj>();
+  readonly customers = new Map<string, Obj>();
+  readonly paymentMethods = new Map<string, Obj>();
+  readonly setupIntents = new Map<string, Obj>();
+  readonly paymentIntents = new Map<string, Obj>();
+  readonly charges = new Map<string, Obj>();
+  readonly refunds = new Map<string, Obj>();
+  readonly applicationFees = new Map<string, Obj>();
+  readonly transfers = new Map<string, Obj>();
+  readonly events = new Map<string, Obj>();
+  private readonly cards = new Map<string, TestCard>();
+  private readonly accountLinks = new Map<
+    string,
+    { account: string; returnUrl: string; refreshUrl: string; expiresAt: number; used: boolean }
+  >();
+  private readonly idempotency = new Map<string, { fingerprint: string; status: number; body: string }>();
+  private readonly failures: { method: string; path: RegExp; status: number; error: Obj }[] = [];
+  private readonly routes: [string, RegExp, Handler][];
+  private readonly webhooks = new Stripe('sk_test_double').webhooks;
+  private server!: Server;
+  url = '';
+
+  private constructor(options: { secretKey?: string; webhookSecret?: string }) {
+    this.secretKey = options.secretKey ?? `sk_test_${newId('double').slice(7)}`;
+    this.webhookSecret =
+      options.webhookSecret ?? `whsec_${randomBytes(24).toString('base64url').replace(/[-_]/g, 'x')}`;
+    this.routes = [
+      ['POST', /^\/v1\/accounts$/, (p) => this.createAccount(p)],
+      ['GET', /^\/v1\/accounts\/(acct_\w+)$/, (_p, m) => this.getAccount(m[1] as string)],
+      ['POST', /^\/v1\/accounts\/(acct_\w+)$/, (p, m) => this.postAccount(m[1] as string, p)],
+      ['POST', /^\/v1\/accounts\/(acct_\w+)\/login_links$/, (_p, m) => this.createLoginLink(m[1] as string)],
+      ['POST', /^\/v1\/account_links$/, (p) => this.createAccountLink(p)],
+      ['POST', /^\/v1\/customers$/, (p) => this.createCustomer(p)],
+      ['GET', /^\/v1\/customers\/(cus_\w+)$/, (_p, m) => this.get(this.customers, 'customer', m[1] as string)],
+      ['POST', /^\/v1\/customers\/(cus_\w+)$/, (p, m) => this.updateCustomer(m[1] as string, p)],
+      ['GET', /^\/v1\/customers\/(cus_\w+)\/payment_methods$/, (_p, m) => this.customerPaymentMethods(m[1] as string)],
+      ['POST', /^\/v1\/payment_methods$/, (p) => this.createPaymentMethod(p)],
+      ['GET', /^\/v1\/payment_methods\/(pm_\w+)$/, (_p, m) => this.paymentMethod(m[1] as string)],
+      ['POST', /^\/v1\/payment_methods\/(pm_\w+)\/attach$/, (p, m) => this.attach(m[1] as string, p)],
+      ['POST', /^\/v1\/payment_methods\/(pm_\w+)\/detach$/, (_p, m) => this.detach(m[1] as string)],
+      ['POST', /^\/v1\/setup_intents$/, (p) => this.createSetupIntent(p)],
+      [
+        'GET',
+        /^\/v1\/setup_intents\/(seti_\w+)$/,
+        (_p, m) => this.get(this.setupIntents, 'setupintent', m[1] as string),
+      ],
+      ['POST', /^\/v1\/setup_intents\/(seti_\w+)\/confirm$/, (p, m) => this.confirmSetupIntent(m[1] as string, p)],
+      ['POST', /^\/v1\/setup_intents\/(seti_\w+)\/cancel$/, (_p, m) => this.cancelSetupIntent(m[1] as string)],
+      ['POST', /^\/v1\/payment_intents$/, (p) => this.createPaymentIntent(p)],
+      ['GET', /^\/v1\/payment_intents\/(pi_\w+)$/, (p, m) => this.expand(this.intent(m[1] as string), p)],
+      ['POST', /^\/v1\/payment_intents\/(pi_\w+)$/, (p, m) => this.updatePaymentIntent(m[1] as string, p)],
+      ['POST', /^\/v1\/payment_intents\/(pi_\w+)\/confirm$/, (p, m) => this.confirmPaymentIntent(m[1] as string, p)],
+      ['POST', /^\/v1\/payment_intents\/(pi_\w+)\/capture$/, (p, m) => this.capture(m[1] as string, p)],
+      ['POST', /^\/v1\/payment_intents\/(pi_\w+)\/cancel$/, (p, m) => this.cancel(m[1] as string, p)],
+      ['GET', /^\/v1\/charges\/(ch_\w+)$/, (p, m) => this.expand(this.get(this.charges, 'charge', m[1] as string), p)],
+      ['POST', /^\/v1\/refunds$/, (p) => this.createRefund(p)],
+      ['GET', /^\/v1\/refunds\/(re_\w+)$/, (_p, m) => this.get(this.refunds, 'refund', m[1] as string)],
+      [
+        'GET',
+        /^\/v1\/application_fees\/(fee_\w+)$/,
+        (_p, m) => this.get(this.applicationFees, 'application fee', m[1] as string),
+      ],
+      ['GET', /^\/v1\/transfers\/(tr_\w+)$/, (_p, m) => this.get(this.transfers, 'transfer', m[1] as string)],
+      ['GET', /^\/v1\/events\/(evt_\w+)$/, (_p, m) => this.get(this.events, 'event', m[1] as string)],
+    ];
+  }
+
+  /** Starts a double on a free local port. */
+  static async start(options: { secretKey?: string; webhookSecret?: string } = {}): Promise<StripeDouble> {
+    const double = new StripeDouble(options);
+    double.server = createServer((req, res) => void double.handle(req, res));
+    await new Promise<void>((resolve) => double.server.listen(0, '127.0.0.1', resolve));
+    double.url = `http://127.0.0.1:${(double.server.address() as AddressInfo).port}`;
+    return double;
+  }
+
+  /** The settings that point Loconomy at this double. */
+  env(): Record<string, string> {
+    return {
+      STRIPE_SECRET_KEY: this.secretKey,
+      STRIPE_WEBHOOK_SECRET: this.webhookSecret,
+      LOCONOMY_STRIPE_API_URL: this.url,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  /** The next request matching method and path fails with this status and Stripe error. */
+  failNext(method: string, path: RegExp, status: number, error: Obj = {}): void {
+    this.failures.push({
+      method,
+      path,
+      status,
+      error: {
+        type: status >= 500 ? 'api_error' : 'invalid_request_error',
+        message: 'Failure injected by the test',
+        ...error,
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------------------
+  // HTTP
+  // ---------------------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', 'http://double');
+    const requestId = newId('req', 14);
+
+    if (method === 'GET' && url.pathname.startsWith('/connect/onboarding/')) {
+      return this.visitAccountLink(url.pathname.slice('/connect/onboarding/'.length), res);
+    }
+
+    const params = parseForm(method === 'GET' || method === 'DELETE' ? url.search.slice(1) : raw);
+    const header = (name: string) => {
+      const v = req.headers[name];
+      return typeof v === 'string' ? v : undefined;
+    };
+    const account = header('stripe-account');
+    const idempotencyKey = header('idempotency-key');
+    const send = (status: number, body: string, extra: Record<string, string> = {}) => {
+      this.requests.push({
+        method,
+        path: url.pathname,
+        params,
+        idempotencyKey,
+        stripeAccount: account,
+        stripeVersion: header('stripe-version'),
+        status,
+      });
+      res.writeHead(status, { 'content-type': 'application/json', 'request-id': requestId, ...extra }).end(body);
+    };
+    const error = (status: number, body: Obj) => send(status, JSON.stringify({ error: body }, null, 2));
+
+    const auth = header('authorization');
+    if (auth === undefined)
+      return error(401, { type: 'invalid_request_error', message: 'You did not provide an API key.' });
+    if (auth !== `Bearer ${this.secretKey}`) {
+      const shown = auth.replace(/^Bearer /, '').replace(/^(.{8}).*(.{4})$/, '$1****$2');
+      return error(401, { type: 'invalid_request_error', message: `Invalid API Key provided: ${shown}` });
+    }
+
+    // Same key (per account) and same request: the first answer again; another request: refused.
+    const scope = `${account ?? ''}:${idempotencyKey}`;
+    const fingerprint = createHash('sha256').update(`${method} ${url.pathname}\n${raw}`).digest('hex');
+    if (method === 'POST' && idempotencyKey !== undefined) {
+      const seen = this.idempotency.get(scope);
+      if (seen && seen.fingerprint !== fingerprint) {
+        return error(400, {
+          type: 'idempotency_error',
+          message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
+        });
+      }
+      if (seen) return send(seen.status, seen.body, { 'idempotent-replayed': 'true', 'original-request': requestId });
+    }
+
+    const failure = this.failures.findIndex((f) => f.method === method && f.path.test(url.pathname));
+    if (failure >= 0) {
+      const [f] = this.failures.splice(failure, 1);
+      return error(f?.status ?? 500, f?.error ?? {});
+    }
+
+    let status = 200;
+    let body: string;
+    const route = this.routes.find(([m, path]) => m === method && path.test(url.pathname));
+    try {
+      if (route === undefined) {
+        throw new StripeDoubleError(404, {
+          type: 'invalid_request_error',
+          message: `Unrecognized request URL (${method}: ${url.pathname}). The Stripe double does not model it.`,
+        });
+      }
+      const [, path, handler] = route;
+      body = JSON.stringify(handler(params, url.pathname.match(path) as RegExpMatchArray, { account }), null, 2);
+    } catch (e) {
+      if (!(e instanceof StripeDoubleError)) throw e;
+      status = e.status;
+      body = JSON.stringify({ error: e.body }, null, 2);
+    }
+    if (method === 'POST' && idempotencyKey !== undefined && status < 500) {
+      this.idempotency.set(scope, { fingerprint, status, body });
+    }
+    send(status, body);
+  }
+
+  private get(store: Map<string, Obj>, kind: string, id: string): Obj {
+    const found = store.get(id);
+    if (found === undefined) throw missing(kind, id);
+    return clone(found);
+  }
+
+  /** `expand[]=latest_charge` and similar one-level expansions of ids the double holds. */
+  private expand(object: Obj, params: FormObject): Obj {
+    const expand = params.expand;
+    const fields = Array.isArray(expand) ? expand : typeof expand === 'string' ? [expand] : [];
+    for (const field of fields) {
+      if (typeof field !== 'string') continue;
+      const id = object[field];
+      if (typeof id !== 'string') continue;
+      const found = this.find(id);
+      if (found) object[field] = clone(found);
+    }
+    return object;
+  }
+
+  private find(id: string): Obj | undefined {
+    for (const store of [
+      this.charges,
+      this.paymentIntents,
+      this.customers,
+      this.paymentMethods,
+      this.transfers,
+      this.applicationFees,
+    ]) {
+      const found = store.get(id);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Connect: accounts, account links, login links
+  // ---------------------------------------------------------------------------
+
+  private createAccount(params: FormObject): Obj {
+    const type = str(params, 'type') ?? 'express';
+    if (!['express', 'standard', 'custom'].includes(type)) throw invalid(`Invalid type: ${type}`, { param: 'type' });
+    const country = (str(params, 'country') ?? 'US').toUpperCase();
+    if (!/^[A-Z]{2}$/.test(country)) throw invalid(`Country '${country}' is unknown.`, { param: 'country' });
+    const id = newId('acct', 16);
+    const capabilities: Obj = {};
+    for (const [name, value] of Object.entries(obj(params, 'capabilities'))) {
+      if (typeof value === 'object' && !Array.isArray(value) && value.requested === 'true')
+        capabilities[name] = 'inactive';
+    }
+    const account: Obj = {
+      id,
+      object: 'account',
+      type,
+      country,
+      default_currency: CURRENCY_BY_COUNTRY[country] ?? 'usd',
+      email: str(params, 'email') ?? null,
+      business_type: str(params, 'business_type') ?? null,
+      created: now(),
+      livemode: false,
+      charges_enabled: false,
+      payouts_enabled: false,
+      details_submitted: false,
+      capabilities,
+      controller: { type: 'application', is_controller: true },
+      requirements: {
+        alternatives: [],
+        current_deadline: null,
+        currently_due: [...ONBOARDING_REQUIREMENTS],
+        disabled_reason: 'requirements.past_due',
+        errors: [],
+        eventually_due: [...ONBOARDING_REQUIREMENTS],
+        past_due: [...ONBOARDING_REQUIREMENTS],
+        pending_verification: [],
+      },
+      future_requirements: {
+        alternatives: [],
+        current_deadline: null,
+        currently_due: [],
+        disabled_reason: null,
+        errors: [],
+        eventually_due: [],
+        past_due: [],
+        pending_verification: [],
+      },
+      metadata: metadata(params),
+      settings: { payouts: { schedule: { interval: 'daily', delay_days: 2 } } },
+      external_accounts: { object: 'list', data: [], has_more: false, url: `/v1/accounts/${id}/external_accounts` },
+      tos_acceptance: { date: null },
+    };
+    this.accounts.set(id, account);
+    return clone(account);
+  }
+
+  private getAccount(id: string): Obj {
+    return this.get(this.accounts, 'account', id);
+  }
+
+  private postAccount(id: string, params: FormObject): Obj {
+    const account = this.accounts.get(id);
+    if (account === undefined) throw missing('account', id);
+    account.metadata = metadata(params, account.metadata as Obj);
+    const email = str(params, 'email');
+    if (email !== undefined) account.email = email;
+    return clone(account);
+  }
+
+  private createAccountLink(params: FormObject): Obj {
+    const accountId = required(str(params, 'account'), 'account');
+    const account = this.accounts.get(accountId);
+    if (account === undefined) throw missing('account', accountId, 'account');
+    const type = required(str(params, 'type'), 'type');
+    if (type !== 'account_onboarding' && type !== 'account_update')
+      throw invalid(`Invalid type: ${type}`, { param: 'type' });
+    if (type === 'account_update' && account.type === 'express') {
+      throw invalid('You cannot create `account_update` type Account Links for Express accounts.', { param: 'type' });
+    }
+    const returnUrl = validUrl(str(params, 'return_url'), 'return_url');
+    const refreshUrl = validUrl(str(params, 'refresh_url'), 'refresh_url');
+    const token = newId('link', 20).slice(5);
+    const created = now();
+    const expiresAt = created + 300;
+    this.accountLinks.set(token, { account: accountId, returnUrl, refreshUrl, expiresAt, used: false });
+    return { object: 'account_link', created, expires_at: expiresAt, url: `${this.url}/connect/onboarding/${token}` };
+  }
+
+  /**
+   * The provider's browser at an account link: the double plays the hosted onboarding, finishes
+   * it (charges and payouts enabled, nothing due) and redirects to return_url. A used or expired
+   * link redirects to refresh_url, as Stripe does.
+   */
+  private visitAccountLink(token: string, res: ServerResponse): void {
+    const link = this.accountLinks.get(token);
+    if (link === undefined) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('This link is not valid.');
+      return;
+    }
+    if (link.used || link.expiresAt < now()) {
+      res.writeHead(302, { location: link.refreshUrl }).end();
+      return;
+    }
+    link.used = true;
+    this.completeOnboarding(link.account);
+    res.writeHead(302, { location: link.returnUrl }).end();
+  }
+
+  private createLoginLink(id: string): Obj {
+    const account = this.accounts.get(id);
+    if (account === undefined) throw missing('account', id);
+    if (account.type !== 'express') throw invalid('Login links can only be created for Express accounts.');
+    if (account.details_submitted !== true) {
+      throw invalid('Cannot create a login link for an account that has not completed onboarding.');
+    }
+    return { object: 'login_link', created: now(), url: `${this.url}/express/${id}/${newId('login', 12).slice(6)}` };
+  }
+
+  /** The test's view of an account (a copy). */
+  account(id: string): Obj {
+    return this.getAccount(id);
+  }
+
+  /**
+   * Changes an account as Stripe's review would: enabled flags, requirements (currently_due and
+   * past_due as given; disabled_reason follows unless given), capabilities. Returns the copy.
+   */
+  updateAccount(
+    id: string,
+    change: {
+      charges_enabled?: boolean;
+      payouts_enabled?: boolean;
+      details_submitted?: boolean;
+      currently_due?: string[];
+      past_due?: string[];
+      disabled_reason?: string | null;
+      capabilities?: Record<string, 'active' | 'inactive' | 'pending'>;
+    },
+  ): Obj {
+    const account = this.accounts.get(id);
+    if (account === undefined) throw new Error(`the double has no account ${id}`);
+    const req = account.requirements as Obj;
+    for (const key of ['charges_enabled', 'payouts_enabled', 'details_submitted'] as const) {
+      if (change[key] !== undefined) account[key] = change[key];
+    }
+    if (change.currently_due !== undefined) {
+      req.currently_due = [...change.currently_due];
+      req.eventually_due = [...new Set([...change.currently_due, ...(change.past_due ?? [])])];
+    }
+    if (change.past_due !== undefined) req.past_due = [...change.past_due];
+    if (change.capabilities !== undefined)
+      account.capabilities = { ...(account.capabilities as Obj), ...change.capabilities };
+    req.disabled_reason =
+      change.disabled_reason !== undefined
+        ? change.disabled_reason
+        : account.charges_enabled
+          ? null
+          : (req.past_due as string[]).length > 0
+            ? 'requirements.past_due'
+            : 'requirements.pending_verification';
+    return clone(account);
+  }
+
+  /** Onboarding finished and verified: charges and payouts enabled, nothing due. */
+  completeOnboarding(id: string): Obj {
+    const account = this.accounts.get(id);
+    if (account === undefined) throw new Error(`the double has no account ${id}`);
+    const active = Object.fromEntries(Object.keys(account.capabilities as Obj).map((k) => [k, 'active' as const]));
+    (account.tos_acceptance as Obj).date = now();
+    return this.updateAccount(id, {
+      details_submitted: true,
+      charges_enabled: true,
+      payouts_enabled: true,
+      currently_due: [],
+      past_due: [],
+      disabled_reason: null,
+      capabilities: active,
+    });
+  }
+
+  // ---------------------------------------------------------------------------
+  // Customers and payment methods
+  // ---------------------------------------------------------------------------
+
+  private createCustomer(params: FormObject): Obj {
+    const id = newId('cus', 14);
+    const customer: Obj = {
+      id,
+      object: 'customer',
+      email: str(params, 'email') ?? null,
+      name: str(params, 'name') ?? null,
+      created: now(),
+      livemode: false,
+      metadata: metadata(params),
+      invoice_settings: { default_payment_method: null },
+    };
+    this.customers.set(id, customer);
+    const pm = str(params, 'payment_method');
+    if (pm !== undefined) this.attachTo(this.resolvePaymentMethod(pm), id);
+    const defaultPm = str(obj(params, 'invoice_settings'), 'default_payment_method');
+    if (defaultPm !== undefined) this.setDefault(customer, defaultPm);
+    return clone(customer);
+  }
+
+  private updateCustomer(id: string, params: FormObject): Obj {
+    const customer = this.customers.get(id);
+    if (customer === undefined) throw missing('customer', id);
+    for (const key of ['email', 'name'] as const) {
+      const v = str(params, key);
+      if (v !== undefined) customer[key] = v === '' ? null : v;
+    }
+    customer.metadata = metadata(params, customer.metadata as Obj);
+    const defaultPm = str(obj(params, 'invoice_settings'), 'default_payment_method');
+    if (defaultPm !== undefined) this.setDefault(customer, defaultPm);
+    return clone(customer);
+  }
+
+  private setDefault(customer: Obj, pmId: string): void {
+    if (pmId === '') {
+      (customer.invoice_settings as Obj).default_payment_method = null;
+      return;
+    }
+    const pm = this.paymentMethods.get(pmId);
+    if (pm === undefined || pm.customer !== customer.id) {
+      throw invalid(`No such PaymentMethod: '${pmId}'; it must be attached to the customer first.`, {
+        code: 'resource_missing',
+        param: 'invoice_settings[default_payment_method]',
+      });
+    }
+    (customer.invoice_settings as Obj).default_payment_method = pmId;
+  }
+
+  private customerPaymentMethods(id: string): Obj {
+    if (!this.customers.has(id)) throw missing('customer', id);
+    const data = [...this.paymentMethods.values()].filter((pm) => pm.customer === id).map(clone);
+    return { object: 'list', data, has_more: false, url: `/v1/customers/${id}/payment_methods` };
+  }
+
+  /** A payment method by id; a `pm_card_*` test id (or a token) becomes a new payment method, as at Stripe. */
+  private resolvePaymentMethod(id: string, param = 'payment_method'): Obj {
+    const card = TEST_CARDS[id];
+    if (card !== undefined) return this.newCard(card);
+    const pm = this.paymentMethods.get(id);
+    if (pm === undefined) throw missing('PaymentMethod', id, param);
+    return pm;
+  }
+
+  private newCard(card: TestCard, extra: Obj = {}): Obj {
+    const id = newId('pm', 24);
+    const pm: Obj = {
+      id,
+      object: 'payment_method',
+      type: 'card',
+      card: {
+        brand: card.brand,
+        last4: card.last4,
+        exp_month: 12,
+        exp_year: new Date().getUTCFullYear() + 5,
+        country: 'US',
+        funding: 'credit',
+      },
+      billing_details: { address: null, email: null, name: null, phone: null },
+      customer: null,
+      created: now(),
+      livemode: false,
+      metadata: {},
+      ...extra,
+    };
+    this.paymentMethods.set(id, pm);
+    this.cards.set(id, card);
+    return pm;
+  }
+
+  private createPaymentMethod(params: FormObject): Obj {
+    const type = required(str(params, 'type'), 'type');
+    if (type !== 'card') throw invalid(`The double only models card payment methods, not ${type}.`, { param: 'type' });
+    const token = str(obj(params, 'card'), 'token');
+    const card = token === undefined ? undefined : TEST_CARDS[token];
+    if (card === undefined) {
+      throw invalid('Pass card[token] with a test token such as tok_visa (raw card numbers are not accepted).', {
+        param: 'card',
+      });
+    }
+    return clone(this.newCard(card, { metadata: metadata(params) }));
+  }
+
+  private paymentMethod(id: string): Obj {
+    return clone(this.resolvePaymentMethod(id, 'id'));
+  }
+
+  private attachTo(pm: Obj, customerId: string): void {
+    if (!this.customers.has(customerId)) throw missing('customer', customerId, 'customer');
+    if (pm.customer !== null && pm.customer !== customerId) {
+      throw invalid('The payment method you provided has already been attached to a customer.', {
+        code: 'payment_method_unexpected_state',
+      });
+    }
+    pm.customer = customerId;
+  }
+
+  private attach(id: string, params: FormObject): Obj {
+    const pm = this.resolvePaymentMethod(id, 'id');
+    this.attachTo(pm, required(str(params, 'customer'), 'customer'));
+    return clone(pm);
+  }
+
+  private detach(id: string): Obj {
+    const pm = this.paymentMethods.get(id);
+    if (pm === undefined) throw missing('PaymentMethod', id);
+    if (pm.customer === null) throw invalid('The payment method you provided is not attached to a customer.');
+    const customer = this.customers.get(pm.customer as string);
+    if (customer && (customer.invoice_settings as Obj).default_payment_method === id) {
+      (customer.invoice_settings as Obj).default_payment_method = null;
+    }
+    pm.customer = null;
+    return clone(pm);
+  }
+
+  private behaviour(pmId: string): TestCard {
+    const card = this.cards.get(pmId);
+    if (card === undefined) throw new Error(`no test card behind ${pmId}`);
+    return card;
+  }
+
+  /** A card error (402) as Stripe answers it, naming the intent when there is one. */
+  private cardError(code: string, declineCode: string | undefined, message: string, intent?: Obj): StripeDoubleError {
+    const body: Obj = { type: 'card_error', code, message, ...(declineCode && { decline_code: declineCode }) };
+    if (intent) {
+      body[intent.object === 'setup_intent' ? 'setup_intent' : 'payment_intent'] = clone(intent);
+      if (intent.payment_method) body.payment_method = clone(this.paymentMethods.get(intent.payment_method as string));
+    }
+    return new StripeDoubleError(402, body);
+  }
+
+  // ---------------------------------------------------------------------------
+  // SetupIntents
+  // ---------------------------------------------------------------------------
+
+  private createSetupIntent(params: FormObject): Obj {
+    const id = newId('seti', 24);
+    const customer = str(params, 'customer') ?? null;
+    if (customer !== null && !this.customers.has(customer)) throw missing('customer', customer, 'customer');
+    const pmId = str(params, 'payment_method');
+    const intent: Obj = {
+      id,
+      object: 'setup_intent',
+      client_secret: `${id}_secret_${newId('s', 16).slice(2)}`,
+      customer,
+      payment_method: pmId === undefined ? null : this.resolvePaymentMethod(pmId).id,
+      status: pmId === undefined ? 'requires_payment_method' : 'requires_confirmation',
+      usage: str(params, 'usage') ?? 'off_session',
+      next_action: null,
+      last_setup_error: null,
+      created: now(),
+      livemode: false,
+      metadata: metadata(params),
+    };
+    this.setupIntents.set(id, intent);
+    if (bool(params, 'confirm') === true) return this.runSetup(intent);
+    return clone(intent);
+  }
+
+  private confirmSetupIntent(id: string, params: FormObject): Obj {
+    const intent = this.setupIntents.get(id);
+    if (intent === undefined) throw missing('setupintent', id);
+    if (!['requires_payment_method', 'requires_confirmation', 'requires_action'].includes(intent.status as string)) {
+      throw invalid(`You cannot confirm this SetupIntent because it has a status of ${intent.status}.`, {
+        code: 'setup_intent_unexpected_state',
+      });
+    }
+    const pmId = str(params, 'payment_method');
+    if (pmId !== undefined) intent.payment_method = this.resolvePaymentMethod(pmId).id;
+    return this.runSetup(intent);
+  }
+
+  private runSetup(intent: Obj): Obj {
+    if (intent.payment_method === null) {
+      throw invalid('You cannot confirm this SetupIntent because it has no payment method.', {
+        code: 'setup_intent_unexpected_state',
+      });
+    }
+    const card = this.behaviour(intent.payment_method as string);
+    if (card.behaviour === 'declined' || card.behaviour === 'insufficient_funds') {
+      intent.status = 'requires_payment_method';
+      intent.last_setup_error = { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline' };
+      throw this.cardError('card_declined', 'generic_decline', 'Your card was declined.', intent);
+    }
+    if (card.behaviour === 'authenticate' || card.behaviour === 'authenticate_on_setup') {
+      intent.status = 'requires_action';
+      intent.next_action = { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect' } };
+      return clone(intent);
+    }
+    return this.finishSetup(intent);
+  }
+
+  private finishSetup(intent: Obj): Obj {
+    intent.status = 'succeeded';
+    intent.next_action = null;
+    const pm = this.paymentMethods.get(intent.payment_method as string) as Obj;
+    if (intent.customer !== null) this.attachTo(pm, intent.customer as string);
+    // Set up for off-session use: 3155 cards no longer ask for authentication.
+    pm.setup_for_off_session = true;
+    return clone(intent);
+  }
+
+  private cancelSetupIntent(id: string): Obj {
+    const intent = this.setupIntents.get(id);
+    if (intent === undefined) throw missing('setupintent', id);
+    if (intent.status === 'succeeded' || intent.status === 'canceled') {
+      throw invalid(`You cannot cancel this SetupIntent because it has a status of ${intent.status}.`, {
+        code: 'setup_intent_unexpected_state',
+      });
+    }
+    intent.status = 'canceled';
+    return clone(intent);
+  }
+
+  // ---------------------------------------------------------------------------
+  // PaymentIntents, charges, application fees, transfers
+  // ---------------------------------------------------------------------------
+
+  private intent(id: string): Obj {
+    return this.get(this.paymentIntents, 'payment_intent', id);
+  }
+
+  private createPaymentIntent(params: FormObject): Obj {
+    const amount = required(int(params, 'amount'), 'amount');
+    if (amount < 1)
+      throw invalid('This value must be greater than or equal to 1.', {
+        param: 'amount',
+        code: 'parameter_invalid_integer',
+      });
+    const currency = required(str(params, 'currency'), 'currency').toLowerCase();
+    if (!/^[a-z]{3}$/.test(currency)) throw invalid(`Invalid currency: ${currency}.`, { param: 'currency' });
+    const captureMethod = str(params, 'capture_method') ?? 'automatic';
+    if (!['automatic', 'automatic_async', 'manual'].includes(captureMethod)) {
+      throw invalid(`Invalid capture_method: ${captureMethod}`, { param: 'capture_method' });
+    }
+    const fee = int(params, 'application_fee_amount') ?? null;
+    if (fee !== null && (fee < 0 || fee > amount)) {
+      throw invalid('application_fee_amount must be between 0 and the amount.', { param: 'application_fee_amount' });
+    }
+    const destination = str(obj(params, 'transfer_data'), 'destination') ?? null;
+    if (destination !== null) {
+      const account = this.accounts.get(destination);
+      if (account === undefined) throw missing('account', destination, 'transfer_data[destination]');
+      if ((account.capabilities as Obj).transfers !== 'active') {
+        throw invalid(
+          `Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments`,
+          { code: 'insufficient_capabilities_for_transfer', param: 'transfer_data[destination]' },
+        );
+      }
+    }
+    const customer = str(params, 'customer') ?? null;
+    if (customer !== null && !this.customers.has(customer)) throw missing('customer', customer, 'customer');
+    const pmId = str(params, 'payment_method');
+    const pm = pmId === undefined ? undefined : this.resolvePaymentMethod(pmId);
+    if (pm && pm.customer !== null && pm.customer !== customer) {
+      throw invalid('The provided PaymentMethod belongs to another customer.', { param: 'payment_method' });
+    }
+    const id = newId('pi', 24);
+    const intent: Obj = {
+      id,
+      object: 'payment_intent',
+      amount,
+      amount_capturable: 0,
+      amount_received: 0,
+      currency,
+      customer,
+      payment_method: pm?.id ?? null,
+      capture_method: captureMethod,
+      confirmation_method: 'automatic',
+      application_fee_amount: fee,
+      transfer_data: destination === null ? null : { destination },
+      on_behalf_of: str(params, 'on_behalf_of') ?? null,
+      description: str(params, 'description') ?? null,
+      setup_future_usage: str(params, 'setup_future_usage') ?? null,
+      status: pm === undefined ? 'requires_payment_method' : 'requires_confirmation',
+      client_secret: `${id}_secret_${newId('s', 16).slice(2)}`,
+      latest_charge: null,
+      last_payment_error: null,
+      next_action: null,
+      cancellation_reason: null,
+      canceled_at: null,
+      created: now(),
+      livemode: false,
+      metadata: metadata(params),
+    };
+    this.paymentIntents.set(id, intent);
+    if (bool(params, 'confirm') === true) return this.runConfirm(intent, bool(params, 'off_session') === true);
+    return clone(intent);
+  }
+
+  private updatePaymentIntent(id: string, params: FormObject): Obj {
+    const intent = this.paymentIntents.get(id);
+    if (intent === undefined) throw missing('payment_intent', id);
+    intent.metadata = metadata(params, intent.metadata as Obj);
+    const amount = int(params, 'amount');
+    if (amount !== undefined) {
+      if (!['requires_payment_method', 'requires_confirmation'].includes(intent.status as string)) {
+        throw invalid(`You cannot update the amount of a PaymentIntent with status ${intent.status}.`, {
+          code: 'payment_intent_unexpected_state',
+        });
+      }
+      intent.amount = amount;
+    }
+    const fee = int(params, 'application_fee_amount');
+    if (fee !== undefined) intent.application_fee_amount = fee;
+    return clone(intent);
+  }
+
+  private confirmPaymentIntent(id: string, params: FormObject): Obj {
+    const intent = this.paymentIntents.get(id);
+    if (intent === undefined) throw missing('payment_intent', id);
+    if (!['requires_payment_method', 'requires_confirmation', 'requires_action'].includes(intent.status as string)) {
+      throw invalid(`This PaymentIntent's status is ${intent.status}, so it cannot be confirmed.`, {
+        code: 'payment_intent_unexpected_state',
+        payment_intent: clone(intent),
+      });
+    }
+    const pmId = str(params, 'payment_method');
+    if (pmId !== undefined) intent.payment_method = this.resolvePaymentMethod(pmId).id;
+    return this.runConfirm(intent, bool(params, 'off_session') === true);
+  }
+
+  private runConfirm(intent: Obj, offSession: boolean): Obj {
+    if (intent.payment_method === null) {
+      throw invalid('You cannot confirm this PaymentIntent because it is missing a payment method.', {
+        code: 'payment_intent_unexpected_state',
+      });
+    }
+    const pm = this.paymentMethods.get(intent.payment_method as string) as Obj;
+    const card = this.behaviour(pm.id as string);
+    if (card.behaviour === 'declined' || card.behaviour === 'insufficient_funds') {
+      const decline = card.behaviour === 'declined' ? 'generic_decline' : 'insufficient_funds';
+      const message = card.behaviour === 'declined' ? 'Your card was declined.' : 'Your card has insufficient funds.';
+      this.newCharge(intent, 'failed');
+      intent.status = 'requires_payment_method';
+      intent.last_payment_error = { type: 'card_error', code: 'card_declined', decline_code: decline, message };
+      throw this.cardError('card_declined', decline, message, intent);
+    }
+    const needsAuth =
+      card.behaviour === 'authenticate' ||
+      (card.behaviour === 'authenticate_on_setup' && pm.setup_for_off_session !== true);
+    if (needsAuth) {
+      if (offSession) {
+        const message = 'Your card was declined. This transaction requires authentication.';
+        intent.status = 'requires_payment_method';
+        intent.last_payment_error = {
+          type: 'card_error',
+          code: 'authentication_required',
+          decline_code: 'authentication_required',
+          message,
+        };
+        throw this.cardError('authentication_required', 'authentication_required', message, intent);
+      }
+      intent.status = 'requires_action';
+      intent.next_action = { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect' } };
+      return clone(intent);
+    }
+    return this.authorise(intent);
+  }
+
+  /** The card was authorised: held (manual capture) or captured at once. */
+  private authorise(intent: Obj): Obj {
+    intent.next_action = null;
+    intent.last_payment_error = null;
+    const charge = this.newCharge(intent, 'succeeded');
+    if (intent.customer !== null && intent.setup_future_usage !== null) {
+      this.attachTo(this.paymentMethods.get(intent.payment_method as string) as Obj, intent.customer as string);
+    }
+    if (intent.capture_method === 'manual') {
+      intent.status = 'requires_capture';
+      intent.amount_capturable = intent.amount;
+      return clone(intent);
+    }
+    this.captureCharge(intent, charge, intent.amount as number, intent.application_fee_amount as number | null);
+    return clone(intent);
+  }
+
+  private newCharge(intent: Obj, status: 'succeeded' | 'failed'): Obj {
+    const id = newId('ch', 24);
+    const charge: Obj = {
+      id,
+      object: 'charge',
+      amount: intent.amount,
+      amount_captured: 0,
+      amount_refunded: 0,
+      captured: false,
+      refunded: false,
+      paid: status === 'succeeded',
+      status,
+      currency: intent.currency,
+      customer: intent.customer,
+      payment_intent: intent.id,
+      payment_method: intent.payment_method,
+      application_fee: null,
+      application_fee_amount: intent.application_fee_amount,
+      transfer: null,
+      transfer_data: intent.transfer_data,
+      destination: (intent.transfer_data as Obj | null)?.destination ?? null,
+      created: now(),
+      livemode: false,
+      metadata: clone(intent.metadata),
+    };
+    this.charges.set(id, charge);
+    intent.latest_charge = id;
+    return charge;
+  }
+
+  /** Captures `amount` of an authorised charge; the rest is released. Fee and transfer follow. */
+  private captureCharge(intent: Obj, charge: Obj, amount: number, fee: number | null): void {
+    charge.captured = true;
+    charge.amount_captured = amount;
+    // Stripe shows an uncaptured remainder as refunded on the charge.
+    charge.amount_refunded = (charge.amount as number) - amount;
+    charge.application_fee_amount = fee;
+    intent.status = 'succeeded';
+    intent.amount_capturable = 0;
+    intent.amount_received = amount;
+    intent.application_fee_amount = fee;
+    const destination = (intent.transfer_data as Obj | null)?.destination as string | undefined;
+    if (destination === undefined) return;
+    if (fee !== null && fee > 0) {
+      const feeId = newId('fee', 24);
+      this.applicationFees.set(feeId, {
+        id: feeId,
+        object: 'application_fee',
+        account: destination,
+        amount: fee,
+        amount_refunded: 0,
+        refunded: false,
+        charge: charge.id,
+        currency: charge.currency,
+        created: now(),
+        livemode: false,
+      });
+      charge.application_fee = feeId;
+    }
+    const transferId = newId('tr', 24);
+    this.transfers.set(transferId, {
+      id: transferId,
+      object: 'transfer',
+      amount: amount - (fee ?? 0),
+      amount_reversed: 0,
+      reversed: false,
+      currency: charge.currency,
+      destination,
+      source_transaction: charge.id,
+      created: now(),
+      livemode: false,
+    });
+    charge.transfer = transferId;
+  }
+
+  private capture(id: string, params: FormObject): Obj {
+    const intent = this.paymentIntents.get(id);
+    if (intent === undefined) throw missing('payment_intent', id);
+    if (intent.status !== 'requires_capture') {
+      throw invalid(
+        `This PaymentIntent could not be captured because it has a status of ${intent.status}. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.`,
+        { code: 'payment_intent_unexpected_state', payment_intent: clone(intent) },
+      );
+    }
+    const amount = int(params, 'amount_to_capture') ?? (intent.amount_capturable as number);
+    if (amount < 1 || amount > (intent.amount_capturable as number)) {
+      throw invalid(
+        `The amount to capture (${amount}) must be between 1 and the amount capturable (${intent.amount_capturable}).`,
+        { code: 'amount_too_large', param: 'amount_to_capture' },
+      );
+    }
+    const fee = int(params, 'application_fee_amount') ?? (intent.application_fee_amount as number | null);
+    if (fee !== null && fee > amount) {
+      throw invalid('application_fee_amount cannot be greater than the amount captured.', {
+        param: 'application_fee_amount',
+      });
+    }
+    const charge = this.charges.get(intent.latest_charge as string) as Obj;
+    this.captureCharge(intent, charge, amount, fee);
+    return clone(intent);
+  }
+
+  private cancel(id: string, params: FormObject): Obj {
+    const intent = this.paymentIntents.get(id);
+    if (intent === undefined) throw missing('payment_intent', id);
+    const cancellable = ['requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action'];
+    if (!cancellable.includes(intent.status as string)) {
+      throw invalid(
+        `You cannot cancel this PaymentIntent because it has a status of ${intent.status}. Only a PaymentIntent with one of the following statuses may be canceled: ${cancellable.join(', ')}.`,
+        { code: 'payment_intent_unexpected_state', payment_intent: clone(intent) },
+      );
+    }
+    if (intent.status === 'requires_capture') {
+      const charge = this.charges.get(intent.latest_charge as string) as Obj;
+      charge.amount_refunded = charge.amount;
+      charge.refunded = true;
+    }
+    intent.status = 'canceled';
+    intent.amount_capturable = 0;
+    intent.next_action = null;
+    intent.cancellation_reason = str(params, 'cancellation_reason') ?? null;
+    intent.canceled_at = now();
+    return clone(intent);
+  }
+
+  /**
+   * 3-D Secure done by the customer (what Stripe.js does in the browser): the intent goes on as
+   * the confirmation would have — authorised (requires_capture) or succeeded; a SetupIntent
+   * succeeds and its card is attached. `succeed: false` fails the authentication.
+   */
+  completeAction(intentId: string, succeed = true): Obj {
+    const setup = this.setupIntents.get(intentId);
+    const intent = setup ?? this.paymentIntents.get(intentId);
+    if (intent === undefined) throw new Error(`the double has no intent ${intentId}`);
+    if (intent.status !== 'requires_action') throw new Error(`${intentId} is ${intent.status}, not requires_action`);
+    if (!succeed) {
+      intent.status = 'requires_payment_method';
+      intent.next_action = null;
+      const error = {
+        type: 'card_error',
+        code: 'payment_intent_authentication_failure',
+        message: 'The customer failed 3-D Secure.',
+      };
+      if (setup) intent.last_setup_error = error;
+      else intent.last_payment_error = error;
+      return clone(intent);
+    }
+    return setup ? this.finishSetup(setup) : this.authorise(intent);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Refunds
+  // ---------------------------------------------------------------------------
+
+  private createRefund(params: FormObject): Obj {
+    const piId = str(params, 'payment_intent');
+    let chargeId = str(params, 'charge');
+    if (piId !== undefined) {
+      const intent = this.paymentIntents.get(piId);
+      if (intent === undefined) throw missing('payment_intent', piId, 'payment_intent');
+      if (intent.latest_charge === null || intent.status !== 'succeeded') {
+        throw invalid(`This PaymentIntent (${piId}) does not have a successful charge to refund.`, {
+          code: 'charge_not_refundable',
+        });
+      }
+      chargeId = intent.latest_charge as string;
+    }
+    if (chargeId === undefined)
+      throw invalid('One of the following params should be provided: charge, payment_intent.', {
+        code: 'parameter_missing',
+      });
+    const charge = this.charges.get(chargeId);
+    if (charge === undefined) throw missing('charge', chargeId, 'charge');
+    const captured = charge.amount_captured as number;
+    const released = (charge.amount as number) - captured;
+    const refundedSoFar = (charge.amount_refunded as number) - released;
+    const left = captured - refundedSoFar;
+    if (!charge.captured || left <= 0) {
+      throw invalid(`Charge ${chargeId} has already been refunded.`, { code: 'charge_already_refunded' });
+    }
+    const amount = int(params, 'amount') ?? left;
+    if (amount < 1 || amount > left) {
+      throw invalid(`Refund amount (${amount}) is greater than unrefunded amount on charge (${left})`, {
+        code: 'amount_too_large',
+        param: 'amount',
+      });
+    }
+    const id = newId('re', 24);
+    let transferReversal: string | null = null;
+    // Proportional, as Stripe computes them: the share of the captured amount refunded.
+    if (bool(params, 'refund_application_fee') === true && charge.application_fee !== null) {
+      const fee = this.applicationFees.get(charge.application_fee as string) as Obj;
+      const back = Math.min(
+        Math.round(((fee.amount as number) * amount) / captured),
+        (fee.amount as number) - (fee.amount_refunded as number),
+      );
+      fee.amount_refunded = (fee.amount_refunded as number) + back;
+      fee.refunded = fee.amount_refunded === fee.amount;
+    }
+    if (bool(params, 'reverse_transfer') === true && charge.transfer !== null) {
+      const transfer = this.transfers.get(charge.transfer as string) as Obj;
+      const back = Math.min(
+        Math.round(((transfer.amount as number) * amount) / captured),
+        (transfer.amount as number) - (transfer.amount_reversed as number),
+      );
+      transfer.amount_reversed = (transfer.amount_reversed as number) + back;
+      transfer.reversed = transfer.amount_reversed === transfer.amount;
+      transferReversal = newId('trr', 24);
+    }
+    charge.amount_refunded = (charge.amount_refunded as number) + amount;
+    charge.refunded = refundedSoFar + amount === captured;
+    const refund: Obj = {
+      id,
+      object: 'refund',
+      amount,
+      charge: chargeId,
+      payment_intent: charge.payment_intent,
+      currency: charge.currency,
+      status: 'succeeded',
+      reason: str(params, 'reason') ?? null,
+      transfer_reversal: transferReversal,
+      created: now(),
+      metadata: metadata(params),
+    };
+    this.refunds.set(id, refund);
+    return clone(refund);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Events and webhook deliveries
+  // ---------------------------------------------------------------------------
+
+  /**
+   * A Stripe Event carrying a snapshot of `object` now (Connect events name the connected account
+   * in `account`). Kept by the double, so GET /v1/events/:id finds it.
+   */
+  event(
+    type: string,
+    object: Obj,
+    options: { account?: string; created?: number; previousAttributes?: Obj; livemode?: boolean } = {},
+  ): Obj {
+    const id = newId('evt', 24);
+    const event: Obj = {
+      id,
+      object: 'event',
+      api_version: Stripe.API_VERSION,
+      created: options.created ?? now(),
+      data: {
+        object: clone(object),
+        ...(options.previousAttributes && { previous_attributes: options.previousAttributes }),
+      },
+      livemode: options.livemode ?? false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type,
+      ...(options.account && { account: options.account }),
+    };
+    this.events.set(id, event);
+    return clone(event);
+  }
+
+  /** account.updated for an account as the double holds it now. */
+  accountUpdated(id: string, options: { created?: number } = {}): Obj {
+    return this.event('account.updated', this.getAccount(id), { account: id, ...options });
+  }
+
+  /** The body and Stripe-Signature header Stripe would send for an event. */
+  sign(
+    event: Obj | string,
+    options: Pick<DeliveryOptions, 'secret' | 'timestamp'> = {},
+  ): { body: string; signature: string } {
+    const body = typeof event === 'string' ? event : JSON.stringify(event, null, 2);
+    const signature = this.webhooks.generateTestHeaderString({
+      payload: body,
+      secret: options.secret ?? this.webhookSecret,
+      timestamp: options.timestamp ?? now(),
+    });
+    return { body, signature };
+  }
+
+  /** POSTs one event to a webhook URL as Stripe does (signed; options forge, age or tamper it). */
+  async deliver(url: string, event: Obj | string, options: DeliveryOptions = {}): Promise<DeliveryAnswer> {
+    const signed = this.sign(event, options);
+    const headers: Record<string, string> = {
+      'content-type': 'application/json; charset=utf-8',
+      'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+    };
+    const signature = options.signature === undefined ? signed.signature : options.signature;
+    if (signature !== null) headers['stripe-signature'] = signature;
+    const response = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: options.tamper ? options.tamper(signed.body) : signed.body,
+    });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = text;
+    }
+    return { status: response.status, json };
+  }
+
+  /** Delivers several events (duplicates and order as the test lists them), all at once or one by one. */
+  async deliverAll(url: string, events: Obj[], options: { concurrent?: boolean } = {}): Promise<DeliveryAnswer[]> {
+    if (options.concurrent) return Promise.all(events.map((e) => this.deliver(url, e)));
+    const answers: DeliveryAnswer[] = [];
+    for (const e of events) answers.push(await this.deliver(url, e));
+    return answers;
+  }
+}
+
+export type { FormObject, FormValue };
