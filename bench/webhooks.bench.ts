@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Database } from '../src/db/database.js';
 import { sql } from '../src/db/sql.js';
-import { startJobs } from '../src/jobs/runner.js';
+import { installQueueSchema, startJobs } from '../src/jobs/runner.js';
 import { deliverWebhook } from '../src/jobs/tasks/deliver-webhook.js';
 import { silentLogger } from '../src/log.js';
 import { onBothBackends } from './backends.js';
@@ -10,6 +10,7 @@ import { onBothBackends } from './backends.js';
 const EVENTS = Number(process.env.LOCONOMY_BENCH_WEBHOOK_EVENTS ?? 20);
 const ENDPOINTS = Number(process.env.LOCONOMY_BENCH_WEBHOOK_ENDPOINTS ?? 100);
 const CONCURRENCY = Number(process.env.LOCONOMY_BENCH_WEBHOOK_CONCURRENCY ?? 8);
+const FANOUT_ROUNDS = 15;
 const URL_ = process.env.LOCONOMY_BENCH_DATABASE_URL;
 const log = silentLogger();
 process.env.LOCONOMY_WEBHOOKS_ALLOW_PRIVATE = 'true'; // the receiver is on 127.0.0.1
@@ -85,6 +86,40 @@ async function measure(label: string, db: Database, databaseUrl?: string): Promi
   for (let i = 0; i < ENDPOINTS; i++)
     await db.query(sql`insert into public.webhook_endpoints (user_id, url, events, secret)
                        values (${m.owner}, ${`${base}/hook/${i}`}, '{booking.*}', app.new_webhook_secret())`);
+
+  // The fan-out statement alone, before any worker runs: one event to every endpoint through
+  // app.emit_event (deliveries in one insert, jobs in one add_jobs), against the same rows
+  // enqueued one add_job per endpoint (app.enqueue_webhook_delivery, what emit_event did before
+  // migration 0039). Each in a transaction that is rolled back.
+  await installQueueSchema(db, databaseUrl, log);
+  const rollback = new Error('rollback');
+  const timed = async (query: ReturnType<typeof sql>) => {
+    const t = performance.now();
+    await db
+      .transaction(async (tx) => {
+        await tx.query(query);
+        throw rollback;
+      })
+      .catch((error: unknown) => {
+        if (error !== rollback) throw error;
+      });
+    return performance.now() - t;
+  };
+  const perEndpoint: number[] = [];
+  const batched: number[] = [];
+  for (let round = 0; round < FANOUT_ROUNDS; round++) {
+    perEndpoint.push(
+      await timed(sql`select count(app.enqueue_webhook_delivery(w.id, 'msg_bench', 'booking.created', '{}'::jsonb))
+                        from public.webhook_endpoints w where w.tenant_id = ${m.tenantId}`),
+    );
+    batched.push(await timed(sql`select app.emit_event('booking.created', ${m.tenantId}, '{}'::jsonb)`));
+  }
+  perEndpoint.sort((a, b) => a - b);
+  batched.sort((a, b) => a - b);
+  console.log(
+    `${label}: one event to ${ENDPOINTS} endpoints, the enqueueing transaction alone (median of ${FANOUT_ROUNDS}): ` +
+      `add_jobs batch ${ms(pct(batched, 0.5))} vs ${ms(pct(perEndpoint, 0.5))} with one add_job per endpoint`,
+  );
 
   const jobs = await startJobs({
     db,

@@ -2640,24 +2640,33 @@ CREATE FUNCTION app.emit_event(event_type text, tenant uuid, data jsonb) RETURNS
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
+  endpoints uuid[];
   message text;
   body jsonb;
-  e record;
-  n integer := 0;
+  n integer;
 begin
-  for e in
-    select w.id from public.webhook_endpoints w
-     where w.tenant_id = tenant and w.is_active and w.disabled_at is null
-       and app.webhook_event_matches(w.events, event_type)
-     order by w.id
-  loop
-    if message is null then
-      message := 'msg_' || app.random_hex(1);
-      body := app.webhook_body(event_type, data);
-    end if;
-    perform app.enqueue_webhook_delivery(e.id, message, event_type, body);
-    n := n + 1;
-  end loop;
+  select array_agg(w.id order by w.id) into endpoints
+    from public.webhook_endpoints w
+   where w.tenant_id = tenant and w.is_active and w.disabled_at is null
+     and app.webhook_event_matches(w.events, event_type);
+  if endpoints is null then
+    return 0;
+  end if;
+  message := 'msg_' || app.random_hex(1);
+  body := app.webhook_body(event_type, data);
+  -- One statement, so graphile_worker's types are looked up only when an endpoint
+  -- listens (databases without the queue schema keep working, as with add_job).
+  with delivery as (
+    insert into public.webhook_deliveries (endpoint_id, message_id, event_type, payload)
+    select e, message, event_type, body from unnest(endpoints) e
+    returning id
+  )
+  -- The job app.enqueue_webhook_delivery adds, one per delivery.
+  select count(*) into n
+    from graphile_worker.add_jobs((
+      select array_agg(row('webhooks.deliver', json_build_object('delivery_id', d.id), null, null, 5,
+                           'webhook:' || d.id, null, null)::graphile_worker.job_spec)
+        from delivery d));
   return n;
 end $$;
 

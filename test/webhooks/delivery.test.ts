@@ -244,6 +244,22 @@ describe(`outbound webhooks (${testBackend()})`, () => {
     assert.ok(!at('/rollback')[0]?.body.includes(rolledBack));
   });
 
+  test('one event to several endpoints: a delivery and a job each, enqueued together, the same webhook-id', async () => {
+    const m = await marketplace();
+    const paths = ['/fan/a', '/fan/b', '/fan/c'];
+    const endpoints = [];
+    for (const path of paths) endpoints.push(await register(m.manager, path));
+    const other = await register(m.manager, '/fan/reviews', ['review.*']);
+    const booking = await createBooking(db, m.listing, m.customer);
+    await until(async () => paths.every((path) => at(path).length === 1));
+    const rows = (await Promise.all(endpoints.map((e) => deliveries(e.id)))).flat();
+    assert.equal(rows.length, 3);
+    assert.ok(rows.every((d) => d.status === 'succeeded' && d.payload.data.id === booking.id));
+    assert.equal(new Set(rows.map((d) => d.message_id)).size, 1, 'one event, one webhook-id');
+    assert.equal(new Set(paths.map((path) => at(path)[0]?.headers['webhook-id'])).size, 1);
+    assert.deepEqual(await deliveries(other.id), [], 'an endpoint not subscribed gets nothing');
+  });
+
   test('booking status changes and reschedules are events of their own', async () => {
     const m = await marketplace();
     const endpoint = await register(m.manager, '/lifecycle', ['booking.confirmed', 'booking.rescheduled']);
