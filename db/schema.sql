@@ -6726,9 +6726,11 @@ CREATE FUNCTION app.stripe_record_event(event jsonb) RETURNS jsonb
 declare
   evt_id text := event ->> 'id';
   kind text := event ->> 'type';
-  -- One queue per connected account (or object): its events are processed one
-  -- at a time, so a re-fetch that finishes last is also the one that started last.
-  queue text := 'stripe:' || coalesce(event ->> 'account', event -> 'data' -> 'object' ->> 'id', 'platform');
+  -- The events of one connected account (or object) go to the same serial
+  -- queue, so they are processed one at a time and a re-fetch that finishes last
+  -- is also the one that started last. 16 queues, hashed, because
+  -- graphile-worker keeps a row per queue name ever used.
+  queue text := 'stripe:' || (hashtext(coalesce(event ->> 'account', event -> 'data' -> 'object' ->> 'id', '')) & 15);
   recorded uuid;
   processed timestamptz;
 begin

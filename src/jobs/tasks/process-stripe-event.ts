@@ -6,8 +6,8 @@ import { defineTask } from '../task.js';
 
 /**
  * One inbound Stripe event (docs/payments.md): enqueued by app.stripe_record_event in the
- * transaction that recorded it, one queue per connected account or object so their events run
- * one at a time. Failures are retried by graphile-worker's back-off (25 attempts, about three
+ * transaction that recorded it, in one of 16 serial queues picked by the connected account (or
+ * object), so one account's events run one at a time. Failures are retried by graphile-worker's back-off (25 attempts, about three
  * days, like Stripe's own redelivery); a redelivery of an unprocessed event makes it run at once.
  * Settings are read from the environment at each run, as every process reads them.
  */

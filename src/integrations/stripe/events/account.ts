@@ -20,7 +20,7 @@ async function asService<T>(context: HandlerContext, query: ReturnType<typeof sq
 /**
  * account.updated: the account is fetched again and mirrored as Stripe has it now, so an event
  * that arrives late or twice cannot roll the mirror back. The fetch time orders concurrent
- * processing (app.stripe_apply_account keeps the latest fetch); the per-account job queue
+ * processing (app.stripe_apply_account keeps the latest fetch); the account's serial job queue
  * already runs one account's events one at a time.
  */
 const accountUpdated: EventHandler = async (event, context) => {
