@@ -5505,6 +5505,46 @@ CREATE FUNCTION app.request_header(name text) RETURNS text
 $$;
 
 --
+-- Name: requeue_orphaned_webhook_deliveries(integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.requeue_orphaned_webhook_deliveries(max_rows integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  ids uuid[];
+  due timestamptz[];
+begin
+  if max_rows is null or max_rows < 1 then
+    raise invalid_parameter_value using message = 'max_rows must be a positive integer';
+  end if;
+  select array_agg(o.id order by o.next_attempt_at), array_agg(o.next_attempt_at order by o.next_attempt_at)
+    into ids, due
+    from (select d.id, d.next_attempt_at
+            from public.webhook_deliveries d
+           where d.status in ('pending', 'failed') and d.next_attempt_at <= now() - interval '1 minute'
+             and not exists (select 1 from graphile_worker.jobs j where j.key = 'webhook:' || d.id)
+           order by d.next_attempt_at
+           limit max_rows
+             for update of d skip locked) o;
+  if ids is null then
+    return 0;
+  end if;
+  perform graphile_worker.add_jobs(array(
+    select row('webhooks.deliver', json_build_object('delivery_id', u.id), null, u.at, 5, 'webhook:' || u.id,
+               null, null)::graphile_worker.job_spec
+      from unnest(ids, due) u(id, at)));
+  return cardinality(ids);
+end $$;
+
+--
+-- Name: FUNCTION requeue_orphaned_webhook_deliveries(max_rows integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.requeue_orphaned_webhook_deliveries(max_rows integer) IS 'For the scheduler: gives a job again to up to max_rows pending or failed webhook deliveries, due for a minute, that have none (their job was deleted). Returns how many.';
+
+--
 -- Name: require_permission(text); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -18917,6 +18957,13 @@ REVOKE ALL ON FUNCTION app.refund_percent(policy public.cancellation_policy_kind
 GRANT ALL ON FUNCTION app.request_header(name text) TO anon;
 GRANT ALL ON FUNCTION app.request_header(name text) TO authenticated;
 GRANT ALL ON FUNCTION app.request_header(name text) TO service_role;
+
+--
+-- Name: FUNCTION requeue_orphaned_webhook_deliveries(max_rows integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.requeue_orphaned_webhook_deliveries(max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.requeue_orphaned_webhook_deliveries(max_rows integer) TO service_role;
 
 --
 -- Name: FUNCTION require_permission(permission_name text); Type: ACL; Schema: app; Owner: -

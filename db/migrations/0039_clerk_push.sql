@@ -305,3 +305,43 @@ begin
         from delivery d));
   return n;
 end $$;
+
+-- =============================================================================
+-- The sweeper (scheduled task webhooks.sweep): a delivery still pending or
+-- failed whose job is gone — an operator deleted jobs, a queue restored from an
+-- older backup — would never be attempted again. Each run re-enqueues up to
+-- max_rows such deliveries that have been due for a minute (same job and key as
+-- the outbox's; a delivery whose job exists, even a dead one, is left alone).
+-- =============================================================================
+create function app.requeue_orphaned_webhook_deliveries(max_rows integer default 1000) returns integer
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  ids uuid[];
+  due timestamptz[];
+begin
+  if max_rows is null or max_rows < 1 then
+    raise invalid_parameter_value using message = 'max_rows must be a positive integer';
+  end if;
+  select array_agg(o.id order by o.next_attempt_at), array_agg(o.next_attempt_at order by o.next_attempt_at)
+    into ids, due
+    from (select d.id, d.next_attempt_at
+            from public.webhook_deliveries d
+           where d.status in ('pending', 'failed') and d.next_attempt_at <= now() - interval '1 minute'
+             and not exists (select 1 from graphile_worker.jobs j where j.key = 'webhook:' || d.id)
+           order by d.next_attempt_at
+           limit max_rows
+             for update of d skip locked) o;
+  if ids is null then
+    return 0;
+  end if;
+  perform graphile_worker.add_jobs(array(
+    select row('webhooks.deliver', json_build_object('delivery_id', u.id), null, u.at, 5, 'webhook:' || u.id,
+               null, null)::graphile_worker.job_spec
+      from unnest(ids, due) u(id, at)));
+  return cardinality(ids);
+end $$;
+comment on function app.requeue_orphaned_webhook_deliveries(integer) is 'For the scheduler: gives a job again to up to max_rows pending or failed webhook deliveries, due for a minute, that have none (their job was deleted). Returns how many.';
+revoke execute on function app.requeue_orphaned_webhook_deliveries(integer) from public;
+grant execute on function app.requeue_orphaned_webhook_deliveries(integer) to service_role;

@@ -22,6 +22,13 @@ export const SCHEDULE: readonly CronItem[] = [
   // Credit and referral rewards expire by the day; hourly is ample.
   { task: 'referrals.expire_rewards', match: '7 * * * *', identifier: 'referrals.expire_rewards' },
   { task: 'api_keys.expire', match: '17 * * * *', identifier: 'api_keys.expire', payload: { notice_days: 7 } },
+  // Webhook deliveries whose job was deleted get one again (decision 0022).
+  {
+    task: 'webhooks.sweep',
+    match: '*/10 * * * *',
+    identifier: 'webhooks.sweep',
+    payload: { max_rows: 1000 },
+  },
   // Retention (decision 0006): daily at 03:27, with a day of catch-up after downtime.
   {
     task: 'retention.purge',

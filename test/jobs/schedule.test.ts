@@ -81,6 +81,7 @@ describe(`scheduled tasks (${testBackend()})`, () => {
       'referrals.expire_rewards',
       'api_keys.expire',
       'retention.purge',
+      'webhooks.sweep',
     ]) {
       assert.ok(
         SCHEDULE.some((i) => i.task === task),

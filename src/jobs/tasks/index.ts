@@ -8,6 +8,7 @@ import { publishDueReviews } from './publish-due-reviews.js';
 import { purgeExpiredRows } from './purge-expired-rows.js';
 import { pushClerkUser } from './push-clerk-user.js';
 import { sendBookingReminders } from './send-booking-reminders.js';
+import { sweepWebhookDeliveries } from './sweep-webhook-deliveries.js';
 
 /** Every task a Loconomy worker runs, by name. */
 export const TASKS: readonly TaskDefinition[] = [
@@ -18,6 +19,7 @@ export const TASKS: readonly TaskDefinition[] = [
   expireApiKeys,
   purgeExpiredRows,
   deliverWebhook,
+  sweepWebhookDeliveries,
   pushClerkUser,
   processStripeEventTask,
 ];
