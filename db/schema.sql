@@ -1398,6 +1398,71 @@ begin
 end $$;
 
 --
+-- Name: bookings_stripe_jobs(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.bookings_stripe_jobs() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  p public.payments;
+  kept bigint;
+  queue text;
+begin
+  select * into p from public.payments x where x.booking_id = new.id;
+  if p.id is null or p.method::text <> 'stripe' then
+    return null;
+  end if;
+  if p.stripe_payment_intent_id is null then
+    -- Nothing at Stripe yet: the payment is voided here when the booking ends unpaid.
+    if new.status::text in ('cancelled', 'declined', 'expired') and p.status::text in ('requires_payment', 'failed') then
+      perform app.payment_void(p.id);
+    end if;
+    return null;
+  end if;
+  if to_regnamespace('graphile_worker') is null then
+    raise sqlstate 'PT503' using message = 'the job queue is not installed: a stripe payment cannot be captured or cancelled',
+      hint = 'Start `serve` or `worker` once (they install the queue) before taking Stripe payments.';
+  end if;
+  -- The PaymentIntent's events share this queue (app.stripe_record_event hashes the object id the same way).
+  queue := 'stripe:' || (hashtext(p.stripe_payment_intent_id) & 15);
+  case
+    when new.status::text in ('completed', 'no_show') and p.status::text = 'authorised' then
+      perform graphile_worker.add_job('stripe.capture_payment',
+        json_build_object('payment_id', p.id, 'amount_cents', p.authorised_cents,
+                          'application_fee_cents', p.application_fee_cents),
+        queue_name => queue, max_attempts => 25, job_key => 'stripe:capture:' || p.id);
+    when new.status::text = 'cancelled' and p.status::text = 'authorised' then
+      kept := p.authorised_cents - least(coalesce(new.refund_cents, p.authorised_cents), p.authorised_cents);
+      if kept > 0 then
+        perform graphile_worker.add_job('stripe.capture_payment',
+          json_build_object('payment_id', p.id, 'amount_cents', kept,
+                            'application_fee_cents', app.prorate(p.application_fee_cents, kept, p.amount_cents)),
+          queue_name => queue, max_attempts => 25, job_key => 'stripe:capture:' || p.id);
+      else
+        perform graphile_worker.add_job('stripe.cancel_payment', json_build_object('payment_id', p.id),
+          queue_name => queue, max_attempts => 25, job_key => 'stripe:cancel:' || p.id);
+      end if;
+    when new.status::text in ('cancelled', 'declined', 'expired') and p.status::text in ('requires_payment', 'failed') then
+      perform graphile_worker.add_job('stripe.cancel_payment', json_build_object('payment_id', p.id),
+        queue_name => queue, max_attempts => 25, job_key => 'stripe:cancel:' || p.id);
+    when new.status::text in ('declined', 'expired') and p.status::text = 'authorised' then
+      perform graphile_worker.add_job('stripe.cancel_payment', json_build_object('payment_id', p.id),
+        queue_name => queue, max_attempts => 25, job_key => 'stripe:cancel:' || p.id);
+    else
+      null;
+  end case;
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION bookings_stripe_jobs(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.bookings_stripe_jobs() IS 'AFTER UPDATE OF status on bookings, stripe payments: completion or no-show enqueues stripe.capture_payment (all), a cancellation of an authorised payment captures the part its policy keeps (fee in proportion) or cancels, decline/expiry/unpaid cancellation enqueues stripe.cancel_payment; a payment with no PaymentIntent is voided at once.';
+
+--
 -- Name: webhook_endpoints; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -6589,6 +6654,108 @@ end $$;
 COMMENT ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer) IS 'For the Stripe event job: mirrors a Connect account, as fetched from Stripe at fetched_at, into payout_accounts (unless a later fetch was applied) and marks the event processed, in one transaction.';
 
 --
+-- Name: stripe_apply_payment_intent(text, jsonb, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  ev public.inbound_webhook_events;
+  p public.payments;
+  outcome text := 'applied';
+  moved text := null;
+  pi_status text := intent ->> 'status';
+begin
+  if event_id is not null then
+    ev := app.stripe_event_to_process(event_id);
+    if ev.id is null then
+      return jsonb_build_object('outcome', 'duplicate');
+    end if;
+  end if;
+  select * into p from public.payments x where x.stripe_payment_intent_id = intent ->> 'id' for update;
+  if p.id is null then
+    outcome := 'ignored';  -- a PaymentIntent Loconomy did not make (or its booking is gone)
+  elsif pi_status = 'requires_capture' and p.status::text in ('requires_payment', 'failed') then
+    p := app.payment_authorise(p.id, p.stripe_payment_intent_id);
+    moved := 'authorised';
+  elsif pi_status = 'requires_payment_method' and intent -> 'last_payment_error' is not null
+        and jsonb_typeof(intent -> 'last_payment_error') = 'object' and p.status::text = 'requires_payment' then
+    p := app.payment_fail(p.id, coalesce(intent -> 'last_payment_error' ->> 'decline_code',
+                                         intent -> 'last_payment_error' ->> 'code'),
+                          intent -> 'last_payment_error' ->> 'message');
+    moved := 'failed';
+  elsif pi_status = 'canceled' and p.status::text in ('requires_payment', 'authorised', 'failed') then
+    p := app.payment_void(p.id);
+    moved := 'voided';
+  end if;
+  if event_id is not null then
+    perform app.stripe_finish_event(event_id, outcome, attempts);
+  end if;
+  return jsonb_build_object('outcome', outcome, 'moved', moved, 'payment_id', p.id, 'status', p.status);
+end $$;
+
+--
+-- Name: FUNCTION stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) IS 'For the Stripe event job (and the booking payment function, event_id null): applies a PaymentIntent as fetched from Stripe to its payment — requires_capture → authorised, a declined requires_payment_method → failed, canceled → voided; forward moves only — and marks the event processed.';
+
+--
+-- Name: stripe_attach_payment_intent(uuid, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_attach_payment_intent(payment_id uuid, stripe_payment_intent_id text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  p public.payments := app.payment_for_update(stripe_attach_payment_intent.payment_id);
+begin
+  if p.method::text <> 'stripe' then
+    raise sqlstate 'PT409' using message = format('payment %s is not a stripe payment', p.id);
+  end if;
+  if p.stripe_payment_intent_id is null then
+    update public.payments x set stripe_payment_intent_id = stripe_attach_payment_intent.stripe_payment_intent_id
+     where x.id = p.id;
+    return stripe_attach_payment_intent.stripe_payment_intent_id;
+  end if;
+  return p.stripe_payment_intent_id;
+end $$;
+
+--
+-- Name: FUNCTION stripe_attach_payment_intent(payment_id uuid, stripe_payment_intent_id text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_attach_payment_intent(payment_id uuid, stripe_payment_intent_id text) IS 'For the booking payment function (service_role): records the PaymentIntent of a stripe payment, once; returns the one kept.';
+
+--
+-- Name: stripe_booking_payer(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_booking_payer(booking_id uuid) RETURNS TABLE(booking_id uuid, booking_status public.booking_status, tenant_id uuid, customer_id uuid, payment_id uuid, method public.payment_mode, payment_status public.booking_payment_status, currency text, amount_cents bigint, application_fee_cents bigint, stripe_payment_intent_id text, stripe_customer_id text, destination text, charges_enabled boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select b.id, b.status, b.tenant_id, b.customer_id, p.id, p.method, p.status, p.currency::text, p.amount_cents,
+         p.application_fee_cents, p.stripe_payment_intent_id, u.stripe_customer_id,
+         a.stripe_account_id, coalesce(a.charges_enabled, false)
+    from public.bookings b
+    join public.payments p on p.booking_id = b.id
+    join public.users u on u.id = b.customer_id
+    left join public.payout_accounts a on a.user_id = b.provider_id
+   where b.id = stripe_booking_payer.booking_id
+     and b.customer_id = app.current_user_id()
+$$;
+
+--
+-- Name: FUNCTION stripe_booking_payer(booking_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_booking_payer(booking_id uuid) IS 'For the stripe-booking-payment function, as the caller: the booking''s payment, the customer''s Stripe customer and the provider''s Connect account — only when the caller is the booking''s customer (no row otherwise).';
+
+--
 -- Name: stripe_deauthorize_account(text, text, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -6705,6 +6872,32 @@ $$;
 COMMENT ON FUNCTION app.stripe_finish_event(event_id text, outcome text, attempts integer) IS 'For the Stripe event job: marks an event processed with its outcome (applied, ignored, stale) and the job attempt that did it.';
 
 --
+-- Name: stripe_link_customer(uuid, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_link_customer(user_id uuid, stripe_customer_id text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  kept text;
+begin
+  if stripe_link_customer.stripe_customer_id !~ '^cus_[A-Za-z0-9]+$' then
+    raise invalid_parameter_value using message = 'a Stripe customer id starts with cus_';
+  end if;
+  update public.users u set stripe_customer_id = stripe_link_customer.stripe_customer_id
+   where u.id = stripe_link_customer.user_id and u.stripe_customer_id is null;
+  select u.stripe_customer_id into kept from public.users u where u.id = stripe_link_customer.user_id;
+  return kept;
+end $_$;
+
+--
+-- Name: FUNCTION stripe_link_customer(user_id uuid, stripe_customer_id text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_link_customer(user_id uuid, stripe_customer_id text) IS 'For the booking payment function (service_role): stores the Stripe Customer created for a user, once; returns the id kept.';
+
+--
 -- Name: stripe_link_payout_account(uuid, text); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -6729,6 +6922,18 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) IS 'For the onboarding function (service_role): stores the Connect account created for a provider, once; returns the account id kept.';
+
+--
+-- Name: stripe_payment_for_job(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_payment_for_job(payment_id uuid) RETURNS TABLE(payment_id uuid, booking_id uuid, status public.booking_payment_status, stripe_payment_intent_id text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select p.id, p.booking_id, p.status, p.stripe_payment_intent_id from public.payments p
+   where p.id = stripe_payment_for_job.payment_id
+$$;
 
 --
 -- Name: stripe_payout_caller(); Type: FUNCTION; Schema: app; Owner: -
@@ -14651,6 +14856,12 @@ CREATE TRIGGER bookings_notify AFTER INSERT OR UPDATE OF status, starts_at ON pu
 CREATE TRIGGER bookings_set_updated_at BEFORE UPDATE ON public.bookings FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
 
 --
+-- Name: bookings bookings_stripe_jobs; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER bookings_stripe_jobs AFTER UPDATE OF status ON public.bookings FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION app.bookings_stripe_jobs();
+
+--
 -- Name: categories categories_maintain_tree; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -17731,6 +17942,12 @@ REVOKE ALL ON FUNCTION app.bookings_move_money() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.bookings_notify() FROM PUBLIC;
 
 --
+-- Name: FUNCTION bookings_stripe_jobs(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.bookings_stripe_jobs() FROM PUBLIC;
+
+--
 -- Name: TABLE webhook_endpoints; Type: ACL; Schema: public; Owner: -
 --
 
@@ -19132,6 +19349,27 @@ REVOKE ALL ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fe
 GRANT ALL ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer) TO service_role;
 
 --
+-- Name: FUNCTION stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION stripe_attach_payment_intent(payment_id uuid, stripe_payment_intent_id text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_attach_payment_intent(payment_id uuid, stripe_payment_intent_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_attach_payment_intent(payment_id uuid, stripe_payment_intent_id text) TO service_role;
+
+--
+-- Name: FUNCTION stripe_booking_payer(booking_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_booking_payer(booking_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_booking_payer(booking_id uuid) TO authenticated;
+
+--
 -- Name: FUNCTION stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer); Type: ACL; Schema: app; Owner: -
 --
 
@@ -19165,11 +19403,25 @@ REVOKE ALL ON FUNCTION app.stripe_finish_event(event_id text, outcome text, atte
 GRANT ALL ON FUNCTION app.stripe_finish_event(event_id text, outcome text, attempts integer) TO service_role;
 
 --
+-- Name: FUNCTION stripe_link_customer(user_id uuid, stripe_customer_id text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_link_customer(user_id uuid, stripe_customer_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_link_customer(user_id uuid, stripe_customer_id text) TO service_role;
+
+--
 -- Name: FUNCTION stripe_link_payout_account(user_id uuid, stripe_account_id text); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) TO service_role;
+
+--
+-- Name: FUNCTION stripe_payment_for_job(payment_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_payment_for_job(payment_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_payment_for_job(payment_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION stripe_payout_caller(); Type: ACL; Schema: app; Owner: -

@@ -5,6 +5,7 @@ import type { StripeSettings } from '../../config.js';
 import type { Database } from '../../db/database.js';
 import { ApiError, isApiError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { bookingPayment, bookingPaymentBody } from './booking-payment.js';
 import { dashboardLink, functionBody, onboardingBody, payoutCaller, startOnboarding } from './onboarding.js';
 
 /**
@@ -13,7 +14,11 @@ import { dashboardLink, functionBody, onboardingBody, payoutCaller, startOnboard
  * reserved: a project's own functions (issue 15) cannot take them, and static routes win over a
  * later `/functions/v1/:name` route in Fastify, so both can be registered.
  */
-export const BUILT_IN_FUNCTIONS = ['stripe-connect-onboarding', 'stripe-connect-dashboard'] as const;
+export const BUILT_IN_FUNCTIONS = [
+  'stripe-connect-onboarding',
+  'stripe-connect-dashboard',
+  'stripe-booking-payment',
+] as const;
 
 /** A function body is small JSON (two URLs). */
 const FUNCTION_BODY_LIMIT = 64 * 1024;
@@ -68,5 +73,13 @@ export const stripeFunctionsPlugin: FastifyPluginAsync<StripeFunctionsOptions> =
   app.post('/stripe-connect-dashboard', async (request) => {
     const me = await payoutCaller(db, authenticator, request.headers, 'stripe-connect-dashboard');
     return dashboardLink(stripe, me);
+  });
+
+  app.post('/stripe-booking-payment', async (request) => {
+    const name = 'stripe-booking-payment';
+    const body = functionBody(name, bookingPaymentBody, text(request.body));
+    const answer = await bookingPayment(db, authenticator, stripe, request.headers, body);
+    request.log.info({ bookingId: body.booking_id, intent: answer.payment_intent_id, status: answer.status }, name);
+    return answer;
   });
 };

@@ -8,6 +8,7 @@ import { publishDueReviews } from './publish-due-reviews.js';
 import { purgeExpiredRows } from './purge-expired-rows.js';
 import { pushClerkUser } from './push-clerk-user.js';
 import { sendBookingReminders } from './send-booking-reminders.js';
+import { cancelStripePayment, captureStripePayment } from './stripe-payments.js';
 import { sweepWebhookDeliveries } from './sweep-webhook-deliveries.js';
 
 /** Every task a Loconomy worker runs, by name. */
@@ -22,4 +23,6 @@ export const TASKS: readonly TaskDefinition[] = [
   sweepWebhookDeliveries,
   pushClerkUser,
   processStripeEventTask,
+  captureStripePayment,
+  cancelStripePayment,
 ];

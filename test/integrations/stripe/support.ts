@@ -1,6 +1,7 @@
 import { sql } from '../../../src/db/sql.js';
 import { installQueue, type Jobs, startJobs } from '../../../src/jobs/runner.js';
 import { processStripeEventTask } from '../../../src/jobs/tasks/process-stripe-event.js';
+import { cancelStripePayment, captureStripePayment } from '../../../src/jobs/tasks/stripe-payments.js';
 import { createTenant, createUser, type UserFixture } from '../../helpers/fixtures.js';
 import {
   getTestDatabase,
@@ -27,7 +28,7 @@ export interface StripeHarness {
   clientFor(user: UserFixture): Promise<ReturnType<TestServer['client']>>;
   /** A tenant in stripe payment mode (or offline) with a provider. */
   marketplace(mode?: 'stripe' | 'offline'): Promise<{ tenantId: string; provider: UserFixture }>;
-  /** Starts the job runner (tests of recording alone leave it off). */
+  /** Starts the job runner with the Stripe tasks (tests of recording alone leave it off). */
   startJobs(): Promise<Jobs>;
   close(): Promise<void>;
 }
@@ -64,7 +65,7 @@ export async function stripeHarness(
         db,
         databaseUrl: db.location.url,
         log: testLogger(),
-        tasks: [processStripeEventTask],
+        tasks: [processStripeEventTask, captureStripePayment, cancelStripePayment],
         schedule: false,
         pollInterval: 50,
       });

@@ -2,6 +2,7 @@ import type Stripe from 'stripe';
 import type { Database } from '../../../db/database.js';
 import type { Logger } from '../../../log.js';
 import { accountHandlers } from './account.js';
+import { paymentIntentHandlers } from './payment-intent.js';
 
 /** An event as recorded in inbound_webhook_events.payload. */
 export interface RecordedEvent {
@@ -31,8 +32,9 @@ export type EventHandler = (event: RecordedEvent, context: HandlerContext) => Pr
 
 /**
  * The dispatch table: event type → handler, one file per family. Types not listed are marked
- * processed with outcome `ignored`. The next slices add payment_intent.*, charge.*, payout.*, …
+ * processed with outcome `ignored`. The next slices add charge.*, payout.*, …
  */
 export const HANDLERS: Readonly<Record<string, EventHandler>> = {
   ...accountHandlers,
+  ...paymentIntentHandlers,
 };

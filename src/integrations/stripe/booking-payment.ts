@@ -1,0 +1,201 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type Stripe from 'stripe';
+import { z } from 'zod';
+import type { Authenticator } from '../../auth/caller.js';
+import type { Database } from '../../db/database.js';
+import { sql } from '../../db/sql.js';
+import { ApiError } from '../../errors.js';
+import { requireStripe, stripeFailure } from './client.js';
+
+/** What app.stripe_booking_payer() tells the function about the caller's booking. */
+interface Payer {
+  readonly booking_id: string;
+  readonly booking_status: string;
+  readonly tenant_id: string;
+  readonly customer_id: string;
+  readonly payment_id: string;
+  readonly method: 'offline' | 'stripe';
+  readonly payment_status: string;
+  readonly currency: string;
+  readonly amount_cents: string | number;
+  readonly application_fee_cents: string | number;
+  readonly stripe_payment_intent_id: string | null;
+  readonly stripe_customer_id: string | null;
+  readonly destination: string | null;
+  readonly charges_enabled: boolean;
+}
+
+export const bookingPaymentBody = z.object(
+  {
+    booking_id: z.uuid({ error: 'must be a booking id (uuid)' }),
+    payment_method_id: z
+      .string()
+      .regex(/^pm_[A-Za-z0-9_]{1,250}$/, 'must be a PaymentMethod id (pm_…)')
+      .optional(),
+  },
+  { error: 'must be an object' },
+);
+
+export interface BookingPaymentAnswer {
+  /** The PaymentIntent's status: requires_payment_method / requires_action → run Stripe.js; requires_capture → held. */
+  readonly status: string;
+  /** For Stripe.js (confirmCardPayment / handleNextAction); the customer's alone, never stored. */
+  readonly client_secret: string | null;
+  readonly payment_intent_id: string;
+  /** The last decline, when the card was refused (status requires_payment_method). */
+  readonly error?: { code: string | null; decline_code: string | null; message: string | null };
+}
+
+const OPEN_BOOKINGS = new Set(['pending', 'confirmed', 'in_progress']);
+const PAYABLE = new Set(['requires_payment', 'failed', 'authorised']);
+
+const asService = <T>(db: Database, query: ReturnType<typeof sql>) =>
+  db.asRole('service_role', { role: 'service_role' }, (tx) => tx.last<T>(query));
+
+/**
+ * The signed-in customer's booking as the function needs it: 401 without a user, 404 unless the
+ * caller is the booking's customer, 409 offline or when nothing can be paid any more.
+ */
+async function payer(db: Database, authenticator: Authenticator, headers: IncomingHttpHeaders, bookingId: string) {
+  const caller = await authenticator.authenticate(headers);
+  if (caller.role !== 'authenticated') {
+    throw new ApiError('LOCO_AUTH_REQUIRED', {
+      message: 'stripe-booking-payment needs a signed-in user',
+      hint: "Call it with the customer's token (supabase.auth or Clerk), not only the anon key.",
+    });
+  }
+  const { rows } = await db.asRole(caller.role, caller.claims, (tx) =>
+    tx.last<Payer>(sql`select * from app.stripe_booking_payer(${bookingId})`),
+  );
+  const me = rows[0];
+  if (me === undefined) {
+    throw new ApiError('LOCO_BOOKING_NOT_FOUND', {
+      message: `booking ${bookingId} not found`,
+      hint: "Only the booking's customer pays for it.",
+    });
+  }
+  if (me.method !== 'stripe') {
+    throw new ApiError('LOCO_PAYMENTS_OFFLINE', {
+      message: 'This booking is paid offline (cash or invoice), not by card',
+      hint: 'The marketplace records the payment; nothing is charged through Stripe.',
+    });
+  }
+  if (!OPEN_BOOKINGS.has(me.booking_status) || !PAYABLE.has(me.payment_status)) {
+    throw new ApiError('LOCO_PAYMENT_STATE', {
+      message: `This booking is ${me.booking_status} and its payment ${me.payment_status}: there is nothing to pay`,
+      hint: 'A booking is paid while it is pending, confirmed or in progress.',
+    });
+  }
+  if (me.destination === null || !me.charges_enabled) {
+    throw new ApiError('LOCO_PAYMENT_STATE', {
+      message: 'The provider cannot take card payments yet',
+      hint: 'The provider finishes Stripe onboarding (stripe-connect-onboarding) first.',
+    });
+  }
+  return me;
+}
+
+/** The customer's Stripe Customer, created once (idempotency key from the user id) and stored. */
+async function customerOf(db: Database, stripe: Stripe, me: Payer): Promise<string> {
+  if (me.stripe_customer_id !== null) return me.stripe_customer_id;
+  let customer: Stripe.Customer;
+  try {
+    // Parameters that never change under the key (no email: it may change; Stripe Checkout asks for it).
+    customer = await stripe.customers.create(
+      { metadata: { loconomy_user_id: me.customer_id, loconomy_tenant_id: me.tenant_id } },
+      { idempotencyKey: `loconomy:user:${me.customer_id}:customer` },
+    );
+  } catch (error) {
+    throw stripeFailure(error, 'create the customer');
+  }
+  const { rows } = await asService<{ kept: string }>(
+    db,
+    sql`select app.stripe_link_customer(${me.customer_id}, ${customer.id}) as kept`,
+  );
+  return rows[0]?.kept ?? customer.id;
+}
+
+/** The payment's PaymentIntent: made once (key booking:<id>:authorise) and recorded, or fetched. */
+async function intentOf(db: Database, stripe: Stripe, me: Payer): Promise<Stripe.PaymentIntent> {
+  if (me.stripe_payment_intent_id !== null) {
+    try {
+      return await stripe.paymentIntents.retrieve(me.stripe_payment_intent_id);
+    } catch (error) {
+      throw stripeFailure(error, 'fetch the payment');
+    }
+  }
+  const customer = await customerOf(db, stripe, me);
+  let intent: Stripe.PaymentIntent;
+  try {
+    intent = await stripe.paymentIntents.create(
+      {
+        amount: Number(me.amount_cents),
+        currency: me.currency.toLowerCase(),
+        capture_method: 'manual',
+        customer,
+        // No redirect-based methods: the server may confirm without a return_url; cards with 3-D Secure work.
+        automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+        transfer_data: { destination: me.destination as string },
+        application_fee_amount: Number(me.application_fee_cents),
+        metadata: { booking_id: me.booking_id, payment_id: me.payment_id, tenant_id: me.tenant_id },
+      },
+      { idempotencyKey: `booking:${me.booking_id}:authorise` },
+    );
+  } catch (error) {
+    throw stripeFailure(error, 'create the payment');
+  }
+  const { rows } = await asService<{ kept: string }>(
+    db,
+    sql`select app.stripe_attach_payment_intent(${me.payment_id}, ${intent.id}) as kept`,
+  );
+  const kept = rows[0]?.kept ?? intent.id;
+  return kept === intent.id ? intent : stripe.paymentIntents.retrieve(kept);
+}
+
+/** Applies the PaymentIntent's state to the payment now (the webhook does the same, once more). */
+async function apply(db: Database, intent: Stripe.PaymentIntent): Promise<void> {
+  await asService(db, sql`select app.stripe_apply_payment_intent(null, ${JSON.stringify(intent)}::jsonb, 0)`);
+}
+
+/**
+ * stripe-booking-payment: creates (or returns) the booking's PaymentIntent — manual capture, a
+ * destination charge to the provider's account with the platform's application fee — and, given
+ * a payment method, confirms it. The answer is what Stripe.js needs next.
+ */
+export async function bookingPayment(
+  db: Database,
+  authenticator: Authenticator,
+  stripeClient: Stripe | undefined,
+  headers: IncomingHttpHeaders,
+  body: z.output<typeof bookingPaymentBody>,
+): Promise<BookingPaymentAnswer> {
+  const me = await payer(db, authenticator, headers, body.booking_id);
+  const stripe = requireStripe(stripeClient);
+  let intent = await intentOf(db, stripe, me);
+  let declined: Stripe.PaymentIntent.LastPaymentError | null = null;
+  const confirmable = ['requires_payment_method', 'requires_confirmation'];
+  if (body.payment_method_id !== undefined && confirmable.includes(intent.status)) {
+    try {
+      intent = await stripe.paymentIntents.confirm(intent.id, { payment_method: body.payment_method_id });
+    } catch (error) {
+      const e = error as { type?: string; raw?: { payment_intent?: Stripe.PaymentIntent } };
+      if (e.type !== 'StripeCardError' || e.raw?.payment_intent === undefined)
+        throw stripeFailure(error, 'confirm the payment');
+      intent = e.raw.payment_intent;
+    }
+    await apply(db, intent);
+    declined = intent.status === 'requires_payment_method' ? intent.last_payment_error : null;
+  }
+  return {
+    status: intent.status,
+    client_secret: intent.client_secret,
+    payment_intent_id: intent.id,
+    ...(declined && {
+      error: {
+        code: declined.code ?? null,
+        decline_code: declined.decline_code ?? null,
+        message: declined.message ?? null,
+      },
+    }),
+  };
+}

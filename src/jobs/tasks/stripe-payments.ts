@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { loadConfig } from '../../config.js';
+import { cancelPayment, capturePayment } from '../../integrations/stripe/capture.js';
+import { createStripeClient } from '../../integrations/stripe/client.js';
+import { defineTask } from '../task.js';
+
+/*
+ * The Stripe calls of a booking's payment (decision 0023, slice 2), enqueued by
+ * app.bookings_stripe_jobs (migration 0042) in the booking's transaction, one per payment and
+ * operation (job_key), in the PaymentIntent's serial queue (shared with its events). Failures are
+ * retried by graphile-worker's back-off under the same idempotency key. Settings are read from
+ * the environment at each run, as every process reads them.
+ */
+
+function stripeClient() {
+  const stripe = createStripeClient(loadConfig(process.env).stripe);
+  if (stripe === undefined) throw new Error('STRIPE_SECRET_KEY is not set on the process that runs jobs');
+  return stripe;
+}
+
+export const captureStripePayment = defineTask({
+  name: 'stripe.capture_payment',
+  payload: z
+    .object({
+      payment_id: z.uuid(),
+      amount_cents: z.number().int().positive(),
+      application_fee_cents: z.number().int().nonnegative(),
+    })
+    .passthrough(),
+  run: async ({ payment_id, amount_cents, application_fee_cents }, { db }) =>
+    capturePayment(db, stripeClient(), payment_id, amount_cents, application_fee_cents),
+});
+
+export const cancelStripePayment = defineTask({
+  name: 'stripe.cancel_payment',
+  payload: z.object({ payment_id: z.uuid() }).passthrough(),
+  run: async ({ payment_id }, { db }) => cancelPayment(db, stripeClient(), payment_id),
+});
