@@ -1450,6 +1450,20 @@ begin
     when new.status::text in ('declined', 'expired') and p.status::text = 'authorised' then
       perform graphile_worker.add_job('stripe.cancel_payment', json_build_object('payment_id', p.id),
         queue_name => queue, max_attempts => 25, job_key => 'stripe:cancel:' || p.id);
+    -- Captured money goes back through a refund: a cancellation's refund_cents, or what remains
+    -- when a manager refunds the booking. The reason names the refund (one of each per booking).
+    when new.status::text = 'cancelled' and p.status::text in ('captured', 'partially_refunded')
+         and coalesce(new.refund_cents, 0) > 0 and p.captured_cents > p.refunded_cents then
+      perform graphile_worker.add_job('stripe.refund_payment',
+        json_build_object('payment_id', p.id, 'amount_cents', least(new.refund_cents, p.captured_cents - p.refunded_cents),
+                          'reason', 'cancellation'),
+        queue_name => queue, max_attempts => 25, job_key => 'stripe:refund:' || p.id || ':cancellation');
+    when new.status::text = 'refunded' and p.status::text in ('captured', 'partially_refunded')
+         and p.captured_cents > p.refunded_cents then
+      perform graphile_worker.add_job('stripe.refund_payment',
+        json_build_object('payment_id', p.id, 'amount_cents', p.captured_cents - p.refunded_cents,
+                          'reason', 'booking_refunded'),
+        queue_name => queue, max_attempts => 25, job_key => 'stripe:refund:' || p.id || ':booking_refunded');
     else
       null;
   end case;
@@ -1460,7 +1474,7 @@ end $$;
 -- Name: FUNCTION bookings_stripe_jobs(); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.bookings_stripe_jobs() IS 'AFTER UPDATE OF status on bookings, stripe payments: completion or no-show enqueues stripe.capture_payment (all), a cancellation of an authorised payment captures the part its policy keeps (fee in proportion) or cancels, decline/expiry/unpaid cancellation enqueues stripe.cancel_payment; a payment with no PaymentIntent is voided at once.';
+COMMENT ON FUNCTION app.bookings_stripe_jobs() IS 'AFTER UPDATE OF status on bookings, stripe payments: completion or no-show enqueues stripe.capture_payment (all), a cancellation of an authorised payment captures the part its policy keeps (fee in proportion) or cancels, decline/expiry/unpaid cancellation enqueues stripe.cancel_payment, a cancellation or a manager''s refund of captured money enqueues stripe.refund_payment; a payment with no PaymentIntent is voided at once.';
 
 --
 -- Name: webhook_endpoints; Type: TABLE; Schema: public; Owner: -
@@ -6701,6 +6715,48 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) IS 'For the Stripe event job (and the booking payment function, event_id null): applies a PaymentIntent as fetched from Stripe to its payment — requires_capture → authorised, a declined requires_payment_method → failed, canceled → voided; forward moves only — and marks the event processed.';
+
+--
+-- Name: stripe_apply_refunds(text, jsonb, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_apply_refunds(event_id text, refunds jsonb, attempts integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  ev public.inbound_webhook_events;
+  r jsonb;
+  p public.payments;
+  recorded text[] := '{}';
+  outcome text := 'ignored';
+begin
+  if event_id is not null then
+    ev := app.stripe_event_to_process(event_id);
+    if ev.id is null then
+      return jsonb_build_object('outcome', 'duplicate');
+    end if;
+  end if;
+  for r in select * from jsonb_array_elements(coalesce(refunds, '[]')) loop
+    select * into p from public.payments x where x.stripe_payment_intent_id = r ->> 'payment_intent';
+    continue when p.id is null;  -- a refund of a charge Loconomy did not make
+    outcome := 'applied';
+    continue when r ->> 'status' is distinct from 'succeeded';
+    p := app.payment_refund(p.id, (r ->> 'amount')::bigint, r ->> 'id', r ->> 'id',
+                            metadata => jsonb_build_object('reason', coalesce(r -> 'metadata' ->> 'reason', 'stripe')));
+    recorded := recorded || (r ->> 'id');
+  end loop;
+  if event_id is not null then
+    perform app.stripe_finish_event(event_id, outcome, attempts);
+  end if;
+  return jsonb_build_object('outcome', outcome, 'refunds', to_jsonb(recorded), 'status', p.status);
+end $$;
+
+--
+-- Name: FUNCTION stripe_apply_refunds(event_id text, refunds jsonb, attempts integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_apply_refunds(event_id text, refunds jsonb, attempts integer) IS 'For the refund job and the refund.* / charge.refunded events (service_role): records each succeeded refund (as fetched from Stripe) of a Loconomy PaymentIntent once, keyed by the refund id (app.payment_refund prorates the fee refunded and the transfer reversed), and marks the event processed.';
 
 --
 -- Name: stripe_attach_payment_intent(uuid, text); Type: FUNCTION; Schema: app; Owner: -
@@ -19354,6 +19410,13 @@ GRANT ALL ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fet
 
 REVOKE ALL ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION stripe_apply_refunds(event_id text, refunds jsonb, attempts integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_apply_refunds(event_id text, refunds jsonb, attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_apply_refunds(event_id text, refunds jsonb, attempts integer) TO service_role;
 
 --
 -- Name: FUNCTION stripe_attach_payment_intent(payment_id uuid, stripe_payment_intent_id text); Type: ACL; Schema: app; Owner: -

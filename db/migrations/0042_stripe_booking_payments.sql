@@ -11,7 +11,9 @@
 -- * The booking's later moves enqueue, in the booking's transaction, a job that
 --   captures (all, or the part a cancellation keeps) or cancels the
 --   PaymentIntent (app.bookings_stripe_jobs); the job records Stripe's answer
---   through app.payment_capture / app.payment_void.
+--   through app.payment_capture / app.payment_void; captured money goes back
+--   through a refund job, and refunds reported by Stripe are recorded once by
+--   their id (app.stripe_apply_refunds).
 -- =============================================================================
 
 -- -----------------------------------------------------------------------------
@@ -180,17 +182,70 @@ begin
     when new.status::text in ('declined', 'expired') and p.status::text = 'authorised' then
       perform graphile_worker.add_job('stripe.cancel_payment', json_build_object('payment_id', p.id),
         queue_name => queue, max_attempts => 25, job_key => 'stripe:cancel:' || p.id);
+    -- Captured money goes back through a refund: a cancellation's refund_cents, or what remains
+    -- when a manager refunds the booking. The reason names the refund (one of each per booking).
+    when new.status::text = 'cancelled' and p.status::text in ('captured', 'partially_refunded')
+         and coalesce(new.refund_cents, 0) > 0 and p.captured_cents > p.refunded_cents then
+      perform graphile_worker.add_job('stripe.refund_payment',
+        json_build_object('payment_id', p.id, 'amount_cents', least(new.refund_cents, p.captured_cents - p.refunded_cents),
+                          'reason', 'cancellation'),
+        queue_name => queue, max_attempts => 25, job_key => 'stripe:refund:' || p.id || ':cancellation');
+    when new.status::text = 'refunded' and p.status::text in ('captured', 'partially_refunded')
+         and p.captured_cents > p.refunded_cents then
+      perform graphile_worker.add_job('stripe.refund_payment',
+        json_build_object('payment_id', p.id, 'amount_cents', p.captured_cents - p.refunded_cents,
+                          'reason', 'booking_refunded'),
+        queue_name => queue, max_attempts => 25, job_key => 'stripe:refund:' || p.id || ':booking_refunded');
     else
       null;
   end case;
   return null;
 end $$;
-comment on function app.bookings_stripe_jobs() is 'AFTER UPDATE OF status on bookings, stripe payments: completion or no-show enqueues stripe.capture_payment (all), a cancellation of an authorised payment captures the part its policy keeps (fee in proportion) or cancels, decline/expiry/unpaid cancellation enqueues stripe.cancel_payment; a payment with no PaymentIntent is voided at once.';
+comment on function app.bookings_stripe_jobs() is 'AFTER UPDATE OF status on bookings, stripe payments: completion or no-show enqueues stripe.capture_payment (all), a cancellation of an authorised payment captures the part its policy keeps (fee in proportion) or cancels, decline/expiry/unpaid cancellation enqueues stripe.cancel_payment, a cancellation or a manager''s refund of captured money enqueues stripe.refund_payment; a payment with no PaymentIntent is voided at once.';
 revoke execute on function app.bookings_stripe_jobs() from public;
 create trigger bookings_stripe_jobs after update of status on public.bookings
   for each row when (old.status is distinct from new.status) execute function app.bookings_stripe_jobs();
 
--- What a capture or cancel job needs of its payment.
+-- -----------------------------------------------------------------------------
+-- Refunds, as Stripe has them (the refund job's answer, refund.* and
+-- charge.refunded events, a refund made in the dashboard): each succeeded
+-- refund of a payment's PaymentIntent recorded once, keyed by its re_ id.
+-- Pending refunds wait for their refund.updated; failed ones move nothing.
+-- -----------------------------------------------------------------------------
+create function app.stripe_apply_refunds(event_id text, refunds jsonb, attempts integer) returns jsonb
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  ev public.inbound_webhook_events;
+  r jsonb;
+  p public.payments;
+  recorded text[] := '{}';
+  outcome text := 'ignored';
+begin
+  if event_id is not null then
+    ev := app.stripe_event_to_process(event_id);
+    if ev.id is null then
+      return jsonb_build_object('outcome', 'duplicate');
+    end if;
+  end if;
+  for r in select * from jsonb_array_elements(coalesce(refunds, '[]')) loop
+    select * into p from public.payments x where x.stripe_payment_intent_id = r ->> 'payment_intent';
+    continue when p.id is null;  -- a refund of a charge Loconomy did not make
+    outcome := 'applied';
+    continue when r ->> 'status' is distinct from 'succeeded';
+    p := app.payment_refund(p.id, (r ->> 'amount')::bigint, r ->> 'id', r ->> 'id',
+                            metadata => jsonb_build_object('reason', coalesce(r -> 'metadata' ->> 'reason', 'stripe')));
+    recorded := recorded || (r ->> 'id');
+  end loop;
+  if event_id is not null then
+    perform app.stripe_finish_event(event_id, outcome, attempts);
+  end if;
+  return jsonb_build_object('outcome', outcome, 'refunds', to_jsonb(recorded), 'status', p.status);
+end $$;
+comment on function app.stripe_apply_refunds(text, jsonb, integer) is 'For the refund job and the refund.* / charge.refunded events (service_role): records each succeeded refund (as fetched from Stripe) of a Loconomy PaymentIntent once, keyed by the refund id (app.payment_refund prorates the fee refunded and the transfer reversed), and marks the event processed.';
+
+-- What a capture, cancel or refund job needs of its payment.
 create function app.stripe_payment_for_job(payment_id uuid)
 returns table (payment_id uuid, booking_id uuid, status public.booking_payment_status, stripe_payment_intent_id text)
 language sql stable security definer
@@ -202,7 +257,8 @@ $$;
 
 revoke execute on function app.stripe_booking_payer(uuid), app.stripe_link_customer(uuid, text),
   app.stripe_attach_payment_intent(uuid, text), app.stripe_apply_payment_intent(text, jsonb, integer),
-  app.stripe_payment_for_job(uuid) from public;
+  app.stripe_payment_for_job(uuid), app.stripe_apply_refunds(text, jsonb, integer) from public;
 grant execute on function app.stripe_booking_payer(uuid) to authenticated;
 grant execute on function app.stripe_link_customer(uuid, text), app.stripe_attach_payment_intent(uuid, text),
-  app.stripe_apply_payment_intent(text, jsonb, integer), app.stripe_payment_for_job(uuid) to service_role;
+  app.stripe_apply_payment_intent(text, jsonb, integer), app.stripe_payment_for_job(uuid),
+  app.stripe_apply_refunds(text, jsonb, integer) to service_role;

@@ -8,7 +8,7 @@ import { publishDueReviews } from './publish-due-reviews.js';
 import { purgeExpiredRows } from './purge-expired-rows.js';
 import { pushClerkUser } from './push-clerk-user.js';
 import { sendBookingReminders } from './send-booking-reminders.js';
-import { cancelStripePayment, captureStripePayment } from './stripe-payments.js';
+import { cancelStripePayment, captureStripePayment, refundStripePayment } from './stripe-payments.js';
 import { sweepWebhookDeliveries } from './sweep-webhook-deliveries.js';
 
 /** Every task a Loconomy worker runs, by name. */
@@ -25,4 +25,5 @@ export const TASKS: readonly TaskDefinition[] = [
   processStripeEventTask,
   captureStripePayment,
   cancelStripePayment,
+  refundStripePayment,
 ];

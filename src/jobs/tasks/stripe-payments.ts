@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../config.js';
 import { cancelPayment, capturePayment } from '../../integrations/stripe/capture.js';
 import { createStripeClient } from '../../integrations/stripe/client.js';
+import { refundPayment } from '../../integrations/stripe/refund.js';
 import { defineTask } from '../task.js';
 
 /*
@@ -35,4 +36,17 @@ export const cancelStripePayment = defineTask({
   name: 'stripe.cancel_payment',
   payload: z.object({ payment_id: z.uuid() }).passthrough(),
   run: async ({ payment_id }, { db }) => cancelPayment(db, stripeClient(), payment_id),
+});
+
+export const refundStripePayment = defineTask({
+  name: 'stripe.refund_payment',
+  payload: z
+    .object({
+      payment_id: z.uuid(),
+      amount_cents: z.number().int().positive(),
+      reason: z.enum(['cancellation', 'booking_refunded']),
+    })
+    .passthrough(),
+  run: async ({ payment_id, amount_cents, reason }, { db }) =>
+    refundPayment(db, stripeClient(), payment_id, amount_cents, reason),
 });

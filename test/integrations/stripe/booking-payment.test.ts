@@ -5,7 +5,7 @@ import type Stripe from 'stripe';
 import { loadConfig } from '../../../src/config.js';
 import { sql } from '../../../src/db/sql.js';
 import { createStripeClient } from '../../../src/integrations/stripe/client.js';
-import { createBooking, createListing, createUser, type UserFixture } from '../../helpers/fixtures.js';
+import { createBooking, createListing, createUser, grantPermission, type UserFixture } from '../../helpers/fixtures.js';
 import type { TestServer } from '../../helpers/index.js';
 import type { Obj } from './double.js';
 import { processed, type StripeHarness, stripeHarness, until } from './support.js';
@@ -352,5 +352,149 @@ describe('capture on completion, partial capture or cancel on cancellation', () 
     await h.db.query(sql`update public.bookings set status = 'declined' where id = ${b.bookingId}`);
     assert.equal((await paymentOf(b.bookingId)).status, 'voided');
     assert.equal(h.double.requests.length, before);
+  });
+});
+
+/** A booking completed and captured in full through the capture job. */
+async function capturedBooking() {
+  const b = await authorisedBooking();
+  await h.db.query(sql`update public.bookings set status = 'confirmed', expires_at = null where id = ${b.bookingId}`);
+  await h.db.query(sql`update public.bookings set status = 'completed' where id = ${b.bookingId}`);
+  const payment = await until(async () => {
+    const p = await paymentOf(b.bookingId);
+    return p.status === 'captured' ? p : undefined;
+  });
+  return { ...b, paymentId: payment.id, chargeId: payment.stripe_charge_id as string };
+}
+
+async function refundsOf(paymentId: string) {
+  const { rows } = await h.db.query<{ type: string; amount: number; fee: number; re: string | null }>(sql`
+    select type::text, amount_cents::int as amount, platform_fee_cents::int as fee, stripe_refund_id as re
+      from public.transactions where payment_id = ${paymentId} and type::text in ('refund', 'transfer_reversal')
+     order by created_at, type::text`);
+  return rows;
+}
+
+async function moneyOf(paymentId: string) {
+  const { rows } = await h.db.query<{ status: string; refunded: number; fee: number; reversed: number }>(sql`
+    select status::text, refunded_cents::int as refunded, application_fee_refunded_cents::int as fee,
+           transfer_reversed_cents::int as reversed
+      from public.payments where id = ${paymentId}`);
+  return rows[0];
+}
+
+describe('refunds after capture', () => {
+  test("a manager's refund: one Stripe refund with the fee refunded and the transfer reversed, recorded once with its events", async () => {
+    const b = await capturedBooking();
+    const manager = await createUser(h.db, { tenantId: b.tenantId });
+    await grantPermission(h.db, manager, 'bookings.manage');
+    await grantPermission(h.db, manager, 'payments.refund');
+    const refunded = await (await h.clientFor(manager)).rpc('transition_booking', {
+      booking_id: b.bookingId,
+      new_status: 'refunded',
+    });
+    assert.equal(refunded.error, null, JSON.stringify(refunded.error));
+    const money = await until(async () => {
+      const m = await moneyOf(b.paymentId);
+      return m?.status === 'refunded' ? m : undefined;
+    });
+    assert.deepEqual(money, { status: 'refunded', refunded: 8400, fee: 1200, reversed: 7200 });
+    const calls = h.double.requests.filter((r) => r.path === '/v1/refunds' && r.method === 'POST');
+    const mine = calls.filter((r) => r.idempotencyKey === `booking:${b.bookingId}:refund:booking_refunded`);
+    assert.equal(mine.length, 1);
+    assert.equal(mine[0]?.params.refund_application_fee, 'true');
+    assert.equal(mine[0]?.params.reverse_transfer, 'true');
+    assert.equal(mine[0]?.params.amount, '8400');
+    // Stripe refunded the platform's fee and took the provider's share back.
+    const charge = await stripe.charges.retrieve(b.chargeId);
+    const fee = await stripe.applicationFees.retrieve(charge.application_fee as string);
+    const transfer = await stripe.transfers.retrieve(charge.transfer as string);
+    assert.equal(fee.amount_refunded, 1200);
+    assert.equal(transfer.amount_reversed, 7200);
+    const ledger = await refundsOf(b.paymentId);
+    const refundId = ledger[0]?.re as string;
+    assert.match(refundId, /^re_/);
+    assert.deepEqual(ledger, [
+      { type: 'refund', amount: 8400, fee: 1200, re: refundId },
+      { type: 'transfer_reversal', amount: 7200, fee: 0, re: null },
+    ]);
+
+    // Stripe's events about the same refund change nothing.
+    const refund = (await stripe.refunds.retrieve(refundId)) as unknown as Obj;
+    const chargeSnapshot = { ...(charge as unknown as Obj), refunds: { object: 'list', data: [refund] } };
+    for (const event of [
+      h.double.event('refund.updated', refund),
+      h.double.event('charge.refunded', chargeSnapshot),
+      h.double.event('refund.created', refund),
+    ]) {
+      assert.equal((await h.double.deliver(h.webhookUrl, event)).status, 200);
+      assert.equal((await processed(h.db, event.id as string)).outcome, 'applied');
+    }
+    assert.deepEqual(await refundsOf(b.paymentId), ledger);
+    assert.deepEqual(await moneyOf(b.paymentId), money);
+  });
+
+  test('a disputed booking cancelled by a manager: the captured payment is refunded through Stripe', async () => {
+    const b = await capturedBooking();
+    const disputed = await b.client.rpc('dispute_booking', { booking_id: b.bookingId, reason: 'not done' });
+    assert.equal(disputed.error, null, JSON.stringify(disputed.error));
+    const manager = await createUser(h.db, { tenantId: b.tenantId });
+    await grantPermission(h.db, manager, 'bookings.manage');
+    const cancelled = await (await h.clientFor(manager)).rpc('cancel_booking', {
+      booking_id: b.bookingId,
+      reason: 'settled for the customer',
+    });
+    assert.equal(cancelled.error, null, JSON.stringify(cancelled.error));
+    const money = await until(async () => {
+      const m = await moneyOf(b.paymentId);
+      return m?.status === 'refunded' ? m : undefined;
+    });
+    assert.deepEqual(money, { status: 'refunded', refunded: 8400, fee: 1200, reversed: 7200 });
+    const calls = h.double.requests.filter(
+      (r) => r.path === '/v1/refunds' && r.idempotencyKey === `booking:${b.bookingId}:refund:cancellation`,
+    );
+    assert.equal(calls.length, 1);
+  });
+
+  test('a refund made in the Stripe dashboard is recorded once from its events, fee and reversal in proportion', async () => {
+    const b = await capturedBooking();
+    const refund = await stripe.refunds.create({
+      payment_intent: b.intentId,
+      amount: 2100,
+      refund_application_fee: true,
+      reverse_transfer: true,
+    });
+    const event = h.double.event('refund.created', refund as unknown as Obj);
+    // Delivered twice, and charge.refunded for it too.
+    const charge = (await stripe.charges.retrieve(b.chargeId)) as unknown as Obj;
+    const also = h.double.event('charge.refunded', { ...charge, refunds: { object: 'list', data: [refund] } });
+    for (const e of [event, event, also]) assert.equal((await h.double.deliver(h.webhookUrl, e)).status, 200);
+    await processed(h.db, event.id as string);
+    await processed(h.db, also.id as string);
+    assert.deepEqual(await moneyOf(b.paymentId), {
+      status: 'partially_refunded',
+      refunded: 2100,
+      fee: 300,
+      reversed: 1800,
+    });
+    assert.deepEqual(await refundsOf(b.paymentId), [
+      { type: 'refund', amount: 2100, fee: 300, re: refund.id },
+      { type: 'transfer_reversal', amount: 1800, fee: 0, re: null },
+    ]);
+  });
+
+  test("a refund of another platform's charge is ignored", async () => {
+    const customer = await stripe.customers.create({});
+    const intent = await stripe.paymentIntents.create({
+      amount: 500,
+      currency: 'usd',
+      customer: customer.id,
+      payment_method: 'pm_card_visa',
+      confirm: true,
+    });
+    const refund = await stripe.refunds.create({ payment_intent: intent.id });
+    const event = h.double.event('refund.created', refund as unknown as Obj);
+    assert.equal((await h.double.deliver(h.webhookUrl, event)).status, 200);
+    assert.equal((await processed(h.db, event.id as string)).outcome, 'ignored');
   });
 });

@@ -1,7 +1,11 @@
 import { sql } from '../../../src/db/sql.js';
 import { installQueue, type Jobs, startJobs } from '../../../src/jobs/runner.js';
 import { processStripeEventTask } from '../../../src/jobs/tasks/process-stripe-event.js';
-import { cancelStripePayment, captureStripePayment } from '../../../src/jobs/tasks/stripe-payments.js';
+import {
+  cancelStripePayment,
+  captureStripePayment,
+  refundStripePayment,
+} from '../../../src/jobs/tasks/stripe-payments.js';
 import { createTenant, createUser, type UserFixture } from '../../helpers/fixtures.js';
 import {
   getTestDatabase,
@@ -65,7 +69,7 @@ export async function stripeHarness(
         db,
         databaseUrl: db.location.url,
         log: testLogger(),
-        tasks: [processStripeEventTask, captureStripePayment, cancelStripePayment],
+        tasks: [processStripeEventTask, captureStripePayment, cancelStripePayment, refundStripePayment],
         schedule: false,
         pollInterval: 50,
       });

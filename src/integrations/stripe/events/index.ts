@@ -3,6 +3,7 @@ import type { Database } from '../../../db/database.js';
 import type { Logger } from '../../../log.js';
 import { accountHandlers } from './account.js';
 import { paymentIntentHandlers } from './payment-intent.js';
+import { refundHandlers } from './refund.js';
 
 /** An event as recorded in inbound_webhook_events.payload. */
 export interface RecordedEvent {
@@ -32,9 +33,10 @@ export type EventHandler = (event: RecordedEvent, context: HandlerContext) => Pr
 
 /**
  * The dispatch table: event type → handler, one file per family. Types not listed are marked
- * processed with outcome `ignored`. The next slices add charge.*, payout.*, …
+ * processed with outcome `ignored`. The next slices add disputes, payout.*, …
  */
 export const HANDLERS: Readonly<Record<string, EventHandler>> = {
   ...accountHandlers,
   ...paymentIntentHandlers,
+  ...refundHandlers,
 };
