@@ -2026,11 +2026,32 @@ begin
                                       or coalesce(data ->> 'user_id', '') !~ '^[A-Za-z0-9_-]{1,255}$') then
     raise invalid_parameter_value using message = kind || ' needs data.id and data.user_id';
   end if;
+  if 'organizations' = any (trusted) then
+    if kind in ('organization.created', 'organization.updated', 'organization.deleted')
+       and coalesce(data ->> 'id', '') !~ '^[A-Za-z0-9_-]{1,255}$' then
+      raise invalid_parameter_value using message = kind || ' needs data.id, the Clerk organization id';
+    end if;
+    if kind in ('organizationMembership.created', 'organizationMembership.updated', 'organizationMembership.deleted')
+       and (coalesce(data -> 'organization' ->> 'id', '') !~ '^[A-Za-z0-9_-]{1,255}$'
+            or coalesce(data -> 'public_user_data' ->> 'user_id', '') !~ '^[A-Za-z0-9_-]{1,255}$') then
+      raise invalid_parameter_value using
+        message = kind || ' needs data.organization.id and data.public_user_data.user_id';
+    end if;
+  end if;
   result := case
     when kind in ('user.created', 'user.updated') then app.clerk_apply_user(data, trusted)
     when kind = 'user.deleted' then app.clerk_delete_user(data ->> 'id')
     when kind in ('session.created', 'session.ended', 'session.removed', 'session.revoked')
       then app.clerk_apply_session(kind, data, trusted)
+    when kind in ('organization.created', 'organization.updated', 'organization.deleted',
+                  'organizationMembership.created', 'organizationMembership.updated',
+                  'organizationMembership.deleted') and not ('organizations' = any (trusted))
+      then jsonb_build_object('outcome', 'ignored',
+                              'reason', format('%s events are not synced (LOCONOMY_CLERK_ORGANIZATION_TENANTS is off)', kind))
+    when kind in ('organization.created', 'organization.updated') then app.clerk_upsert_organization(data)
+    when kind = 'organization.deleted' then app.clerk_delete_organization(data ->> 'id')
+    when kind in ('organizationMembership.created', 'organizationMembership.updated',
+                  'organizationMembership.deleted') then app.clerk_apply_membership(kind, data, trusted)
     else jsonb_build_object('outcome', 'ignored', 'reason', format('%s events are not synced', kind))
   end;
   update public.inbound_webhook_events set processed_at = now(), last_error = null where id = recorded;
@@ -2041,7 +2062,88 @@ end $_$;
 -- Name: FUNCTION clerk_apply_event(svix_id text, event jsonb, trusted text[]); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.clerk_apply_event(svix_id text, event jsonb, trusted text[]) IS 'Records a verified Clerk webhook event (svix-id) in inbound_webhook_events and applies it in the same transaction; {outcome: applied | ignored | duplicate, reason?, …}. trusted names the public_metadata keys the deployment trusts (role, tenant_id).';
+COMMENT ON FUNCTION app.clerk_apply_event(svix_id text, event jsonb, trusted text[]) IS 'Records a verified Clerk webhook event (svix-id) in inbound_webhook_events and applies it in the same transaction; {outcome: applied | ignored | duplicate, reason?, …}. trusted names the public_metadata keys the deployment trusts (role, tenant_id) and, with LOCONOMY_CLERK_ORGANIZATION_TENANTS on, organizations.';
+
+--
+-- Name: clerk_apply_membership(text, jsonb, text[]); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_apply_membership(kind text, data jsonb, trusted text[]) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  org jsonb := data -> 'organization';
+  subject text := data -> 'public_user_data' ->> 'user_id';
+  changed_at timestamptz := coalesce(app.clerk_time(data -> 'updated_at'), app.clerk_time(data -> 'created_at'));
+  ending boolean := kind = 'organizationMembership.deleted';
+  user_state app.clerk_users := app.clerk_lock(subject);
+  mapping app.clerk_organizations;
+  member app.clerk_memberships;
+  tenant public.tenants;
+  account public.users;
+  placed boolean := false;
+  granted integer := 0;
+  removed integer := 0;
+begin
+  if user_state.deleted_at is not null then
+    return jsonb_build_object('outcome', 'ignored', 'reason', 'Clerk deleted this user');
+  end if;
+  -- The membership carries its organisation: it may arrive before organization.created.
+  if not ending then
+    perform app.clerk_upsert_organization(org);
+  end if;
+  mapping := app.clerk_org_lock(org ->> 'id');
+  if mapping.deleted_at is not null or mapping.tenant_id is null then
+    return jsonb_build_object('outcome', 'ignored', 'reason', 'the organization is deleted or unknown');
+  end if;
+  insert into app.clerk_memberships (clerk_organization_id, clerk_id_hash)
+  values (mapping.clerk_organization_id, user_state.clerk_id_hash) on conflict do nothing;
+  select * into member from app.clerk_memberships m
+  where m.clerk_organization_id = mapping.clerk_organization_id and m.clerk_id_hash = user_state.clerk_id_hash
+  for update;
+  -- A deletion carries the membership's last updated_at: equal is not stale for it.
+  if member.clerk_updated_at is not null and changed_at is not null
+     and (changed_at < member.clerk_updated_at or (changed_at = member.clerk_updated_at and not ending)) then
+    return jsonb_build_object('outcome', 'ignored', 'reason', 'an update as new or newer was applied before');
+  end if;
+  update app.clerk_memberships m set role = left(data ->> 'role', 100),
+         clerk_updated_at = coalesce(changed_at, m.clerk_updated_at),
+         deleted_at = case when ending then now() end
+  where m.clerk_organization_id = member.clerk_organization_id and m.clerk_id_hash = member.clerk_id_hash;
+
+  select * into tenant from public.tenants t where t.id = mapping.tenant_id;
+  select * into account from public.users u where u.clerk_id = subject and u.deleted_at is null;
+  if account.id is null and not ending and tenant.is_active then
+    perform app.clerk_create_account(subject, jsonb_build_object(
+      'email', data -> 'public_user_data' ->> 'identifier',
+      'first_name', data -> 'public_user_data' ->> 'first_name',
+      'last_name', data -> 'public_user_data' ->> 'last_name',
+      'organization_id', mapping.clerk_organization_id), trusted);
+    select * into account from public.users u where u.clerk_id = subject and u.deleted_at is null;
+    placed := account.tenant_id = tenant.id;
+  end if;
+  if account.id is null then
+    return jsonb_build_object('outcome', 'applied', 'tenant_id', tenant.id);
+  end if;
+  if not ending and tenant.is_active and data ->> 'role' = 'org:admin' and account.tenant_id = tenant.id then
+    insert into public.user_permissions (user_id, tenant_id, permission_id, granted, reason)
+    select account.id, tenant.id, rp.permission_id, true, app.clerk_org_admin_reason()
+    from public.role_permissions rp where rp.role = 'admin' and rp.granted
+    on conflict (user_id, permission_id) do nothing;  -- an operator's own override of it stays
+    get diagnostics granted = row_count;
+  else
+    delete from public.user_permissions up
+    where up.user_id = account.id and up.tenant_id = tenant.id and up.reason = app.clerk_org_admin_reason();
+    get diagnostics removed = row_count;
+  end if;
+  return jsonb_build_object(
+    'outcome', case when account.tenant_id = tenant.id then 'applied' else 'ignored' end,
+    'reason', case when account.tenant_id <> tenant.id
+                   then 'the account belongs to another tenant; accounts never move tenant' end,
+    'user_id', account.id, 'tenant_id', tenant.id, 'placed', placed,
+    'permissions_granted', granted, 'permissions_removed', removed);
+end $$;
 
 --
 -- Name: clerk_apply_session(text, jsonb, text[]); Type: FUNCTION; Schema: app; Owner: -
@@ -2189,13 +2291,21 @@ CREATE FUNCTION app.clerk_create_account(subject text, details jsonb, trusted te
 declare
   new_id uuid := gen_random_uuid();
   given_email text := details ->> 'email';
+  tenant uuid;
   created uuid;
 begin
   if given_email is null or given_email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then
     given_email := 'pending-' || new_id || '@clerk.invalid';
   end if;
+  if 'organizations' = any (trusted) and details ->> 'organization_id' is not null then
+    select t.id into tenant from app.clerk_organizations o join public.tenants t on t.id = o.tenant_id
+    where o.clerk_organization_id = details ->> 'organization_id' and o.deleted_at is null and t.is_active;
+  end if;
+  if tenant is null then
+    tenant := app.clerk_tenant(details ->> 'tenant_id', trusted);
+  end if;
   insert into public.users (id, tenant_id, clerk_id, email, first_name, last_name)
-  values (new_id, app.clerk_tenant(details ->> 'tenant_id', trusted), subject, given_email,
+  values (new_id, tenant, subject, given_email,
           left(nullif(trim(details ->> 'first_name'), ''), 100), left(nullif(trim(details ->> 'last_name'), ''), 100))
   on conflict (clerk_id) where deleted_at is null do nothing
   returning id into created;
@@ -2204,6 +2314,27 @@ begin
   end if;
   return created;
 end $_$;
+
+--
+-- Name: clerk_delete_organization(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_delete_organization(org_id text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  state app.clerk_organizations := app.clerk_org_lock(org_id);
+begin
+  update app.clerk_organizations set deleted_at = coalesce(deleted_at, now()) where clerk_organization_id = org_id;
+  if state.tenant_id is null then
+    return jsonb_build_object('outcome', 'ignored', 'reason', 'no tenant for this organization');
+  end if;
+  update public.tenants set is_active = false where id = state.tenant_id and is_active;
+  delete from public.user_permissions
+  where tenant_id = state.tenant_id and reason = app.clerk_org_admin_reason();
+  return jsonb_build_object('outcome', 'applied', 'tenant_id', state.tenant_id);
+end $$;
 
 --
 -- Name: clerk_delete_user(text); Type: FUNCTION; Schema: app; Owner: -
@@ -2264,14 +2395,16 @@ begin
     'email', claims ->> 'email',
     'first_name', coalesce(claims ->> 'first_name', claims ->> 'given_name'),
     'last_name', coalesce(claims ->> 'last_name', claims ->> 'family_name'),
-    'tenant_id', claims ->> 'tenant_id'), trusted);
+    'tenant_id', claims ->> 'tenant_id',
+    -- The active organisation: org_id in version 1 session tokens, o.id in version 2.
+    'organization_id', coalesce(claims ->> 'org_id', claims -> 'o' ->> 'id')), trusted);
 end $$;
 
 --
 -- Name: FUNCTION clerk_ensure_user(claims jsonb, trusted text[]); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.clerk_ensure_user(claims jsonb, trusted text[]) IS 'users.id for the sub of verified Clerk token claims, creating the account when there is none (email, names and, when trusted, tenant_id from the claims); NULL when Clerk deleted the user. Race-safe with the webhook through the unique index on clerk_id.';
+COMMENT ON FUNCTION app.clerk_ensure_user(claims jsonb, trusted text[]) IS 'users.id for the sub of verified Clerk token claims, creating the account when there is none (email, names; the tenant from the active organisation with organizations on, else a trusted tenant_id claim, else the default); NULL when Clerk deleted the user. Race-safe with the webhook through the unique index on clerk_id.';
 
 --
 -- Name: clerk_id_hash(text); Type: FUNCTION; Schema: app; Owner: -
@@ -2371,6 +2504,81 @@ begin
   insert into app.clerk_users (clerk_id_hash) values (app.clerk_id_hash(subject)) on conflict do nothing;
   select * into state from app.clerk_users where clerk_id_hash = app.clerk_id_hash(subject) for update;
   return state;
+end $$;
+
+--
+-- Name: clerk_org_admin_reason(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_org_admin_reason() RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$ select 'Clerk organization admin' $$;
+
+--
+-- Name: clerk_organizations; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.clerk_organizations (
+    clerk_organization_id text NOT NULL,
+    tenant_id uuid,
+    clerk_updated_at timestamp with time zone,
+    deleted_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT clerk_organizations_clerk_organization_id_check CHECK ((clerk_organization_id ~ '^[A-Za-z0-9_-]{1,255}$'::text))
+);
+
+--
+-- Name: TABLE clerk_organizations; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.clerk_organizations IS 'The tenant of each Clerk organisation (LOCONOMY_CLERK_ORGANIZATION_TENANTS). tenant_id is NULL while only a deletion is known; deleted_at is a tombstone: no later event of the organisation applies.';
+
+--
+-- Name: COLUMN clerk_organizations.clerk_updated_at; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON COLUMN app.clerk_organizations.clerk_updated_at IS 'Clerk''s updated_at of the last organisation object applied: an older or equal one is stale and ignored.';
+
+--
+-- Name: clerk_org_lock(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_org_lock(org_id text) RETURNS app.clerk_organizations
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  state app.clerk_organizations;
+begin
+  insert into app.clerk_organizations (clerk_organization_id) values (org_id) on conflict do nothing;
+  select * into state from app.clerk_organizations where clerk_organization_id = org_id for update;
+  return state;
+end $$;
+
+--
+-- Name: clerk_org_slug(text, text, uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_org_slug(wanted text, fallback text, own_tenant uuid) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  base text := left(trim(both '-' from regexp_replace(lower(coalesce(wanted, '')), '[^a-z0-9]+', '-', 'g')), 100);
+  candidate text;
+  n integer := 1;
+begin
+  if base = '' then
+    base := left(trim(both '-' from regexp_replace(lower(fallback), '[^a-z0-9]+', '-', 'g')), 100);
+  end if;
+  base := trim(both '-' from base);
+  candidate := base;
+  while exists (select 1 from public.tenants t where t.slug = candidate and t.id is distinct from own_tenant) loop
+    n := n + 1;
+    candidate := base || '-' || n;
+  end loop;
+  return candidate;
 end $$;
 
 --
@@ -2505,6 +2713,47 @@ $$;
 --
 
 COMMENT ON FUNCTION app.clerk_time(ms jsonb) IS 'A Clerk timestamp (milliseconds since the epoch, a JSON number) as timestamptz; NULL otherwise.';
+
+--
+-- Name: clerk_upsert_organization(jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.clerk_upsert_organization(org jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  org_id text := org ->> 'id';
+  changed_at timestamptz := coalesce(app.clerk_time(org -> 'updated_at'), app.clerk_time(org -> 'created_at'));
+  state app.clerk_organizations := app.clerk_org_lock(org_id);
+  wanted_name text := left(nullif(trim(org ->> 'name'), ''), 200);
+  tenant public.tenants;
+  model public.tenants;
+begin
+  if state.deleted_at is not null then
+    return jsonb_build_object('outcome', 'ignored', 'reason', 'Clerk deleted this organization');
+  end if;
+  if state.clerk_updated_at is not null and changed_at is not null and changed_at <= state.clerk_updated_at then
+    return jsonb_build_object('outcome', 'ignored', 'reason', 'an update as new or newer was applied before',
+                              'tenant_id', state.tenant_id);
+  end if;
+  if state.tenant_id is null then
+    select * into model from public.tenants t where t.is_default;
+    insert into public.tenants (name, slug, region_id, default_currency, default_time_zone, metadata)
+    values (coalesce(wanted_name, org_id), app.clerk_org_slug(org ->> 'slug', org_id, null), model.region_id,
+            coalesce(model.default_currency, 'USD'), coalesce(model.default_time_zone, 'UTC'),
+            jsonb_build_object('clerk_organization_id', org_id))
+    returning * into tenant;
+  else
+    update public.tenants t set name = coalesce(wanted_name, t.name),
+           slug = app.clerk_org_slug(coalesce(org ->> 'slug', t.slug), org_id, t.id)
+    where t.id = state.tenant_id
+    returning * into tenant;
+  end if;
+  update app.clerk_organizations set tenant_id = tenant.id, clerk_updated_at = coalesce(changed_at, clerk_updated_at)
+  where clerk_organization_id = org_id;
+  return jsonb_build_object('outcome', 'applied', 'tenant_id', tenant.id);
+end $$;
 
 --
 -- Name: client_ip(); Type: FUNCTION; Schema: app; Owner: -
@@ -11825,6 +12074,26 @@ CREATE TABLE app.booking_reminders (
 COMMENT ON TABLE app.booking_reminders IS 'Bookings whose reminder went out (send_booking_reminders() sends one per booking).';
 
 --
+-- Name: clerk_memberships; Type: TABLE; Schema: app; Owner: -
+--
+
+CREATE TABLE app.clerk_memberships (
+    clerk_organization_id text NOT NULL,
+    clerk_id_hash text NOT NULL,
+    role text,
+    clerk_updated_at timestamp with time zone,
+    deleted_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT clerk_memberships_clerk_id_hash_check CHECK ((clerk_id_hash ~ '^[0-9a-f]{64}$'::text))
+);
+
+--
+-- Name: TABLE clerk_memberships; Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON TABLE app.clerk_memberships IS 'Clerk organisation memberships seen (user keyed by sha256 of the Clerk id), their role and Clerk''s updated_at; deleted_at once the membership ended.';
+
+--
 -- Name: install_secrets; Type: TABLE; Schema: app; Owner: -
 --
 
@@ -13013,6 +13282,27 @@ ALTER TABLE ONLY app.booking_idempotency_keys
 
 ALTER TABLE ONLY app.booking_reminders
     ADD CONSTRAINT booking_reminders_pkey PRIMARY KEY (booking_id);
+
+--
+-- Name: clerk_memberships clerk_memberships_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.clerk_memberships
+    ADD CONSTRAINT clerk_memberships_pkey PRIMARY KEY (clerk_organization_id, clerk_id_hash);
+
+--
+-- Name: clerk_organizations clerk_organizations_pkey; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.clerk_organizations
+    ADD CONSTRAINT clerk_organizations_pkey PRIMARY KEY (clerk_organization_id);
+
+--
+-- Name: clerk_organizations clerk_organizations_tenant_id_key; Type: CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.clerk_organizations
+    ADD CONSTRAINT clerk_organizations_tenant_id_key UNIQUE (tenant_id);
 
 --
 -- Name: clerk_users clerk_users_pkey; Type: CONSTRAINT; Schema: app; Owner: -
@@ -15703,6 +15993,20 @@ ALTER TABLE ONLY app.booking_reminders
     ADD CONSTRAINT booking_reminders_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE;
 
 --
+-- Name: clerk_memberships clerk_memberships_clerk_organization_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.clerk_memberships
+    ADD CONSTRAINT clerk_memberships_clerk_organization_id_fkey FOREIGN KEY (clerk_organization_id) REFERENCES app.clerk_organizations(clerk_organization_id) ON DELETE CASCADE;
+
+--
+-- Name: clerk_organizations clerk_organizations_tenant_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
+--
+
+ALTER TABLE ONLY app.clerk_organizations
+    ADD CONSTRAINT clerk_organizations_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+--
 -- Name: invoice_counters invoice_counters_tenant_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -16608,6 +16912,18 @@ ALTER TABLE app.api_key_rate_windows ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app.booking_idempotency_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: clerk_memberships; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.clerk_memberships ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: clerk_organizations; Type: ROW SECURITY; Schema: app; Owner: -
+--
+
+ALTER TABLE app.clerk_organizations ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: invoice_counters; Type: ROW SECURITY; Schema: app; Owner: -
@@ -18367,6 +18683,12 @@ REVOKE ALL ON FUNCTION app.clerk_apply_event(svix_id text, event jsonb, trusted 
 GRANT ALL ON FUNCTION app.clerk_apply_event(svix_id text, event jsonb, trusted text[]) TO service_role;
 
 --
+-- Name: FUNCTION clerk_apply_membership(kind text, data jsonb, trusted text[]); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_apply_membership(kind text, data jsonb, trusted text[]) FROM PUBLIC;
+
+--
 -- Name: FUNCTION clerk_apply_session(kind text, data jsonb, trusted text[]); Type: ACL; Schema: app; Owner: -
 --
 
@@ -18383,6 +18705,12 @@ REVOKE ALL ON FUNCTION app.clerk_apply_user(data jsonb, trusted text[]) FROM PUB
 --
 
 REVOKE ALL ON FUNCTION app.clerk_create_account(subject text, details jsonb, trusted text[]) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_delete_organization(org_id text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_delete_organization(org_id text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION clerk_delete_user(subject text); Type: ACL; Schema: app; Owner: -
@@ -18408,6 +18736,24 @@ REVOKE ALL ON FUNCTION app.clerk_id_hash(clerk_id text) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app.clerk_lock(subject text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_org_admin_reason(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_org_admin_reason() FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_org_lock(org_id text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_org_lock(org_id text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_org_slug(wanted text, fallback text, own_tenant uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_org_slug(wanted text, fallback text, own_tenant uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION clerk_primary(entries jsonb, primary_id text, field text); Type: ACL; Schema: app; Owner: -
@@ -18447,6 +18793,12 @@ REVOKE ALL ON FUNCTION app.clerk_tenant(claimed text, trusted text[]) FROM PUBLI
 --
 
 REVOKE ALL ON FUNCTION app.clerk_time(ms jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION clerk_upsert_organization(org jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.clerk_upsert_organization(org jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION client_ip(); Type: ACL; Schema: app; Owner: -

@@ -165,6 +165,13 @@ export const SETTINGS = {
       )
       .pipe(z.array(z.enum(['role', 'tenant_id'], { error: 'may name only role and tenant_id' }))),
   },
+  LOCONOMY_CLERK_ORGANIZATION_TENANTS: {
+    type: 'boolean',
+    default: 'false',
+    description:
+      "Clerk organisations as tenants: organization.created/updated keep a tenant per organisation (deleted: deactivated), organizationMembership.created places a person's new account in that tenant (an existing account never moves) and org:admin grants the admin role's permissions there; a session token's active organisation (org_id) picks the tenant of a just-in-time account. Off: those events are recorded and ignored.",
+    schema: bool,
+  },
   CLERK_SECRET_KEY: {
     type: 'string (sk_live_… or sk_test_…)',
     description:
@@ -449,6 +456,8 @@ export const SETTINGS = {
 export type SettingName = keyof typeof SETTINGS;
 export type TxEnd = 'commit' | 'commit-allow-override' | 'rollback' | 'rollback-allow-override';
 export type ClerkTrustedKey = 'role' | 'tenant_id';
+/** What the Clerk sync functions are told (their `trusted` argument): trusted keys and `organizations`. */
+export type ClerkSyncFlag = ClerkTrustedKey | 'organizations';
 export type LogFormat = 'auto' | 'pretty' | 'json';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -499,6 +508,8 @@ export interface Config {
     readonly webhookSecret: string | undefined;
     /** public_metadata keys (and token claims) trusted: LOCONOMY_CLERK_TRUSTED_METADATA. */
     readonly trustedMetadata: readonly ClerkTrustedKey[];
+    /** LOCONOMY_CLERK_ORGANIZATION_TENANTS: Clerk organisations map to tenants. */
+    readonly organizationTenants: boolean;
     /** CLERK_SECRET_KEY: unset, nothing is pushed to Clerk. */
     readonly secretKey: string | undefined;
     /** LOCONOMY_CLERK_API_URL. */
@@ -572,6 +583,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       jwtKey: v.CLERK_JWT_KEY,
       webhookSecret: v.CLERK_WEBHOOK_SECRET,
       trustedMetadata: [...new Set(v.LOCONOMY_CLERK_TRUSTED_METADATA ?? [])],
+      organizationTenants: v.LOCONOMY_CLERK_ORGANIZATION_TENANTS as boolean,
       secretKey: v.CLERK_SECRET_KEY,
       apiUrl: v.LOCONOMY_CLERK_API_URL as string,
     },

@@ -9,7 +9,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { createAuthenticator } from './auth/authenticate.js';
-import type { Config } from './config.js';
+import type { ClerkSyncFlag, Config } from './config.js';
 import type { Database } from './db/database.js';
 import { healthPlugin } from './health/plugin.js';
 import { clerkAccounts } from './integrations/clerk/accounts.js';
@@ -150,7 +150,12 @@ export async function buildServer({
     maxAge: 86_400,
   });
   await app.register(healthPlugin, { db });
-  const accounts = clerkAccounts(db, config.clerk.trustedMetadata, log);
+  // The sync functions get the trusted keys, and `organizations` when organisations are tenants.
+  const clerkFlags: ClerkSyncFlag[] = [
+    ...config.clerk.trustedMetadata,
+    ...(config.clerk.organizationTenants ? (['organizations'] as const) : []),
+  ];
+  const accounts = clerkAccounts(db, clerkFlags, log);
   const authenticator = createAuthenticator({
     db,
     jwtSecret,
@@ -164,7 +169,7 @@ export async function buildServer({
   await app.register(clerkWebhookPlugin, {
     db,
     secret: config.clerk.webhookSecret,
-    trusted: config.clerk.trustedMetadata,
+    trusted: clerkFlags,
     accounts,
     log,
   });

@@ -49,6 +49,7 @@ describe('configuration', () => {
         CLERK_JWT_KEY: '-----BEGIN PUBLIC KEY-----',
         CLERK_WEBHOOK_SECRET: 'whsec_a',
         LOCONOMY_CLERK_TRUSTED_METADATA: 'role, tenant_id, role',
+        LOCONOMY_CLERK_ORGANIZATION_TENANTS: 'yes',
         CLERK_SECRET_KEY: 'sk_live_abc',
         LOCONOMY_CLERK_API_URL: 'http://127.0.0.1:9999',
         STRIPE_SECRET_KEY: 'sk_test_a',
@@ -78,6 +79,7 @@ describe('configuration', () => {
       jwtKey: '-----BEGIN PUBLIC KEY-----',
       webhookSecret: 'whsec_a',
       trustedMetadata: ['role', 'tenant_id'],
+      organizationTenants: true,
       secretKey: 'sk_live_abc',
       apiUrl: 'http://127.0.0.1:9999',
     });

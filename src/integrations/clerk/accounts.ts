@@ -1,5 +1,5 @@
 import type { Claims } from '../../auth/jwt.js';
-import type { ClerkTrustedKey } from '../../config.js';
+import type { ClerkSyncFlag } from '../../config.js';
 import type { Database } from '../../db/database.js';
 import { sql } from '../../db/sql.js';
 import { oneLine } from '../../errors.js';
@@ -26,7 +26,7 @@ export interface ClerkAccounts {
 
 export function clerkAccounts(
   db: Database,
-  trusted: readonly ClerkTrustedKey[],
+  trusted: readonly ClerkSyncFlag[],
   log: Logger,
   maxKnown = KNOWN_SUBS_MAX,
 ): ClerkAccounts {

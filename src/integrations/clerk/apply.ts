@@ -1,4 +1,4 @@
-import type { ClerkTrustedKey } from '../../config.js';
+import type { ClerkSyncFlag } from '../../config.js';
 import type { Database } from '../../db/database.js';
 import { sql } from '../../db/sql.js';
 import { oneLine } from '../../errors.js';
@@ -11,6 +11,11 @@ export interface Applied {
   readonly user_id?: string;
   readonly session_id?: string;
   readonly mode?: string;
+  /** Organisation and membership events (LOCONOMY_CLERK_ORGANIZATION_TENANTS). */
+  readonly tenant_id?: string;
+  readonly placed?: boolean;
+  readonly permissions_granted?: number;
+  readonly permissions_removed?: number;
 }
 
 /**
@@ -22,7 +27,7 @@ export interface Applied {
 export async function applyClerkEvent(
   db: Database,
   verified: VerifiedEvent,
-  trusted: readonly ClerkTrustedKey[],
+  trusted: readonly ClerkSyncFlag[],
 ): Promise<Applied> {
   const event = JSON.stringify(verified.event);
   try {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ClerkTrustedKey } from '../../config.js';
+import type { ClerkSyncFlag } from '../../config.js';
 import type { Database } from '../../db/database.js';
 import { ApiError, isApiError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -14,7 +14,7 @@ export interface ClerkWebhookOptions {
   readonly db: Database;
   /** CLERK_WEBHOOK_SECRET; unset: the route answers 503 so Clerk keeps the events and retries. */
   readonly secret: string | undefined;
-  readonly trusted: readonly ClerkTrustedKey[];
+  readonly trusted: readonly ClerkSyncFlag[];
   readonly accounts: ClerkAccounts;
   readonly log: Logger;
 }

@@ -13,7 +13,8 @@ import { ApiError, LoconomyError, oneLine } from '../../errors.js';
 
 /** What Loconomy reads of every Clerk event; the data is checked further by the SQL that applies it. */
 const ClerkEvent = z.object({
-  type: z.string().regex(/^[a-z_]+(\.[a-z_]+)+$/, 'type must look like user.created'),
+  // organizationMembership.created: Clerk's resource names are camelCase.
+  type: z.string().regex(/^[a-z][A-Za-z_]*(\.[a-z_]+)+$/, 'type must look like user.created'),
   data: z.record(z.string(), z.unknown()),
 });
 
@@ -76,7 +77,10 @@ export async function verifyClerkWebhook(
   }
   const problem = dataProblem(parsed.data.type, parsed.data.data);
   if (problem !== undefined)
-    throw invalid(`The ${parsed.data.type} event ${problem}`, 'Clerk sends the user or session object as data');
+    throw invalid(
+      `The ${parsed.data.type} event ${problem}`,
+      'Clerk sends the user, session, organization or membership object as data',
+    );
   const id = (headers['svix-id'] as string).trim();
   if (!/^[A-Za-z0-9_.:-]{1,255}$/.test(id)) {
     throw invalid('The svix-id header is not an event id', 'Svix ids look like msg_2abc…');
@@ -92,6 +96,14 @@ function dataProblem(type: string, data: Record<string, unknown>): string | unde
   if (type.startsWith('user.') && !isId(data.id)) return 'has no data.id (the Clerk user id)';
   if (type.startsWith('session.') && !(isId(data.id) && isId(data.user_id))) {
     return 'needs data.id (the session id) and data.user_id';
+  }
+  if (type.startsWith('organization.') && !isId(data.id)) return 'has no data.id (the Clerk organization id)';
+  if (type.startsWith('organizationMembership.')) {
+    const organization = data.organization as Record<string, unknown> | null | undefined;
+    const member = data.public_user_data as Record<string, unknown> | null | undefined;
+    if (!(isId(organization?.id) && isId(member?.user_id))) {
+      return 'needs data.organization.id and data.public_user_data.user_id';
+    }
   }
   return undefined;
 }

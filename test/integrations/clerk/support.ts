@@ -171,3 +171,86 @@ export async function clerkSigner() {
         .sign(privateKey),
   };
 }
+
+/** A Clerk organization object as organization.* and organizationMembership.* carry it. */
+export function clerkOrganization(id: string, fields: { name: string; slug: string | null; updatedAt: number }) {
+  return {
+    id,
+    object: 'organization',
+    name: fields.name,
+    slug: fields.slug,
+    image_url: 'https://img.clerk.com/org.png',
+    has_image: false,
+    members_count: 1,
+    max_allowed_memberships: 5,
+    admin_delete_enabled: true,
+    public_metadata: {},
+    created_by: 'user_creator',
+    created_at: 1_700_000_000_000,
+    updated_at: fields.updatedAt,
+  };
+}
+
+export function organizationEvent(
+  type: 'organization.created' | 'organization.updated',
+  id: string,
+  fields: { name: string; slug: string | null; updatedAt: number },
+) {
+  return {
+    data: clerkOrganization(id, fields),
+    instance_id: 'ins_test',
+    object: 'event',
+    timestamp: fields.updatedAt,
+    type,
+  };
+}
+
+export function organizationDeleted(id: string) {
+  return {
+    data: { deleted: true, id, object: 'organization' },
+    instance_id: 'ins_test',
+    object: 'event',
+    timestamp: Date.now(),
+    type: 'organization.deleted',
+  };
+}
+
+export interface MembershipFields {
+  readonly organization: { id: string; name: string; slug: string | null; updatedAt: number };
+  readonly userId: string;
+  readonly role: string;
+  readonly email?: string;
+  /** Clerk's updated_at of the membership, milliseconds. */
+  readonly updatedAt: number;
+}
+
+export function membershipEvent(
+  type: 'organizationMembership.created' | 'organizationMembership.updated' | 'organizationMembership.deleted',
+  fields: MembershipFields,
+) {
+  return {
+    data: {
+      id: `orgmem_${fields.organization.id}_${fields.userId}`,
+      object: 'organization_membership',
+      role: fields.role,
+      role_name: fields.role === 'org:admin' ? 'Admin' : 'Member',
+      permissions: [],
+      public_metadata: {},
+      organization: clerkOrganization(fields.organization.id, fields.organization),
+      public_user_data: {
+        user_id: fields.userId,
+        identifier: fields.email ?? `${fields.userId}@example.com`,
+        first_name: 'Mem',
+        last_name: 'Ber',
+        image_url: 'https://img.clerk.com/member.png',
+        has_image: false,
+      },
+      created_at: 1_700_000_000_000,
+      updated_at: fields.updatedAt,
+    },
+    instance_id: 'ins_test',
+    object: 'event',
+    timestamp: fields.updatedAt,
+    type,
+  };
+}
