@@ -29,6 +29,13 @@ export const SCHEDULE: readonly CronItem[] = [
     identifier: 'webhooks.sweep',
     payload: { max_rows: 1000 },
   },
+  // Stripe authorisations last 7 days; those past capture_before (6 days) are captured then (decision 0023).
+  {
+    task: 'stripe.capture_lapsing',
+    match: '37 * * * *',
+    identifier: 'stripe.capture_lapsing',
+    payload: { max_rows: 1000 },
+  },
   // Retention (decision 0006): daily at 03:27, with a day of catch-up after downtime.
   {
     task: 'retention.purge',

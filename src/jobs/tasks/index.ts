@@ -1,4 +1,5 @@
 import type { TaskDefinition } from '../task.js';
+import { captureLapsingPayments } from './capture-lapsing-payments.js';
 import { deliverWebhook } from './deliver-webhook.js';
 import { expireApiKeys } from './expire-api-keys.js';
 import { expirePendingBookings } from './expire-pending-bookings.js';
@@ -26,4 +27,5 @@ export const TASKS: readonly TaskDefinition[] = [
   captureStripePayment,
   cancelStripePayment,
   refundStripePayment,
+  captureLapsingPayments,
 ];

@@ -5,6 +5,7 @@ import type Stripe from 'stripe';
 import { loadConfig } from '../../../src/config.js';
 import { sql } from '../../../src/db/sql.js';
 import { createStripeClient } from '../../../src/integrations/stripe/client.js';
+import { addJob } from '../../../src/jobs/queue.js';
 import { createBooking, createListing, createUser, grantPermission, type UserFixture } from '../../helpers/fixtures.js';
 import type { TestServer } from '../../helpers/index.js';
 import type { Obj } from './double.js';
@@ -382,6 +383,53 @@ async function moneyOf(paymentId: string) {
       from public.payments where id = ${paymentId}`);
   return rows[0];
 }
+
+describe('authorisations about to lapse (stripe.capture_lapsing)', () => {
+  test('a payment past capture_before is captured by the scheduled task, one not yet due is left; completion then moves nothing', async () => {
+    const due = await authorisedBooking();
+    const later = await authorisedBooking();
+    await h.db.query(sql`
+      update public.payments set capture_before = now() - interval '1 minute' where booking_id = ${due.bookingId}`);
+    await addJob(h.db, 'stripe.capture_lapsing', {}, { maxAttempts: 1 });
+    const payment = await until(async () => {
+      const p = await paymentOf(due.bookingId);
+      return p.status === 'captured' ? p : undefined;
+    });
+    assert.equal(payment.captured_cents, 8400);
+    assert.equal(payment.captured_fee_cents, 1200);
+    assert.equal((await stripe.paymentIntents.retrieve(due.intentId)).status, 'succeeded');
+    const ledger = await ledgerOf(payment.id);
+    assert.deepEqual(
+      ledger.map((r) => r.type),
+      ['payment', 'transfer'],
+    );
+
+    // A second run (as an hourly schedule makes) finds nothing due: no second capture is asked for.
+    const again = await addJob(h.db, 'stripe.capture_lapsing', {}, { maxAttempts: 1 });
+    await until(async () => {
+      const { rows } = await h.db.query(sql`select 1 from graphile_worker.jobs where id = ${again}::bigint`);
+      return rows.length === 0;
+    });
+    assert.equal((await paymentOf(later.bookingId)).status, 'authorised', 'not due yet');
+    assert.equal((await stripe.paymentIntents.retrieve(later.intentId)).status, 'requires_capture');
+    const { rows: queued } = await h.db.query(sql`
+      select 1 from graphile_worker.jobs where task_identifier = 'stripe.capture_payment'`);
+    assert.equal(queued.length, 0, 'no capture job for the payment not yet due, none left for the captured one');
+
+    // The booking completes later: the money was captured already, so nothing more is captured.
+    await h.db.query(
+      sql`update public.bookings set status = 'confirmed', expires_at = null where id = ${due.bookingId}`,
+    );
+    await h.db.query(sql`update public.bookings set status = 'completed' where id = ${due.bookingId}`);
+    const { rows: enqueued } = await h.db.query(sql`
+      select 1 from graphile_worker.jobs where task_identifier = 'stripe.capture_payment'`);
+    assert.equal(enqueued.length, 0, 'completion of a captured payment enqueues no capture');
+    const captures = h.double.requests.filter((r) => r.path === `/v1/payment_intents/${due.intentId}/capture`);
+    assert.equal(captures.length, 1);
+    assert.deepEqual(await ledgerOf(payment.id), ledger);
+    assert.equal((await paymentOf(due.bookingId)).status, 'captured');
+  });
+});
 
 describe('refunds after capture', () => {
   test("a manager's refund: one Stripe refund with the fee refunded and the transfer reversed, recorded once with its events", async () => {

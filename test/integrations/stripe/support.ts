@@ -1,5 +1,6 @@
 import { sql } from '../../../src/db/sql.js';
 import { installQueue, type Jobs, startJobs } from '../../../src/jobs/runner.js';
+import { captureLapsingPayments } from '../../../src/jobs/tasks/capture-lapsing-payments.js';
 import { processStripeEventTask } from '../../../src/jobs/tasks/process-stripe-event.js';
 import {
   cancelStripePayment,
@@ -69,7 +70,13 @@ export async function stripeHarness(
         db,
         databaseUrl: db.location.url,
         log: testLogger(),
-        tasks: [processStripeEventTask, captureStripePayment, cancelStripePayment, refundStripePayment],
+        tasks: [
+          processStripeEventTask,
+          captureStripePayment,
+          cancelStripePayment,
+          refundStripePayment,
+          captureLapsingPayments,
+        ],
         schedule: false,
         pollInterval: 50,
       });
