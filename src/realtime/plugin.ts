@@ -6,6 +6,7 @@ import type { Authenticator } from '../auth/caller.js';
 import type { RealtimeLimits } from '../config.js';
 import type { Database } from '../db/database.js';
 import { ApiError, isApiError } from '../errors.js';
+import { sendApiError } from '../http/own-body.js';
 import type { Logger } from '../log.js';
 import { authenticateChannel } from './auth.js';
 import { ChangeFeed } from './changes.js';
@@ -110,11 +111,7 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
   app.setErrorHandler((error, request, reply) => {
     const apiError = toApiError(error);
     if (apiError.status >= 500) log.error({ err: error, reqId: request.id }, 'unexpected error in realtime');
-    return reply
-      .status(apiError.status)
-      .headers(apiError.headers)
-      .header('content-type', 'application/json; charset=utf-8')
-      .send(JSON.stringify(apiError.toJSON()));
+    return sendApiError(reply, apiError);
   });
 }
 

@@ -3,6 +3,7 @@ import type { Authenticator } from '../auth/caller.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
 import { ApiError, isApiError } from '../errors.js';
+import { sendApiError } from '../http/own-body.js';
 import { type Logger, step } from '../log.js';
 import { handleRest, type RestMethod, type RestResponse } from './handler.js';
 import { parseCsvBody } from './parse/csv.js';
@@ -77,9 +78,9 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
     );
   });
 
-  app.setErrorHandler((error, request, reply) => sendError(reply, toApiError(error, request, log)));
+  app.setErrorHandler((error, request, reply) => sendApiError(reply, toApiError(error, request, log)));
   app.setNotFoundHandler((request, reply) =>
-    sendError(
+    sendApiError(
       reply,
       METHODS.includes(request.method)
         ? new ApiError('PGRST125', { message: 'Invalid path specified in request URL' })
@@ -119,14 +120,6 @@ function send(reply: FastifyReply, response: RestResponse) {
   reply.status(response.status).headers(response.headers);
   // No body means none at all (Fastify would otherwise answer `null` as JSON).
   return response.body === undefined ? reply.send() : reply.send(response.body);
-}
-
-function sendError(reply: FastifyReply, error: ApiError) {
-  return reply
-    .status(error.status)
-    .headers(error.headers)
-    .header('content-type', 'application/json; charset=utf-8')
-    .send(JSON.stringify(error.toJSON()));
 }
 
 /** Fastify's own errors (body too large, bad URL…) and anything unexpected, as ApiErrors. */

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ClerkSyncFlag } from '../../config.js';
 import type { Database } from '../../db/database.js';
-import { ApiError, isApiError } from '../../errors.js';
+import { ApiError } from '../../errors.js';
+import { useOwnBody } from '../../http/own-body.js';
 import type { Logger } from '../../log.js';
 import type { ClerkAccounts } from './accounts.js';
 import { applyClerkEvent } from './apply.js';
@@ -31,30 +32,17 @@ export const clerkWebhookPlugin: FastifyPluginAsync<ClerkWebhookOptions> = async
   if (secret !== undefined) checkWebhookSecret(secret);
 
   // This plugin's own context: the body stays the bytes that were signed, whatever its type.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: CLERK_WEBHOOK_BODY_LIMIT }, (_request, body, done) =>
-    done(null, body),
-  );
-
-  app.setErrorHandler((error, request, reply) => {
-    let apiError: ApiError;
-    if (isApiError(error)) apiError = error;
-    else if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      apiError = new ApiError('LOCO_BODY_TOO_LARGE', {
-        message: `A Clerk webhook body is at most ${CLERK_WEBHOOK_BODY_LIMIT} bytes`,
-      });
-    } else {
-      log.error({ err: error, reqId: request.id }, 'a Clerk webhook could not be applied');
-      apiError = new ApiError('LOCO_INTERNAL', {
+  useOwnBody(app, {
+    parseAs: 'buffer',
+    bodyLimit: CLERK_WEBHOOK_BODY_LIMIT,
+    what: 'A Clerk webhook body',
+    log,
+    failureLog: 'a Clerk webhook could not be applied',
+    failure: () =>
+      new ApiError('LOCO_INTERNAL', {
         message: 'The Clerk event could not be applied',
         hint: 'The failure is recorded in inbound_webhook_events.last_error; Clerk retries the delivery.',
-      });
-    }
-    return reply
-      .status(apiError.status)
-      .headers(apiError.headers)
-      .header('content-type', 'application/json; charset=utf-8')
-      .send(JSON.stringify(apiError.toJSON()));
+      }),
   });
 
   app.post('/webhooks/clerk', async (request) => {

@@ -3,7 +3,8 @@ import type Stripe from 'stripe';
 import type { Authenticator } from '../../auth/caller.js';
 import type { StripeSettings } from '../../config.js';
 import type { Database } from '../../db/database.js';
-import { ApiError, isApiError } from '../../errors.js';
+import { ApiError } from '../../errors.js';
+import { useOwnBody } from '../../http/own-body.js';
 import type { Logger } from '../../log.js';
 import { bookingPayment, bookingPaymentBody } from './booking-payment.js';
 import { dashboardLink, functionBody, onboardingBody, payoutCaller, startOnboarding } from './onboarding.js';
@@ -36,27 +37,13 @@ export const stripeFunctionsPlugin: FastifyPluginAsync<StripeFunctionsOptions> =
   const { db, authenticator, stripe, settings, log } = options;
 
   // The body is read as text and checked here, so a bad one gets this API's error shape.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: FUNCTION_BODY_LIMIT }, (_request, body, done) =>
-    done(null, body),
-  );
-
-  app.setErrorHandler((error, request, reply) => {
-    let apiError: ApiError;
-    if (isApiError(error)) apiError = error;
-    else if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      apiError = new ApiError('LOCO_BODY_TOO_LARGE', {
-        message: `A function body is at most ${FUNCTION_BODY_LIMIT} bytes`,
-      });
-    } else {
-      log.error({ err: error, reqId: request.id }, 'a built-in function failed');
-      apiError = new ApiError('LOCO_INTERNAL');
-    }
-    return reply
-      .status(apiError.status)
-      .headers(apiError.headers)
-      .header('content-type', 'application/json; charset=utf-8')
-      .send(JSON.stringify(apiError.toJSON()));
+  useOwnBody(app, {
+    parseAs: 'string',
+    bodyLimit: FUNCTION_BODY_LIMIT,
+    what: 'A function body',
+    log,
+    failureLog: 'a built-in function failed',
+    failure: () => new ApiError('LOCO_INTERNAL'),
   });
 
   const text = (body: unknown) => (typeof body === 'string' ? body : '');

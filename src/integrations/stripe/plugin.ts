@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { StripeSettings } from '../../config.js';
 import type { Database } from '../../db/database.js';
 import { sql } from '../../db/sql.js';
-import { ApiError, isApiError } from '../../errors.js';
+import { ApiError } from '../../errors.js';
+import { useOwnBody } from '../../http/own-body.js';
 import type { Logger } from '../../log.js';
 import { isLiveKey } from './client.js';
 import { verifyStripeWebhook } from './verify.js';
@@ -34,30 +35,17 @@ export const stripeWebhookPlugin: FastifyPluginAsync<StripeWebhookOptions> = asy
   const { db, settings, log } = options;
 
   // This plugin's own context: the body stays the bytes that were signed, whatever its type.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: STRIPE_WEBHOOK_BODY_LIMIT }, (_request, body, done) =>
-    done(null, body),
-  );
-
-  app.setErrorHandler((error, request, reply) => {
-    let apiError: ApiError;
-    if (isApiError(error)) apiError = error;
-    else if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      apiError = new ApiError('LOCO_BODY_TOO_LARGE', {
-        message: `A Stripe webhook body is at most ${STRIPE_WEBHOOK_BODY_LIMIT} bytes`,
-      });
-    } else {
-      log.error({ err: error, reqId: request.id }, 'a Stripe webhook could not be recorded');
-      apiError = new ApiError('LOCO_INTERNAL', {
+  useOwnBody(app, {
+    parseAs: 'buffer',
+    bodyLimit: STRIPE_WEBHOOK_BODY_LIMIT,
+    what: 'A Stripe webhook body',
+    log,
+    failureLog: 'a Stripe webhook could not be recorded',
+    failure: () =>
+      new ApiError('LOCO_INTERNAL', {
         message: 'The Stripe event could not be recorded',
         hint: 'Stripe retries the delivery.',
-      });
-    }
-    return reply
-      .status(apiError.status)
-      .headers(apiError.headers)
-      .header('content-type', 'application/json; charset=utf-8')
-      .send(JSON.stringify(apiError.toJSON()));
+      }),
   });
 
   app.post('/webhooks/stripe', async (request) => {
