@@ -247,12 +247,15 @@ describe(`outbound webhooks (${testBackend()})`, () => {
   test('one event to several endpoints: a delivery and a job each, enqueued together, the same webhook-id', async () => {
     const m = await marketplace();
     const paths = ['/fan/a', '/fan/b', '/fan/c'];
-    const endpoints = [];
+    const endpoints: Awaited<ReturnType<typeof register>>[] = [];
     for (const path of paths) endpoints.push(await register(m.manager, path));
     const other = await register(m.manager, '/fan/reviews', ['review.*']);
     const booking = await createBooking(db, m.listing, m.customer);
-    await until(async () => paths.every((path) => at(path).length === 1));
-    const rows = (await Promise.all(endpoints.map((e) => deliveries(e.id)))).flat();
+    // The attempt is recorded after the receiver answers: wait for the records, not the requests.
+    const recorded = async () => (await Promise.all(endpoints.map((e) => deliveries(e.id)))).flat();
+    await until(async () => (await recorded()).filter((d) => d.status === 'succeeded').length === 3);
+    const rows = await recorded();
+    assert.ok(paths.every((path) => at(path).length === 1));
     assert.equal(rows.length, 3);
     assert.ok(rows.every((d) => d.status === 'succeeded' && d.payload.data.id === booking.id));
     assert.equal(new Set(rows.map((d) => d.message_id)).size, 1, 'one event, one webhook-id');
