@@ -6876,14 +6876,17 @@ CREATE FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_a
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 declare
-  ev public.inbound_webhook_events := app.stripe_event_to_process(event_id);
+  ev public.inbound_webhook_events;
   p public.payout_accounts;
   req jsonb := coalesce(account -> 'requirements', '{}');
   due text[];
   outcome text := 'applied';
 begin
-  if ev.id is null then
-    return jsonb_build_object('outcome', 'duplicate');
+  if event_id is not null then
+    ev := app.stripe_event_to_process(event_id);
+    if ev.id is null then
+      return jsonb_build_object('outcome', 'duplicate');
+    end if;
   end if;
   select * into p from public.payout_accounts a where a.stripe_account_id = account ->> 'id' for update;
   if p.user_id is null then
@@ -6906,7 +6909,9 @@ begin
            stripe_synced_at = fetched_at
      where a.user_id = p.user_id;
   end if;
-  perform app.stripe_finish_event(event_id, outcome, attempts);
+  if event_id is not null then
+    perform app.stripe_finish_event(event_id, outcome, attempts);
+  end if;
   return jsonb_build_object('outcome', outcome, 'user_id', p.user_id);
 end $$;
 
@@ -6914,7 +6919,7 @@ end $$;
 -- Name: FUNCTION stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer) IS 'For the Stripe event job: mirrors a Connect account, as fetched from Stripe at fetched_at, into payout_accounts (unless a later fetch was applied) and marks the event processed, in one transaction.';
+COMMENT ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer) IS 'For the Stripe event job (and the reconciler, event_id null): mirrors a Connect account, as fetched from Stripe at fetched_at, into payout_accounts (unless a later fetch was applied) and marks the event processed, in one transaction.';
 
 --
 -- Name: stripe_apply_payment_intent(text, jsonb, integer); Type: FUNCTION; Schema: app; Owner: -

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { DEFAULT_DEMO_LISTINGS, nonEmpty, port, positiveInteger } from './commands/options.js';
+import { DEFAULT_DEMO_LISTINGS, isoDate, nonEmpty, port, positiveInteger } from './commands/options.js';
 import { isLoconomyError, oneLine } from './errors.js';
 
 /**
@@ -122,6 +122,23 @@ function program(): Command {
     .action(async (options) => {
       const { genTypes } = await import('./commands/gen.js');
       await genTypes(options);
+    });
+
+  const stripe = cli.command('stripe').description('Stripe payments (docs/payments.md)');
+  stripe
+    .command('reconcile')
+    .description(
+      "compare Loconomy's payout accounts, payments and refunds with Stripe and report each difference (exit 1 if any is left)",
+    )
+    .option('--apply', "take Stripe's state where it settles a difference (forward moves only)")
+    .option(
+      '--since <date>',
+      'compare payments changed since this date (ISO 8601; default 30 days ago) and every open one',
+      isoDate('--since'),
+    )
+    .action(async (options) => {
+      const { stripeReconcile } = await import('./commands/stripe.js');
+      await stripeReconcile(options);
     });
 
   return cli;

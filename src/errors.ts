@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'LOCO_SEED_FAILED'
   | 'LOCO_DEMO_NO_REFERENCE_DATA'
   | 'LOCO_NOT_IMPLEMENTED'
-  | 'LOCO_SERVER_LISTEN';
+  | 'LOCO_SERVER_LISTEN'
+  | 'LOCO_STRIPE_NO_KEY'
+  | 'LOCO_STRIPE_DRIFT';
 
 export class LoconomyError extends Error {
   readonly code: ErrorCode;

@@ -1,8 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { type Config, loadConfig } from '../config.js';
 import { prettyStream, resolveLogFormat } from '../console/pretty.js';
-import type { Database } from '../db/database.js';
+import type { Database, Queryable } from '../db/database.js';
+import { readMigrations, readState, schemaVersion, verify } from '../db/migrator.js';
 import { openDatabase } from '../db/open.js';
+import { LoconomyError } from '../errors.js';
 import { createLogger, type Logger, round, step } from '../log.js';
 
 /** What every command starts from: validated settings and the process logger. */
@@ -33,4 +35,24 @@ export async function withDatabase<T>(
   } finally {
     await db.close();
   }
+}
+
+/**
+ * Refuses a database whose schema is not the one this Loconomy's migrations make, for commands
+ * that read it without migrating; `why` ends the advice ("run `loconomy migrate` first, <why>").
+ */
+export async function requireMigrated(db: Queryable, why: string): Promise<void> {
+  const files = await readMigrations();
+  const state = await readState(db);
+  verify(files, state);
+  const pending = files.filter((f) => !state?.migrations.has(f.version));
+  if (pending.length === 0) return;
+  const at = state ? `schema version ${schemaVersion(state) ?? 'none'}` : 'never migrated';
+  throw new LoconomyError(
+    'LOCO_CLI_USAGE',
+    `the database has ${pending.length} pending migration${pending.length === 1 ? '' : 's'} (${at}, latest ${
+      files.at(-1)?.version
+    })`,
+    `run \`loconomy migrate\` first, ${why}`,
+  );
 }

@@ -1,13 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config.js';
-import type { Queryable } from '../db/database.js';
-import { readMigrations, readState, schemaVersion, verify } from '../db/migrator.js';
 import { LoconomyError } from '../errors.js';
 import { loadTypeCatalog } from '../gen/catalog.js';
 import { renderTypes } from '../gen/types.js';
 import { createLogger, silentLogger, step } from '../log.js';
-import { withDatabase } from './context.js';
+import { requireMigrated, withDatabase } from './context.js';
 
 export interface GenTypesOptions {
   /** Schema names (each may also be a comma-separated list); default LOCONOMY_DB_SCHEMAS. */
@@ -32,7 +30,7 @@ export async function genTypes(options: GenTypesOptions): Promise<void> {
   }
   const schemas = [...new Set(given ?? config.db.schemas)];
   const text = await withDatabase({ config, log }, async (db) => {
-    await requireMigrated(db);
+    await requireMigrated(db, 'so the types describe the schema the server serves');
     const catalog = await step(log, 'read catalog', () => loadTypeCatalog(db, schemas));
     const missing = schemas.filter((s) => !catalog.existing.has(s));
     if (missing.length > 0) {
@@ -53,21 +51,4 @@ export async function genTypes(options: GenTypesOptions): Promise<void> {
   const file = resolve(options.output);
   await writeFile(file, text);
   log.info({ file, schemas, bytes: Buffer.byteLength(text) }, `wrote the types of ${schemas.join(', ')} to ${file}`);
-}
-
-/** Refuses a database whose schema is not the one this Loconomy's migrations make. */
-async function requireMigrated(db: Queryable): Promise<void> {
-  const files = await readMigrations();
-  const state = await readState(db);
-  verify(files, state);
-  const pending = files.filter((f) => !state?.migrations.has(f.version));
-  if (pending.length === 0) return;
-  const at = state ? `schema version ${schemaVersion(state) ?? 'none'}` : 'never migrated';
-  throw new LoconomyError(
-    'LOCO_CLI_USAGE',
-    `the database has ${pending.length} pending migration${pending.length === 1 ? '' : 's'} (${at}, latest ${
-      files.at(-1)?.version
-    })`,
-    'run `loconomy migrate` first, so the types describe the schema the server serves',
-  );
 }

@@ -34,5 +34,18 @@ export function nonEmpty(option: string) {
   };
 }
 
+/** A date or date-time in ISO 8601 (2026-11-01, 2026-11-01T12:00:00Z). */
+export function isoDate(option: string) {
+  return (value: string): Date => {
+    const date = new Date(value);
+    if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()) || Number.isNaN(date.getTime())) {
+      throw new InvalidArgumentError(
+        `${option} must be a date in ISO 8601, e.g. 2026-11-01 (got ${JSON.stringify(value)})`,
+      );
+    }
+    return date;
+  };
+}
+
 /** Demo size when --demo is given without --listings. */
 export const DEFAULT_DEMO_LISTINGS = 10_000;

@@ -36,9 +36,7 @@ function unexpectedState(error: unknown): Stripe.PaymentIntent | undefined {
 
 /**
  * stripe.capture_payment: captures `amountCents` of the authorised PaymentIntent with
- * `applicationFeeCents` (the platform's share of that part), then records the capture with the
- * charge and transfer ids. Stripe's processing fee comes from the charge's balance transaction
- * when Stripe reports one (0 otherwise: with destination charges the fee is the platform's).
+ * `applicationFeeCents` (the platform's share of that part), then records the capture.
  */
 export async function capturePayment(
   db: Database,
@@ -63,6 +61,20 @@ export async function capturePayment(
     if (current?.status !== 'succeeded') throw error;
     intent = current;
   }
+  return { outcome: 'captured', ...(await recordCapture(db, stripe, p.payment_id, intent)) };
+}
+
+/**
+ * Records a succeeded PaymentIntent's capture as its charge has it (amount, application fee,
+ * transfer and, when Stripe reports one, the processing fee of its balance transaction). Used by
+ * the capture job and by the reconciler for a capture Loconomy did not record.
+ */
+export async function recordCapture(
+  db: Database,
+  stripe: Stripe,
+  paymentId: string,
+  intent: Stripe.PaymentIntent,
+): Promise<{ amount_cents: number; application_fee_cents: number; status: string | undefined }> {
   const chargeId = idOf(intent.latest_charge);
   if (chargeId === null) throw new Error(`PaymentIntent ${intent.id} was captured without a charge`);
   const charge = await stripe.charges.retrieve(chargeId, { expand: ['balance_transaction'] });
@@ -72,10 +84,10 @@ export async function capturePayment(
   const fee = charge.application_fee_amount ?? 0;
   const { rows } = await asService<{ status: string }>(
     db,
-    sql`select (app.payment_capture(${p.payment_id}, ${captured}, ${charge.id}, ${idOf(charge.transfer)},
+    sql`select (app.payment_capture(${paymentId}, ${captured}, ${charge.id}, ${idOf(charge.transfer)},
                                     ${processing}, ${fee})).status::text as status`,
   );
-  return { outcome: 'captured', amount_cents: captured, application_fee_cents: fee, status: rows[0]?.status };
+  return { amount_cents: captured, application_fee_cents: fee, status: rows[0]?.status };
 }
 
 /** stripe.cancel_payment: cancels the PaymentIntent (the hold is released) and voids the payment. */

@@ -26,8 +26,8 @@ import { type FormObject, type FormValue, parseForm } from './form.js';
  *   the real algorithm (`stripe.webhooks.generateTestHeaderString`), and the test decides order,
  *   duplicates, delays and tampering.
  *
- * Not modelled: lists and search (except a customer's payment methods), balances, payouts,
- * disputes, billing — later slices add what they need. Amounts are not checked against
+ * Not modelled: lists and search (except a customer's payment methods, accounts and refunds),
+ * balances, payouts, disputes, billing — later slices add what they need. Amounts are not checked against
  * currencies' minimums. Everything lives in memory for the life of the double.
  */
 
@@ -263,6 +263,20 @@ export class StripeDouble {
       ],
       ['GET', /^\/v1\/transfers\/(tr_\w+)$/, (_p, m) => this.get(this.transfers, 'transfer', m[1] as string)],
       ['GET', /^\/v1\/events\/(evt_\w+)$/, (_p, m) => this.get(this.events, 'event', m[1] as string)],
+      // Lists the reconciler walks (cursor pagination as Stripe's: limit, starting_after, has_more).
+      ['GET', /^\/v1\/accounts$/, (p) => this.list('/v1/accounts', [...this.accounts.values()], p)],
+      [
+        'GET',
+        /^\/v1\/refunds$/,
+        (p) =>
+          this.list(
+            '/v1/refunds',
+            [...this.refunds.values()].filter(
+              (r) => p.payment_intent === undefined || r.payment_intent === p.payment_intent,
+            ),
+            p,
+          ),
+      ],
     ];
   }
 
@@ -389,6 +403,18 @@ export class StripeDouble {
       this.idempotency.set(scope, { fingerprint, status, body });
     }
     send(status, body);
+  }
+
+  /** A page of a list, newest first, after `starting_after` (Stripe's cursor), at most `limit` (default 10, max 100). */
+  private list(url: string, objects: Obj[], params: FormObject): Obj {
+    const limit = int(params, 'limit') ?? 10;
+    if (limit < 1 || limit > 100) throw invalid('limit must be between 1 and 100', { param: 'limit' });
+    const sorted = objects.sort((a, b) => (b.created as number) - (a.created as number));
+    const after = str(params, 'starting_after');
+    const start = after === undefined ? 0 : sorted.findIndex((o) => o.id === after) + 1;
+    if (after !== undefined && start === 0) throw missing('object', after, 'starting_after');
+    const data = sorted.slice(start, start + limit).map(clone);
+    return { object: 'list', data, has_more: start + limit < sorted.length, url };
   }
 
   private get(store: Map<string, Obj>, kind: string, id: string): Obj {

@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
+import type { Database } from '../../../db/database.js';
 import { sql } from '../../../db/sql.js';
-import type { EventHandler, HandlerContext, RecordedEvent } from './index.js';
+import type { EventHandler, RecordedEvent } from './index.js';
 
 /** The connected account an account event is about (Connect events name it in `account`). */
 function accountId(event: RecordedEvent): string {
@@ -10,11 +11,26 @@ function accountId(event: RecordedEvent): string {
   return id;
 }
 
-async function asService<T>(context: HandlerContext, query: ReturnType<typeof sql>): Promise<T> {
-  const { rows } = await context.db.asRole('service_role', { role: 'service_role' }, (tx) =>
-    tx.last<{ result: T }>(query),
-  );
+async function asService<T>(db: Database, query: ReturnType<typeof sql>): Promise<T> {
+  const { rows } = await db.asRole('service_role', { role: 'service_role' }, (tx) => tx.last<{ result: T }>(query));
   return (rows[0] as { result: T }).result;
+}
+
+/**
+ * Mirrors an account as fetched from Stripe at `fetchedAt` (app.stripe_apply_account: a fetch
+ * older than the one applied is `stale`); eventId null outside an event.
+ */
+export function applyAccount(
+  db: Database,
+  account: Stripe.Account,
+  fetchedAt: Date,
+  eventId: string | null,
+  attempt: number,
+): Promise<Record<string, unknown>> {
+  return asService(
+    db,
+    sql`select app.stripe_apply_account(${eventId}, ${JSON.stringify(account)}::jsonb, ${fetchedAt.toISOString()}::timestamptz, ${attempt}) as result`,
+  );
 }
 
 /**
@@ -27,10 +43,7 @@ const accountUpdated: EventHandler = async (event, context) => {
   const id = accountId(event);
   const fetchedAt = new Date();
   const account: Stripe.Account = await context.stripe.accounts.retrieve(id);
-  return asService(
-    context,
-    sql`select app.stripe_apply_account(${event.id}, ${JSON.stringify(account)}::jsonb, ${fetchedAt.toISOString()}::timestamptz, ${context.attempt}) as result`,
-  );
+  return applyAccount(context.db, account, fetchedAt, event.id, context.attempt);
 };
 
 /**
@@ -41,7 +54,7 @@ const accountDeauthorized: EventHandler = async (event, context) => {
   const id = accountId(event);
   const at = new Date(event.created * 1000).toISOString();
   return asService(
-    context,
+    context.db,
     sql`select app.stripe_deauthorize_account(${event.id}, ${id}, ${at}::timestamptz, ${context.attempt}) as result`,
   );
 };

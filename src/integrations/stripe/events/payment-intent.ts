@@ -1,6 +1,22 @@
 import type Stripe from 'stripe';
+import type { Database } from '../../../db/database.js';
 import { sql } from '../../../db/sql.js';
 import type { EventHandler } from './index.js';
+
+/** Applies a PaymentIntent as fetched from Stripe (app.stripe_apply_payment_intent); eventId null outside an event. */
+export async function applyPaymentIntent(
+  db: Database,
+  intent: Stripe.PaymentIntent,
+  eventId: string | null,
+  attempt: number,
+): Promise<Record<string, unknown>> {
+  const { rows } = await db.asRole('service_role', { role: 'service_role' }, (tx) =>
+    tx.last<{ result: Record<string, unknown> }>(
+      sql`select app.stripe_apply_payment_intent(${eventId}, ${JSON.stringify(intent)}::jsonb, ${attempt}) as result`,
+    ),
+  );
+  return (rows[0] as { result: Record<string, unknown> }).result;
+}
 
 /**
  * payment_intent.amount_capturable_updated / .payment_failed / .canceled: the PaymentIntent is
@@ -14,12 +30,7 @@ const paymentIntentChanged: EventHandler = async (event, context) => {
   if (typeof id !== 'string' || !/^pi_[A-Za-z0-9_]+$/.test(id))
     throw new Error(`${event.type} ${event.id} names no PaymentIntent`);
   const intent: Stripe.PaymentIntent = await context.stripe.paymentIntents.retrieve(id);
-  const { rows } = await context.db.asRole('service_role', { role: 'service_role' }, (tx) =>
-    tx.last<{ result: Record<string, unknown> }>(
-      sql`select app.stripe_apply_payment_intent(${event.id}, ${JSON.stringify(intent)}::jsonb, ${context.attempt}) as result`,
-    ),
-  );
-  return (rows[0] as { result: Record<string, unknown> }).result;
+  return applyPaymentIntent(context.db, intent, event.id, context.attempt);
 };
 
 export const paymentIntentHandlers: Readonly<Record<string, EventHandler>> = {
