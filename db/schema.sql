@@ -1124,26 +1124,36 @@ CREATE FUNCTION app.bookings_before_update() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'public'
     AS $$
+declare
+  dispute_move boolean := false;
 begin
   if (new.listing_id, new.provider_id, new.customer_id, new.tenant_id, new.confirmation_code)
      is distinct from (old.listing_id, old.provider_id, old.customer_id, old.tenant_id, old.confirmation_code) then
     raise check_violation using message = 'a booking''s listing, parties, tenant and confirmation code cannot change';
   end if;
   if new.status is distinct from old.status then
-    if not app.booking_transition_allowed(old.status, new.status) then
+    dispute_move := app.is_trusted() and current_setting('loconomy.card_dispute', true) = 'on'
+      and (old.status::text, new.status::text) in (('confirmed', 'disputed'), ('disputed', 'confirmed'),
+                                                   ('disputed', 'in_progress'), ('disputed', 'completed'),
+                                                   ('disputed', 'no_show'));
+    if not dispute_move and not app.booking_transition_allowed(old.status, new.status) then
       raise check_violation using
         message = format('a booking cannot move from %s to %s', old.status, new.status),
         hint = 'Allowed: pending→confirmed|declined|cancelled|expired, confirmed→in_progress|completed|cancelled|no_show, in_progress→completed|cancelled|disputed, completed→disputed|refunded, no_show→disputed, disputed→completed|refunded|cancelled, cancelled→refunded.';
     end if;
-    case new.status::text
-      when 'confirmed' then new.confirmed_at := now();
-      when 'in_progress' then new.started_at := now();
-      when 'completed' then new.completed_at := now();
-      when 'cancelled' then new.cancelled_at := now();
-      when 'disputed' then new.disputed_at := now();
-      when 'refunded' then new.refunded_at := now();
-      else null;
-    end case;
+    if dispute_move and new.status::text <> 'disputed' then
+      null;  -- back from a card dispute: the status's own timestamp is still the one it had
+    else
+      case new.status::text
+        when 'confirmed' then new.confirmed_at := now();
+        when 'in_progress' then new.started_at := now();
+        when 'completed' then new.completed_at := now();
+        when 'cancelled' then new.cancelled_at := now();
+        when 'disputed' then new.disputed_at := now();
+        when 'refunded' then new.refunded_at := now();
+        else null;
+      end case;
+    end if;
   end if;
   if not app.is_trusted() then
     -- Clients may only edit their own side's notes (column grants do the rest).
@@ -4571,6 +4581,27 @@ begin
 end $$;
 
 --
+-- Name: move_booking_for_dispute(uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.move_booking_for_dispute(booking_id uuid, target text, reason text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  perform set_config('loconomy.card_dispute', 'on', true);
+  perform set_config('loconomy.reason', coalesce(reason, ''), true);
+  update public.bookings b set status = target::public.booking_status where b.id = move_booking_for_dispute.booking_id;
+  perform set_config('loconomy.card_dispute', '', true);
+end $$;
+
+--
+-- Name: FUNCTION move_booking_for_dispute(booking_id uuid, target text, reason text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.move_booking_for_dispute(booking_id uuid, target text, reason text) IS 'The dispute functions'' one booking mover: allows the card-dispute moves (confirmed → disputed, disputed → the status before) for this update only, with the reason for the history and the parties'' notifications.';
+
+--
 -- Name: new_webhook_secret(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -5003,6 +5034,27 @@ end $$;
 COMMENT ON FUNCTION app.payment_capture(payment_id uuid, amount_cents bigint, stripe_charge_id text, stripe_transfer_id text, processing_fee_cents bigint, application_fee_cents bigint) IS 'authorised → captured, of amount_cents (default: all that was authorised; less releases the rest) with the application fee in proportion unless given; writes the payment (customer) and transfer (provider) ledger rows. Idempotent: a payment is captured once.';
 
 --
+-- Name: payment_disputes_emit_events(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payment_disputes_emit_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  data jsonb := jsonb_build_object('id', new.id, 'payment_id', new.payment_id, 'booking_id', new.booking_id,
+                                   'status', new.status, 'reason', new.reason, 'currency', new.currency,
+                                   'amount_cents', new.amount_cents, 'evidence_due_by', new.evidence_due_by);
+begin
+  if tg_op = 'INSERT' then
+    perform app.emit_event('dispute.created', new.tenant_id, data);
+  elsif new.closed_at is not null and old.closed_at is null then
+    perform app.emit_event('dispute.closed', new.tenant_id, data || jsonb_build_object('closed_at', new.closed_at));
+  end if;
+  return null;
+end $$;
+
+--
 -- Name: payment_fail(uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -5074,7 +5126,7 @@ end $$;
 CREATE FUNCTION app.payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text DEFAULT NULL::text, application_fee_refunded_cents bigint DEFAULT NULL::bigint, transfer_reversed_cents bigint DEFAULT NULL::bigint, metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.payments
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public'
-    AS $$
+    AS $_$
 declare
   p public.payments := app.payment_for_update(payment_refund.payment_id);
   key text;
@@ -5085,7 +5137,7 @@ declare
 begin
   if nullif(btrim(payment_refund.refund_key), '') is null or length(payment_refund.refund_key) > 200 then
     raise invalid_parameter_value using message = 'a refund needs a refund_key of 1 to 200 characters',
-      hint = 'Stripe: the refund''s id; offline: what the refund is for (e.g. cancellation).';
+      hint = 'Stripe: the refund''s id, or dispute:<dispute id> for a lost dispute; offline: what the refund is for (e.g. cancellation).';
   end if;
   key := format('payment:%s:refund:%s', p.id, payment_refund.refund_key);
   if exists (select 1 from public.transactions t where t.idempotency_key = key) then
@@ -5111,8 +5163,10 @@ begin
     raise invalid_parameter_value using
       message = format('fee refunded %s and transfer reversed %s must add up to %s within what was captured', fee, reversed, amount);
   end if;
-  if p.method::text = 'stripe' and payment_refund.stripe_refund_id is null then
-    raise invalid_parameter_value using message = 'a stripe refund is recorded with its refund id';
+  if p.method::text = 'stripe' and payment_refund.stripe_refund_id is null
+     and payment_refund.refund_key !~ '^dispute:(dp|du)_[A-Za-z0-9_]+$' then
+    raise invalid_parameter_value using message = 'a stripe refund is recorded with its refund id',
+      hint = 'A lost dispute is recorded with refund_key dispute:<dispute id>.';
   end if;
   update public.payments x
      set refunded_cents = x.refunded_cents + amount,
@@ -5140,13 +5194,32 @@ begin
      where t.idempotency_key = format('payment:%s:capture', p.id) and t.status = 'completed';
   end if;
   return p;
-end $$;
+end $_$;
 
 --
 -- Name: FUNCTION payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text, application_fee_refunded_cents bigint, transfer_reversed_cents bigint, metadata jsonb); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text, application_fee_refunded_cents bigint, transfer_reversed_cents bigint, metadata jsonb) IS 'Refunds amount_cents of captured money, once per refund_key (Stripe: the refund id): the application fee refunded and the transfer reversed in proportion (prorated half up on the cumulative refund; or as Stripe reported them, adding up to the amount). Writes the refund (customer) and transfer_reversal (provider) ledger rows.';
+COMMENT ON FUNCTION app.payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text, application_fee_refunded_cents bigint, transfer_reversed_cents bigint, metadata jsonb) IS 'Refunds amount_cents of captured money, once per refund_key (Stripe: the refund id, or dispute:<dp id> for a lost dispute): the application fee refunded and the transfer reversed in proportion (prorated half up on the cumulative refund; or as Stripe reported them, adding up to the amount). Writes the refund (customer) and transfer_reversal (provider) ledger rows.';
+
+--
+-- Name: payment_refund_split(public.payments, bigint); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payment_refund_split(p public.payments, amount bigint, OUT fee_cents bigint, OUT reversed_cents bigint) RETURNS record
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select f, amount - f
+    from (select app.prorate(p.captured_fee_cents, p.refunded_cents + amount, p.captured_cents)
+                 - p.application_fee_refunded_cents as f) x
+$$;
+
+--
+-- Name: FUNCTION payment_refund_split(p public.payments, amount bigint, OUT fee_cents bigint, OUT reversed_cents bigint); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.payment_refund_split(p public.payments, amount bigint, OUT fee_cents bigint, OUT reversed_cents bigint) IS 'The application fee refunded and the transfer reversed that app.payment_refund prorates for a refund of amount of this payment now.';
 
 --
 -- Name: payment_split(public.bookings); Type: FUNCTION; Schema: app; Owner: -
@@ -5193,6 +5266,31 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.payment_void(payment_id uuid) IS 'requires_payment, authorised or failed → voided: nothing is taken (the authorisation is released). Idempotent.';
+
+--
+-- Name: payments_emit_events(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payments_emit_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  data jsonb := jsonb_build_object('id', new.id, 'booking_id', new.booking_id, 'method', new.method,
+                                   'status', new.status, 'currency', new.currency,
+                                   'amount_cents', new.amount_cents, 'captured_cents', new.captured_cents,
+                                   'application_fee_cents', new.captured_fee_cents,
+                                   'refunded_cents', new.refunded_cents);
+begin
+  if new.status::text = 'captured' and old.status::text <> 'captured' then
+    perform app.emit_event('payment.captured', new.tenant_id, data || jsonb_build_object('captured_at', new.captured_at));
+  end if;
+  if new.refunded_cents > old.refunded_cents then
+    perform app.emit_event('payment.refunded', new.tenant_id,
+      data || jsonb_build_object('refund_cents', new.refunded_cents - old.refunded_cents, 'refunded_at', new.refunded_at));
+  end if;
+  return null;
+end $$;
 
 --
 -- Name: payout_accounts_link_user(); Type: FUNCTION; Schema: app; Owner: -
@@ -6922,6 +7020,144 @@ end $$;
 COMMENT ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer) IS 'For the Stripe event job (and the reconciler, event_id null): mirrors a Connect account, as fetched from Stripe at fetched_at, into payout_accounts (unless a later fetch was applied) and marks the event processed, in one transaction.';
 
 --
+-- Name: stripe_apply_dispute(text, jsonb, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_apply_dispute(event_id text, dispute jsonb, fetched_at timestamp with time zone, attempts integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  ev public.inbound_webhook_events;
+  p public.payments;
+  b public.bookings;
+  d public.payment_disputes;
+  dp text := dispute ->> 'id';
+  new_status text := dispute ->> 'status';
+  fee bigint;
+  first_sight boolean := false;
+  outcome text := 'applied';
+  before_status text;
+  holder uuid;
+  lost_now boolean := false;
+begin
+  if event_id is not null then
+    ev := app.stripe_event_to_process(event_id);
+    if ev.id is null then
+      return jsonb_build_object('outcome', 'duplicate');
+    end if;
+  end if;
+  if app.stripe_dispute_rank(new_status) is null then
+    raise invalid_parameter_value using message = format('dispute %s has an unknown status %s', dp, new_status);
+  end if;
+  select * into p from public.payments x
+   where x.stripe_charge_id = dispute ->> 'charge' or x.stripe_payment_intent_id = dispute ->> 'payment_intent'
+   limit 1 for update;
+  if p.id is null then
+    -- A dispute of a charge Loconomy did not make.
+    if event_id is not null then
+      perform app.stripe_finish_event(event_id, 'ignored', attempts);
+    end if;
+    return jsonb_build_object('outcome', 'ignored');
+  end if;
+  select coalesce(sum((t ->> 'fee')::bigint), 0) into fee
+    from jsonb_array_elements(coalesce(dispute -> 'balance_transactions', '[]')) t;
+  fee := greatest(fee, 0);
+
+  select * into d from public.payment_disputes x where x.stripe_dispute_id = dp for update;
+  if d.id is null then
+    first_sight := true;
+    insert into public.payment_disputes (payment_id, booking_id, tenant_id, stripe_dispute_id, stripe_charge_id,
+                                         amount_cents, currency, reason, status, evidence_due_by, fee_cents,
+                                         stripe_synced_at)
+    values (p.id, p.booking_id, p.tenant_id, dp, dispute ->> 'charge', (dispute ->> 'amount')::bigint,
+            upper(dispute ->> 'currency'), coalesce(nullif(dispute ->> 'reason', ''), 'general'),
+            -- The life starts open; a first fetch that is already closed is applied below.
+            case when app.stripe_dispute_rank(new_status) >= 5 then 'needs_response' else new_status end,
+            to_timestamp((dispute -> 'evidence_details' ->> 'due_by')::double precision), fee, fetched_at)
+    returning * into d;
+    -- The booking is disputed (from where it was: remembered for a won dispute), and
+    -- everyone who must act hears of it: both parties (bookings_notify), the payments managers.
+    select * into b from public.bookings x where x.id = p.booking_id for update;
+    if b.status::text in ('confirmed', 'in_progress', 'completed', 'no_show') then
+      before_status := b.status::text;
+      perform app.move_booking_for_dispute(b.id, 'disputed',
+        format('card payment disputed (%s)', replace(d.reason, '_', ' ')));
+      update public.payment_disputes x set booking_status_before = before_status::public.booking_status
+       where x.id = d.id returning * into d;
+    end if;
+    for holder in select * from app.tenant_permission_holders(p.tenant_id, 'payments.manage') loop
+      perform app.notify(holder, 'booking_disputed', 'Card payment disputed',
+        format('Booking %s: %s %s disputed (%s)%s', b.confirmation_code, d.amount_cents, d.currency,
+               replace(d.reason, '_', ' '),
+               case when d.evidence_due_by is not null
+                    then format(', evidence due by %s', to_char(d.evidence_due_by at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'))
+                    else '' end),
+        jsonb_build_object('booking_id', p.booking_id, 'payment_id', p.id, 'dispute_id', d.id,
+                           'stripe_dispute_id', dp, 'urgent', true),
+        '/bookings/' || p.booking_id, null);
+    end loop;
+  elsif d.stripe_synced_at > fetched_at then
+    outcome := 'stale';  -- a later fetch was applied already
+  end if;
+
+  if outcome = 'applied' then
+    if app.stripe_dispute_rank(new_status) < app.stripe_dispute_rank(d.status)
+       or (app.stripe_dispute_rank(d.status) = 5 and app.stripe_dispute_rank(new_status) = 5 and new_status <> d.status) then
+      outcome := 'stale';  -- never backwards, and a closed dispute stays as it closed
+    end if;
+  end if;
+
+  if outcome = 'applied' then
+    lost_now := d.reversal_status is null and new_status in ('lost', 'appeal_needs_response', 'appeal_under_review');
+    if lost_now and to_regnamespace('graphile_worker') is null then
+      raise sqlstate 'PT503' using message = 'the job queue is not installed: a lost dispute cannot be booked',
+        hint = 'Start `serve` or `worker` once (they install the queue).';
+    end if;
+    update public.payment_disputes x
+       set status = new_status, amount_cents = (dispute ->> 'amount')::bigint,
+           reason = coalesce(nullif(dispute ->> 'reason', ''), x.reason),
+           evidence_due_by = to_timestamp((dispute -> 'evidence_details' ->> 'due_by')::double precision),
+           fee_cents = fee, stripe_synced_at = fetched_at,
+           closed_at = case when app.stripe_dispute_rank(new_status) >= 5 then coalesce(x.closed_at, now()) end,
+           reversal_status = case when lost_now then 'pending' else x.reversal_status end
+     where x.id = d.id
+    returning * into d;
+    -- Stripe's dispute fee, the platform's cost: written once, when first reported.
+    if fee > 0 then
+      perform app.ledger_write(format('stripe:dispute:%s:fee', dp), p, p.provider_id, 'fee', fee, 0, 0,
+        format('Stripe dispute fee for booking %s (the platform''s cost)',
+               (select x.confirmation_code from public.bookings x where x.id = p.booking_id)),
+        jsonb_build_object('stripe_dispute_id', dp, 'whose', 'platform'));
+    end if;
+    select * into b from public.bookings x where x.id = p.booking_id for update;
+    if new_status in ('won', 'warning_closed', 'prevented') then
+      -- Won: the booking goes back to where it was; no money moves.
+      if b.status::text = 'disputed' and d.booking_status_before is not null then
+        perform app.move_booking_for_dispute(b.id, d.booking_status_before::text, 'card dispute closed in the provider''s favour');
+      end if;
+    elsif lost_now then
+      -- Lost (an appeal comes after a loss): the Stripe call, a transfer reversal, runs in a
+      -- job in the PaymentIntent's queue; the job writes the loss.
+      perform graphile_worker.add_job('stripe.reverse_dispute_transfer', json_build_object('dispute_id', dp),
+        queue_name => 'stripe:' || (hashtext(p.stripe_payment_intent_id) & 15), max_attempts => 25,
+        job_key => 'stripe:dispute:' || dp);
+    end if;
+  end if;
+  if event_id is not null then
+    perform app.stripe_finish_event(event_id, outcome, attempts);
+  end if;
+  return jsonb_build_object('outcome', outcome, 'dispute_id', d.id, 'status', d.status, 'first_sight', first_sight,
+                            'booking_status', (select x.status from public.bookings x where x.id = p.booking_id));
+end $$;
+
+--
+-- Name: FUNCTION stripe_apply_dispute(event_id text, dispute jsonb, fetched_at timestamp with time zone, attempts integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_apply_dispute(event_id text, dispute jsonb, fetched_at timestamp with time zone, attempts integer) IS 'For the Stripe event job: mirrors a dispute (as fetched at fetched_at) of a Loconomy payment into payment_disputes, never backwards. First sight: the booking moves to disputed (remembering its status) and the payments managers are notified; the dispute fee is written once as a fee row; won → the booking returns; lost → stripe.reverse_dispute_transfer is enqueued. A dispute of another charge is ignored.';
+
+--
 -- Name: stripe_apply_payment_intent(text, jsonb, integer); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -6969,6 +7205,71 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) IS 'For the Stripe event job (and the booking payment function, event_id null): applies a PaymentIntent as fetched from Stripe to its payment — requires_capture → authorised, a declined requires_payment_method → failed, canceled → voided; forward moves only — and marks the event processed.';
+
+--
+-- Name: stripe_apply_payout(text, text, jsonb, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_apply_payout(event_id text, account_id text, payout jsonb, attempts integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  ev public.inbound_webhook_events := app.stripe_event_to_process(event_id);
+  provider public.users;
+  key text := 'stripe:payout:' || (payout ->> 'id');
+  t public.transactions;
+  new_status text;
+  rank_of jsonb := '{"processing": 1, "completed": 2, "failed": 3}';
+  outcome text := 'applied';
+  meta jsonb;
+begin
+  if ev.id is null then
+    return jsonb_build_object('outcome', 'duplicate');
+  end if;
+  select u.* into provider from public.payout_accounts a join public.users u on u.id = a.user_id
+   where a.stripe_account_id = account_id;
+  if provider.id is null or payout is null then
+    perform app.stripe_finish_event(event_id, 'ignored', attempts);  -- an account Loconomy did not create
+    return jsonb_build_object('outcome', 'ignored');
+  end if;
+  if coalesce(payout ->> 'id', '') !~ '^po_[A-Za-z0-9_]+$' then
+    raise invalid_parameter_value using message = 'a Stripe payout needs a po_ id';
+  end if;
+  new_status := case payout ->> 'status'
+    when 'pending' then 'processing' when 'in_transit' then 'processing' when 'paid' then 'completed'
+    when 'failed' then 'failed' when 'canceled' then 'failed' end;
+  if new_status is null then
+    raise invalid_parameter_value using message = format('payout %s has an unknown status %s', payout ->> 'id', payout ->> 'status');
+  end if;
+  meta := jsonb_build_object('method', 'stripe', 'stripe_payout_id', payout ->> 'id', 'stripe_account_id', account_id,
+                             'stripe_status', payout ->> 'status', 'payout_method', payout ->> 'method',
+                             'arrival_date', to_timestamp((payout ->> 'arrival_date')::double precision),
+                             'failure_code', payout ->> 'failure_code',
+                             'failure_message', payout ->> 'failure_message',
+                             'automatic', (payout ->> 'automatic')::boolean);
+  select * into t from public.transactions x where x.idempotency_key = key for update;
+  if t.id is null then
+    insert into public.transactions (user_id, tenant_id, type, status, amount_cents, currency, description, metadata,
+                                     idempotency_key)
+    values (provider.id, provider.tenant_id, 'payout', new_status::public.payment_status, (payout ->> 'amount')::bigint,
+            upper(payout ->> 'currency'), 'Stripe payout', meta, key)
+    on conflict (idempotency_key) do nothing;
+  elsif (rank_of ->> new_status)::int < (rank_of ->> t.status::text)::int then
+    outcome := 'stale';  -- never backwards
+  else
+    update public.transactions x set status = new_status::public.payment_status, metadata = x.metadata || meta
+     where x.id = t.id;
+  end if;
+  perform app.stripe_finish_event(event_id, outcome, attempts);
+  return jsonb_build_object('outcome', outcome, 'status', new_status, 'provider_id', provider.id);
+end $_$;
+
+--
+-- Name: FUNCTION stripe_apply_payout(event_id text, account_id text, payout jsonb, attempts integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_apply_payout(event_id text, account_id text, payout jsonb, attempts integer) IS 'For the Stripe event job: mirrors a connected account''s payout (as fetched from Stripe) as its provider''s payout transaction keyed stripe:payout:<po id> — pending/in_transit → processing, paid → completed, failed/canceled → failed — forward only; an unknown account is ignored.';
 
 --
 -- Name: stripe_apply_refunds(text, jsonb, integer); Type: FUNCTION; Schema: app; Owner: -
@@ -7095,6 +7396,49 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer) IS 'For the Stripe event job: account.application.deauthorized — the account can no longer take charges or payouts through the platform.';
+
+--
+-- Name: stripe_dispute_for_job(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_dispute_for_job(stripe_dispute_id text) RETURNS TABLE(dispute_id uuid, payment_id uuid, booking_id uuid, reversal_status text, stripe_transfer_id text, currency text, loss_cents bigint, reversal_cents bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select d.id, p.id, p.booking_id, d.reversal_status, p.stripe_transfer_id, p.currency::text, l.loss,
+         (app.payment_refund_split(p, l.loss)).reversed_cents
+    from public.payment_disputes d
+    join public.payments p on p.id = d.payment_id
+    cross join lateral (select least(d.amount_cents, p.captured_cents - p.refunded_cents) as loss) l
+   where d.stripe_dispute_id = stripe_dispute_for_job.stripe_dispute_id
+$$;
+
+--
+-- Name: FUNCTION stripe_dispute_for_job(stripe_dispute_id text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_dispute_for_job(stripe_dispute_id text) IS 'For the reversal job (service_role): a dispute''s payment, transfer and reversal status, the loss (the disputed amount, at most what remains captured) and the provider''s share of it as app.payment_refund prorates it.';
+
+--
+-- Name: stripe_dispute_rank(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_dispute_rank(status text) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select case status
+    when 'warning_needs_response' then 1 when 'warning_under_review' then 2
+    when 'needs_response' then 3 when 'under_review' then 4
+    when 'won' then 5 when 'lost' then 5 when 'warning_closed' then 5 when 'prevented' then 5
+    when 'appeal_needs_response' then 6 when 'appeal_under_review' then 6 end
+$$;
+
+--
+-- Name: FUNCTION stripe_dispute_rank(status text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_dispute_rank(status text) IS 'How far a dispute status is along its life (inquiry < needs response < under review < closed < appeal); a mirror never moves to a lower rank, nor from one closed status to another.';
 
 --
 -- Name: stripe_event_failed(text, integer, text); Type: FUNCTION; Schema: app; Owner: -
@@ -7271,6 +7615,67 @@ $$;
 COMMENT ON FUNCTION app.stripe_payout_caller() IS 'The signed-in caller as payout onboarding needs them: role, the tenant''s payment mode, the region''s country, and their Connect account if any. No row without a user.';
 
 --
+-- Name: stripe_record_dispute_loss(text, bigint, bigint, bigint, text, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_record_dispute_loss(stripe_dispute_id text, loss bigint, reversal bigint, reversed bigint, stripe_transfer_reversal_id text DEFAULT NULL::text, failure_code text DEFAULT NULL::text, failure_message text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  d public.payment_disputes;
+  p public.payments;
+  b public.bookings;
+begin
+  select * into d from public.payment_disputes x where x.stripe_dispute_id = stripe_record_dispute_loss.stripe_dispute_id
+   for update;
+  if d.id is null then
+    raise sqlstate 'PT404' using message = format('dispute %s not found', stripe_record_dispute_loss.stripe_dispute_id);
+  end if;
+  if d.reversal_status is distinct from 'pending' then
+    return jsonb_build_object('outcome', 'duplicate', 'reversal_status', d.reversal_status);
+  end if;
+  -- Another refund may have come between the job's reading and now: never more than is left.
+  select * into p from public.payments x where x.id = d.payment_id;
+  if loss > p.captured_cents - p.refunded_cents then
+    loss := p.captured_cents - p.refunded_cents;
+    reversal := (app.payment_refund_split(p, loss)).reversed_cents;
+    reversed := least(reversed, reversal);
+  end if;
+  if loss < 0 or reversal < 0 or reversal > loss or reversed < 0 or reversed > reversal then
+    raise invalid_parameter_value using
+      message = format('a dispute loss of %s with %s of %s reversed is out of range', loss, reversed, reversal);
+  end if;
+  if loss > 0 then
+    p := app.payment_refund(d.payment_id, loss, 'dispute:' || d.stripe_dispute_id, null, loss - reversal, reversal,
+                            metadata => jsonb_build_object('reason', 'dispute_lost', 'stripe_dispute_id', d.stripe_dispute_id,
+                                                           'stripe_transfer_reversal_id', stripe_transfer_reversal_id,
+                                                           'reversal_shortfall_cents', reversal - reversed));
+  end if;
+  update public.payment_disputes x
+     set loss_cents = loss, reversal_cents = reversal, reversal_shortfall_cents = reversal - reversed,
+         reversal_status = case when reversal = 0 then 'none' when reversed = reversal then 'reversed' else 'failed' end,
+         stripe_transfer_reversal_id = stripe_record_dispute_loss.stripe_transfer_reversal_id,
+         reversal_failure_code = left(failure_code, 100), reversal_failure_message = left(failure_message, 1000)
+   where x.id = d.id
+  returning * into d;
+  -- Nothing left captured: the booking is refunded (its payment already is, so no Stripe refund follows).
+  -- A partial loss leaves it disputed for a booking manager to settle.
+  select * into b from public.bookings x where x.id = d.booking_id for update;
+  if p.status::text = 'refunded' and b.status::text in ('disputed', 'completed', 'cancelled') then
+    perform app.move_booking_for_dispute(b.id, 'refunded', 'card dispute lost');
+  end if;
+  return jsonb_build_object('outcome', 'recorded', 'reversal_status', d.reversal_status, 'payment_status', p.status,
+                            'booking_status', (select x.status from public.bookings x where x.id = d.booking_id));
+end $$;
+
+--
+-- Name: FUNCTION stripe_record_dispute_loss(stripe_dispute_id text, loss bigint, reversal bigint, reversed bigint, stripe_transfer_reversal_id text, failure_code text, failure_message text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_record_dispute_loss(stripe_dispute_id text, loss bigint, reversal bigint, reversed bigint, stripe_transfer_reversal_id text, failure_code text, failure_message text) IS 'For the reversal job (service_role): writes a lost dispute once — app.payment_refund of the loss keyed dispute:<dp id> (fee refunded and share reversed as prorated), the reversal''s outcome and shortfall on the dispute — then moves the booking to refunded when nothing is left captured.';
+
+--
 -- Name: stripe_record_event(jsonb); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -7319,6 +7724,31 @@ end $_$;
 --
 
 COMMENT ON FUNCTION app.stripe_record_event(event jsonb) IS 'For the Stripe webhook route (service_role), after the signature is verified: records the event once in inbound_webhook_events and enqueues stripe.process_event in the same transaction; {outcome: recorded | duplicate, processed?}.';
+
+--
+-- Name: tenant_permission_holders(uuid, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.tenant_permission_holders(tenant uuid, permission_name text) RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select u.id from public.users u
+   where u.tenant_id = tenant and u.deleted_at is null and u.status not in ('suspended', 'banned')
+     and coalesce(
+       (select up.granted from public.user_permissions up join public.permissions p on p.id = up.permission_id
+         where up.user_id = u.id and p.name = permission_name and (up.expires_at is null or up.expires_at > now())),
+       (select rp.granted from public.role_permissions rp join public.permissions p on p.id = rp.permission_id
+         where rp.role = u.role and p.name = permission_name),
+       false)
+   order by u.id
+$$;
+
+--
+-- Name: FUNCTION tenant_permission_holders(tenant uuid, permission_name text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.tenant_permission_holders(tenant uuid, permission_name text) IS 'The active users of a tenant who hold the named permission (override, else role mapping), for notifications to a role of people.';
 
 --
 -- Name: users; Type: TABLE; Schema: public; Owner: -
@@ -7499,6 +7929,27 @@ begin
     new.processed_at := now();
   end if;
   return new;
+end $$;
+
+--
+-- Name: transactions_emit_events(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.transactions_emit_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if new.type::text = 'payout' and new.status::text in ('completed', 'failed')
+     and (tg_op = 'INSERT' or old.status is distinct from new.status) then
+    perform app.emit_event(case new.status::text when 'completed' then 'payout.paid' else 'payout.failed' end,
+      new.tenant_id,
+      jsonb_build_object('id', new.id, 'provider_id', new.user_id, 'status', new.status, 'currency', new.currency,
+                         'amount_cents', new.amount_cents, 'method', new.metadata ->> 'method',
+                         'stripe_payout_id', new.metadata ->> 'stripe_payout_id',
+                         'failure_code', new.metadata ->> 'failure_code'));
+  end if;
+  return null;
 end $$;
 
 --
@@ -7740,7 +8191,7 @@ CREATE FUNCTION app.valid_webhook_events(events text[]) RETURNS boolean
     SET search_path TO 'pg_catalog'
     AS $_$
   select cardinality(events) between 1 and 50
-     and coalesce(bool_and(e ~ '^(\*|(booking|review|message|payment|referral|user)\.(\*|[a-z_]+))$'), false)
+     and coalesce(bool_and(e ~ '^(\*|(booking|review|message|payment|dispute|payout|referral|user)\.(\*|[a-z_]+))$'), false)
     from unnest(events) e
 $_$;
 
@@ -9948,7 +10399,8 @@ begin
            coalesce(sum(m.amount) filter (where m.kind = 'refund'), 0)::bigint as refunded,
            coalesce(sum(m.fee) filter (where m.kind = 'payment'), 0)::bigint as fees,
            coalesce(sum(m.fee) filter (where m.kind = 'refund'), 0)::bigint as fees_refunded,
-           coalesce(sum(m.processing) filter (where m.kind = 'payment'), 0)::bigint as processing,
+           (coalesce(sum(m.processing) filter (where m.kind = 'payment'), 0)
+            + coalesce(sum(m.amount) filter (where m.kind = 'fee'), 0))::bigint as processing,
            coalesce(sum(m.amount) filter (where m.kind = 'transfer'), 0)::bigint as shares,
            coalesce(sum(m.amount) filter (where m.kind = 'transfer_reversal'), 0)::bigint as reversed,
            coalesce(sum(m.amount) filter (where m.kind = 'payout'), 0)::bigint as payouts
@@ -9964,7 +10416,7 @@ end $$;
 -- Name: FUNCTION payments_report(period_start timestamp with time zone, period_end timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.payments_report(period_start timestamp with time zone, period_end timestamp with time zone) IS 'For payments.read: per currency over [period_start, period_end) of when money moved — payments captured, refunds, platform fees net of fee refunds and processing fees, providers'' shares net of reversals, payouts and what providers are still owed. captured − refunded = platform_net + processing_fees + provider_net.';
+COMMENT ON FUNCTION public.payments_report(period_start timestamp with time zone, period_end timestamp with time zone) IS 'For payments.read: per currency over [period_start, period_end) of when money moved — payments captured, refunds, platform fees net of fee refunds and processing fees (Stripe''s processing and dispute fees), providers'' shares net of reversals, payouts and what providers are still owed. captured − refunded = platform_net + processing_fees + provider_net.';
 
 --
 -- Name: provider_balances(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -12642,6 +13094,102 @@ COMMENT ON COLUMN public.notifications.channels IS 'The channels this notificati
 COMMENT ON COLUMN public.notifications.deliver_after IS 'When the delivery job may send push and SMS (the end of the recipient''s quiet hours, or creation time).';
 
 --
+-- Name: payment_disputes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.payment_disputes (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    payment_id uuid NOT NULL,
+    booking_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    stripe_dispute_id text NOT NULL,
+    stripe_charge_id text,
+    amount_cents public.cents NOT NULL,
+    currency public.currency_code NOT NULL,
+    reason text NOT NULL,
+    status text NOT NULL,
+    evidence_due_by timestamp with time zone,
+    fee_cents public.cents DEFAULT 0 NOT NULL,
+    booking_status_before public.booking_status,
+    loss_cents public.cents,
+    reversal_status text,
+    reversal_cents public.cents,
+    reversal_shortfall_cents public.cents DEFAULT 0 NOT NULL,
+    stripe_transfer_reversal_id text,
+    reversal_failure_code text,
+    reversal_failure_message text,
+    closed_at timestamp with time zone,
+    stripe_synced_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payment_disputes_check CHECK (((status = ANY (ARRAY['won'::text, 'lost'::text, 'warning_closed'::text, 'prevented'::text, 'appeal_needs_response'::text, 'appeal_under_review'::text])) = (closed_at IS NOT NULL))),
+    CONSTRAINT payment_disputes_check1 CHECK (((reversal_status IS NOT NULL) = (status = ANY (ARRAY['lost'::text, 'appeal_needs_response'::text, 'appeal_under_review'::text])))),
+    CONSTRAINT payment_disputes_check2 CHECK (((reversal_shortfall_cents)::bigint <= COALESCE((reversal_cents)::bigint, (0)::bigint))),
+    CONSTRAINT payment_disputes_reason_check CHECK (((length(reason) >= 1) AND (length(reason) <= 100))),
+    CONSTRAINT payment_disputes_reversal_failure_code_check CHECK ((length(reversal_failure_code) <= 100)),
+    CONSTRAINT payment_disputes_reversal_failure_message_check CHECK ((length(reversal_failure_message) <= 1000)),
+    CONSTRAINT payment_disputes_reversal_status_check CHECK ((reversal_status = ANY (ARRAY['pending'::text, 'reversed'::text, 'failed'::text, 'none'::text]))),
+    CONSTRAINT payment_disputes_status_check CHECK ((status = ANY (ARRAY['warning_needs_response'::text, 'warning_under_review'::text, 'warning_closed'::text, 'needs_response'::text, 'under_review'::text, 'won'::text, 'lost'::text, 'prevented'::text, 'appeal_needs_response'::text, 'appeal_under_review'::text]))),
+    CONSTRAINT payment_disputes_stripe_charge_id_check CHECK ((stripe_charge_id ~ '^(ch|py)_[A-Za-z0-9_]+$'::text)),
+    CONSTRAINT payment_disputes_stripe_dispute_id_check CHECK ((stripe_dispute_id ~ '^(dp|du)_[A-Za-z0-9_]+$'::text)),
+    CONSTRAINT payment_disputes_stripe_transfer_reversal_id_check CHECK ((stripe_transfer_reversal_id ~ '^trr_[A-Za-z0-9_]+$'::text))
+);
+
+--
+-- Name: TABLE payment_disputes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.payment_disputes IS 'Card disputes (chargebacks and inquiries) of Loconomy''s Stripe payments, mirrored from Stripe (re-fetched, never moving backwards), with what Loconomy did about them: the booking''s status before, and for a lost dispute the loss booked and the provider''s share reversed at Stripe. Written only by the Stripe integration. Decision 0023, slice 4.';
+
+--
+-- Name: COLUMN payment_disputes.status; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_disputes.status IS 'Stripe''s dispute status. Closed: won, lost, warning_closed (an inquiry that ended), prevented; appeal_* follow a lost dispute and are mirrored only (a won appeal is not booked back).';
+
+--
+-- Name: COLUMN payment_disputes.fee_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_disputes.fee_cents IS 'Stripe''s dispute fee as its balance transactions report it (the sum of their fees); the platform''s cost, in transactions as a fee row once it is known.';
+
+--
+-- Name: COLUMN payment_disputes.booking_status_before; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_disputes.booking_status_before IS 'The booking''s status when the dispute moved it to disputed (restored when the dispute is won); null when it was not moved (already disputed by the customer, cancelled, …).';
+
+--
+-- Name: COLUMN payment_disputes.loss_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_disputes.loss_cents IS 'Lost: what was written as refunded to the customer (the disputed amount, at most what was captured and not refunded).';
+
+--
+-- Name: COLUMN payment_disputes.reversal_status; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_disputes.reversal_status IS 'Lost: pending (the reversal job is queued), reversed (Stripe took the provider''s share back), failed (Stripe refused: reversal_shortfall_cents is what the provider owes), none (no share to take back).';
+
+--
+-- Name: COLUMN payment_disputes.reversal_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_disputes.reversal_cents IS 'Lost: the provider''s share of the loss, as app.payment_refund prorates it, asked back from the provider''s Stripe account.';
+
+--
+-- Name: COLUMN payment_disputes.reversal_shortfall_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_disputes.reversal_shortfall_cents IS 'What Stripe did not reverse (a refused reversal): the provider owes it to the platform. Collecting it is open (decision 0023).';
+
+--
+-- Name: COLUMN payment_disputes.stripe_synced_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_disputes.stripe_synced_at IS 'When the applied fetch of the dispute started; an older fetch is not applied.';
+
+--
 -- Name: payment_methods; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -13560,6 +14108,20 @@ ALTER TABLE ONLY public.messages
 
 ALTER TABLE ONLY public.notifications
     ADD CONSTRAINT notifications_pkey PRIMARY KEY (id);
+
+--
+-- Name: payment_disputes payment_disputes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_disputes
+    ADD CONSTRAINT payment_disputes_pkey PRIMARY KEY (id);
+
+--
+-- Name: payment_disputes payment_disputes_stripe_dispute_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_disputes
+    ADD CONSTRAINT payment_disputes_stripe_dispute_id_key UNIQUE (stripe_dispute_id);
 
 --
 -- Name: payment_methods payment_methods_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -14553,6 +15115,24 @@ CREATE INDEX notifications_unread_idx ON public.notifications USING btree (user_
 CREATE INDEX notifications_user_created_idx ON public.notifications USING btree (user_id, created_at DESC);
 
 --
+-- Name: payment_disputes_booking_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payment_disputes_booking_id_idx ON public.payment_disputes USING btree (booking_id);
+
+--
+-- Name: payment_disputes_payment_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payment_disputes_payment_id_idx ON public.payment_disputes USING btree (payment_id);
+
+--
+-- Name: payment_disputes_tenant_status_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payment_disputes_tenant_status_idx ON public.payment_disputes USING btree (tenant_id, status, created_at DESC);
+
+--
 -- Name: payment_methods_one_default; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -15447,6 +16027,24 @@ CREATE TRIGGER notifications_inherit_tenant BEFORE INSERT ON public.notification
 CREATE TRIGGER notifications_set_updated_at BEFORE UPDATE ON public.notifications FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
 
 --
+-- Name: payment_disputes payment_disputes_audit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payment_disputes_audit AFTER INSERT OR DELETE OR UPDATE ON public.payment_disputes FOR EACH ROW EXECUTE FUNCTION app.audit_row();
+
+--
+-- Name: payment_disputes payment_disputes_emit_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payment_disputes_emit_events AFTER INSERT OR UPDATE OF closed_at ON public.payment_disputes FOR EACH ROW EXECUTE FUNCTION app.payment_disputes_emit_events();
+
+--
+-- Name: payment_disputes payment_disputes_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payment_disputes_set_updated_at BEFORE UPDATE ON public.payment_disputes FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+
+--
 -- Name: payment_methods payment_methods_audit; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -15475,6 +16073,12 @@ CREATE TRIGGER payment_methods_single_default BEFORE INSERT OR UPDATE OF is_defa
 --
 
 CREATE TRIGGER payments_audit AFTER INSERT OR DELETE OR UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION app.audit_row();
+
+--
+-- Name: payments payments_emit_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payments_emit_events AFTER UPDATE OF status, refunded_cents ON public.payments FOR EACH ROW EXECUTE FUNCTION app.payments_emit_events();
 
 --
 -- Name: payments payments_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
@@ -15781,6 +16385,12 @@ CREATE TRIGGER transactions_audit AFTER INSERT OR DELETE OR UPDATE ON public.tra
 --
 
 CREATE TRIGGER transactions_before_write BEFORE INSERT OR UPDATE OF status ON public.transactions FOR EACH ROW EXECUTE FUNCTION app.transactions_before_write();
+
+--
+-- Name: transactions transactions_emit_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER transactions_emit_events AFTER INSERT OR UPDATE OF status ON public.transactions FOR EACH ROW EXECUTE FUNCTION app.transactions_emit_events();
 
 --
 -- Name: transactions transactions_inherit_tenant; Type: TRIGGER; Schema: public; Owner: -
@@ -16432,6 +17042,27 @@ ALTER TABLE ONLY public.notifications
     ADD CONSTRAINT notifications_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 --
+-- Name: payment_disputes payment_disputes_booking_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_disputes
+    ADD CONSTRAINT payment_disputes_booking_id_fkey FOREIGN KEY (booking_id) REFERENCES public.bookings(id) ON DELETE CASCADE;
+
+--
+-- Name: payment_disputes payment_disputes_payment_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_disputes
+    ADD CONSTRAINT payment_disputes_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id) ON DELETE CASCADE;
+
+--
+-- Name: payment_disputes payment_disputes_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_disputes
+    ADD CONSTRAINT payment_disputes_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+--
 -- Name: payment_methods payment_methods_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -17043,6 +17674,12 @@ CREATE POLICY "Anyone can record events" ON public.events FOR INSERT TO anon, au
 CREATE POLICY "Auditors can read the audit trail of their tenant" ON public.audit_logs FOR SELECT TO authenticated USING ((( SELECT app.has_permission('audit.read'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
 
 --
+-- Name: payment_disputes Billing admins can read disputes of their tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Billing admins can read disputes of their tenant" ON public.payment_disputes FOR SELECT TO authenticated USING ((( SELECT app.has_permission('payments.read'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
 -- Name: invoices Billing admins can read invoices of their tenant; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -17151,6 +17788,14 @@ CREATE POLICY "Conversation owners can rename or close them" ON public.conversat
 
 CREATE POLICY "Conversation participants can read attachments" ON public.file_uploads FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (message_id IN ( SELECT m.id
    FROM public.messages m))));
+
+--
+-- Name: payment_disputes Customers can read the disputes of their payments; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Customers can read the disputes of their payments" ON public.payment_disputes FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.payments p
+  WHERE ((p.id = payment_disputes.payment_id) AND (p.customer_id = ( SELECT app.current_user_id() AS current_user_id))))));
 
 --
 -- Name: payments Customers can read the payments of their bookings; Type: POLICY; Schema: public; Owner: -
@@ -17421,6 +18066,14 @@ CREATE POLICY "Providers can delete their own overrides" ON public.availability_
 CREATE POLICY "Providers can read payments for their bookings" ON public.transactions FOR SELECT TO authenticated USING ((booking_id IN ( SELECT b.id
    FROM public.bookings b
   WHERE (b.provider_id = ( SELECT app.current_user_id() AS current_user_id)))));
+
+--
+-- Name: payment_disputes Providers can read the disputes of their payments; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Providers can read the disputes of their payments" ON public.payment_disputes FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.payments p
+  WHERE ((p.id = payment_disputes.payment_id) AND (p.provider_id = ( SELECT app.current_user_id() AS current_user_id))))));
 
 --
 -- Name: payments Providers can read the payments of their bookings; Type: POLICY; Schema: public; Owner: -
@@ -17953,6 +18606,12 @@ ALTER TABLE public.messages ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.notifications ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: payment_disputes; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.payment_disputes ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: payment_methods; Type: ROW SECURITY; Schema: public; Owner: -
@@ -19260,6 +19919,12 @@ REVOKE ALL ON FUNCTION app.messages_before_write() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.messages_emit_events() FROM PUBLIC;
 
 --
+-- Name: FUNCTION move_booking_for_dispute(booking_id uuid, target text, reason text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.move_booking_for_dispute(booking_id uuid, target text, reason text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION new_webhook_secret(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -19312,6 +19977,12 @@ REVOKE ALL ON FUNCTION app.payment_capture(payment_id uuid, amount_cents bigint,
 GRANT ALL ON FUNCTION app.payment_capture(payment_id uuid, amount_cents bigint, stripe_charge_id text, stripe_transfer_id text, processing_fee_cents bigint, application_fee_cents bigint) TO service_role;
 
 --
+-- Name: FUNCTION payment_disputes_emit_events(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payment_disputes_emit_events() FROM PUBLIC;
+
+--
 -- Name: FUNCTION payment_fail(payment_id uuid, failure_code text, failure_message text); Type: ACL; Schema: app; Owner: -
 --
 
@@ -19338,6 +20009,12 @@ REVOKE ALL ON FUNCTION app.payment_refund(payment_id uuid, amount_cents bigint, 
 GRANT ALL ON FUNCTION app.payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text, application_fee_refunded_cents bigint, transfer_reversed_cents bigint, metadata jsonb) TO service_role;
 
 --
+-- Name: FUNCTION payment_refund_split(p public.payments, amount bigint, OUT fee_cents bigint, OUT reversed_cents bigint); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payment_refund_split(p public.payments, amount bigint, OUT fee_cents bigint, OUT reversed_cents bigint) FROM PUBLIC;
+
+--
 -- Name: FUNCTION payment_split(b public.bookings, OUT application_fee bigint, OUT provider_amount bigint, OUT shortfall bigint); Type: ACL; Schema: app; Owner: -
 --
 
@@ -19349,6 +20026,12 @@ REVOKE ALL ON FUNCTION app.payment_split(b public.bookings, OUT application_fee 
 
 REVOKE ALL ON FUNCTION app.payment_void(payment_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.payment_void(payment_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION payments_emit_events(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payments_emit_events() FROM PUBLIC;
 
 --
 -- Name: FUNCTION payout_accounts_link_user(); Type: ACL; Schema: app; Owner: -
@@ -19762,11 +20445,25 @@ REVOKE ALL ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fe
 GRANT ALL ON FUNCTION app.stripe_apply_account(event_id text, account jsonb, fetched_at timestamp with time zone, attempts integer) TO service_role;
 
 --
+-- Name: FUNCTION stripe_apply_dispute(event_id text, dispute jsonb, fetched_at timestamp with time zone, attempts integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_apply_dispute(event_id text, dispute jsonb, fetched_at timestamp with time zone, attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_apply_dispute(event_id text, dispute jsonb, fetched_at timestamp with time zone, attempts integer) TO service_role;
+
+--
 -- Name: FUNCTION stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION stripe_apply_payout(event_id text, account_id text, payout jsonb, attempts integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_apply_payout(event_id text, account_id text, payout jsonb, attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_apply_payout(event_id text, account_id text, payout jsonb, attempts integer) TO service_role;
 
 --
 -- Name: FUNCTION stripe_apply_refunds(event_id text, refunds jsonb, attempts integer); Type: ACL; Schema: app; Owner: -
@@ -19795,6 +20492,19 @@ GRANT ALL ON FUNCTION app.stripe_booking_payer(booking_id uuid) TO authenticated
 
 REVOKE ALL ON FUNCTION app.stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION stripe_dispute_for_job(stripe_dispute_id text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_dispute_for_job(stripe_dispute_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_dispute_for_job(stripe_dispute_id text) TO service_role;
+
+--
+-- Name: FUNCTION stripe_dispute_rank(status text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_dispute_rank(status text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION stripe_event_failed(event_id text, attempts integer, error text); Type: ACL; Schema: app; Owner: -
@@ -19851,11 +20561,24 @@ REVOKE ALL ON FUNCTION app.stripe_payout_caller() FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_payout_caller() TO authenticated;
 
 --
+-- Name: FUNCTION stripe_record_dispute_loss(stripe_dispute_id text, loss bigint, reversal bigint, reversed bigint, stripe_transfer_reversal_id text, failure_code text, failure_message text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_record_dispute_loss(stripe_dispute_id text, loss bigint, reversal bigint, reversed bigint, stripe_transfer_reversal_id text, failure_code text, failure_message text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_record_dispute_loss(stripe_dispute_id text, loss bigint, reversal bigint, reversed bigint, stripe_transfer_reversal_id text, failure_code text, failure_message text) TO service_role;
+
+--
 -- Name: FUNCTION stripe_record_event(event jsonb); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.stripe_record_event(event jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_record_event(event jsonb) TO service_role;
+
+--
+-- Name: FUNCTION tenant_permission_holders(tenant uuid, permission_name text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.tenant_permission_holders(tenant uuid, permission_name text) FROM PUBLIC;
 
 --
 -- Name: TABLE users; Type: ACL; Schema: public; Owner: -
@@ -20014,6 +20737,12 @@ GRANT ALL ON FUNCTION app.text_search_config(language text) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION app.transactions_before_write() FROM PUBLIC;
+
+--
+-- Name: FUNCTION transactions_emit_events(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.transactions_emit_events() FROM PUBLIC;
 
 --
 -- Name: FUNCTION transactions_notify(); Type: ACL; Schema: app; Owner: -
@@ -21695,6 +22424,13 @@ GRANT ALL ON TABLE public.notifications TO service_role;
 --
 
 GRANT UPDATE(read_at) ON TABLE public.notifications TO authenticated;
+
+--
+-- Name: TABLE payment_disputes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.payment_disputes TO authenticated;
+GRANT ALL ON TABLE public.payment_disputes TO service_role;
 
 --
 -- Name: TABLE payment_methods; Type: ACL; Schema: public; Owner: -

@@ -1664,6 +1664,109 @@ export type Database = {
           },
         ];
       };
+      payment_disputes: {
+        Row: {
+          amount_cents: number;
+          booking_id: string;
+          booking_status_before: Database['public']['Enums']['booking_status'] | null;
+          closed_at: string | null;
+          created_at: string;
+          currency: string;
+          evidence_due_by: string | null;
+          fee_cents: number;
+          id: string;
+          loss_cents: number | null;
+          payment_id: string;
+          reason: string;
+          reversal_cents: number | null;
+          reversal_failure_code: string | null;
+          reversal_failure_message: string | null;
+          reversal_shortfall_cents: number;
+          reversal_status: string | null;
+          status: string;
+          stripe_charge_id: string | null;
+          stripe_dispute_id: string;
+          stripe_synced_at: string;
+          stripe_transfer_reversal_id: string | null;
+          tenant_id: string;
+          updated_at: string;
+        };
+        Insert: {
+          amount_cents: number;
+          booking_id: string;
+          booking_status_before?: Database['public']['Enums']['booking_status'] | null;
+          closed_at?: string | null;
+          created_at?: string;
+          currency: string;
+          evidence_due_by?: string | null;
+          fee_cents?: number;
+          id?: string;
+          loss_cents?: number | null;
+          payment_id: string;
+          reason: string;
+          reversal_cents?: number | null;
+          reversal_failure_code?: string | null;
+          reversal_failure_message?: string | null;
+          reversal_shortfall_cents?: number;
+          reversal_status?: string | null;
+          status: string;
+          stripe_charge_id?: string | null;
+          stripe_dispute_id: string;
+          stripe_synced_at: string;
+          stripe_transfer_reversal_id?: string | null;
+          tenant_id: string;
+          updated_at?: string;
+        };
+        Update: {
+          amount_cents?: number;
+          booking_id?: string;
+          booking_status_before?: Database['public']['Enums']['booking_status'] | null;
+          closed_at?: string | null;
+          created_at?: string;
+          currency?: string;
+          evidence_due_by?: string | null;
+          fee_cents?: number;
+          id?: string;
+          loss_cents?: number | null;
+          payment_id?: string;
+          reason?: string;
+          reversal_cents?: number | null;
+          reversal_failure_code?: string | null;
+          reversal_failure_message?: string | null;
+          reversal_shortfall_cents?: number;
+          reversal_status?: string | null;
+          status?: string;
+          stripe_charge_id?: string | null;
+          stripe_dispute_id?: string;
+          stripe_synced_at?: string;
+          stripe_transfer_reversal_id?: string | null;
+          tenant_id?: string;
+          updated_at?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: 'payment_disputes_booking_id_fkey';
+            columns: ['booking_id'];
+            isOneToOne: false;
+            referencedRelation: 'bookings';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'payment_disputes_payment_id_fkey';
+            columns: ['payment_id'];
+            isOneToOne: false;
+            referencedRelation: 'payments';
+            referencedColumns: ['id'];
+          },
+          {
+            foreignKeyName: 'payment_disputes_tenant_id_fkey';
+            columns: ['tenant_id'];
+            isOneToOne: false;
+            referencedRelation: 'tenants';
+            referencedColumns: ['id'];
+          },
+        ];
+      };
       payment_methods: {
         Row: {
           billing_address: Json | null;

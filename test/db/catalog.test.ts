@@ -64,6 +64,7 @@ const ADDED_TABLES = [
   'user_addresses',
   'cancellation_policy_tiers',
   'payments',
+  'payment_disputes',
 ];
 
 const SPEC_ENUMS: Record<string, string[]> = {

@@ -9,7 +9,12 @@ import { publishDueReviews } from './publish-due-reviews.js';
 import { purgeExpiredRows } from './purge-expired-rows.js';
 import { pushClerkUser } from './push-clerk-user.js';
 import { sendBookingReminders } from './send-booking-reminders.js';
-import { cancelStripePayment, captureStripePayment, refundStripePayment } from './stripe-payments.js';
+import {
+  cancelStripePayment,
+  captureStripePayment,
+  refundStripePayment,
+  reverseStripeDisputeTransfer,
+} from './stripe-payments.js';
 import { sweepWebhookDeliveries } from './sweep-webhook-deliveries.js';
 
 /** Every task a Loconomy worker runs, by name. */
@@ -27,5 +32,6 @@ export const TASKS: readonly TaskDefinition[] = [
   captureStripePayment,
   cancelStripePayment,
   refundStripePayment,
+  reverseStripeDisputeTransfer,
   captureLapsingPayments,
 ];

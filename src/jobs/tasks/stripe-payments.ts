@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../config.js';
 import { cancelPayment, capturePayment } from '../../integrations/stripe/capture.js';
 import { createStripeClient } from '../../integrations/stripe/client.js';
+import { reverseDisputeTransfer } from '../../integrations/stripe/dispute.js';
 import { refundPayment } from '../../integrations/stripe/refund.js';
 import { defineTask } from '../task.js';
 
@@ -49,4 +50,15 @@ export const refundStripePayment = defineTask({
     .passthrough(),
   run: async ({ payment_id, amount_cents, reason }, { db }) =>
     refundPayment(db, stripeClient(), payment_id, amount_cents, reason),
+});
+
+/**
+ * A lost dispute (decision 0023, slice 4), enqueued by app.stripe_apply_dispute in the
+ * PaymentIntent's serial queue: the provider's share reversed at Stripe, then the loss written
+ * once and the booking refunded.
+ */
+export const reverseStripeDisputeTransfer = defineTask({
+  name: 'stripe.reverse_dispute_transfer',
+  payload: z.object({ dispute_id: z.string().regex(/^(dp|du)_[A-Za-z0-9_]+$/) }).passthrough(),
+  run: async ({ dispute_id }, { db }) => reverseDisputeTransfer(db, stripeClient(), dispute_id),
 });

@@ -22,12 +22,23 @@ import { type FormObject, type FormValue, parseForm } from './form.js';
  *   completes the action, off-session authentication_required, declines, partial capture with
  *   amount_to_capture, cancel), destination charges (application fee and transfer objects), and
  *   refunds with refund_application_fee and reverse_transfer (proportional, as Stripe does);
+ * - disputes, transfer reversals and payouts (decision 0023, slice 4): `dispute()` disputes a
+ *   captured charge (a chargeback with its funds withdrawn and Stripe's 15.00 dispute fee as a
+ *   balance transaction, or an inquiry without), `updateDispute()` / `closeDispute()` move it
+ *   (won reinstates the funds, the fee stays), GET /v1/disputes/:id; POST
+ *   /v1/transfers/:id/reversals (idempotent like every POST; refused with `balance_insufficient`
+ *   when the connected account's balance cannot cover it — the double keeps a balance per
+ *   connected account and currency: transfers credit it, reversals and payouts debit it, a failed
+ *   or cancelled payout credits it back); `payout()` makes an automatic payout of a connected
+ *   account and `payoutStatus()` moves it (in_transit, paid, failed with a failure code,
+ *   canceled), GET /v1/payouts/:id only with that account's Stripe-Account header;
  * - events: `event()` builds a Stripe Event, `deliver()` POSTs it to a webhook URL signed with
  *   the real algorithm (`stripe.webhooks.generateTestHeaderString`), and the test decides order,
  *   duplicates, delays and tampering.
  *
  * Not modelled: lists and search (except a customer's payment methods, accounts and refunds),
- * balances, payouts, disputes, billing — later slices add what they need. Amounts are not checked against
+ * the platform's balance, pending vs available funds, dispute evidence, billing — later slices
+ * add what they need. Amounts are not checked against
  * currencies' minimums. Everything lives in memory for the life of the double.
  */
 
@@ -209,6 +220,12 @@ export class StripeDouble {
   readonly applicationFees = new Map<string, Obj>();
   readonly transfers = new Map<string, Obj>();
   readonly events = new Map<string, Obj>();
+  // Disputes, transfer reversals, payouts and connected accounts' balances (slice 4).
+  readonly disputes = new Map<string, Obj>();
+  readonly transferReversals = new Map<string, Obj>();
+  /** Payouts by id, each with the connected account it belongs to. */
+  readonly payouts = new Map<string, { account: string; payout: Obj }>();
+  private readonly balances = new Map<string, number>();
   private readonly cards = new Map<string, TestCard>();
   private readonly accountLinks = new Map<
     string,
@@ -277,6 +294,10 @@ export class StripeDouble {
             p,
           ),
       ],
+      // Disputes, transfer reversals, payouts (slice 4).
+      ['GET', /^\/v1\/disputes\/(dp_\w+|du_\w+)$/, (_p, m) => this.get(this.disputes, 'dispute', m[1] as string)],
+      ['POST', /^\/v1\/transfers\/(tr_\w+)\/reversals$/, (p, m) => this.createTransferReversal(m[1] as string, p)],
+      ['GET', /^\/v1\/payouts\/(po_\w+)$/, (_p, m, c) => this.getPayout(m[1] as string, c.account)],
     ];
   }
 
@@ -1108,6 +1129,7 @@ export class StripeDouble {
       livemode: false,
     });
     charge.transfer = transferId;
+    this.credit(destination, charge.currency as string, amount - (fee ?? 0));
   }
 
   private capture(id: string, params: FormObject): Obj {
@@ -1243,6 +1265,7 @@ export class StripeDouble {
       transfer.amount_reversed = (transfer.amount_reversed as number) + back;
       transfer.reversed = transfer.amount_reversed === transfer.amount;
       transferReversal = newId('trr', 24);
+      this.credit(transfer.destination as string, transfer.currency as string, -back);
     }
     charge.amount_refunded = (charge.amount_refunded as number) + amount;
     charge.refunded = refundedSoFar + amount === captured;
@@ -1261,6 +1284,202 @@ export class StripeDouble {
     };
     this.refunds.set(id, refund);
     return clone(refund);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Disputes, transfer reversals, payouts, connected accounts' balances (slice 4)
+  // ---------------------------------------------------------------------------
+
+  private credit(account: string, currency: string, amount: number): void {
+    const key = `${account}:${currency.toLowerCase()}`;
+    this.balances.set(key, (this.balances.get(key) ?? 0) + amount);
+  }
+
+  /** A connected account's balance in a currency (transfers − reversals − payouts), for tests. */
+  balance(account: string, currency: string): number {
+    return this.balances.get(`${account}:${currency.toLowerCase()}`) ?? 0;
+  }
+
+  private disputeTransaction(dispute: Obj, amount: number, fee: number, category: string): Obj {
+    const currency = dispute.currency as string;
+    return {
+      id: newId('txn', 24),
+      object: 'balance_transaction',
+      amount,
+      currency,
+      fee,
+      fee_details: fee === 0 ? [] : [{ amount: fee, currency, description: 'Dispute fee', type: 'stripe_fee' }],
+      net: amount - fee,
+      reporting_category: category,
+      type: 'adjustment',
+      source: dispute.id,
+      status: 'available',
+      created: now(),
+    };
+  }
+
+  /**
+   * The customer's bank disputes a captured charge. A chargeback (the default) takes the amount
+   * from the platform at once with Stripe's dispute fee (15.00 in the charge's currency's minor
+   * units), as a balance transaction on the dispute; an inquiry (`inquiry: true`,
+   * warning_needs_response) takes nothing yet. `fundsWithdrawn: false` leaves the withdrawal to
+   * `withdrawDisputeFunds()`. Returns the dispute.
+   */
+  dispute(chargeId: string, options: { reason?: string; inquiry?: boolean; fundsWithdrawn?: boolean } = {}): Obj {
+    const charge = this.charges.get(chargeId);
+    if (charge === undefined) throw new Error(`the double has no charge ${chargeId}`);
+    if (charge.captured !== true) throw new Error(`charge ${chargeId} is not captured`);
+    // What the customer paid and still has not had back (amount_refunded counts the released remainder).
+    const released = (charge.amount as number) - (charge.amount_captured as number);
+    const refunded = (charge.amount_refunded as number) - released;
+    const id = newId('dp', 24);
+    const dispute: Obj = {
+      id,
+      object: 'dispute',
+      amount: (charge.amount_captured as number) - refunded,
+      balance_transactions: [],
+      charge: chargeId,
+      created: now(),
+      currency: charge.currency,
+      evidence_details: { due_by: now() + 7 * 86400, has_evidence: false, past_due: false, submission_count: 0 },
+      is_charge_refundable: false,
+      livemode: false,
+      metadata: {},
+      payment_intent: charge.payment_intent,
+      reason: options.reason ?? 'fraudulent',
+      status: options.inquiry ? 'warning_needs_response' : 'needs_response',
+    };
+    charge.disputed = true;
+    this.disputes.set(id, dispute);
+    if (!options.inquiry && options.fundsWithdrawn !== false) this.withdrawDisputeFunds(id);
+    return clone(dispute);
+  }
+
+  /** The disputed amount and the dispute fee leave the platform's balance (charge.dispute.funds_withdrawn). */
+  withdrawDisputeFunds(id: string): Obj {
+    const dispute = this.disputes.get(id);
+    if (dispute === undefined) throw new Error(`the double has no dispute ${id}`);
+    (dispute.balance_transactions as Obj[]).push(
+      this.disputeTransaction(dispute, -(dispute.amount as number), 1500, 'dispute'),
+    );
+    return clone(dispute);
+  }
+
+  /** An open dispute moves on (under_review once evidence is in; an inquiry escalates to needs_response). */
+  updateDispute(id: string, status: string): Obj {
+    const dispute = this.disputes.get(id);
+    if (dispute === undefined) throw new Error(`the double has no dispute ${id}`);
+    dispute.status = status;
+    if (status === 'under_review') (dispute.evidence_details as Obj).has_evidence = true;
+    return clone(dispute);
+  }
+
+  /** The bank decides: won reinstates the disputed amount (the fee is not returned), lost keeps it. */
+  closeDispute(id: string, outcome: 'won' | 'lost'): Obj {
+    const dispute = this.disputes.get(id);
+    if (dispute === undefined) throw new Error(`the double has no dispute ${id}`);
+    const withdrawn = (dispute.balance_transactions as Obj[]).some((t) => (t.amount as number) < 0);
+    if (outcome === 'won' && withdrawn) {
+      (dispute.balance_transactions as Obj[]).push(
+        this.disputeTransaction(dispute, dispute.amount as number, 0, 'dispute_reversal'),
+      );
+    }
+    dispute.status = outcome;
+    return clone(dispute);
+  }
+
+  private createTransferReversal(transferId: string, params: FormObject): Obj {
+    const transfer = this.transfers.get(transferId);
+    if (transfer === undefined) throw missing('transfer', transferId);
+    const left = (transfer.amount as number) - (transfer.amount_reversed as number);
+    const amount = int(params, 'amount') ?? left;
+    if (amount < 1 || amount > left) {
+      throw invalid(`Amount requested for reversal (${amount}) exceeds the transfer's remaining amount (${left}).`, {
+        code: 'amount_too_large',
+        param: 'amount',
+      });
+    }
+    const destination = transfer.destination as string;
+    if (this.balance(destination, transfer.currency as string) < amount) {
+      throw invalid(
+        `Insufficient funds in the destination account ${destination} to reverse ${amount} (its balance is ${this.balance(destination, transfer.currency as string)}).`,
+        { code: 'balance_insufficient' },
+      );
+    }
+    const id = newId('trr', 24);
+    const reversal: Obj = {
+      id,
+      object: 'transfer_reversal',
+      amount,
+      balance_transaction: newId('txn', 24),
+      created: now(),
+      currency: transfer.currency,
+      destination_payment_refund: null,
+      metadata: metadata(params),
+      source_refund: null,
+      transfer: transferId,
+    };
+    this.transferReversals.set(id, reversal);
+    transfer.amount_reversed = (transfer.amount_reversed as number) + amount;
+    transfer.reversed = transfer.amount_reversed === transfer.amount;
+    this.credit(destination, transfer.currency as string, -amount);
+    return clone(reversal);
+  }
+
+  /** Stripe pays a connected account out (an automatic payout, `pending`), from its balance. */
+  payout(account: string, amount: number, currency = 'usd'): Obj {
+    if (!this.accounts.has(account)) throw new Error(`the double has no account ${account}`);
+    const id = newId('po', 24);
+    const payout: Obj = {
+      id,
+      object: 'payout',
+      amount,
+      arrival_date: now() + 2 * 86400,
+      automatic: true,
+      balance_transaction: newId('txn', 24),
+      created: now(),
+      currency,
+      description: 'STRIPE PAYOUT',
+      destination: newId('ba', 24),
+      failure_balance_transaction: null,
+      failure_code: null,
+      failure_message: null,
+      livemode: false,
+      metadata: {},
+      method: 'standard',
+      reconciliation_status: 'not_applicable',
+      source_type: 'card',
+      statement_descriptor: null,
+      status: 'pending',
+      type: 'bank_account',
+    };
+    this.payouts.set(id, { account, payout });
+    this.credit(account, currency, -amount);
+    return clone(payout);
+  }
+
+  /** A payout moves on: in_transit, paid, failed (money back on the balance, with a failure code) or canceled. */
+  payoutStatus(id: string, status: 'in_transit' | 'paid' | 'failed' | 'canceled', failureCode = 'account_closed'): Obj {
+    const held = this.payouts.get(id);
+    if (held === undefined) throw new Error(`the double has no payout ${id}`);
+    const { account, payout } = held;
+    if ((status === 'failed' || status === 'canceled') && payout.status !== 'failed' && payout.status !== 'canceled') {
+      this.credit(account, payout.currency as string, payout.amount as number);
+      payout.failure_balance_transaction = newId('txn', 24);
+    }
+    if (status === 'failed') {
+      payout.failure_code = failureCode;
+      payout.failure_message = 'The bank account has been closed.';
+    }
+    payout.status = status;
+    return clone(payout);
+  }
+
+  private getPayout(id: string, account: string | undefined): Obj {
+    const held = this.payouts.get(id);
+    // A connected account's payout exists only in that account's scope (the Stripe-Account header).
+    if (held === undefined || held.account !== account) throw missing('payout', id);
+    return clone(held.payout);
   }
 
   // ---------------------------------------------------------------------------

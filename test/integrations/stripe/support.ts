@@ -6,6 +6,7 @@ import {
   cancelStripePayment,
   captureStripePayment,
   refundStripePayment,
+  reverseStripeDisputeTransfer,
 } from '../../../src/jobs/tasks/stripe-payments.js';
 import { createTenant, createUser, type UserFixture } from '../../helpers/fixtures.js';
 import {
@@ -75,6 +76,7 @@ export async function stripeHarness(
           captureStripePayment,
           cancelStripePayment,
           refundStripePayment,
+          reverseStripeDisputeTransfer,
           captureLapsingPayments,
         ],
         schedule: false,

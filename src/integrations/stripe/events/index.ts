@@ -2,7 +2,9 @@ import type Stripe from 'stripe';
 import type { Database } from '../../../db/database.js';
 import type { Logger } from '../../../log.js';
 import { accountHandlers } from './account.js';
+import { disputeHandlers } from './dispute.js';
 import { paymentIntentHandlers } from './payment-intent.js';
+import { payoutHandlers } from './payout.js';
 import { refundHandlers } from './refund.js';
 
 /** An event as recorded in inbound_webhook_events.payload. */
@@ -33,10 +35,12 @@ export type EventHandler = (event: RecordedEvent, context: HandlerContext) => Pr
 
 /**
  * The dispatch table: event type → handler, one file per family. Types not listed are marked
- * processed with outcome `ignored`. The next slices add disputes, payout.*, …
+ * processed with outcome `ignored`.
  */
 export const HANDLERS: Readonly<Record<string, EventHandler>> = {
   ...accountHandlers,
   ...paymentIntentHandlers,
   ...refundHandlers,
+  ...disputeHandlers,
+  ...payoutHandlers,
 };
