@@ -103,6 +103,7 @@ export const API_ERRORS = {
   LOCO_PAYOUTS_NOT_ONBOARDED: { status: 409, message: 'Payout onboarding is not finished' },
   LOCO_BOOKING_NOT_FOUND: { status: 404, message: 'The booking was not found' },
   LOCO_PAYMENT_STATE: { status: 409, message: 'The booking cannot be paid in its current state' },
+  LOCO_PAYMENT_METHOD_NOT_FOUND: { status: 404, message: 'The saved card was not found' },
   LOCO_STRIPE_FAILED: { status: 502, message: 'Stripe could not complete the request' },
   LOCO_STRIPE_UNCONFIGURED: { status: 503, message: 'Stripe is not configured on this server' },
   LOCO_REALTIME_INVALID: { status: 400, message: 'The realtime request is not valid' },

@@ -1780,6 +1780,7 @@ export type Database = {
           is_default: boolean;
           metadata: Json;
           stripe_payment_method_id: string | null;
+          stripe_synced_at: string | null;
           tenant_id: string;
           type: string;
           updated_at: string;
@@ -1797,6 +1798,7 @@ export type Database = {
           is_default?: boolean;
           metadata?: Json;
           stripe_payment_method_id?: string | null;
+          stripe_synced_at?: string | null;
           tenant_id: string;
           type: string;
           updated_at?: string;
@@ -1814,6 +1816,7 @@ export type Database = {
           is_default?: boolean;
           metadata?: Json;
           stripe_payment_method_id?: string | null;
+          stripe_synced_at?: string | null;
           tenant_id?: string;
           type?: string;
           updated_at?: string;
@@ -2882,6 +2885,7 @@ export type Database = {
           service_fee_bps: number;
           settings: Json;
           slug: string;
+          stripe_authorise_default_card: boolean;
           subscription_tier: Database['public']['Enums']['subscription_tier'];
           updated_at: string;
         };
@@ -2901,6 +2905,7 @@ export type Database = {
           service_fee_bps?: number;
           settings?: Json;
           slug: string;
+          stripe_authorise_default_card?: boolean;
           subscription_tier?: Database['public']['Enums']['subscription_tier'];
           updated_at?: string;
         };
@@ -2920,6 +2925,7 @@ export type Database = {
           service_fee_bps?: number;
           settings?: Json;
           slug?: string;
+          stripe_authorise_default_card?: boolean;
           subscription_tier?: Database['public']['Enums']['subscription_tier'];
           updated_at?: string;
         };
@@ -5681,6 +5687,7 @@ export type Database = {
         | 'booking_refunded'
         | 'review_received'
         | 'payment_received'
+        | 'payment_failed'
         | 'payout_sent'
         | 'verification_approved'
         | 'verification_rejected'
@@ -5853,6 +5860,7 @@ export const Constants = {
         'booking_refunded',
         'review_received',
         'payment_received',
+        'payment_failed',
         'payout_sent',
         'verification_approved',
         'verification_rejected',

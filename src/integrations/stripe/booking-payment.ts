@@ -1,14 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type Stripe from 'stripe';
 import { z } from 'zod';
-import type { Authenticator } from '../../auth/caller.js';
+import type { Authenticator, Caller } from '../../auth/caller.js';
 import type { Database } from '../../db/database.js';
 import { sql } from '../../db/sql.js';
 import { ApiError } from '../../errors.js';
 import { requireStripe, stripeFailure } from './client.js';
 
 /** What app.stripe_booking_payer() tells the function about the caller's booking. */
-interface Payer {
+export interface Payer {
   readonly booking_id: string;
   readonly booking_status: string;
   readonly tenant_id: string;
@@ -25,16 +25,27 @@ interface Payer {
   readonly charges_enabled: boolean;
 }
 
-export const bookingPaymentBody = z.object(
-  {
-    booking_id: z.uuid({ error: 'must be a booking id (uuid)' }),
-    payment_method_id: z
-      .string()
-      .regex(/^pm_[A-Za-z0-9_]{1,250}$/, 'must be a PaymentMethod id (pm_…)')
-      .optional(),
-  },
-  { error: 'must be an object' },
-);
+export const bookingPaymentBody = z
+  .object(
+    {
+      booking_id: z.uuid({ error: 'must be a booking id (uuid)' }),
+      payment_method_id: z
+        .string()
+        .regex(/^pm_[A-Za-z0-9_]{1,250}$/, 'must be a PaymentMethod id (pm_…)')
+        .optional(),
+      /** A card the caller saved: its payment_methods.id, or "default". */
+      saved_payment_method: z
+        .union([z.literal('default'), z.uuid()], {
+          error: 'must be "default" or the id (uuid) of one of your saved cards',
+        })
+        .optional(),
+    },
+    { error: 'must be an object' },
+  )
+  .refine((b) => b.payment_method_id === undefined || b.saved_payment_method === undefined, {
+    message: 'give payment_method_id (a new card) or saved_payment_method (a saved one), not both',
+    path: ['saved_payment_method'],
+  });
 
 export interface BookingPaymentAnswer {
   /** The PaymentIntent's status: requires_payment_method / requires_action → run Stripe.js; requires_capture → held. */
@@ -92,11 +103,22 @@ async function payer(db: Database, authenticator: Authenticator, headers: Incomi
       hint: 'The provider finishes Stripe onboarding (stripe-connect-onboarding) first.',
     });
   }
-  return me;
+  return { me, caller };
 }
 
-/** The customer's Stripe Customer, created once (idempotency key from the user id) and stored. */
-async function customerOf(db: Database, stripe: Stripe, me: Payer): Promise<string> {
+/** Whose Stripe Customer: the user, their tenant, and the Customer already stored for them. */
+export interface CustomerOwner {
+  readonly customer_id: string;
+  readonly tenant_id: string;
+  readonly stripe_customer_id: string | null;
+}
+
+/**
+ * The user's Stripe Customer, created once (idempotency key from the user id) and stored. Shared
+ * by booking payments and saved cards, so a card saved before the first booking is on the same
+ * Customer the booking's PaymentIntent names.
+ */
+export async function customerOf(db: Database, stripe: Stripe, me: CustomerOwner): Promise<string> {
   if (me.stripe_customer_id !== null) return me.stripe_customer_id;
   let customer: Stripe.Customer;
   try {
@@ -115,8 +137,13 @@ async function customerOf(db: Database, stripe: Stripe, me: Payer): Promise<stri
   return rows[0]?.kept ?? customer.id;
 }
 
-/** The payment's PaymentIntent: made once (key booking:<id>:authorise) and recorded, or fetched. */
-async function intentOf(db: Database, stripe: Stripe, me: Payer): Promise<Stripe.PaymentIntent> {
+/**
+ * The payment's PaymentIntent: made once (key booking:<id>:authorise) and recorded, or fetched.
+ * The one code path that creates it, for the function and the off-session job alike: the
+ * parameters under the key never differ, so the two can never make two intents (nor get
+ * Stripe's idempotency_error). Confirmation is a separate call.
+ */
+export async function intentOf(db: Database, stripe: Stripe, me: Payer): Promise<Stripe.PaymentIntent> {
   if (me.stripe_payment_intent_id !== null) {
     try {
       return await stripe.paymentIntents.retrieve(me.stripe_payment_intent_id);
@@ -153,7 +180,7 @@ async function intentOf(db: Database, stripe: Stripe, me: Payer): Promise<Stripe
 }
 
 /** Applies the PaymentIntent's state to the payment now (the webhook does the same, once more). */
-async function apply(db: Database, intent: Stripe.PaymentIntent): Promise<void> {
+export async function apply(db: Database, intent: Stripe.PaymentIntent): Promise<void> {
   await asService(db, sql`select app.stripe_apply_payment_intent(null, ${JSON.stringify(intent)}::jsonb, 0)`);
 }
 
@@ -169,20 +196,21 @@ export async function bookingPayment(
   headers: IncomingHttpHeaders,
   body: z.output<typeof bookingPaymentBody>,
 ): Promise<BookingPaymentAnswer> {
-  const me = await payer(db, authenticator, headers, body.booking_id);
+  const { me, caller } = await payer(db, authenticator, headers, body.booking_id);
+  const saved =
+    body.saved_payment_method === undefined ? undefined : await savedCard(db, caller, body.saved_payment_method);
   const stripe = requireStripe(stripeClient);
   let intent = await intentOf(db, stripe, me);
   let declined: Stripe.PaymentIntent.LastPaymentError | null = null;
-  const confirmable = ['requires_payment_method', 'requires_confirmation'];
-  if (body.payment_method_id !== undefined && confirmable.includes(intent.status)) {
-    try {
-      intent = await stripe.paymentIntents.confirm(intent.id, { payment_method: body.payment_method_id });
-    } catch (error) {
-      const e = error as { type?: string; raw?: { payment_intent?: Stripe.PaymentIntent } };
-      if (e.type !== 'StripeCardError' || e.raw?.payment_intent === undefined)
-        throw stripeFailure(error, 'confirm the payment');
-      intent = e.raw.payment_intent;
-    }
+  const paymentMethod = body.payment_method_id ?? saved;
+  if (paymentMethod !== undefined && CONFIRMABLE.has(intent.status)) {
+    // A saved card is confirmed under a key naming the card and the intent's last attempt: a retry
+    // replays Stripe's answer, a new try after a decline is a new request.
+    const key =
+      saved === undefined
+        ? undefined
+        : `booking:${me.booking_id}:confirm:${saved}:${idOf(intent.latest_charge) ?? 'first'}`;
+    intent = await confirm(stripe, intent, { payment_method: paymentMethod }, key, 'confirm the payment');
     await apply(db, intent);
     declined = intent.status === 'requires_payment_method' ? intent.last_payment_error : null;
   }
@@ -198,4 +226,108 @@ export async function bookingPayment(
       },
     }),
   };
+}
+
+const CONFIRMABLE = new Set(['requires_payment_method', 'requires_confirmation']);
+
+const idOf = (value: string | { id: string } | null | undefined): string | null =>
+  value === null || value === undefined ? null : typeof value === 'string' ? value : value.id;
+
+/**
+ * Confirms a PaymentIntent. A card error (declined, authentication_required off-session) and
+ * "already past confirmation" (the customer and the off-session job raced) both answer with the
+ * intent as Stripe holds it, which is what the caller applies; anything else is a failure.
+ */
+async function confirm(
+  stripe: Stripe,
+  intent: Stripe.PaymentIntent,
+  params: Stripe.PaymentIntentConfirmParams,
+  idempotencyKey: string | undefined,
+  what: string,
+): Promise<Stripe.PaymentIntent> {
+  try {
+    return await stripe.paymentIntents.confirm(intent.id, params, idempotencyKey ? { idempotencyKey } : undefined);
+  } catch (error) {
+    const e = error as { type?: string; code?: string; raw?: { payment_intent?: Stripe.PaymentIntent } };
+    const current = e.raw?.payment_intent;
+    if (current !== undefined && (e.type === 'StripeCardError' || e.code === 'payment_intent_unexpected_state'))
+      return current;
+    throw stripeFailure(error, what);
+  }
+}
+
+/**
+ * The Stripe id of one of the caller's active saved cards (read as the caller: RLS shows a user
+ * their own cards only), or of their default; 404 otherwise.
+ */
+async function savedCard(db: Database, caller: Caller, which: string): Promise<string> {
+  const { rows } = await db.asRole(caller.role, caller.claims, (tx) =>
+    tx.last<{ pm: string }>(
+      which === 'default'
+        ? sql`select stripe_payment_method_id as pm from public.payment_methods
+               where user_id = app.current_user_id() and is_default and is_active and stripe_payment_method_id is not null`
+        : sql`select stripe_payment_method_id as pm from public.payment_methods
+               where id = ${which} and user_id = app.current_user_id() and is_active and stripe_payment_method_id is not null`,
+    ),
+  );
+  const pm = rows[0]?.pm;
+  if (pm === undefined) {
+    throw new ApiError('LOCO_PAYMENT_METHOD_NOT_FOUND', {
+      message: which === 'default' ? 'You have no default card' : `saved card ${which} not found`,
+      hint: 'Save a card with stripe-setup-payment-method, or pay with a new one (payment_method_id).',
+    });
+  }
+  return pm;
+}
+
+/** What app.stripe_default_card_payer() tells the off-session job. */
+interface DefaultCardPayer extends Payer {
+  readonly default_card: string | null;
+}
+
+/**
+ * stripe.authorise_default_card: a requested booking in a marketplace that opted in is authorised
+ * off-session with the customer's default card. The PaymentIntent comes from the same code path
+ * as the function's (intentOf, key booking:<id>:authorise), so a customer who also calls the
+ * function gets the same intent; the off-session confirmation has its own key
+ * (booking:<id>:authorise:off-session) and is sent only while the intent still needs a card. A
+ * decline or authentication_required fails the payment with Stripe's code and notifies the
+ * customer to pay on-session.
+ */
+export async function authoriseDefaultCard(
+  db: Database,
+  stripe: Stripe,
+  paymentId: string,
+): Promise<Record<string, unknown>> {
+  const { rows } = await asService<DefaultCardPayer>(
+    db,
+    sql`select * from app.stripe_default_card_payer(${paymentId})`,
+  );
+  const me = rows[0];
+  if (me === undefined) return { outcome: 'missing' };
+  if (me.method !== 'stripe' || !OPEN_BOOKINGS.has(me.booking_status) || me.payment_status !== 'requires_payment')
+    return { outcome: 'skipped', booking_status: me.booking_status, payment_status: me.payment_status };
+  if (me.default_card === null) return { outcome: 'skipped', reason: 'no default card' };
+  if (me.destination === null || !me.charges_enabled)
+    return { outcome: 'skipped', reason: 'provider cannot take charges' };
+  let intent = await intentOf(db, stripe, me);
+  if (CONFIRMABLE.has(intent.status)) {
+    intent = await confirm(
+      stripe,
+      intent,
+      { payment_method: me.default_card, off_session: true },
+      `booking:${me.booking_id}:authorise:off-session`,
+      'authorise the default card off-session',
+    );
+  }
+  if (intent.status === 'requires_payment_method' && intent.last_payment_error) {
+    const { rows: declined } = await asService<{ result: Record<string, unknown> }>(
+      db,
+      sql`select app.stripe_off_session_declined(${me.payment_id}, ${JSON.stringify(intent)}::jsonb) as result`,
+    );
+    const e = intent.last_payment_error;
+    return { outcome: 'declined', code: e.decline_code ?? e.code ?? null, ...declined[0]?.result };
+  }
+  await apply(db, intent);
+  return { outcome: 'confirmed', status: intent.status, payment_intent_id: intent.id };
 }

@@ -8,6 +8,13 @@ import { useOwnBody } from '../../http/own-body.js';
 import type { Logger } from '../../log.js';
 import { bookingPayment, bookingPaymentBody } from './booking-payment.js';
 import { dashboardLink, functionBody, onboardingBody, payoutCaller, startOnboarding } from './onboarding.js';
+import {
+  cardOwner,
+  removePaymentMethod,
+  removePaymentMethodBody,
+  setupPaymentMethod,
+  setupPaymentMethodBody,
+} from './saved-cards.js';
 
 /**
  * Built-in server functions, called as Supabase Edge Functions are
@@ -19,6 +26,8 @@ export const BUILT_IN_FUNCTIONS = [
   'stripe-connect-onboarding',
   'stripe-connect-dashboard',
   'stripe-booking-payment',
+  'stripe-setup-payment-method',
+  'stripe-remove-payment-method',
 ] as const;
 
 /** A function body is small JSON (two URLs). */
@@ -67,6 +76,24 @@ export const stripeFunctionsPlugin: FastifyPluginAsync<StripeFunctionsOptions> =
     const body = functionBody(name, bookingPaymentBody, text(request.body));
     const answer = await bookingPayment(db, authenticator, stripe, request.headers, body);
     request.log.info({ bookingId: body.booking_id, intent: answer.payment_intent_id, status: answer.status }, name);
+    return answer;
+  });
+
+  app.post('/stripe-setup-payment-method', async (request) => {
+    const name = 'stripe-setup-payment-method';
+    const me = await cardOwner(db, authenticator, request.headers, name);
+    const body = functionBody(name, setupPaymentMethodBody, text(request.body));
+    const answer = await setupPaymentMethod(db, stripe, me, body);
+    request.log.info({ userId: me.user_id, setupIntent: answer.setup_intent_id, status: answer.status }, name);
+    return answer;
+  });
+
+  app.post('/stripe-remove-payment-method', async (request) => {
+    const name = 'stripe-remove-payment-method';
+    const me = await cardOwner(db, authenticator, request.headers, name);
+    const body = functionBody(name, removePaymentMethodBody, text(request.body));
+    const answer = await removePaymentMethod(db, stripe, me, body);
+    request.log.info({ userId: me.user_id, paymentMethod: body.payment_method_id }, name);
     return answer;
   });
 };

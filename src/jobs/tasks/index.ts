@@ -15,6 +15,7 @@ import {
   refundStripePayment,
   reverseStripeDisputeTransfer,
 } from './stripe-payments.js';
+import { authoriseStripeDefaultCard, syncStripeDefaultPaymentMethod } from './stripe-saved-cards.js';
 import { sweepWebhookDeliveries } from './sweep-webhook-deliveries.js';
 
 /** Every task a Loconomy worker runs, by name. */
@@ -34,4 +35,6 @@ export const TASKS: readonly TaskDefinition[] = [
   refundStripePayment,
   reverseStripeDisputeTransfer,
   captureLapsingPayments,
+  syncStripeDefaultPaymentMethod,
+  authoriseStripeDefaultCard,
 ];

@@ -32,6 +32,10 @@ import { type FormObject, type FormValue, parseForm } from './form.js';
  *   or cancelled payout credits it back); `payout()` makes an automatic payout of a connected
  *   account and `payoutStatus()` moves it (in_transit, paid, failed with a failure code,
  *   canceled), GET /v1/payouts/:id only with that account's Stripe-Account header;
+ * - saved cards (slice 5, block "Saved cards" below): a customer's invoice_settings.default_payment_method
+ *   (set only to a card attached to it, cleared when that card is detached), cards whose saving
+ *   succeeds but whose charges fail (pm_card_chargeCustomerFail), the card updater
+ *   (`updateCard`), and builders of setup_intent.* and payment_method.* events as Stripe sends them;
  * - events: `event()` builds a Stripe Event, `deliver()` POSTs it to a webhook URL signed with
  *   the real algorithm (`stripe.webhooks.generateTestHeaderString`), and the test decides order,
  *   duplicates, delays and tampering.
@@ -65,7 +69,13 @@ const missing = (kind: string, id: string, param = 'id') =>
   });
 
 /** How a test card behaves. */
-type CardBehaviour = 'succeeds' | 'authenticate' | 'authenticate_on_setup' | 'declined' | 'insufficient_funds';
+type CardBehaviour =
+  | 'succeeds'
+  | 'authenticate'
+  | 'authenticate_on_setup'
+  | 'declined'
+  | 'insufficient_funds'
+  | 'charge_fails';
 interface TestCard {
   readonly brand: string;
   readonly last4: string;
@@ -90,6 +100,9 @@ const TEST_CARDS: Record<string, TestCard> = {
   tok_chargeDeclined: { brand: 'visa', last4: '0002', behaviour: 'declined' },
   pm_card_chargeDeclinedInsufficientFunds: { brand: 'visa', last4: '9995', behaviour: 'insufficient_funds' },
   tok_chargeDeclinedInsufficientFunds: { brand: 'visa', last4: '9995', behaviour: 'insufficient_funds' },
+  // 4000 0000 0000 0341: saving it (SetupIntent, attach) succeeds, every charge is declined.
+  pm_card_chargeCustomerFail: { brand: 'visa', last4: '0341', behaviour: 'charge_fails' },
+  tok_chargeCustomerFail: { brand: 'visa', last4: '0341', behaviour: 'charge_fails' },
 };
 
 const CURRENCY_BY_COUNTRY: Record<string, string> = {
@@ -1009,9 +1022,10 @@ export class StripeDouble {
     }
     const pm = this.paymentMethods.get(intent.payment_method as string) as Obj;
     const card = this.behaviour(pm.id as string);
-    if (card.behaviour === 'declined' || card.behaviour === 'insufficient_funds') {
-      const decline = card.behaviour === 'declined' ? 'generic_decline' : 'insufficient_funds';
-      const message = card.behaviour === 'declined' ? 'Your card was declined.' : 'Your card has insufficient funds.';
+    if (card.behaviour === 'declined' || card.behaviour === 'insufficient_funds' || card.behaviour === 'charge_fails') {
+      const decline = card.behaviour === 'insufficient_funds' ? 'insufficient_funds' : 'generic_decline';
+      const message =
+        card.behaviour === 'insufficient_funds' ? 'Your card has insufficient funds.' : 'Your card was declined.';
       this.newCharge(intent, 'failed');
       intent.status = 'requires_payment_method';
       intent.last_payment_error = { type: 'card_error', code: 'card_declined', decline_code: decline, message };
@@ -1480,6 +1494,31 @@ export class StripeDouble {
     // A connected account's payout exists only in that account's scope (the Stripe-Account header).
     if (held === undefined || held.account !== account) throw missing('payout', id);
     return clone(held.payout);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Saved cards (decision 0023, slice 5): the test's handles on cards and their events
+  // ---------------------------------------------------------------------------
+
+  /**
+   * The card updater (what Stripe does when a bank issues a new card): the saved card's expiry
+   * or last four change in place; Stripe then sends payment_method.automatically_updated.
+   */
+  updateCard(id: string, change: { exp_month?: number; exp_year?: number; last4?: string }): Obj {
+    const pm = this.paymentMethods.get(id);
+    if (pm === undefined) throw new Error(`the double has no payment method ${id}`);
+    Object.assign(pm.card as Obj, change);
+    return clone(pm);
+  }
+
+  /** payment_method.<type> (attached, updated, automatically_updated, detached) for a card as held now. */
+  paymentMethodEvent(type: string, id: string, options: { created?: number } = {}): Obj {
+    return this.event(`payment_method.${type}`, this.get(this.paymentMethods, 'PaymentMethod', id), options);
+  }
+
+  /** setup_intent.<type> (succeeded, setup_failed, …) for a SetupIntent as held now. */
+  setupIntentEvent(type: string, id: string, options: { created?: number } = {}): Obj {
+    return this.event(`setup_intent.${type}`, this.get(this.setupIntents, 'setupintent', id), options);
   }
 
   // ---------------------------------------------------------------------------

@@ -8,6 +8,10 @@ import {
   refundStripePayment,
   reverseStripeDisputeTransfer,
 } from '../../../src/jobs/tasks/stripe-payments.js';
+import {
+  authoriseStripeDefaultCard,
+  syncStripeDefaultPaymentMethod,
+} from '../../../src/jobs/tasks/stripe-saved-cards.js';
 import { createTenant, createUser, type UserFixture } from '../../helpers/fixtures.js';
 import {
   getTestDatabase,
@@ -78,6 +82,8 @@ export async function stripeHarness(
           refundStripePayment,
           reverseStripeDisputeTransfer,
           captureLapsingPayments,
+          syncStripeDefaultPaymentMethod,
+          authoriseStripeDefaultCard,
         ],
         schedule: false,
         pollInterval: 50,

@@ -5,6 +5,7 @@ import { accountHandlers } from './account.js';
 import { disputeHandlers } from './dispute.js';
 import { paymentIntentHandlers } from './payment-intent.js';
 import { payoutHandlers } from './payout.js';
+import { paymentMethodHandlers } from './payment-method.js';
 import { refundHandlers } from './refund.js';
 
 /** An event as recorded in inbound_webhook_events.payload. */
@@ -40,6 +41,7 @@ export type EventHandler = (event: RecordedEvent, context: HandlerContext) => Pr
 export const HANDLERS: Readonly<Record<string, EventHandler>> = {
   ...accountHandlers,
   ...paymentIntentHandlers,
+  ...paymentMethodHandlers,
   ...refundHandlers,
   ...disputeHandlers,
   ...payoutHandlers,
