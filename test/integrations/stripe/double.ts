@@ -32,10 +32,10 @@ import { type FormObject, type FormValue, parseForm } from './form.js';
  *   or cancelled payout credits it back); `payout()` makes an automatic payout of a connected
  *   account and `payoutStatus()` moves it (in_transit, paid, failed with a failure code,
  *   canceled), GET /v1/payouts/:id only with that account's Stripe-Account header;
- * - saved cards (slice 5, block "Saved cards" below): a customer's invoice_settings.default_payment_method
- *   (set only to a card attached to it, cleared when that card is detached), cards whose saving
- *   succeeds but whose charges fail (pm_card_chargeCustomerFail), the card updater
- *   (`updateCard`), and builders of setup_intent.* and payment_method.* events as Stripe sends them;
+ * - saved cards (slice 5): a customer's invoice_settings.default_payment_method (set only to a
+ *   card attached to it, cleared when that card is detached), cards whose saving succeeds but
+ *   whose charges fail (pm_card_chargeCustomerFail), and in the block "Saved cards" below the
+ *   card updater (`updateCard`) and builders of setup_intent.* and payment_method.* events;
  * - events: `event()` builds a Stripe Event, `deliver()` POSTs it to a webhook URL signed with
  *   the real algorithm (`stripe.webhooks.generateTestHeaderString`), and the test decides order,
  *   duplicates, delays and tampering.

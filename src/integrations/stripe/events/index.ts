@@ -4,8 +4,8 @@ import type { Logger } from '../../../log.js';
 import { accountHandlers } from './account.js';
 import { disputeHandlers } from './dispute.js';
 import { paymentIntentHandlers } from './payment-intent.js';
-import { payoutHandlers } from './payout.js';
 import { paymentMethodHandlers } from './payment-method.js';
+import { payoutHandlers } from './payout.js';
 import { refundHandlers } from './refund.js';
 
 /** An event as recorded in inbound_webhook_events.payload. */
