@@ -158,7 +158,9 @@ as $$
 declare
   customer text;
 begin
-  if new.stripe_payment_method_id is null then
+  if new.stripe_payment_method_id is null
+     or (tg_op = 'INSERT' and not new.is_default)
+     or (tg_op = 'UPDATE' and old.is_default = new.is_default and old.is_active = new.is_active) then
     return null;
   end if;
   select u.stripe_customer_id into customer from public.users u where u.id = new.user_id;
@@ -174,7 +176,7 @@ begin
     job_key => 'stripe:default-payment-method:' || new.user_id);
   return null;
 end $$;
-comment on function app.payment_methods_sync_default() is 'AFTER INSERT or UPDATE OF is_default, is_active on payment_methods (Stripe cards): enqueues stripe.sync_default_payment_method for the user, which sets the Customer''s invoice_settings.default_payment_method to the local default.';
+comment on function app.payment_methods_sync_default() is 'AFTER INSERT (a default) or UPDATE OF is_default, is_active (changed) on payment_methods (Stripe cards): enqueues stripe.sync_default_payment_method for the user, which sets the Customer''s invoice_settings.default_payment_method to the local default.';
 revoke execute on function app.payment_methods_sync_default() from public;
 create trigger payment_methods_sync_default after insert or update of is_default, is_active on public.payment_methods
   for each row execute function app.payment_methods_sync_default();

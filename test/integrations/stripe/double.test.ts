@@ -190,6 +190,49 @@ describe('saved cards: customers, SetupIntents, payment methods', () => {
       null,
     );
   });
+
+  test('a card that saves but fails every charge; the card updater; setup_intent and payment_method events', async () => {
+    const customer = await stripe.customers.create({});
+    const setup = await stripe.setupIntents.create({
+      customer: customer.id,
+      payment_method: 'pm_card_chargeCustomerFail',
+      usage: 'off_session',
+      confirm: true,
+    });
+    assert.equal(setup.status, 'succeeded');
+    const pm = setup.payment_method as string;
+    assert.equal((await stripe.paymentMethods.retrieve(pm)).card?.last4, '0341');
+    // The default can only be a card of this customer.
+    const other = await stripe.customers.create({});
+    const refused = await stripeError(
+      stripe.customers.update(other.id, { invoice_settings: { default_payment_method: pm } }),
+      'StripeInvalidRequestError',
+    );
+    assert.equal(refused.code, 'resource_missing');
+    const declined = await stripeError(
+      stripe.paymentIntents.create({
+        amount: 2500,
+        currency: 'usd',
+        customer: customer.id,
+        payment_method: pm,
+        off_session: true,
+        confirm: true,
+      }),
+      'StripeCardError',
+    );
+    assert.equal(declined.code, 'card_declined');
+    assert.equal(declined.decline_code, 'generic_decline');
+
+    double.updateCard(pm, { exp_month: 1, exp_year: 2041 });
+    const event = double.paymentMethodEvent('automatically_updated', pm);
+    assert.equal(event.type, 'payment_method.automatically_updated');
+    const object = (event.data as { object: { card: { exp_month: number; exp_year: number }; customer: string } })
+      .object;
+    assert.deepEqual([object.card.exp_month, object.card.exp_year, object.customer], [1, 2041, customer.id]);
+    const succeeded = double.setupIntentEvent('succeeded', setup.id);
+    assert.equal((succeeded.data as { object: { payment_method: string } }).object.payment_method, pm);
+    assert.equal((await stripe.events.retrieve(succeeded.id as string)).type, 'setup_intent.succeeded');
+  });
 });
 
 describe('PaymentIntents: destination charges, manual capture, refunds', () => {

@@ -20,6 +20,7 @@ async function mirror(event: RecordedEvent, context: HandlerContext, id: string)
  * (brand, last four, expiry), detached → deactivated. Duplicates and any order give the same rows.
  */
 const paymentMethodChanged: EventHandler = async (event, context) => {
+  if (event.account !== undefined) return ignored(event, context);
   const id = event.data.object.id;
   if (typeof id !== 'string' || !PAYMENT_METHOD_ID.test(id))
     throw new Error(`${event.type} ${event.id} names no payment method`);
@@ -32,18 +33,24 @@ const paymentMethodChanged: EventHandler = async (event, context) => {
  * mirrored as above; one with no payment method (cannot happen once succeeded) is ignored.
  */
 const setupIntentSucceeded: EventHandler = async (event, context) => {
+  if (event.account !== undefined) return ignored(event, context);
   const id = event.data.object.id;
   if (typeof id !== 'string' || !/^seti_[A-Za-z0-9_]+$/.test(id))
     throw new Error(`${event.type} ${event.id} names no SetupIntent`);
   const intent: Stripe.SetupIntent = await context.stripe.setupIntents.retrieve(id);
   const pm = typeof intent.payment_method === 'string' ? intent.payment_method : (intent.payment_method?.id ?? null);
   if (intent.status !== 'succeeded' || pm === null || !PAYMENT_METHOD_ID.test(pm)) {
-    return applyIgnored(event, context);
+    return ignored(event, context);
   }
   return mirror(event, context, pm);
 };
 
-async function applyIgnored(event: RecordedEvent, context: HandlerContext) {
+/**
+ * Marks the event processed with outcome `ignored`: a connected account's own customers' cards
+ * (a Connect endpoint's events name the account) are not Loconomy's, and cannot be fetched with
+ * the platform's key.
+ */
+async function ignored(event: RecordedEvent, context: HandlerContext) {
   await context.db.asRole('service_role', { role: 'service_role' }, (tx) =>
     tx.last(sql`select app.stripe_finish_event(${event.id}, 'ignored', ${context.attempt})`),
   );
