@@ -355,6 +355,7 @@ CREATE TYPE public.notification_type AS ENUM (
     'booking_refunded',
     'review_received',
     'payment_received',
+    'payment_failed',
     'payout_sent',
     'verification_approved',
     'verification_rejected',
@@ -5120,6 +5121,42 @@ begin
 end $$;
 
 --
+-- Name: payment_methods_sync_default(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payment_methods_sync_default() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  customer text;
+begin
+  if new.stripe_payment_method_id is null
+     or (tg_op = 'INSERT' and not new.is_default)
+     or (tg_op = 'UPDATE' and old.is_default = new.is_default and old.is_active = new.is_active) then
+    return null;
+  end if;
+  select u.stripe_customer_id into customer from public.users u where u.id = new.user_id;
+  if customer is null then
+    return null;
+  end if;
+  if to_regnamespace('graphile_worker') is null then
+    raise sqlstate 'PT503' using message = 'the job queue is not installed: the default card cannot be set at Stripe',
+      hint = 'Start `serve` or `worker` once (they install the queue) before taking Stripe payments.';
+  end if;
+  perform graphile_worker.add_job('stripe.sync_default_payment_method', json_build_object('user_id', new.user_id),
+    queue_name => 'stripe:' || (hashtext(customer) & 15), max_attempts => 25,
+    job_key => 'stripe:default-payment-method:' || new.user_id);
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION payment_methods_sync_default(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.payment_methods_sync_default() IS 'AFTER INSERT (a default) or UPDATE OF is_default, is_active (changed) on payment_methods (Stripe cards): enqueues stripe.sync_default_payment_method for the user, which sets the Customer''s invoice_settings.default_payment_method to the local default.';
+
+--
 -- Name: payment_refund(uuid, bigint, text, text, bigint, bigint, jsonb); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -5266,6 +5303,41 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.payment_void(payment_id uuid) IS 'requires_payment, authorised or failed → voided: nothing is taken (the authorisation is released). Idempotent.';
+
+--
+-- Name: payments_authorise_default_card(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.payments_authorise_default_card() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if new.method::text <> 'stripe' or new.status::text <> 'requires_payment' then
+    return null;
+  end if;
+  if not exists (select 1 from public.tenants t where t.id = new.tenant_id and t.stripe_authorise_default_card)
+     or not exists (select 1 from public.payment_methods m
+                     where m.user_id = new.customer_id and m.is_default and m.is_active
+                       and m.stripe_payment_method_id is not null) then
+    return null;
+  end if;
+  if to_regnamespace('graphile_worker') is null then
+    raise sqlstate 'PT503' using message = 'the job queue is not installed: the default card cannot be authorised',
+      hint = 'Start `serve` or `worker` once (they install the queue) before taking Stripe payments.';
+  end if;
+  -- The booking's serial queue: the PaymentIntent does not exist yet.
+  perform graphile_worker.add_job('stripe.authorise_default_card', json_build_object('payment_id', new.id),
+    queue_name => 'stripe:' || (hashtext(new.booking_id::text) & 15), max_attempts => 25,
+    job_key => 'stripe:authorise:' || new.id);
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION payments_authorise_default_card(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.payments_authorise_default_card() IS 'AFTER INSERT on payments: in a marketplace with stripe_authorise_default_card, a stripe payment whose customer has an active default card enqueues stripe.authorise_default_card (off-session authorisation) in the booking''s transaction.';
 
 --
 -- Name: payments_emit_events(); Type: FUNCTION; Schema: app; Owner: -
@@ -7207,6 +7279,99 @@ end $$;
 COMMENT ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) IS 'For the Stripe event job (and the booking payment function, event_id null): applies a PaymentIntent as fetched from Stripe to its payment — requires_capture → authorised, a declined requires_payment_method → failed, canceled → voided; forward moves only — and marks the event processed.';
 
 --
+-- Name: stripe_apply_payment_method(text, jsonb, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_apply_payment_method(event_id text, method jsonb, fetched_at timestamp with time zone, attempts integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  ev public.inbound_webhook_events;
+  owner_id uuid;
+  row_id uuid;
+  pm_id text := method ->> 'id';
+  outcome text := 'applied';
+  card jsonb := method -> 'card';
+  kind text := method ->> 'type';
+  active boolean;
+  default_id uuid;
+begin
+  if coalesce(pm_id, '') !~ '^pm_[A-Za-z0-9_]+$' then
+    raise invalid_parameter_value using message = 'a Stripe payment method id starts with pm_';
+  end if;
+  if event_id is not null then
+    ev := app.stripe_event_to_process(event_id);
+    if ev.id is null then
+      return jsonb_build_object('outcome', 'duplicate');
+    end if;
+  end if;
+  if jsonb_typeof(card) is distinct from 'object' then
+    card := '{}';
+  end if;
+  if kind is null or kind not in ('card', 'sepa_debit', 'us_bank_account', 'bacs_debit', 'link', 'paypal') then
+    kind := 'other';
+  end if;
+
+  -- The user whose Stripe Customer holds it now, else the user it was mirrored for.
+  select u.id into owner_id from public.users u
+   where u.stripe_customer_id = method ->> 'customer' and method ->> 'customer' is not null;
+  active := owner_id is not null;
+  if owner_id is null then
+    select m.user_id into owner_id from public.payment_methods m where m.stripe_payment_method_id = pm_id;
+  end if;
+  if owner_id is null then
+    outcome := 'ignored';  -- a card Loconomy never mirrored, not on a Loconomy customer
+  else
+    perform 1 from public.users u where u.id = owner_id for update;
+    if active then
+      insert into public.payment_methods as m
+        (user_id, stripe_payment_method_id, type, card_brand, card_last4, card_exp_month, card_exp_year,
+         billing_address, is_active, stripe_synced_at)
+      values (owner_id, pm_id, kind, card ->> 'brand', card ->> 'last4', (card ->> 'exp_month')::smallint,
+              (card ->> 'exp_year')::smallint, nullif(method -> 'billing_details' -> 'address', 'null'::jsonb), true,
+              fetched_at)
+      on conflict (stripe_payment_method_id) do update
+        set user_id = excluded.user_id, type = excluded.type, card_brand = excluded.card_brand,
+            card_last4 = excluded.card_last4, card_exp_month = excluded.card_exp_month,
+            card_exp_year = excluded.card_exp_year, billing_address = excluded.billing_address,
+            is_active = true, stripe_synced_at = excluded.stripe_synced_at
+        where m.stripe_synced_at is null or m.stripe_synced_at <= excluded.stripe_synced_at
+      returning m.id into row_id;
+    else
+      update public.payment_methods m
+         set is_active = false, is_default = false, stripe_synced_at = fetched_at
+       where m.stripe_payment_method_id = pm_id
+         and (m.stripe_synced_at is null or m.stripe_synced_at <= fetched_at)
+      returning m.id into row_id;
+    end if;
+    if row_id is null then
+      outcome := 'stale';  -- a newer fetch was applied already
+    end if;
+    -- One default while the user has an active card: the first one saved, or after the
+    -- default was removed, the newest left.
+    if not exists (select 1 from public.payment_methods m where m.user_id = owner_id and m.is_default and m.is_active) then
+      update public.payment_methods m set is_default = true
+       where m.id = (select x.id from public.payment_methods x where x.user_id = owner_id and x.is_active
+                      order by x.created_at desc, x.id desc limit 1);
+    end if;
+    select m.id into default_id from public.payment_methods m where m.user_id = owner_id and m.is_default and m.is_active;
+  end if;
+  if event_id is not null then
+    perform app.stripe_finish_event(event_id, outcome, attempts);
+  end if;
+  return jsonb_build_object('outcome', outcome, 'user_id', owner_id, 'active', active,
+                            'payment_method_id', (select m.id from public.payment_methods m where m.stripe_payment_method_id = pm_id),
+                            'default_payment_method_id', default_id);
+end $_$;
+
+--
+-- Name: FUNCTION stripe_apply_payment_method(event_id text, method jsonb, fetched_at timestamp with time zone, attempts integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_apply_payment_method(event_id text, method jsonb, fetched_at timestamp with time zone, attempts integer) IS 'For the Stripe event job and the card functions (service_role): mirrors a payment method as fetched from Stripe at fetched_at into payment_methods — upserted for the user whose Customer holds it, deactivated once detached, an older fetch not applied — keeps one default while the user has an active card, and marks the event processed.';
+
+--
 -- Name: stripe_apply_payout(text, text, jsonb, integer); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -7367,6 +7532,27 @@ $$;
 COMMENT ON FUNCTION app.stripe_booking_payer(booking_id uuid) IS 'For the stripe-booking-payment function, as the caller: the booking''s payment, the customer''s Stripe customer and the provider''s Connect account — only when the caller is the booking''s customer (no row otherwise).';
 
 --
+-- Name: stripe_card_owner(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_card_owner() RETURNS TABLE(user_id uuid, tenant_id uuid, payment_mode public.payment_mode, stripe_customer_id text, saved_cards integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select u.id, u.tenant_id, t.payment_mode, u.stripe_customer_id,
+         (select count(*)::integer from public.payment_methods m where m.user_id = u.id)
+    from public.users u
+    join public.tenants t on t.id = u.tenant_id
+   where u.id = app.current_user_id()
+$$;
+
+--
+-- Name: FUNCTION stripe_card_owner(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_card_owner() IS 'For the saved-card functions, as the caller: their user and tenant, the tenant''s payment mode, their Stripe Customer and how many cards were ever mirrored for them. No row without a user.';
+
+--
 -- Name: stripe_deauthorize_account(text, text, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -7396,6 +7582,55 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer) IS 'For the Stripe event job: account.application.deauthorized — the account can no longer take charges or payouts through the platform.';
+
+--
+-- Name: stripe_default_card_payer(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_default_card_payer(payment_id uuid) RETURNS TABLE(booking_id uuid, booking_status public.booking_status, tenant_id uuid, customer_id uuid, payment_id uuid, method public.payment_mode, payment_status public.booking_payment_status, currency text, amount_cents bigint, application_fee_cents bigint, stripe_payment_intent_id text, stripe_customer_id text, destination text, charges_enabled boolean, default_card text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select b.id, b.status, b.tenant_id, b.customer_id, p.id, p.method, p.status, p.currency::text, p.amount_cents,
+         p.application_fee_cents, p.stripe_payment_intent_id, u.stripe_customer_id,
+         a.stripe_account_id, coalesce(a.charges_enabled, false),
+         (select m.stripe_payment_method_id from public.payment_methods m
+           where m.user_id = b.customer_id and m.is_default and m.is_active)
+    from public.payments p
+    join public.bookings b on b.id = p.booking_id
+    join public.users u on u.id = b.customer_id
+    left join public.payout_accounts a on a.user_id = b.provider_id
+   where p.id = stripe_default_card_payer.payment_id
+$$;
+
+--
+-- Name: FUNCTION stripe_default_card_payer(payment_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_default_card_payer(payment_id uuid) IS 'For stripe.authorise_default_card (service_role): the payment''s booking, the customer''s Stripe Customer and default card, the provider''s Connect account.';
+
+--
+-- Name: stripe_default_payment_method(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_default_payment_method(user_id uuid) RETURNS TABLE(stripe_customer_id text, stripe_payment_method_id text, changed_at text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select u.stripe_customer_id,
+         (select m.stripe_payment_method_id from public.payment_methods m
+           where m.user_id = u.id and m.is_default and m.is_active),
+         (select to_char(max(m.updated_at) at time zone 'UTC', 'YYYYMMDD"T"HH24MISS.US')
+            from public.payment_methods m where m.user_id = u.id)
+    from public.users u
+   where u.id = stripe_default_payment_method.user_id and u.stripe_customer_id is not null
+$$;
+
+--
+-- Name: FUNCTION stripe_default_payment_method(user_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_default_payment_method(user_id uuid) IS 'For stripe.sync_default_payment_method (service_role): the user''s Stripe Customer, the Stripe id of their active default card (null for none) and when their cards last changed.';
 
 --
 -- Name: stripe_dispute_for_job(text); Type: FUNCTION; Schema: app; Owner: -
@@ -7576,6 +7811,47 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) IS 'For the onboarding function (service_role): stores the Connect account created for a provider, once; returns the account id kept.';
+
+--
+-- Name: stripe_off_session_declined(uuid, jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_off_session_declined(payment_id uuid, intent jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  applied jsonb := app.stripe_apply_payment_intent(null, intent, 0);
+  p public.payments;
+  code text := coalesce(intent -> 'last_payment_error' ->> 'decline_code', intent -> 'last_payment_error' ->> 'code');
+  notified uuid;
+begin
+  select * into p from public.payments x where x.id = stripe_off_session_declined.payment_id;
+  if p.id is null or p.status::text <> 'failed' then
+    return applied;
+  end if;
+  if not exists (select 1 from public.notifications n
+                  where n.user_id = p.customer_id and n.type::text = 'payment_failed'
+                    and n.data ->> 'payment_id' = p.id::text) then
+    notified := app.notify(
+      p.customer_id, 'payment_failed'::text::public.notification_type,
+      case when code = 'authentication_required' then 'Your bank wants to confirm your payment'
+           else 'Your card was declined' end,
+      case when code = 'authentication_required'
+           then 'Open the booking to confirm the payment with your bank.'
+           else 'Open the booking to pay with another card.' end,
+      jsonb_build_object('booking_id', p.booking_id, 'payment_id', p.id, 'code', code,
+                         'pay_with', 'stripe-booking-payment'),
+      null, null);
+  end if;
+  return applied || jsonb_build_object('notification_id', notified);
+end $$;
+
+--
+-- Name: FUNCTION stripe_off_session_declined(payment_id uuid, intent jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_off_session_declined(payment_id uuid, intent jsonb) IS 'For stripe.authorise_default_card (service_role): applies a PaymentIntent declined off-session (the payment fails with Stripe''s code) and notifies the customer once per payment (payment_failed, data.code, data.booking_id) to pay on-session.';
 
 --
 -- Name: stripe_payment_for_job(uuid); Type: FUNCTION; Schema: app; Owner: -
@@ -13209,6 +13485,7 @@ CREATE TABLE public.payment_methods (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    stripe_synced_at timestamp with time zone,
     CONSTRAINT payment_methods_card_exp_month_check CHECK (((card_exp_month >= 1) AND (card_exp_month <= 12))),
     CONSTRAINT payment_methods_card_exp_year_check CHECK (((card_exp_year >= 2000) AND (card_exp_year <= 2200))),
     CONSTRAINT payment_methods_card_last4_check CHECK ((card_last4 ~ '^[0-9]{4}$'::text)),
@@ -13220,6 +13497,18 @@ CREATE TABLE public.payment_methods (
 --
 
 COMMENT ON TABLE public.payment_methods IS 'Stripe payment methods a user saved (display details only; card data stays at Stripe). One default per user.';
+
+--
+-- Name: COLUMN payment_methods.is_default; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_methods.is_default IS 'The card bookings and Stripe Billing use when none is named; the owner chooses it (update through REST), kept in step with the Stripe Customer''s invoice_settings.default_payment_method by a job.';
+
+--
+-- Name: COLUMN payment_methods.stripe_synced_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_methods.stripe_synced_at IS 'When the Stripe fetch that last wrote this row started; an older fetch is not applied (outcome stale).';
 
 --
 -- Name: payout_accounts; Type: TABLE; Schema: public; Owner: -
@@ -13460,6 +13749,7 @@ CREATE TABLE public.tenants (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     payment_mode public.payment_mode DEFAULT 'offline'::public.payment_mode NOT NULL,
+    stripe_authorise_default_card boolean DEFAULT false NOT NULL,
     CONSTRAINT tenants_domain_check CHECK ((domain ~ '^[a-z0-9.-]+$'::text)),
     CONSTRAINT tenants_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
     CONSTRAINT tenants_platform_fee_bps_check CHECK (((platform_fee_bps >= 0) AND (platform_fee_bps <= 10000))),
@@ -13495,6 +13785,12 @@ COMMENT ON COLUMN public.tenants.is_default IS 'The tenant anonymous visitors br
 --
 
 COMMENT ON COLUMN public.tenants.payment_mode IS 'offline: payments are recorded as cash or invoice with the same fees and ledger; stripe: cards through Stripe, providers paid through Stripe Connect (decision 0023).';
+
+--
+-- Name: COLUMN tenants.stripe_authorise_default_card; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.tenants.stripe_authorise_default_card IS 'Stripe marketplaces: when true, a requested booking whose customer has an active default card is authorised off-session with it by a job (stripe.authorise_default_card); off by default (decision 0023, slice 5).';
 
 --
 -- Name: usage_logs; Type: TABLE; Schema: public; Owner: -
@@ -16069,10 +16365,22 @@ CREATE TRIGGER payment_methods_set_updated_at BEFORE UPDATE ON public.payment_me
 CREATE TRIGGER payment_methods_single_default BEFORE INSERT OR UPDATE OF is_default, is_active ON public.payment_methods FOR EACH ROW EXECUTE FUNCTION app.payment_methods_single_default();
 
 --
+-- Name: payment_methods payment_methods_sync_default; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payment_methods_sync_default AFTER INSERT OR UPDATE OF is_default, is_active ON public.payment_methods FOR EACH ROW EXECUTE FUNCTION app.payment_methods_sync_default();
+
+--
 -- Name: payments payments_audit; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER payments_audit AFTER INSERT OR DELETE OR UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION app.audit_row();
+
+--
+-- Name: payments payments_authorise_default_card; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payments_authorise_default_card AFTER INSERT ON public.payments FOR EACH ROW EXECUTE FUNCTION app.payments_authorise_default_card();
 
 --
 -- Name: payments payments_emit_events; Type: TRIGGER; Schema: public; Owner: -
@@ -20002,6 +20310,12 @@ REVOKE ALL ON FUNCTION app.payment_for_update(payment_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.payment_methods_single_default() FROM PUBLIC;
 
 --
+-- Name: FUNCTION payment_methods_sync_default(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payment_methods_sync_default() FROM PUBLIC;
+
+--
 -- Name: FUNCTION payment_refund(payment_id uuid, amount_cents bigint, refund_key text, stripe_refund_id text, application_fee_refunded_cents bigint, transfer_reversed_cents bigint, metadata jsonb); Type: ACL; Schema: app; Owner: -
 --
 
@@ -20026,6 +20340,12 @@ REVOKE ALL ON FUNCTION app.payment_split(b public.bookings, OUT application_fee 
 
 REVOKE ALL ON FUNCTION app.payment_void(payment_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.payment_void(payment_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION payments_authorise_default_card(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.payments_authorise_default_card() FROM PUBLIC;
 
 --
 -- Name: FUNCTION payments_emit_events(); Type: ACL; Schema: app; Owner: -
@@ -20459,6 +20779,13 @@ REVOKE ALL ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jso
 GRANT ALL ON FUNCTION app.stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer) TO service_role;
 
 --
+-- Name: FUNCTION stripe_apply_payment_method(event_id text, method jsonb, fetched_at timestamp with time zone, attempts integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_apply_payment_method(event_id text, method jsonb, fetched_at timestamp with time zone, attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_apply_payment_method(event_id text, method jsonb, fetched_at timestamp with time zone, attempts integer) TO service_role;
+
+--
 -- Name: FUNCTION stripe_apply_payout(event_id text, account_id text, payout jsonb, attempts integer); Type: ACL; Schema: app; Owner: -
 --
 
@@ -20487,11 +20814,32 @@ REVOKE ALL ON FUNCTION app.stripe_booking_payer(booking_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_booking_payer(booking_id uuid) TO authenticated;
 
 --
+-- Name: FUNCTION stripe_card_owner(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_card_owner() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_card_owner() TO authenticated;
+
+--
 -- Name: FUNCTION stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer); Type: ACL; Schema: app; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app.stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_deauthorize_account(event_id text, account_id text, event_at timestamp with time zone, attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION stripe_default_card_payer(payment_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_default_card_payer(payment_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_default_card_payer(payment_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION stripe_default_payment_method(user_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_default_payment_method(user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_default_payment_method(user_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION stripe_dispute_for_job(stripe_dispute_id text); Type: ACL; Schema: app; Owner: -
@@ -20545,6 +20893,13 @@ GRANT ALL ON FUNCTION app.stripe_link_customer(user_id uuid, stripe_customer_id 
 
 REVOKE ALL ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) TO service_role;
+
+--
+-- Name: FUNCTION stripe_off_session_declined(payment_id uuid, intent jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_off_session_declined(payment_id uuid, intent jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_off_session_declined(payment_id uuid, intent jsonb) TO service_role;
 
 --
 -- Name: FUNCTION stripe_payment_for_job(payment_id uuid); Type: ACL; Schema: app; Owner: -
@@ -22646,6 +23001,13 @@ GRANT UPDATE(settings) ON TABLE public.tenants TO authenticated;
 
 GRANT SELECT(created_at) ON TABLE public.tenants TO anon;
 GRANT SELECT(created_at) ON TABLE public.tenants TO authenticated;
+
+--
+-- Name: COLUMN tenants.stripe_authorise_default_card; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT(stripe_authorise_default_card) ON TABLE public.tenants TO anon;
+GRANT SELECT(stripe_authorise_default_card) ON TABLE public.tenants TO authenticated;
 
 --
 -- Name: TABLE usage_logs; Type: ACL; Schema: public; Owner: -

@@ -8,7 +8,7 @@ import { ApiError } from '../../errors.js';
 import { requireStripe, stripeFailure } from './client.js';
 
 /** What app.stripe_booking_payer() tells the function about the caller's booking. */
-export interface Payer {
+interface Payer {
   readonly booking_id: string;
   readonly booking_status: string;
   readonly tenant_id: string;
@@ -143,7 +143,7 @@ export async function customerOf(db: Database, stripe: Stripe, me: CustomerOwner
  * parameters under the key never differ, so the two can never make two intents (nor get
  * Stripe's idempotency_error). Confirmation is a separate call.
  */
-export async function intentOf(db: Database, stripe: Stripe, me: Payer): Promise<Stripe.PaymentIntent> {
+async function intentOf(db: Database, stripe: Stripe, me: Payer): Promise<Stripe.PaymentIntent> {
   if (me.stripe_payment_intent_id !== null) {
     try {
       return await stripe.paymentIntents.retrieve(me.stripe_payment_intent_id);
@@ -180,7 +180,7 @@ export async function intentOf(db: Database, stripe: Stripe, me: Payer): Promise
 }
 
 /** Applies the PaymentIntent's state to the payment now (the webhook does the same, once more). */
-export async function apply(db: Database, intent: Stripe.PaymentIntent): Promise<void> {
+async function apply(db: Database, intent: Stripe.PaymentIntent): Promise<void> {
   await asService(db, sql`select app.stripe_apply_payment_intent(null, ${JSON.stringify(intent)}::jsonb, 0)`);
 }
 
@@ -204,13 +204,12 @@ export async function bookingPayment(
   let declined: Stripe.PaymentIntent.LastPaymentError | null = null;
   const paymentMethod = body.payment_method_id ?? saved;
   if (paymentMethod !== undefined && CONFIRMABLE.has(intent.status)) {
-    // A saved card is confirmed under a key naming the card and the intent's last attempt: a retry
-    // replays Stripe's answer, a new try after a decline is a new request.
-    const key =
-      saved === undefined
-        ? undefined
-        : `booking:${me.booking_id}:confirm:${saved}:${idOf(intent.latest_charge) ?? 'first'}`;
-    intent = await confirm(stripe, intent, { payment_method: paymentMethod }, key, 'confirm the payment');
+    // Only while the intent still needs a card, so a repeated call never confirms twice. The
+    // customer's own tries (a new card after a decline, again after a failed 3-D Secure) are
+    // distinct requests: the SDK's per-call key covers its network retries. A key derived from
+    // the intent would replay a failed try's answer for a day (failed 3-D Secure leaves no charge
+    // to tell the tries apart).
+    intent = await confirm(stripe, intent, { payment_method: paymentMethod }, undefined, 'confirm the payment');
     await apply(db, intent);
     declined = intent.status === 'requires_payment_method' ? intent.last_payment_error : null;
   }
@@ -229,9 +228,6 @@ export async function bookingPayment(
 }
 
 const CONFIRMABLE = new Set(['requires_payment_method', 'requires_confirmation']);
-
-const idOf = (value: string | { id: string } | null | undefined): string | null =>
-  value === null || value === undefined ? null : typeof value === 'string' ? value : value.id;
 
 /**
  * Confirms a PaymentIntent. A card error (declined, authentication_required off-session) and

@@ -427,6 +427,19 @@ describe('paying with a saved card (stripe-booking-payment)', () => {
     assert.equal(action.body.status, 'requires_action');
     assert.match(action.body.client_secret, new RegExp(`^${action.body.payment_intent_id}_secret_`));
     assert.equal((await paymentOf(asked)).status, 'requires_payment');
+    // The customer fails 3-D Secure and tries the same card again: a new confirmation, not a replay.
+    h.double.completeAction(action.body.payment_intent_id, false);
+    const again = await invoke(b.client, 'stripe-booking-payment', {
+      booking_id: asked,
+      saved_payment_method: secure.id,
+    });
+    assert.equal(again.body.status, 'requires_action', JSON.stringify(again.body));
+    assert.equal(
+      h.double.requests.filter((r) => r.path === `/v1/payment_intents/${action.body.payment_intent_id}/confirm`).length,
+      2,
+    );
+    h.double.completeAction(action.body.payment_intent_id);
+    assert.equal((await stripe.paymentIntents.retrieve(action.body.payment_intent_id)).status, 'requires_capture');
 
     // Saved without trouble, declined when charged (4000 0000 0000 0341).
     const failing = await saveCard(b.client, 'pm_card_chargeCustomerFail');
