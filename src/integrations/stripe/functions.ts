@@ -15,6 +15,7 @@ import {
   setupPaymentMethod,
   setupPaymentMethodBody,
 } from './saved-cards.js';
+import { changeSubscription, changeSubscriptionBody, subscribe, subscribeBody } from './subscriptions.js';
 
 /**
  * Built-in server functions, called as Supabase Edge Functions are
@@ -28,6 +29,8 @@ export const BUILT_IN_FUNCTIONS = [
   'stripe-booking-payment',
   'stripe-setup-payment-method',
   'stripe-remove-payment-method',
+  'stripe-subscribe',
+  'stripe-change-subscription',
 ] as const;
 
 /** A function body is small JSON (two URLs). */
@@ -94,6 +97,25 @@ export const stripeFunctionsPlugin: FastifyPluginAsync<StripeFunctionsOptions> =
     const body = functionBody(name, removePaymentMethodBody, text(request.body));
     const answer = await removePaymentMethod(db, stripe, me, body);
     request.log.info({ userId: me.user_id, paymentMethod: body.payment_method_id }, name);
+    return answer;
+  });
+
+  app.post('/stripe-subscribe', async (request) => {
+    const name = 'stripe-subscribe';
+    const body = functionBody(name, subscribeBody, text(request.body));
+    const answer = await subscribe(db, authenticator, stripe, request.headers, body);
+    request.log.info(
+      { planId: body.plan_id, subscription: answer.stripe_subscription_id, status: answer.status },
+      name,
+    );
+    return answer;
+  });
+
+  app.post('/stripe-change-subscription', async (request) => {
+    const name = 'stripe-change-subscription';
+    const body = functionBody(name, changeSubscriptionBody, text(request.body));
+    const answer = await changeSubscription(db, authenticator, stripe, request.headers, body);
+    request.log.info({ subscription: answer.stripe_subscription_id, status: answer.status, tier: answer.tier }, name);
     return answer;
   });
 };

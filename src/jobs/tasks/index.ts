@@ -17,6 +17,7 @@ import {
 } from './stripe-payments.js';
 import { authoriseStripeDefaultCard, syncStripeDefaultPaymentMethod } from './stripe-saved-cards.js';
 import { sweepWebhookDeliveries } from './sweep-webhook-deliveries.js';
+import { syncStripePlan } from './sync-stripe-plan.js';
 
 /** Every task a Loconomy worker runs, by name. */
 export const TASKS: readonly TaskDefinition[] = [
@@ -37,4 +38,5 @@ export const TASKS: readonly TaskDefinition[] = [
   captureLapsingPayments,
   syncStripeDefaultPaymentMethod,
   authoriseStripeDefaultCard,
+  syncStripePlan,
 ];

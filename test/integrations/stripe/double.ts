@@ -40,9 +40,12 @@ import { type FormObject, type FormValue, parseForm } from './form.js';
  *   the real algorithm (`stripe.webhooks.generateTestHeaderString`), and the test decides order,
  *   duplicates, delays and tampering.
  *
- * Not modelled: lists and search (except a customer's payment methods, accounts and refunds),
- * the platform's balance, pending vs available funds, dispute evidence, billing — later slices
- * add what they need. Amounts are not checked against
+ * - billing: products, prices with lookup keys, subscriptions (trials, default_incomplete,
+ *   prorations, cancel at period end, renewal and failed renewal through `advanceSubscription`),
+ *   invoices with lines and the PaymentIntent that pays them (its own block below lists the rest);
+ * Not modelled: lists and search (except a customer's payment methods, accounts, refunds, prices
+ * by lookup key and an invoice's lines), the platform's balance, pending vs available funds,
+ * dispute evidence, Billing Meters — later slices add what they need. Amounts are not checked against
  * currencies' minimums. Everything lives in memory for the life of the double.
  */
 
@@ -239,6 +242,14 @@ export class StripeDouble {
   /** Payouts by id, each with the connected account it belongs to. */
   readonly payouts = new Map<string, { account: string; payout: Obj }>();
   private readonly balances = new Map<string, number>();
+  readonly products = new Map<string, Obj>();
+  readonly prices = new Map<string, Obj>();
+  readonly subscriptions = new Map<string, Obj>();
+  readonly invoices = new Map<string, Obj>();
+  /** Billing: which invoice a PaymentIntent pays, and proration items waiting for a subscription's next invoice. */
+  private readonly invoiceOfIntent = new Map<string, string>();
+  private readonly pendingItems = new Map<string, Obj[]>();
+  private invoiceSequence = 0;
   private readonly cards = new Map<string, TestCard>();
   private readonly accountLinks = new Map<
     string,
@@ -311,6 +322,18 @@ export class StripeDouble {
       ['GET', /^\/v1\/disputes\/(dp_\w+|du_\w+)$/, (_p, m) => this.get(this.disputes, 'dispute', m[1] as string)],
       ['POST', /^\/v1\/transfers\/(tr_\w+)\/reversals$/, (p, m) => this.createTransferReversal(m[1] as string, p)],
       ['GET', /^\/v1\/payouts\/(po_\w+)$/, (_p, m, c) => this.getPayout(m[1] as string, c.account)],
+      // Billing (decision 0023 slice 6): products, prices, subscriptions, invoices.
+      ['POST', /^\/v1\/products$/, (p) => this.createProduct(p)],
+      ['GET', /^\/v1\/products\/(prod_\w+)$/, (_p, m) => this.get(this.products, 'product', m[1] as string)],
+      ['POST', /^\/v1\/prices$/, (p) => this.createPrice(p)],
+      ['GET', /^\/v1\/prices$/, (p) => this.listPrices(p)],
+      ['GET', /^\/v1\/prices\/(price_\w+)$/, (_p, m) => this.get(this.prices, 'price', m[1] as string)],
+      ['POST', /^\/v1\/subscriptions$/, (p) => this.createSubscription(p)],
+      ['GET', /^\/v1\/subscriptions\/(sub_\w+)$/, (p, m) => this.subscriptionView(m[1] as string, p)],
+      ['POST', /^\/v1\/subscriptions\/(sub_\w+)$/, (p, m) => this.updateSubscription(m[1] as string, p)],
+      ['DELETE', /^\/v1\/subscriptions\/(sub_\w+)$/, (_p, m) => this.cancelSubscription(m[1] as string)],
+      ['GET', /^\/v1\/invoices\/(in_\w+)$/, (p, m) => this.invoiceView(m[1] as string, p)],
+      ['GET', /^\/v1\/invoices\/(in_\w+)\/lines$/, (p, m) => this.invoiceLines(m[1] as string, p)],
     ];
   }
 
@@ -1029,6 +1052,7 @@ export class StripeDouble {
       this.newCharge(intent, 'failed');
       intent.status = 'requires_payment_method';
       intent.last_payment_error = { type: 'card_error', code: 'card_declined', decline_code: decline, message };
+      this.invoicePaymentSettled(intent);
       throw this.cardError('card_declined', decline, message, intent);
     }
     const needsAuth =
@@ -1067,6 +1091,7 @@ export class StripeDouble {
       return clone(intent);
     }
     this.captureCharge(intent, charge, intent.amount as number, intent.application_fee_amount as number | null);
+    this.invoicePaymentSettled(intent);
     return clone(intent);
   }
 
@@ -1519,6 +1544,553 @@ export class StripeDouble {
   /** setup_intent.<type> (succeeded, setup_failed, …) for a SetupIntent as held now. */
   setupIntentEvent(type: string, id: string, options: { created?: number } = {}): Obj {
     return this.event(`setup_intent.${type}`, this.get(this.setupIntents, 'setupintent', id), options);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Billing (decision 0023 slice 6): products, prices with lookup keys, subscriptions (one item;
+  // default_incomplete; trials with a pending SetupIntent; price changes with create_prorations
+  // or none; cancel_at_period_end), invoices with lines, a PaymentIntent for the amount due and
+  // its confirmation_secret, paid or failed as that PaymentIntent is, and the passing of a
+  // period (advanceSubscription) with renewal, dunning (past_due) and cancellation at its end.
+  // Shapes are the API version's (2025-03-31 basil onwards): periods on the subscription's
+  // items, the invoice's subscription under parent.subscription_details, its payments in
+  // `payments`, a line's price under pricing.price_details. Not modelled: quantities other
+  // than 1, several items, tiers and metered prices, coupons, taxes, Smart Retries' schedule.
+  // ---------------------------------------------------------------------------
+
+  private createProduct(params: FormObject): Obj {
+    const id = str(params, 'id') ?? newId('prod', 14);
+    if (this.products.has(id))
+      throw invalid(`Product already exists.`, { code: 'resource_already_exists', param: 'id' });
+    const product: Obj = {
+      id,
+      object: 'product',
+      name: required(str(params, 'name'), 'name'),
+      description: str(params, 'description') ?? null,
+      active: bool(params, 'active') ?? true,
+      default_price: null,
+      created: now(),
+      livemode: false,
+      metadata: metadata(params),
+    };
+    this.products.set(id, product);
+    return clone(product);
+  }
+
+  private createPrice(params: FormObject): Obj {
+    const product = required(str(params, 'product'), 'product');
+    if (!this.products.has(product)) throw missing('product', product, 'product');
+    const currency = required(str(params, 'currency'), 'currency').toLowerCase();
+    const amount = required(int(params, 'unit_amount'), 'unit_amount');
+    if (amount < 0) throw invalid('Invalid non-negative integer', { param: 'unit_amount' });
+    const recurring = obj(params, 'recurring');
+    const interval = str(recurring, 'interval');
+    if (interval !== undefined && !['day', 'week', 'month', 'year'].includes(interval)) {
+      throw invalid(`Invalid recurring[interval]: must be one of day, week, month, or year`, {
+        param: 'recurring[interval]',
+      });
+    }
+    const lookupKey = str(params, 'lookup_key') ?? null;
+    if (lookupKey !== null) {
+      const holder = [...this.prices.values()].find((p) => p.lookup_key === lookupKey);
+      if (holder !== undefined) {
+        if (bool(params, 'transfer_lookup_key') !== true) {
+          throw invalid(
+            `A price (\`${holder.id}\`) already uses that lookup key. Set transfer_lookup_key to move it to this price.`,
+            { code: 'lookup_key_exists', param: 'lookup_key' },
+          );
+        }
+        holder.lookup_key = null;
+      }
+    }
+    const id = newId('price', 24);
+    const price: Obj = {
+      id,
+      object: 'price',
+      active: true,
+      billing_scheme: 'per_unit',
+      currency,
+      unit_amount: amount,
+      unit_amount_decimal: String(amount),
+      lookup_key: lookupKey,
+      nickname: str(params, 'nickname') ?? null,
+      product,
+      recurring:
+        interval === undefined
+          ? null
+          : { interval, interval_count: int(recurring, 'interval_count') ?? 1, usage_type: 'licensed', meter: null },
+      type: interval === undefined ? 'one_time' : 'recurring',
+      tax_behavior: 'unspecified',
+      created: now(),
+      livemode: false,
+      metadata: metadata(params),
+    };
+    this.prices.set(id, price);
+    return clone(price);
+  }
+
+  private listPrices(params: FormObject): Obj {
+    const keys = params.lookup_keys;
+    const wanted = Array.isArray(keys) ? keys : typeof keys === 'string' ? [keys] : undefined;
+    const active = bool(params, 'active');
+    const data = [...this.prices.values()]
+      .filter((p) => wanted === undefined || wanted.includes(p.lookup_key as string))
+      .filter((p) => active === undefined || p.active === active)
+      .map(clone);
+    return { object: 'list', data, has_more: false, url: '/v1/prices' };
+  }
+
+  private price(id: string, param: string): Obj {
+    const price = this.prices.get(id);
+    if (price === undefined) throw missing('price', id, param);
+    if (price.recurring === null) {
+      throw invalid(
+        `The price specified is set to \`type=one_time\` but this field only accepts prices with \`type=recurring\`.`,
+        {
+          param,
+        },
+      );
+    }
+    return price;
+  }
+
+  private static periodEnd(start: number, interval: string): number {
+    const d = new Date(start * 1000);
+    if (interval === 'year') d.setUTCFullYear(d.getUTCFullYear() + 1);
+    else if (interval === 'month') d.setUTCMonth(d.getUTCMonth() + 1);
+    else if (interval === 'week') d.setUTCDate(d.getUTCDate() + 7);
+    else d.setUTCDate(d.getUTCDate() + 1);
+    return Math.floor(d.getTime() / 1000);
+  }
+
+  private createSubscription(params: FormObject): Obj {
+    const customer = required(str(params, 'customer'), 'customer');
+    if (!this.customers.has(customer)) throw missing('customer', customer, 'customer');
+    const items = params.items;
+    const first = Array.isArray(items) ? items[0] : undefined;
+    if (first === undefined || typeof first !== 'object' || Array.isArray(first)) {
+      throw invalid('Missing required param: items.', { code: 'parameter_missing', param: 'items' });
+    }
+    if ((items as FormValue[]).length !== 1) throw invalid('The double models subscriptions of one item.');
+    const price = this.price(required(str(first, 'price'), 'items[0][price]'), 'items[0][price]');
+    const behaviour = str(params, 'payment_behavior') ?? 'allow_incomplete';
+    if (behaviour !== 'default_incomplete') {
+      throw invalid(`The double models payment_behavior=default_incomplete only, not ${behaviour}.`, {
+        param: 'payment_behavior',
+      });
+    }
+    const trialDays = int(params, 'trial_period_days') ?? 0;
+    if (trialDays < 0 || trialDays > 730) throw invalid('trial_period_days must be between 0 and 730.');
+    const start = now();
+    const id = newId('sub', 24);
+    const interval = (price.recurring as Obj).interval as string;
+    const end = trialDays > 0 ? start + trialDays * 86_400 : StripeDouble.periodEnd(start, interval);
+    const subscription: Obj = {
+      id,
+      object: 'subscription',
+      billing_cycle_anchor: end,
+      cancel_at: null,
+      cancel_at_period_end: false,
+      canceled_at: null,
+      collection_method: 'charge_automatically',
+      created: start,
+      currency: price.currency,
+      customer,
+      default_payment_method: null,
+      ended_at: null,
+      items: {
+        object: 'list',
+        data: [
+          {
+            id: newId('si', 14),
+            object: 'subscription_item',
+            created: start,
+            current_period_start: start,
+            current_period_end: end,
+            metadata: {},
+            price: clone(price),
+            quantity: 1,
+            subscription: id,
+          },
+        ],
+        has_more: false,
+        url: `/v1/subscription_items?subscription=${id}`,
+      },
+      latest_invoice: null,
+      livemode: false,
+      metadata: metadata(params),
+      payment_settings: {
+        save_default_payment_method: str(obj(params, 'payment_settings'), 'save_default_payment_method') ?? 'off',
+      },
+      pending_setup_intent: null,
+      start_date: start,
+      status: trialDays > 0 ? 'trialing' : 'incomplete',
+      trial_end: trialDays > 0 ? end : null,
+      trial_start: trialDays > 0 ? start : null,
+    };
+    this.subscriptions.set(id, subscription);
+    if (trialDays > 0) {
+      // The trial's invoice is for nothing and paid at once; a SetupIntent collects the card for later.
+      this.newInvoice(subscription, 'subscription_create', [
+        this.line(subscription, `Trial period for ${this.productName(price)}`, 0, start, end),
+      ]);
+      subscription.pending_setup_intent = (
+        this.createSetupIntent({ customer, usage: 'off_session', metadata: {} }) as Obj
+      ).id;
+    } else {
+      this.newInvoice(subscription, 'subscription_create', [
+        this.line(subscription, `1 × ${this.productName(price)}`, price.unit_amount as number, start, end),
+      ]);
+    }
+    return this.subscriptionView(id, params);
+  }
+
+  private productName(price: Obj): string {
+    const product = this.products.get(price.product as string);
+    return `${product?.name ?? 'Plan'} (at ${((price.unit_amount as number) / 100).toFixed(2)} ${String(price.currency).toUpperCase()} / ${(price.recurring as Obj).interval})`;
+  }
+
+  private line(
+    subscription: Obj,
+    description: string,
+    amount: number,
+    start: number,
+    end: number,
+    proration = false,
+  ): Obj {
+    const item = ((subscription.items as Obj).data as Obj[])[0] as Obj;
+    return {
+      id: newId('il', 24),
+      object: 'line_item',
+      amount,
+      currency: subscription.currency,
+      description,
+      livemode: false,
+      metadata: {},
+      parent: {
+        type: 'subscription_item_details',
+        invoice_item_details: null,
+        subscription_item_details: {
+          invoice_item: null,
+          proration,
+          proration_details: null,
+          subscription: subscription.id,
+          subscription_item: item.id,
+        },
+      },
+      period: { start, end },
+      pricing: {
+        type: 'price_details',
+        price_details: { price: (item.price as Obj).id, product: (item.price as Obj).product },
+        unit_amount_decimal: String(amount),
+      },
+      quantity: 1,
+      subtotal: amount,
+      taxes: [],
+    };
+  }
+
+  /**
+   * A subscription's invoice, finalised at once (charge_automatically): paid when nothing is due,
+   * otherwise open with a PaymentIntent for the amount due. A negative total is due as 0.
+   */
+  private newInvoice(subscription: Obj, reason: string, lines: Obj[]): Obj {
+    const id = newId('in', 24);
+    const created = now();
+    const total = lines.reduce((sum, l) => sum + (l.amount as number), 0);
+    const due = Math.max(total, 0);
+    const customer = this.customers.get(subscription.customer as string) as Obj;
+    this.invoiceSequence += 1;
+    const invoice: Obj = {
+      id,
+      object: 'invoice',
+      amount_due: due,
+      amount_paid: 0,
+      amount_remaining: due,
+      attempt_count: 0,
+      attempted: false,
+      billing_reason: reason,
+      collection_method: 'charge_automatically',
+      created,
+      currency: subscription.currency,
+      customer: subscription.customer,
+      customer_email: customer.email ?? null,
+      due_date: null,
+      hosted_invoice_url: `${this.url}/invoice/${id}`,
+      invoice_pdf: `${this.url}/invoice/${id}/pdf`,
+      lines: { object: 'list', data: lines, has_more: false, url: `/v1/invoices/${id}/lines` },
+      livemode: false,
+      metadata: {},
+      next_payment_attempt: null,
+      number: `DBL${String(this.invoiceSequence).padStart(4, '0')}-0001`,
+      parent: {
+        type: 'subscription_details',
+        quote_details: null,
+        subscription_details: { metadata: clone(subscription.metadata), subscription: subscription.id },
+      },
+      period_end: created,
+      period_start: created,
+      status: 'open',
+      status_transitions: { finalized_at: created, marked_uncollectible_at: null, paid_at: null, voided_at: null },
+      subtotal: total,
+      total,
+      total_discount_amounts: [],
+      total_taxes: [],
+      confirmation_secret: null,
+      payments: { object: 'list', data: [], has_more: false, url: `/v1/invoice_payments?invoice=${id}` },
+    };
+    this.invoices.set(id, invoice);
+    subscription.latest_invoice = id;
+    if (due === 0) {
+      this.markInvoicePaid(invoice);
+      return invoice;
+    }
+    const intent = this.createPaymentIntent({
+      amount: String(due),
+      currency: subscription.currency as string,
+      customer: subscription.customer as string,
+      setup_future_usage: 'off_session',
+      description: `Subscription ${reason === 'subscription_create' ? 'creation' : 'update'}`,
+    });
+    this.invoiceOfIntent.set(intent.id as string, id);
+    invoice.confirmation_secret = { type: 'payment_intent', client_secret: intent.client_secret };
+    (invoice.payments as Obj).data = [
+      {
+        id: newId('inpay', 24),
+        object: 'invoice_payment',
+        amount_paid: null,
+        amount_requested: due,
+        invoice: id,
+        is_default: true,
+        payment: { type: 'payment_intent', payment_intent: intent.id },
+        status: 'open',
+      },
+    ];
+    return invoice;
+  }
+
+  private markInvoicePaid(invoice: Obj): void {
+    invoice.status = 'paid';
+    invoice.amount_paid = invoice.amount_due;
+    invoice.amount_remaining = 0;
+    invoice.next_payment_attempt = null;
+    (invoice.status_transitions as Obj).paid_at = now();
+    for (const payment of (invoice.payments as Obj).data as Obj[]) {
+      payment.status = 'paid';
+      payment.amount_paid = invoice.amount_due;
+    }
+  }
+
+  /** Hook of the PaymentIntent flow: an invoice's PaymentIntent succeeded or was declined. */
+  private invoicePaymentSettled(intent: Obj): void {
+    const invoiceId = this.invoiceOfIntent.get(intent.id as string);
+    const invoice = invoiceId === undefined ? undefined : this.invoices.get(invoiceId);
+    if (invoice === undefined || invoice.status !== 'open') return;
+    const parent = (invoice.parent as Obj).subscription_details as Obj;
+    const subscription = this.subscriptions.get(parent.subscription as string) as Obj;
+    invoice.attempted = true;
+    invoice.attempt_count = (invoice.attempt_count as number) + 1;
+    if (intent.status !== 'succeeded') {
+      // Smart Retries try again later; the subscription is past due once a renewal fails.
+      invoice.next_payment_attempt = now() + 3 * 86_400;
+      if (subscription.status === 'active' || subscription.status === 'trialing') subscription.status = 'past_due';
+      return;
+    }
+    this.markInvoicePaid(invoice);
+    if (['incomplete', 'past_due', 'unpaid'].includes(subscription.status as string)) subscription.status = 'active';
+    if (
+      subscription.default_payment_method === null &&
+      (subscription.payment_settings as Obj).save_default_payment_method === 'on_subscription'
+    ) {
+      subscription.default_payment_method = intent.payment_method;
+    }
+  }
+
+  private subscriptionView(id: string, params: FormObject): Obj {
+    const subscription = this.get(this.subscriptions, 'subscription', id);
+    const expand = params.expand;
+    const fields = Array.isArray(expand) ? expand : typeof expand === 'string' ? [expand] : [];
+    for (const field of fields) {
+      if (field === 'latest_invoice' || field === 'latest_invoice.confirmation_secret') {
+        if (typeof subscription.latest_invoice === 'string') {
+          subscription.latest_invoice = this.invoiceView(subscription.latest_invoice, {
+            expand: field === 'latest_invoice' ? [] : ['confirmation_secret'],
+          });
+        }
+      } else if (field === 'pending_setup_intent' && typeof subscription.pending_setup_intent === 'string') {
+        subscription.pending_setup_intent = clone(this.setupIntents.get(subscription.pending_setup_intent));
+      }
+    }
+    return subscription;
+  }
+
+  /** An invoice; confirmation_secret and payments are includable (shown when expanded), as at Stripe. */
+  private invoiceView(id: string, params: FormObject): Obj {
+    const invoice = this.get(this.invoices, 'invoice', id);
+    const expand = params.expand;
+    const fields = Array.isArray(expand) ? expand : typeof expand === 'string' ? [expand] : [];
+    if (!fields.includes('confirmation_secret')) delete invoice.confirmation_secret;
+    if (!fields.includes('payments')) delete invoice.payments;
+    return invoice;
+  }
+
+  private invoiceLines(id: string, params: FormObject): Obj {
+    const invoice = this.get(this.invoices, 'invoice', id);
+    const lines = (invoice.lines as Obj).data as Obj[];
+    const after = str(params, 'starting_after');
+    const limit = int(params, 'limit') ?? 10;
+    const from = after === undefined ? 0 : lines.findIndex((l) => l.id === after) + 1;
+    const data = lines.slice(from, from + limit);
+    return { object: 'list', data, has_more: from + limit < lines.length, url: `/v1/invoices/${id}/lines` };
+  }
+
+  private updateSubscription(id: string, params: FormObject): Obj {
+    const subscription = this.subscriptions.get(id);
+    if (subscription === undefined) throw missing('subscription', id);
+    if (['canceled', 'incomplete_expired'].includes(subscription.status as string)) {
+      throw invalid(`A canceled subscription can only update its cancellation_details and metadata.`);
+    }
+    subscription.metadata = metadata(params, subscription.metadata as Obj);
+    const cancel = bool(params, 'cancel_at_period_end');
+    if (cancel !== undefined) {
+      subscription.cancel_at_period_end = cancel;
+      const item = ((subscription.items as Obj).data as Obj[])[0] as Obj;
+      subscription.cancel_at = cancel ? item.current_period_end : null;
+      subscription.canceled_at = cancel ? now() : null;
+    }
+    const items = params.items;
+    if (Array.isArray(items) && items[0] !== undefined && typeof items[0] === 'object' && !Array.isArray(items[0])) {
+      const change = items[0];
+      const item = ((subscription.items as Obj).data as Obj[])[0] as Obj;
+      if (str(change, 'id') !== item.id) {
+        throw invalid('The double models changing the one existing item (items[0][id]).', { param: 'items[0][id]' });
+      }
+      const next = this.price(required(str(change, 'price'), 'items[0][price]'), 'items[0][price]');
+      const old = item.price as Obj;
+      if (next.currency !== old.currency) {
+        throw invalid('Cannot combine currencies on a single customer.', { param: 'items[0][price]' });
+      }
+      const proration = str(params, 'proration_behavior') ?? 'create_prorations';
+      if (!['create_prorations', 'none'].includes(proration)) {
+        throw invalid(`The double models proration_behavior create_prorations and none, not ${proration}.`, {
+          param: 'proration_behavior',
+        });
+      }
+      const at = now();
+      const start = item.current_period_start as number;
+      const end = item.current_period_end as number;
+      if (proration === 'create_prorations' && subscription.status !== 'trialing' && end > at) {
+        // Seconds left in the period, as Stripe prorates: credit the old price's unused time, charge the new one's.
+        const share = (end - at) / (end - start);
+        const date = new Date(at * 1000).toISOString().slice(0, 10);
+        const pending = this.pendingItems.get(id) ?? [];
+        pending.push(
+          this.line(
+            subscription,
+            `Unused time on ${this.productName(old)} after ${date}`,
+            -Math.round((old.unit_amount as number) * share),
+            at,
+            end,
+            true,
+          ),
+          this.line(
+            subscription,
+            `Remaining time on ${this.productName(next)} after ${date}`,
+            Math.round((next.unit_amount as number) * share),
+            at,
+            end,
+            true,
+          ),
+        );
+        this.pendingItems.set(id, pending);
+      }
+      item.price = clone(next);
+    }
+    return this.subscriptionView(id, params);
+  }
+
+  private cancelSubscription(id: string): Obj {
+    const subscription = this.subscriptions.get(id);
+    if (subscription === undefined) throw missing('subscription', id);
+    if (subscription.status === 'canceled') {
+      throw invalid(`No such subscription: '${id}'`, { code: 'resource_missing' });
+    }
+    subscription.status = 'canceled';
+    subscription.canceled_at = now();
+    subscription.ended_at = now();
+    return clone(subscription);
+  }
+
+  /**
+   * The test's clock: the subscription's period (or trial) ends now. Cancelled at period end → it
+   * ends (canceled). Otherwise the next period starts and its invoice (waiting prorations + the
+   * period's price) is charged to the subscription's (or customer's) default payment method:
+   * paid → active; declined, or `decline: true`, or no payment method → the invoice stays open,
+   * attempted, and the subscription is past_due. Returns the subscription.
+   */
+  advanceSubscription(id: string, options: { decline?: boolean } = {}): Obj {
+    const subscription = this.subscriptions.get(id);
+    if (subscription === undefined) throw new Error(`the double has no subscription ${id}`);
+    const item = ((subscription.items as Obj).data as Obj[])[0] as Obj;
+    if (subscription.cancel_at_period_end === true) {
+      subscription.status = 'canceled';
+      subscription.ended_at = now();
+      return clone(subscription);
+    }
+    const start = now();
+    const price = item.price as Obj;
+    const end = StripeDouble.periodEnd(start, (price.recurring as Obj).interval as string);
+    item.current_period_start = start;
+    item.current_period_end = end;
+    if (subscription.status === 'trialing') subscription.status = 'active';
+    const lines = [
+      ...(this.pendingItems.get(id) ?? []),
+      this.line(subscription, `1 × ${this.productName(price)}`, price.unit_amount as number, start, end),
+    ];
+    this.pendingItems.delete(id);
+    const invoice = this.newInvoice(subscription, 'subscription_cycle', lines);
+    if (invoice.status === 'paid') return clone(subscription);
+    const intentId = ((invoice.payments as Obj).data as Obj[])[0]?.payment as Obj;
+    const intent = this.paymentIntents.get(intentId.payment_intent as string) as Obj;
+    const customer = this.customers.get(subscription.customer as string) as Obj;
+    const pm =
+      (subscription.default_payment_method as string | null) ??
+      ((customer.invoice_settings as Obj).default_payment_method as string | null);
+    if (pm === null || options.decline) {
+      intent.payment_method = pm;
+      intent.status = 'requires_payment_method';
+      intent.last_payment_error = {
+        type: 'card_error',
+        code: 'card_declined',
+        decline_code: 'generic_decline',
+        message: 'Your card was declined.',
+      };
+      this.invoicePaymentSettled(intent);
+      return clone(subscription);
+    }
+    intent.payment_method = pm;
+    try {
+      this.runConfirm(intent, true);
+    } catch (e) {
+      if (!(e instanceof StripeDoubleError)) throw e;
+    }
+    return clone(subscription);
+  }
+
+  /** The test's view of a subscription and of an invoice (copies). */
+  subscription(id: string): Obj {
+    return this.get(this.subscriptions, 'subscription', id);
+  }
+  invoice(id: string): Obj {
+    return this.get(this.invoices, 'invoice', id);
+  }
+
+  /** customer.subscription.<type> / invoice.<type> events for the objects as the double holds them now. */
+  subscriptionEvent(type: string, id: string): Obj {
+    return this.event(`customer.subscription.${type}`, this.subscription(id));
+  }
+  invoiceEvent(type: string, id: string): Obj {
+    return this.event(`invoice.${type}`, this.invoice(id));
   }
 
   // ---------------------------------------------------------------------------

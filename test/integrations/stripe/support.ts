@@ -12,6 +12,7 @@ import {
   authoriseStripeDefaultCard,
   syncStripeDefaultPaymentMethod,
 } from '../../../src/jobs/tasks/stripe-saved-cards.js';
+import { syncStripePlan } from '../../../src/jobs/tasks/sync-stripe-plan.js';
 import { createTenant, createUser, type UserFixture } from '../../helpers/fixtures.js';
 import {
   getTestDatabase,
@@ -84,6 +85,7 @@ export async function stripeHarness(
           captureLapsingPayments,
           syncStripeDefaultPaymentMethod,
           authoriseStripeDefaultCard,
+          syncStripePlan,
         ],
         schedule: false,
         pollInterval: 50,

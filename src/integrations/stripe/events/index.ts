@@ -3,10 +3,12 @@ import type { Database } from '../../../db/database.js';
 import type { Logger } from '../../../log.js';
 import { accountHandlers } from './account.js';
 import { disputeHandlers } from './dispute.js';
+import { invoiceHandlers } from './invoice.js';
 import { paymentIntentHandlers } from './payment-intent.js';
 import { paymentMethodHandlers } from './payment-method.js';
 import { payoutHandlers } from './payout.js';
 import { refundHandlers } from './refund.js';
+import { subscriptionHandlers } from './subscription.js';
 
 /** An event as recorded in inbound_webhook_events.payload. */
 export interface RecordedEvent {
@@ -45,4 +47,6 @@ export const HANDLERS: Readonly<Record<string, EventHandler>> = {
   ...refundHandlers,
   ...disputeHandlers,
   ...payoutHandlers,
+  ...subscriptionHandlers,
+  ...invoiceHandlers,
 };
