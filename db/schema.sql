@@ -357,6 +357,8 @@ CREATE TYPE public.notification_type AS ENUM (
     'payment_received',
     'payment_failed',
     'payout_sent',
+    'subscription_payment_failed',
+    'subscription_trial_ending',
     'verification_approved',
     'verification_rejected',
     'message_received',
@@ -458,7 +460,8 @@ CREATE TYPE public.subscription_status AS ENUM (
     'canceled',
     'unpaid',
     'incomplete',
-    'incomplete_expired'
+    'incomplete_expired',
+    'paused'
 );
 
 --
@@ -7230,6 +7233,153 @@ end $$;
 COMMENT ON FUNCTION app.stripe_apply_dispute(event_id text, dispute jsonb, fetched_at timestamp with time zone, attempts integer) IS 'For the Stripe event job: mirrors a dispute (as fetched at fetched_at) of a Loconomy payment into payment_disputes, never backwards. First sight: the booking moves to disputed (remembering its status) and the payments managers are notified; the dispute fee is written once as a fee row; won → the booking returns; lost → stripe.reverse_dispute_transfer is enqueued. A dispute of another charge is ignored.';
 
 --
+-- Name: stripe_apply_invoice(text, jsonb, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_apply_invoice(event_id text, invoice jsonb, attempts integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  ev public.inbound_webhook_events;
+  inv public.invoices;
+  sub public.subscriptions;
+  owner public.users;
+  target text := invoice ->> 'status';
+  sub_id text := invoice -> 'parent' -> 'subscription_details' ->> 'subscription';
+  line jsonb;
+  amount bigint;
+  qty bigint;
+  credits bigint := 0;
+  tax bigint;
+  discount bigint;
+  stripe_paid_at timestamptz := to_timestamp((invoice -> 'status_transitions' ->> 'paid_at')::double precision);
+  issued date := coalesce(to_timestamp((invoice -> 'status_transitions' ->> 'finalized_at')::double precision),
+                          to_timestamp((invoice ->> 'created')::double precision), now())::date;
+  intent text;
+  outcome text := 'applied';
+  paid_now boolean := false;
+  notified uuid;
+begin
+  if event_id is not null then
+    ev := app.stripe_event_to_process(event_id);
+    if ev.id is null then
+      return jsonb_build_object('outcome', 'duplicate');
+    end if;
+  end if;
+  if jsonb_typeof(invoice -> 'parent' -> 'subscription_details' -> 'subscription') = 'object' then
+    sub_id := invoice -> 'parent' -> 'subscription_details' -> 'subscription' ->> 'id';
+  end if;
+  select * into sub from public.subscriptions x where x.stripe_subscription_id = sub_id;
+  select * into owner from public.users u
+   where u.id = coalesce(sub.user_id, (select u2.id from public.users u2 where u2.stripe_customer_id = invoice ->> 'customer'));
+  select * into inv from public.invoices x where x.stripe_invoice_id = invoice ->> 'id' for update;
+  if owner.id is null or app.stripe_invoice_rank(target) < 0 then
+    outcome := 'ignored';  -- a customer Loconomy does not know, or a deleted draft
+  elsif inv.id is not null and (app.stripe_invoice_rank(target) < app.stripe_invoice_rank(inv.status::text)
+        or (inv.status::text in ('paid', 'void') and target <> inv.status::text)) then
+    outcome := 'stale';
+  else
+    tax := coalesce((select sum((t ->> 'amount')::bigint) from jsonb_array_elements(coalesce(invoice -> 'total_taxes', '[]')) t), 0);
+    discount := coalesce((select sum((d ->> 'amount')::bigint) from jsonb_array_elements(coalesce(invoice -> 'total_discount_amounts', '[]')) d), 0);
+    if inv.id is null then
+      insert into public.invoices (user_id, subscription_id, invoice_number, status, currency, tax_cents,
+                                   discount_cents, issued_on, due_on, stripe_invoice_id, metadata)
+      values (owner.id, sub.id, coalesce(nullif(invoice ->> 'number', ''), invoice ->> 'id'), 'draft',
+              upper(invoice ->> 'currency'), tax, discount, issued, issued, invoice ->> 'id',
+              jsonb_build_object('source', 'stripe', 'billing_reason', invoice ->> 'billing_reason'))
+      returning * into inv;
+    end if;
+    if inv.status::text in ('draft', 'open') then
+      -- The lines as Stripe has them now (a draft's lines can change until it is finalised).
+      update public.invoices x set status = 'draft', tax_cents = tax, discount_cents = 0,
+                                   total_cents = x.subtotal_cents + tax
+       where x.id = inv.id;
+      delete from public.invoice_items it where it.invoice_id = inv.id;
+      for line in select * from jsonb_array_elements(coalesce(invoice -> 'lines' -> 'data', '[]')) loop
+        amount := (line ->> 'amount')::bigint;
+        if amount < 0 then
+          credits := credits - amount;
+          continue;
+        end if;
+        qty := greatest(coalesce((line ->> 'quantity')::bigint, 1), 1);
+        if amount % qty <> 0 then
+          qty := 1;
+        end if;
+        insert into public.invoice_items (invoice_id, description, quantity, unit_price_cents, total_cents, metadata)
+        values (inv.id, left(coalesce(nullif(line ->> 'description', ''), 'Subscription'), 500), qty, amount / qty, amount,
+                jsonb_strip_nulls(jsonb_build_object(
+                  'stripe_line_id', line ->> 'id',
+                  'stripe_price_id', coalesce(line -> 'pricing' -> 'price_details' ->> 'price',
+                                              line -> 'pricing' -> 'price_details' -> 'price' ->> 'id'),
+                  'proration', line -> 'parent' -> 'subscription_item_details' -> 'proration',
+                  'period_start', to_timestamp((line -> 'period' ->> 'start')::double precision),
+                  'period_end', to_timestamp((line -> 'period' ->> 'end')::double precision))));
+      end loop;
+      -- Capped at subtotal + tax, as the line trigger does: a credit larger
+      -- than the invoice leaves a total of 0 (Stripe keeps the rest on the
+      -- customer's balance).
+      update public.invoices x
+         set discount_cents = least(discount + credits, x.subtotal_cents + x.tax_cents),
+             total_cents = x.subtotal_cents + x.tax_cents - least(discount + credits, x.subtotal_cents + x.tax_cents)
+       where x.id = inv.id;
+    end if;
+    select * into inv from public.invoices x where x.id = inv.id;
+    paid_now := target = 'paid' and inv.status::text <> 'paid';
+    update public.invoices x
+       set status = target::public.invoice_status,
+           invoice_number = coalesce(nullif(invoice ->> 'number', ''), x.invoice_number),
+           amount_paid_cents = least(coalesce((invoice ->> 'amount_paid')::bigint, 0), x.total_cents),
+           paid_at = case when target = 'paid' then coalesce(x.paid_at, stripe_paid_at, now()) end,
+           issued_on = issued,
+           due_on = greatest(issued, coalesce(to_timestamp((invoice ->> 'due_date')::double precision)::date, issued)),
+           hosted_invoice_url = invoice ->> 'hosted_invoice_url',
+           pdf_url = invoice ->> 'invoice_pdf',
+           metadata = x.metadata || jsonb_strip_nulls(jsonb_build_object(
+             'stripe_total', (invoice ->> 'total')::bigint, 'amount_due', (invoice ->> 'amount_due')::bigint,
+             'attempt_count', (invoice ->> 'attempt_count')::int,
+             'next_payment_attempt', to_timestamp((invoice ->> 'next_payment_attempt')::double precision)))
+     where x.id = inv.id
+    returning * into inv;
+    if target = 'paid' and inv.amount_paid_cents > 0 then
+      select coalesce(p -> 'payment' ->> 'payment_intent', p -> 'payment' -> 'payment_intent' ->> 'id') into intent
+        from jsonb_array_elements(coalesce(invoice -> 'payments' -> 'data', '[]')) p
+       where p ->> 'status' = 'paid' limit 1;
+      -- The platform keeps all of a subscription payment: platform_fee_cents = amount.
+      insert into public.transactions (user_id, tenant_id, subscription_id, type, status, amount_cents, currency,
+                                       platform_fee_cents, description, processed_at, metadata, idempotency_key,
+                                       stripe_payment_intent_id)
+      values (owner.id, inv.tenant_id, sub.id, 'payment', 'completed', inv.amount_paid_cents, inv.currency,
+              inv.amount_paid_cents, format('Subscription invoice %s', inv.invoice_number), inv.paid_at,
+              jsonb_build_object('method', 'stripe', 'invoice_id', inv.id, 'stripe_invoice_id', invoice ->> 'id'),
+              'stripe:invoice:' || (invoice ->> 'id') || ':payment', intent)
+      on conflict (idempotency_key) do nothing;
+    end if;
+    -- Dunning: each failed attempt of an unpaid invoice tells the subscriber (urgent: money is due).
+    if event_id is not null and ev.event_type = 'invoice.payment_failed' and target = 'open' then
+      notified := app.notify(owner.id, 'subscription_payment_failed', 'Your subscription payment failed',
+        format('We could not charge %s %s for invoice %s. Update your card to keep your plan.',
+               to_char(coalesce((invoice ->> 'amount_due')::numeric, 0) / 100, 'FM999999990.00'), inv.currency,
+               inv.invoice_number),
+        jsonb_build_object('invoice_id', inv.id, 'subscription_id', sub.id, 'urgent', true,
+                           'attempt_count', (invoice ->> 'attempt_count')::int,
+                           'hosted_invoice_url', invoice ->> 'hosted_invoice_url'),
+        invoice ->> 'hosted_invoice_url', null);
+    end if;
+  end if;
+  if event_id is not null then
+    perform app.stripe_finish_event(event_id, outcome, attempts);
+  end if;
+  return jsonb_build_object('outcome', outcome, 'invoice_id', inv.id, 'status', inv.status, 'paid_now', paid_now);
+end $$;
+
+--
+-- Name: FUNCTION stripe_apply_invoice(event_id text, invoice jsonb, attempts integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_apply_invoice(event_id text, invoice jsonb, attempts integer) IS 'For the Stripe event job (service_role): mirrors an Invoice, as fetched from Stripe, into invoices and invoice_items (status forward only; lines while draft or open; credits as discount), writes one payment transaction per paid invoice (key stripe:invoice:<id>:payment), notifies the subscriber on invoice.payment_failed, and marks the event processed.';
+
+--
 -- Name: stripe_apply_payment_intent(text, jsonb, integer); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -7477,6 +7627,90 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.stripe_apply_refunds(event_id text, refunds jsonb, attempts integer) IS 'For the refund job and the refund.* / charge.refunded events (service_role): records each succeeded refund (as fetched from Stripe) of a Loconomy PaymentIntent once, keyed by the refund id (app.payment_refund prorates the fee refunded and the transfer reversed), and marks the event processed.';
+
+--
+-- Name: stripe_apply_subscription(text, jsonb, timestamp with time zone, integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_apply_subscription(event_id text, subscription jsonb, fetched_at timestamp with time zone, attempts integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  ev public.inbound_webhook_events;
+  s public.subscriptions;
+  item jsonb := subscription -> 'items' -> 'data' -> 0;
+  price jsonb := subscription -> 'items' -> 'data' -> 0 -> 'price';
+  plan public.subscription_plans;
+  reserved text := subscription -> 'metadata' ->> 'loconomy_subscription_id';
+  tier_name text := price -> 'metadata' ->> 'loconomy_tier';
+  outcome text := 'applied';
+begin
+  if event_id is not null then
+    ev := app.stripe_event_to_process(event_id);
+    if ev.id is null then
+      return jsonb_build_object('outcome', 'duplicate');
+    end if;
+  end if;
+  select * into s from public.subscriptions x where x.stripe_subscription_id = subscription ->> 'id' for update;
+  if s.id is null and reserved ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    -- The event may come before the function recorded the id on its reservation.
+    select * into s from public.subscriptions x
+     where x.id = reserved::uuid and x.stripe_subscription_id is null
+       and x.plan_id::text is not distinct from subscription -> 'metadata' ->> 'loconomy_plan_id'
+     for update;
+  end if;
+  select * into plan from public.subscription_plans p
+   where p.stripe_price_id = price ->> 'id'
+      or (p.id::text = price -> 'metadata' ->> 'loconomy_plan_id' and p.tenant_id = s.tenant_id)
+   order by (p.stripe_price_id = price ->> 'id') desc nulls last limit 1;
+  if s.id is null or item is null then
+    outcome := 'ignored';  -- a subscription Loconomy did not make
+  elsif s.stripe_synced_at is not null and s.stripe_synced_at >= fetched_at then
+    outcome := 'stale';    -- a later fetch was applied already
+  elsif s.status::text in ('canceled', 'incomplete_expired') and s.stripe_subscription_id is not null then
+    outcome := 'stale';    -- final at Stripe too
+  else
+    if tier_name is null or tier_name not in ('basic', 'professional', 'enterprise') then
+      tier_name := coalesce(plan.tier::text, s.tier::text);
+    end if;
+    update public.subscriptions x
+       set stripe_subscription_id = subscription ->> 'id',
+           stripe_price_id = price ->> 'id',
+           plan_id = coalesce(plan.id, x.plan_id),
+           tier = tier_name::public.subscription_tier,
+           status = (subscription ->> 'status')::public.subscription_status,
+           billing_interval = coalesce(nullif(price -> 'recurring' ->> 'interval', ''), x.billing_interval::text)::public.billing_interval,
+           price_cents = coalesce((price ->> 'unit_amount')::bigint * coalesce((item ->> 'quantity')::bigint, 1), x.price_cents),
+           currency = upper(coalesce(subscription ->> 'currency', price ->> 'currency', x.currency::text)),
+           current_period_start = to_timestamp((item ->> 'current_period_start')::double precision),
+           current_period_end = to_timestamp((item ->> 'current_period_end')::double precision),
+           trial_end = to_timestamp((subscription ->> 'trial_end')::double precision),
+           cancel_at_period_end = coalesce((subscription ->> 'cancel_at_period_end')::boolean, false),
+           canceled_at = to_timestamp((subscription ->> 'canceled_at')::double precision),
+           features = case when plan.id is not null and plan.id is distinct from x.plan_id then plan.features else x.features end,
+           usage_limits = case when plan.id is not null and plan.id is distinct from x.plan_id then plan.usage_limits else x.usage_limits end,
+           stripe_synced_at = fetched_at
+     where x.id = s.id
+    returning * into s;
+    if event_id is not null and ev.event_type = 'customer.subscription.trial_will_end'
+       and s.status::text = 'trialing' then
+      perform app.notify(s.user_id, 'subscription_trial_ending', 'Your trial ends soon',
+        format('Your %s trial ends on %s. Add a card to keep your plan.', s.tier, to_char(s.trial_end, 'YYYY-MM-DD')),
+        jsonb_build_object('subscription_id', s.id, 'trial_end', s.trial_end), null, null);
+    end if;
+  end if;
+  if event_id is not null then
+    perform app.stripe_finish_event(event_id, outcome, attempts);
+  end if;
+  return jsonb_build_object('outcome', outcome, 'subscription_id', s.id, 'status', s.status, 'tier', s.tier);
+end $_$;
+
+--
+-- Name: FUNCTION stripe_apply_subscription(event_id text, subscription jsonb, fetched_at timestamp with time zone, attempts integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_apply_subscription(event_id text, subscription jsonb, fetched_at timestamp with time zone, attempts integer) IS 'For the Stripe event job and the subscription functions (service_role): mirrors a Subscription, as fetched from Stripe at fetched_at, into its subscriptions row — tier from the price, status (past_due and unpaid are the dunning states), periods, trial, cancel_at_period_end — unless a later fetch was applied or the row is final; notifies the subscriber on trial_will_end; marks the event processed.';
 
 --
 -- Name: stripe_attach_payment_intent(uuid, text); Type: FUNCTION; Schema: app; Owner: -
@@ -7761,6 +7995,18 @@ $$;
 COMMENT ON FUNCTION app.stripe_finish_event(event_id text, outcome text, attempts integer) IS 'For the Stripe event job: marks an event processed with its outcome (applied, ignored, stale) and the job attempt that did it.';
 
 --
+-- Name: stripe_invoice_rank(text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_invoice_rank(status text) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select case status when 'draft' then 0 when 'open' then 1 when 'uncollectible' then 2
+                     when 'paid' then 3 when 'void' then 3 else -1 end
+$$;
+
+--
 -- Name: stripe_link_customer(uuid, text); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -7811,6 +8057,102 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) IS 'For the onboarding function (service_role): stores the Connect account created for a provider, once; returns the account id kept.';
+
+--
+-- Name: subscription_plans; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.subscription_plans (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    tenant_id uuid DEFAULT app.current_tenant_id() NOT NULL,
+    tier public.subscription_tier NOT NULL,
+    billing_interval public.billing_interval DEFAULT 'month'::public.billing_interval NOT NULL,
+    name text NOT NULL,
+    description text,
+    currency public.currency_code NOT NULL,
+    price_cents public.cents NOT NULL,
+    trial_days integer DEFAULT 0 NOT NULL,
+    features jsonb DEFAULT '{}'::jsonb NOT NULL,
+    usage_limits jsonb DEFAULT '{}'::jsonb NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    stripe_product_id text,
+    stripe_price_id text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT subscription_plans_description_check CHECK ((length(description) <= 1000)),
+    CONSTRAINT subscription_plans_features_check CHECK ((jsonb_typeof(features) = 'object'::text)),
+    CONSTRAINT subscription_plans_name_check CHECK (((length(name) >= 1) AND (length(name) <= 100))),
+    CONSTRAINT subscription_plans_price_cents_check CHECK (((price_cents)::bigint > 0)),
+    CONSTRAINT subscription_plans_stripe_price_id_check CHECK ((stripe_price_id ~ '^price_[A-Za-z0-9_]+$'::text)),
+    CONSTRAINT subscription_plans_stripe_product_id_check CHECK ((stripe_product_id ~ '^prod_[A-Za-z0-9_]+$'::text)),
+    CONSTRAINT subscription_plans_tier_check CHECK ((tier <> 'free'::public.subscription_tier)),
+    CONSTRAINT subscription_plans_trial_days_check CHECK (((trial_days >= 0) AND (trial_days <= 730))),
+    CONSTRAINT subscription_plans_usage_limits_check CHECK ((jsonb_typeof(usage_limits) = 'object'::text))
+);
+
+--
+-- Name: TABLE subscription_plans; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.subscription_plans IS 'What a provider tier costs in a marketplace, per billing interval: its pricing page (anyone reads the active plans of their marketplace). Payments managers write them; in stripe marketplaces a job makes the Stripe Product (one per tier) and Price (lookup_key loconomy:<tenant>:<tier>:<interval>). Decision 0023, slice 6.';
+
+--
+-- Name: COLUMN subscription_plans.trial_days; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.subscription_plans.trial_days IS 'Days of free trial a new subscriber gets (0: none); changing it affects later subscriptions only.';
+
+--
+-- Name: COLUMN subscription_plans.features; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.subscription_plans.features IS 'What the tier includes, copied onto a subscription when it moves to this plan (e.g. {"featured_listings": 3}).';
+
+--
+-- Name: COLUMN subscription_plans.usage_limits; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.subscription_plans.usage_limits IS 'Limits of the tier, copied onto a subscription when it moves to this plan (e.g. {"sms.sent": 500}).';
+
+--
+-- Name: COLUMN subscription_plans.stripe_price_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.subscription_plans.stripe_price_id IS 'The Stripe Price of the current price_cents; cleared when price_cents changes (Stripe prices are immutable) so the sync job makes a new one. Subscribers stay on the price they subscribed at until they change plan.';
+
+--
+-- Name: stripe_link_plan_price(uuid, bigint, text, text); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_link_plan_price(plan_id uuid, price_cents bigint, stripe_product_id text, stripe_price_id text) RETURNS public.subscription_plans
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  p public.subscription_plans;
+begin
+  if stripe_link_plan_price.stripe_product_id !~ '^prod_[A-Za-z0-9_]+$'
+     or stripe_link_plan_price.stripe_price_id !~ '^price_[A-Za-z0-9_]+$' then
+    raise invalid_parameter_value using message = 'a Stripe product id starts with prod_ and a price id with price_';
+  end if;
+  -- Recorded only if the plan still costs what the Price charges (an admin may
+  -- have changed it meanwhile: its own job makes the next Price).
+  update public.subscription_plans x
+     set stripe_product_id = stripe_link_plan_price.stripe_product_id,
+         stripe_price_id = stripe_link_plan_price.stripe_price_id
+   where x.id = stripe_link_plan_price.plan_id and x.price_cents = stripe_link_plan_price.price_cents
+  returning * into p;
+  if p.id is null then
+    select * into p from public.subscription_plans x where x.id = stripe_link_plan_price.plan_id;
+  end if;
+  return p;
+end $_$;
+
+--
+-- Name: FUNCTION stripe_link_plan_price(plan_id uuid, price_cents bigint, stripe_product_id text, stripe_price_id text); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_link_plan_price(plan_id uuid, price_cents bigint, stripe_product_id text, stripe_price_id text) IS 'For the plan sync (service_role): records the Stripe Product and Price made for a plan, if the plan still has that price; returns the plan.';
 
 --
 -- Name: stripe_off_session_declined(uuid, jsonb); Type: FUNCTION; Schema: app; Owner: -
@@ -7889,6 +8231,51 @@ $$;
 --
 
 COMMENT ON FUNCTION app.stripe_payout_caller() IS 'The signed-in caller as payout onboarding needs them: role, the tenant''s payment mode, the region''s country, and their Connect account if any. No row without a user.';
+
+--
+-- Name: stripe_plan_for_caller(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_plan_for_caller(plan_id uuid) RETURNS TABLE(plan_id uuid, tier text, billing_interval text, currency text, price_cents bigint, trial_days integer, stripe_price_id text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select p.id, p.tier::text, p.billing_interval::text, p.currency::text, p.price_cents, p.trial_days, p.stripe_price_id
+    from public.subscription_plans p
+   where p.id = stripe_plan_for_caller.plan_id and p.is_active and p.tenant_id = app.current_tenant_id()
+$$;
+
+--
+-- Name: FUNCTION stripe_plan_for_caller(plan_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_plan_for_caller(plan_id uuid) IS 'An active plan of the caller''s marketplace, for the subscription functions; no row for another marketplace''s or an inactive plan.';
+
+--
+-- Name: stripe_plan_to_sync(uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_plan_to_sync(plan_id uuid) RETURNS TABLE(plan_id uuid, tenant_id uuid, tier text, billing_interval text, name text, description text, currency text, price_cents bigint, is_active boolean, payment_mode text, stripe_product_id text, stripe_price_id text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select p.id, p.tenant_id, p.tier::text, p.billing_interval::text, p.name, p.description, p.currency::text,
+         p.price_cents, p.is_active, t.payment_mode::text,
+         -- The tier's Product may already exist through the plan of the other interval.
+         coalesce(p.stripe_product_id, (select o.stripe_product_id from public.subscription_plans o
+                                         where o.tenant_id = p.tenant_id and o.tier = p.tier
+                                           and o.stripe_product_id is not null limit 1)),
+         p.stripe_price_id
+    from public.subscription_plans p
+    join public.tenants t on t.id = p.tenant_id
+   where p.id = stripe_plan_to_sync.plan_id
+$$;
+
+--
+-- Name: FUNCTION stripe_plan_to_sync(plan_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_plan_to_sync(plan_id uuid) IS 'For the plan sync (service_role): a plan, its marketplace''s payment mode and the Stripe Product of its tier if one exists.';
 
 --
 -- Name: stripe_record_dispute_loss(text, bigint, bigint, bigint, text, text, text); Type: FUNCTION; Schema: app; Owner: -
@@ -8000,6 +8387,119 @@ end $_$;
 --
 
 COMMENT ON FUNCTION app.stripe_record_event(event jsonb) IS 'For the Stripe webhook route (service_role), after the signature is verified: records the event once in inbound_webhook_events and enqueues stripe.process_event in the same transaction; {outcome: recorded | duplicate, processed?}.';
+
+--
+-- Name: stripe_reserve_subscription(uuid, uuid); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_reserve_subscription(user_id uuid, plan_id uuid) RETURNS TABLE(subscription_id uuid, reserved boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  p public.subscription_plans;
+  s public.subscriptions;
+begin
+  select * into p from public.subscription_plans x
+   where x.id = stripe_reserve_subscription.plan_id
+     and x.tenant_id = (select u.tenant_id from public.users u where u.id = stripe_reserve_subscription.user_id);
+  if p.id is null then
+    raise sqlstate 'PT404' using message = format('plan %s not found', stripe_reserve_subscription.plan_id);
+  end if;
+  select * into s from public.subscriptions x
+   where x.user_id = stripe_reserve_subscription.user_id
+     and x.status::text in ('trialing', 'active', 'past_due', 'unpaid', 'incomplete')
+   for update;
+  if s.id is not null and (s.stripe_subscription_id is not null or s.stripe_synced_at is not null) then
+    return query select s.id, false;
+    return;
+  end if;
+  if s.id is not null then
+    update public.subscriptions x
+       set plan_id = p.id, tier = p.tier, billing_interval = p.billing_interval, price_cents = p.price_cents,
+           currency = p.currency, features = p.features, usage_limits = p.usage_limits
+     where x.id = s.id;
+    return query select s.id, true;
+    return;
+  end if;
+  insert into public.subscriptions (user_id, plan_id, tier, status, billing_interval, price_cents, currency, features,
+                                    usage_limits)
+  values (stripe_reserve_subscription.user_id, p.id, p.tier, 'incomplete', p.billing_interval, p.price_cents,
+          p.currency, p.features, p.usage_limits)
+  on conflict do nothing
+  returning id into s.id;
+  if s.id is null then
+    -- A concurrent call reserved it first.
+    select x.id into s.id from public.subscriptions x
+     where x.user_id = stripe_reserve_subscription.user_id
+       and x.status::text in ('trialing', 'active', 'past_due', 'unpaid', 'incomplete');
+    return query select s.id, false;
+    return;
+  end if;
+  return query select s.id, true;
+end $$;
+
+--
+-- Name: FUNCTION stripe_reserve_subscription(user_id uuid, plan_id uuid); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_reserve_subscription(user_id uuid, plan_id uuid) IS 'For stripe-subscribe (service_role): reserves the user''s live subscription (status incomplete, no Stripe id yet) for a plan; reserved = false when the user already has a live one (the caller answers 409).';
+
+--
+-- Name: stripe_subscriber(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_subscriber() RETURNS TABLE(user_id uuid, tenant_id uuid, role public.user_role, payment_mode public.payment_mode, stripe_customer_id text, subscription_id uuid, subscription_status text, stripe_subscription_id text, plan_id uuid, stripe_price_id text, currency text, stripe_synced_at timestamp with time zone, cancel_at_period_end boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select u.id, u.tenant_id, u.role, t.payment_mode, u.stripe_customer_id, s.id, s.status::text,
+         s.stripe_subscription_id, s.plan_id, s.stripe_price_id, s.currency::text, s.stripe_synced_at,
+         s.cancel_at_period_end
+    from public.users u
+    join public.tenants t on t.id = u.tenant_id
+    left join public.subscriptions s
+      on s.user_id = u.id and s.status::text in ('trialing', 'active', 'past_due', 'unpaid', 'incomplete')
+   where u.id = app.current_user_id()
+$$;
+
+--
+-- Name: FUNCTION stripe_subscriber(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_subscriber() IS 'The signed-in caller as the subscription functions need them: role, the marketplace''s payment mode, their Stripe Customer and their live subscription if any. No row without a user.';
+
+--
+-- Name: subscription_plans_before_update(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.subscription_plans_before_update() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if new.price_cents is distinct from old.price_cents then
+    new.stripe_price_id := null;
+  end if;
+  return new;
+end $$;
+
+--
+-- Name: subscription_plans_sync_job(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.subscription_plans_sync_job() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+begin
+  if new.is_active and new.stripe_price_id is null and to_regnamespace('graphile_worker') is not null
+     and exists (select 1 from public.tenants t where t.id = new.tenant_id and t.payment_mode::text = 'stripe') then
+    perform graphile_worker.add_job('stripe.sync_plan', json_build_object('plan_id', new.id),
+      max_attempts => 25, job_key => 'stripe:plan:' || new.id);
+  end if;
+  return null;
+end $$;
 
 --
 -- Name: tenant_permission_holders(uuid, text); Type: FUNCTION; Schema: app; Owner: -
@@ -9850,6 +10350,128 @@ $$;
 --
 
 COMMENT ON FUNCTION public.geo_point(lon double precision, lat double precision) IS 'A WGS84 geography point from longitude and latitude.';
+
+--
+-- Name: subscriptions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.subscriptions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    tenant_id uuid NOT NULL,
+    stripe_subscription_id text,
+    stripe_price_id text,
+    tier public.subscription_tier DEFAULT 'free'::public.subscription_tier NOT NULL,
+    status public.subscription_status DEFAULT 'active'::public.subscription_status NOT NULL,
+    billing_interval public.billing_interval DEFAULT 'month'::public.billing_interval NOT NULL,
+    price_cents public.cents DEFAULT 0 NOT NULL,
+    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
+    current_period_start timestamp with time zone,
+    current_period_end timestamp with time zone,
+    trial_end timestamp with time zone,
+    cancel_at_period_end boolean DEFAULT false NOT NULL,
+    canceled_at timestamp with time zone,
+    features jsonb DEFAULT '{}'::jsonb NOT NULL,
+    usage_limits jsonb DEFAULT '{}'::jsonb NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    plan_id uuid,
+    stripe_synced_at timestamp with time zone,
+    CONSTRAINT subscriptions_check CHECK ((current_period_end > current_period_start))
+);
+
+--
+-- Name: TABLE subscriptions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.subscriptions IS 'A user''s plan (mirrors Stripe Subscriptions; status uses Stripe''s spelling "canceled").';
+
+--
+-- Name: COLUMN subscriptions.plan_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.subscriptions.plan_id IS 'The plan subscribed to (its tier, interval and price when subscribed; later price changes of the plan do not move it).';
+
+--
+-- Name: COLUMN subscriptions.stripe_synced_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.subscriptions.stripe_synced_at IS 'When the Stripe Subscription last applied was fetched; an older fetch is not applied (decision 0023 "Order").';
+
+--
+-- Name: grant_subscription(uuid, public.subscription_tier, public.billing_interval, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.grant_subscription(user_id uuid, tier public.subscription_tier, billing_interval public.billing_interval DEFAULT 'month'::public.billing_interval, current_period_end timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS public.subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  me uuid := app.require_user();
+  target public.users;
+  mode text;
+  p public.subscription_plans;
+  s public.subscriptions;
+begin
+  if not app.has_permission('payments.manage') then
+    raise insufficient_privilege using message = 'you cannot grant subscriptions',
+      hint = 'Granting a tier needs the payments.manage permission.';
+  end if;
+  select * into target from public.users u
+   where u.id = grant_subscription.user_id and u.tenant_id = app.current_tenant_id() and u.deleted_at is null;
+  if target.id is null then
+    raise sqlstate 'PT404' using message = format('user %s not found', grant_subscription.user_id);
+  end if;
+  select t.payment_mode::text into mode from public.tenants t where t.id = target.tenant_id;
+  if mode <> 'offline' then
+    raise sqlstate 'PT409' using message = 'this marketplace bills subscriptions through Stripe',
+      hint = 'The provider subscribes with the stripe-subscribe function.';
+  end if;
+  if grant_subscription.current_period_end is not null and grant_subscription.current_period_end <= now() then
+    raise invalid_parameter_value using message = 'current_period_end must be in the future';
+  end if;
+  select * into s from public.subscriptions x
+   where x.user_id = target.id and x.status::text in ('trialing', 'active', 'past_due', 'unpaid', 'incomplete')
+   for update;
+  if grant_subscription.tier = 'free' then
+    -- Back to free: the live subscription ends now.
+    update public.subscriptions x set status = 'canceled', canceled_at = now(), cancel_at_period_end = false,
+                                      metadata = x.metadata || jsonb_build_object('ended_by', me)
+     where x.id = s.id
+    returning * into s;
+    return s;
+  end if;
+  select * into p from public.subscription_plans x
+   where x.tenant_id = target.tenant_id and x.tier = grant_subscription.tier
+     and x.billing_interval = grant_subscription.billing_interval;
+  if s.id is not null then
+    update public.subscriptions x
+       set tier = grant_subscription.tier, billing_interval = grant_subscription.billing_interval, plan_id = p.id,
+           status = 'active', price_cents = 0, currency = coalesce(p.currency, x.currency),
+           features = coalesce(p.features, '{}'), usage_limits = coalesce(p.usage_limits, '{}'),
+           current_period_end = coalesce(grant_subscription.current_period_end, x.current_period_end),
+           metadata = x.metadata || jsonb_build_object('granted_by', me)
+     where x.id = s.id
+    returning * into s;
+  else
+    insert into public.subscriptions (user_id, plan_id, tier, status, billing_interval, price_cents, currency,
+                                      current_period_start, current_period_end, features, usage_limits, metadata)
+    values (target.id, p.id, grant_subscription.tier, 'active', grant_subscription.billing_interval, 0,
+            coalesce(p.currency, (select t.default_currency from public.tenants t where t.id = target.tenant_id)),
+            case when grant_subscription.current_period_end is not null then now() end,
+            grant_subscription.current_period_end, coalesce(p.features, '{}'), coalesce(p.usage_limits, '{}'),
+            jsonb_build_object('granted_by', me))
+    returning * into s;
+  end if;
+  return s;
+end $$;
+
+--
+-- Name: FUNCTION grant_subscription(user_id uuid, tier public.subscription_tier, billing_interval public.billing_interval, current_period_end timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.grant_subscription(user_id uuid, tier public.subscription_tier, billing_interval public.billing_interval, current_period_end timestamp with time zone) IS 'Offline marketplaces, payments.manage: gives a user a tier (their live subscription changes, or one is made; price 0, nothing charged, features and limits from the tier''s plan); tier free ends it. 409 in stripe marketplaces (providers subscribe through stripe-subscribe).';
 
 --
 -- Name: hide_review(uuid, text); Type: FUNCTION; Schema: public; Owner: -
@@ -12063,6 +12685,40 @@ end $$;
 COMMENT ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) IS 'Reviews the other party of a completed booking (once, within the review window: 14 days after completion unless the tenant sets reviews.window_days). Ratings 1–5. The review stays hidden until the other party has reviewed too or the window closes.';
 
 --
+-- Name: subscriptions_report(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.subscriptions_report(period_start timestamp with time zone DEFAULT NULL::timestamp with time zone, period_end timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(currency text, invoices_paid integer, revenue_cents bigint, subscribers integer)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  tenant uuid := app.current_tenant_id();
+begin
+  perform app.require_user();
+  if not app.has_permission('payments.read') then
+    raise insufficient_privilege using message = 'you cannot read the subscriptions report',
+      hint = 'The report needs the payments.read permission.';
+  end if;
+  if period_start is not null and period_end is not null and period_end <= period_start then
+    raise invalid_parameter_value using message = 'period_end must be after period_start';
+  end if;
+  return query
+  select t.currency::text, count(*)::int, coalesce(sum(t.amount_cents), 0)::bigint, count(distinct t.user_id)::int
+    from public.transactions t
+   where t.tenant_id = tenant and t.subscription_id is not null and t.type = 'payment' and t.status = 'completed'
+     and (period_start is null or t.processed_at >= period_start)
+     and (period_end is null or t.processed_at < period_end)
+   group by t.currency order by t.currency;
+end $$;
+
+--
+-- Name: FUNCTION subscriptions_report(period_start timestamp with time zone, period_end timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.subscriptions_report(period_start timestamp with time zone, period_end timestamp with time zone) IS 'For payments.read: per currency over [period_start, period_end) of when it was paid — subscription invoices paid, the money (all the platform''s) and how many subscribers paid. Booking money is in payments_report.';
+
+--
 -- Name: track_event(jsonb, uuid, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -13635,40 +14291,6 @@ CREATE TABLE public.role_permissions (
 COMMENT ON TABLE public.role_permissions IS 'What each application role may do. Global (the same in every tenant); written by service_role only.';
 
 --
--- Name: subscriptions; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.subscriptions (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    tenant_id uuid NOT NULL,
-    stripe_subscription_id text,
-    stripe_price_id text,
-    tier public.subscription_tier DEFAULT 'free'::public.subscription_tier NOT NULL,
-    status public.subscription_status DEFAULT 'active'::public.subscription_status NOT NULL,
-    billing_interval public.billing_interval DEFAULT 'month'::public.billing_interval NOT NULL,
-    price_cents public.cents DEFAULT 0 NOT NULL,
-    currency public.currency_code DEFAULT 'USD'::text NOT NULL,
-    current_period_start timestamp with time zone,
-    current_period_end timestamp with time zone,
-    trial_end timestamp with time zone,
-    cancel_at_period_end boolean DEFAULT false NOT NULL,
-    canceled_at timestamp with time zone,
-    features jsonb DEFAULT '{}'::jsonb NOT NULL,
-    usage_limits jsonb DEFAULT '{}'::jsonb NOT NULL,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT subscriptions_check CHECK ((current_period_end > current_period_start))
-);
-
---
--- Name: TABLE subscriptions; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.subscriptions IS 'A user''s plan (mirrors Stripe Subscriptions; status uses Stripe''s spelling "canceled").';
-
---
 -- Name: system_logs; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -14600,6 +15222,27 @@ ALTER TABLE ONLY public.reviews
 
 ALTER TABLE ONLY public.role_permissions
     ADD CONSTRAINT role_permissions_pkey PRIMARY KEY (role, permission_id);
+
+--
+-- Name: subscription_plans subscription_plans_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.subscription_plans
+    ADD CONSTRAINT subscription_plans_pkey PRIMARY KEY (id);
+
+--
+-- Name: subscription_plans subscription_plans_stripe_price_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.subscription_plans
+    ADD CONSTRAINT subscription_plans_stripe_price_id_key UNIQUE (stripe_price_id);
+
+--
+-- Name: subscription_plans subscription_plans_tenant_id_tier_billing_interval_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.subscription_plans
+    ADD CONSTRAINT subscription_plans_tenant_id_tier_billing_interval_key UNIQUE (tenant_id, tier, billing_interval);
 
 --
 -- Name: subscriptions subscriptions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -15621,10 +16264,22 @@ CREATE INDEX reviews_tenant_rating_idx ON public.reviews USING btree (tenant_id,
 CREATE INDEX role_permissions_permission_id_idx ON public.role_permissions USING btree (permission_id);
 
 --
+-- Name: subscription_plans_tenant_active_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX subscription_plans_tenant_active_idx ON public.subscription_plans USING btree (tenant_id, is_active);
+
+--
 -- Name: subscriptions_one_live_per_user; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX subscriptions_one_live_per_user ON public.subscriptions USING btree (user_id) WHERE (status = ANY (ARRAY['trialing'::public.subscription_status, 'active'::public.subscription_status, 'past_due'::public.subscription_status, 'unpaid'::public.subscription_status, 'incomplete'::public.subscription_status]));
+
+--
+-- Name: subscriptions_plan_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX subscriptions_plan_id_idx ON public.subscriptions USING btree (plan_id);
 
 --
 -- Name: subscriptions_renewal_idx; Type: INDEX; Schema: public; Owner: -
@@ -16653,6 +17308,30 @@ CREATE TRIGGER reviews_set_updated_at BEFORE UPDATE ON public.reviews FOR EACH R
 CREATE TRIGGER role_permissions_audit AFTER INSERT OR DELETE OR UPDATE ON public.role_permissions FOR EACH ROW EXECUTE FUNCTION app.audit_row();
 
 --
+-- Name: subscription_plans subscription_plans_audit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER subscription_plans_audit AFTER INSERT OR DELETE OR UPDATE ON public.subscription_plans FOR EACH ROW EXECUTE FUNCTION app.audit_row();
+
+--
+-- Name: subscription_plans subscription_plans_before_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER subscription_plans_before_update BEFORE UPDATE ON public.subscription_plans FOR EACH ROW EXECUTE FUNCTION app.subscription_plans_before_update();
+
+--
+-- Name: subscription_plans subscription_plans_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER subscription_plans_set_updated_at BEFORE UPDATE ON public.subscription_plans FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+
+--
+-- Name: subscription_plans subscription_plans_sync_job; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER subscription_plans_sync_job AFTER INSERT OR UPDATE ON public.subscription_plans FOR EACH ROW EXECUTE FUNCTION app.subscription_plans_sync_job();
+
+--
 -- Name: subscriptions subscriptions_audit; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -17595,6 +18274,20 @@ ALTER TABLE ONLY public.role_permissions
     ADD CONSTRAINT role_permissions_permission_id_fkey FOREIGN KEY (permission_id) REFERENCES public.permissions(id) ON DELETE CASCADE;
 
 --
+-- Name: subscription_plans subscription_plans_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.subscription_plans
+    ADD CONSTRAINT subscription_plans_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+--
+-- Name: subscriptions subscriptions_plan_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.subscriptions
+    ADD CONSTRAINT subscriptions_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES public.subscription_plans(id) ON DELETE SET NULL;
+
+--
 -- Name: subscriptions subscriptions_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -17940,6 +18633,12 @@ CREATE POLICY "Anyone can read public reviews in their tenant" ON public.reviews
 --
 
 CREATE POLICY "Anyone can read tags of their tenant or shared ones" ON public.tags FOR SELECT TO anon, authenticated USING (((tenant_id IS NULL) OR (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
+-- Name: subscription_plans Anyone can read the active plans of their marketplace; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Anyone can read the active plans of their marketplace" ON public.subscription_plans FOR SELECT TO anon, authenticated USING ((is_active AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
 
 --
 -- Name: cancellation_policy_tiers Anyone can read the cancellation policies; Type: POLICY; Schema: public; Owner: -
@@ -18300,6 +18999,24 @@ CREATE POLICY "Participants can update their own read state" ON public.conversat
 --
 
 CREATE POLICY "Payment staff can read credit rows of their tenant" ON public.credit_ledger FOR SELECT TO authenticated USING ((( SELECT app.has_permission('payments.read'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
+-- Name: subscription_plans Payments managers can add plans to their marketplace; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Payments managers can add plans to their marketplace" ON public.subscription_plans FOR INSERT TO authenticated WITH CHECK ((( SELECT app.has_permission('payments.manage'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
+-- Name: subscription_plans Payments managers can change plans of their marketplace; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Payments managers can change plans of their marketplace" ON public.subscription_plans FOR UPDATE TO authenticated USING ((( SELECT app.has_permission('payments.manage'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id)))) WITH CHECK ((( SELECT app.has_permission('payments.manage'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
+
+--
+-- Name: subscription_plans Payments managers can read all plans of their marketplace; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "Payments managers can read all plans of their marketplace" ON public.subscription_plans FOR SELECT TO authenticated USING ((( SELECT app.has_permission('payments.manage'::text) AS has_permission) AND (tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))));
 
 --
 -- Name: user_permissions Permission managers can read overrides in their tenant; Type: POLICY; Schema: public; Owner: -
@@ -18998,6 +19715,12 @@ ALTER TABLE public.reviews ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.role_permissions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: subscription_plans; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.subscription_plans ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: subscriptions; Type: ROW SECURITY; Schema: public; Owner: -
@@ -20772,6 +21495,13 @@ REVOKE ALL ON FUNCTION app.stripe_apply_dispute(event_id text, dispute jsonb, fe
 GRANT ALL ON FUNCTION app.stripe_apply_dispute(event_id text, dispute jsonb, fetched_at timestamp with time zone, attempts integer) TO service_role;
 
 --
+-- Name: FUNCTION stripe_apply_invoice(event_id text, invoice jsonb, attempts integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_apply_invoice(event_id text, invoice jsonb, attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_apply_invoice(event_id text, invoice jsonb, attempts integer) TO service_role;
+
+--
 -- Name: FUNCTION stripe_apply_payment_intent(event_id text, intent jsonb, attempts integer); Type: ACL; Schema: app; Owner: -
 --
 
@@ -20798,6 +21528,13 @@ GRANT ALL ON FUNCTION app.stripe_apply_payout(event_id text, account_id text, pa
 
 REVOKE ALL ON FUNCTION app.stripe_apply_refunds(event_id text, refunds jsonb, attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_apply_refunds(event_id text, refunds jsonb, attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION stripe_apply_subscription(event_id text, subscription jsonb, fetched_at timestamp with time zone, attempts integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_apply_subscription(event_id text, subscription jsonb, fetched_at timestamp with time zone, attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_apply_subscription(event_id text, subscription jsonb, fetched_at timestamp with time zone, attempts integer) TO service_role;
 
 --
 -- Name: FUNCTION stripe_attach_payment_intent(payment_id uuid, stripe_payment_intent_id text); Type: ACL; Schema: app; Owner: -
@@ -20881,6 +21618,12 @@ REVOKE ALL ON FUNCTION app.stripe_finish_event(event_id text, outcome text, atte
 GRANT ALL ON FUNCTION app.stripe_finish_event(event_id text, outcome text, attempts integer) TO service_role;
 
 --
+-- Name: FUNCTION stripe_invoice_rank(status text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_invoice_rank(status text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION stripe_link_customer(user_id uuid, stripe_customer_id text); Type: ACL; Schema: app; Owner: -
 --
 
@@ -20893,6 +21636,87 @@ GRANT ALL ON FUNCTION app.stripe_link_customer(user_id uuid, stripe_customer_id 
 
 REVOKE ALL ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_link_payout_account(user_id uuid, stripe_account_id text) TO service_role;
+
+--
+-- Name: TABLE subscription_plans; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.subscription_plans TO anon;
+GRANT SELECT ON TABLE public.subscription_plans TO authenticated;
+GRANT ALL ON TABLE public.subscription_plans TO service_role;
+
+--
+-- Name: COLUMN subscription_plans.tenant_id; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(tenant_id) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: COLUMN subscription_plans.tier; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(tier) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: COLUMN subscription_plans.billing_interval; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(billing_interval) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: COLUMN subscription_plans.name; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: COLUMN subscription_plans.description; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: COLUMN subscription_plans.currency; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(currency) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: COLUMN subscription_plans.price_cents; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(price_cents),UPDATE(price_cents) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: COLUMN subscription_plans.trial_days; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(trial_days),UPDATE(trial_days) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: COLUMN subscription_plans.features; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(features),UPDATE(features) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: COLUMN subscription_plans.usage_limits; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(usage_limits),UPDATE(usage_limits) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: COLUMN subscription_plans.is_active; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.subscription_plans TO authenticated;
+
+--
+-- Name: FUNCTION stripe_link_plan_price(plan_id uuid, price_cents bigint, stripe_product_id text, stripe_price_id text); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_link_plan_price(plan_id uuid, price_cents bigint, stripe_product_id text, stripe_price_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_link_plan_price(plan_id uuid, price_cents bigint, stripe_product_id text, stripe_price_id text) TO service_role;
 
 --
 -- Name: FUNCTION stripe_off_session_declined(payment_id uuid, intent jsonb); Type: ACL; Schema: app; Owner: -
@@ -20916,6 +21740,20 @@ REVOKE ALL ON FUNCTION app.stripe_payout_caller() FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_payout_caller() TO authenticated;
 
 --
+-- Name: FUNCTION stripe_plan_for_caller(plan_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_plan_for_caller(plan_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_plan_for_caller(plan_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION stripe_plan_to_sync(plan_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_plan_to_sync(plan_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_plan_to_sync(plan_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION stripe_record_dispute_loss(stripe_dispute_id text, loss bigint, reversal bigint, reversed bigint, stripe_transfer_reversal_id text, failure_code text, failure_message text); Type: ACL; Schema: app; Owner: -
 --
 
@@ -20928,6 +21766,32 @@ GRANT ALL ON FUNCTION app.stripe_record_dispute_loss(stripe_dispute_id text, los
 
 REVOKE ALL ON FUNCTION app.stripe_record_event(event jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_record_event(event jsonb) TO service_role;
+
+--
+-- Name: FUNCTION stripe_reserve_subscription(user_id uuid, plan_id uuid); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_reserve_subscription(user_id uuid, plan_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_reserve_subscription(user_id uuid, plan_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION stripe_subscriber(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_subscriber() FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_subscriber() TO authenticated;
+
+--
+-- Name: FUNCTION subscription_plans_before_update(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.subscription_plans_before_update() FROM PUBLIC;
+
+--
+-- Name: FUNCTION subscription_plans_sync_job(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.subscription_plans_sync_job() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tenant_permission_holders(tenant uuid, permission_name text); Type: ACL; Schema: app; Owner: -
@@ -21689,6 +22553,22 @@ GRANT ALL ON FUNCTION public.geo_point(lon double precision, lat double precisio
 GRANT ALL ON FUNCTION public.geo_point(lon double precision, lat double precision) TO service_role;
 
 --
+-- Name: TABLE subscriptions; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.subscriptions TO authenticated;
+GRANT ALL ON TABLE public.subscriptions TO service_role;
+
+--
+-- Name: FUNCTION grant_subscription(user_id uuid, tier public.subscription_tier, billing_interval public.billing_interval, current_period_end timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.grant_subscription(user_id uuid, tier public.subscription_tier, billing_interval public.billing_interval, current_period_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.grant_subscription(user_id uuid, tier public.subscription_tier, billing_interval public.billing_interval, current_period_end timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION public.grant_subscription(user_id uuid, tier public.subscription_tier, billing_interval public.billing_interval, current_period_end timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.grant_subscription(user_id uuid, tier public.subscription_tier, billing_interval public.billing_interval, current_period_end timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION hide_review(review_id uuid, reason text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -22319,6 +23199,15 @@ GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, qual
 GRANT ALL ON FUNCTION public.submit_review(booking_id uuid, rating integer, quality_rating integer, communication_rating integer, timeliness_rating integer, title text, comment text) TO service_role;
 
 --
+-- Name: FUNCTION subscriptions_report(period_start timestamp with time zone, period_end timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.subscriptions_report(period_start timestamp with time zone, period_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.subscriptions_report(period_start timestamp with time zone, period_end timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION public.subscriptions_report(period_start timestamp with time zone, period_end timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.subscriptions_report(period_start timestamp with time zone, period_end timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION track_event(events jsonb, session_id uuid, anonymous_id text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -22852,13 +23741,6 @@ GRANT INSERT(is_helpful),UPDATE(is_helpful) ON TABLE public.review_votes TO auth
 
 GRANT SELECT ON TABLE public.role_permissions TO authenticated;
 GRANT ALL ON TABLE public.role_permissions TO service_role;
-
---
--- Name: TABLE subscriptions; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.subscriptions TO authenticated;
-GRANT ALL ON TABLE public.subscriptions TO service_role;
 
 --
 -- Name: TABLE system_logs; Type: ACL; Schema: public; Owner: -

@@ -233,10 +233,50 @@ export function invoiceCounters(subscriptions: Subscriptions): Map<number, numbe
   return counters;
 }
 
+/** The tiers' price list (subscription_plans): monthly, and yearly at ten months; professional has a 14-day trial. */
+export const PLAN_COLUMNS = [
+  'id',
+  'tenant_id',
+  'tier',
+  'billing_interval',
+  'name',
+  'description',
+  'currency',
+  'price_cents',
+  'trial_days',
+  'features',
+  'usage_limits',
+  'created_at',
+  'updated_at',
+] as const;
+
+const INTERVALS = ['month', 'year'] as const;
+const planId = uuidFactory('subscription_plans');
+const planOf = (t: number, year: boolean) => planId(t * 2 + (year ? 1 : 0));
+const tierFeatures = (t: number) => ({ featured_listings: t + 1, priority_support: t > 0, analytics: t > 0 });
+const tierLimits = (t: number) => ({ listings: [10, 50, 500][t] });
+
+export function* planRows(ctx: Context): Generator<string> {
+  const tenant = ctx.ref.tenant.id;
+  const created = iso(ctx.anchor - 400 * DAY);
+  for (let t = 0; t < TIERS.length; t++) {
+    const [tier, monthly] = TIERS[t] ?? TIERS[0];
+    for (const interval of INTERVALS) {
+      const name = `${tier.charAt(0).toUpperCase()}${tier.slice(1)}${interval === 'year' ? ' (yearly)' : ''}`;
+      yield `${planOf(t, interval === 'year')}\t${tenant}\t${tier}\t${interval}\t${name}\t${text(
+        `${[10, 50, 500][t]} listings, ${t + 1} featured`,
+      )}\tUSD\t${monthly * (interval === 'year' ? 10 : 1)}\t${tier === 'professional' ? 14 : 0}\t${json(
+        tierFeatures(t),
+      )}\t${json(tierLimits(t))}\t${created}\t${created}\n`;
+    }
+  }
+}
+
 export const SUBSCRIPTION_COLUMNS = [
   'id',
   'user_id',
   'tenant_id',
+  'plan_id',
   'stripe_subscription_id',
   'stripe_price_id',
   'tier',
@@ -266,15 +306,13 @@ export function* subscriptionRows(ctx: Context, people: People, subscriptions: S
     const start = subscriptions.periodStart[s] as number;
     const end = subscriptions.periodEnd[s] as number;
     const created = subscriptions.createdAt[s] as number;
-    yield `${subscriptions.id(s)}\t${people.id(u)}\t${tenant}\t${stripeId('sub', s)}\tprice_Demo_${tier}_${
+    yield `${subscriptions.id(s)}\t${people.id(u)}\t${tenant}\t${planOf(t, year)}\t${stripeId('sub', s)}\tprice_Demo_${tier}_${
       year ? 'year' : 'month'
     }\t${tier}\t${SUBSCRIPTION_STATUSES[st]}\t${year ? 'year' : 'month'}\t${monthly * (year ? 10 : 1)}\tUSD\t${iso(start)}\t${iso(
       end,
-    )}\t${st === 1 ? iso(end) : NULL}\t${Number.isNaN(canceled) ? NULL : iso(canceled)}\t${json({
-      featured_listings: t + 1,
-      priority_support: t > 0,
-      analytics: t > 0,
-    })}\t${json({ listings: [10, 50, 500][t] })}\t${iso(created)}\t${iso(Number.isNaN(canceled) ? start : canceled)}\n`;
+    )}\t${st === 1 ? iso(end) : NULL}\t${Number.isNaN(canceled) ? NULL : iso(canceled)}\t${json(
+      tierFeatures(t),
+    )}\t${json(tierLimits(t))}\t${iso(created)}\t${iso(Number.isNaN(canceled) ? start : canceled)}\n`;
   }
 }
 

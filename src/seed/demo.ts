@@ -29,7 +29,9 @@ import {
   invoiceItemRows,
   invoiceRows,
   PAYMENT_METHOD_COLUMNS,
+  PLAN_COLUMNS,
   paymentMethodRows,
+  planRows,
   REFERRAL_CODE_COLUMNS,
   REFERRAL_COLUMNS,
   REWARD_COLUMNS,
@@ -157,6 +159,7 @@ export const DEMO_TABLES = [
   'payment_methods',
   'payments',
   'transactions',
+  'subscription_plans',
   'subscriptions',
   'invoices',
   'invoice_items',
@@ -311,6 +314,7 @@ export async function seedDemo(
       await copy('conversation_participants', PARTICIPANT_COLUMNS, participantRows(people, bookings, conversations));
       await copy('messages', MESSAGE_COLUMNS, messageRows(ctx, people, catalog, bookings, conversations));
       await copy('payment_methods', PAYMENT_METHOD_COLUMNS, paymentMethodRows(ctx, people, payments));
+      await copy('subscription_plans', PLAN_COLUMNS, planRows(ctx));
       await copy('subscriptions', SUBSCRIPTION_COLUMNS, subscriptionRows(ctx, people, subscriptions));
       await copy('invoices', INVOICE_COLUMNS, invoiceRows(ctx, people, subscriptions));
       await copy('invoice_items', INVOICE_ITEM_COLUMNS, invoiceItemRows(subscriptions));

@@ -2689,6 +2689,71 @@ export type Database = {
           },
         ];
       };
+      subscription_plans: {
+        Row: {
+          billing_interval: Database['public']['Enums']['billing_interval'];
+          created_at: string;
+          currency: string;
+          description: string | null;
+          features: Json;
+          id: string;
+          is_active: boolean;
+          name: string;
+          price_cents: number;
+          stripe_price_id: string | null;
+          stripe_product_id: string | null;
+          tenant_id: string;
+          tier: Database['public']['Enums']['subscription_tier'];
+          trial_days: number;
+          updated_at: string;
+          usage_limits: Json;
+        };
+        Insert: {
+          billing_interval?: Database['public']['Enums']['billing_interval'];
+          created_at?: string;
+          currency: string;
+          description?: string | null;
+          features?: Json;
+          id?: string;
+          is_active?: boolean;
+          name: string;
+          price_cents: number;
+          stripe_price_id?: string | null;
+          stripe_product_id?: string | null;
+          tenant_id?: string;
+          tier: Database['public']['Enums']['subscription_tier'];
+          trial_days?: number;
+          updated_at?: string;
+          usage_limits?: Json;
+        };
+        Update: {
+          billing_interval?: Database['public']['Enums']['billing_interval'];
+          created_at?: string;
+          currency?: string;
+          description?: string | null;
+          features?: Json;
+          id?: string;
+          is_active?: boolean;
+          name?: string;
+          price_cents?: number;
+          stripe_price_id?: string | null;
+          stripe_product_id?: string | null;
+          tenant_id?: string;
+          tier?: Database['public']['Enums']['subscription_tier'];
+          trial_days?: number;
+          updated_at?: string;
+          usage_limits?: Json;
+        };
+        Relationships: [
+          {
+            foreignKeyName: 'subscription_plans_tenant_id_fkey';
+            columns: ['tenant_id'];
+            isOneToOne: false;
+            referencedRelation: 'tenants';
+            referencedColumns: ['id'];
+          },
+        ];
+      };
       subscriptions: {
         Row: {
           billing_interval: Database['public']['Enums']['billing_interval'];
@@ -2701,10 +2766,12 @@ export type Database = {
           features: Json;
           id: string;
           metadata: Json;
+          plan_id: string | null;
           price_cents: number;
           status: Database['public']['Enums']['subscription_status'];
           stripe_price_id: string | null;
           stripe_subscription_id: string | null;
+          stripe_synced_at: string | null;
           tenant_id: string;
           tier: Database['public']['Enums']['subscription_tier'];
           trial_end: string | null;
@@ -2723,10 +2790,12 @@ export type Database = {
           features?: Json;
           id?: string;
           metadata?: Json;
+          plan_id?: string | null;
           price_cents?: number;
           status?: Database['public']['Enums']['subscription_status'];
           stripe_price_id?: string | null;
           stripe_subscription_id?: string | null;
+          stripe_synced_at?: string | null;
           tenant_id: string;
           tier?: Database['public']['Enums']['subscription_tier'];
           trial_end?: string | null;
@@ -2745,10 +2814,12 @@ export type Database = {
           features?: Json;
           id?: string;
           metadata?: Json;
+          plan_id?: string | null;
           price_cents?: number;
           status?: Database['public']['Enums']['subscription_status'];
           stripe_price_id?: string | null;
           stripe_subscription_id?: string | null;
+          stripe_synced_at?: string | null;
           tenant_id?: string;
           tier?: Database['public']['Enums']['subscription_tier'];
           trial_end?: string | null;
@@ -2757,6 +2828,13 @@ export type Database = {
           user_id?: string;
         };
         Relationships: [
+          {
+            foreignKeyName: 'subscriptions_plan_id_fkey';
+            columns: ['plan_id'];
+            isOneToOne: false;
+            referencedRelation: 'subscription_plans';
+            referencedColumns: ['id'];
+          },
           {
             foreignKeyName: 'subscriptions_tenant_id_fkey';
             columns: ['tenant_id'];
@@ -4476,6 +4554,44 @@ export type Database = {
         };
         Returns: string;
       };
+      grant_subscription: {
+        Args: {
+          billing_interval?: Database['public']['Enums']['billing_interval'];
+          current_period_end?: string;
+          tier: Database['public']['Enums']['subscription_tier'];
+          user_id: string;
+        };
+        Returns: {
+          billing_interval: Database['public']['Enums']['billing_interval'];
+          cancel_at_period_end: boolean;
+          canceled_at: string | null;
+          created_at: string;
+          currency: string;
+          current_period_end: string | null;
+          current_period_start: string | null;
+          features: Json;
+          id: string;
+          metadata: Json;
+          plan_id: string | null;
+          price_cents: number;
+          status: Database['public']['Enums']['subscription_status'];
+          stripe_price_id: string | null;
+          stripe_subscription_id: string | null;
+          stripe_synced_at: string | null;
+          tenant_id: string;
+          tier: Database['public']['Enums']['subscription_tier'];
+          trial_end: string | null;
+          updated_at: string;
+          usage_limits: Json;
+          user_id: string;
+        };
+        SetofOptions: {
+          from: '*';
+          to: 'subscriptions';
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       hide_review: {
         Args: {
           reason: string;
@@ -5468,6 +5584,18 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      subscriptions_report: {
+        Args: {
+          period_end?: string;
+          period_start?: string;
+        };
+        Returns: {
+          currency: string;
+          invoices_paid: number;
+          revenue_cents: number;
+          subscribers: number;
+        }[];
+      };
       track_event: {
         Args: {
           anonymous_id?: string;
@@ -5689,6 +5817,8 @@ export type Database = {
         | 'payment_received'
         | 'payment_failed'
         | 'payout_sent'
+        | 'subscription_payment_failed'
+        | 'subscription_trial_ending'
         | 'verification_approved'
         | 'verification_rejected'
         | 'message_received'
@@ -5707,7 +5837,8 @@ export type Database = {
         | 'canceled'
         | 'unpaid'
         | 'incomplete'
-        | 'incomplete_expired';
+        | 'incomplete_expired'
+        | 'paused';
       subscription_tier: 'free' | 'basic' | 'professional' | 'enterprise';
       transaction_type:
         | 'payment'
@@ -5862,6 +5993,8 @@ export const Constants = {
         'payment_received',
         'payment_failed',
         'payout_sent',
+        'subscription_payment_failed',
+        'subscription_trial_ending',
         'verification_approved',
         'verification_rejected',
         'message_received',
@@ -5874,7 +6007,16 @@ export const Constants = {
       referral_status: ['pending', 'completed', 'cancelled'],
       reward_status: ['pending', 'credited', 'expired', 'cancelled'],
       reward_type: ['credit', 'cash', 'discount', 'bonus'],
-      subscription_status: ['trialing', 'active', 'past_due', 'canceled', 'unpaid', 'incomplete', 'incomplete_expired'],
+      subscription_status: [
+        'trialing',
+        'active',
+        'past_due',
+        'canceled',
+        'unpaid',
+        'incomplete',
+        'incomplete_expired',
+        'paused',
+      ],
       subscription_tier: ['free', 'basic', 'professional', 'enterprise'],
       transaction_type: ['payment', 'payout', 'fee', 'refund', 'bonus', 'referral', 'transfer', 'transfer_reversal'],
       user_role: ['guest', 'customer', 'provider', 'admin', 'super_admin'],

@@ -65,6 +65,7 @@ const ADDED_TABLES = [
   'cancellation_policy_tiers',
   'payments',
   'payment_disputes',
+  'subscription_plans',
 ];
 
 const SPEC_ENUMS: Record<string, string[]> = {
@@ -87,7 +88,17 @@ const SPEC_ENUMS: Record<string, string[]> = {
   ],
   pricing_type: ['hourly', 'fixed', 'custom'],
   location_type: ['on_site', 'remote', 'both'],
-  subscription_status: ['trialing', 'active', 'past_due', 'canceled', 'unpaid', 'incomplete', 'incomplete_expired'],
+  // The specification's seven, then Stripe's paused (migration 0046, issue 13).
+  subscription_status: [
+    'trialing',
+    'active',
+    'past_due',
+    'canceled',
+    'unpaid',
+    'incomplete',
+    'incomplete_expired',
+    'paused',
+  ],
   payment_status: ['pending', 'processing', 'completed', 'failed', 'cancelled', 'refunded'],
   // The specification's six, then the provider's side of a booking payment (migration 0040, issue 13).
   transaction_type: ['payment', 'payout', 'fee', 'refund', 'bonus', 'referral', 'transfer', 'transfer_reversal'],
