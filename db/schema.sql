@@ -8470,6 +8470,59 @@ $$;
 COMMENT ON FUNCTION app.stripe_subscriber() IS 'The signed-in caller as the subscription functions need them: role, the marketplace''s payment mode, their Stripe Customer and their live subscription if any. No row without a user.';
 
 --
+-- Name: stripe_usage_reported(uuid[], jsonb); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_usage_reported(reported uuid[], refused jsonb) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+declare
+  n integer;
+begin
+  update public.usage_logs l set stripe_reported_at = now()
+   where l.id = any(reported) and l.stripe_reported_at is null;
+  get diagnostics n = row_count;
+  update public.usage_logs l set stripe_report_error = left(r.value, 2000)
+    from jsonb_each_text(coalesce(refused, '{}')) r
+   where l.id::text = r.key and l.stripe_reported_at is null;
+  return n;
+end $$;
+
+--
+-- Name: FUNCTION stripe_usage_reported(reported uuid[], refused jsonb); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_usage_reported(reported uuid[], refused jsonb) IS 'For the stripe.report_usage job (service_role): marks usage rows reported, and records Stripe''s refusal ({usage_log_id: message}) on the others.';
+
+--
+-- Name: stripe_usage_to_report(integer); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.stripe_usage_to_report(max_rows integer) RETURNS TABLE(usage_log_id uuid, feature text, quantity integer, stripe_customer_id text, created_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select l.id, l.feature, l.quantity, u.stripe_customer_id, l.created_at
+    from public.usage_logs l
+    join public.users u on u.id = l.user_id
+   where l.billable and l.stripe_reported_at is null and l.stripe_report_error is null
+     and l.created_at > now() - interval '35 days'
+     and u.stripe_customer_id is not null
+     and exists (select 1 from public.subscriptions s
+                  where s.user_id = l.user_id and s.stripe_subscription_id is not null
+                    and s.status::text in ('trialing', 'active', 'past_due', 'unpaid'))
+   order by l.created_at
+   limit greatest(1, least(max_rows, 10000))
+$$;
+
+--
+-- Name: FUNCTION stripe_usage_to_report(max_rows integer); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.stripe_usage_to_report(max_rows integer) IS 'For the stripe.report_usage job (service_role): billable usage not yet reported of users with a live Stripe subscription, from the last 35 days, oldest first.';
+
+--
 -- Name: subscription_plans_before_update(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -14433,9 +14486,12 @@ CREATE TABLE public.usage_logs (
     resource_id uuid,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    stripe_reported_at timestamp with time zone,
+    stripe_report_error text,
     CONSTRAINT usage_logs_check CHECK (((unit_cost_cents IS NULL) = (currency IS NULL))),
     CONSTRAINT usage_logs_feature_check CHECK ((feature ~ '^[a-z0-9_.:-]+$'::text)),
-    CONSTRAINT usage_logs_quantity_check CHECK ((quantity > 0))
+    CONSTRAINT usage_logs_quantity_check CHECK ((quantity > 0)),
+    CONSTRAINT usage_logs_stripe_report_error_check CHECK ((length(stripe_report_error) <= 2000))
 );
 
 --
@@ -14443,6 +14499,18 @@ CREATE TABLE public.usage_logs (
 --
 
 COMMENT ON TABLE public.usage_logs IS 'Metered usage for billing (e.g. api.request, sms.sent). resource_type/resource_id name what was used, informational only.';
+
+--
+-- Name: COLUMN usage_logs.stripe_reported_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.usage_logs.stripe_reported_at IS 'When the row was sent to Stripe as a meter event (event_name = feature, identifier = id); null until then, and for offline marketplaces.';
+
+--
+-- Name: COLUMN usage_logs.stripe_report_error; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.usage_logs.stripe_report_error IS 'Why Stripe refused the meter event (e.g. no meter for the feature); such a row is not retried until this is cleared.';
 
 --
 -- Name: user_addresses; Type: TABLE; Schema: public; Owner: -
@@ -16406,6 +16474,12 @@ CREATE INDEX transactions_tenant_status_idx ON public.transactions USING btree (
 --
 
 CREATE INDEX transactions_user_created_idx ON public.transactions USING btree (user_id, created_at DESC);
+
+--
+-- Name: usage_logs_stripe_unreported_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX usage_logs_stripe_unreported_idx ON public.usage_logs USING btree (created_at) WHERE (billable AND (stripe_reported_at IS NULL) AND (stripe_report_error IS NULL));
 
 --
 -- Name: usage_logs_subscription_billable_idx; Type: INDEX; Schema: public; Owner: -
@@ -21780,6 +21854,20 @@ GRANT ALL ON FUNCTION app.stripe_reserve_subscription(user_id uuid, plan_id uuid
 
 REVOKE ALL ON FUNCTION app.stripe_subscriber() FROM PUBLIC;
 GRANT ALL ON FUNCTION app.stripe_subscriber() TO authenticated;
+
+--
+-- Name: FUNCTION stripe_usage_reported(reported uuid[], refused jsonb); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_usage_reported(reported uuid[], refused jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_usage_reported(reported uuid[], refused jsonb) TO service_role;
+
+--
+-- Name: FUNCTION stripe_usage_to_report(max_rows integer); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.stripe_usage_to_report(max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app.stripe_usage_to_report(max_rows integer) TO service_role;
 
 --
 -- Name: FUNCTION subscription_plans_before_update(); Type: ACL; Schema: app; Owner: -

@@ -16,6 +16,8 @@
 --   notifies the subscriber (dunning).
 -- * Offline marketplaces: a payments manager grants a tier
 --   (public.grant_subscription); nothing is charged.
+-- * Metered usage: billable usage_logs are sent to Stripe Billing Meters by a
+--   job, once per row (identifier = the row's id), and marked reported.
 --
 -- New enum values cannot be used in the transaction that adds them: they appear
 -- only inside PL/pgSQL bodies here.
@@ -609,11 +611,65 @@ begin
 end $$;
 comment on function public.subscriptions_report(timestamptz, timestamptz) is 'For payments.read: per currency over [period_start, period_end) of when it was paid — subscription invoices paid, the money (all the platform''s) and how many subscribers paid. Booking money is in payments_report.';
 
+-- -----------------------------------------------------------------------------
+-- Metered usage: billable usage_logs of a stripe marketplace's subscribers go
+-- to Stripe Billing Meters (the stripe.report_usage job: one meter event per
+-- row, identifier = the row's id, so a retry is not counted twice) and are
+-- marked reported; a row Stripe refuses keeps the error and is not retried.
+-- -----------------------------------------------------------------------------
+alter table public.usage_logs
+  add column stripe_reported_at timestamptz,
+  add column stripe_report_error text check (length(stripe_report_error) <= 2000);
+comment on column public.usage_logs.stripe_reported_at is 'When the row was sent to Stripe as a meter event (event_name = feature, identifier = id); null until then, and for offline marketplaces.';
+comment on column public.usage_logs.stripe_report_error is 'Why Stripe refused the meter event (e.g. no meter for the feature); such a row is not retried until this is cleared.';
+create index usage_logs_stripe_unreported_idx on public.usage_logs (created_at)
+  where billable and stripe_reported_at is null and stripe_report_error is null;
+
+-- The rows due: billable, not reported, of users with a live Stripe
+-- subscription, within the 35 days Stripe accepts; oldest first.
+create function app.stripe_usage_to_report(max_rows integer)
+returns table (usage_log_id uuid, feature text, quantity integer, stripe_customer_id text, created_at timestamptz)
+language sql stable security definer
+set search_path = pg_catalog, public
+as $$
+  select l.id, l.feature, l.quantity, u.stripe_customer_id, l.created_at
+    from public.usage_logs l
+    join public.users u on u.id = l.user_id
+   where l.billable and l.stripe_reported_at is null and l.stripe_report_error is null
+     and l.created_at > now() - interval '35 days'
+     and u.stripe_customer_id is not null
+     and exists (select 1 from public.subscriptions s
+                  where s.user_id = l.user_id and s.stripe_subscription_id is not null
+                    and s.status::text in ('trialing', 'active', 'past_due', 'unpaid'))
+   order by l.created_at
+   limit greatest(1, least(max_rows, 10000))
+$$;
+comment on function app.stripe_usage_to_report(integer) is 'For the stripe.report_usage job (service_role): billable usage not yet reported of users with a live Stripe subscription, from the last 35 days, oldest first.';
+
+create function app.stripe_usage_reported(reported uuid[], refused jsonb) returns integer
+language plpgsql security definer
+set search_path = pg_catalog, public
+as $$
+declare
+  n integer;
+begin
+  update public.usage_logs l set stripe_reported_at = now()
+   where l.id = any(reported) and l.stripe_reported_at is null;
+  get diagnostics n = row_count;
+  update public.usage_logs l set stripe_report_error = left(r.value, 2000)
+    from jsonb_each_text(coalesce(refused, '{}')) r
+   where l.id::text = r.key and l.stripe_reported_at is null;
+  return n;
+end $$;
+comment on function app.stripe_usage_reported(uuid[], jsonb) is 'For the stripe.report_usage job (service_role): marks usage rows reported, and records Stripe''s refusal ({usage_log_id: message}) on the others.';
+
 revoke execute on function app.stripe_plan_to_sync(uuid), app.stripe_link_plan_price(uuid, bigint, text, text),
   app.stripe_subscriber(), app.stripe_plan_for_caller(uuid), app.stripe_reserve_subscription(uuid, uuid),
   app.stripe_apply_subscription(text, jsonb, timestamptz, integer), app.stripe_apply_invoice(text, jsonb, integer),
   public.grant_subscription(uuid, public.subscription_tier, public.billing_interval, timestamptz),
-  public.subscriptions_report(timestamptz, timestamptz) from public;
+  public.subscriptions_report(timestamptz, timestamptz), app.stripe_usage_to_report(integer),
+  app.stripe_usage_reported(uuid[], jsonb) from public;
+grant execute on function app.stripe_usage_to_report(integer), app.stripe_usage_reported(uuid[], jsonb) to service_role;
 grant execute on function app.stripe_plan_to_sync(uuid), app.stripe_link_plan_price(uuid, bigint, text, text),
   app.stripe_reserve_subscription(uuid, uuid), app.stripe_apply_subscription(text, jsonb, timestamptz, integer),
   app.stripe_apply_invoice(text, jsonb, integer) to service_role;

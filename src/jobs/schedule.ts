@@ -36,6 +36,13 @@ export const SCHEDULE: readonly CronItem[] = [
     identifier: 'stripe.capture_lapsing',
     payload: { max_rows: 1000 },
   },
+  // Billable usage of Stripe subscribers to Stripe Billing Meters (decision 0023, slice 6).
+  {
+    task: 'stripe.report_usage',
+    match: '*/5 * * * *',
+    identifier: 'stripe.report_usage',
+    payload: { max_rows: 1000 },
+  },
   // Retention (decision 0006): daily at 03:27, with a day of catch-up after downtime.
   {
     task: 'retention.purge',

@@ -3142,6 +3142,8 @@ export type Database = {
           quantity: number;
           resource_id: string | null;
           resource_type: string | null;
+          stripe_report_error: string | null;
+          stripe_reported_at: string | null;
           subscription_id: string | null;
           tenant_id: string;
           unit: string;
@@ -3158,6 +3160,8 @@ export type Database = {
           quantity?: number;
           resource_id?: string | null;
           resource_type?: string | null;
+          stripe_report_error?: string | null;
+          stripe_reported_at?: string | null;
           subscription_id?: string | null;
           tenant_id: string;
           unit: string;
@@ -3174,6 +3178,8 @@ export type Database = {
           quantity?: number;
           resource_id?: string | null;
           resource_type?: string | null;
+          stripe_report_error?: string | null;
+          stripe_reported_at?: string | null;
           subscription_id?: string | null;
           tenant_id?: string;
           unit?: string;

@@ -8,6 +8,7 @@ import { processStripeEventTask } from './process-stripe-event.js';
 import { publishDueReviews } from './publish-due-reviews.js';
 import { purgeExpiredRows } from './purge-expired-rows.js';
 import { pushClerkUser } from './push-clerk-user.js';
+import { reportStripeUsage } from './report-stripe-usage.js';
 import { sendBookingReminders } from './send-booking-reminders.js';
 import {
   cancelStripePayment,
@@ -39,4 +40,5 @@ export const TASKS: readonly TaskDefinition[] = [
   syncStripeDefaultPaymentMethod,
   authoriseStripeDefaultCard,
   syncStripePlan,
+  reportStripeUsage,
 ];

@@ -5,6 +5,7 @@ import type Stripe from 'stripe';
 import { loadConfig } from '../../../src/config.js';
 import { sql } from '../../../src/db/sql.js';
 import { createStripeClient } from '../../../src/integrations/stripe/client.js';
+import { addJob } from '../../../src/jobs/queue.js';
 import { createUser } from '../../helpers/fixtures.js';
 import type { TestServer } from '../../helpers/index.js';
 import type { Obj } from './double.js';
@@ -520,5 +521,78 @@ describe('offline marketplaces', () => {
       tier: 'basic',
     });
     assert.equal(elsewhere.status, 404);
+  });
+});
+
+describe('metered usage (stripe.report_usage)', () => {
+  /** Runs the job once and waits until it has finished. */
+  async function reportUsage() {
+    await addJob(h.db, 'stripe.report_usage', {}, { maxAttempts: 1 });
+    await until(async () => {
+      const { rows } = await h.db.query<{ n: number }>(sql`
+        select count(*)::int as n from graphile_worker.jobs where task_identifier = 'stripe.report_usage'`);
+      return rows[0]?.n === 0;
+    });
+  }
+
+  async function usage(userId: string, feature: string, quantity: number, minutesAgo: number, billable = true) {
+    const { rows } = await h.db.query<{ id: string }>(sql`
+      insert into public.usage_logs (user_id, feature, quantity, unit, billable, created_at)
+      values (${userId}, ${feature}, ${quantity}, 'message', ${billable}, now() - make_interval(mins => ${minutesAgo}))
+      returning id`);
+    return (rows[0] as { id: string }).id;
+  }
+
+  async function usageRows(userId: string) {
+    const { rows } = await h.db.query<{ id: string; reported: boolean; error: string | null }>(sql`
+      select id, stripe_reported_at is not null as reported, stripe_report_error as error
+        from public.usage_logs where user_id = ${userId} order by created_at`);
+    return rows;
+  }
+
+  test('billable usage of subscribers becomes meter events once, keyed by the row; a refused row keeps its error', async () => {
+    const s = await activeSubscription();
+    await stripe.billing.meters.create({
+      display_name: 'SMS sent',
+      event_name: 'sms.sent',
+      default_aggregation: { formula: 'sum' },
+    });
+    const refusedId = await usage(s.provider.id, 'sms.sent', 1, 30);
+    const ids = [await usage(s.provider.id, 'sms.sent', 3, 20), await usage(s.provider.id, 'sms.sent', 4, 10)];
+    await usage(s.provider.id, 'sms.sent', 50, 5, false); // not billable
+    // Usage of someone without a Stripe subscription is not sent.
+    const offline = await marketplace('offline');
+    await usage(offline.provider.id, 'sms.sent', 9, 5);
+
+    h.double.failNext('POST', /^\/v1\/billing\/meter_events$/, 400, { message: 'No meter for this event' });
+    await reportUsage();
+    const rows = await usageRows(s.provider.id);
+    assert.deepEqual(
+      rows.map((r) => [r.reported, r.error === null]),
+      [
+        [false, false],
+        [true, true],
+        [true, true],
+        [false, true],
+      ],
+    );
+    assert.match(rows[0]?.error ?? '', /No meter for this event/);
+    assert.equal(rows[0]?.id, refusedId);
+    const customer = h.double.subscription(s.sub).customer as string;
+    assert.equal(h.double.meterTotal('sms.sent', customer), 7);
+    const sent = h.double.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.status === 200);
+    assert.deepEqual(
+      sent.map((r) => [r.params.identifier, r.idempotencyKey]),
+      ids.map((id) => [id, `usage:${id}:meter_event`]),
+    );
+    assert.deepEqual(
+      (await usageRows(offline.provider.id)).map((r) => r.reported),
+      [false],
+    );
+
+    // Nothing is sent twice.
+    await reportUsage();
+    assert.equal(h.double.requests.filter((r) => r.path === '/v1/billing/meter_events').length, sent.length + 1);
+    assert.equal(h.double.meterTotal('sms.sent', customer), 7);
   });
 });

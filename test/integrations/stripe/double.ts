@@ -250,6 +250,9 @@ export class StripeDouble {
   private readonly invoiceOfIntent = new Map<string, string>();
   private readonly pendingItems = new Map<string, Obj[]>();
   private invoiceSequence = 0;
+  /** Billing Meters by event name, and the meter events received (identifier → event). */
+  readonly meters = new Map<string, Obj>();
+  readonly meterEvents = new Map<string, Obj>();
   private readonly cards = new Map<string, TestCard>();
   private readonly accountLinks = new Map<
     string,
@@ -334,6 +337,8 @@ export class StripeDouble {
       ['DELETE', /^\/v1\/subscriptions\/(sub_\w+)$/, (_p, m) => this.cancelSubscription(m[1] as string)],
       ['GET', /^\/v1\/invoices\/(in_\w+)$/, (p, m) => this.invoiceView(m[1] as string, p)],
       ['GET', /^\/v1\/invoices\/(in_\w+)\/lines$/, (p, m) => this.invoiceLines(m[1] as string, p)],
+      ['POST', /^\/v1\/billing\/meters$/, (p) => this.createMeter(p)],
+      ['POST', /^\/v1\/billing\/meter_events$/, (p) => this.createMeterEvent(p)],
     ];
   }
 
@@ -2075,6 +2080,72 @@ export class StripeDouble {
       if (!(e instanceof StripeDoubleError)) throw e;
     }
     return clone(subscription);
+  }
+
+  /**
+   * Billing Meters (sum of `value` per customer, the default payload keys) and meter events: the
+   * event's identifier is unique (a second event with it is refused, as Stripe enforces for at
+   * least a day), its payload needs stripe_customer_id and a numeric value, and its timestamp lies
+   * within the past 35 days. Stripe checks that a meter exists asynchronously (an error report);
+   * the double accepts such an event and counts it for no meter, as Stripe bills it to none.
+   */
+  private createMeter(params: FormObject): Obj {
+    const eventName = required(str(params, 'event_name'), 'event_name');
+    if (this.meters.has(eventName)) {
+      throw invalid(`A meter with event_name ${eventName} already exists.`, { param: 'event_name' });
+    }
+    const meter: Obj = {
+      id: newId('mtr', 24),
+      object: 'billing.meter',
+      display_name: required(str(params, 'display_name'), 'display_name'),
+      event_name: eventName,
+      default_aggregation: { formula: str(obj(params, 'default_aggregation'), 'formula') ?? 'sum' },
+      customer_mapping: { event_payload_key: 'stripe_customer_id', type: 'by_id' },
+      value_settings: { event_payload_key: 'value' },
+      status: 'active',
+      created: now(),
+      livemode: false,
+    };
+    this.meters.set(eventName, meter);
+    return clone(meter);
+  }
+
+  private createMeterEvent(params: FormObject): Obj {
+    const eventName = required(str(params, 'event_name'), 'event_name');
+    const payload = obj(params, 'payload');
+    const customer = required(str(payload, 'stripe_customer_id'), 'payload[stripe_customer_id]');
+    const value = required(str(payload, 'value'), 'payload[value]');
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(value))
+      throw invalid('payload[value] must be a number.', { param: 'payload[value]' });
+    const identifier = str(params, 'identifier') ?? newId('mev', 24);
+    if (this.meterEvents.has(identifier)) {
+      throw invalid(`An event already exists with identifier ${identifier}.`, { param: 'identifier' });
+    }
+    const timestamp = int(params, 'timestamp') ?? now();
+    if (timestamp < now() - 35 * 86_400 || timestamp > now() + 300) {
+      throw invalid('Timestamp must be within the past 35 calendar days or up to 5 minutes in the future.', {
+        param: 'timestamp',
+      });
+    }
+    const event: Obj = {
+      object: 'billing.meter_event',
+      created: now(),
+      event_name: eventName,
+      identifier,
+      livemode: false,
+      payload: { stripe_customer_id: customer, value },
+      timestamp,
+    };
+    this.meterEvents.set(identifier, event);
+    return clone(event);
+  }
+
+  /** What a meter counts for a customer: the sum of its events' values. */
+  meterTotal(eventName: string, customer: string): number {
+    if (!this.meters.has(eventName)) return 0;
+    return [...this.meterEvents.values()]
+      .filter((e) => e.event_name === eventName && (e.payload as Obj).stripe_customer_id === customer)
+      .reduce((sum, e) => sum + Number((e.payload as Obj).value), 0);
   }
 
   /** The test's view of a subscription and of an invoice (copies). */

@@ -2,6 +2,7 @@ import { sql } from '../../../src/db/sql.js';
 import { installQueue, type Jobs, startJobs } from '../../../src/jobs/runner.js';
 import { captureLapsingPayments } from '../../../src/jobs/tasks/capture-lapsing-payments.js';
 import { processStripeEventTask } from '../../../src/jobs/tasks/process-stripe-event.js';
+import { reportStripeUsage } from '../../../src/jobs/tasks/report-stripe-usage.js';
 import {
   cancelStripePayment,
   captureStripePayment,
@@ -86,6 +87,7 @@ export async function stripeHarness(
           syncStripeDefaultPaymentMethod,
           authoriseStripeDefaultCard,
           syncStripePlan,
+          reportStripeUsage,
         ],
         schedule: false,
         pollInterval: 50,
