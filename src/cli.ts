@@ -123,6 +123,14 @@ function program(): Command {
       const { genTypes } = await import('./commands/gen.js');
       await genTypes(options);
     });
+  gen
+    .command('graphql')
+    .description('print the GraphQL schema (SDL) that /graphql/v1 serves, as schema.graphql holds it')
+    .option('--output <file>', 'write the schema to this file instead of stdout', nonEmpty('--output'))
+    .action(async (options) => {
+      const { genGraphql } = await import('./commands/gen.js');
+      await genGraphql(options);
+    });
 
   const stripe = cli.command('stripe').description('Stripe payments (docs/payments.md)');
   stripe

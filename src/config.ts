@@ -436,6 +436,13 @@ export const SETTINGS = {
       'Let webhook deliveries reach private, loopback, link-local and other non-public addresses (refused by default, also after DNS resolution). For tests and closed networks only.',
     schema: bool,
   },
+  NODE_ENV: {
+    type: 'development | production | test',
+    default: 'development',
+    description:
+      'production: the GraphQL API serves no Ruru (GraphiQL) page and no detail of unexpected errors, and `serve` builds the GraphQL schema at start instead of on the first GraphQL request (docs/graphql.md). Anything else: development tools on.',
+    schema: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }),
+  },
   LOG_LEVEL: {
     type: 'fatal | error | warn | info | debug | trace | silent',
     default: 'info',
@@ -541,6 +548,8 @@ export interface Config {
   };
   /** Outbound webhooks (src/webhooks/, docs/webhooks.md). */
   readonly webhooks: WebhookSettings;
+  /** NODE_ENV=production: development tools and error details off (GraphQL). */
+  readonly production: boolean;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
 }
@@ -628,6 +637,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       rotationGraceHours: v.LOCONOMY_WEBHOOKS_ROTATION_GRACE_HOURS as number,
       allowPrivate: v.LOCONOMY_WEBHOOKS_ALLOW_PRIVATE as boolean,
     },
+    production: v.NODE_ENV === 'production',
     logLevel: v.LOG_LEVEL as LogLevel,
     logFormat: v.LOG_FORMAT as LogFormat,
   };

@@ -11,6 +11,7 @@ import Fastify, {
 import { createAuthenticator } from './auth/authenticate.js';
 import type { ClerkSyncFlag, Config } from './config.js';
 import type { Database } from './db/database.js';
+import { graphqlPlugin } from './graphql/plugin.js';
 import { healthPlugin } from './health/plugin.js';
 import { clerkAccounts } from './integrations/clerk/accounts.js';
 import { clerkWebhookPlugin } from './integrations/clerk/plugin.js';
@@ -37,6 +38,7 @@ export interface ServerDeps {
    * console people read (LOG_FORMAT=pretty).
    */
   readonly oneLineRequests?: boolean;
+
 }
 
 /** A request that has not been fully received after this long is answered 408. */
@@ -165,6 +167,9 @@ export async function buildServer({
     ensureClerkAccount: accounts.ensure,
   });
   await app.register(restPlugin, { prefix: '/rest/v1', db, config, authenticator, log });
+  const graphqlSchema = { build: () => {} };
+  app.decorate('buildGraphqlSchema', () => graphqlSchema.build());
+  await app.register(graphqlPlugin, { db, config, authenticator, log, control: graphqlSchema });
   await app.register(realtimePlugin, { prefix: '/realtime/v1', db, authenticator, limits: config.realtime, log });
   await app.register(clerkWebhookPlugin, {
     db,

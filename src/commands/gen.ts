@@ -52,3 +52,30 @@ export async function genTypes(options: GenTypesOptions): Promise<void> {
   await writeFile(file, text);
   log.info({ file, schemas, bytes: Buffer.byteLength(text) }, `wrote the types of ${schemas.join(', ')} to ${file}`);
 }
+
+export interface GenGraphqlOptions {
+  /** Write here instead of stdout. */
+  output?: string;
+}
+
+/**
+ * `loconomy gen graphql [--output <file>]`: the GraphQL schema (SDL) `/graphql/v1` serves for the
+ * database, as `schema.graphql` in the repository holds it (a test checks that file is current).
+ * Like `gen types`, stdout carries the schema only, and a database with pending migrations is refused.
+ */
+export async function genGraphql(options: GenGraphqlOptions): Promise<void> {
+  const config = loadConfig();
+  const log = options.output === undefined ? silentLogger() : createLogger(config.logLevel);
+  const { printGraphqlSchema } = await import('../graphql/print.js');
+  const text = await withDatabase({ config, log }, async (db) => {
+    await requireMigrated(db, 'so the schema printed is the one the server serves');
+    return step(log, 'build GraphQL schema', () => printGraphqlSchema(db, config, log));
+  });
+  if (options.output === undefined) {
+    process.stdout.write(text);
+    return;
+  }
+  const file = resolve(options.output);
+  await writeFile(file, text);
+  log.info({ file, bytes: Buffer.byteLength(text) }, `wrote the GraphQL schema to ${file}`);
+}

@@ -127,6 +127,10 @@ export async function serve(options: ServeOptions): Promise<void> {
       })}\n`,
     );
   }
+  // A deployed server builds the GraphQL schema now (seconds of CPU that hold the event loop),
+  // so its first GraphQL request is fast; in development, `npm start` stays quick and the
+  // first GraphQL request builds it (decision 0025).
+  if (config.production) running.buildGraphqlSchema();
   if (options.jobs !== false && config.jobs.inServe) {
     jobs = import('../jobs/start.js')
       .then(({ startConfiguredJobs }) => startConfiguredJobs(database, config, log))

@@ -38,8 +38,13 @@ export interface PostgresOptions {
   readonly maxPreparedPerConnection?: number;
 }
 
+/** The Database, plus its pool for what shares its connections (PostGraphile's adaptor). */
+export interface PostgresDatabase extends Database {
+  readonly pool: pg.Pool;
+}
+
 /** A PostgreSQL server through a pg.Pool; LISTEN uses one dedicated connection. */
-export function openPostgres(options: PostgresOptions): Database {
+export function openPostgres(options: PostgresOptions): PostgresDatabase {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
@@ -108,8 +113,9 @@ export function openPostgres(options: PostgresOptions): Database {
     }
   }
 
-  const db: Database = {
+  const db: PostgresDatabase = {
     kind: 'postgres',
+    pool,
     async query<T = Row>(query: Query | string, params?: readonly unknown[]): Promise<QueryResult<T>> {
       const q = toQuery(query, params);
       if (!(q.prepare && statements))
