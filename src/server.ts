@@ -38,7 +38,6 @@ export interface ServerDeps {
    * console people read (LOG_FORMAT=pretty).
    */
   readonly oneLineRequests?: boolean;
-
 }
 
 /** A request that has not been fully received after this long is answered 408. */

@@ -23,6 +23,10 @@ export async function loadRoleSettings(
      where r.rolname = any (${[...roles]}::text[]) and kv.name not in ('search_path', 'default_transaction_isolation')
      order by r.rolname, d.setdatabase`);
   const settings: Record<string, Record<string, string>> = {};
-  for (const row of rows) (settings[row.role] ??= {})[row.name] = row.value;
+  for (const row of rows) {
+    const own = settings[row.role] ?? {};
+    own[row.name] = row.value;
+    settings[row.role] = own;
+  }
   return settings;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { GraphQLError } from 'postgraphile/graphql';
 import { isSafeError } from 'postgraphile/grafast';
+import { GraphQLError } from 'postgraphile/graphql';
 import type { Logger } from '../log.js';
 import { fromDatabaseError, isDatabaseError } from '../rest/errors.js';
 

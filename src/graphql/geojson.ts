@@ -1,5 +1,5 @@
-import { GraphQLError, type ValueNode, valueFromASTUntyped } from 'postgraphile/graphql';
 import { gatherConfig } from 'postgraphile/graphile-build';
+import { GraphQLError, type ValueNode, valueFromASTUntyped } from 'postgraphile/graphql';
 
 /*
  * PostGIS values as GeoJSON, in and out: a `GeoJSON` scalar for every `geography` and
@@ -18,7 +18,12 @@ export interface Geometry {
 }
 
 const position = (p: unknown): string => {
-  if (!Array.isArray(p) || p.length < 2 || p.length > 4 || !p.every((n) => typeof n === 'number' && Number.isFinite(n))) {
+  if (
+    !Array.isArray(p) ||
+    p.length < 2 ||
+    p.length > 4 ||
+    !p.every((n) => typeof n === 'number' && Number.isFinite(n))
+  ) {
     throw new GraphQLError('GeoJSON positions are arrays of 2 to 4 finite numbers: [longitude, latitude]');
   }
   return (p as Position).join(' ');
@@ -33,7 +38,9 @@ const polygon = (c: unknown) => `(${list(c, line, 'polygon rings').join(', ')})`
 /** The WKT of a GeoJSON geometry (RFC 7946), refusing anything else with a GraphQL error. */
 export function geoJsonToWkt(value: unknown): string {
   if (typeof value !== 'object' || value === null || typeof (value as Geometry).type !== 'string') {
-    throw new GraphQLError('expected a GeoJSON geometry object, e.g. {"type": "Point", "coordinates": [-73.98, 40.75]}');
+    throw new GraphQLError(
+      'expected a GeoJSON geometry object, e.g. {"type": "Point", "coordinates": [-73.98, 40.75]}',
+    );
   }
   const g = value as Geometry;
   switch (g.type) {
@@ -72,7 +79,8 @@ export const GeoJsonPlugin: GraphileConfig.Plugin = {
             name,
             sqlType: sql.identifier('extensions', name),
             // GeoJSON with 9 decimals (about 0.1 mm), as text the codec parses.
-            castFromPg: (fragment: ReturnType<typeof sql.identifier>) => sql`extensions.st_asgeojson(${fragment}, 9)::text`,
+            castFromPg: (fragment: ReturnType<typeof sql.identifier>) =>
+              sql`extensions.st_asgeojson(${fragment}, 9)::text`,
             listCastFromPg: (fragment: ReturnType<typeof sql.identifier>) =>
               sql`(select array_agg(extensions.st_asgeojson(g, 9)::text) from unnest(${fragment}) g)::text`,
             fromPg: (text: string) => JSON.parse(text) as Geometry,

@@ -2,8 +2,8 @@
 import './node20.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { makeSchema } from 'postgraphile';
-import type { GraphQLSchema } from 'postgraphile/graphql';
 import { grafserv } from 'postgraphile/grafserv/fastify/v5';
+import type { GraphQLSchema } from 'postgraphile/graphql';
 import type { Authenticator, Caller } from '../auth/caller.js';
 import type { Config } from '../config.js';
 import { searchPathValue } from '../db/context.js';

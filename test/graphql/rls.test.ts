@@ -158,6 +158,49 @@ test('filters, ordering and pages, as the listing screens use them', async () =>
   });
 });
 
+test('the queries docs/graphql.md shows for the main screens answer', async () => {
+  const listings = await graphql(
+    'anon',
+    `query Listings($category: UUID!, $after: Cursor) {
+       listings(filter: { categoryId: { equalTo: $category } }, orderBy: CREATED_AT_DESC, first: 20, after: $after) {
+         totalCount
+         pageInfo { hasNextPage endCursor }
+         nodes { id title hourlyRateCents ratingAverage location provider { displayName avatarUrl } }
+       }
+     }`,
+    {
+      category: (
+        await db.query<{ id: string }>(sql`select category_id as id from public.listings where id = ${active.id}`)
+      ).rows[0]?.id,
+      after: null,
+    },
+  );
+  assert.equal(listings.body.errors, undefined, JSON.stringify(listings.body.errors));
+  assert.ok(listings.body.data.listings.nodes.some((n: { id: string }) => n.id === active.id));
+  const page = await graphql(
+    'anon',
+    `query Listing($id: UUID!) {
+       listing(id: $id) {
+         id title description hourlyRateCents cancellationPolicyKind instantBook location
+         provider { displayName headline avatarUrl }
+         reviews(first: 10, orderBy: CREATED_AT_DESC) { totalCount nodes { rating comment } }
+       }
+     }`,
+    { id: active.id },
+  );
+  assert.equal(page.body.errors, undefined, JSON.stringify(page.body.errors));
+  assert.equal(page.body.data.listing.reviews.totalCount, 0);
+  const mine = await graphql(
+    'customer',
+    '{ bookings(orderBy: STARTS_AT_DESC, first: 20) { nodes { id status startsAt listing { title } } } }',
+  );
+  assert.equal(mine.body.errors, undefined, JSON.stringify(mine.body.errors));
+  assert.deepEqual(
+    mine.body.data.bookings.nodes.map((n: { id: string }) => n.id),
+    [ownBooking.id],
+  );
+});
+
 test('a workflow function is a mutation run as the caller, refused as REST refuses it', async () => {
   const mutation = `mutation ($id: UUID!) { confirmBooking(input: { bookingId: $id }) { result { id status } } }`;
   // The customer may not confirm: the function's own check, and nothing changes.
