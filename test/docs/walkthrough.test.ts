@@ -1,5 +1,3 @@
-import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sql } from '../../src/db/sql.js';
@@ -12,27 +10,11 @@ import {
   type TestServer,
   testBackend,
 } from '../helpers/index.js';
+import { runWalkthrough } from '../helpers/walkthrough.js';
 
-/*
- * docs/workflows.md's walk-through, run as written: every ```js walkthrough block, in order, as
- * one async function whose free names are the clients of the three people in the story
- * (`customer`, `provider`, `operator`, `anon`) and `assert`. A snippet that no longer matches
- * the API fails here, so the doc cannot drift from what runs. An HTML comment
- * `<!-- walkthrough: <event> -->` between blocks marks what the story cannot do through the API
- * (time passing); the test makes it happen there.
- */
+/* docs/workflows.md's walk-through, run as written (test/helpers/walkthrough.ts). */
 
 const DOC = join(ROOT, 'docs', 'workflows.md');
-
-type Step = { code: string } | { event: string };
-
-/** The walk-through's code blocks and events, in document order. */
-async function walkthroughSteps(): Promise<Step[]> {
-  const text = await readFile(DOC, 'utf8');
-  return [...text.matchAll(/^```js walkthrough\n([\s\S]*?)^```$|^<!-- walkthrough: (.+?) -->$/gm)].map((m) =>
-    m[2] ? { event: m[2] } : { code: m[1] as string },
-  );
-}
 
 let db: TestDatabase;
 let server: TestServer;
@@ -56,8 +38,6 @@ after(async () => {
 });
 
 test(`docs/workflows.md: the walk-through runs as written (${testBackend()})`, async () => {
-  const steps = await walkthroughSteps();
-  assert.ok(steps.filter((step) => 'code' in step).length >= 5, 'the walk-through has its snippets');
   const events: Record<string, () => Promise<void>> = {
     // The customer's booking moves into the past, as if its hour had come and gone.
     'the job is done': async () => {
@@ -68,20 +48,14 @@ test(`docs/workflows.md: the walk-through runs as written (${testBackend()})`, a
          where customer_id = ${people.customer.id}`);
     },
   };
-  const code = steps
-    .map((step) => {
-      if ('code' in step) return step.code;
-      assert.ok(events[step.event], `the test knows the walk-through event "${step.event}"`);
-      return `await events[${JSON.stringify(step.event)}]();`;
-    })
-    .join('\n');
-  const clients = {
-    customer: server.client({ token: await server.tokenFor(people.customer.clerkId) }),
-    provider: server.client({ token: await server.tokenFor(people.provider.clerkId) }),
-    operator: server.client({ token: await server.tokenFor(people.operator.clerkId) }),
-    anon: server.client(),
-  };
-  const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
-  const story = new AsyncFunction('customer', 'provider', 'operator', 'anon', 'assert', 'events', code);
-  await story(clients.customer, clients.provider, clients.operator, clients.anon, assert, events);
+  await runWalkthrough(
+    DOC,
+    {
+      customer: server.client({ token: await server.tokenFor(people.customer.clerkId) }),
+      provider: server.client({ token: await server.tokenFor(people.provider.clerkId) }),
+      operator: server.client({ token: await server.tokenFor(people.operator.clerkId) }),
+      anon: server.client(),
+    },
+    events,
+  );
 });
