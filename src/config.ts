@@ -436,6 +436,46 @@ export const SETTINGS = {
       'Let webhook deliveries reach private, loopback, link-local and other non-public addresses (refused by default, also after DNS resolution). For tests and closed networks only.',
     schema: bool,
   },
+  LOCONOMY_GRAPHQL_MAX_DEPTH: {
+    type: 'positive integer',
+    default: '10',
+    description:
+      'How deeply a GraphQL operation may nest fields (`listings { nodes { provider { displayName } } }` is 4 deep; fragments count where they are spread). Deeper operations are refused before they run (docs/graphql.md).',
+    schema: intIn(1, 1000),
+  },
+  LOCONOMY_GRAPHQL_MAX_ALIASES: {
+    type: 'integer',
+    default: '15',
+    description:
+      'How many aliases (`a: listing(id: …)`) one GraphQL operation may use; more are refused before it runs.',
+    schema: intIn(0, 100_000),
+  },
+  LOCONOMY_GRAPHQL_MAX_FIELDS: {
+    type: 'positive integer',
+    default: '500',
+    description:
+      "How many fields one GraphQL operation may select, counting a fragment's fields each time it is spread: the width and cost of the answer. More are refused before it runs.",
+    schema: intIn(1, 1_000_000),
+  },
+  LOCONOMY_GRAPHQL_MAX_DIRECTIVES: {
+    type: 'integer',
+    default: '50',
+    description:
+      'How many directives (`@include`, `@skip`) one GraphQL operation may use; more are refused before it runs.',
+    schema: intIn(0, 100_000),
+  },
+  LOCONOMY_GRAPHQL_INTROSPECTION: {
+    type: 'boolean',
+    description:
+      'Whether GraphQL introspection (`__schema`, `__type`) is answered. Unset: on, except with NODE_ENV=production. Off, an introspection query is refused; schema.graphql has the schema.',
+    schema: bool,
+  },
+  LOCONOMY_GRAPHQL_PERSISTED_OPERATIONS: {
+    type: 'path',
+    description:
+      'A JSON file `{"<sha256 of the document, hex>": "<GraphQL document>"}`. Set, /graphql/v1 runs only these operations, named by `extensions.persistedQuery.sha256Hash` (Apollo) or `documentId` (`sha256:<hex>`), and refuses any other (docs/graphql.md).',
+    schema: nonEmpty,
+  },
   NODE_ENV: {
     type: 'development | production | test',
     default: 'development',
@@ -498,6 +538,16 @@ export interface StripeSettings {
   readonly returnOrigins: readonly string[] | undefined;
 }
 
+export interface GraphqlSettings {
+  readonly maxDepth: number;
+  readonly maxAliases: number;
+  readonly maxFields: number;
+  readonly maxDirectives: number;
+  readonly introspection: boolean;
+  /** Absolute path of the persisted operations file; undefined: any operation runs. */
+  readonly persistedOperations: string | undefined;
+}
+
 export interface Config {
   readonly port: number;
   readonly host: string;
@@ -548,6 +598,8 @@ export interface Config {
   };
   /** Outbound webhooks (src/webhooks/, docs/webhooks.md). */
   readonly webhooks: WebhookSettings;
+  /** GraphQL (src/graphql/, docs/graphql.md): limits, introspection, persisted operations. */
+  readonly graphql: GraphqlSettings;
   /** NODE_ENV=production: development tools and error details off (GraphQL). */
   readonly production: boolean;
   readonly logLevel: LogLevel;
@@ -636,6 +688,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       disableAfterHours: v.LOCONOMY_WEBHOOKS_DISABLE_AFTER_HOURS as number,
       rotationGraceHours: v.LOCONOMY_WEBHOOKS_ROTATION_GRACE_HOURS as number,
       allowPrivate: v.LOCONOMY_WEBHOOKS_ALLOW_PRIVATE as boolean,
+    },
+    graphql: {
+      maxDepth: v.LOCONOMY_GRAPHQL_MAX_DEPTH as number,
+      maxAliases: v.LOCONOMY_GRAPHQL_MAX_ALIASES as number,
+      maxFields: v.LOCONOMY_GRAPHQL_MAX_FIELDS as number,
+      maxDirectives: v.LOCONOMY_GRAPHQL_MAX_DIRECTIVES as number,
+      introspection: v.LOCONOMY_GRAPHQL_INTROSPECTION ?? v.NODE_ENV !== 'production',
+      persistedOperations:
+        v.LOCONOMY_GRAPHQL_PERSISTED_OPERATIONS === undefined
+          ? undefined
+          : resolve(cwd, v.LOCONOMY_GRAPHQL_PERSISTED_OPERATIONS),
     },
     production: v.NODE_ENV === 'production',
     logLevel: v.LOG_LEVEL as LogLevel,

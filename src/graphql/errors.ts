@@ -3,6 +3,7 @@ import { isSafeError } from 'postgraphile/grafast';
 import { GraphQLError } from 'postgraphile/graphql';
 import type { Logger } from '../log.js';
 import { fromDatabaseError, isDatabaseError } from '../rest/errors.js';
+import { withoutSuggestion } from './limits.js';
 
 /*
  * What a GraphQL error shows. PostgreSQL's errors are the API's errors, as over REST: RLS
@@ -15,7 +16,8 @@ import { fromDatabaseError, isDatabaseError } from '../rest/errors.js';
 export function graphqlErrorMasker(log: Logger, development: boolean): (error: GraphQLError) => GraphQLError {
   return (error) => {
     const original = error.originalError;
-    if (original == null || original instanceof GraphQLError) return error;
+    // Production: no "Did you mean …?" (variables' enum values, input fields), as in validation.
+    if (original == null || original instanceof GraphQLError) return development ? error : withoutSuggestion(error);
     const where = { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path };
     if (isDatabaseError(original)) {
       const api = fromDatabaseError(original, true);

@@ -1,17 +1,19 @@
 // First: PostGraphile needs Promise.withResolvers, which Node 20 lacks (decision 0025).
 import './node20.js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { makeSchema } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/fastify/v5';
-import type { GraphQLSchema } from 'postgraphile/graphql';
-import type { Authenticator, Caller } from '../auth/caller.js';
+import { type GraphQLSchema, getOperationAST, Kind, parse } from 'postgraphile/graphql';
+import type { Authenticator, Caller, ScopeNeed } from '../auth/caller.js';
+import { checkScopes } from '../auth/scopes.js';
 import type { Config } from '../config.js';
 import { searchPathValue } from '../db/context.js';
 import type { Database } from '../db/database.js';
 import { loadRoleSettings } from '../db/role-settings.js';
-import { isApiError } from '../errors.js';
+import { ApiError, isApiError } from '../errors.js';
 import { sendApiError } from '../http/own-body.js';
 import { type Logger, step } from '../log.js';
+import { loadPersistedOperations, type PersistedOperations, requestedHash } from './persisted.js';
 import { GRAPHQL_PATH, graphqlPreset } from './preset.js';
 
 export interface GraphqlPluginOptions {
@@ -53,8 +55,13 @@ export async function graphqlPlugin(app: FastifyInstance, options: GraphqlPlugin
   const roleSettings = await step(log, 'graphql: role settings', () =>
     loadRoleSettings(db, [config.db.anonRole, 'anon', 'authenticated', 'service_role']),
   );
+  const persisted =
+    config.graphql.persistedOperations === undefined
+      ? undefined
+      : await loadPersistedOperations(config.graphql.persistedOperations);
   const preset = graphqlPreset({
     db,
+    limits: { ...config.graphql, hideSuggestions: !development },
     schemas: config.db.schemas,
     searchPath: searchPathValue(config.db.extraSearchPath),
     development,
@@ -94,10 +101,108 @@ export async function graphqlPlugin(app: FastifyInstance, options: GraphqlPlugin
       throw error;
     }
   });
+  // After the body is read, before grafserv sees it: batches, persisted operations, API key scopes.
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.method !== 'POST' || !request.url.startsWith(GRAPHQL_PATH)) return;
+    const refused = admit(request, persisted);
+    if (refused !== undefined) return sendGraphqlError(reply, refused);
+    const caller = request.graphqlCaller;
+    if (caller?.apiKey === undefined) return;
+    try {
+      checkScopes(caller, scopeNeeds(request.body as GraphqlBody));
+    } catch (error) {
+      if (!isApiError(error)) throw error;
+      return sendApiError(
+        reply,
+        new ApiError('LOCO_AUTH_SCOPE', {
+          details: error.details,
+          hint: 'one GraphQL operation can reach any table, so an API key needs *:read (and *:write for mutations) here; a key scoped to some tables can use /rest/v1',
+        }),
+      );
+    }
+  });
   await serv.addTo(app);
   app.addHook('onClose', async () => {
     await serv.release();
     const result = await built?.catch(() => undefined);
     for (const service of result?.resolvedPreset.pgServices ?? []) await service.release?.();
   });
+}
+
+/** The JSON body of one GraphQL request, as clients send it. */
+interface GraphqlBody {
+  query?: unknown;
+  operationName?: unknown;
+  documentId?: unknown;
+  extensions?: unknown;
+}
+
+interface Refusal {
+  readonly status: number;
+  readonly message: string;
+  readonly code: string;
+}
+
+/**
+ * Whether grafserv may run this body: one operation per request (a JSON array of operations,
+ * "batching", is refused: each operation would otherwise escape the per-request limits), and, with
+ * persisted operations on, one of them, whose document then replaces whatever `query` was sent.
+ */
+function admit(request: FastifyRequest, persisted: PersistedOperations | undefined): Refusal | undefined {
+  const body = request.body;
+  if (Array.isArray(body)) {
+    return {
+      status: 400,
+      code: 'LOCO_GRAPHQL_BATCH',
+      message: `Batched requests (a JSON array of ${body.length} operations) are not accepted; send one operation per request.`,
+    };
+  }
+  if (persisted === undefined) return undefined;
+  const notPersisted = (message: string): Refusal => ({ status: 400, code: 'LOCO_GRAPHQL_NOT_PERSISTED', message });
+  if (body === null || typeof body !== 'object') {
+    return notPersisted('Only persisted operations run here; send a JSON body naming one by its hash.');
+  }
+  const fields = body as GraphqlBody;
+  const hash = requestedHash(fields as Record<string, unknown>);
+  if (hash === undefined) {
+    return notPersisted(
+      'Only persisted operations run here; name one by extensions.persistedQuery.sha256Hash or documentId ("sha256:<hex>") instead of sending its text.',
+    );
+  }
+  const document = persisted.get(hash);
+  if (document === undefined) return notPersisted(`No persisted operation has the hash ${hash}.`);
+  fields.query = document;
+  return undefined;
+}
+
+function sendGraphqlError(reply: FastifyReply, refusal: Refusal) {
+  return reply
+    .status(refusal.status)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify({ errors: [{ message: refusal.message, extensions: { code: refusal.code } }] }));
+}
+
+/**
+ * What an API key needs over GraphQL: an operation may read any table (relations, `node`), so
+ * `*:read`, and a mutation may also write any, so `*:write` too. Decision 0025, slice 2.
+ */
+function scopeNeeds(body: GraphqlBody | undefined): ScopeNeed[] {
+  const needs: ScopeNeed[] = [{ resource: '*', action: 'read' }];
+  if (isMutation(body)) needs.push({ resource: '*', action: 'write' });
+  return needs;
+}
+
+/** Whether the operation to run is a mutation (a document grafserv will refuse is not). */
+function isMutation(body: GraphqlBody | undefined): boolean {
+  if (typeof body?.query !== 'string') return false;
+  try {
+    const document = parse(body.query);
+    const name = typeof body.operationName === 'string' ? body.operationName : undefined;
+    const operation = getOperationAST(document, name);
+    if (operation != null) return operation.operation === 'mutation';
+    // Several operations and no name: refused by grafserv; count any mutation among them.
+    return document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'mutation');
+  } catch {
+    return false;
+  }
 }

@@ -10,6 +10,7 @@ import type { PostgresDatabase } from '../db/postgres.js';
 import type { Logger } from '../log.js';
 import { graphqlErrorMasker } from './errors.js';
 import { GeoJsonPlugin } from './geojson.js';
+import { type GraphqlLimits, limitsPlugin } from './limits.js';
 import { createWithPgClient, PgliteSubscriber } from './pglite-adaptor.js';
 
 /*
@@ -31,6 +32,8 @@ export interface GraphqlRequestSettings {
 
 export interface GraphqlPresetOptions {
   readonly db: Database;
+  /** What one operation may ask for, and whether introspection is on (src/graphql/limits.ts). */
+  readonly limits: GraphqlLimits;
   readonly schemas: readonly string[];
   /** search_path for requests, as REST sets it (already quoted). */
   readonly searchPath: string;
@@ -129,7 +132,7 @@ function never(): never {
 export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset],
-    plugins: [SmartTagsPlugin, ColumnIdPlugin, GeoJsonPlugin],
+    plugins: [SmartTagsPlugin, ColumnIdPlugin, GeoJsonPlugin, limitsPlugin(options.limits)],
     pgServices: [pgService(options)],
     grafserv: {
       graphqlPath: GRAPHQL_PATH,

@@ -14,6 +14,7 @@ import { graphqlPreset } from './preset.js';
 export async function printGraphqlSchema(db: Database, config: Config, log: Logger): Promise<string> {
   const preset = graphqlPreset({
     db,
+    limits: { ...config.graphql, hideSuggestions: true },
     schemas: config.db.schemas,
     searchPath: searchPathValue(config.db.extraSearchPath),
     development: false,
