@@ -1136,10 +1136,12 @@ begin
     raise check_violation using message = 'a booking''s listing, parties, tenant and confirmation code cannot change';
   end if;
   if new.status is distinct from old.status then
-    dispute_move := app.is_trusted() and current_setting('loconomy.card_dispute', true) = 'on'
+    -- coalesce: the setting is null in a session that never set it, and `not null` is null,
+    -- which an IF takes as false, so the check below would let any move through.
+    dispute_move := coalesce(app.is_trusted() and current_setting('loconomy.card_dispute', true) = 'on'
       and (old.status::text, new.status::text) in (('confirmed', 'disputed'), ('disputed', 'confirmed'),
                                                    ('disputed', 'in_progress'), ('disputed', 'completed'),
-                                                   ('disputed', 'no_show'));
+                                                   ('disputed', 'no_show')), false);
     if not dispute_move and not app.booking_transition_allowed(old.status, new.status) then
       raise check_violation using
         message = format('a booking cannot move from %s to %s', old.status, new.status),
