@@ -7532,7 +7532,7 @@ CREATE FUNCTION app.stripe_apply_payout(event_id text, account_id text, payout j
     SET search_path TO 'pg_catalog', 'public'
     AS $_$
 declare
-  ev public.inbound_webhook_events := app.stripe_event_to_process(event_id);
+  ev public.inbound_webhook_events;
   provider public.users;
   key text := 'stripe:payout:' || (payout ->> 'id');
   t public.transactions;
@@ -7541,13 +7541,18 @@ declare
   outcome text := 'applied';
   meta jsonb;
 begin
-  if ev.id is null then
-    return jsonb_build_object('outcome', 'duplicate');
+  if event_id is not null then
+    ev := app.stripe_event_to_process(event_id);
+    if ev.id is null then
+      return jsonb_build_object('outcome', 'duplicate');
+    end if;
   end if;
   select u.* into provider from public.payout_accounts a join public.users u on u.id = a.user_id
    where a.stripe_account_id = account_id;
   if provider.id is null or payout is null then
-    perform app.stripe_finish_event(event_id, 'ignored', attempts);  -- an account Loconomy did not create
+    if event_id is not null then
+      perform app.stripe_finish_event(event_id, 'ignored', attempts);  -- an account Loconomy did not create
+    end if;
     return jsonb_build_object('outcome', 'ignored');
   end if;
   if coalesce(payout ->> 'id', '') !~ '^po_[A-Za-z0-9_]+$' then
@@ -7578,7 +7583,9 @@ begin
     update public.transactions x set status = new_status::public.payment_status, metadata = x.metadata || meta
      where x.id = t.id;
   end if;
-  perform app.stripe_finish_event(event_id, outcome, attempts);
+  if event_id is not null then
+    perform app.stripe_finish_event(event_id, outcome, attempts);
+  end if;
   return jsonb_build_object('outcome', outcome, 'status', new_status, 'provider_id', provider.id);
 end $_$;
 
@@ -7586,7 +7593,7 @@ end $_$;
 -- Name: FUNCTION stripe_apply_payout(event_id text, account_id text, payout jsonb, attempts integer); Type: COMMENT; Schema: app; Owner: -
 --
 
-COMMENT ON FUNCTION app.stripe_apply_payout(event_id text, account_id text, payout jsonb, attempts integer) IS 'For the Stripe event job: mirrors a connected account''s payout (as fetched from Stripe) as its provider''s payout transaction keyed stripe:payout:<po id> — pending/in_transit → processing, paid → completed, failed/canceled → failed — forward only; an unknown account is ignored.';
+COMMENT ON FUNCTION app.stripe_apply_payout(event_id text, account_id text, payout jsonb, attempts integer) IS 'For the Stripe event job (and the reconciler, event_id null): mirrors a connected account''s payout (as fetched from Stripe) as its provider''s payout transaction keyed stripe:payout:<po id> — pending/in_transit → processing, paid → completed, failed/canceled → failed — forward only; an unknown account is ignored.';
 
 --
 -- Name: stripe_apply_refunds(text, jsonb, integer); Type: FUNCTION; Schema: app; Owner: -

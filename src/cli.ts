@@ -136,12 +136,12 @@ function program(): Command {
   stripe
     .command('reconcile')
     .description(
-      "compare Loconomy's payout accounts, payments and refunds with Stripe and report each difference (exit 1 if any is left)",
+      "compare Loconomy's Stripe mirrors (payout accounts, payments, refunds, disputes, payouts, saved cards, plans, subscriptions, invoices) with Stripe and report each difference (exit 1 if any is left)",
     )
     .option('--apply', "take Stripe's state where it settles a difference (forward moves only)")
     .option(
       '--since <date>',
-      'compare payments changed since this date (ISO 8601; default 30 days ago) and every open one',
+      'compare what changed since this date (ISO 8601; default 30 days ago) and everything still open',
       isoDate('--since'),
     )
     .action(async (options) => {

@@ -7,7 +7,7 @@ import { commandContext, requireMigrated, withDatabase } from './context.js';
 export interface ReconcileCommandOptions {
   /** Take Stripe's state where it settles the difference. */
   apply?: boolean;
-  /** Compare payments changed since then (and every open one); default 30 days ago. */
+  /** Compare what changed since then (and everything still open); default 30 days ago. */
   since?: Date;
 }
 
@@ -26,7 +26,7 @@ export async function stripeReconcile(options: ReconcileCommandOptions): Promise
     throw new LoconomyError(
       'LOCO_STRIPE_NO_KEY',
       'STRIPE_SECRET_KEY is not set',
-      'set the key the server uses (sk_… or a restricted rk_… key that can read accounts, PaymentIntents and refunds)',
+      'set the key the server uses (sk_… or a restricted rk_… key that can read accounts, PaymentIntents, refunds, disputes, payouts, customers, payment methods, prices, subscriptions and invoices)',
     );
   }
   const since = options.since ?? new Date(Date.now() - DEFAULT_DAYS * 86_400_000);

@@ -6,6 +6,7 @@ import type { Database } from '../../db/database.js';
 import { sql } from '../../db/sql.js';
 import { ApiError } from '../../errors.js';
 import { requireStripe, stripeFailure } from './client.js';
+import { customerOf } from './customer.js';
 
 /** What app.stripe_booking_payer() tells the function about the caller's booking. */
 interface Payer {
@@ -106,37 +107,6 @@ async function payer(db: Database, authenticator: Authenticator, headers: Incomi
   return { me, caller };
 }
 
-/** Whose Stripe Customer: the user, their tenant, and the Customer already stored for them. */
-export interface CustomerOwner {
-  readonly customer_id: string;
-  readonly tenant_id: string;
-  readonly stripe_customer_id: string | null;
-}
-
-/**
- * The user's Stripe Customer, created once (idempotency key from the user id) and stored. Shared
- * by booking payments and saved cards, so a card saved before the first booking is on the same
- * Customer the booking's PaymentIntent names.
- */
-export async function customerOf(db: Database, stripe: Stripe, me: CustomerOwner): Promise<string> {
-  if (me.stripe_customer_id !== null) return me.stripe_customer_id;
-  let customer: Stripe.Customer;
-  try {
-    // Parameters that never change under the key (no email: it may change; Stripe Checkout asks for it).
-    customer = await stripe.customers.create(
-      { metadata: { loconomy_user_id: me.customer_id, loconomy_tenant_id: me.tenant_id } },
-      { idempotencyKey: `loconomy:user:${me.customer_id}:customer` },
-    );
-  } catch (error) {
-    throw stripeFailure(error, 'create the customer');
-  }
-  const { rows } = await asService<{ kept: string }>(
-    db,
-    sql`select app.stripe_link_customer(${me.customer_id}, ${customer.id}) as kept`,
-  );
-  return rows[0]?.kept ?? customer.id;
-}
-
 /**
  * The payment's PaymentIntent: made once (key booking:<id>:authorise) and recorded, or fetched.
  * The one code path that creates it, for the function and the off-session job alike: the
@@ -151,7 +121,11 @@ async function intentOf(db: Database, stripe: Stripe, me: Payer): Promise<Stripe
       throw stripeFailure(error, 'fetch the payment');
     }
   }
-  const customer = await customerOf(db, stripe, me);
+  const customer = await customerOf(db, stripe, {
+    user_id: me.customer_id,
+    tenant_id: me.tenant_id,
+    stripe_customer_id: me.stripe_customer_id,
+  });
   let intent: Stripe.PaymentIntent;
   try {
     intent = await stripe.paymentIntents.create(

@@ -5,8 +5,8 @@ import type { Authenticator } from '../../auth/caller.js';
 import type { Database } from '../../db/database.js';
 import { sql } from '../../db/sql.js';
 import { ApiError } from '../../errors.js';
-import { customerOf } from './booking-payment.js';
 import { requireStripe, stripeFailure } from './client.js';
+import { customerOf } from './customer.js';
 
 /*
  * Saved cards (decision 0023, slice 5): a customer saves a card through a SetupIntent and
@@ -124,7 +124,7 @@ export async function setupPaymentMethod(
 ): Promise<SetupAnswer> {
   const stripe = requireStripe(stripeClient);
   const customer = await customerOf(db, stripe, {
-    customer_id: me.user_id,
+    user_id: me.user_id,
     tenant_id: me.tenant_id,
     stripe_customer_id: me.stripe_customer_id,
   });

@@ -6,6 +6,8 @@ import type { Database } from '../../db/database.js';
 import { sql } from '../../db/sql.js';
 import { ApiError } from '../../errors.js';
 import { requireStripe, stripeFailure } from './client.js';
+import { customerOf } from './customer.js';
+import { applySubscription } from './events/subscription.js';
 import { syncPlan } from './plans.js';
 
 /** The signed-in caller as the subscription functions need them (app.stripe_subscriber()). */
@@ -149,25 +151,6 @@ async function planFor(
   return { ...plan, stripe_price_id: synced.stripe_price_id };
 }
 
-/** The user's Stripe Customer, created once (idempotency key from the user id, as for booking payments) and stored. */
-async function customerOf(db: Database, stripe: Stripe, me: Subscriber): Promise<string> {
-  if (me.stripe_customer_id !== null) return me.stripe_customer_id;
-  let customer: Stripe.Customer;
-  try {
-    customer = await stripe.customers.create(
-      { metadata: { loconomy_user_id: me.user_id, loconomy_tenant_id: me.tenant_id } },
-      { idempotencyKey: `loconomy:user:${me.user_id}:customer` },
-    );
-  } catch (error) {
-    throw stripeFailure(error, 'create the customer');
-  }
-  const { rows } = await asService<{ kept: string }>(
-    db,
-    sql`select app.stripe_link_customer(${me.user_id}, ${customer.id}) as kept`,
-  );
-  return rows[0]?.kept ?? customer.id;
-}
-
 interface Applied {
   readonly outcome: string;
   readonly subscription_id: string | null;
@@ -176,13 +159,8 @@ interface Applied {
 }
 
 /** Mirrors the Subscription as Stripe just answered (the webhook does the same; the latest fetch wins). */
-async function apply(db: Database, subscription: Stripe.Subscription, fetchedAt: Date): Promise<Applied> {
-  const { rows } = await asService<{ result: Applied }>(
-    db,
-    sql`select app.stripe_apply_subscription(null, ${JSON.stringify(subscription)}::jsonb, ${fetchedAt.toISOString()}::timestamptz, 0) as result`,
-  );
-  return (rows[0] as { result: Applied }).result;
-}
+const apply = (db: Database, subscription: Stripe.Subscription, fetchedAt: Date) =>
+  applySubscription<Applied>(db, subscription, fetchedAt, null, 0);
 
 const iso = (seconds: number | null | undefined) =>
   seconds === null || seconds === undefined ? null : new Date(seconds * 1000).toISOString();

@@ -43,8 +43,9 @@ import { type FormObject, type FormValue, parseForm } from './form.js';
  * - billing: products, prices with lookup keys, subscriptions (trials, default_incomplete,
  *   prorations, cancel at period end, renewal and failed renewal through `advanceSubscription`),
  *   invoices with lines and the PaymentIntent that pays them (its own block below lists the rest);
- * Not modelled: lists and search (except a customer's payment methods, accounts, refunds, prices
- * by lookup key and an invoice's lines), the platform's balance, pending vs available funds,
+ * - lists for the reconciler: accounts, refunds, disputes, a connected account's payouts, invoices
+ *   and a customer's payment methods, with Stripe's cursor pagination and `created` filters;
+ * Not modelled: search, lists other than those (and prices by lookup key, an invoice's lines), the platform's balance, pending vs available funds,
  * dispute evidence, Billing Meters — later slices add what they need. Amounts are not checked against
  * currencies' minimums. Everything lives in memory for the life of the double.
  */
@@ -278,7 +279,11 @@ export class StripeDouble {
       ['POST', /^\/v1\/customers$/, (p) => this.createCustomer(p)],
       ['GET', /^\/v1\/customers\/(cus_\w+)$/, (_p, m) => this.get(this.customers, 'customer', m[1] as string)],
       ['POST', /^\/v1\/customers\/(cus_\w+)$/, (p, m) => this.updateCustomer(m[1] as string, p)],
-      ['GET', /^\/v1\/customers\/(cus_\w+)\/payment_methods$/, (_p, m) => this.customerPaymentMethods(m[1] as string)],
+      [
+        'GET',
+        /^\/v1\/customers\/(cus_\w+)\/payment_methods$/,
+        (p, m) => this.customerPaymentMethods(m[1] as string, p),
+      ],
       ['POST', /^\/v1\/payment_methods$/, (p) => this.createPaymentMethod(p)],
       ['GET', /^\/v1\/payment_methods\/(pm_\w+)$/, (_p, m) => this.paymentMethod(m[1] as string)],
       ['POST', /^\/v1\/payment_methods\/(pm_\w+)\/attach$/, (p, m) => this.attach(m[1] as string, p)],
@@ -339,6 +344,11 @@ export class StripeDouble {
       ['GET', /^\/v1\/invoices\/(in_\w+)\/lines$/, (p, m) => this.invoiceLines(m[1] as string, p)],
       ['POST', /^\/v1\/billing\/meters$/, (p) => this.createMeter(p)],
       ['POST', /^\/v1\/billing\/meter_events$/, (p) => this.createMeterEvent(p)],
+      // Lists the reconciler walks for disputes, payouts and invoices (issue 13 item 6).
+      ['GET', /^\/v1\/disputes$/, (p) => this.listDisputes(p)],
+      ['GET', /^\/v1\/payouts$/, (p, _m, c) => this.listPayouts(p, c.account)],
+      ['GET', /^\/v1\/invoices$/, (p) => this.listInvoices(p)],
+      ['POST', /^\/v1\/prices\/(price_\w+)$/, (p, m) => this.updatePrice(m[1] as string, p)],
     ];
   }
 
@@ -749,10 +759,14 @@ export class StripeDouble {
     (customer.invoice_settings as Obj).default_payment_method = pmId;
   }
 
-  private customerPaymentMethods(id: string): Obj {
+  /** A customer's payment methods, a page at a time (`type` filters, as Stripe's does). */
+  private customerPaymentMethods(id: string, params: FormObject): Obj {
     if (!this.customers.has(id)) throw missing('customer', id);
-    const data = [...this.paymentMethods.values()].filter((pm) => pm.customer === id).map(clone);
-    return { object: 'list', data, has_more: false, url: `/v1/customers/${id}/payment_methods` };
+    const type = str(params, 'type');
+    const held = [...this.paymentMethods.values()].filter(
+      (pm) => pm.customer === id && (type === undefined || pm.type === type),
+    );
+    return this.list(`/v1/customers/${id}/payment_methods`, held, params);
   }
 
   /** A payment method by id; a `pm_card_*` test id (or a token) becomes a new payment method, as at Stripe. */
@@ -2162,6 +2176,91 @@ export class StripeDouble {
   }
   invoiceEvent(type: string, id: string): Obj {
     return this.event(`invoice.${type}`, this.invoice(id));
+  }
+
+  // ---------------------------------------------------------------------------
+  // Lists for the reconciler (issue 13 item 6): GET /v1/disputes (charge, payment_intent),
+  // GET /v1/payouts of the connected account named by Stripe-Account (status), GET /v1/invoices
+  // (customer, subscription, status), each with created[gt|gte|lt|lte] and Stripe's cursor
+  // pagination (limit, starting_after, has_more). A customer's payment methods (type) page too.
+  // POST /v1/prices/:id archives a Price (active) as the dashboard does.
+  // ---------------------------------------------------------------------------
+
+  /** Stripe's `created` filter: a timestamp, or a hash of gt / gte / lt / lte. */
+  private static createdMatches(params: FormObject, created: number): boolean {
+    const filter = params.created;
+    if (filter === undefined) return true;
+    if (typeof filter === 'string') return created === int(params, 'created');
+    const bound = (name: string) => int(obj(params, 'created'), name);
+    const [gt, gte, lt, lte] = [bound('gt'), bound('gte'), bound('lt'), bound('lte')];
+    return (
+      (gt === undefined || created > gt) &&
+      (gte === undefined || created >= gte) &&
+      (lt === undefined || created < lt) &&
+      (lte === undefined || created <= lte)
+    );
+  }
+
+  /** A Price is archived (active false) or given metadata; its amount, currency and interval never change. */
+  private updatePrice(id: string, params: FormObject): Obj {
+    const price = this.prices.get(id);
+    if (price === undefined) throw missing('price', id);
+    for (const fixed of ['unit_amount', 'currency', 'recurring']) {
+      if (params[fixed] !== undefined) throw invalid(`Received unknown parameter: ${fixed}`, { param: fixed });
+    }
+    const active = bool(params, 'active');
+    if (active !== undefined) price.active = active;
+    price.metadata = metadata(params, price.metadata as Obj);
+    return clone(price);
+  }
+
+  private listDisputes(params: FormObject): Obj {
+    const [charge, intent] = [str(params, 'charge'), str(params, 'payment_intent')];
+    const held = [...this.disputes.values()].filter(
+      (d) =>
+        (charge === undefined || d.charge === charge) &&
+        (intent === undefined || d.payment_intent === intent) &&
+        StripeDouble.createdMatches(params, d.created as number),
+    );
+    return this.list('/v1/disputes', held, params);
+  }
+
+  /** A connected account's payouts (Stripe-Account); without the header, the platform's own: none here. */
+  private listPayouts(params: FormObject, account: string | undefined): Obj {
+    const status = str(params, 'status');
+    const held = [...this.payouts.values()]
+      .filter(({ account: a }) => a === account)
+      .map(({ payout }) => payout)
+      .filter(
+        (p) =>
+          (status === undefined || p.status === status) && StripeDouble.createdMatches(params, p.created as number),
+      );
+    return this.list('/v1/payouts', held, params);
+  }
+
+  /** Invoices as listed: without `payments` or the confirmation secret (those are expanded on retrieve). */
+  private listInvoices(params: FormObject): Obj {
+    const [customer, subscription, status] = [
+      str(params, 'customer'),
+      str(params, 'subscription'),
+      str(params, 'status'),
+    ];
+    const held = [...this.invoices.values()]
+      .filter(
+        (i) =>
+          (customer === undefined || i.customer === customer) &&
+          (subscription === undefined ||
+            ((i.parent as Obj | null)?.subscription_details as Obj | undefined)?.subscription === subscription) &&
+          (status === undefined || i.status === status) &&
+          StripeDouble.createdMatches(params, i.created as number),
+      )
+      .map((i) => {
+        const shown = { ...i };
+        delete shown.payments;
+        delete shown.confirmation_secret;
+        return shown;
+      });
+    return this.list('/v1/invoices', held, params);
   }
 
   // ---------------------------------------------------------------------------

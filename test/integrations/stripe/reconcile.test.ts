@@ -228,7 +228,7 @@ test('the command: no key is one clear line; drift exits 1 until --apply fixes i
   assert.equal(noKey.code, 1);
   assert.equal(
     noKey.stderr,
-    'loconomy: STRIPE_SECRET_KEY is not set — set the key the server uses (sk_… or a restricted rk_… key that can read accounts, PaymentIntents and refunds)\n',
+    'loconomy: STRIPE_SECRET_KEY is not set — set the key the server uses (sk_… or a restricted rk_… key that can read accounts, PaymentIntents, refunds, disputes, payouts, customers, payment methods, prices, subscriptions and invoices)\n',
   );
   const bad = await runCli(['stripe', 'reconcile', '--since', 'yesterday'], h.double.env());
   assert.equal(bad.code, 1);

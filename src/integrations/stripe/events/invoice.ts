@@ -1,6 +1,33 @@
 import type Stripe from 'stripe';
+import type { Database } from '../../../db/database.js';
 import { sql } from '../../../db/sql.js';
 import type { EventHandler } from './index.js';
+
+/** An Invoice as app.stripe_apply_invoice needs it: with its payments and all its lines. */
+export async function fetchInvoice(stripe: Stripe, id: string): Promise<Stripe.Invoice> {
+  const invoice: Stripe.Invoice = await stripe.invoices.retrieve(id, { expand: ['payments'] });
+  if (invoice.lines.has_more) {
+    // The invoice carries its first lines only; the rest are listed.
+    const lines = await stripe.invoices.listLineItems(id, { limit: 100 }).autoPagingToArray({ limit: 10_000 });
+    invoice.lines = { ...invoice.lines, data: lines, has_more: false };
+  }
+  return invoice;
+}
+
+/** Mirrors an Invoice as fetched (app.stripe_apply_invoice: status forward only); eventId null outside an event. */
+export async function applyInvoice(
+  db: Database,
+  invoice: Stripe.Invoice,
+  eventId: string | null,
+  attempt: number,
+): Promise<Record<string, unknown>> {
+  const { rows } = await db.asRole('service_role', { role: 'service_role' }, (tx) =>
+    tx.last<{ result: Record<string, unknown> }>(
+      sql`select app.stripe_apply_invoice(${eventId}, ${JSON.stringify(invoice)}::jsonb, ${attempt}) as result`,
+    ),
+  );
+  return (rows[0] as { result: Record<string, unknown> }).result;
+}
 
 /**
  * invoice.created / .finalized / .updated / .paid / .payment_failed / .voided /
@@ -13,18 +40,8 @@ const invoiceChanged: EventHandler = async (event, context) => {
   const id = event.data.object.id;
   if (typeof id !== 'string' || !/^in_[A-Za-z0-9_]+$/.test(id))
     throw new Error(`${event.type} ${event.id} names no invoice`);
-  const invoice: Stripe.Invoice = await context.stripe.invoices.retrieve(id, { expand: ['payments'] });
-  if (invoice.lines.has_more) {
-    // The invoice carries its first lines only; the rest are listed.
-    const lines = await context.stripe.invoices.listLineItems(id, { limit: 100 }).autoPagingToArray({ limit: 10_000 });
-    invoice.lines = { ...invoice.lines, data: lines, has_more: false };
-  }
-  const { rows } = await context.db.asRole('service_role', { role: 'service_role' }, (tx) =>
-    tx.last<{ result: Record<string, unknown> }>(
-      sql`select app.stripe_apply_invoice(${event.id}, ${JSON.stringify(invoice)}::jsonb, ${context.attempt}) as result`,
-    ),
-  );
-  return (rows[0] as { result: Record<string, unknown> }).result;
+  const invoice = await fetchInvoice(context.stripe, id);
+  return applyInvoice(context.db, invoice, event.id, context.attempt);
 };
 
 export const invoiceHandlers: Readonly<Record<string, EventHandler>> = {

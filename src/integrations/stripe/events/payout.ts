@@ -1,5 +1,27 @@
+import type Stripe from 'stripe';
+import type { Database } from '../../../db/database.js';
 import { sql } from '../../../db/sql.js';
 import type { EventHandler } from './index.js';
+
+/**
+ * Mirrors a connected account's payout as fetched from Stripe (app.stripe_apply_payout: forward
+ * only; null for a payout not fetched, of an account Loconomy did not create); eventId null
+ * outside an event (the reconciler).
+ */
+export async function applyPayout(
+  db: Database,
+  account: string | null,
+  payout: Stripe.Payout | null,
+  eventId: string | null,
+  attempt: number,
+): Promise<Record<string, unknown>> {
+  const { rows } = await db.asRole('service_role', { role: 'service_role' }, (tx) =>
+    tx.last<{ result: Record<string, unknown> }>(
+      sql`select app.stripe_apply_payout(${eventId}, ${account}, ${payout === null ? null : JSON.stringify(payout)}::jsonb, ${attempt}) as result`,
+    ),
+  );
+  return (rows[0] as { result: Record<string, unknown> }).result;
+}
 
 /**
  * payout.created / .updated / .paid / .failed / .canceled, from connected accounts: Stripe pays a
@@ -23,12 +45,7 @@ const payoutChanged: EventHandler = async (event, context) => {
       )
     ).rows.length > 0;
   const payout = known ? await context.stripe.payouts.retrieve(id, {}, { stripeAccount: account }) : null;
-  const { rows } = await context.db.asRole('service_role', { role: 'service_role' }, (tx) =>
-    tx.last<{ result: Record<string, unknown> }>(
-      sql`select app.stripe_apply_payout(${event.id}, ${account ?? null}, ${payout === null ? null : JSON.stringify(payout)}::jsonb, ${context.attempt}) as result`,
-    ),
-  );
-  return (rows[0] as { result: Record<string, unknown> }).result;
+  return applyPayout(context.db, account ?? null, payout, event.id, context.attempt);
 };
 
 export const payoutHandlers: Readonly<Record<string, EventHandler>> = {

@@ -1,6 +1,27 @@
 import type Stripe from 'stripe';
+import type { Database } from '../../../db/database.js';
 import { sql } from '../../../db/sql.js';
 import type { EventHandler } from './index.js';
+
+/**
+ * Mirrors a Subscription as fetched from Stripe at `fetchedAt` (app.stripe_apply_subscription:
+ * the latest fetch wins, a final row stays); eventId null outside an event (the subscription
+ * functions, the reconciler).
+ */
+export async function applySubscription<T = Record<string, unknown>>(
+  db: Database,
+  subscription: Stripe.Subscription,
+  fetchedAt: Date,
+  eventId: string | null,
+  attempt: number,
+): Promise<T> {
+  const { rows } = await db.asRole('service_role', { role: 'service_role' }, (tx) =>
+    tx.last<{ result: T }>(
+      sql`select app.stripe_apply_subscription(${eventId}, ${JSON.stringify(subscription)}::jsonb, ${fetchedAt.toISOString()}::timestamptz, ${attempt}) as result`,
+    ),
+  );
+  return (rows[0] as { result: T }).result;
+}
 
 /**
  * customer.subscription.created / .updated / .deleted / .trial_will_end: the Subscription is
@@ -15,12 +36,7 @@ const subscriptionChanged: EventHandler = async (event, context) => {
     throw new Error(`${event.type} ${event.id} names no subscription`);
   const fetchedAt = new Date();
   const subscription: Stripe.Subscription = await context.stripe.subscriptions.retrieve(id);
-  const { rows } = await context.db.asRole('service_role', { role: 'service_role' }, (tx) =>
-    tx.last<{ result: Record<string, unknown> }>(
-      sql`select app.stripe_apply_subscription(${event.id}, ${JSON.stringify(subscription)}::jsonb, ${fetchedAt.toISOString()}::timestamptz, ${context.attempt}) as result`,
-    ),
-  );
-  return (rows[0] as { result: Record<string, unknown> }).result;
+  return applySubscription(context.db, subscription, fetchedAt, event.id, context.attempt);
 };
 
 export const subscriptionHandlers: Readonly<Record<string, EventHandler>> = {

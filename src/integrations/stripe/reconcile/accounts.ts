@@ -48,7 +48,7 @@ export function accountDifferences(local: LocalAccount, account: Stripe.Account)
 }
 
 /** Stripe's error for an object that is gone, or that the platform may no longer read. */
-function unreachable(error: unknown): string | undefined {
+export function unreachable(error: unknown): string | undefined {
   const e = error as { code?: string; statusCode?: number; message?: string };
   if (e.code === 'resource_missing' || e.statusCode === 404) return 'Stripe has no such account';
   if (e.statusCode === 401 || e.statusCode === 403 || e.code === 'account_invalid')

@@ -1,8 +1,15 @@
 import type Stripe from 'stripe';
 import type { Database } from '../../../db/database.js';
+import { sql } from '../../../db/sql.js';
 import type { Logger } from '../../../log.js';
 import { checkAccounts, checkUnlinkedAccounts } from './accounts.js';
+import { checkDisputes } from './disputes.js';
+import { checkInvoices } from './invoices.js';
+import { checkPaymentMethods } from './payment-methods.js';
 import { checkPayments } from './payments.js';
+import { checkPayouts } from './payouts.js';
+import { checkPlans } from './plans.js';
+import { checkSubscriptions } from './subscriptions.js';
 
 /*
  * `loconomy stripe reconcile`: compares what Loconomy holds with what Stripe holds, object by
@@ -14,11 +21,11 @@ import { checkPayments } from './payments.js';
 
 /** One difference between Loconomy and Stripe. */
 export interface Finding {
-  /** What kind of object: account, payment, refund. */
+  /** What kind of object: account, payment, refund, dispute, payout, card, customer, plan, subscription, invoice. */
   readonly kind: string;
-  /** The Stripe object (acct_, pi_, re_ …). */
+  /** The Stripe object (acct_, pi_, re_, dp_, po_, pm_, cus_, price_, sub_, in_ …). */
   readonly stripeId: string;
-  /** The Loconomy row it belongs to (user or payment id), when there is one. */
+  /** The Loconomy row it belongs to (its own id, or the user, payment or subscription it belongs to). */
   readonly loconomyId: string | null;
   /** The difference in words: "charges_enabled is false here, true at Stripe". */
   readonly what: string;
@@ -40,7 +47,7 @@ export interface CheckContext {
   readonly db: Database;
   readonly stripe: Stripe;
   readonly log: Logger;
-  /** Payments updated since then are compared (and every one still open). */
+  /** Rows that change (payments, disputes, payouts, subscriptions, invoices) changed since then are compared, and every one still open. */
   readonly since: Date;
   /** Counts objects compared, by kind. */
   count(kind: string): void;
@@ -58,12 +65,31 @@ export interface ReconcileReport {
   readonly findings: readonly Outcome[];
 }
 
-/** Every check, in an order where a fix can rely on the earlier ones (accounts before payments). */
+/**
+ * Every check, in an order where a fix can rely on the earlier ones: accounts before payments and
+ * payouts, payments (a capture) before their disputes, plans and subscriptions before invoices.
+ */
 const CHECKS: readonly ((ctx: CheckContext) => AsyncIterable<Finding>)[] = [
   checkAccounts,
   checkUnlinkedAccounts,
   checkPayments,
+  checkDisputes,
+  checkPayouts,
+  checkPaymentMethods,
+  checkPlans,
+  checkSubscriptions,
+  checkInvoices,
 ];
+
+/** Whether a graphile-worker job with this key is queued or running with attempts left (one that will act). */
+export async function jobQueued(ctx: CheckContext, key: string): Promise<boolean> {
+  const { rows } = await ctx.db.query<{ installed: boolean }>(sql`
+    select to_regclass('graphile_worker.jobs') is not null as installed`);
+  if (!rows[0]?.installed) return false;
+  const { rows: jobs } = await ctx.db.query<{ n: number }>(sql`
+    select count(*)::int as n from graphile_worker.jobs where key = ${key} and attempts < max_attempts`);
+  return (jobs[0]?.n ?? 0) > 0;
+}
 
 /** Objects between two progress lines. */
 const PROGRESS_EVERY = 100;
