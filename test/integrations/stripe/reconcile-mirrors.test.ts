@@ -252,20 +252,27 @@ describe('saved cards', () => {
 
   test('a default card changed at Stripe is left to a person', async () => {
     const { customer } = await cardOwner();
-    const first = (await stripe.paymentMethods.attach('pm_card_visa', { customer })).id;
-    const second = (await stripe.paymentMethods.attach('pm_card_mastercard', { customer })).id;
-    await findingsAbout(true, first, second);
-    await until(async () => stripeDefault(customer) === first);
-    await nothingAbout(first, second, customer);
+    const cards = [
+      (await stripe.paymentMethods.attach('pm_card_visa', { customer })).id,
+      (await stripe.paymentMethods.attach('pm_card_mastercard', { customer })).id,
+    ];
+    await findingsAbout(true, ...cards);
+    // Whichever was mirrored first is the default; the job sets it at Stripe.
+    const rows = await Promise.all(cards.map(cardRow));
+    assert.equal(rows.filter((r) => r?.is_default).length, 1);
+    const ours = cards[rows.findIndex((r) => r?.is_default)] as string;
+    const other = cards.find((pm) => pm !== ours) as string;
+    await until(async () => stripeDefault(customer) === ours);
+    await nothingAbout(...cards, customer);
 
-    await stripe.customers.update(customer, { invoice_settings: { default_payment_method: second } });
-    const found = await findingsAbout(true, first, second, customer);
+    await stripe.customers.update(customer, { invoice_settings: { default_payment_method: other } });
+    const found = await findingsAbout(true, ...cards, customer);
     assert.deepEqual(
       found.map((f) => [f.stripe_id, f.what, f.fix]),
-      [[customer, `the default card is ${first} here, ${second} at Stripe`, 'manual']],
+      [[customer, `the default card is ${ours} here, ${other} at Stripe`, 'manual']],
     );
-    assert.equal((await cardRow(first))?.is_default, true, 'the user’s choice stays');
-    await stripe.customers.update(customer, { invoice_settings: { default_payment_method: first } });
+    assert.equal((await cardRow(ours))?.is_default, true, 'the user’s choice stays');
+    await stripe.customers.update(customer, { invoice_settings: { default_payment_method: ours } });
   });
 });
 
