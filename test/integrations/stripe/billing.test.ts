@@ -5,9 +5,10 @@ import type Stripe from 'stripe';
 import { loadConfig } from '../../../src/config.js';
 import { sql } from '../../../src/db/sql.js';
 import { createStripeClient } from '../../../src/integrations/stripe/client.js';
+import { reconcile } from '../../../src/integrations/stripe/reconcile/index.js';
 import { addJob } from '../../../src/jobs/queue.js';
 import { createUser } from '../../helpers/fixtures.js';
-import type { TestServer } from '../../helpers/index.js';
+import { type TestServer, testLogger } from '../../helpers/index.js';
 import type { Obj } from './double.js';
 import { processed, type StripeHarness, stripeHarness, until } from './support.js';
 
@@ -594,5 +595,39 @@ describe('metered usage (stripe.report_usage)', () => {
     await reportUsage();
     assert.equal(h.double.requests.filter((r) => r.path === '/v1/billing/meter_events').length, sent.length + 1);
     assert.equal(h.double.meterTotal('sms.sent', customer), 7);
+  });
+
+  test('loconomy stripe reconcile compares what was reported with what each meter counted', async () => {
+    const s = await activeSubscription();
+    await stripe.billing.meters.create({
+      display_name: 'Calls',
+      event_name: 'calls.made',
+      default_aggregation: { formula: 'sum' },
+    });
+    // Old enough to be inside the reconciler's window (it leaves the last minutes to Stripe).
+    await usage(s.provider.id, 'calls.made', 2, 45);
+    await usage(s.provider.id, 'calls.made', 5, 40);
+    await reportUsage();
+    const customer = h.double.subscription(s.sub).customer as string;
+    const usageFindings = async () =>
+      (
+        await reconcile(h.db, stripe, { apply: true, since: new Date(Date.now() - 3_600_000), log: testLogger() })
+      ).findings
+        .filter((f) => f.kind === 'usage' && f.what.includes(customer))
+        .map((f) => [f.what, f.fix]);
+    assert.deepEqual(await usageFindings(), []);
+
+    // An event from somewhere else counts on the meter too: a person's call, even with --apply.
+    await stripe.billing.meterEvents.create({
+      event_name: 'calls.made',
+      payload: { stripe_customer_id: customer, value: '3' },
+      timestamp: Math.floor(Date.now() / 1000) - 35 * 60,
+    });
+    const [found] = await usageFindings();
+    assert.match(
+      found?.[0] ?? '',
+      /^7 calls\.made reported here for cus_\w+ from .+, 10 counted by the meter at Stripe$/,
+    );
+    assert.equal(found?.[1], 'manual');
   });
 });

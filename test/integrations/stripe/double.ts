@@ -42,12 +42,14 @@ import { type FormObject, type FormValue, parseForm } from './form.js';
  *
  * - billing: products, prices with lookup keys, subscriptions (trials, default_incomplete,
  *   prorations, cancel at period end, renewal and failed renewal through `advanceSubscription`),
- *   invoices with lines and the PaymentIntent that pays them (its own block below lists the rest);
- * - lists for the reconciler: accounts, refunds, disputes, a connected account's payouts, invoices
- *   and a customer's payment methods, with Stripe's cursor pagination and `created` filters;
- * Not modelled: search, lists other than those (and prices by lookup key, an invoice's lines), the platform's balance, pending vs available funds,
- * dispute evidence, Billing Meters — later slices add what they need. Amounts are not checked against
- * currencies' minimums. Everything lives in memory for the life of the double.
+ *   invoices with lines and the PaymentIntent that pays them, Billing Meters and meter events (its
+ *   own block below lists the rest);
+ * - lists for the reconciler: accounts, refunds, disputes, a connected account's payouts, invoices,
+ *   meters and a meter's event summary for a customer, and a customer's payment methods, with
+ *   Stripe's cursor pagination and `created` filters;
+ * Not modelled: search, lists other than those (and prices by lookup key, an invoice's lines), the
+ * platform's balance, pending vs available funds, dispute evidence — later slices add what they
+ * need. Amounts are not checked against currencies' minimums. Everything lives in memory for the life of the double.
  */
 
 export type Obj = Record<string, unknown>;
@@ -344,6 +346,13 @@ export class StripeDouble {
       ['GET', /^\/v1\/invoices\/(in_\w+)\/lines$/, (p, m) => this.invoiceLines(m[1] as string, p)],
       ['POST', /^\/v1\/billing\/meters$/, (p) => this.createMeter(p)],
       ['POST', /^\/v1\/billing\/meter_events$/, (p) => this.createMeterEvent(p)],
+      // The meters and what each counted, for the reconciler.
+      ['GET', /^\/v1\/billing\/meters$/, (p) => this.list('/v1/billing/meters', [...this.meters.values()], p)],
+      [
+        'GET',
+        /^\/v1\/billing\/meters\/(mtr_\w+)\/event_summaries$/,
+        (p, m) => this.meterEventSummaries(m[1] as string, p),
+      ],
       // Lists the reconciler walks for disputes, payouts and invoices (issue 13 item 6).
       ['GET', /^\/v1\/disputes$/, (p) => this.listDisputes(p)],
       ['GET', /^\/v1\/payouts$/, (p, _m, c) => this.listPayouts(p, c.account)],
@@ -2152,6 +2161,35 @@ export class StripeDouble {
     };
     this.meterEvents.set(identifier, event);
     return clone(event);
+  }
+
+  /**
+   * One summary of a meter for a customer over [start_time, end_time) (both on minute boundaries,
+   * as Stripe requires): the sum of the values of the events timestamped in it.
+   */
+  private meterEventSummaries(id: string, params: FormObject): Obj {
+    const meter = [...this.meters.values()].find((m) => m.id === id);
+    if (meter === undefined) throw missing('billing.meter', id);
+    const customer = required(str(params, 'customer'), 'customer');
+    const start = required(int(params, 'start_time'), 'start_time');
+    const end = required(int(params, 'end_time'), 'end_time');
+    if (start % 60 !== 0 || end % 60 !== 0) {
+      throw invalid('start_time and end_time must be aligned with minute boundaries.', { param: 'start_time' });
+    }
+    const value = [...this.meterEvents.values()]
+      .filter((e) => e.event_name === meter.event_name && (e.payload as Obj).stripe_customer_id === customer)
+      .filter((e) => (e.timestamp as number) >= start && (e.timestamp as number) < end)
+      .reduce((sum, e) => sum + Number((e.payload as Obj).value), 0);
+    const summary = {
+      id: newId('mtrusg', 24),
+      object: 'billing.meter_event_summary',
+      aggregated_value: value,
+      start_time: start,
+      end_time: end,
+      livemode: false,
+      meter: id,
+    };
+    return { object: 'list', data: [summary], has_more: false, url: `/v1/billing/meters/${id}/event_summaries` };
   }
 
   /** What a meter counts for a customer: the sum of its events' values. */

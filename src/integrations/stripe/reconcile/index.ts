@@ -10,6 +10,7 @@ import { checkPayments } from './payments.js';
 import { checkPayouts } from './payouts.js';
 import { checkPlans } from './plans.js';
 import { checkSubscriptions } from './subscriptions.js';
+import { checkUsage } from './usage.js';
 
 /*
  * `loconomy stripe reconcile`: compares what Loconomy holds with what Stripe holds, object by
@@ -79,6 +80,7 @@ const CHECKS: readonly ((ctx: CheckContext) => AsyncIterable<Finding>)[] = [
   checkPlans,
   checkSubscriptions,
   checkInvoices,
+  checkUsage,
 ];
 
 /** Whether a graphile-worker job with this key is queued or running with attempts left (one that will act). */
