@@ -1414,6 +1414,27 @@ begin
 end $$;
 
 --
+-- Name: bookings_notify_graphql(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.bookings_notify_graphql() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog'
+    AS $$
+begin
+  perform pg_notify('graphql:bookings:' || new.id, new.id::text);
+  perform pg_notify('graphql:user_bookings:' || new.customer_id, new.id::text);
+  perform pg_notify('graphql:user_bookings:' || new.provider_id, new.id::text);
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION bookings_notify_graphql(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.bookings_notify_graphql() IS 'Announces a created or changed booking to GraphQL subscriptions of the booking and of both parties (payload: its id).';
+
+--
 -- Name: bookings_stripe_jobs(); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -4587,6 +4608,25 @@ begin
 end $$;
 
 --
+-- Name: messages_notify_graphql(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.messages_notify_graphql() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog'
+    AS $$
+begin
+  perform pg_notify('graphql:messages:' || new.conversation_id, new.id::text);
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION messages_notify_graphql(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.messages_notify_graphql() IS 'Announces a new message to GraphQL subscriptions of its conversation (payload: its id).';
+
+--
 -- Name: move_booking_for_dispute(uuid, text, text); Type: FUNCTION; Schema: app; Owner: -
 --
 
@@ -4894,6 +4934,25 @@ end $$;
 --
 
 COMMENT ON FUNCTION app.notification_delivery(recipient uuid, kind public.notification_type, urgent boolean, at timestamp with time zone, OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone) IS 'The channels a notification of this kind is due on for the recipient (preferences, defaults, a phone for SMS) and when push/SMS may be sent (the end of quiet hours in the recipient''s time zone unless urgent). No channels for a missing or banned recipient.';
+
+--
+-- Name: notifications_notify_graphql(); Type: FUNCTION; Schema: app; Owner: -
+--
+
+CREATE FUNCTION app.notifications_notify_graphql() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog'
+    AS $$
+begin
+  perform pg_notify('graphql:notifications:' || new.user_id, new.id::text);
+  return null;
+end $$;
+
+--
+-- Name: FUNCTION notifications_notify_graphql(); Type: COMMENT; Schema: app; Owner: -
+--
+
+COMMENT ON FUNCTION app.notifications_notify_graphql() IS 'Announces a new notification to GraphQL subscriptions of its user (payload: its id).';
 
 --
 -- Name: notify(uuid, public.notification_type, text, text, jsonb, text, uuid); Type: FUNCTION; Schema: app; Owner: -
@@ -16815,6 +16874,12 @@ CREATE TRIGGER bookings_move_money AFTER INSERT OR UPDATE OF status, total_cents
 CREATE TRIGGER bookings_notify AFTER INSERT OR UPDATE OF status, starts_at ON public.bookings FOR EACH ROW EXECUTE FUNCTION app.bookings_notify();
 
 --
+-- Name: bookings bookings_notify_graphql; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER bookings_notify_graphql AFTER INSERT OR UPDATE ON public.bookings FOR EACH ROW EXECUTE FUNCTION app.bookings_notify_graphql();
+
+--
 -- Name: bookings bookings_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -17037,6 +17102,12 @@ CREATE TRIGGER messages_emit_events AFTER INSERT ON public.messages FOR EACH ROW
 CREATE TRIGGER messages_inherit_tenant BEFORE INSERT ON public.messages FOR EACH ROW EXECUTE FUNCTION app.inherit_tenant('conversations', 'conversation_id');
 
 --
+-- Name: messages messages_notify_graphql; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER messages_notify_graphql AFTER INSERT ON public.messages FOR EACH ROW EXECUTE FUNCTION app.messages_notify_graphql();
+
+--
 -- Name: messages messages_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -17053,6 +17124,12 @@ CREATE TRIGGER messages_soft_delete BEFORE DELETE ON public.messages FOR EACH RO
 --
 
 CREATE TRIGGER notifications_inherit_tenant BEFORE INSERT ON public.notifications FOR EACH ROW EXECUTE FUNCTION app.inherit_tenant('users', 'user_id');
+
+--
+-- Name: notifications notifications_notify_graphql; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER notifications_notify_graphql AFTER INSERT ON public.notifications FOR EACH ROW EXECUTE FUNCTION app.notifications_notify_graphql();
 
 --
 -- Name: notifications notifications_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
@@ -20092,6 +20169,12 @@ REVOKE ALL ON FUNCTION app.bookings_move_money() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.bookings_notify() FROM PUBLIC;
 
 --
+-- Name: FUNCTION bookings_notify_graphql(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.bookings_notify_graphql() FROM PUBLIC;
+
+--
 -- Name: FUNCTION bookings_stripe_jobs(); Type: ACL; Schema: app; Owner: -
 --
 
@@ -21033,6 +21116,12 @@ REVOKE ALL ON FUNCTION app.messages_before_write() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.messages_emit_events() FROM PUBLIC;
 
 --
+-- Name: FUNCTION messages_notify_graphql(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.messages_notify_graphql() FROM PUBLIC;
+
+--
 -- Name: FUNCTION move_booking_for_dispute(booking_id uuid, target text, reason text); Type: ACL; Schema: app; Owner: -
 --
 
@@ -21068,6 +21157,12 @@ GRANT ALL ON FUNCTION app.next_available_slots(listing_ids uuid[], after timesta
 
 REVOKE ALL ON FUNCTION app.notification_delivery(recipient uuid, kind public.notification_type, urgent boolean, at timestamp with time zone, OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION app.notification_delivery(recipient uuid, kind public.notification_type, urgent boolean, at timestamp with time zone, OUT channels public.notification_channel[], OUT deliver_after timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION notifications_notify_graphql(); Type: ACL; Schema: app; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app.notifications_notify_graphql() FROM PUBLIC;
 
 --
 -- Name: FUNCTION notify(recipient uuid, kind public.notification_type, title text, body text, data jsonb, action_url text, sender uuid); Type: ACL; Schema: app; Owner: -

@@ -13,6 +13,7 @@ import type { ClerkSyncFlag, Config } from './config.js';
 import type { Database } from './db/database.js';
 import { graphqlPlugin } from './graphql/plugin.js';
 import { healthPlugin } from './health/plugin.js';
+import { UpgradeRoutes } from './http/upgrade.js';
 import { clerkAccounts } from './integrations/clerk/accounts.js';
 import { clerkWebhookPlugin } from './integrations/clerk/plugin.js';
 import { createStripeClient } from './integrations/stripe/client.js';
@@ -165,6 +166,10 @@ export async function buildServer({
     log,
     ensureClerkAccount: accounts.ensure,
   });
+  // WebSockets (realtime, GraphQL subscriptions) share the port, each on its path.
+  const upgrades = new UpgradeRoutes(app.server, log);
+  app.decorate('upgrades', upgrades);
+  app.addHook('onClose', async () => upgrades.close());
   await app.register(restPlugin, { prefix: '/rest/v1', db, config, authenticator, log });
   const graphqlSchema = { build: () => {} };
   app.decorate('buildGraphqlSchema', () => graphqlSchema.build());

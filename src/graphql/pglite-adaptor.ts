@@ -115,7 +115,8 @@ export class PgliteSubscriber {
     if (!this.listening.has(topic)) {
       this.listening.set(
         topic,
-        this.db.listen(topic, (payload) => this.events.emit(topic, payload)),
+        // PGlite puts the name into LISTEN as given: quoted, as topics hold `:` and `-`.
+        this.db.listen(`"${topic.replaceAll('"', '""')}"`, (payload) => this.events.emit(topic, payload)),
       );
     }
     const finish = async (): Promise<IteratorResult<string>> => {

@@ -15,6 +15,7 @@ import { sendApiError } from '../http/own-body.js';
 import { type Logger, step } from '../log.js';
 import { loadPersistedOperations, type PersistedOperations, requestedHash } from './persisted.js';
 import { GRAPHQL_PATH, graphqlPreset } from './preset.js';
+import { GraphqlWebSocket, socketCaller } from './websocket.js';
 
 export interface GraphqlPluginOptions {
   readonly db: Database;
@@ -67,6 +68,15 @@ export async function graphqlPlugin(app: FastifyInstance, options: GraphqlPlugin
     development,
     log,
     settingsOf: (requestContext) => {
+      // What grafserv's graphql-ws configuration puts in the context (its node adaptor's type).
+      const socket = (requestContext as { ws?: { socket?: object } }).ws;
+      if (socket !== undefined) {
+        // An operation over the WebSocket: the caller its connection_init authenticated. It is
+        // recorded as a POST, the method GraphQL over HTTP sends operations with.
+        const caller = socketCaller(socket.socket);
+        if (caller === undefined) return undefined;
+        return { caller, method: 'POST', roleSettings: roleSettings[caller.role] ?? {} };
+      }
       const request = requestContext.fastifyv5?.request;
       const caller = request?.graphqlCaller;
       if (request === undefined || caller === undefined) return undefined;
@@ -122,7 +132,22 @@ export async function graphqlPlugin(app: FastifyInstance, options: GraphqlPlugin
     }
   });
   await serv.addTo(app);
+  const websocket = new GraphqlWebSocket({
+    serv,
+    authenticator,
+    log,
+    schemaBuilt: () => {
+      build();
+      return schema.promise;
+    },
+  });
+  app.upgrades.route(GRAPHQL_PATH, websocket.upgrade);
+  app.addHook('preClose', async () => {
+    app.upgrades.remove(GRAPHQL_PATH);
+    websocket.shutdown();
+  });
   app.addHook('onClose', async () => {
+    websocket.close();
     await serv.release();
     const result = await built?.catch(() => undefined);
     for (const service of result?.resolvedPreset.pgServices ?? []) await service.release?.();

@@ -12,6 +12,7 @@ import { graphqlErrorMasker } from './errors.js';
 import { GeoJsonPlugin } from './geojson.js';
 import { type GraphqlLimits, limitsPlugin } from './limits.js';
 import { createWithPgClient, PgliteSubscriber } from './pglite-adaptor.js';
+import { SubscriptionsPlugin } from './subscriptions.js';
 
 /*
  * The GraphQL schema is generated from the database by PostGraphile 5, as `/rest/v1` is derived
@@ -132,14 +133,15 @@ function never(): never {
 export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset],
-    plugins: [SmartTagsPlugin, ColumnIdPlugin, GeoJsonPlugin, limitsPlugin(options.limits)],
+    plugins: [SmartTagsPlugin, ColumnIdPlugin, GeoJsonPlugin, limitsPlugin(options.limits), SubscriptionsPlugin],
     pgServices: [pgService(options)],
     grafserv: {
       graphqlPath: GRAPHQL_PATH,
       graphiql: options.development,
       graphiqlOnGraphQLGET: options.development,
       graphiqlPath: `${GRAPHQL_PATH}/ruru`,
-      // Subscriptions come with their own slice (decision 0025).
+      // The WebSocket is src/graphql/websocket.ts's, beside realtime's on the same port: grafserv's
+      // own would need @fastify/websocket and authenticate nobody (decision 0025 "Subscriptions").
       websockets: false,
       // The first request waits for the schema, built on demand (src/graphql/plugin.ts).
       schemaWaitTime: 120_000,

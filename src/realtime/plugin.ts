@@ -1,4 +1,4 @@
-import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
@@ -7,6 +7,7 @@ import type { RealtimeLimits } from '../config.js';
 import type { Database } from '../db/database.js';
 import { ApiError, isApiError } from '../errors.js';
 import { sendApiError } from '../http/own-body.js';
+import { refuseUpgrade as refuse } from '../http/upgrade.js';
 import type { Logger } from '../log.js';
 import { authenticateChannel } from './auth.js';
 import { ChangeFeed } from './changes.js';
@@ -58,12 +59,9 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
   });
   const connections = new Set<Connection>();
 
+  // The upgrade router (src/http/upgrade.ts) sends only this path here.
   async function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', (error) => log.debug({ err: error }, 'realtime upgrade socket error'));
     const url = new URL(request.url ?? '/', 'http://loconomy.invalid');
-    if (url.pathname.replace(/\/+$/, '') !== WEBSOCKET_PATH) {
-      return refuse(socket, new ApiError('PGRST125', { message: 'Invalid path specified in request URL' }));
-    }
     const vsn = url.searchParams.get('vsn') ?? DEFAULT_VSN;
     if (!VERSIONS.includes(vsn)) {
       return refuse(
@@ -88,15 +86,9 @@ export async function realtimePlugin(app: FastifyInstance, options: RealtimePlug
     });
   }
 
-  const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    onUpgrade(request, socket, head).catch((error) => {
-      log.error({ err: error }, 'realtime upgrade failed');
-      socket.destroy();
-    });
-  };
-  app.server.on('upgrade', listener);
+  app.upgrades.route(WEBSOCKET_PATH, onUpgrade);
   app.addHook('preClose', async () => {
-    app.server.off('upgrade', listener);
+    app.upgrades.remove(WEBSOCKET_PATH);
     for (const connection of connections) connection.shutdown();
   });
   app.addHook('onClose', async () => {
@@ -128,21 +120,4 @@ function toApiError(error: unknown): ApiError {
       return new ApiError('PGRST102', { message: 'Empty or invalid json' });
   }
   return new ApiError('LOCO_INTERNAL');
-}
-
-/** Answers the upgrade request with the API's JSON error and closes the socket. */
-function refuse(socket: Duplex, error: unknown): void {
-  const apiError = isApiError(error) ? error : new ApiError('LOCO_INTERNAL');
-  const body = JSON.stringify(apiError.toJSON());
-  const headers = {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': String(Buffer.byteLength(body)),
-    Connection: 'close',
-    ...apiError.headers,
-  };
-  const head = [
-    `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status] ?? 'Error'}`,
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-  ];
-  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }
