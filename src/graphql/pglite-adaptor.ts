@@ -93,10 +93,13 @@ export function createWithPgClient(settings: PgliteAdaptorSettings): WithPgClien
   return withPgClient;
 }
 
-/** LISTEN/NOTIFY for subscriptions: PGlite's own notifications, one LISTEN per topic. */
+/**
+ * LISTEN/NOTIFY for subscriptions: PGlite's own notifications, one LISTEN per topic while it has
+ * subscribers (topics are per conversation, user or booking, so they come and go).
+ */
 export class PgliteSubscriber {
   private readonly events = new EventEmitter();
-  private readonly listening = new Map<string, Promise<() => Promise<void>>>();
+  private readonly listening = new Map<string, { subscribers: number; unlisten: Promise<() => Promise<void>> }>();
 
   constructor(private readonly db: PGlite) {
     this.events.setMaxListeners(0);
@@ -112,17 +115,24 @@ export class PgliteSubscriber {
       else queue.push(payload);
     };
     this.events.on(topic, receive);
-    if (!this.listening.has(topic)) {
-      this.listening.set(
-        topic,
-        // PGlite puts the name into LISTEN as given: quoted, as topics hold `:` and `-`.
-        this.db.listen(`"${topic.replaceAll('"', '""')}"`, (payload) => this.events.emit(topic, payload)),
-      );
-    }
+    const entry = this.listening.get(topic) ?? {
+      subscribers: 0,
+      // PGlite puts the name into LISTEN as given: quoted, as topics hold `:` and `-`.
+      unlisten: this.db.listen(`"${topic.replaceAll('"', '""')}"`, (payload) => this.events.emit(topic, payload)),
+    };
+    entry.subscribers += 1;
+    this.listening.set(topic, entry);
     const finish = async (): Promise<IteratorResult<string>> => {
-      done = true;
-      this.events.off(topic, receive);
-      for (const waiter of waiting.splice(0)) waiter({ done: true, value: undefined });
+      if (!done) {
+        done = true;
+        this.events.off(topic, receive);
+        for (const waiter of waiting.splice(0)) waiter({ done: true, value: undefined });
+        entry.subscribers -= 1;
+        if (entry.subscribers === 0 && this.listening.get(topic) === entry) {
+          this.listening.delete(topic);
+          await entry.unlisten.then((unlisten) => unlisten()).catch(() => {});
+        }
+      }
       return { done: true, value: undefined };
     };
     return {
@@ -141,7 +151,7 @@ export class PgliteSubscriber {
   }
 
   release(): void {
-    for (const unlisten of this.listening.values()) void unlisten.then((u) => u()).catch(() => {});
+    for (const { unlisten } of this.listening.values()) void unlisten.then((u) => u()).catch(() => {});
     this.listening.clear();
   }
 }

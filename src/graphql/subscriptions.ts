@@ -91,8 +91,10 @@ function rlsSubscriber(
       if (key === 'caller') {
         const row = await queryAs(withPgClient, pgSettings, sql`select app.current_user_id()::text as id`);
         if (typeof row?.id !== 'string') {
+          // As REST's endpoints that need a user (src/errors.ts); service_role has no account either.
           throw new SafeError(`Sign in with an account to subscribe to your ${topic.what}`, {
-            code: 'LOCO_GRAPHQL_SIGN_IN',
+            code: 'LOCO_AUTH_REQUIRED',
+            status: 401,
           });
         }
         key = row.id;

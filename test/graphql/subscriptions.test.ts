@@ -239,6 +239,7 @@ describe(`GraphQL subscriptions over graphql-ws (${testBackend()})`, () => {
     const refusal = await Promise.race([anon.events.next(), anon.ended.then((e) => ({ ended: e }))]);
     assert.ok('errors' in refusal && refusal.errors, JSON.stringify(refusal));
     assert.equal(refusal.errors?.[0]?.message, 'Sign in with an account to subscribe to your notifications');
+    assert.deepEqual(refusal.errors?.[0]?.extensions, { code: 'LOCO_AUTH_REQUIRED', status: 401 });
   });
 
   test("a booking's changes reach its customer (bookingChanged) and its provider (myBookingChanged)", async () => {
