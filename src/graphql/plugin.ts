@@ -3,7 +3,7 @@ import './node20.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { makeSchema } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/fastify/v5';
-import { type GraphQLSchema, getOperationAST, Kind, parse } from 'postgraphile/graphql';
+import { GraphQLError, type GraphQLSchema, getOperationAST, Kind, parse } from 'postgraphile/graphql';
 import type { Authenticator, Caller, ScopeNeed } from '../auth/caller.js';
 import { checkScopes } from '../auth/scopes.js';
 import type { Config } from '../config.js';
@@ -114,28 +114,26 @@ export async function graphqlPlugin(app: FastifyInstance, options: GraphqlPlugin
   // After the body is read, before grafserv sees it: batches, persisted operations, API key scopes.
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST' || !request.url.startsWith(GRAPHQL_PATH)) return;
-    const refused = admit(request, persisted);
+    const refused = admit(request.body, persisted);
     if (refused !== undefined) return sendGraphqlError(reply, refused);
-    const caller = request.graphqlCaller;
-    if (caller?.apiKey === undefined) return;
-    try {
-      checkScopes(caller, scopeNeeds(request.body as GraphqlBody));
-    } catch (error) {
-      if (!isApiError(error)) throw error;
-      return sendApiError(
-        reply,
-        new ApiError('LOCO_AUTH_SCOPE', {
-          details: error.details,
-          hint: 'one GraphQL operation can reach any table, so an API key needs *:read (and *:write for mutations) here; a key scoped to some tables can use /rest/v1',
-        }),
-      );
-    }
+    const outOfScope = scopeRefusal(request.graphqlCaller, request.body as GraphqlBody);
+    if (outOfScope !== undefined) return sendApiError(reply, outOfScope);
   });
   await serv.addTo(app);
   const websocket = new GraphqlWebSocket({
     serv,
     authenticator,
     log,
+    // An operation over the socket passes the same gates as one over HTTP (a message is one
+    // operation, so there is no batch to refuse).
+    admit: (caller, payload) => {
+      const refused = admit(payload, persisted);
+      if (refused !== undefined) return new GraphQLError(refused.message, { extensions: { code: refused.code } });
+      const outOfScope = scopeRefusal(caller, payload as GraphqlBody);
+      if (outOfScope === undefined) return undefined;
+      const { code, status, details, hint } = outOfScope;
+      return new GraphQLError(outOfScope.message, { extensions: { code, status, details, hint } });
+    },
     schemaBuilt: () => {
       build();
       return schema.promise;
@@ -173,8 +171,7 @@ interface Refusal {
  * "batching", is refused: each operation would otherwise escape the per-request limits), and, with
  * persisted operations on, one of them, whose document then replaces whatever `query` was sent.
  */
-function admit(request: FastifyRequest, persisted: PersistedOperations | undefined): Refusal | undefined {
-  const body = request.body;
+function admit(body: unknown, persisted: PersistedOperations | undefined): Refusal | undefined {
   if (Array.isArray(body)) {
     return {
       status: 400,
@@ -205,6 +202,21 @@ function sendGraphqlError(reply: FastifyReply, refusal: Refusal) {
     .status(refusal.status)
     .header('content-type', 'application/json; charset=utf-8')
     .send(JSON.stringify({ errors: [{ message: refusal.message, extensions: { code: refusal.code } }] }));
+}
+
+/** 403 LOCO_AUTH_SCOPE when the caller's API key may not run this operation. */
+function scopeRefusal(caller: Caller | undefined, body: GraphqlBody | undefined): ApiError | undefined {
+  if (caller?.apiKey === undefined) return undefined;
+  try {
+    checkScopes(caller, scopeNeeds(body));
+    return undefined;
+  } catch (error) {
+    if (!isApiError(error)) throw error;
+    return new ApiError('LOCO_AUTH_SCOPE', {
+      details: error.details,
+      hint: 'one GraphQL operation can reach any table, so an API key needs *:read (and *:write for mutations) here; a key scoped to some tables can use /rest/v1',
+    });
+  }
 }
 
 /**

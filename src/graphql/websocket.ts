@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CloseCode, makeServer } from 'graphql-ws';
 import { makeGraphQLWSConfig } from 'postgraphile/grafserv';
+import { GraphQLError } from 'postgraphile/graphql';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Authenticator, Caller } from '../auth/caller.js';
 import { ApiError, isApiError } from '../errors.js';
@@ -29,6 +30,12 @@ export interface GraphqlWebSocketOptions {
    * eat graphql-ws's 3 s for connection_init.
    */
   readonly schemaBuilt: () => Promise<unknown>;
+  /**
+   * The gates an operation passes before it runs (persisted operations, API key scopes), given
+   * the socket's caller and the subscribe message's payload (which it may complete, as a persisted
+   * operation's document); an error refuses the operation alone.
+   */
+  readonly admit: (caller: Caller, payload: Record<string, unknown>) => GraphQLError | undefined;
   /** Pings an idle socket this often, so proxies keep it and a dead peer is noticed. */
   readonly keepAliveMs?: number;
   readonly now?: () => number;
@@ -88,9 +95,18 @@ export class GraphqlWebSocket {
   constructor(private readonly options: GraphqlWebSocketOptions) {
     this.now = options.now ?? Date.now;
     const config = makeGraphQLWSConfig(options.serv);
+    const execute = config.onSubscribe;
+    if (execute === undefined) throw new Error("grafserv's graphql-ws configuration has no onSubscribe");
     this.server = makeServer({
       ...config,
       onConnect: (ctx) => this.connect(ctx.extra as Extra, ctx.connectionParams),
+      onSubscribe: (ctx, id, payload) => {
+        const caller = callers.get((ctx.extra as Extra).socket);
+        // Acknowledged sockets only reach here (graphql-ws closes others with 4401).
+        if (caller === undefined) return [new GraphQLError('Unauthorized')];
+        const refused = options.admit(caller, payload as unknown as Record<string, unknown>);
+        return refused === undefined ? execute(ctx, id, payload) : [refused];
+      },
     });
     this.wss.options.handleProtocols = (protocols) =>
       protocols.has('graphql-transport-ws') ? 'graphql-transport-ws' : false;

@@ -6,6 +6,7 @@ import { userToken } from '../../src/auth/keys.js';
 import { sql } from '../../src/db/sql.js';
 import { createBooking, createListing, createUser, type UserFixture } from '../helpers/fixtures.js';
 import {
+  asUser,
   getTestDatabase,
   type ServeProcess,
   startServe,
@@ -286,6 +287,31 @@ describe(`GraphQL subscriptions over graphql-ws (${testBackend()})`, () => {
     const ended = (await franks.ended) as { code: number; reason: string };
     assert.equal(ended.code, 4403);
     assert.equal(ended.reason, 'PGRST303: JWT expired');
+  });
+
+  test("an API key's scopes are checked per operation over the socket, as over HTTP", async () => {
+    const owner = await createUser(db);
+    const chat = await createConversation(owner, []);
+    const keyWith = (scopes: string[]) =>
+      asUser(
+        db,
+        owner.clerkId,
+        async (tx) => {
+          const { rows } = await tx.query<{ api_key: string }>(
+            sql`select api_key from public.create_api_key(${'graphql ws test'}, ${scopes}::text[], null, 1000)`,
+          );
+          return rows[0]?.api_key as string;
+        },
+        { commit: true },
+      );
+    const narrow = subscribe(wsClient(url, { apikey: await keyWith(['messages:read']) }), MESSAGES, { id: chat.id });
+    // graphql-ws hands an operation's refusal to the sink's `error`.
+    const refused = (await narrow.ended) as Received['errors'];
+    assert.equal(refused?.[0]?.extensions?.code, 'LOCO_AUTH_SCOPE', JSON.stringify(refused));
+    assert.equal(refused?.[0]?.extensions?.status, 403);
+
+    const wide = subscribe(wsClient(url, { apikey: await keyWith(['*:read']) }), MESSAGES, { id: chat.id });
+    await live([wide], (text) => post(url, owner, chat, text).then(() => undefined), messageText);
   });
 
   test('the apikey may come in the query string, as realtime takes it; other paths are refused', async () => {
