@@ -5,6 +5,7 @@ import type { Authenticator } from '../../auth/caller.js';
 import type { Database } from '../../db/database.js';
 import { sql } from '../../db/sql.js';
 import { ApiError } from '../../errors.js';
+import { PROVIDER_ROLES, signedInCaller } from './caller.js';
 import { requireStripe, stripeFailure } from './client.js';
 
 /** The signed-in provider as onboarding needs them (app.stripe_payout_caller()). */
@@ -21,8 +22,6 @@ export interface PayoutCaller {
   readonly payouts_enabled: boolean | null;
 }
 
-const PROVIDER_ROLES = new Set(['provider', 'admin', 'super_admin']);
-
 /**
  * Who is calling, checked in this order: a signed-in user (401), a provider or admin (403), of a
  * marketplace in stripe payment mode (409). The database answers as the caller, through
@@ -34,21 +33,13 @@ export async function payoutCaller(
   headers: IncomingHttpHeaders,
   name: string,
 ): Promise<PayoutCaller> {
-  const caller = await authenticator.authenticate(headers);
-  const signIn = `Call ${name} with a signed-in user's token (supabase.auth or Clerk), not only the anon key.`;
-  if (caller.role !== 'authenticated') {
-    throw new ApiError('LOCO_AUTH_REQUIRED', { message: `${name} needs a signed-in user`, hint: signIn });
-  }
-  const { rows } = await db.asRole(caller.role, caller.claims, (tx) =>
-    tx.last<PayoutCaller>(sql`select * from app.stripe_payout_caller()`),
+  const me = await signedInCaller<PayoutCaller>(
+    db,
+    authenticator,
+    headers,
+    name,
+    sql`select * from app.stripe_payout_caller()`,
   );
-  const me = rows[0];
-  if (me === undefined) {
-    throw new ApiError('LOCO_AUTH_REQUIRED', {
-      message: `${name} needs a signed-in user with an active account`,
-      hint: signIn,
-    });
-  }
   if (!PROVIDER_ROLES.has(me.role)) {
     throw new ApiError('LOCO_PAYMENTS_FORBIDDEN', {
       message: `Only providers can set up payouts (this account's role is ${me.role})`,

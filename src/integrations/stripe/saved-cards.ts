@@ -5,6 +5,7 @@ import type { Authenticator } from '../../auth/caller.js';
 import type { Database } from '../../db/database.js';
 import { sql } from '../../db/sql.js';
 import { ApiError } from '../../errors.js';
+import { signedInCaller } from './caller.js';
 import { requireStripe, stripeFailure } from './client.js';
 import { customerOf } from './customer.js';
 
@@ -39,21 +40,13 @@ export async function cardOwner(
   headers: IncomingHttpHeaders,
   name: string,
 ): Promise<CardOwner> {
-  const caller = await authenticator.authenticate(headers);
-  const signIn = `Call ${name} with a signed-in user's token (supabase.auth or Clerk), not only the anon key.`;
-  if (caller.role !== 'authenticated') {
-    throw new ApiError('LOCO_AUTH_REQUIRED', { message: `${name} needs a signed-in user`, hint: signIn });
-  }
-  const { rows } = await db.asRole(caller.role, caller.claims, (tx) =>
-    tx.last<CardOwner>(sql`select * from app.stripe_card_owner()`),
+  const me = await signedInCaller<CardOwner>(
+    db,
+    authenticator,
+    headers,
+    name,
+    sql`select * from app.stripe_card_owner()`,
   );
-  const me = rows[0];
-  if (me === undefined) {
-    throw new ApiError('LOCO_AUTH_REQUIRED', {
-      message: `${name} needs a signed-in user with an active account`,
-      hint: signIn,
-    });
-  }
   if (me.payment_mode !== 'stripe') {
     throw new ApiError('LOCO_PAYMENTS_OFFLINE', {
       message: 'This marketplace records payments offline (cash or invoice), so cards cannot be saved',

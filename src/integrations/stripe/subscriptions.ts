@@ -5,6 +5,7 @@ import type { Authenticator } from '../../auth/caller.js';
 import type { Database } from '../../db/database.js';
 import { sql } from '../../db/sql.js';
 import { ApiError } from '../../errors.js';
+import { PROVIDER_ROLES, signedInCaller } from './caller.js';
 import { requireStripe, stripeFailure } from './client.js';
 import { customerOf } from './customer.js';
 import { applySubscription } from './events/subscription.js';
@@ -38,8 +39,6 @@ interface Plan {
   readonly trial_days: number;
   readonly stripe_price_id: string | null;
 }
-
-const PROVIDER_ROLES = new Set(['provider', 'admin', 'super_admin']);
 
 const planId = z.uuid({ error: 'must be a plan id (uuid)' });
 
@@ -86,21 +85,13 @@ async function subscriber(
   headers: IncomingHttpHeaders,
   name: string,
 ): Promise<Subscriber> {
-  const caller = await authenticator.authenticate(headers);
-  const signIn = `Call ${name} with a signed-in user's token (supabase.auth or Clerk), not only the anon key.`;
-  if (caller.role !== 'authenticated') {
-    throw new ApiError('LOCO_AUTH_REQUIRED', { message: `${name} needs a signed-in user`, hint: signIn });
-  }
-  const { rows } = await db.asRole(caller.role, caller.claims, (tx) =>
-    tx.last<Subscriber>(sql`select * from app.stripe_subscriber()`),
+  const me = await signedInCaller<Subscriber>(
+    db,
+    authenticator,
+    headers,
+    name,
+    sql`select * from app.stripe_subscriber()`,
   );
-  const me = rows[0];
-  if (me === undefined) {
-    throw new ApiError('LOCO_AUTH_REQUIRED', {
-      message: `${name} needs a signed-in user with an active account`,
-      hint: signIn,
-    });
-  }
   if (!PROVIDER_ROLES.has(me.role)) {
     throw new ApiError('LOCO_PAYMENTS_FORBIDDEN', {
       message: `Only providers subscribe to a plan (this account's role is ${me.role})`,
