@@ -74,8 +74,11 @@ function dataRow(bytes: Buffer, offset: number, length: number, raw: ReadonlySet
     at += 4;
     if (size === -1) fields[i] = null;
     else if (raw.has(i)) {
-      // A copy: the parser reuses its buffer for the messages that follow.
-      fields[i] = Buffer.copyBytesFrom(bytes, at, size);
+      // A copy: the parser reuses its buffer for the messages that follow. allocUnsafe skips
+      // the zero-fill that copyBytesFrom does first (a tenth of Node's CPU for a 50 kB body).
+      const field = Buffer.allocUnsafe(size);
+      bytes.copy(field, 0, at, at + size);
+      fields[i] = field;
       at += size;
     } else {
       fields[i] = bytes.toString('utf8', at, at + size);
