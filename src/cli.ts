@@ -21,7 +21,7 @@ function program(): Command {
 
   cli
     .command('serve')
-    .description('start the HTTP API (migrates and seeds the database first)')
+    .description('start the HTTP API (migrates and seeds the database first, unless --no-migrate)')
     .option('--port <n>', 'port to listen on (default: PORT or 54321)', port('--port'))
     .option('--host <host>', 'address to bind (default: HOST or 127.0.0.1)', nonEmpty('--host'))
     .option('--demo', 'generate the demo data set first, unless the database has it')
@@ -31,6 +31,10 @@ function program(): Command {
       positiveInteger('--listings'),
     )
     .option('--no-jobs', 'do not run background jobs in this process (default: LOCONOMY_SERVE_JOBS, true)')
+    .option(
+      '--no-migrate',
+      'do not migrate or seed; refuse to start if migrations are pending (default: LOCONOMY_SERVE_MIGRATE, true)',
+    )
     .action(async (options) => {
       needsDemo(options);
       const { serve } = await import('./commands/serve.js');

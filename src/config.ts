@@ -368,6 +368,13 @@ export const SETTINGS = {
       '`serve` also runs the background jobs and the schedule (docs/jobs.md); set false (or `serve --no-jobs`) when separate `loconomy worker` processes run them, so web and worker processes scale apart.',
     schema: bool,
   },
+  LOCONOMY_SERVE_MIGRATE: {
+    type: 'boolean',
+    default: 'true',
+    description:
+      '`serve` (and `worker`) apply pending migrations and reference seeds before serving. Set false (or `serve --no-migrate`) where migrations are a separate release step (`loconomy migrate`, then `loconomy seed`): the server then changes no schema and refuses to start, in one line, on a database whose migrations are behind.',
+    schema: bool,
+  },
   LOCONOMY_JOBS_CONCURRENCY: {
     type: 'positive integer',
     default: '2',
@@ -589,6 +596,8 @@ export interface Config {
   readonly trustProxy: boolean | readonly string[];
   /** Realtime (src/realtime/): per-connection limits and the idle timeout. */
   readonly realtime: RealtimeLimits;
+  /** Whether `serve` and `worker` migrate and seed on start (false: only check). */
+  readonly migrateOnStart: boolean;
   /** Background jobs (src/jobs/). */
   readonly jobs: {
     readonly inServe: boolean;
@@ -674,6 +683,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxPayloadBytes: (v.LOCONOMY_REALTIME_MAX_PAYLOAD_KB as number) * 1024,
       presenceIntervalMs: v.LOCONOMY_REALTIME_PRESENCE_INTERVAL_MS as number,
     },
+    migrateOnStart: v.LOCONOMY_SERVE_MIGRATE as boolean,
     jobs: {
       inServe: v.LOCONOMY_SERVE_JOBS as boolean,
       concurrency: v.LOCONOMY_JOBS_CONCURRENCY as number,

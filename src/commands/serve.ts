@@ -22,6 +22,8 @@ export interface ServeOptions {
   listings?: number;
   /** false (`--no-jobs`): leave background jobs to `loconomy worker` processes. */
   jobs?: boolean;
+  /** false (`--no-migrate`): check that the schema is current instead of migrating it. */
+  migrate?: boolean;
 }
 
 /**
@@ -74,7 +76,11 @@ export async function serve(options: ServeOptions): Promise<void> {
   try {
     db = await step(log, 'open database', () => openDatabase(config, log));
     const opened = db;
-    prepared = await prepareDatabase(opened, { log, demo: demoOptions(options) });
+    prepared = await prepareDatabase(opened, {
+      log,
+      demo: demoOptions(options),
+      migrate: options.migrate !== false && config.migrateOnStart,
+    });
     app = await buildServer({
       db: opened,
       config,

@@ -39,7 +39,7 @@ export async function worker(options: WorkerOptions): Promise<void> {
 
   db = await step(log, 'open database', () => openDatabase(config, log));
   try {
-    await prepareDatabase(db, { log });
+    await prepareDatabase(db, { log, migrate: config.migrateOnStart });
     const { startConfiguredJobs } = await import('../jobs/start.js');
     jobs = await startConfiguredJobs(db, config, log, options);
   } catch (error) {

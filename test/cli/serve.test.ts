@@ -204,6 +204,57 @@ describe(`loconomy serve (${testBackend()})`, () => {
     assert.match(text, /stopped/);
   });
 
+  test('--no-migrate on a database that was never migrated refuses to start, in one line, and changes nothing', async () => {
+    const where = await createTestDatabaseLocation('empty');
+    cleanups.push(() => where.dispose());
+    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
+    const latest = files.at(-1)?.split('_')[0];
+    const port = await freePort();
+    const expected = `loconomy: the database is behind this Loconomy: ${files.length} pending migrations (never migrated, latest ${latest}) — run \`loconomy migrate\` (the release step), or serve without --no-migrate / LOCONOMY_SERVE_MIGRATE=false to migrate on start\n`;
+    const refused = await runCli(['serve', '--no-migrate', '--port', String(port)], {
+      ...where.env,
+      LOG_LEVEL: 'info',
+    });
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stderr, expected);
+    assert.doesNotMatch(refused.stdout, /applied \d{4}_/);
+    // The setting does the same, and a second start still finds nothing migrated.
+    const again = await runCli(['serve', '--port', String(port)], {
+      ...where.env,
+      LOCONOMY_SERVE_MIGRATE: 'false',
+      LOG_LEVEL: 'info',
+    });
+    assert.equal(again.code, 1);
+    assert.equal(again.stderr, expected);
+    // The port was let go: nothing listens on it.
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/health`));
+  });
+
+  test('--no-migrate on a migrated database serves, without a migrate step', async () => {
+    const where = await location();
+    const port = await freePort();
+    const [file, ...args] = [process.execPath, BIN];
+    const child = spawn(file, [...args, 'serve', '--no-migrate', '--port', String(port), '--host', '127.0.0.1'], {
+      cwd: ROOT,
+      env: cleanEnv({ ...where.env, LOG_LEVEL: 'info' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanups.push(async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    const stdout = collect(child.stdout);
+    const stderr = collect(child.stderr);
+    const { ready } = await poll(`http://127.0.0.1:${port}/health`, child, 90_000);
+    assert.equal(((await ready.json()) as { status: string }).status, 'ok', stderr());
+    const rest = await fetch(`http://127.0.0.1:${port}/rest/v1/categories?select=id&limit=1`);
+    assert.equal(rest.status, 200);
+    child.kill('SIGTERM');
+    assert.equal(await exited(child), 0);
+    assert.match(stdout(), /"step":"check migrations"/);
+    assert.doesNotMatch(stdout(), /"step":"migrate"/);
+    assert.equal(stderr(), '');
+  });
+
   test('refuses a port that is already taken, in one line', async () => {
     const where = await location();
     const blocker = createServer();
