@@ -92,8 +92,9 @@ export async function call(ctx: Context, name: string): Promise<RestResponse> {
         const { rows } = await tx.last<{ body: string; page_total?: number }>(
           scalarCallSql(source, routine.returnsSet ? 'set' : 'one'),
         );
-        const n = rows[0]?.page_total;
-        if (n !== undefined) headers['content-range'] = contentRange(0, n, undefined);
+        // A scalar is one row; a set of scalars counts its rows. Prefer: count names the total.
+        const n = rows[0]?.page_total ?? 1;
+        headers['content-range'] = contentRange(0, n, countOf(ctx).read ? n : undefined);
         return {
           status: 200,
           headers: { ...headers, 'content-type': CONTENT_TYPES.json },

@@ -12,7 +12,10 @@ export interface MutatePlan {
   readonly relation: Relation;
   /** Columns written (insert/update). */
   readonly columns: readonly string[];
-  /** Insert: rows grouped by the columns they give (missing=default); otherwise one group. */
+  /**
+   * Insert: runs of consecutive rows giving the same columns (missing=default: the others take
+   * their defaults); otherwise one group of every column.
+   */
   readonly groups: readonly { readonly columns: readonly string[]; readonly rows: readonly unknown[] }[];
   /** Update: the values to set. */
   readonly values?: Record<string, unknown>;
@@ -59,15 +62,18 @@ export function insertGroups(
   if (columnsParam) {
     checkBodyColumns(relation, columnsParam);
     if (prefer.missing !== 'default') return { columns: [...columnsParam], groups: [{ columns: columnsParam, rows }] };
-    const byKeys = new Map<string, { columns: string[]; rows: unknown[] }>();
+    // Runs of consecutive rows with the same keys, not one group per key set: the groups'
+    // rows come back in their order, so the representation keeps the body's order.
+    const groups: { columns: string[]; rows: unknown[] }[] = [];
+    let key: string | undefined;
     for (const row of rows) {
       const present = columnsParam.filter((c) => Object.hasOwn(row, c));
-      const key = present.join('\u0000');
-      const group = byKeys.get(key) ?? { columns: present, rows: [] };
-      group.rows.push(row);
-      byKeys.set(key, group);
+      const rowKey = present.join('\u0000');
+      if (rowKey !== key || groups.length === 0) groups.push({ columns: present, rows: [] });
+      key = rowKey;
+      groups.at(-1)?.rows.push(row);
     }
-    return { columns: [...columnsParam], groups: [...byKeys.values()] };
+    return { columns: [...columnsParam], groups };
   }
   const first = Object.keys(rows[0] ?? {});
   for (const row of rows) {

@@ -47,7 +47,13 @@ function writeStatements(plan: MutatePlan, returning: SqlFragment): SqlFragment[
         let conflict = sql.empty;
         if (plan.onConflict) {
           const target = sql.join(plan.onConflict.columns.map((c) => sql.ident(c)));
-          const updates = group.columns.map((c) => sql`${sql.ident(c)} = excluded.${sql.ident(c)}`);
+          // Every listed column is set from the proposed row, as PostgREST does; one this group
+          // leaves out (missing=default) took its default there, so it is set to its default.
+          const given = new Set(group.columns);
+          const updates = [
+            ...group.columns.map((c) => sql`${sql.ident(c)} = excluded.${sql.ident(c)}`),
+            ...plan.columns.filter((c) => !given.has(c)).map((c) => sql`${sql.ident(c)} = default`),
+          ];
           conflict =
             plan.onConflict.action === 'nothing' || updates.length === 0
               ? sql` on conflict (${target}) do nothing`
