@@ -60,6 +60,25 @@ function contextStatement(extra: number): Query {
     set_config('search_path', ${''}, true)${sql.join(settings, sql``)}`;
 }
 
+/**
+ * Transaction-local settings given as a map (PostGraphile's pgSettings: role, claims, search_path
+ * and the role's own settings), in one prepared statement whose text depends only on their number.
+ * At least one setting: a context of none is no statement at all.
+ */
+export function settingsContext(settings: Readonly<Record<string, string>>): Query {
+  const values: string[] = [];
+  for (const name in settings) values.push(name, settings[name] as string);
+  const count = values.length / 2;
+  let text = settingsTexts[count];
+  if (text === undefined) {
+    text = `select ${Array.from({ length: count }, (_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`;
+    if (count < TEXTS_CACHED) settingsTexts[count] = text;
+  }
+  return prepared(text, values);
+}
+
+const settingsTexts: (string | undefined)[] = [];
+
 /** Runs the request context statement in `tx` on its own (PGlite; the PostgreSQL backend sends it with the first statement). */
 export async function enterRequestContext(
   tx: Queryable,

@@ -129,9 +129,16 @@ function wrap(pg: PGlite, options: PgliteOptions, release: () => void): PgliteDa
     params?: readonly unknown[],
     blob?: Blob,
   ): Promise<QueryResult<T>> {
-    const { text, values } = typeof query === 'string' ? { text: query, values: params ?? [] } : query;
+    const { text, values, arrayMode } = typeof query === 'string' ? { text: query, values: params ?? [] } : query;
     const result = await target.query<unknown[]>(text, values.map(toParam), { ...queryOptions, blob });
     const fields = result.fields;
+    if (arrayMode) {
+      const types = fields.map((field) => field.dataTypeID);
+      const rows = result.rows.map((cells) =>
+        cells.map((cell, i) => parseValue(cell as string | null, types[i] as number)),
+      );
+      return { rows: rows as T[], rowCount: result.rowCount ?? result.affectedRows ?? 0 };
+    }
     const rows = result.rows.map((cells) => {
       const row: Row = {};
       fields.forEach((field, i) => {

@@ -30,6 +30,8 @@ export interface PipelinedStatement {
   readonly parse: boolean;
   /** Columns whose values arrive as Buffers (Query.bytes). */
   readonly bytes?: readonly string[] | undefined;
+  /** Rows as arrays in column order (Query.arrayMode). */
+  readonly arrayMode?: boolean | undefined;
 }
 
 export interface PipelineOutcome {
@@ -96,7 +98,7 @@ class Pipeline {
     readonly types: pg.ClientBase,
     readonly settle: (outcome: PipelineOutcome) => void,
   ) {
-    this.#current = new Result(undefined, types);
+    this.#current = resultFor(statements[0], types);
   }
 
   /** Called by the client when the connection is free: everything is written at once, uncorked once. */
@@ -174,7 +176,7 @@ class Pipeline {
     if (this.#connection !== undefined) keepBytes(this.#connection, undefined);
     const r = this.#current;
     this.#results.push({ rows: r.rows, rowCount: r.rowCount ?? 0 });
-    this.#current = new Result(undefined, this.types);
+    this.#current = resultFor(this.statements[this.#results.length], this.types);
   }
 
   #end(outcome: PipelineOutcome): void {
@@ -187,6 +189,11 @@ class Pipeline {
 }
 
 const asSent = (value: unknown) => value;
+
+/** node-postgres's Result for a statement: its type parsers, and rows as objects or arrays. */
+function resultFor(statement: PipelinedStatement | undefined, types: pg.ClientBase): Result {
+  return new Result(statement?.arrayMode ? 'array' : undefined, types);
+}
 
 /** True for an error PostgreSQL sent about a statement, as opposed to the connection failing. */
 export function isServerError(error: unknown): error is pg.DatabaseError {

@@ -41,6 +41,16 @@ export interface PostgresOptions {
 /** The Database, plus its pool for what shares its connections (PostGraphile's adaptor). */
 export interface PostgresDatabase extends Database {
   readonly pool: pg.Pool;
+  /**
+   * A transaction whose `held` statements (a context of settings, src/db/context.ts) travel
+   * with its first statement, as asRole's request context does: for PostGraphile's adaptor,
+   * which brings its settings as a map (src/graphql/postgres-adaptor.ts).
+   */
+  transactionWith<T>(
+    held: readonly Query[],
+    fn: (tx: Transaction) => Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<T>;
 }
 
 /** A PostgreSQL server through a pg.Pool; LISTEN uses one dedicated connection. */
@@ -119,7 +129,9 @@ export function openPostgres(options: PostgresOptions): PostgresDatabase {
     async query<T = Row>(query: Query | string, params?: readonly unknown[]): Promise<QueryResult<T>> {
       const q = toQuery(query, params);
       if (!(q.prepare && statements))
-        return resultOf<T>(await pool.query({ text: q.text, values: q.values as unknown[] }));
+        return resultOf<T>(
+          await pool.query({ text: q.text, values: q.values as unknown[], ...(q.arrayMode && { rowMode: 'array' }) }),
+        );
       const client = await checkout();
       let broken: Error | undefined;
       try {
@@ -146,6 +158,7 @@ export function openPostgres(options: PostgresOptions): PostgresDatabase {
       }
     },
     transaction: (fn, transactionOptions) => inTransaction([], fn, transactionOptions),
+    transactionWith: inTransaction,
     asRole: (role, claims, fn, request, transactionOptions) =>
       inTransaction([requestContext(role, claims, request, options.searchPath)], fn, transactionOptions),
     listen: (channel, callback) => listener.channels.add(channel, callback),
@@ -306,11 +319,11 @@ async function pipelined(
   const planned: PipelinedStatement[] = queries.map((q) => {
     const name = q.prepare ? statements?.nameFor(client, q.text) : undefined;
     if (name === undefined || statements === undefined)
-      return { text: q.text, values: q.values, parse: true, bytes: q.bytes };
+      return { text: q.text, values: q.values, parse: true, bytes: q.bytes, arrayMode: q.arrayMode };
     // A name twice in one pipeline is parsed once: a second Parse of it would fail (42P05).
     const parse = !parsing.has(name) && !statements.holds(client, name);
     if (parse) parsing.add(name);
-    return { text: q.text, values: q.values, name, parse, bytes: q.bytes };
+    return { text: q.text, values: q.values, name, parse, bytes: q.bytes, arrayMode: q.arrayMode };
   });
   const outcome = await runPipeline(client, planned);
   if (statements) {

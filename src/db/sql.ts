@@ -22,6 +22,8 @@ export interface Query {
    * a body passed on untouched (src/db/row-bytes.ts). PostgreSQL only; PGlite returns strings.
    */
   readonly bytes?: readonly string[];
+  /** Rows as arrays of values in column order, not objects (node-postgres's rowMode 'array'). */
+  readonly arrayMode?: boolean;
 }
 
 /** Text, a value (a parameter), or a nested fragment: nesting keeps a reference, no copy. */

@@ -12,6 +12,7 @@ import { graphqlErrorMasker } from './errors.js';
 import { GeoJsonPlugin } from './geojson.js';
 import { type GraphqlLimits, limitsPlugin } from './limits.js';
 import { createWithPgClient, PgliteSubscriber } from './pglite-adaptor.js';
+import { createWithPgClient as createPostgresWithPgClient } from './postgres-adaptor.js';
 import { SubscriptionsPlugin } from './subscriptions.js';
 
 /*
@@ -110,7 +111,14 @@ function pgService(options: GraphqlPresetOptions) {
     },
   };
   if (options.db.kind === 'postgres') {
-    return makePgService({ ...common, pool: (options.db as PostgresDatabase).pool });
+    const db = options.db as PostgresDatabase;
+    // The stock service (its LISTEN subscriber on the pool), with queries run by Loconomy's adaptor.
+    const service = makePgService({ ...common, pool: db.pool });
+    return {
+      ...service,
+      adaptor: { createWithPgClient: createPostgresWithPgClient, makePgService: () => never() },
+      adaptorSettings: { db },
+    } as unknown as ReturnType<typeof makePgService>;
   }
   const pglite = (options.db as PgliteDatabase).pglite;
   const subscriber = new PgliteSubscriber(pglite);
@@ -127,7 +135,7 @@ function pgService(options: GraphqlPresetOptions) {
 }
 
 function never(): never {
-  throw new Error('the embedded adaptor is configured by src/graphql/preset.ts, not makePgService');
+  throw new Error("Loconomy's adaptors are configured by src/graphql/preset.ts, not makePgService");
 }
 
 export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Preset {

@@ -115,6 +115,18 @@ describe(`values (${testBackend()})`, () => {
     assert.equal(rows[0]?.sum, 5);
   });
 
+  test('come back as arrays in column order when asked (arrayMode), typed the same, prepared or not', async () => {
+    // Two columns of one name both survive as array entries (an object row would keep one).
+    const text = "select 1::int as a, 'x'::text as a, null::int as c, 2::int8 as d, '{1,2}'::int[] as e";
+    const expected = [[1, 'x', null, '2', [1, 2]]];
+    for (const prepare of [false, true]) {
+      const { rows } = await db.query<unknown[]>({ text, values: [], arrayMode: true, prepare });
+      assert.deepEqual(rows, expected, `prepare: ${prepare}`);
+      const inTx = await db.transaction((tx) => tx.query<unknown[]>({ text, values: [], arrayMode: true, prepare }));
+      assert.deepEqual(inTx.rows, expected, `in a transaction, prepare: ${prepare}`);
+    }
+  });
+
   test('surface PostgreSQL errors with their SQLSTATE code', async () => {
     await assert.rejects(db.query('select * from no_such_table'), { code: '42P01' });
     await assert.rejects(db.query(sql`select 1 / ${0}::int`), { code: '22012' });
