@@ -16,6 +16,7 @@ import { parseQuery } from '../parse/query.js';
 import { CONTENT_TYPES, negotiate } from '../plan/negotiate.js';
 import { closest, nearest, planSelect } from '../plan/select.js';
 import type { Source } from '../plan/types.js';
+import { checkMaxAffected, strictMaxAffected } from '../respond/max-affected.js';
 import { contentRange } from '../respond/range.js';
 import { CALL_ECHO, mayRefuse, respondRows } from '../respond/rows.js';
 import { type Routine, routineRelation } from '../schema/cache.js';
@@ -89,11 +90,14 @@ export async function call(ctx: Context, name: string): Promise<RestResponse> {
           await tx.last(scalarCallSql(source, 'void'));
           return { status: 204, headers };
         }
-        const { rows } = await tx.last<{ body: string; page_total?: number }>(
-          scalarCallSql(source, routine.returnsSet ? 'set' : 'one'),
-        );
+        const statement = scalarCallSql(source, routine.returnsSet ? 'set' : 'one');
+        type Row = { body: string; page_total?: number };
+        // max-affected counts a set's rows, and too many undo the call: it cannot end the transaction.
+        const limited = routine.returnsSet && strictMaxAffected(ctx);
+        const { rows } = limited ? await tx.query<Row>(statement) : await tx.last<Row>(statement);
         // A scalar is one row; a set of scalars counts its rows. Prefer: count names the total.
         const n = rows[0]?.page_total ?? 1;
+        if (limited) checkMaxAffected(ctx, n);
         headers['content-range'] = contentRange(0, n, countOf(ctx).read ? n : undefined);
         return {
           status: 200,
@@ -110,11 +114,13 @@ export async function call(ctx: Context, name: string): Promise<RestResponse> {
   const count = countOf(ctx);
   const statement = readSql(source, select, { count: count.read, format: formatOf(media) });
   if (plan) return explain(ctx, plan, [statement], settings);
-  const closing = !mayRefuse(media, page.offset ?? 0, count.read !== undefined || count.planned);
+  const limited = routine.returnsSet && strictMaxAffected(ctx);
+  const closing = !limited && !mayRefuse(media, page.offset ?? 0, count.read !== undefined || count.planned);
   return run(
     ctx,
     async (tx) => {
       const result = await pageResult(tx, statement, count, source, select, closing);
+      if (limited) checkMaxAffected(ctx, result.pageTotal);
       const response = respondRows(ctx, media, result, page.offset ?? 0, 200, CALL_ECHO);
       if (routine.returnsSet || media !== 'json') return response;
       // A function returning one row answers with that row, as PostgREST does.

@@ -17,6 +17,7 @@ import { bodyRows, checkBodyColumns, insertGroups, type MutatePlan } from '../pl
 import { CONTENT_TYPES, type MediaType, negotiate } from '../plan/negotiate.js';
 import { planFilters, planOrder, planSelect, usesComputed } from '../plan/select.js';
 import type { SelectPlan } from '../plan/types.js';
+import { checkMaxAffected, strictMaxAffected } from '../respond/max-affected.js';
 import { singular } from '../respond/rows.js';
 import type { Relation } from '../schema/cache.js';
 import { mutateSql } from '../sql/mutate.js';
@@ -222,21 +223,6 @@ function limitedWrite(ctx: Context, relation: Relation, query: ParsedQuery): Mut
     });
   }
   return { order: order.map((term) => planOrder(ctx.cache, relation, term)), limit, offset };
-}
-
-/** Prefer: handling=strict, max-affected=N: the count is checked after the write, which it may undo. */
-function strictMaxAffected(ctx: Context): boolean {
-  return ctx.prefer.maxAffected !== undefined && ctx.prefer.handling === 'strict';
-}
-
-function checkMaxAffected(ctx: Context, affected: number): void {
-  const max = ctx.prefer.maxAffected;
-  if (max !== undefined && strictMaxAffected(ctx) && affected > max) {
-    throw new ApiError('PGRST124', {
-      message: 'Query result exceeds max-affected preference constraint',
-      details: `The query affects ${affected} rows`,
-    });
-  }
 }
 
 /** `Location: /listings?id=eq.…` for a created row, from its primary key. */

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  getTestDatabase,
+  ROOT,
+  startTestServer,
+  type TestDatabase,
+  type TestServer,
+  testBackend,
+} from '../helpers/index.js';
+
+/*
+ * PostgREST 13 behaviours the golden cases cannot show, because every golden transaction is
+ * rolled back (issue 16): what a refused request leaves behind, and what postgrest-js itself
+ * makes of the answers. The generic fixture schema, committed writes.
+ */
+
+let db: TestDatabase;
+let server: TestServer;
+before(async () => {
+  db = await getTestDatabase('empty');
+  await db.exec(readFileSync(join(ROOT, 'test', 'rest', 'fixture', 'schema.sql'), 'utf8'));
+  server = await startTestServer(db, { LOCONOMY_DB_SCHEMAS: 'fixture', LOCONOMY_DB_AGGREGATES_ENABLED: 'true' });
+});
+after(async () => {
+  await server?.close();
+  await db?.dispose();
+});
+
+async function featured(): Promise<number[]> {
+  const { rows } = await db.query<{ id: number }>('select id from fixture.books where is_featured order by id');
+  return rows.map((r) => r.id);
+}
+
+describe(`REST parity with PostgREST 13 (${testBackend()})`, () => {
+  test('max-affected on a set-returning function: too many rows is 400 PGRST124 and nothing changes', async () => {
+    const before = await featured();
+    const refused = await server.request('rpc/feature_books', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Prefer: 'handling=strict, max-affected=1' },
+      body: JSON.stringify({ book_status: 'published' }),
+    });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.json.code, 'PGRST124');
+    assert.deepEqual(await featured(), before);
+
+    // Through postgrest-js, as a client sends it: the error, and still nothing written.
+    const client = server.client().schema('fixture');
+    const call = client.rpc('feature_books', { book_status: 'draft' });
+    // maxAffected is typed for clients that declare PostgREST 13; this untyped client does not.
+    const { data, error } = await (call as unknown as { maxAffected(rows: number): typeof call }).maxAffected(1);
+    assert.equal(data, null);
+    assert.equal(error?.code, 'PGRST124');
+    assert.deepEqual(await featured(), before);
+  });
+
+  test('count=exact on a function returning one value: postgrest-js reads count 1', async () => {
+    const client = server.client().schema('fixture');
+    const get = await client.rpc('add', { a: 1, b: 2 }, { get: true, count: 'exact' });
+    assert.deepEqual({ data: get.data, count: get.count, error: get.error }, { data: 3, count: 1, error: null });
+    const head = await client.rpc('add', { a: 1, b: 2 }, { head: true, count: 'exact' });
+    assert.deepEqual({ data: head.data, count: head.count, error: head.error }, { data: null, count: 1, error: null });
+    const post = await client.rpc('add', { a: 1, b: 2 }, { count: 'exact' });
+    assert.deepEqual({ data: post.data, count: post.count, error: post.error }, { data: 3, count: 1, error: null });
+  });
+});
