@@ -133,6 +133,13 @@ function buildLevel(
         for (const column of starColumns(relation, ctx.role)) out.push(column);
         break;
       case 'field': {
+        if (path !== '' && isLegacyCount(ctx.cache, relation, item)) {
+          // `books(count)`: PostgREST's count from before aggregates, still what clients send,
+          // and allowed when aggregates are not (it is one count per parent row).
+          grouped = true;
+          out.push({ kind: 'count', name: item.alias ?? 'count', cast: item.cast ? castType(item.cast) : undefined });
+          break;
+        }
         const field = resolveField(ctx.cache, relation, item.field);
         if (item.aggregate) {
           requireAggregates(ctx);
@@ -159,12 +166,7 @@ function buildLevel(
         const { relationship, target } = resolveRelationship(ctx.cache, relation, item);
         ctx.needs.push({ resource: target.name, action: 'read' });
         const toOne = relationship.cardinality === 'many-to-one' || relationship.cardinality === 'one-to-one';
-        if (item.spread && !toOne) {
-          throw new ApiError('PGRST119', {
-            message: `A spread operation on '${item.relation}' is not possible`,
-            details: `'${relation.name}' and '${item.relation}' do not form a many-to-one or one-to-one relationship`,
-          });
-        }
+        // A to-many spread (PostgREST 13) hoists each column as the array of its values.
         const child = buildLevel(ctx, target, item.select, path === '' ? name : `${path}.${name}`, levels);
         const index = embeds.length;
         embeds.push({
@@ -180,7 +182,8 @@ function buildLevel(
           for (const childItem of child.items) {
             out.push({ kind: 'spread', name: childItem.name, embed: index, column: childItem.name });
           }
-        } else out.push({ kind: 'embed', name, embed: index });
+        } else if (item.select.length > 0) out.push({ kind: 'embed', name, embed: index });
+        // An empty embedding, `books()`, only joins (for !inner and filters): not in the output.
         break;
       }
     }
@@ -188,6 +191,17 @@ function buildLevel(
   const level: Level = { relation, items: out, grouped, embeds };
   levels.set(path, level);
   return level;
+}
+
+/** A bare `count` inside an embedding, where the embedded relation has no field of that name. */
+function isLegacyCount(cache: SchemaCache, relation: Relation, item: Extract<SelectItem, { kind: 'field' }>): boolean {
+  return (
+    item.field.name === 'count' &&
+    item.field.path.length === 0 &&
+    item.aggregate === undefined &&
+    !relation.columns.has('count') &&
+    cache.computedField(relation, 'count') === undefined
+  );
 }
 
 /** Whether a plan calls a function of the row (a computed field or relationship) anywhere. */

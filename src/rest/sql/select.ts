@@ -121,8 +121,12 @@ function outputSql(
         ? sql`${body} as ${name}`
         : sql`coalesce(${body}, '[]'::json) as ${name}`;
     }
-    case 'spread':
-      return sql`${sql.ident(embedAliases[item.embed] as string, item.column)} as ${name}`;
+    case 'spread': {
+      const column = sql.ident(embedAliases[item.embed] as string, item.column);
+      return (embeds[item.embed] as EmbedPlan).toOne
+        ? sql`${column} as ${name}`
+        : sql`coalesce(${column}, '[]'::json) as ${name}`;
+    }
   }
 }
 
@@ -223,8 +227,16 @@ function lateralSql(embed: EmbedPlan, parentAlias: string, embedAlias: string, a
   );
   const body = embed.toOne
     ? sql`pg_catalog.row_to_json(${sql.ident(rows)}) as ${sql.ident(BODY)}${embed.spread ? sql`, ${sql.ident(rows)}.*` : sql.empty}`
-    : sql`pg_catalog.json_agg(${sql.ident(rows)}) as ${sql.ident(BODY)}`;
+    : sql`pg_catalog.json_agg(${sql.ident(rows)}) as ${sql.ident(BODY)}${embed.spread ? spreadArrays(embed, rows) : sql.empty}`;
   return sql`left join lateral (select ${body} from (${inner}) as ${sql.ident(rows)}) as ${sql.ident(embedAlias)} on true`;
+}
+
+/** A to-many spread: each of the embedded level's columns as the array of its values, in order. */
+function spreadArrays(embed: EmbedPlan, rows: string): SqlFragment {
+  const columns = embed.select.items.map(
+    (item) => sql`pg_catalog.json_agg(${sql.ident(rows, item.name)}) as ${sql.ident(item.name)}`,
+  );
+  return columns.length === 0 ? sql.empty : sql`, ${sql.join(columns)}`;
 }
 
 export function relationRef(relation: Pick<Relation, 'schema' | 'name'>): SqlFragment {
