@@ -86,7 +86,16 @@ export function selectContext(ctx: Context, needs: ScopeNeed[]) {
 }
 
 export function formatOf(media: MediaType): BodyFormat {
-  return media === 'csv' ? 'csv' : 'json';
+  switch (media) {
+    case 'csv':
+    case 'geojson':
+      return media;
+    case 'json-stripped':
+    case 'object-stripped':
+      return 'json-stripped';
+    default:
+      return 'json';
+  }
 }
 
 export function txOverridable(ctx: Context): boolean {

@@ -13,7 +13,7 @@ import {
 } from '../context.js';
 import { preferenceApplied } from '../parse/prefer.js';
 import { parseQuery } from '../parse/query.js';
-import { CONTENT_TYPES, negotiate } from '../plan/negotiate.js';
+import { CONTENT_TYPES, negotiate, ROW_MEDIA } from '../plan/negotiate.js';
 import { closest, nearest, planSelect } from '../plan/select.js';
 import type { Source } from '../plan/types.js';
 import { checkMaxAffected, strictMaxAffected } from '../respond/max-affected.js';
@@ -69,7 +69,7 @@ export async function call(ctx: Context, name: string): Promise<RestResponse> {
   const needs: ScopeNeed[] = [{ resource: name, action }];
   const source: Source = { kind: 'call', routine, args, singleObject: single };
   const plan = planOf(ctx);
-  const media = plan?.for ?? negotiate(header(ctx, 'accept'), ['json', 'object', 'csv']);
+  const media = plan?.for ?? negotiate(header(ctx, 'accept'), ROW_MEDIA);
   const settings: Record<string, string> = readOnly ? { transaction_read_only: 'on' } : {};
 
   const relation = routineRelation(cache, routine);
@@ -122,7 +122,7 @@ export async function call(ctx: Context, name: string): Promise<RestResponse> {
       const result = await pageResult(tx, statement, count, source, select, closing);
       if (limited) checkMaxAffected(ctx, result.pageTotal);
       const response = respondRows(ctx, media, result, page.offset ?? 0, 200, CALL_ECHO);
-      if (routine.returnsSet || media !== 'json') return response;
+      if (routine.returnsSet || (media !== 'json' && media !== 'json-stripped')) return response;
       // A function returning one row answers with that row, as PostgREST does.
       const body = result.pageTotal === 1 ? result.body.toString().slice(1, -1).trim() : 'null';
       return { ...response, body: request.method === 'HEAD' ? undefined : body };

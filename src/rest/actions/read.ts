@@ -4,7 +4,7 @@ import type { Transaction } from '../../db/database.js';
 import type { Query, SqlFragment } from '../../db/sql.js';
 import { type Context, filtersOf, formatOf, header, pageOf, type RestResponse, selectContext } from '../context.js';
 import { parseQuery } from '../parse/query.js';
-import { type MediaType, negotiate } from '../plan/negotiate.js';
+import { isSingular, type MediaType, negotiate, ROW_MEDIA } from '../plan/negotiate.js';
 import { reusedPlan } from '../plan/reuse.js';
 import { planSelect } from '../plan/select.js';
 import type { SelectPlan, Source } from '../plan/types.js';
@@ -46,7 +46,7 @@ interface ReadPlan {
 }
 
 function planRead(ctx: Context, relation: Relation, media?: MediaType): ReadPlan {
-  media ??= negotiate(header(ctx, 'accept'), ['json', 'object', 'csv']);
+  media ??= negotiate(header(ctx, 'accept'), ROW_MEDIA);
   const parsed = parseQuery(ctx.request.search);
   const needs: ScopeNeed[] = [{ resource: relation.name, action: 'read' }];
   const page = pageOf(ctx, parsed);
@@ -56,7 +56,7 @@ function planRead(ctx: Context, relation: Relation, media?: MediaType): ReadPlan
   const offset = page.offset ?? 0;
   const closing = !mayRefuse(media, offset, count.read !== undefined || count.planned);
   // An object's body is cut from the array, so it is read as text.
-  const query = media === 'object' ? statement : { text: statement.text, values: statement.values, bytes: ['body'] };
+  const query = isSingular(media) ? statement : { text: statement.text, values: statement.values, bytes: ['body'] };
   return { media, needs, select, count, statement, query, offset, closing };
 }
 

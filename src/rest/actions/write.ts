@@ -14,7 +14,7 @@ import {
 import { type PreferenceName, preferenceApplied } from '../parse/prefer.js';
 import { type ParsedQuery, type PathFilter, parseQuery } from '../parse/query.js';
 import { bodyRows, checkBodyColumns, insertGroups, type MutatePlan } from '../plan/mutate.js';
-import { CONTENT_TYPES, type MediaType, negotiate } from '../plan/negotiate.js';
+import { CONTENT_TYPES, isSingular, type MediaType, negotiate, ROW_MEDIA } from '../plan/negotiate.js';
 import { planFilters, planOrder, planSelect, usesComputed } from '../plan/select.js';
 import type { SelectPlan } from '../plan/types.js';
 import { checkMaxAffected, strictMaxAffected } from '../respond/max-affected.js';
@@ -34,9 +34,7 @@ export async function mutate(ctx: Context, relation: Relation): Promise<RestResp
   const needs: ScopeNeed[] = [{ resource: relation.name, action: 'write' }];
   const returning = prefer.return ?? 'minimal';
   const plan = planOf(ctx);
-  const media =
-    plan?.for ??
-    (returning === 'representation' ? negotiate(header(ctx, 'accept'), ['json', 'object', 'csv']) : 'json');
+  const media = plan?.for ?? (returning === 'representation' ? negotiate(header(ctx, 'accept'), ROW_MEDIA) : 'json');
   if (request.method === 'PUT' && (query.limit.size > 0 || query.offset.size > 0)) {
     throw new ApiError('PGRST114', { message: 'limit/offset querystring parameters are not allowed for PUT' });
   }
@@ -116,7 +114,7 @@ export async function mutate(ctx: Context, relation: Relation): Promise<RestResp
   if (plan) return explain(ctx, plan, statements);
   // Checks of the result that refuse the write (and must roll it back) keep the transaction
   // open past the statement; otherwise the last statement carries the end.
-  const closing = !strictMaxAffected(ctx) && !(returning === 'representation' && media === 'object');
+  const closing = !strictMaxAffected(ctx) && !(returning === 'representation' && isSingular(media));
   return run(ctx, async (tx) => {
     const runs = (i: number) => (closing && i === statements.length - 1 ? tx.last : tx.query);
     let result: WriteResult;

@@ -1,7 +1,7 @@
 import { ApiError } from '../../errors.js';
 import { type Context, type RestResponse, txOverridable } from '../context.js';
 import { type PreferenceName, preferenceApplied } from '../parse/prefer.js';
-import { CONTENT_TYPES, type MediaType } from '../plan/negotiate.js';
+import { CONTENT_TYPES, isSingular, type MediaType } from '../plan/negotiate.js';
 import { contentRange } from '../respond/range.js';
 
 /**
@@ -37,7 +37,7 @@ export function respondRows(
   };
   const applied = preferenceApplied(ctx.prefer, echo, txOverridable(ctx));
   if (applied) headers['preference-applied'] = applied;
-  if (media === 'object') return { status, headers, body: singular(media, result.pageTotal, result.body.toString()) };
+  if (isSingular(media)) return { status, headers, body: singular(media, result.pageTotal, result.body.toString()) };
   if (offset > 0 && result.total !== undefined && !result.estimated && offset >= result.total && result.total > 0) {
     throw new ApiError('PGRST103', {
       message: 'Requested range not satisfiable',
@@ -55,12 +55,12 @@ export function respondRows(
  * transaction's last (`tx.last`), since the refusal must roll the transaction back.
  */
 export function mayRefuse(media: MediaType, offset: number, counted: boolean): boolean {
-  return media === 'object' || (offset > 0 && counted);
+  return isSingular(media) || (offset > 0 && counted);
 }
 
 /** The body of a representation: the array, or for vnd.pgrst.object its one row (406 otherwise). */
 export function singular(media: MediaType, rows: number, body: string): string {
-  if (media !== 'object') return body;
+  if (!isSingular(media)) return body;
   if (rows !== 1) {
     throw new ApiError('PGRST116', {
       message: 'Cannot coerce the result to a single JSON object',
