@@ -483,6 +483,27 @@ export const SETTINGS = {
       'A JSON file `{"<sha256 of the document, hex>": "<GraphQL document>"}`. Set, /graphql/v1 runs only these operations, named by `extensions.persistedQuery.sha256Hash` (Apollo) or `documentId` (`sha256:<hex>`), and refuses any other (docs/graphql.md).',
     schema: nonEmpty,
   },
+  LOCONOMY_FUNCTIONS_DIR: {
+    type: 'path',
+    default: './functions',
+    description:
+      "The project's server functions (docs/functions.md): `<name>/index.ts` or `<name>.ts` each serve /functions/v1/<name>. Relative to the working directory; a missing folder means no project functions.",
+    schema: nonEmpty,
+  },
+  LOCONOMY_FUNCTIONS_TIMEOUT_MS: {
+    type: 'integer (ms)',
+    default: '60000',
+    description:
+      "How long a server function may take to answer (its Response, not the streaming of its body) before the request is answered 504 and the function's request.signal is aborted; a function's `config.timeoutMs` overrides it.",
+    schema: intIn(1, 3_600_000),
+  },
+  LOCONOMY_FUNCTIONS_BODY_LIMIT: {
+    type: 'integer (bytes)',
+    default: '1048576',
+    description:
+      "Largest request body a server function receives; a larger one is answered 413 before the function runs. A function's `config.bodyLimit` overrides it.",
+    schema: intIn(0, 1_073_741_824),
+  },
   NODE_ENV: {
     type: 'development | production | test',
     default: 'development',
@@ -555,6 +576,15 @@ export interface GraphqlSettings {
   readonly persistedOperations: string | undefined;
 }
 
+export interface FunctionsSettings {
+  /** Absolute path of the functions folder (it may not exist). */
+  readonly dir: string;
+  readonly timeoutMs: number;
+  readonly bodyLimit: number;
+  /** Not production: functions are reloaded when their files change. */
+  readonly watch: boolean;
+}
+
 export interface Config {
   readonly port: number;
   readonly host: string;
@@ -609,6 +639,8 @@ export interface Config {
   readonly webhooks: WebhookSettings;
   /** GraphQL (src/graphql/, docs/graphql.md): limits, introspection, persisted operations. */
   readonly graphql: GraphqlSettings;
+  /** The project's server functions (src/functions/, docs/functions.md). */
+  readonly functions: FunctionsSettings;
   /** NODE_ENV=production: development tools and error details off (GraphQL). */
   readonly production: boolean;
   readonly logLevel: LogLevel;
@@ -709,6 +741,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
         v.LOCONOMY_GRAPHQL_PERSISTED_OPERATIONS === undefined
           ? undefined
           : resolve(cwd, v.LOCONOMY_GRAPHQL_PERSISTED_OPERATIONS),
+    },
+    functions: {
+      dir: resolve(cwd, v.LOCONOMY_FUNCTIONS_DIR as string),
+      timeoutMs: v.LOCONOMY_FUNCTIONS_TIMEOUT_MS as number,
+      bodyLimit: v.LOCONOMY_FUNCTIONS_BODY_LIMIT as number,
+      watch: v.NODE_ENV !== 'production',
     },
     production: v.NODE_ENV === 'production',
     logLevel: v.LOG_LEVEL as LogLevel,

@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'LOCO_NOT_IMPLEMENTED'
   | 'LOCO_SERVER_LISTEN'
   | 'LOCO_STRIPE_NO_KEY'
-  | 'LOCO_STRIPE_DRIFT';
+  | 'LOCO_STRIPE_DRIFT'
+  | 'LOCO_FUNCTIONS_INVALID';
 
 export class LoconomyError extends Error {
   readonly code: ErrorCode;
@@ -99,6 +100,10 @@ export const API_ERRORS = {
   LOCO_WEBHOOK_INVALID: { status: 400, message: 'The webhook could not be verified or read' },
   LOCO_WEBHOOK_UNCONFIGURED: { status: 503, message: 'This webhook is not configured on the server' },
   LOCO_FUNCTION_INVALID: { status: 400, message: 'The function request body is not valid' },
+  LOCO_FUNCTION_NOT_FOUND: { status: 404, message: 'Function not found' },
+  LOCO_FUNCTION_BOOT_ERROR: { status: 503, message: 'The function failed to load' },
+  LOCO_FUNCTION_ERROR: { status: 500, message: 'The function failed' },
+  LOCO_FUNCTION_TIMEOUT: { status: 504, message: 'The function did not answer in time' },
   LOCO_PAYMENTS_FORBIDDEN: { status: 403, message: 'Only providers can set up payouts' },
   LOCO_PAYMENTS_OFFLINE: { status: 409, message: 'This marketplace does not take payments through Stripe' },
   LOCO_PAYOUTS_NOT_ONBOARDED: { status: 409, message: 'Payout onboarding is not finished' },

@@ -11,13 +11,15 @@ import Fastify, {
 import { createAuthenticator } from './auth/authenticate.js';
 import type { ClerkSyncFlag, Config } from './config.js';
 import type { Database } from './db/database.js';
+import { functionsPlugin } from './functions/plugin.js';
+import { FunctionRegistry } from './functions/registry.js';
 import { graphqlPlugin } from './graphql/plugin.js';
 import { healthPlugin } from './health/plugin.js';
 import { UpgradeRoutes } from './http/upgrade.js';
 import { clerkAccounts } from './integrations/clerk/accounts.js';
 import { clerkWebhookPlugin } from './integrations/clerk/plugin.js';
 import { createStripeClient } from './integrations/stripe/client.js';
-import { stripeFunctionsPlugin } from './integrations/stripe/functions.js';
+import { BUILT_IN_FUNCTIONS, stripeFunctionsPlugin } from './integrations/stripe/functions.js';
 import { stripeWebhookPlugin } from './integrations/stripe/plugin.js';
 import type { Logger } from './log.js';
 import { realtimePlugin } from './realtime/plugin.js';
@@ -121,6 +123,14 @@ export async function buildServer({
   server,
   oneLineRequests = false,
 }: ServerDeps): Promise<FastifyInstance> {
+  // First: a project function with a built-in's name (or defined twice) refuses the start.
+  const functions = await FunctionRegistry.open({
+    dir: config.functions.dir,
+    reserved: BUILT_IN_FUNCTIONS,
+    defaults: { timeoutMs: config.functions.timeoutMs, bodyLimit: config.functions.bodyLimit },
+    watch: config.functions.watch,
+    log,
+  });
   const app = Fastify({
     ...(server && {
       serverFactory: (handler: RequestListener) => {
@@ -190,6 +200,17 @@ export async function buildServer({
     authenticator,
     stripe: createStripeClient(config.stripe),
     settings: config.stripe,
+    log,
+  });
+  // The project's own functions (docs/functions.md), beside the built-in ones.
+  await app.register(functionsPlugin, {
+    prefix: '/functions/v1',
+    registry: functions,
+    db,
+    authenticator,
+    anonRole: config.db.anonRole,
+    production: config.production,
+    builtIn: BUILT_IN_FUNCTIONS,
     log,
   });
   return app;

@@ -6,6 +6,7 @@ import { ApiError, isApiError } from '../errors.js';
 import { type Context, header, type RestResponse, txOverridable } from './context.js';
 import { fromDatabaseError, isDatabaseError } from './errors.js';
 import { type PlanRequest, planContentType, planRequest } from './plan/negotiate.js';
+import type { SchemaCache } from './schema/cache.js';
 import { explainSql } from './sql/explain.js';
 
 /**
@@ -49,13 +50,22 @@ export async function run<T>(
       { end: rollback ? 'rollback' : 'commit' },
     );
   } catch (error) {
-    if (isApiError(error)) throw error;
-    if (isDatabaseError(error)) throw fromDatabaseError(error, caller.role !== deps.config.db.anonRole, ctx.cache);
-    if (error instanceof DatabaseUnavailableError) {
-      throw new ApiError(error.phase === 'connect' ? 'PGRST000' : 'PGRST001', { details: error.message });
-    }
-    throw error;
+    throw asApiError(error, caller.role !== deps.config.db.anonRole, ctx.cache);
   }
+}
+
+/**
+ * What a failed request transaction answers: a PostgreSQL error as PostgREST shapes it, a lost
+ * database as PGRST000/PGRST001; ApiErrors and anything else unchanged. Server functions
+ * (src/functions) map their callers' statements with it too.
+ */
+export function asApiError(error: unknown, authenticated: boolean, cache?: SchemaCache): unknown {
+  if (isApiError(error)) return error;
+  if (isDatabaseError(error)) return fromDatabaseError(error, authenticated, cache);
+  if (error instanceof DatabaseUnavailableError) {
+    return new ApiError(error.phase === 'connect' ? 'PGRST000' : 'PGRST001', { details: error.message });
+  }
+  return error;
 }
 
 export function planOf(ctx: Context): PlanRequest | undefined {
@@ -92,8 +102,8 @@ export function explain(
   );
 }
 
-/** Headers as request.headers shows them (lower-case names; credentials left out). */
-function plainHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+/** Headers as request.headers shows them (lower-case names; credentials left out); also server functions' (src/functions). */
+export function plainHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || name === 'authorization' || name === 'apikey' || name === 'cookie') continue;
