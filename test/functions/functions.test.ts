@@ -2,13 +2,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { createListing, createUser, type UserFixture } from '../helpers/fixtures.js';
-import {
-  getTestDatabase,
-  startTestServer,
-  type TestDatabase,
-  type TestServer,
-  testBackend,
-} from '../helpers/index.js';
+import { getTestDatabase, startTestServer, type TestDatabase, type TestServer, testBackend } from '../helpers/index.js';
 import { eventually, functionsDir, invoke, probe } from './support.js';
 
 /*
@@ -122,7 +116,7 @@ describe(`functions: callers and RLS (${testBackend()})`, () => {
     assert.deepEqual(data, { role: 'anon', sub: null, path: '/functions/v1/whoami', seen: [] });
   });
 
-  test("a user: authenticated with their claims; RLS shows the provider their own draft and hides it from another", async () => {
+  test('a user: authenticated with their claims; RLS shows the provider their own draft and hides it from another', async () => {
     const mine = await invoke(await userClient(provider), 'whoami', { body: { listing_id: draftId } });
     assert.equal(mine.status, 200);
     assert.equal(mine.data.role, 'authenticated');
@@ -189,13 +183,20 @@ describe(`functions: what supabase-js sends (${testBackend()})`, () => {
     form.append('photo', new Blob(['fake image'], { type: 'image/png' }), 'sink.png');
     const { data } = await invoke(server.client(), 'echo', { body: form });
     assert.equal(data.type, 'multipart/form-data');
-    assert.deepEqual(data.body, { note: 'kitchen sink', photo: { name: 'sink.png', type: 'image/png', text: 'fake image' } });
+    assert.deepEqual(data.body, {
+      note: 'kitchen sink',
+      photo: { name: 'sink.png', type: 'image/png', text: 'fake image' },
+    });
   });
 
   test('GET and DELETE, custom headers, and the region (x-region, forceFunctionRegion)', async () => {
     const get = await invoke(server.client(), 'echo', { method: 'GET', headers: { 'x-custom': 'yes' } });
     assert.deepEqual([get.data.method, get.data.body, get.data.custom], ['GET', null, 'yes']);
-    const del = await invoke(server.client(), 'echo', { method: 'DELETE', body: { id: 3 }, region: 'eu-west-1' as never });
+    const del = await invoke(server.client(), 'echo', {
+      method: 'DELETE',
+      body: { id: 3 },
+      region: 'eu-west-1' as never,
+    });
     assert.deepEqual([del.data.method, del.data.body, del.data.region], ['DELETE', { id: 3 }, 'eu-west-1']);
     assert.equal(del.data.search, '?forceFunctionRegion=eu-west-1');
     assert.equal(del.data.path, '/echo');
@@ -239,7 +240,7 @@ describe(`functions: errors the client maps (${testBackend()})`, () => {
     assert.match(notResponse.data.message, /did not return a Response/);
   });
 
-  test("a failed statement the function does not catch answers with its SQLSTATE and status", async () => {
+  test('a failed statement the function does not catch answers with its SQLSTATE and status', async () => {
     const { status, data } = await invoke(server.client(), 'divide');
     assert.equal(status, 400);
     assert.equal(data.code, '22012');

@@ -126,7 +126,9 @@ describe(`quote (${testBackend()})`, () => {
 
   test('a fixed-price listing is its price whatever the duration; a custom one is priced on request (422)', async () => {
     const fixed = await createListing(db, provider);
-    await db.query(sql`update public.listings set pricing_type = 'fixed', base_price_cents = 15000 where id = ${fixed.id}`);
+    await db.query(
+      sql`update public.listings set pricing_type = 'fixed', base_price_cents = 15000 where id = ${fixed.id}`,
+    );
     const { data } = await invoke(server.client(), 'quote', { body: { listing_id: fixed.id, duration_minutes: 180 } });
     assert.deepEqual(pick(data), pick(await priceBooking(fixed.id, 180)));
     assert.equal(data.base_cents, 15000);
