@@ -82,6 +82,26 @@ export default async (req: Request) => {
   'bytes.ts': `export default () => new Response(new Uint8Array([1, 2, 3]), { headers: { 'content-type': 'application/octet-stream' } });\n`,
   'text.ts': `export default () => new Response('plain words', { status: 201, headers: { 'x-made-by': 'text' } });\n`,
   'divide.ts': `export default async (_req: Request, ctx: any) => { await ctx.db.query('select 1 / 0'); return new Response('unreachable'); };\n`,
+  'events.ts': `
+export default () => {
+  const stream = new ReadableStream({
+    start(controller) {
+      for (const n of [1, 2, 3]) controller.enqueue(new TextEncoder().encode('data: ' + n + '\\n\\n'));
+      controller.close();
+    },
+  });
+  return new Response(stream, { headers: { 'content-type': 'text/event-stream' } });
+};
+`,
+  'hang.ts': `
+export default async (req: Request) => {
+  const t = (globalThis as any).__loconomyFunctionsTest;
+  t.hang = 'started';
+  await new Promise((resolve) => req.signal.addEventListener('abort', resolve, { once: true }));
+  t.hang = req.signal.reason?.name ?? 'aborted';
+  return new Response('nobody is listening');
+};
+`,
   'fetch-object.ts': `export default { fetch: (req: Request) => new Response('object ' + req.method) };\n`,
 };
 
@@ -218,6 +238,34 @@ describe(`functions: what supabase-js sends (${testBackend()})`, () => {
     assert.deepEqual([...new Uint8Array(await bytes.data.arrayBuffer())], [1, 2, 3]);
     const object = await invoke(server.client(), 'fetch-object', { method: 'PUT' });
     assert.equal(object.data, 'object PUT', 'export default { fetch } works too');
+  });
+});
+
+describe(`functions: streams and cancellation (${testBackend()})`, () => {
+  test('a text/event-stream answer is streamed; supabase-js hands over the Response', async () => {
+    const { status, data } = await invoke(server.client(), 'events', { method: 'GET' });
+    assert.equal(status, 200);
+    assert.ok(data instanceof Response);
+    assert.equal(await data.text(), 'data: 1\n\ndata: 2\n\ndata: 3\n\n');
+  });
+
+  test('HEAD runs the function and sends its headers without the body', async () => {
+    const response = await fetch(`${server.url}/functions/v1/text`, {
+      method: 'HEAD',
+      headers: { apikey: server.keys.anon },
+    });
+    assert.deepEqual([response.status, response.headers.get('x-made-by'), await response.text()], [201, 'text', '']);
+  });
+
+  test('the client going away aborts the Request signal the function holds', async () => {
+    delete probe().hang;
+    const controller = new AbortController();
+    const pending = server.client().functions.invoke('hang', { body: {}, signal: controller.signal });
+    await eventually(() => (probe().hang === 'started' ? true : undefined));
+    controller.abort();
+    const { error } = await pending;
+    assert.equal(error?.name, 'FunctionsFetchError');
+    assert.equal(await eventually(() => (probe().hang === 'started' ? undefined : probe().hang)), 'AbortError');
   });
 });
 
