@@ -20,6 +20,7 @@ import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/open.js';
 import { createLogger } from '../src/log.js';
 import type { RestRequest } from '../src/rest/handler.js';
+import { BY_ID_GQL, EMBED, EMBED_GQL, graphqlBody, LISTING } from './api-cases.js';
 import { prepareDemo } from './demo.js';
 import { type Figures, fmt, hasWrk, type LoadSettings, runHttp, runPgbench, runWrk, type WrkRequest } from './load.js';
 import { exited, runLoconomy, waitForHealth } from './loconomy.js';
@@ -50,17 +51,6 @@ const loconomy = (args: string[]) =>
     LOCONOMY_DB_POOL: String(LOAD.connections),
     NODE_ENV: 'production',
   });
-
-// The same fields on both sides (REST's names; GraphQL's are their camelCase).
-const LISTING = 'id,title,description,slug,pricing_type,hourly_rate_cents,currency,status,rating_average,created_at';
-const LISTING_GQL = 'id title description slug pricingType hourlyRateCents currency status ratingAverage createdAt';
-// No status filter on either side: RLS gives anon the active listings only (GraphQL offers filters
-// on indexed columns, and listings.status has no index of its own).
-const EMBED = `select=${LISTING},provider:user_profiles(display_name,avatar_url),category:categories(name,slug)&limit=20`;
-const EMBED_GQL = `{ listings(first: 20, orderBy: NATURAL) { nodes { ${LISTING_GQL} provider { displayName avatarUrl } category { name slug } } } }`;
-
-const graphqlBody = (query: string, variables: Record<string, unknown> = {}) => JSON.stringify({ query, variables });
-const BY_ID_GQL = `query ($id: UUID!) { listing(id: $id) { ${LISTING_GQL} } }`;
 
 async function main(): Promise<void> {
   say(

@@ -12,11 +12,13 @@
  *   - http: the whole server (buildServer: Fastify, authentication from the anon key, CORS,
  *     request ids, the request log) listening in this process, loaded by `wrk` in its own
  *     process (whose CPU is not counted), with LOG_LEVEL warn and info (log lines to /dev/null),
- *     two servers whose runs alternate, so the pair shares the machine's conditions.
+ *     two servers whose runs alternate, so the pair shares the machine's conditions;
+ *   - graphql: one whole server (NODE_ENV=production), the same two reads asked of /rest/v1 and
+ *     of /graphql/v1 for the same fields (bench/api-cases.ts), their runs alternated.
  * Each figure is the median of LOCONOMY_BENCH_REPEATS (3) runs.
  *
  * Settings: LOCONOMY_BENCH_REQUESTS (handler requests per run, 5000), LOCONOMY_BENCH_SECONDS
- * (per http run, 4), LOCONOMY_BENCH_CONNECTIONS (32), LOCONOMY_BENCH_CPU_MODES (handler,http),
+ * (per http run, 4), LOCONOMY_BENCH_CONNECTIONS (32), LOCONOMY_BENCH_CPU_MODES (handler,http,graphql),
  * LOCONOMY_BENCH_PROFILE=<dir>: also write a CPU profile of each measured run there
  * (.cpuprofile, open in Chrome DevTools) and print its top functions by self time.
  * The database needs demo data (`loconomy seed --demo`; 20,000 listings are plenty).
@@ -38,13 +40,15 @@ import { createLogger } from '../src/log.js';
 import { handleRest, type RestRequest } from '../src/rest/handler.js';
 import { loadSchemaCache } from '../src/rest/schema/cache.js';
 import { buildServer } from '../src/server.js';
+import { BY_ID_GQL, EMBED, EMBED_GQL, graphqlBody, LISTING } from './api-cases.js';
+import type { WrkRequest } from './load.js';
 
 const URL_ = process.env.LOCONOMY_BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
 const REQUESTS = Number(process.env.LOCONOMY_BENCH_REQUESTS ?? 5000);
 const SECONDS = Number(process.env.LOCONOMY_BENCH_SECONDS ?? 4);
 const CONNECTIONS = Number(process.env.LOCONOMY_BENCH_CONNECTIONS ?? 32);
 const REPEATS = Number(process.env.LOCONOMY_BENCH_REPEATS ?? 3);
-const MODES = (process.env.LOCONOMY_BENCH_CPU_MODES ?? 'handler,http').split(',');
+const MODES = (process.env.LOCONOMY_BENCH_CPU_MODES ?? 'handler,http,graphql').split(',');
 const PROFILE_DIR = process.env.LOCONOMY_BENCH_PROFILE;
 const SECRET = process.env.LOCONOMY_JWT_SECRET ?? 'loconomy-bench-secret-loconomy-bench-secret-0123';
 
@@ -130,21 +134,22 @@ async function handlerRun(db: Database, caller: Caller, next: () => RestRequest,
 }
 
 /** wrk against the server for `seconds`; wrk runs in its own process, its CPU is not ours. */
-async function wrkRun(port: number, paths: string[], headers: Record<string, string>, seconds: number) {
+async function wrkRun(port: number, requests: WrkRequest[], headers: Record<string, string>, seconds: number) {
   const dir = await mkdtemp(join(tmpdir(), 'loconomy-wrk-'));
   try {
     const long = (text: string) => `[==[${text}]==]`;
     await writeFile(
       join(dir, 'bench.lua'),
       [
-        `local paths = {${paths.map(long).join(',')}}`,
+        `local requests = {${requests.map((r) => `{${long(r.method)}, ${long(r.path)}, ${r.body === undefined ? 'nil' : long(r.body)}}`).join(',')}}`,
         `local headers = {${Object.entries(headers)
           .map(([k, v]) => `[ ${long(k)} ] = ${long(v)}`)
           .join(', ')}}`,
         'local counter = 0',
         'function request()',
         '  counter = counter + 1',
-        '  return wrk.format("GET", paths[(counter % #paths) + 1], headers)',
+        '  local r = requests[(counter % #requests) + 1]',
+        '  return wrk.format(r[1], r[2], headers, r[3])',
         'end',
         '',
       ].join('\n'),
@@ -257,12 +262,13 @@ async function main(): Promise<void> {
         for (const c of cases) {
           say(`▶ ${c.name}, http (whole server), LOG_LEVEL ${levels.join(' / ')}`);
           const figures = servers.map(() => [] as [number, number][]);
-          for (const server of servers) await wrkRun(server.port, c.paths, h, 2); // warm-up
+          const gets = c.paths.map((path) => ({ method: 'GET', path }));
+          for (const server of servers) await wrkRun(server.port, gets, h, 2); // warm-up
           for (let i = 0; i < REPEATS; i++) {
             for (const [k, server] of servers.entries()) {
               const { us, system, requests } = await cpuOf(`http ${server.level} ${c.name} ${i}`, async () => {
                 const start = server.served;
-                await wrkRun(server.port, c.paths, h, SECONDS);
+                await wrkRun(server.port, gets, h, SECONDS);
                 return server.served - start;
               });
               figures[k]?.push([us / requests, system / requests]);
@@ -277,6 +283,58 @@ async function main(): Promise<void> {
           await server.app.close();
           await server.db.close();
         }
+      }
+    }
+    if (MODES.includes('graphql')) {
+      const serverConfig = config({ NODE_ENV: 'production' });
+      const serverDb = await openDatabase(serverConfig, log);
+      const serverLog = pino({ level: 'warn' }, pino.destination({ dest: '/dev/null', sync: true }));
+      const app = await buildServer({ db: serverDb, config: serverConfig, log: serverLog, jwtSecret: SECRET });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const port = (app.server.address() as AddressInfo).port;
+      let served = 0;
+      app.server.on('request', () => served++);
+      try {
+        const h = { apikey: keys.anon, 'content-type': 'application/json', 'user-agent': 'loconomy-bench' };
+        const sample = ids.slice(0, 100).map((r) => r.id);
+        const apiCases = [
+          {
+            name: '(a) one listing by id',
+            rest: sample.map((id) => ({ method: 'GET', path: `/rest/v1/listings?id=eq.${id}&select=${LISTING}` })),
+            graphql: sample.map((id) => ({
+              method: 'POST',
+              path: '/graphql/v1',
+              body: graphqlBody(BY_ID_GQL, { id }),
+            })),
+          },
+          {
+            name: '(b) 20 listings + provider + category',
+            rest: [{ method: 'GET', path: `/rest/v1/listings?${EMBED}` }],
+            graphql: [{ method: 'POST', path: '/graphql/v1', body: graphqlBody(EMBED_GQL) }],
+          },
+        ];
+        for (const c of apiCases) {
+          say(`▶ ${c.name}, REST and GraphQL for the same fields (whole server, NODE_ENV=production)`);
+          const sides = [
+            { mode: 'http, REST (same fields)', requests: c.rest as WrkRequest[], figures: [] as [number, number][] },
+            { mode: 'http, GraphQL', requests: c.graphql as WrkRequest[], figures: [] as [number, number][] },
+          ];
+          for (const side of sides) await wrkRun(port, side.requests, h, 2); // warm-up: JIT, plans, the schema
+          for (let i = 0; i < REPEATS; i++) {
+            for (const side of sides) {
+              const { us, system, requests } = await cpuOf(`${side.mode} ${c.name} ${i}`, async () => {
+                const start = served;
+                await wrkRun(port, side.requests, h, SECONDS);
+                return served - start;
+              });
+              side.figures.push([us / requests, system / requests]);
+            }
+          }
+          for (const side of sides) record(c.name, side.mode, side.figures);
+        }
+      } finally {
+        await app.close();
+        await serverDb.close();
       }
     }
     say('\n| case | mode | Node CPU µs per request | of it system |');

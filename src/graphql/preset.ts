@@ -154,6 +154,10 @@ export function graphqlPreset(options: GraphqlPresetOptions): GraphileConfig.Pre
       // The first request waits for the schema, built on demand (src/graphql/plugin.ts).
       schemaWaitTime: 120_000,
       maskError: graphqlErrorMasker(options.log, options.development),
+      // grafast writes the response's data as JSON text as it walks the plan's output, instead
+      // of building objects that are then stringified: 10–20 % less Node CPU per request in
+      // alternated runs (docs/benchmarks.md).
+      outputDataAsString: true,
     },
     schema: {
       // Filters only on what an index serves, as the plugin's default; ordering likewise.
