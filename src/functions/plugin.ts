@@ -48,6 +48,11 @@ export const functionsPlugin: FastifyPluginAsync<FunctionsPluginOptions> = async
 
   app.setErrorHandler((error, request, reply) => {
     if (isApiError(error)) return sendError(reply, error);
+    // Fastify's own refusals of a malformed request keep their 4xx status.
+    const status = (error as { statusCode?: number }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return sendError(reply, new ApiError('PGRST100', { status, message: (error as Error).message }));
+    }
     log.error({ err: error, reqId: request.id }, 'a server function request failed');
     return sendError(reply, new ApiError('LOCO_INTERNAL'));
   });

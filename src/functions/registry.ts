@@ -139,6 +139,8 @@ export class FunctionRegistry {
   #watch(): void {
     try {
       this.#watcher = watch(this.options.dir, { recursive: true }, () => this.#changed());
+      // The HTTP server keeps `serve` alive; a watcher alone must not (a server never closed in a script).
+      this.#watcher.unref();
       this.#watcher.on('error', (error) => this.options.log.warn({ err: error }, 'functions: watching stopped'));
     } catch (error) {
       // A missing folder: nothing to watch until the next start.
@@ -148,7 +150,7 @@ export class FunctionRegistry {
 
   #changed(): void {
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#reload(), 50);
+    this.#timer = setTimeout(() => void this.#reload(), 50).unref();
   }
 
   /** Every function again, in fresh module graphs; one reload at a time, another after if needed. */
