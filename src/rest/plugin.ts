@@ -7,6 +7,7 @@ import { sendApiError } from '../http/own-body.js';
 import { type Logger, step } from '../log.js';
 import { handleRest, type RestMethod, type RestResponse } from './handler.js';
 import { parseCsvBody } from './parse/csv.js';
+import { RAW_TYPES, RawBody } from './parse/raw.js';
 import { restTarget } from './parse/target.js';
 import { openApi } from './respond/openapi.js';
 import { loadSchemaCache, type SchemaCache } from './schema/cache.js';
@@ -68,14 +69,20 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
       done(error as Error, undefined);
     }
   });
+  const notAcceptable = (request: FastifyRequest) =>
+    new ApiError('PGRST107', {
+      message: `Content-Type not acceptable: ${request.headers['content-type'] ?? ''}`,
+      hint: 'Send the body as application/json (or text/csv).',
+    });
+  for (const [type, param] of Object.entries(RAW_TYPES)) {
+    // Only a function call takes a raw body (to a single unnamed text, xml or bytea parameter).
+    app.addContentTypeParser(type, { parseAs: param === 'bytea' ? 'buffer' : 'string' }, (request, body, done) => {
+      if (!/\/rpc\/[^/?]+(\?|$)/.test(request.url)) return done(notAcceptable(request), undefined);
+      done(null, new RawBody(param, body as string | Buffer));
+    });
+  }
   app.addContentTypeParser('*', { parseAs: 'string' }, (request, _body, done) => {
-    done(
-      new ApiError('PGRST107', {
-        message: `Content-Type not acceptable: ${request.headers['content-type'] ?? ''}`,
-        hint: 'Send the body as application/json (or text/csv).',
-      }),
-      undefined,
-    );
+    done(notAcceptable(request), undefined);
   });
 
   app.setErrorHandler((error, request, reply) => sendApiError(reply, toApiError(error, request, log)));

@@ -13,6 +13,7 @@ import {
 } from '../context.js';
 import { preferenceApplied } from '../parse/prefer.js';
 import { parseQuery } from '../parse/query.js';
+import { RawBody } from '../parse/raw.js';
 import { CONTENT_TYPES, negotiate, ROW_MEDIA } from '../plan/negotiate.js';
 import { closest, nearest, planSelect } from '../plan/select.js';
 import type { Source } from '../plan/types.js';
@@ -33,9 +34,12 @@ export async function call(ctx: Context, name: string): Promise<RestResponse> {
     throw new ApiError('PGRST101', { message: `Cannot use the ${request.method} method on RPC` });
   }
   const query = parseQuery(request.search);
-  const candidates = cache.routines(schema, name);
+  // Only what PostgREST exposes over RPC: computed fields (an unnamed row parameter) and other
+  // unnamed parameters are not callable, except one unnamed json, jsonb, text, xml or bytea.
+  const candidates = cache.routines(schema, name).filter(exposedOverRpc);
   const readOnly = request.method !== 'POST';
   const singleObject = ctx.prefer.params === 'single-object';
+  const raw = request.body instanceof RawBody ? request.body : undefined;
   const given = new Map<string, unknown>();
   let argKeys: Set<string>;
   if (readOnly) {
@@ -49,22 +53,26 @@ export async function call(ctx: Context, name: string): Promise<RestResponse> {
   } else {
     argKeys = new Set();
     const body = request.body ?? {};
-    if (!singleObject) {
+    if (!singleObject && !raw) {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-        throw new ApiError('PGRST102', {
-          message: 'The body of a function call must be a JSON object of its arguments',
-        });
-      }
-      for (const [k, v] of Object.entries(body)) given.set(k, v);
+        // A JSON array or scalar only fits a single unnamed json/jsonb parameter.
+        if (!candidates.some((r) => takesWholeBody(r, 'json'))) {
+          throw new ApiError('PGRST102', {
+            message: 'The body of a function call must be a JSON object of its arguments',
+          });
+        }
+      } else for (const [k, v] of Object.entries(body)) given.set(k, v);
     }
   }
   const routine = pickRoutine(ctx, name, candidates, given, {
-    singleObject: singleObject || (!readOnly && isSingleJsonParam(candidates)),
+    singleObject,
+    // A POST body goes whole to a single unnamed parameter of its content's type.
+    whole: readOnly ? undefined : (raw?.type ?? 'json'),
     // For the error: a GET's arguments are all its non-reserved parameters, as PostgREST reads them.
     argNames: readOnly ? [...new Set(query.rest.map(([k]) => k))] : [...given.keys()],
   });
   const single = singleObject || (routine.params.length === 1 && routine.params[0]?.name === '' && !readOnly);
-  const args = single ? new Map<string, unknown>([['', request.body ?? {}]]) : given;
+  const args = single ? new Map<string, unknown>([['', raw ?? request.body ?? {}]]) : given;
   const action = readOnly || routine.volatility !== 'volatile' ? 'read' : 'write';
   const needs: ScopeNeed[] = [{ resource: name, action }];
   const source: Source = { kind: 'call', routine, args, singleObject: single };
@@ -151,7 +159,7 @@ function noFunction(
   if (overloads.length === 0) {
     near = closest(
       name,
-      ctx.cache.allRoutines.filter((r) => r.schema === ctx.schema).map((r) => r.name),
+      ctx.cache.allRoutines.filter((r) => r.schema === ctx.schema && exposedOverRpc(r)).map((r) => r.name),
     );
   } else {
     // The function exists but not with these arguments: always show its real parameters (the
@@ -167,30 +175,67 @@ function noFunction(
   });
 }
 
-function isSingleJsonParam(candidates: readonly Routine[]): boolean {
+/** The parameter types a whole body can go to, by what the body is. */
+const WHOLE_BODY_TYPES: Record<'json' | RawBody['type'], readonly string[]> = {
+  json: ['json', 'jsonb'],
+  text: ['text'],
+  xml: ['xml'],
+  bytea: ['bytea'],
+};
+
+/** PostgREST's rule for what /rpc exposes: named parameters, or one unnamed of a body type. */
+function exposedOverRpc(routine: Routine): boolean {
+  if (routine.params.every((p) => p.name !== '')) return true;
+  const [only] = routine.params;
   return (
-    candidates.length === 1 &&
-    candidates[0]?.params.length === 1 &&
-    candidates[0].params[0]?.name === '' &&
-    ['json', 'jsonb'].includes(candidates[0].params[0].pgType.name)
+    routine.params.length === 1 &&
+    only?.pgType.schema === 'pg_catalog' &&
+    ['json', 'jsonb', 'text', 'xml', 'bytea'].includes(only.pgType.name)
   );
 }
 
+/** A function with one unnamed parameter that a POST body of this kind is passed to whole. */
+function takesWholeBody(routine: Routine, kind: 'json' | RawBody['type']): boolean {
+  const [only] = routine.params;
+  return (
+    routine.params.length === 1 &&
+    only?.name === '' &&
+    only.pgType.schema === 'pg_catalog' &&
+    WHOLE_BODY_TYPES[kind].includes(only.pgType.name)
+  );
+}
+
+/**
+ * PostgREST's overload resolution: the functions whose parameters the arguments fit; when none
+ * does, the ones taking the whole body (one unnamed parameter of the body's type). One is
+ * called, several are 300 PGRST203 (listed in the schema cache's order), none is 404 PGRST202.
+ */
 function pickRoutine(
   ctx: Context,
   name: string,
   candidates: readonly Routine[],
   given: ReadonlyMap<string, unknown>,
-  options: { singleObject: boolean; argNames: readonly string[] },
+  options: { singleObject: boolean; whole?: 'json' | RawBody['type']; argNames: readonly string[] },
 ): Routine {
   const { schema } = ctx;
-  const matches = candidates.filter((r) => {
-    if (options.singleObject) return r.params.length === 1;
+  const fits = (r: Routine): boolean => {
+    if (options.singleObject)
+      return r.params.length === 1 && ['json', 'jsonb'].includes(r.params[0]?.pgType.name ?? '');
+    // A raw body is no arguments, and only goes whole.
+    if (options.whole !== undefined && options.whole !== 'json') return false;
     const names = new Set(r.params.map((p) => p.name));
     return [...given.keys()].every((k) => names.has(k)) && r.params.every((p) => p.hasDefault || given.has(p.name));
-  });
+  };
+  let matches = candidates.filter(fits);
+  const whole = options.whole;
+  if (matches.length === 0 && whole !== undefined) matches = candidates.filter((r) => takesWholeBody(r, whole));
   if (matches.length === 1) return matches[0] as Routine;
-  if (matches.length === 0) throw noFunction(ctx, name, candidates, options);
+  if (matches.length === 0) {
+    throw noFunction(ctx, name, candidates, {
+      singleObject: options.singleObject || (whole === 'json' && candidates.some((r) => takesWholeBody(r, 'json'))),
+      argNames: options.argNames,
+    });
+  }
   throw new ApiError('PGRST203', {
     message: `Could not choose the best candidate function between: ${matches
       .map((r) => `${schema}.${name}(${r.params.map((p) => `${p.name} => ${p.type}`).join(', ')})`)

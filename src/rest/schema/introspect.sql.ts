@@ -157,7 +157,7 @@ select json_build_object(
       'returns_set', f.returns_set, 'return_type_schema', f.return_type_schema,
       'return_type_name', f.return_type_name, 'return_type_kind', f.return_type_kind,
       'return_relation', f.return_relation, 'return_relation_schema', f.return_relation_schema,
-      'rows', f.rows, 'nargs', f.nargs, 'ndefaults', f.ndefaults, 'variadic', f.variadic, 'args', f.args) order by f.schema, f.name)
+      'rows', f.rows, 'nargs', f.nargs, 'ndefaults', f.ndefaults, 'variadic', f.variadic, 'args', f.args) order by f.schema, f.name, f.oid)
     from funcs f), '[]')
 )::text as cache
 `;

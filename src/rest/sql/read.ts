@@ -1,4 +1,5 @@
 import { type SqlFragment, sql } from '../../db/sql.js';
+import { RawBody } from '../parse/raw.js';
 import type { SelectPlan, Source } from '../plan/types.js';
 import { type BodyFormat, bodySql } from './body.js';
 import { typeRef } from './expression.js';
@@ -59,7 +60,11 @@ export function callSql(source: Extract<Source, { kind: 'call' }>): { from: SqlF
   const { routine, args } = source;
   const name = sql.ident(routine.schema, routine.name);
   if (source.singleObject) {
-    return { from: sql.empty, fn: sql`${name}(${JSON.stringify(args.get('') ?? {})})` };
+    // The whole body as the one argument: JSON text, or a raw text/xml/bytea body as it came.
+    const body = args.get('');
+    const value = body instanceof RawBody ? body.value : JSON.stringify(body ?? {});
+    const param = routine.params[0];
+    return { from: sql.empty, fn: param ? sql`${name}(${value}::${typeRef(param.pgType)})` : sql`${name}(${value})` };
   }
   const given = routine.params.filter((p) => args.has(p.name));
   if (given.length === 0) return { from: sql.empty, fn: sql`${name}()` };
