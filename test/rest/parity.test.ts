@@ -67,6 +67,26 @@ describe(`REST parity with PostgREST 13 (${testBackend()})`, () => {
     assert.deepEqual({ data: post.data, count: post.count, error: post.error }, { data: 3, count: 1, error: null });
   });
 
+  test('a raw text body: refused on a table (nothing written), 404 PGRST202 for a function without a text parameter', async () => {
+    const before = await db.query<{ n: number }>('select count(*)::int as n from fixture.tags');
+    const table = await server.request('tags', {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain' },
+      body: 'hello',
+    });
+    assert.equal(table.status, 415);
+    assert.equal(table.json.code, 'PGRST107');
+    const after = await db.query<{ n: number }>('select count(*)::int as n from fixture.tags');
+    assert.deepEqual(after.rows, before.rows);
+    const call = await server.request('rpc/add', {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain' },
+      body: '1',
+    });
+    assert.equal(call.status, 404);
+    assert.equal(call.json.code, 'PGRST202');
+  });
+
   test('a bare count in an embedding works with aggregates off, as on Supabase; count() does not', async () => {
     const client = server.client().schema('fixture');
     const legacy = await client.from('authors').select('id, books(count)').order('id').limit(2);
