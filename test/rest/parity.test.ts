@@ -87,6 +87,16 @@ describe(`REST parity with PostgREST 13 (${testBackend()})`, () => {
     assert.equal(call.json.code, 'PGRST202');
   });
 
+  test('the OpenAPI document lists the functions /rpc calls, not computed fields or unnamed integers', async () => {
+    const response = await server.request('');
+    assert.equal(response.status, 200);
+    const paths = Object.keys(response.json.paths as Record<string, unknown>);
+    for (const exposed of ['/rpc/add', '/rpc/poly', '/rpc/echo', '/rpc/poly_default'])
+      assert.ok(paths.includes(exposed), exposed);
+    for (const hidden of ['/rpc/full_name', '/rpc/top_books', '/rpc/poly_i'])
+      assert.ok(!paths.includes(hidden), hidden);
+  });
+
   test('a bare count in an embedding works with aggregates off, as on Supabase; count() does not', async () => {
     const client = server.client().schema('fixture');
     const legacy = await client.from('authors').select('id, books(count)').order('id').limit(2);

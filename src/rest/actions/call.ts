@@ -20,7 +20,7 @@ import type { Source } from '../plan/types.js';
 import { checkMaxAffected, strictMaxAffected } from '../respond/max-affected.js';
 import { contentRange } from '../respond/range.js';
 import { CALL_ECHO, mayRefuse, respondRows } from '../respond/rows.js';
-import { type Routine, routineRelation } from '../schema/cache.js';
+import { exposedOverRpc, type Routine, routineRelation } from '../schema/cache.js';
 import { readSql, scalarCallSql } from '../sql/read.js';
 import { explain, planOf, run } from '../transaction.js';
 import { countOf, pageResult } from './read.js';
@@ -182,17 +182,6 @@ const WHOLE_BODY_TYPES: Record<'json' | RawBody['type'], readonly string[]> = {
   xml: ['xml'],
   bytea: ['bytea'],
 };
-
-/** PostgREST's rule for what /rpc exposes: named parameters, or one unnamed of a body type. */
-function exposedOverRpc(routine: Routine): boolean {
-  if (routine.params.every((p) => p.name !== '')) return true;
-  const [only] = routine.params;
-  return (
-    routine.params.length === 1 &&
-    only?.pgType.schema === 'pg_catalog' &&
-    ['json', 'jsonb', 'text', 'xml', 'bytea'].includes(only.pgType.name)
-  );
-}
 
 /** A function with one unnamed parameter that a POST body of this kind is passed to whole. */
 function takesWholeBody(routine: Routine, kind: 'json' | RawBody['type']): boolean {

@@ -1,5 +1,5 @@
 import type { Config } from '../../config.js';
-import type { Column, Relation, SchemaCache } from '../schema/cache.js';
+import { type Column, exposedOverRpc, type Relation, type SchemaCache } from '../schema/cache.js';
 
 /**
  * `GET /rest/v1/`: the exposed schema as OpenAPI 2.0, the version PostgREST serves, with the
@@ -8,7 +8,8 @@ import type { Column, Relation, SchemaCache } from '../schema/cache.js';
 export function openApi(cache: SchemaCache, config: Config, role: string): object {
   const schema = config.db.schemas[0] as string;
   const relations = cache.relations.filter((r) => r.schema === schema);
-  const routines = cache.allRoutines.filter((r) => r.schema === schema);
+  // Only what /rpc calls (PostgREST's rule): no computed fields, no other unnamed parameters.
+  const routines = cache.allRoutines.filter((r) => r.schema === schema && exposedOverRpc(r));
   const paths: Record<string, object> = {
     '/': { get: { summary: 'OpenAPI description (this document)', responses: ok } },
   };

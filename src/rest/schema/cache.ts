@@ -517,3 +517,14 @@ export function routineRelation(cache: SchemaCache, routine: Routine): Relation 
     deletable: false,
   };
 }
+
+/** PostgREST's rule for what /rpc exposes: named parameters, or one unnamed of a body type. */
+export function exposedOverRpc(routine: Routine): boolean {
+  if (routine.params.every((p) => p.name !== '')) return true;
+  const [only] = routine.params;
+  return (
+    routine.params.length === 1 &&
+    only?.pgType.schema === 'pg_catalog' &&
+    ['json', 'jsonb', 'text', 'xml', 'bytea'].includes(only.pgType.name)
+  );
+}
