@@ -46,6 +46,18 @@ CREATE SCHEMA realtime;
 COMMENT ON SCHEMA realtime IS 'Realtime (issue 11): the streamed-table registry and captured changes. Not exposed over REST.';
 
 --
+-- Name: storage; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA storage;
+
+--
+-- Name: SCHEMA storage; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON SCHEMA storage IS 'Storage (issue 15): bucket and object metadata behind /storage/v1, Supabase Storage''s shape. Not exposed over REST.';
+
+--
 -- Name: btree_gin; Type: EXTENSION; Schema: -; Owner: -
 --
 
@@ -13506,6 +13518,200 @@ $_$;
 COMMENT ON FUNCTION realtime.visible_rows(rows anyarray, rel regclass, primary_key text[], subscriber_groups jsonb) IS 'For realtime.visible_changes only: which of a batch''s rows of one table each group of subscribers may SELECT (decision 0017, "Then: speed").';
 
 --
+-- Name: extension(text); Type: FUNCTION; Schema: storage; Owner: -
+--
+
+CREATE FUNCTION storage.extension(name text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select case when strpos(storage.filename(name), '.') > 0
+              then lower(reverse(split_part(reverse(storage.filename(name)), '.', 1)))
+              else '' end
+$$;
+
+--
+-- Name: FUNCTION extension(name text); Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON FUNCTION storage.extension(name text) IS 'The extension of an object''s file name, lower case, without the dot; '''' when it has none.';
+
+--
+-- Name: filename(text); Type: FUNCTION; Schema: storage; Owner: -
+--
+
+CREATE FUNCTION storage.filename(name text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select (string_to_array(name, '/'))[cardinality(string_to_array(name, '/'))]
+$$;
+
+--
+-- Name: FUNCTION filename(name text); Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON FUNCTION storage.filename(name text) IS 'The last segment of an object name: storage.filename(''a/b/c.png'') = c.png.';
+
+--
+-- Name: foldername(text); Type: FUNCTION; Schema: storage; Owner: -
+--
+
+CREATE FUNCTION storage.foldername(name text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $$
+  select (string_to_array(name, '/'))[1:greatest(cardinality(string_to_array(name, '/')) - 1, 0)]
+$$;
+
+--
+-- Name: FUNCTION foldername(name text); Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON FUNCTION storage.foldername(name text) IS 'The folders of an object name: storage.foldername(''a/b/c.png'') = {a,b}. For policies, as on Supabase.';
+
+--
+-- Name: is_active_listing_folder(text); Type: FUNCTION; Schema: storage; Owner: -
+--
+
+CREATE FUNCTION storage.is_active_listing_folder(name text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  -- SECURITY DEFINER: the listing decides who may read an image even when the
+  -- caller may not read the listing itself.
+  select exists (select 1 from public.listings l
+                  where l.id::text = (storage.foldername(name))[1]
+                    and l.status = 'active' and l.deleted_at is null)
+$$;
+
+--
+-- Name: FUNCTION is_active_listing_folder(name text); Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON FUNCTION storage.is_active_listing_folder(name text) IS 'True when the object''s first folder is the id of an active listing.';
+
+--
+-- Name: is_conversation_folder(text); Type: FUNCTION; Schema: storage; Owner: -
+--
+
+CREATE FUNCTION storage.is_conversation_folder(name text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select exists (select 1 from public.conversation_participants p
+                  where p.conversation_id::text = (storage.foldername(name))[1]
+                    and p.user_id = app.current_user_id())
+$$;
+
+--
+-- Name: FUNCTION is_conversation_folder(name text); Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON FUNCTION storage.is_conversation_folder(name text) IS 'True when the object''s first folder is a conversation the caller takes part in.';
+
+--
+-- Name: is_own_listing_folder(text); Type: FUNCTION; Schema: storage; Owner: -
+--
+
+CREATE FUNCTION storage.is_own_listing_folder(name text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+  select exists (select 1 from public.listings l
+                  where l.id::text = (storage.foldername(name))[1]
+                    and l.provider_id = app.current_user_id()
+                    and l.deleted_at is null)
+$$;
+
+--
+-- Name: FUNCTION is_own_listing_folder(name text); Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON FUNCTION storage.is_own_listing_folder(name text) IS 'True when the object''s first folder is the id of a listing of the caller.';
+
+--
+-- Name: is_valid_name(text); Type: FUNCTION; Schema: storage; Owner: -
+--
+
+CREATE FUNCTION storage.is_valid_name(name text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog'
+    AS $_$
+  -- No empty, `.` or `..` segment (so no leading, trailing or doubled slash and
+  -- no traversal), no control characters, and at most 1024 bytes, as S3 keys.
+  select octet_length(name) between 1 and 1024
+     and name !~ '(^|/)\.{0,2}(/|$)'
+     and name !~ '[[:cntrl:]]'
+$_$;
+
+--
+-- Name: FUNCTION is_valid_name(name text); Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON FUNCTION storage.is_valid_name(name text) IS 'True for an object name the server accepts: 1–1024 bytes, segments neither empty nor . nor .., no control characters.';
+
+--
+-- Name: objects_sync_file_uploads(); Type: FUNCTION; Schema: storage; Owner: -
+--
+
+CREATE FUNCTION storage.objects_sync_file_uploads() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public'
+    AS $_$
+declare
+  kind public.file_type;
+  mime text;
+  size bigint;
+  listing uuid;
+  provider text := coalesce(nullif(current_setting('storage.provider', true), ''), 'local');
+begin
+  if tg_op in ('UPDATE', 'DELETE') then
+    -- A move or a removal: the record of the old name goes (a real delete; this
+    -- function is trusted, so the soft-delete trigger lets it through).
+    if old.bucket_id in ('avatars', 'listing-images', 'documents', 'attachments') then
+      delete from public.file_uploads f where f.bucket = old.bucket_id and f.storage_path = old.name;
+    end if;
+    if tg_op = 'DELETE' then
+      return old;
+    end if;
+  end if;
+  kind := case new.bucket_id
+            when 'avatars' then 'avatar'
+            when 'listing-images' then 'service_image'
+            when 'documents' then 'document'
+            when 'attachments' then 'attachment'
+          end;
+  mime := split_part(coalesce(new.metadata ->> 'mimetype', ''), ';', 1);
+  size := coalesce((new.metadata ->> 'size')::bigint, 0);
+  -- Service uploads without an owner, empty files and odd types have no record.
+  if kind is null or new.owner is null or size <= 0 or mime !~ '^[a-z]+/[a-zA-Z0-9.+-]+$'
+     or new.name ~ '\.\./' then
+    return new;
+  end if;
+  if kind = 'service_image' then
+    select l.id into listing from public.listings l
+     where l.id::text = (storage.foldername(new.name))[1] and l.provider_id = new.owner;
+  end if;
+  insert into public.file_uploads (user_id, bucket, storage_path, storage_provider, original_name, mime_type,
+                                   size_bytes, type, status, is_public, listing_id, metadata)
+  values (new.owner, new.bucket_id, new.name, provider, left(storage.filename(new.name), 255), mime,
+          size, kind, 'active', new.bucket_id in ('avatars', 'listing-images'), listing,
+          jsonb_build_object('storage_object_id', new.id, 'etag', new.metadata ->> 'eTag'))
+  on conflict (bucket, storage_path) do update
+    set user_id = excluded.user_id, storage_provider = excluded.storage_provider, mime_type = excluded.mime_type,
+        size_bytes = excluded.size_bytes, status = 'active', deleted_at = null, listing_id = excluded.listing_id,
+        metadata = excluded.metadata;
+  return new;
+end $_$;
+
+--
+-- Name: FUNCTION objects_sync_file_uploads(); Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON FUNCTION storage.objects_sync_file_uploads() IS 'AFTER INSERT/UPDATE/DELETE on storage.objects: keeps one public.file_uploads row per object of the marketplace''s buckets (decision 0026).';
+
+--
 -- Name: api_key_expiry_notices; Type: TABLE; Schema: app; Owner: -
 --
 
@@ -14863,6 +15069,110 @@ CREATE TABLE realtime.streamed_tables (
 COMMENT ON TABLE realtime.streamed_tables IS 'The tables whose changes postgres_changes subscribers can receive (Supabase''s supabase_realtime publication). Insert a row to stream a table, delete it to stop; primary_key is filled in.';
 
 --
+-- Name: buckets; Type: TABLE; Schema: storage; Owner: -
+--
+
+CREATE TABLE storage.buckets (
+    id text NOT NULL,
+    name text NOT NULL,
+    owner uuid,
+    public boolean DEFAULT false NOT NULL,
+    file_size_limit bigint,
+    allowed_mime_types text[],
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT buckets_allowed_mime_types_check CHECK ((cardinality(allowed_mime_types) > 0)),
+    CONSTRAINT buckets_check CHECK ((name = id)),
+    CONSTRAINT buckets_file_size_limit_check CHECK ((file_size_limit > 0)),
+    CONSTRAINT buckets_id_check CHECK ((id ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$'::text))
+);
+
+--
+-- Name: TABLE buckets; Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON TABLE storage.buckets IS 'Storage buckets (Supabase''s storage.buckets). Public buckets are readable by anyone through /object/public/ where the SELECT policies let anon read; service_role alone creates, changes and removes buckets.';
+
+--
+-- Name: COLUMN buckets.file_size_limit; Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON COLUMN storage.buckets.file_size_limit IS 'Largest object in bytes; NULL: only LOCONOMY_STORAGE_MAX_FILE_SIZE applies.';
+
+--
+-- Name: COLUMN buckets.allowed_mime_types; Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON COLUMN storage.buckets.allowed_mime_types IS 'MIME types accepted, as sniffed from the content (image/png, or image/* for a family); NULL: any.';
+
+--
+-- Name: instance; Type: TABLE; Schema: storage; Owner: -
+--
+
+CREATE TABLE storage.instance (
+    singleton boolean DEFAULT true NOT NULL,
+    id uuid,
+    bound_at timestamp with time zone,
+    CONSTRAINT instance_singleton_check CHECK (singleton)
+);
+
+--
+-- Name: TABLE instance; Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON TABLE storage.instance IS 'One row: the id the server wrote into its storage backend (key .loconomy-storage) the first time it served this database. The orphan sweeper removes bytes only from a backend carrying this id, so a backend shared with, or left over from, another database is never swept.';
+
+--
+-- Name: objects; Type: TABLE; Schema: storage; Owner: -
+--
+
+CREATE TABLE storage.objects (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    bucket_id text NOT NULL,
+    name text NOT NULL,
+    owner uuid DEFAULT app.current_user_id(),
+    version uuid DEFAULT gen_random_uuid() NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    user_metadata jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_accessed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT objects_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT objects_name_check CHECK (storage.is_valid_name(name)),
+    CONSTRAINT objects_user_metadata_check CHECK ((jsonb_typeof(user_metadata) = 'object'::text))
+);
+
+--
+-- Name: TABLE objects; Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON TABLE storage.objects IS 'Stored objects (Supabase''s storage.objects): one row per object; the bytes are in the storage backend under <bucket_id>/<version>. RLS policies here decide every storage operation.';
+
+--
+-- Name: COLUMN objects.owner; Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON COLUMN storage.objects.owner IS 'users.id of the uploader (NULL for service_role uploads).';
+
+--
+-- Name: COLUMN objects.version; Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON COLUMN storage.objects.version IS 'Names the stored bytes; a new upload of the same name gets a new version, so readers never see half an object.';
+
+--
+-- Name: COLUMN objects.metadata; Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON COLUMN storage.objects.metadata IS 'eTag, size, mimetype (sniffed from the content), cacheControl, lastModified, contentLength, httpStatusCode, as Supabase keeps them.';
+
+--
+-- Name: COLUMN objects.user_metadata; Type: COMMENT; Schema: storage; Owner: -
+--
+
+COMMENT ON COLUMN storage.objects.user_metadata IS 'The metadata the client sent with the upload (FileOptions.metadata).';
+
+--
 -- Name: api_key_expiry_notices api_key_expiry_notices_pkey; Type: CONSTRAINT; Schema: app; Owner: -
 --
 
@@ -15582,6 +15892,41 @@ ALTER TABLE ONLY realtime.messages
 
 ALTER TABLE ONLY realtime.streamed_tables
     ADD CONSTRAINT streamed_tables_pkey PRIMARY KEY (schema_name, table_name);
+
+--
+-- Name: buckets buckets_name_key; Type: CONSTRAINT; Schema: storage; Owner: -
+--
+
+ALTER TABLE ONLY storage.buckets
+    ADD CONSTRAINT buckets_name_key UNIQUE (name);
+
+--
+-- Name: buckets buckets_pkey; Type: CONSTRAINT; Schema: storage; Owner: -
+--
+
+ALTER TABLE ONLY storage.buckets
+    ADD CONSTRAINT buckets_pkey PRIMARY KEY (id);
+
+--
+-- Name: instance instance_pkey; Type: CONSTRAINT; Schema: storage; Owner: -
+--
+
+ALTER TABLE ONLY storage.instance
+    ADD CONSTRAINT instance_pkey PRIMARY KEY (singleton);
+
+--
+-- Name: objects objects_bucket_id_name_key; Type: CONSTRAINT; Schema: storage; Owner: -
+--
+
+ALTER TABLE ONLY storage.objects
+    ADD CONSTRAINT objects_bucket_id_name_key UNIQUE (bucket_id, name);
+
+--
+-- Name: objects objects_pkey; Type: CONSTRAINT; Schema: storage; Owner: -
+--
+
+ALTER TABLE ONLY storage.objects
+    ADD CONSTRAINT objects_pkey PRIMARY KEY (id);
 
 --
 -- Name: booking_idempotency_keys_booking_id_idx; Type: INDEX; Schema: app; Owner: -
@@ -16796,6 +17141,24 @@ CREATE INDEX changes_xid_idx ON realtime.changes USING btree (xid);
 CREATE INDEX messages_inserted_at_idx ON realtime.messages USING btree (inserted_at);
 
 --
+-- Name: objects_bucket_name_prefix_idx; Type: INDEX; Schema: storage; Owner: -
+--
+
+CREATE INDEX objects_bucket_name_prefix_idx ON storage.objects USING btree (bucket_id, name text_pattern_ops);
+
+--
+-- Name: objects_owner_idx; Type: INDEX; Schema: storage; Owner: -
+--
+
+CREATE INDEX objects_owner_idx ON storage.objects USING btree (owner) WHERE (owner IS NOT NULL);
+
+--
+-- Name: objects_version_idx; Type: INDEX; Schema: storage; Owner: -
+--
+
+CREATE INDEX objects_version_idx ON storage.objects USING btree (version);
+
+--
 -- Name: api_keys api_keys_audit; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -17718,6 +18081,24 @@ CREATE TRIGGER streamed_tables_register BEFORE INSERT ON realtime.streamed_table
 --
 
 CREATE TRIGGER streamed_tables_unregister AFTER DELETE ON realtime.streamed_tables FOR EACH ROW EXECUTE FUNCTION realtime.streamed_tables_sync();
+
+--
+-- Name: buckets buckets_set_updated_at; Type: TRIGGER; Schema: storage; Owner: -
+--
+
+CREATE TRIGGER buckets_set_updated_at BEFORE UPDATE ON storage.buckets FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+
+--
+-- Name: objects objects_set_updated_at; Type: TRIGGER; Schema: storage; Owner: -
+--
+
+CREATE TRIGGER objects_set_updated_at BEFORE UPDATE ON storage.objects FOR EACH ROW EXECUTE FUNCTION app.set_updated_at();
+
+--
+-- Name: objects objects_sync_file_uploads; Type: TRIGGER; Schema: storage; Owner: -
+--
+
+CREATE TRIGGER objects_sync_file_uploads AFTER INSERT OR DELETE OR UPDATE OF bucket_id, name, owner, metadata ON storage.objects FOR EACH ROW EXECUTE FUNCTION storage.objects_sync_file_uploads();
 
 --
 -- Name: api_key_expiry_notices api_key_expiry_notices_api_key_id_fkey; Type: FK CONSTRAINT; Schema: app; Owner: -
@@ -18691,6 +19072,27 @@ ALTER TABLE ONLY public.webhook_endpoints
 
 ALTER TABLE ONLY public.webhook_endpoints
     ADD CONSTRAINT webhook_endpoints_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: buckets buckets_owner_fkey; Type: FK CONSTRAINT; Schema: storage; Owner: -
+--
+
+ALTER TABLE ONLY storage.buckets
+    ADD CONSTRAINT buckets_owner_fkey FOREIGN KEY (owner) REFERENCES public.users(id) ON DELETE SET NULL;
+
+--
+-- Name: objects objects_bucket_id_fkey; Type: FK CONSTRAINT; Schema: storage; Owner: -
+--
+
+ALTER TABLE ONLY storage.objects
+    ADD CONSTRAINT objects_bucket_id_fkey FOREIGN KEY (bucket_id) REFERENCES storage.buckets(id);
+
+--
+-- Name: objects objects_owner_fkey; Type: FK CONSTRAINT; Schema: storage; Owner: -
+--
+
+ALTER TABLE ONLY storage.objects
+    ADD CONSTRAINT objects_owner_fkey FOREIGN KEY (owner) REFERENCES public.users(id) ON DELETE SET NULL;
 
 --
 -- Name: api_key_expiry_notices; Type: ROW SECURITY; Schema: app; Owner: -
@@ -20015,6 +20417,146 @@ CREATE POLICY "service_role manages the streamed tables" ON realtime.streamed_ta
 ALTER TABLE realtime.streamed_tables ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: buckets Anyone can read bucket settings; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Anyone can read bucket settings" ON storage.buckets FOR SELECT TO anon, authenticated USING (true);
+
+--
+-- Name: objects Anyone can read objects in public buckets; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Anyone can read objects in public buckets" ON storage.objects FOR SELECT TO anon, authenticated USING ((bucket_id IN ( SELECT b.id
+   FROM storage.buckets b
+  WHERE b.public)));
+
+--
+-- Name: objects Conversation participants can attach files to it; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Conversation participants can attach files to it" ON storage.objects FOR INSERT TO authenticated WITH CHECK (((bucket_id = 'attachments'::text) AND storage.is_conversation_folder(name) AND (owner = ( SELECT app.current_user_id() AS current_user_id))));
+
+--
+-- Name: objects Conversation participants can read its attachments; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Conversation participants can read its attachments" ON storage.objects FOR SELECT TO authenticated USING (((bucket_id = 'attachments'::text) AND storage.is_conversation_folder(name)));
+
+--
+-- Name: objects File moderators can read documents; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "File moderators can read documents" ON storage.objects FOR SELECT TO authenticated USING (((bucket_id = 'documents'::text) AND ( SELECT app.has_permission('files.moderate'::text) AS has_permission)));
+
+--
+-- Name: objects Only images of active listings are public; providers and modera; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Only images of active listings are public; providers and modera" ON storage.objects AS RESTRICTIVE FOR SELECT TO anon, authenticated USING (((bucket_id <> 'listing-images'::text) OR storage.is_active_listing_folder(name) OR storage.is_own_listing_folder(name) OR ( SELECT app.has_permission('files.moderate'::text) AS has_permission)));
+
+--
+-- Name: objects Providers can delete images of their own listings; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Providers can delete images of their own listings" ON storage.objects FOR DELETE TO authenticated USING (((bucket_id = 'listing-images'::text) AND storage.is_own_listing_folder(name)));
+
+--
+-- Name: objects Providers can read images of their own listings; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Providers can read images of their own listings" ON storage.objects FOR SELECT TO authenticated USING (((bucket_id = 'listing-images'::text) AND storage.is_own_listing_folder(name)));
+
+--
+-- Name: objects Providers can replace images of their own listings; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Providers can replace images of their own listings" ON storage.objects FOR UPDATE TO authenticated USING (((bucket_id = 'listing-images'::text) AND storage.is_own_listing_folder(name))) WITH CHECK (((bucket_id = 'listing-images'::text) AND storage.is_own_listing_folder(name)));
+
+--
+-- Name: objects Providers can upload images of their own listings; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Providers can upload images of their own listings" ON storage.objects FOR INSERT TO authenticated WITH CHECK (((bucket_id = 'listing-images'::text) AND storage.is_own_listing_folder(name)));
+
+--
+-- Name: objects Senders can delete their own attachments; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Senders can delete their own attachments" ON storage.objects FOR DELETE TO authenticated USING (((bucket_id = 'attachments'::text) AND (owner = ( SELECT app.current_user_id() AS current_user_id))));
+
+--
+-- Name: objects Senders can replace their own attachments; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Senders can replace their own attachments" ON storage.objects FOR UPDATE TO authenticated USING (((bucket_id = 'attachments'::text) AND (owner = ( SELECT app.current_user_id() AS current_user_id)))) WITH CHECK (((bucket_id = 'attachments'::text) AND (owner = ( SELECT app.current_user_id() AS current_user_id)) AND storage.is_conversation_folder(name)));
+
+--
+-- Name: objects Users and file moderators can delete documents; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Users and file moderators can delete documents" ON storage.objects FOR DELETE TO authenticated USING (((bucket_id = 'documents'::text) AND (((storage.foldername(name))[1] = (( SELECT app.current_user_id() AS current_user_id))::text) OR ( SELECT app.has_permission('files.moderate'::text) AS has_permission))));
+
+--
+-- Name: objects Users can delete their own avatars; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Users can delete their own avatars" ON storage.objects FOR DELETE TO authenticated USING (((bucket_id = 'avatars'::text) AND ((storage.foldername(name))[1] = (( SELECT app.current_user_id() AS current_user_id))::text)));
+
+--
+-- Name: objects Users can read their own documents; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Users can read their own documents" ON storage.objects FOR SELECT TO authenticated USING (((bucket_id = 'documents'::text) AND ((storage.foldername(name))[1] = (( SELECT app.current_user_id() AS current_user_id))::text)));
+
+--
+-- Name: objects Users can replace their own avatars; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Users can replace their own avatars" ON storage.objects FOR UPDATE TO authenticated USING (((bucket_id = 'avatars'::text) AND ((storage.foldername(name))[1] = (( SELECT app.current_user_id() AS current_user_id))::text))) WITH CHECK (((bucket_id = 'avatars'::text) AND ((storage.foldername(name))[1] = (( SELECT app.current_user_id() AS current_user_id))::text)));
+
+--
+-- Name: objects Users can replace their own documents; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Users can replace their own documents" ON storage.objects FOR UPDATE TO authenticated USING (((bucket_id = 'documents'::text) AND ((storage.foldername(name))[1] = (( SELECT app.current_user_id() AS current_user_id))::text))) WITH CHECK (((bucket_id = 'documents'::text) AND ((storage.foldername(name))[1] = (( SELECT app.current_user_id() AS current_user_id))::text)));
+
+--
+-- Name: objects Users can upload documents under their own id; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Users can upload documents under their own id" ON storage.objects FOR INSERT TO authenticated WITH CHECK (((bucket_id = 'documents'::text) AND ((storage.foldername(name))[1] = (( SELECT app.current_user_id() AS current_user_id))::text)));
+
+--
+-- Name: objects Users can upload their avatar under their own id; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "Users can upload their avatar under their own id" ON storage.objects FOR INSERT TO authenticated WITH CHECK (((bucket_id = 'avatars'::text) AND ((storage.foldername(name))[1] = (( SELECT app.current_user_id() AS current_user_id))::text)));
+
+--
+-- Name: buckets; Type: ROW SECURITY; Schema: storage; Owner: -
+--
+
+ALTER TABLE storage.buckets ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: instance; Type: ROW SECURITY; Schema: storage; Owner: -
+--
+
+ALTER TABLE storage.instance ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: objects; Type: ROW SECURITY; Schema: storage; Owner: -
+--
+
+ALTER TABLE storage.objects ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: instance service_role manages the storage instance; Type: POLICY; Schema: storage; Owner: -
+--
+
+CREATE POLICY "service_role manages the storage instance" ON storage.instance TO service_role USING (true) WITH CHECK (true);
+
+--
 -- Name: SCHEMA app; Type: ACL; Schema: -; Owner: -
 --
 
@@ -20045,6 +20587,14 @@ GRANT USAGE ON SCHEMA public TO service_role;
 GRANT USAGE ON SCHEMA realtime TO service_role;
 GRANT USAGE ON SCHEMA realtime TO anon;
 GRANT USAGE ON SCHEMA realtime TO authenticated;
+
+--
+-- Name: SCHEMA storage; Type: ACL; Schema: -; Owner: -
+--
+
+GRANT USAGE ON SCHEMA storage TO anon;
+GRANT USAGE ON SCHEMA storage TO authenticated;
+GRANT USAGE ON SCHEMA storage TO service_role;
 
 --
 -- Name: FUNCTION is_valid_time_zone(tz text); Type: ACL; Schema: app; Owner: -
@@ -23512,6 +24062,74 @@ REVOKE ALL ON FUNCTION realtime.visible_changes(change_ids bigint[], subscriber_
 REVOKE ALL ON FUNCTION realtime.visible_rows(rows anyarray, rel regclass, primary_key text[], subscriber_groups jsonb) FROM PUBLIC;
 
 --
+-- Name: FUNCTION extension(name text); Type: ACL; Schema: storage; Owner: -
+--
+
+REVOKE ALL ON FUNCTION storage.extension(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION storage.extension(name text) TO anon;
+GRANT ALL ON FUNCTION storage.extension(name text) TO authenticated;
+GRANT ALL ON FUNCTION storage.extension(name text) TO service_role;
+
+--
+-- Name: FUNCTION filename(name text); Type: ACL; Schema: storage; Owner: -
+--
+
+REVOKE ALL ON FUNCTION storage.filename(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION storage.filename(name text) TO anon;
+GRANT ALL ON FUNCTION storage.filename(name text) TO authenticated;
+GRANT ALL ON FUNCTION storage.filename(name text) TO service_role;
+
+--
+-- Name: FUNCTION foldername(name text); Type: ACL; Schema: storage; Owner: -
+--
+
+REVOKE ALL ON FUNCTION storage.foldername(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION storage.foldername(name text) TO anon;
+GRANT ALL ON FUNCTION storage.foldername(name text) TO authenticated;
+GRANT ALL ON FUNCTION storage.foldername(name text) TO service_role;
+
+--
+-- Name: FUNCTION is_active_listing_folder(name text); Type: ACL; Schema: storage; Owner: -
+--
+
+REVOKE ALL ON FUNCTION storage.is_active_listing_folder(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION storage.is_active_listing_folder(name text) TO anon;
+GRANT ALL ON FUNCTION storage.is_active_listing_folder(name text) TO authenticated;
+GRANT ALL ON FUNCTION storage.is_active_listing_folder(name text) TO service_role;
+
+--
+-- Name: FUNCTION is_conversation_folder(name text); Type: ACL; Schema: storage; Owner: -
+--
+
+REVOKE ALL ON FUNCTION storage.is_conversation_folder(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION storage.is_conversation_folder(name text) TO authenticated;
+GRANT ALL ON FUNCTION storage.is_conversation_folder(name text) TO service_role;
+
+--
+-- Name: FUNCTION is_own_listing_folder(name text); Type: ACL; Schema: storage; Owner: -
+--
+
+REVOKE ALL ON FUNCTION storage.is_own_listing_folder(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION storage.is_own_listing_folder(name text) TO anon;
+GRANT ALL ON FUNCTION storage.is_own_listing_folder(name text) TO authenticated;
+GRANT ALL ON FUNCTION storage.is_own_listing_folder(name text) TO service_role;
+
+--
+-- Name: FUNCTION is_valid_name(name text); Type: ACL; Schema: storage; Owner: -
+--
+
+REVOKE ALL ON FUNCTION storage.is_valid_name(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION storage.is_valid_name(name text) TO anon;
+GRANT ALL ON FUNCTION storage.is_valid_name(name text) TO authenticated;
+GRANT ALL ON FUNCTION storage.is_valid_name(name text) TO service_role;
+
+--
+-- Name: FUNCTION objects_sync_file_uploads(); Type: ACL; Schema: storage; Owner: -
+--
+
+REVOKE ALL ON FUNCTION storage.objects_sync_file_uploads() FROM PUBLIC;
+
+--
 -- Name: TABLE api_keys; Type: ACL; Schema: public; Owner: -
 --
 
@@ -24298,6 +24916,28 @@ GRANT SELECT,INSERT ON TABLE realtime.messages TO service_role;
 --
 
 GRANT SELECT,INSERT,DELETE ON TABLE realtime.streamed_tables TO service_role;
+
+--
+-- Name: TABLE buckets; Type: ACL; Schema: storage; Owner: -
+--
+
+GRANT SELECT ON TABLE storage.buckets TO anon;
+GRANT SELECT ON TABLE storage.buckets TO authenticated;
+GRANT ALL ON TABLE storage.buckets TO service_role;
+
+--
+-- Name: TABLE instance; Type: ACL; Schema: storage; Owner: -
+--
+
+GRANT ALL ON TABLE storage.instance TO service_role;
+
+--
+-- Name: TABLE objects; Type: ACL; Schema: storage; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE storage.objects TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE storage.objects TO authenticated;
+GRANT ALL ON TABLE storage.objects TO service_role;
 
 --
 -- PostgreSQL database dump complete

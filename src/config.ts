@@ -504,6 +504,62 @@ export const SETTINGS = {
       "Largest request body a server function receives; a larger one is answered 413 before the function runs. A function's `config.bodyLimit` overrides it.",
     schema: intIn(0, 1_073_741_824),
   },
+  LOCONOMY_STORAGE_BACKEND: {
+    type: 'local | s3',
+    default: 'local',
+    description:
+      'Where /storage/v1 keeps the bytes of stored objects: local (files under <data dir>/storage) or s3 (any S3-compatible store, LOCONOMY_STORAGE_S3_*). Object metadata is always in the database (docs/storage.md).',
+    schema: z.enum(['local', 's3'], { error: 'must be local or s3' }),
+  },
+  LOCONOMY_STORAGE_MAX_FILE_SIZE: {
+    type: 'positive integer (bytes)',
+    default: '52428800',
+    description:
+      "Largest object any upload may store (50 MiB by default), whatever a bucket's own file_size_limit says; larger uploads are refused with 413 and nothing is kept.",
+    schema: intIn(1, 1_099_511_627_776),
+  },
+  LOCONOMY_STORAGE_S3_BUCKET: {
+    type: 'string',
+    description:
+      'With LOCONOMY_STORAGE_BACKEND=s3: the S3 bucket that holds every stored object (Loconomy buckets are rows, not S3 buckets). Required then.',
+    schema: z
+      .string()
+      .trim()
+      .regex(
+        /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+        'must be an S3 bucket name (3-63 lower-case letters, digits, . and -)',
+      ),
+  },
+  LOCONOMY_STORAGE_S3_REGION: {
+    type: 'string',
+    default: 'us-east-1',
+    description: 'The S3 region (any value for stores that ignore it, such as MinIO).',
+    schema: nonEmpty,
+  },
+  LOCONOMY_STORAGE_S3_ENDPOINT: {
+    type: 'URL',
+    description:
+      "An S3-compatible store's endpoint (MinIO, R2, Ceph…: https://s3.example.com). Unset: AWS S3 for the region.",
+    schema: httpUrl,
+  },
+  LOCONOMY_STORAGE_S3_ACCESS_KEY_ID: {
+    type: 'string',
+    description:
+      "Access key id for S3. Unset (with the secret unset too): the AWS SDK's default credential chain (environment, profile, instance role).",
+    schema: nonEmpty,
+  },
+  LOCONOMY_STORAGE_S3_SECRET_ACCESS_KEY: {
+    type: 'string',
+    description: 'Secret access key for S3, with LOCONOMY_STORAGE_S3_ACCESS_KEY_ID.',
+    schema: nonEmpty,
+  },
+  LOCONOMY_STORAGE_S3_FORCE_PATH_STYLE: {
+    type: 'boolean',
+    default: 'false',
+    description:
+      'Address the bucket in the path (https://host/bucket/key) instead of the host name; most S3-compatible stores (MinIO, s3rver) need true.',
+    schema: bool,
+  },
   NODE_ENV: {
     type: 'development | production | test',
     default: 'development',
@@ -564,6 +620,21 @@ export interface StripeSettings {
   readonly apiUrl: string | undefined;
   /** Origins accepted in onboarding return URLs; undefined: any https, or localhost over http. */
   readonly returnOrigins: readonly string[] | undefined;
+}
+
+export interface StorageSettings {
+  readonly backend: 'local' | 's3';
+  /** Absolute: where the local backend keeps the bytes (<data dir>/storage). */
+  readonly dir: string;
+  readonly maxFileSize: number;
+  readonly s3: {
+    readonly bucket: string | undefined;
+    readonly region: string;
+    readonly endpoint: string | undefined;
+    readonly accessKeyId: string | undefined;
+    readonly secretAccessKey: string | undefined;
+    readonly forcePathStyle: boolean;
+  };
 }
 
 export interface GraphqlSettings {
@@ -641,6 +712,8 @@ export interface Config {
   readonly graphql: GraphqlSettings;
   /** The project's server functions (src/functions/, docs/functions.md). */
   readonly functions: FunctionsSettings;
+  /** Storage (src/storage/, docs/storage.md). */
+  readonly storage: StorageSettings;
   /** NODE_ENV=production: development tools and error details off (GraphQL). */
   readonly production: boolean;
   readonly logLevel: LogLevel;
@@ -747,6 +820,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       timeoutMs: v.LOCONOMY_FUNCTIONS_TIMEOUT_MS as number,
       bodyLimit: v.LOCONOMY_FUNCTIONS_BODY_LIMIT as number,
       watch: v.NODE_ENV !== 'production',
+    },
+    storage: {
+      backend: v.LOCONOMY_STORAGE_BACKEND as 'local' | 's3',
+      dir: join(resolve(cwd, v.LOCONOMY_DATA_DIR as string), 'storage'),
+      maxFileSize: v.LOCONOMY_STORAGE_MAX_FILE_SIZE as number,
+      s3: {
+        bucket: v.LOCONOMY_STORAGE_S3_BUCKET,
+        region: v.LOCONOMY_STORAGE_S3_REGION as string,
+        endpoint: v.LOCONOMY_STORAGE_S3_ENDPOINT,
+        accessKeyId: v.LOCONOMY_STORAGE_S3_ACCESS_KEY_ID,
+        secretAccessKey: v.LOCONOMY_STORAGE_S3_SECRET_ACCESS_KEY,
+        forcePathStyle: v.LOCONOMY_STORAGE_S3_FORCE_PATH_STYLE as boolean,
+      },
     },
     production: v.NODE_ENV === 'production',
     logLevel: v.LOG_LEVEL as LogLevel,

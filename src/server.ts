@@ -24,6 +24,7 @@ import { stripeWebhookPlugin } from './integrations/stripe/plugin.js';
 import type { Logger } from './log.js';
 import { realtimePlugin } from './realtime/plugin.js';
 import { restPlugin } from './rest/plugin.js';
+import { storagePlugin } from './storage/plugin.js';
 
 export interface ServerDeps {
   readonly db: Database;
@@ -67,6 +68,10 @@ const CORS_ALLOWED = [
   'x-client-info',
   'x-request-id',
   'x-supabase-api-version',
+  // storage-js (uploads).
+  'x-upsert',
+  'x-metadata',
+  'cache-control',
 ];
 const CORS_EXPOSED = [
   'content-range',
@@ -78,6 +83,12 @@ const CORS_EXPOSED = [
   'ratelimit-remaining',
   'ratelimit-reset',
   'x-request-id',
+  // Storage downloads.
+  'content-length',
+  'content-disposition',
+  'etag',
+  'last-modified',
+  'accept-ranges',
 ];
 
 /**
@@ -185,6 +196,7 @@ export async function buildServer({
   app.decorate('buildGraphqlSchema', () => graphqlSchema.build());
   await app.register(graphqlPlugin, { db, config, authenticator, log, control: graphqlSchema });
   await app.register(realtimePlugin, { prefix: '/realtime/v1', db, authenticator, limits: config.realtime, log });
+  await app.register(storagePlugin, { prefix: '/storage/v1', db, config, authenticator, jwtSecret, log });
   await app.register(clerkWebhookPlugin, {
     db,
     secret: config.clerk.webhookSecret,

@@ -43,6 +43,8 @@ export const SCHEDULE: readonly CronItem[] = [
     identifier: 'stripe.report_usage',
     payload: { max_rows: 1000 },
   },
+  // Storage bytes left by interrupted uploads and removals (decision 0026).
+  { task: 'storage.sweep', match: '47 * * * *', identifier: 'storage.sweep' },
   // Retention (decision 0006): daily at 03:27, with a day of catch-up after downtime.
   {
     task: 'retention.purge',

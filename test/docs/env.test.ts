@@ -11,7 +11,7 @@ async function documented(): Promise<Map<string, { type: string; default: string
   const rows = new Map<string, { type: string; default: string }>();
   for (const line of text.split('\n')) {
     const cells = line.split(/(?<!\\)\|/).map((c) => c.trim());
-    const name = /^`([A-Z_]+)`$/.exec(cells[1] ?? '')?.[1];
+    const name = /^`([A-Z][A-Z0-9_]*)`$/.exec(cells[1] ?? '')?.[1];
     if (name) rows.set(name, { type: cells[2] ?? '', default: cells[3] ?? '' });
   }
   return rows;

@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/server.js';
 import { getTestDatabase, TEST_JWT_SECRET, type TestDatabase, testBackend, testLogger } from '../helpers/index.js';
 
-/* CORS as Supabase answers it: any origin reflected, supabase-js's headers allowed and exposed. */
+/* CORS as Supabase answers it: any origin reflected, supabase-js's headers (storage-js's too) allowed and exposed. */
 
 let db: TestDatabase;
 let app: FastifyInstance;
@@ -19,7 +19,7 @@ after(async () => {
 });
 
 const EXPOSED =
-  'content-range, content-location, location, preference-applied, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset, x-request-id';
+  'content-range, content-location, location, preference-applied, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset, x-request-id, content-length, content-disposition, etag, last-modified, accept-ranges';
 
 describe(`CORS (${testBackend()})`, () => {
   test('a request with an Origin gets it back, with the exposed headers and Vary: Origin', async () => {
@@ -47,7 +47,7 @@ describe(`CORS (${testBackend()})`, () => {
     assert.equal(response.headers['access-control-allow-methods'], 'GET, HEAD, POST, PATCH, PUT, DELETE, OPTIONS');
     assert.equal(
       response.headers['access-control-allow-headers'],
-      'authorization, apikey, content-type, accept, accept-profile, content-profile, prefer, range, range-unit, x-client-info, x-request-id, x-supabase-api-version',
+      'authorization, apikey, content-type, accept, accept-profile, content-profile, prefer, range, range-unit, x-client-info, x-request-id, x-supabase-api-version, x-upsert, x-metadata, cache-control',
     );
     assert.equal(response.headers['access-control-max-age'], '86400');
     assert.equal(response.body, '');

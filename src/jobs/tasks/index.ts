@@ -17,6 +17,7 @@ import {
   reverseStripeDisputeTransfer,
 } from './stripe-payments.js';
 import { authoriseStripeDefaultCard, syncStripeDefaultPaymentMethod } from './stripe-saved-cards.js';
+import { sweepStorageTask } from './sweep-storage.js';
 import { sweepWebhookDeliveries } from './sweep-webhook-deliveries.js';
 import { syncStripePlan } from './sync-stripe-plan.js';
 
@@ -41,4 +42,5 @@ export const TASKS: readonly TaskDefinition[] = [
   authoriseStripeDefaultCard,
   syncStripePlan,
   reportStripeUsage,
+  sweepStorageTask,
 ];
