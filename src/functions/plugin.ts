@@ -137,7 +137,9 @@ export const functionsPlugin: FastifyPluginAsync<FunctionsPluginOptions> = async
   };
 
   // Any custom header a caller sends is allowed in a preflight (functions read their own headers).
-  const config = { cors: { allowedHeaders: null } };
+  // Typed loosely: @fastify/cors reads route config it does not declare, and FastifyContextConfig
+  // is a weak type once a plugin (@fastify/multipart) declares an optional member.
+  const config: Record<string, unknown> = { cors: { allowedHeaders: null } };
   app.route({ method: [...METHODS], url: '/:name', config, handler });
   app.route({ method: [...METHODS], url: '/:name/*', config, handler });
 };
