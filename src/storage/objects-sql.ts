@@ -185,3 +185,79 @@ export async function listFolder(tx: Queryable, bucket: string, options: ListOpt
      limit ${options.limit} offset ${options.offset}`);
   return rows;
 }
+
+export interface ListV2Options {
+  readonly prefix: string;
+  readonly limit: number;
+  readonly cursor: string | undefined;
+  readonly withDelimiter: boolean;
+  readonly order: 'asc' | 'desc';
+}
+
+/**
+ * storage-js's listV2: the objects whose names start with `prefix` (a plain string prefix),
+ * with `withDelimiter` grouped at the next `/` into folders (`key` ending in `/`), in key order
+ * (byte-wise), `limit` at a time after `cursor` (the last key of the previous page).
+ */
+export async function listV2(
+  tx: Queryable,
+  bucket: string,
+  options: ListV2Options,
+): Promise<{ hasNext: boolean; folders: { name: string; key: string }[]; objects: unknown[]; nextCursor?: string }> {
+  const start = options.prefix.length + 1;
+  const desc = options.order === 'desc';
+  const after =
+    options.cursor === undefined
+      ? sql`true`
+      : desc
+        ? sql`key < ${options.cursor} collate "C"`
+        : sql`key > ${options.cursor} collate "C"`;
+  const { rows } = await tx.query<{
+    key: string;
+    is_folder: boolean;
+    id: string | null;
+    updated_at: Date | null;
+    created_at: Date | null;
+    last_accessed_at: Date | null;
+    metadata: ObjectMetadata | null;
+  }>(sql`
+    with level as (
+      select case when ${options.withDelimiter} and strpos(substr(o.name, ${start}), '/') > 0
+                  then substr(o.name, 1, ${start - 1} + strpos(substr(o.name, ${start}), '/'))
+                  else o.name end as key,
+             ${options.withDelimiter} and strpos(substr(o.name, ${start}), '/') > 0 as is_folder,
+             o.id, o.updated_at, o.created_at, o.last_accessed_at, o.metadata
+        from storage.objects o
+       where o.bucket_id = ${bucket} and o.name like ${`${likeLiteral(options.prefix)}%`}
+    ), keyed as (
+      select distinct on (key) key, is_folder,
+             case when is_folder then null else id end as id,
+             case when is_folder then null else updated_at end as updated_at,
+             case when is_folder then null else created_at end as created_at,
+             case when is_folder then null else last_accessed_at end as last_accessed_at,
+             case when is_folder then null else metadata end as metadata
+        from level
+       order by key
+    )
+    select * from keyed where ${after}
+     order by key collate "C" ${desc ? sql`desc` : sql`asc`}
+     limit ${options.limit + 1}`);
+  const page = rows.slice(0, options.limit);
+  const last = page[page.length - 1];
+  return {
+    hasNext: rows.length > options.limit,
+    folders: page.filter((r) => r.is_folder).map((r) => ({ name: r.key, key: r.key })),
+    objects: page
+      .filter((r) => !r.is_folder)
+      .map((r) => ({
+        name: r.key,
+        key: r.key,
+        id: r.id,
+        updated_at: r.updated_at,
+        created_at: r.created_at,
+        last_accessed_at: r.last_accessed_at,
+        metadata: r.metadata,
+      })),
+    ...(rows.length > options.limit && last ? { nextCursor: last.key } : {}),
+  };
+}

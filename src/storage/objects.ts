@@ -12,6 +12,7 @@ import {
   findBucket,
   findObject,
   listFolder,
+  listV2,
   moveObject,
   type ObjectRow,
 } from './objects-sql.js';
@@ -43,6 +44,19 @@ const listBody = z.object({
     })
     .optional()
     .default({ column: 'name', order: 'asc' }),
+});
+
+const listV2Body = z.object({
+  prefix: z.string().max(1024).optional().default(''),
+  limit: z.number().int().min(1).max(1000).optional().default(1000),
+  cursor: z.string().max(1024).optional(),
+  with_delimiter: z.boolean().optional().default(false),
+  sortBy: z
+    .object({
+      column: z.literal('name', { error: 'listV2 sorts by name only' }),
+      order: z.enum(['asc', 'desc']).optional(),
+    })
+    .optional(),
 });
 
 const moveBody = z.object({
@@ -154,6 +168,21 @@ export async function objectRoutes(app: FastifyInstance, deps: StorageDeps): Pro
         search: body.search,
         column: body.sortBy.column,
         order: body.sortBy.order,
+      }),
+    );
+  });
+
+  app.post<{ Params: { bucket: string } }>('/object/list-v2/:bucket', async (request) => {
+    const caller = await authenticate(deps, request.headers);
+    const bucket = bucketId(request.params.bucket);
+    const body = parseBody(listV2Body, request.body, 'body');
+    return asCaller(deps, caller, where(request), (tx) =>
+      listV2(tx, bucket, {
+        prefix: body.prefix,
+        limit: body.limit,
+        cursor: body.cursor,
+        withDelimiter: body.with_delimiter,
+        order: body.sortBy?.order ?? 'asc',
       }),
     );
   });
