@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../../src/config.js';
-import { openDatabase } from '../../src/db/open.js';
 import { sql } from '../../src/db/sql.js';
 import {
   getTestDatabase,
-  startTestServer,
-  TEST_JWT_SECRET,
+  startPoolOfOneServer,
   type TestDatabase,
   type TestServer,
   testBackend,
-  testLogger,
 } from '../helpers/index.js';
 import { startWireProxy, type WireProxy } from '../helpers/wire.js';
 
@@ -58,24 +54,10 @@ after(async () => {
   await db?.dispose();
 });
 
-/** A server over its own pool of one connection (PostgreSQL), or over the one PGlite session. */
+/** A server on a pool of one connection (PostgreSQL), or over the one PGlite session. */
 async function serve(url?: string): Promise<TestServer> {
-  if (testBackend() !== 'postgres') {
-    const server = await startTestServer(db);
-    cleanups.push(() => server.close());
-    return server;
-  }
-  const config = loadConfig({
-    DATABASE_URL: url ?? (db.location.url as string),
-    LOCONOMY_JWT_SECRET: TEST_JWT_SECRET,
-    LOCONOMY_DB_POOL: '1',
-  });
-  const pooled = await openDatabase(config, testLogger());
-  const server = await startTestServer(pooled);
-  cleanups.push(
-    () => pooled.close(),
-    () => server.close(),
-  );
+  const server = await startPoolOfOneServer(db, { url });
+  cleanups.push(() => server.close());
   return server;
 }
 

@@ -5,8 +5,9 @@ import ws from 'ws';
 import { projectKeys, userToken } from '../../src/auth/keys.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/database.js';
+import { openDatabase } from '../../src/db/open.js';
 import { buildServer } from '../../src/server.js';
-import { TEST_JWT_SECRET, testLogger } from './db.js';
+import { TEST_JWT_SECRET, type TestDatabase, testLogger } from './db.js';
 
 export interface TestServer {
   readonly app: FastifyInstance;
@@ -71,5 +72,33 @@ export async function startTestServer(db: Database, env: Record<string, string> 
     },
     tokenFor: (sub) => userToken(TEST_JWT_SECRET, { sub }),
     close: () => app.close(),
+  };
+}
+
+/**
+ * A server on a pool of one connection of its own to the test's PostgreSQL database (through
+ * `url`, e.g. a wire proxy, when given), so every request shares that connection; on PGlite, a
+ * server over the test database itself (one session anyway). Closing it closes its pool.
+ */
+export async function startPoolOfOneServer(
+  db: TestDatabase,
+  options: { url?: string; env?: Record<string, string> } = {},
+): Promise<TestServer> {
+  const env = options.env ?? {};
+  if (db.location.backend !== 'postgres') return startTestServer(db, env);
+  const config = loadConfig({
+    DATABASE_URL: options.url ?? (db.location.url as string),
+    LOCONOMY_JWT_SECRET: TEST_JWT_SECRET,
+    LOCONOMY_DB_POOL: '1',
+    ...env,
+  });
+  const pooled = await openDatabase(config, testLogger());
+  const server = await startTestServer(pooled, env);
+  return {
+    ...server,
+    async close() {
+      await server.close();
+      await pooled.close();
+    },
   };
 }

@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../../src/config.js';
-import type { Database } from '../../src/db/database.js';
-import { openDatabase } from '../../src/db/open.js';
 import { sql } from '../../src/db/sql.js';
 import {
   getTestDatabase,
-  startTestServer,
-  TEST_JWT_SECRET,
+  startPoolOfOneServer,
   type TestDatabase,
   type TestServer,
   testBackend,
-  testLogger,
 } from '../helpers/index.js';
 import { startWireProxy, type WireProxy } from '../helpers/wire.js';
 
@@ -63,27 +58,11 @@ after(async () => {
   await db?.dispose();
 });
 
-/** A server over its own pool of one connection (PostgreSQL), or over the one PGlite session. */
-async function serve(url?: string): Promise<{ server: TestServer; rest: Database }> {
-  const settings = { LOCONOMY_DB_TX_END: 'commit-allow-override' };
-  if (testBackend() !== 'postgres') {
-    const server = await startTestServer(db, settings);
-    cleanups.push(() => server.close());
-    return { server, rest: db };
-  }
-  const config = loadConfig({
-    DATABASE_URL: url ?? (db.location.url as string),
-    LOCONOMY_JWT_SECRET: TEST_JWT_SECRET,
-    LOCONOMY_DB_POOL: '1',
-    ...settings,
-  });
-  const rest = await openDatabase(config, testLogger());
-  const server = await startTestServer(rest, settings);
-  cleanups.push(
-    () => rest.close(),
-    () => server.close(),
-  );
-  return { server, rest };
+/** A server on a pool of one connection (PostgreSQL), or over the one PGlite session. */
+async function serve(url?: string): Promise<{ server: TestServer }> {
+  const server = await startPoolOfOneServer(db, { url, env: { LOCONOMY_DB_TX_END: 'commit-allow-override' } });
+  cleanups.push(() => server.close());
+  return { server };
 }
 
 async function notes(): Promise<number[]> {
