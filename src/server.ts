@@ -142,6 +142,20 @@ export async function buildServer({
     watch: config.functions.watch,
     log,
   });
+  try {
+    return await composeServer({ db, config, log, jwtSecret, server, oneLineRequests }, functions);
+  } catch (error) {
+    // Its folder watcher would outlive a server that never started (on Node 22 it keeps the
+    // process alive: a recursive watcher's unref() does not hold there).
+    functions.close();
+    throw error;
+  }
+}
+
+async function composeServer(
+  { db, config, log, jwtSecret, server, oneLineRequests = false }: ServerDeps,
+  functions: FunctionRegistry,
+): Promise<FastifyInstance> {
   const app = Fastify({
     ...(server && {
       serverFactory: (handler: RequestListener) => {
