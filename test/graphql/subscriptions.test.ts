@@ -206,6 +206,11 @@ describe(`GraphQL subscriptions over graphql-ws (${testBackend()})`, () => {
     assert.deepEqual(got.data, {
       messageCreated: { id: secret, content: 'while Carol is out', conversationId: chat.id, senderId: alice.id },
     });
+    // Each subscriber's stream checks RLS when the event reaches it, not at commit: before Carol
+    // is back, her stream must have checked the message above. It checks events in order, so one
+    // more message, once Bob has it, leaves a whole commit-and-deliver cycle for that check.
+    const secondSecret = await post(url, alice, chat, 'still out');
+    await nextMatching(bobs, (data) => messageText(data) === 'still out');
 
     // Back in, she receives the next message — and nothing before it.
     await join(chat, carol);
@@ -215,6 +220,7 @@ describe(`GraphQL subscriptions over graphql-ws (${testBackend()})`, () => {
       data: { messageCreated: { id: after, content: 'Carol is back', conversationId: chat.id, senderId: alice.id } },
     });
     assert.ok(!JSON.stringify(carols.events.all).includes(secret), 'the hidden message id never reached Carol');
+    assert.ok(!JSON.stringify(carols.events.all).includes(secondSecret), 'nor the second one');
   });
 
   test('notifications reach only their owner; a caller without an account is refused', async () => {
