@@ -17,6 +17,10 @@ export async function prepareDemo(
   if (marker.length === 0) await exited(loconomy(['seed', '--demo', '--listings', String(options.listings)]));
   const { rows: count } = await db.query<{ n: string }>(sql`select count(*) as n from public.listings`);
   options.say(`listings: ${count[0]?.n}`);
+  // The rows earlier runs inserted and deleted stay as dead tuples where autovacuum is off (as
+  // on CI machines): a listing page's sequential scan then reads through them, and the figures
+  // depend on which benchmark ran before. Vacuumed, every run starts from the same heap.
+  await db.exec('vacuum analyze public.listings');
   await db.exec(`drop table if exists public.loconomy_bench_ids;
     create table public.loconomy_bench_ids as
       select row_number() over ()::int as n, id from (select id from public.listings where status = 'active' and deleted_at is null order by id limit ${Number(options.sample)}) s;

@@ -13,7 +13,7 @@ import {
   testBackend,
   testLogger,
 } from '../helpers/index.js';
-import { preparedSession, runsOf } from '../helpers/prepared.js';
+import { genericRunsOf, preparedSession, runsOf } from '../helpers/prepared.js';
 
 /*
  * REST requests as named prepared statements (decision 0010), over HTTP, each server on a
@@ -41,6 +41,13 @@ describe(`REST prepared statements (${testBackend()})`, { skip }, () => {
       create policy "signed-in users may read every note" on public.prep_notes for select to authenticated using (true);
       create policy "signed-in users may add notes" on public.prep_notes for insert to authenticated with check (true);
       insert into public.prep_notes values (1, 'open', true), (2, 'hidden', false), (3, 'also open', true);
+      create table public.prep_pages (id int primary key, kind text not null);
+      grant select on public.prep_pages to anon;
+      alter table public.prep_pages enable row level security;
+      create policy "anyone may read pages" on public.prep_pages for select to anon using (true);
+      insert into public.prep_pages select n, case when n % 10 = 0 then 'rare' else 'common' end
+        from generate_series(1, 20000) n;
+      analyze public.prep_pages;
       create table public.prep_codes (code int primary key);
       grant select on public.prep_codes to anon;
       insert into public.prep_codes values (7);`);
@@ -109,6 +116,24 @@ describe(`REST prepared statements (${testBackend()})`, { skip }, () => {
     assert.equal(failed.json.code, '23514');
     assert.equal((await post(11, 'fits')).status, 201);
     assert.deepEqual(runsOf(await preparedSession(rest), 'insert into'), [2]);
+  });
+
+  test('a page (limit, offset, Range) runs on its cached plan after five runs, not planned at every request', async () => {
+    // With `limit $1` PostgreSQL's generic plan assumes a tenth of the table is fetched, always
+    // costs more than a plan for the value given, and the statement is planned at every request.
+    const { rest, server } = await serve();
+    for (let i = 0; i < 8; i++) {
+      assert.deepEqual(await ids(server, 'prep_pages?select=id&kind=eq.common&order=id&limit=3'), [1, 2, 3]);
+      assert.deepEqual(await ids(server, 'prep_pages?select=id&kind=eq.rare&order=id&limit=2&offset=1'), [20, 30]);
+      assert.deepEqual(await ids(server, 'prep_pages?select=id&order=id', { Range: '5-6' }), [6, 7]);
+    }
+    const session = await preparedSession(rest);
+    assert.deepEqual(runsOf(session, 'prep_pages'), [8, 8, 8]);
+    // PostgreSQL plans the first five runs for their values, then compares, and keeps the
+    // generic plan (a statement without parameters runs on it from the first run).
+    const generic = genericRunsOf(session, 'prep_pages');
+    assert.equal(generic.length, 3);
+    for (const runs of generic) assert.ok(runs >= 3, `generic plan runs: ${generic.join(', ')}`);
   });
 
   test('LOCONOMY_DB_PREPARED_STATEMENTS=false runs every statement unnamed', async () => {

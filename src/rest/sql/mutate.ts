@@ -85,8 +85,8 @@ function limitedWhere(plan: MutatePlan): SqlFragment {
   const { order, limit, offset } = plan.limited as NonNullable<MutatePlan['limited']>;
   const pick = '_l';
   let rows = sql`select ${sql.ident(pick)}.ctid from ${relationRef(plan.relation)} as ${sql.ident(pick)}${whereClause(plan.where, pick)}`;
-  rows = sql`${rows} order by ${sql.join(order.map((o) => orderSql(o, pick, new Aliases())))} limit ${limit}`;
-  if (offset !== undefined && offset > 0) rows = sql`${rows} offset ${offset}`;
+  rows = sql`${rows} order by ${sql.join(order.map((o) => orderSql(o, pick, new Aliases())))} limit ${sql.int(limit)}`;
+  if (offset !== undefined && offset > 0) rows = sql`${rows} offset ${sql.int(offset)}`; // literals: see selectSql
   return sql` where ${sql.ident(TARGET)}.ctid = any (array(${rows}))`;
 }
 

@@ -27,7 +27,7 @@ export function readSql(
   let total = sql.empty;
   if (options.count) {
     let rows = countRowsSql(source, select);
-    if (options.count.upTo !== undefined) rows = sql`${rows} limit ${options.count.upTo + 1}`;
+    if (options.count.upTo !== undefined) rows = sql`${rows} limit ${sql.int(options.count.upTo + 1)}`; // a literal: see selectSql
     total = sql`, (select pg_catalog.count(*) from (${rows}) as "_c") as "total"`;
   }
   const body = bodySql(options.format ?? 'json', select);

@@ -75,8 +75,11 @@ export function selectSql(plan: SelectPlan, target: SelectSql, aliases: Aliases)
   if (plan.order.length > 0) {
     query = sql`${query} order by ${sql.join(plan.order.map((o) => orderSql(o, alias, aliases)))}`;
   }
-  if (plan.limit !== undefined) query = sql`${query} limit ${plan.limit}`;
-  if (plan.offset !== undefined && plan.offset > 0) query = sql`${query} offset ${plan.offset}`;
+  // Literals, not parameters: with `limit $n` PostgreSQL's generic plan assumes a tenth of the
+  // table is wanted, costs more than the custom plan, and the statement is planned again at
+  // every execution (decision 0014, "Literal limits"). Both come parsed as integers.
+  if (plan.limit !== undefined) query = sql`${query} limit ${sql.int(plan.limit)}`;
+  if (plan.offset !== undefined && plan.offset > 0) query = sql`${query} offset ${sql.int(plan.offset)}`;
   return query;
 }
 
