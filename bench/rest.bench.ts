@@ -15,20 +15,30 @@
  * The SQL for pgbench is recorded by running each request once through the REST handler in
  * this process, so both sides run the same statements; values become literals (bench tooling,
  * trusted values) and the varying ones pgbench variables.
+ *
+ * Then the embedded database (issue 10: its figures beside, not as a goal), in a data directory
+ * kept between runs (LOCONOMY_BENCH_EMBEDDED_DIR, default under the system's temp directory) with
+ * LOCONOMY_BENCH_EMBEDDED_LISTINGS demo listings (default: as many as on PostgreSQL; 0 skips it): the handler in
+ * process, the same recorded statements through PGlite's own API, and `loconomy serve` over HTTP.
+ * Without LOCONOMY_BENCH_DATABASE_URL only the embedded part runs.
  */
 import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PGlite } from '@electric-sql/pglite';
 import type autocannon from 'autocannon';
 import type { Caller } from '../src/auth/caller.js';
 import { projectKeys, userToken } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
 import type { Database } from '../src/db/database.js';
 import { openDatabase } from '../src/db/open.js';
+import type { PgliteDatabase } from '../src/db/pglite.js';
 import { sql } from '../src/db/sql.js';
 import { createLogger } from '../src/log.js';
 import { handleRest, type RestRequest } from '../src/rest/handler.js';
 import { loadSchemaCache } from '../src/rest/schema/cache.js';
 import { prepareDemo } from './demo.js';
-import { type Figures, fmt, hasWrk, type LoadSettings, runHttp, runPgbench, runWrk } from './load.js';
+import { type Figures, fmt, hasWrk, type LoadSettings, runHttp, runPgbench, runWrk, type WrkRequest } from './load.js';
 import { exited, runLoconomy, waitForHealth } from './loconomy.js';
 import { pgbenchScript, recordRequest } from './rest-sql.js';
 
@@ -40,32 +50,25 @@ const SECRET = process.env.LOCONOMY_JWT_SECRET ?? 'loconomy-bench-secret-loconom
 const PORT = 54390;
 const SAMPLE_IDS = 1000;
 const SLUG = 'bench-slug-token';
-const benchConfig = loadConfig({ DATABASE_URL: URL_ ?? '', LOCONOMY_JWT_SECRET: SECRET });
+const EMBEDDED_LISTINGS = Number(process.env.LOCONOMY_BENCH_EMBEDDED_LISTINGS ?? LISTINGS);
+const EMBEDDED_DIR =
+  process.env.LOCONOMY_BENCH_EMBEDDED_DIR ?? join(tmpdir(), `loconomy-bench-embedded-${EMBEDDED_LISTINGS}`);
+const benchEnv = { DATABASE_URL: URL_ ?? '', LOCONOMY_JWT_SECRET: SECRET };
+const benchConfig = loadConfig(benchEnv);
 const LOAD: LoadSettings = { seconds: SECONDS, connections: CONNECTIONS };
 
-if (!URL_) {
-  console.error(
-    'rest.bench: set LOCONOMY_BENCH_DATABASE_URL to an empty or demo PostgreSQL database (with PostGIS), e.g. postgres://postgres@127.0.0.1:5432/loconomy_bench',
-  );
-  process.exit(1);
-}
-
 const say = (line: string) => console.log(line);
+if (!URL_) say('rest.bench: LOCONOMY_BENCH_DATABASE_URL is not set: the embedded database only');
+
+type Recorded = Awaited<ReturnType<typeof recordRequest>>[number];
 
 /** `loconomy <args>` against the bench database. */
 const loconomy = (args: string[]) =>
   // As many database connections as pgbench gets, so both sides have the same concurrency.
-  runLoconomy(args, { DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOCONOMY_DB_POOL: String(CONNECTIONS) });
+  runLoconomy(args, { ...benchEnv, LOCONOMY_DB_POOL: String(CONNECTIONS) });
 
-/** The handler alone: CONNECTIONS loops calling handleRest back to back for SECONDS. */
-async function runInProcess(db: Database, caller: Caller, next: () => RestRequest): Promise<Figures> {
-  const config = loadConfig({ DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET });
-  const cache = await loadSchemaCache(db, config.db.schemas, ['anon', 'authenticated', 'service_role']);
-  const deps = { db, config, schemaCache: () => cache };
-  const once = async () => {
-    const response = await handleRest(deps, caller, next());
-    if (response.status >= 300) throw new Error(`in-process run got ${response.status}: ${response.body}`);
-  };
+/** CONNECTIONS loops calling `once` back to back for SECONDS, after a warm-up. */
+async function runLoops(once: () => Promise<void>): Promise<Figures> {
   for (let i = 0; i < CONNECTIONS * 5; i++) await once(); // warm: every connection prepares
   const latencies: number[] = [];
   const end = performance.now() + SECONDS * 1000;
@@ -83,125 +86,160 @@ async function runInProcess(db: Database, caller: Caller, next: () => RestReques
   return { rps: latencies.length / SECONDS, p50: at(0.5), p99: at(0.99) };
 }
 
-async function main(): Promise<void> {
+/** The handler alone: handleRest in this process, no HTTP. */
+async function runInProcess(db: Database, caller: Caller, next: () => RestRequest): Promise<Figures> {
+  const cache = await loadSchemaCache(db, benchConfig.db.schemas, ['anon', 'authenticated', 'service_role']);
+  const deps = { db, config: benchConfig, schemaCache: () => cache };
+  return runLoops(async () => {
+    const response = await handleRest(deps, caller, next());
+    if (response.status >= 300) throw new Error(`in-process run got ${response.status}: ${response.body}`);
+  });
+}
+
+/** One benchmark case: the request on each side, and how its recorded statements vary. */
+interface Case {
+  name: string;
+  http: autocannon.Request[];
+  wrk: WrkRequest[];
+  httpHeaders: Record<string, string>;
+  caller: Caller;
+  /** The request for the handler; `recording` gives the one whose statements are recorded. */
+  request: (recording?: boolean) => RestRequest;
+  /** pgbench: the expression that replaces a recorded value, or undefined to keep it. */
+  vary: (v: unknown) => string | undefined;
+  /** The embedded raw side: a recorded value as this run sends it. */
+  fresh: (v: unknown) => unknown;
+  setup: string;
+}
+
+/** The three cases over a demo database: `ids` are the sample listings of loconomy_bench_ids. */
+async function benchCases(db: Database, ids: string[]): Promise<Case[]> {
+  const { rows: who } = await db.query<{ clerk_id: string; id: string; category_id: string }>(sql`
+    select u.clerk_id, u.id, (select category_id from public.listings where provider_id = u.id limit 1) as category_id
+      from public.users u where u.clerk_id = 'demo_user_000001'`);
+  const provider = who[0];
+  if (!provider) throw new Error('demo_user_000001 is missing: the demo data is not the generator’s');
+
+  const keys = await projectKeys(SECRET);
+  const token = await userToken(SECRET, { sub: provider.clerk_id, ttlSeconds: 3600 });
+  const anon: Caller = { role: 'anon', claims: { role: 'anon' } };
+  const user: Caller = { role: 'authenticated', claims: { sub: provider.clerk_id, role: 'authenticated' } };
+  const headers = (extra: Record<string, string> = {}) => ({
+    'user-agent': 'loconomy-bench',
+    accept: '*/*',
+    ...extra,
+  });
+  const body = (slug: string) =>
+    JSON.stringify({
+      provider_id: provider.id,
+      category_id: provider.category_id,
+      title: 'Bench listing',
+      description: 'Inserted by the REST benchmark',
+      slug,
+      pricing_type: 'hourly',
+      hourly_rate_cents: 5000,
+      location: 'SRID=4326;POINT(-73.99 40.73)',
+      service_radius_m: 5000,
+      status: 'draft',
+    });
+  const randomId = () => ids[Math.floor(Math.random() * ids.length)];
+
+  const embedQuery = 'select=*,provider:user_profiles(*),category:categories(*)&status=eq.active&limit=20';
+  const byId = ids
+    .slice(0, 100)
+    .map((id) => ({ method: 'GET' as const, path: `/rest/v1/listings?id=eq.${id}&select=*` }));
+  return [
+    {
+      name: '(a) one listing by id',
+      http: byId,
+      wrk: byId,
+      httpHeaders: { apikey: keys.anon },
+      caller: anon,
+      // Recorded once with the first sample id, which pgbench then varies; run with random ones.
+      request: (recording = false): RestRequest => ({
+        method: 'GET',
+        path: 'listings',
+        search: new URLSearchParams(`id=eq.${recording ? ids[0] : randomId()}&select=*`),
+        headers: headers(),
+        body: undefined,
+      }),
+      vary: (v) => (v === ids[0] ? '(select id from public.loconomy_bench_ids where n = :n)' : undefined),
+      fresh: (v) => (v === ids[0] ? randomId() : v),
+      setup: `\\set n random(1, ${ids.length})\n`,
+    },
+    {
+      name: '(b) 20 active listings + provider + category',
+      http: [{ method: 'GET', path: `/rest/v1/listings?${embedQuery}` }],
+      wrk: [{ method: 'GET', path: `/rest/v1/listings?${embedQuery}` }],
+      httpHeaders: { apikey: keys.anon },
+      caller: anon,
+      request: (): RestRequest => ({
+        method: 'GET',
+        path: 'listings',
+        search: new URLSearchParams(embedQuery),
+        headers: headers(),
+        body: undefined,
+      }),
+      vary: () => undefined,
+      fresh: (v) => v,
+      setup: '',
+    },
+    {
+      name: '(c) insert a listing (provider token)',
+      http: [
+        {
+          method: 'POST',
+          path: '/rest/v1/listings',
+          setupRequest: (req: autocannon.Request) => ({ ...req, body: body(`bench-${randomUUID()}`) }),
+        },
+      ],
+      wrk: [{ method: 'POST', path: '/rest/v1/listings', body: body('bench-__UNIQUE__') }],
+      httpHeaders: { apikey: keys.anon, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      caller: user,
+      // Recorded with a marker slug, which pgbench replaces; run with a fresh one each time.
+      request: (recording = false): RestRequest => ({
+        method: 'POST',
+        path: 'listings',
+        search: new URLSearchParams(),
+        headers: headers({ 'content-type': 'application/json' }),
+        body: JSON.parse(body(recording ? SLUG : `bench-${randomUUID()}`)),
+      }),
+      vary: (v) =>
+        typeof v === 'string' && v.includes(SLUG)
+          ? `replace('${v.replaceAll("'", "''")}', '${SLUG}', 'pgbench-' || md5(random()::text))`
+          : undefined,
+      fresh: (v) => (typeof v === 'string' && v.includes(SLUG) ? v.replace(SLUG, `bench-${randomUUID()}`) : v),
+      setup: '',
+    },
+  ];
+}
+
+const ratio = (a: Figures | undefined, b: Figures) => (a ? (a.rps / b.rps).toFixed(2) : '—');
+
+/** REST over HTTP (autocannon, then wrk when installed) against `loconomy serve` on PORT. */
+async function httpSides(c: Case): Promise<{ rest: Figures; viaWrk: Figures | undefined }> {
+  const rest = await runHttp(PORT, LOAD, c.http, c.httpHeaders);
+  say(`  REST     ${fmt(rest)}  (autocannon)`);
+  const viaWrk = hasWrk() ? await runWrk(PORT, LOAD, c.wrk, c.httpHeaders) : undefined;
+  if (viaWrk) say(`  REST     ${fmt(viaWrk)}  (wrk)`);
+  return { rest, viaWrk };
+}
+
+/** PostgreSQL: REST, the handler, and pgbench running the recorded statements. */
+async function onPostgres(): Promise<void> {
   say(`rest.bench: ${URL_?.replace(/\/\/[^@]*@/, '//…@')}, ${CONNECTIONS} connections, ${SECONDS} s per run`);
   say('preparing the database (migrations; demo data if there is none)…');
   await exited(loconomy(['migrate']));
   const log = createLogger('warn');
-  const db = await openDatabase(
-    loadConfig({ DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' }),
-    log,
-  );
+  const db = await openDatabase(loadConfig({ ...benchEnv, LOG_LEVEL: 'warn' }), log);
   try {
     // Sample ids for (a), shared by both sides through a helper table pgbench reads.
-    const ids = (await prepareDemo(db, loconomy, { listings: LISTINGS, sample: SAMPLE_IDS, say })).map((id) => ({
-      id,
-    }));
-    const { rows: who } = await db.query<{ clerk_id: string; id: string; category_id: string }>(sql`
-      select u.clerk_id, u.id, (select category_id from public.listings where provider_id = u.id limit 1) as category_id
-        from public.users u where u.clerk_id = 'demo_user_000001'`);
-    const provider = who[0];
-    if (!provider) throw new Error('demo_user_000001 is missing: the demo data is not the generator’s');
-
-    const keys = await projectKeys(SECRET);
-    const token = await userToken(SECRET, { sub: provider.clerk_id, ttlSeconds: 3600 });
-    const anon: Caller = { role: 'anon', claims: { role: 'anon' } };
-    const user: Caller = { role: 'authenticated', claims: { sub: provider.clerk_id, role: 'authenticated' } };
-    const headers = (extra: Record<string, string> = {}) => ({
-      'user-agent': 'loconomy-bench',
-      accept: '*/*',
-      ...extra,
-    });
-    const body = (slug: string) =>
-      JSON.stringify({
-        provider_id: provider.id,
-        category_id: provider.category_id,
-        title: 'Bench listing',
-        description: 'Inserted by the REST benchmark',
-        slug,
-        pricing_type: 'hourly',
-        hourly_rate_cents: 5000,
-        location: 'SRID=4326;POINT(-73.99 40.73)',
-        service_radius_m: 5000,
-        status: 'draft',
-      });
-
-    const embedQuery = 'select=*,provider:user_profiles(*),category:categories(*)&status=eq.active&limit=20';
-    const cases = [
-      {
-        name: '(a) one listing by id',
-        http: ids
-          .slice(0, 100)
-          .map((r) => ({ method: 'GET' as const, path: `/rest/v1/listings?id=eq.${r.id}&select=*` })),
-        wrk: ids.slice(0, 100).map((r) => ({ method: 'GET', path: `/rest/v1/listings?id=eq.${r.id}&select=*` })),
-        httpHeaders: { apikey: keys.anon },
-        caller: anon,
-        // Recorded once with the first sample id, which pgbench then varies; run with random ones.
-        request: (recording = false): RestRequest => {
-          const id = recording ? ids[0]?.id : ids[Math.floor(Math.random() * ids.length)]?.id;
-          return {
-            method: 'GET',
-            path: 'listings',
-            search: new URLSearchParams(`id=eq.${id}&select=*`),
-            headers: headers(),
-            body: undefined,
-          };
-        },
-        vary: (v: unknown) =>
-          v === ids[0]?.id ? '(select id from public.loconomy_bench_ids where n = :n)' : undefined,
-        setup: `\\set n random(1, ${ids.length})\n`,
-      },
-      {
-        name: '(b) 20 active listings + provider + category',
-        http: [{ method: 'GET' as const, path: `/rest/v1/listings?${embedQuery}` }],
-        wrk: [{ method: 'GET', path: `/rest/v1/listings?${embedQuery}` }],
-        httpHeaders: { apikey: keys.anon },
-        caller: anon,
-        request: (): RestRequest => ({
-          method: 'GET',
-          path: 'listings',
-          search: new URLSearchParams(embedQuery),
-          headers: headers(),
-          body: undefined,
-        }),
-        vary: () => undefined,
-        setup: '',
-      },
-      {
-        name: '(c) insert a listing (provider token)',
-        http: [
-          {
-            method: 'POST' as const,
-            path: '/rest/v1/listings',
-            setupRequest: (req: autocannon.Request) => ({ ...req, body: body(`bench-${randomUUID()}`) }),
-          },
-        ],
-        wrk: [{ method: 'POST', path: '/rest/v1/listings', body: body('bench-__UNIQUE__') }],
-        httpHeaders: { apikey: keys.anon, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        caller: user,
-        // Recorded with a marker slug, which pgbench replaces; run with a fresh one each time.
-        request: (recording = false): RestRequest => ({
-          method: 'POST',
-          path: 'listings',
-          search: new URLSearchParams(),
-          headers: headers({ 'content-type': 'application/json' }),
-          body: JSON.parse(body(recording ? SLUG : `bench-${randomUUID()}`)),
-        }),
-        vary: (v: unknown) =>
-          typeof v === 'string' && v.includes(SLUG)
-            ? `replace('${v.replaceAll("'", "''")}', '${SLUG}', 'pgbench-' || md5(random()::text))`
-            : undefined,
-        setup: '',
-      },
-    ];
-
+    const ids = await prepareDemo(db, loconomy, { listings: LISTINGS, sample: SAMPLE_IDS, say });
+    const cases = await benchCases(db, ids);
     const scripts = [];
     for (const c of cases)
       scripts.push(pgbenchScript(await recordRequest(db, benchConfig, c.caller, c.request(true)), c.vary));
-    const pooled = await openDatabase(
-      loadConfig({ DATABASE_URL: URL_, LOCONOMY_JWT_SECRET: SECRET, LOCONOMY_DB_POOL: String(CONNECTIONS) }),
-      log,
-    );
+    const pooled = await openDatabase(loadConfig({ ...benchEnv, LOCONOMY_DB_POOL: String(CONNECTIONS) }), log);
 
     say('starting loconomy serve…');
     const server = loconomy(['serve', '--port', String(PORT)]);
@@ -209,14 +247,10 @@ async function main(): Promise<void> {
       await waitForHealth(PORT);
       say('');
       const rows: string[] = [];
-      const wrk = hasWrk();
-      if (!wrk) say('wrk is not installed (Debian: apt-get install wrk): HTTP load from autocannon only\n');
+      if (!hasWrk()) say('wrk is not installed (Debian: apt-get install wrk): HTTP load from autocannon only\n');
       for (const [i, c] of cases.entries()) {
         say(`▶ ${c.name}`);
-        const rest = await runHttp(PORT, LOAD, c.http as autocannon.Request[], c.httpHeaders as Record<string, string>);
-        say(`  REST     ${fmt(rest)}  (autocannon)`);
-        const viaWrk = wrk ? await runWrk(PORT, LOAD, c.wrk, c.httpHeaders as Record<string, string>) : undefined;
-        if (viaWrk) say(`  REST     ${fmt(viaWrk)}  (wrk)`);
+        const { rest, viaWrk } = await httpSides(c);
         const handler = await runInProcess(pooled, c.caller, () => c.request());
         say(`  handler  ${fmt(handler)}  (in process, no HTTP)`);
         // extended: unnamed statements, parsed and planned each time, as node-postgres sends
@@ -225,7 +259,6 @@ async function main(): Promise<void> {
         say(`  pgbench -M extended  ${fmt(extended)}`);
         const prepared = await runPgbench(URL_ as string, LOAD, scripts[i] as string, c.setup, 'prepared');
         say(`  pgbench -M prepared  ${fmt(prepared)}`);
-        const ratio = (a: Figures | undefined, b: Figures) => (a ? (a.rps / b.rps).toFixed(2) : '—');
         say(`  REST/pgbench throughput: ${ratio(rest, extended)} (extended), ${ratio(rest, prepared)} (prepared)`);
         if (viaWrk) say(`  REST (wrk)/pgbench prepared: ${ratio(viaWrk, prepared)}`);
         say(`  handler/pgbench prepared: ${ratio(handler, prepared)}`);
@@ -250,4 +283,82 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/**
+ * The recorded statements run through PGlite's own API, one transaction per request (begin,
+ * the request context, the statement, commit): the embedded database's speed, as pgbench is
+ * PostgreSQL's. PGlite runs one statement at a time, whoever sends it.
+ */
+async function runRawPglite(pglite: PGlite, statements: Recorded[], fresh: (v: unknown) => unknown): Promise<Figures> {
+  return runLoops(() =>
+    pglite.transaction(async (tx) => {
+      for (const s of statements) await tx.query(s.text, s.values.map(fresh) as unknown[]);
+    }),
+  );
+}
+
+/** The embedded database (PGlite): REST, the handler, and the same statements through PGlite itself. */
+async function onPglite(): Promise<void> {
+  const dataDir = EMBEDDED_DIR;
+  const env = { LOCONOMY_DATA_DIR: dataDir, DATABASE_URL: '', LOCONOMY_JWT_SECRET: SECRET };
+  say(`\nrest.bench, embedded: ${dataDir}, ${EMBEDDED_LISTINGS} listings, ${CONNECTIONS} connections`);
+  const open = () =>
+    openDatabase(loadConfig({ ...env, LOG_LEVEL: 'warn' }), createLogger('warn')) as Promise<PgliteDatabase>;
+  let db = await open();
+  const { rows: marker } = await db.query(sql`select 1 from loconomy_migrations.seeds where name = 'demo'`);
+  if (marker.length === 0) {
+    // `seed` opens the data directory itself: PGlite allows one process at a time.
+    await db.close();
+    say('generating the embedded demo data (once per directory)…');
+    await exited(runLoconomy(['seed', '--demo', '--listings', String(EMBEDDED_LISTINGS)], env));
+    db = await open();
+  }
+  const rows: string[] = [];
+  const cases: Case[] = [];
+  try {
+    const ids = await prepareDemo(
+      db,
+      () => {
+        throw new Error('the embedded database has no demo data');
+      },
+      { listings: EMBEDDED_LISTINGS, sample: SAMPLE_IDS, say },
+    );
+    cases.push(...(await benchCases(db, ids)));
+    for (const c of cases) {
+      say(`▶ ${c.name} (embedded)`);
+      const statements = await recordRequest(db, benchConfig, c.caller, c.request(true));
+      const handler = await runInProcess(db, c.caller, () => c.request());
+      say(`  handler  ${fmt(handler)}  (in process, no HTTP)`);
+      const raw = await runRawPglite(db.pglite, statements, c.fresh);
+      say(`  PGlite   ${fmt(raw)}  (the same statements through PGlite's own API)`);
+      rows.push(`| ${c.name} | ${handler.rps.toFixed(0)} | ${raw.rps.toFixed(0)} | ${ratio(handler, raw)} |`);
+    }
+    await db.exec(`delete from public.listings where slug like 'bench-%'`);
+  } finally {
+    await db.close();
+  }
+  // The server holds the data directory while it runs: the HTTP side comes last.
+  const server = runLoconomy(['serve', '--port', String(PORT)], env);
+  try {
+    await waitForHealth(PORT);
+    for (const [i, c] of cases.entries()) {
+      say(`▶ ${c.name} (embedded, HTTP)`);
+      const { rest, viaWrk } = await httpSides(c);
+      rows[i] += ` ${rest.rps.toFixed(0)} | ${viaWrk ? viaWrk.rps.toFixed(0) : '—'} |`;
+    }
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('close', r));
+  }
+  db = await open();
+  await db.exec(`delete from public.listings where slug like 'bench-%';
+    drop table if exists public.loconomy_bench_ids;`);
+  await db.close();
+  say(
+    '\n| case (embedded) | handler req/s | PGlite alone tps | handler/PGlite | REST req/s (autocannon) | REST req/s (wrk) |',
+  );
+  say('| --- | --- | --- | --- | --- | --- |');
+  for (const row of rows) say(row);
+}
+
+if (URL_) await onPostgres();
+if (EMBEDDED_LISTINGS > 0) await onPglite();
