@@ -35,12 +35,13 @@ export class BytesClient extends pg.Client {
     // As pg's Connection.attachListeners, with a parser that consults `state` for DataRows.
     connection.attachListeners = (stream) => {
       const parser = new Parser();
-      const packets = parser as unknown as PacketHandler;
+      const packets = parser as unknown as PacketHandler & ParserBuffer;
       const handle = packets.handlePacket.bind(parser);
       packets.handlePacket = (offset, code, length, bytes) =>
         code === DATA_ROW && state.fields !== undefined
           ? dataRow(bytes, offset, length, state.fields)
           : handle(offset, code, length, bytes);
+      packets.mergeBuffer = (chunk) => mergeBuffer(packets, chunk);
       stream.on('data', (buffer: Buffer) =>
         parser.parse(buffer, (message) => {
           const event = message.name === 'error' ? 'errorMessage' : message.name;
@@ -64,6 +65,44 @@ interface PacketHandler {
   handlePacket(offset: number, code: number, length: number, bytes: Buffer): unknown;
 }
 
+/** pg-protocol's Parser state: the bytes not parsed yet are buffer[bufferOffset, bufferOffset + bufferLength). */
+interface ParserBuffer {
+  buffer: Buffer;
+  bufferOffset: number;
+  bufferLength: number;
+  mergeBuffer(chunk: Buffer): void;
+}
+
+/**
+ * pg-protocol's Parser.mergeBuffer (a chunk read from the socket joined to what is left of the
+ * last), with two differences. Bytes once parsed are never written again: pg-protocol moves what
+ * is left to the front of its buffer when that makes room, over messages already handed out, so
+ * kept fields (below) could not be views. And a message that spans reads gets a buffer of its
+ * whole size when its header has arrived, where pg-protocol doubled from the first chunk's size
+ * (a 50 kB page cost 16, 32 and 64 kB buffers). Each large buffer is memory outside V8's heap,
+ * and at a thousand pages a second their churn made V8 stop for 5–14 ms scavenges ("external
+ * memory pressure"), in which no connection was read (docs/benchmarks.md).
+ */
+function mergeBuffer(parser: ParserBuffer, chunk: Buffer): void {
+  if (parser.bufferLength === 0) {
+    parser.buffer = chunk; // Node reads each chunk into a buffer of its own: nothing else writes it
+    parser.bufferOffset = 0;
+    parser.bufferLength = chunk.byteLength;
+    return;
+  }
+  const length = parser.bufferLength + chunk.byteLength;
+  if (parser.bufferOffset + length > parser.buffer.byteLength) {
+    // What is left starts a message: its code (1 byte), then its length (which counts itself).
+    const message = parser.bufferLength >= 5 ? 1 + parser.buffer.readUInt32BE(parser.bufferOffset + 1) : 0;
+    const next = Buffer.allocUnsafe(Math.max(length, message));
+    parser.buffer.copy(next, 0, parser.bufferOffset, parser.bufferOffset + parser.bufferLength);
+    parser.buffer = next;
+    parser.bufferOffset = 0;
+  }
+  chunk.copy(parser.buffer, parser.bufferOffset + parser.bufferLength);
+  parser.bufferLength = length;
+}
+
 /** A DataRow message (Int16 count, then Int32 length and bytes per field, -1 for null) with `raw` fields as Buffers. */
 function dataRow(bytes: Buffer, offset: number, length: number, raw: ReadonlySet<number>): DataRowMessage {
   const count = bytes.readInt16BE(offset);
@@ -74,11 +113,8 @@ function dataRow(bytes: Buffer, offset: number, length: number, raw: ReadonlySet
     at += 4;
     if (size === -1) fields[i] = null;
     else if (raw.has(i)) {
-      // A copy: the parser reuses its buffer for the messages that follow. allocUnsafe skips
-      // the zero-fill that copyBytesFrom does first (a tenth of Node's CPU for a 50 kB body).
-      const field = Buffer.allocUnsafe(size);
-      bytes.copy(field, 0, at, at + size);
-      fields[i] = field;
+      // A view, not a copy: mergeBuffer above never writes over parsed bytes.
+      fields[i] = bytes.subarray(at, at + size);
       at += size;
     } else {
       fields[i] = bytes.toString('utf8', at, at + size);

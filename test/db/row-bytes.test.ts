@@ -96,6 +96,42 @@ describe(`columns as bytes (${testBackend()})`, () => {
     assert.equal((await conn.query(probe())).rows[0]?.body, TEXT);
   });
 
+  test('bytes kept from one statement stay as sent while the connection reads the next ones', {
+    skip: !postgres,
+  }, async () => {
+    // The kept values are views of the buffers the connection read into: nothing may write
+    // over them afterwards, whatever sizes the following messages have.
+    const conn = single as Database;
+    const kept = (await conn.query(probe(['body']))).rows.map((r) => r.body as Buffer);
+    // Small and large rows in turn: a row's end and the next one's start share a read.
+    const mixed = (n: number) => ({ letter: String.fromCharCode(65 + (n % 26)), size: n % 2 ? 30_000 + n : 50 });
+    const { rows: pages } = await conn.transaction((tx) =>
+      tx.last({
+        text: `select repeat(chr(65 + n % 26), case when n % 2 = 1 then 30000 + n else 50 end) as body
+                 from generate_series(1, 60) n order by n`,
+        values: [],
+        bytes: ['body'],
+      }),
+    );
+    const sizes = [10, 70_000, 3, 300_000, 8_000, 1_500_000, 1];
+    for (const size of sizes) {
+      const { rows } = await conn.transaction((tx) =>
+        tx.last({
+          text: `select repeat('x', $1::int) as body, repeat('y', $1::int) as other from generate_series(1, 3)`,
+          values: [size],
+          bytes: size % 2 === 0 ? ['body'] : undefined,
+        }),
+      );
+      assert.equal(rows.length, 3);
+      assert.equal(String(rows[2]?.other).length, size);
+    }
+    assert.deepEqual(kept, [Buffer.from(TEXT), Buffer.from(BIG)]);
+    pages.forEach((row, i) => {
+      const { letter, size } = mixed(i + 1);
+      assert.ok((row.body as Buffer).equals(Buffer.from(letter.repeat(size))), `row ${i + 1} changed`);
+    });
+  });
+
   test('over REST the page is the database’s JSON, byte for byte', async () => {
     const response = await server.request('bytes_probe?select=id,label&order=id');
     assert.equal(response.status, 200, response.text);
