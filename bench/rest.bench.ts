@@ -306,9 +306,8 @@ async function runRawPglite(pglite: PGlite, statements: Recorded[], fresh: (v: u
 
 /** The embedded database (PGlite): REST, the handler, and the same statements through PGlite itself. */
 async function onPglite(): Promise<void> {
-  const dataDir = EMBEDDED_DIR;
-  const env = { LOCONOMY_DATA_DIR: dataDir, DATABASE_URL: '', LOCONOMY_JWT_SECRET: SECRET };
-  say(`\nrest.bench, embedded: ${dataDir}, ${EMBEDDED_LISTINGS} listings, ${CONNECTIONS} connections`);
+  const env = { LOCONOMY_DATA_DIR: EMBEDDED_DIR, DATABASE_URL: '', LOCONOMY_JWT_SECRET: SECRET };
+  say(`\nrest.bench, embedded: ${EMBEDDED_DIR}, ${EMBEDDED_LISTINGS} listings, ${CONNECTIONS} connections`);
   const open = () =>
     openDatabase(loadConfig({ ...env, LOG_LEVEL: 'warn' }), createLogger('warn')) as Promise<PgliteDatabase>;
   let db = await open();
@@ -340,7 +339,6 @@ async function onPglite(): Promise<void> {
       say(`  PGlite   ${fmt(raw)}  (the same statements through PGlite's own API)`);
       rows.push(`| ${c.name} | ${handler.rps.toFixed(0)} | ${raw.rps.toFixed(0)} | ${ratio(handler, raw)} |`);
     }
-    await db.exec(`delete from public.listings where slug like 'bench-%'`);
   } finally {
     await db.close();
   }
